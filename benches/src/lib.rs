@@ -1,0 +1,1 @@
+//! Benchmarks: Switchboard side by side with peers.

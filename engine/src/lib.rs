@@ -1,0 +1,22 @@
+//! Switchboard: a DICOM interoperability engine.
+//!
+//! It hosts *productions* of business services (inbound), business processes
+//! (routing) and business operations (outbound), keeps its association
+//! contexts in an embedded store, and speaks DICOM on the wire.
+//!
+//! # Layout
+//!
+//! - [`association`]: the association model, the import-file format and
+//!   negotiation. Pure logic, no I/O.
+//! - [`ids`]: validated identifiers (namespaces).
+//! - [`cli`]: the `switchboard` commands (clap).
+//!
+//! # Dependency rule
+//!
+//! `cli → runtime → items (services, processes, operations) → (dimse, store,
+//! plugin) → model (association, ids)`. Pure logic (association model,
+//! negotiation, production diff) has no I/O; I/O lives at the edges.
+
+pub mod association;
+pub mod cli;
+pub mod ids;

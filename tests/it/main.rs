@@ -1,0 +1,1 @@
+//! The one integration test binary; modules are named after behaviour.
