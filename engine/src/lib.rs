@@ -19,7 +19,9 @@
 //! plugin) → model (association, ids)`. Pure logic (association model,
 //! negotiation, production diff) has no I/O; I/O lives at the edges.
 
+pub mod admin;
 pub mod association;
 pub mod cli;
 pub mod dictionary;
 pub mod ids;
+pub mod store;
