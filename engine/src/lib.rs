@@ -22,6 +22,10 @@
 pub mod admin;
 pub mod association;
 pub mod cli;
+pub mod config;
 pub mod dictionary;
 pub mod ids;
+pub mod operations;
+pub mod processes;
+pub mod services;
 pub mod store;

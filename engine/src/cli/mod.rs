@@ -2,6 +2,7 @@
 //! own file; this one only declares them and dispatches.
 
 mod reference;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -50,6 +51,9 @@ pub enum Command {
     TransferSyntax(reference::ReferenceArgs),
     /// List the data elements of the standard (tag, keyword, name, VR, VM).
     Dictionary(reference::ReferenceArgs),
+    /// Check production files without running them; prints every error
+    /// with its file, line, item and field.
+    Validate(validate::ValidateArgs),
 }
 
 /// Runs a parsed command line.
@@ -63,5 +67,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),
+        Command::Validate(args) => validate::validate(&args),
     }
 }

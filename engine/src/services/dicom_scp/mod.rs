@@ -1,0 +1,5 @@
+//! The `dicom-tcp` service: a DICOM SCP.
+
+pub mod config;
+
+pub use config::DicomScpConfig;

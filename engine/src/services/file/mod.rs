@@ -1,0 +1,5 @@
+//! The `file` service: ingests DICOM Part 10 files dropped into a folder.
+
+pub mod config;
+
+pub use config::FileServiceConfig;
