@@ -9,6 +9,8 @@
 //! - [`association`]: the association model, the import-file format and
 //!   negotiation. Pure logic, no I/O.
 //! - [`ids`]: validated identifiers (namespaces).
+//! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
+//! - [`services`]: business services (inbound items), e.g. the DICOM SCP.
 //! - [`cli`]: the `switchboard` commands (clap).
 //!
 //! # Dependency rule
@@ -19,4 +21,6 @@
 
 pub mod association;
 pub mod cli;
+pub mod dimse;
 pub mod ids;
+pub mod services;

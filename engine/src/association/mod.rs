@@ -3,6 +3,7 @@
 //! and negotiation. No I/O here; the store and the network use these types.
 
 pub mod model;
+pub mod negotiation;
 
 pub use model::{
     AeTitle, AssociationContext, IMPLICIT_VR_LITTLE_ENDIAN, ModelError, PairKey,
