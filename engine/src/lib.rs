@@ -20,3 +20,4 @@
 pub mod association;
 pub mod cli;
 pub mod ids;
+pub mod runtime;
