@@ -23,3 +23,4 @@ pub mod association;
 pub mod cli;
 pub mod dictionary;
 pub mod ids;
+pub mod runtime;
