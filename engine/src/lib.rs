@@ -9,6 +9,8 @@
 //! - [`association`]: the association model, the import-file format and
 //!   negotiation. Pure logic, no I/O.
 //! - [`ids`]: validated identifiers (namespaces).
+//! - [`dictionary`]: the standard's reference tables (SOP classes, transfer
+//!   syntaxes, data elements) and their search. Pure data, no I/O.
 //! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
 //! - [`services`]: business services (inbound items), e.g. the DICOM SCP.
 //! - [`cli`]: the `switchboard` commands (clap).
@@ -21,6 +23,8 @@
 
 pub mod association;
 pub mod cli;
+pub mod dictionary;
 pub mod dimse;
 pub mod ids;
+pub mod runtime;
 pub mod services;
