@@ -11,7 +11,10 @@ script reads those once, at development time, and writes plain Rust tables:
                                             name, VR, VM, retired)
 
 Usage:
-    scripts/gen-dictionary.py [CRATE_SRC_DIR]
+    scripts/gen-dictionary.py [--check] [CRATE_SRC_DIR]
+
+--check writes nothing and exits 1 if the committed tables differ from what
+the script would write (for CI).
 
 CRATE_SRC_DIR is the crate's `src` folder; by default the one in cargo's
 registry (~/.cargo/registry/src/*/dicom-dictionary-std-0.10.1/src). Run it
@@ -28,6 +31,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 CRATE = "dicom-dictionary-std-0.10.1"
 COMMAND = "scripts/gen-dictionary.py"
@@ -313,7 +317,7 @@ def write_data_elements(elements: list[DataElement]) -> str:
     return "\n".join(lines)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     print(f"gen-dictionary: {message}", file=sys.stderr)
     sys.exit(1)
 
@@ -326,20 +330,49 @@ def default_src() -> str:
     return found[-1]
 
 
+def read_source(src: str, name: str) -> str:
+    path = os.path.join(src, name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as err:
+        fail(f"cannot read {path}: {err.strerror}; pass the src folder of {CRATE}")
+
+
 def main(argv: list[str]) -> None:
-    if len(argv) > 2 or (len(argv) == 2 and argv[1] in ("-h", "--help")):
+    args = argv[1:]
+    if any(a in ("-h", "--help") for a in args):
         print(__doc__)
-        sys.exit(0 if len(argv) == 2 else 2)
-    src = argv[1] if len(argv) == 2 else default_src()
-    with open(os.path.join(src, "uids.rs"), encoding="utf-8") as f:
-        classes = parse_uids(f.read())
-    with open(os.path.join(src, "tags.rs"), encoding="utf-8") as f:
-        elements = parse_tags(f.read())
+        sys.exit(0)
+    check = "--check" in args
+    args = [a for a in args if a != "--check"]
+    if len(args) > 1 or any(a.startswith("-") for a in args):
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    src = args[0] if args else default_src()
+    classes = parse_uids(read_source(src, "uids.rs"))
+    elements = parse_tags(read_source(src, "tags.rs"))
+    outputs = {
+        "sop_classes.rs": write_sop_classes(classes),
+        "data_elements.rs": write_data_elements(elements),
+    }
+    if check:
+        stale = []
+        for file, text in outputs.items():
+            path = os.path.join(OUT_DIR, file)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    same = f.read() == text
+            except FileNotFoundError:
+                same = False
+            if not same:
+                stale.append(path)
+        if stale:
+            fail(f"out of date: {', '.join(stale)}; run {COMMAND}")
+        print(f"up to date: {len(classes)} SOP classes, {len(elements)} data elements")
+        return
     os.makedirs(OUT_DIR, exist_ok=True)
-    for file, text in (
-        ("sop_classes.rs", write_sop_classes(classes)),
-        ("data_elements.rs", write_data_elements(elements)),
-    ):
+    for file, text in outputs.items():
         with open(os.path.join(OUT_DIR, file), "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
     print(f"wrote {len(classes)} SOP classes and {len(elements)} data elements to {OUT_DIR}")

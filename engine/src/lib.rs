@@ -11,6 +11,8 @@
 //! - [`ids`]: validated identifiers (namespaces).
 //! - [`dictionary`]: the standard's reference tables (SOP classes, transfer
 //!   syntaxes, data elements) and their search. Pure data, no I/O.
+//! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
+//! - [`services`]: business services (inbound items), e.g. the DICOM SCP.
 //! - [`cli`]: the `switchboard` commands (clap).
 //!
 //! # Dependency rule
@@ -24,8 +26,10 @@ pub mod association;
 pub mod cli;
 pub mod config;
 pub mod dictionary;
+pub mod dimse;
 pub mod ids;
 pub mod operations;
 pub mod processes;
+pub mod runtime;
 pub mod services;
 pub mod store;

@@ -4,6 +4,7 @@
 
 pub mod import;
 pub mod model;
+pub mod negotiation;
 
 pub use model::{
     AeTitle, AssociationContext, IMPLICIT_VR_LITTLE_ENDIAN, ModelError, PairKey,

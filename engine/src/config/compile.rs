@@ -237,12 +237,13 @@ fn check_item<T>(
 ) {
     for (field, message) in problems {
         let top = field.split('.').next().unwrap_or(&field).to_string();
-        errors.push(
-            ConfigError::file(file, message)
-                .at_line(Some(item.line_of(&top)))
-                .in_item(kind, &item.name)
-                .in_field(field),
-        );
+        let mut e = ConfigError::file(file, message)
+            .at_line(Some(item.line_of(&top)))
+            .in_item(kind, &item.name);
+        if !field.is_empty() {
+            e = e.in_field(field);
+        }
+        errors.push(e);
     }
 }
 
@@ -250,7 +251,7 @@ fn check_targets<T>(
     file: &std::path::Path,
     kind: ItemKind,
     item: &RawItem<T>,
-    targets: &[ItemName],
+    targets: Vec<&str>,
     names: &BTreeMap<String, (ItemKind, Option<ItemName>)>,
     errors: &mut Vec<ConfigError>,
 ) {
@@ -263,13 +264,25 @@ fn check_targets<T>(
         .collect();
     let mut seen = BTreeSet::new();
     for t in targets {
+        let t = match ItemName::new(t) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(
+                    ConfigError::file(file, e.to_string())
+                        .at_line(line)
+                        .in_item(kind, &item.name)
+                        .in_field("targets"),
+                );
+                continue;
+            }
+        };
         let e = |message: String| {
             ConfigError::file(file, message)
                 .at_line(line)
                 .in_item(kind, &item.name)
                 .in_field("targets")
         };
-        if !seen.insert(t) {
+        if !seen.insert(t.clone()) {
             errors.push(e(format!("target '{t}' is listed twice")));
             continue;
         }
@@ -299,12 +312,7 @@ fn check_cycles(
 ) {
     let edges: BTreeMap<&str, Vec<&str>> = processes
         .iter()
-        .map(|p| {
-            (
-                p.name.as_str(),
-                p.config.targets().iter().map(ItemName::as_str).collect(),
-            )
-        })
+        .map(|p| (p.name.as_str(), p.config.targets()))
         .collect();
     let mut reported = BTreeSet::new();
     for start in processes {

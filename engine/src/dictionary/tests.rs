@@ -338,3 +338,50 @@ fn uid_order_is_numeric_per_component() {
     assert!(uid_order("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.100").is_lt());
     assert!(uid_order("1.2", "1.2").is_eq());
 }
+
+// ---- the generated tables agree with dicom-dictionary-std's look-ups ------
+
+#[test]
+fn generated_sop_classes_agree_with_the_crate() {
+    use dicom_core::dictionary::UidDictionary;
+    use dicom_dictionary_std::StandardSopClassDictionary;
+
+    let mut checked = 0;
+    for class in sop_classes() {
+        // The crate indexes SOP classes only, not meta SOP classes.
+        let Some(entry) = StandardSopClassDictionary.by_uid(class.uid) else {
+            assert!(class.name.contains("Meta SOP Class"), "{class:?}");
+            continue;
+        };
+        assert_eq!(
+            (entry.name, entry.alias, entry.retired),
+            (class.name, class.keyword, class.retired)
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 312);
+}
+
+#[test]
+fn generated_data_elements_agree_with_the_crate() {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, TagRange, VirtualVr};
+    use dicom_dictionary_std::StandardDataDictionary;
+
+    for element in data_elements() {
+        let entry = StandardDataDictionary
+            .by_name(element.keyword)
+            .unwrap_or_else(|| panic!("{element:?} unknown to the crate"));
+        let tag = match entry.tag_range() {
+            TagRange::Single(t) => format!("({:04X},{:04X})", t.0, t.1),
+            TagRange::Group100(t) => format!("({:02X}xx,{:04X})", t.0 >> 8, t.1),
+            TagRange::Element100(t) => format!("({:04X},{:02X}xx)", t.0, t.1 >> 8),
+            other => panic!("unexpected range {other:?}"),
+        };
+        assert_eq!(tag, element.tag, "{element:?}");
+        if let VirtualVr::Exact(vr) = entry.vr() {
+            assert_eq!(vr.to_string(), element.vr, "{element:?}");
+        } else {
+            assert!(element.vr.contains(" or "), "{element:?} {:?}", entry.vr());
+        }
+    }
+}

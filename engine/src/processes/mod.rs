@@ -44,9 +44,9 @@ impl ProcessConfig {
     }
 
     /// Where messages may go.
-    pub fn targets(&self) -> &[ItemName] {
+    pub fn targets(&self) -> Vec<&str> {
         match self {
-            Self::PassThrough(c) => &c.targets,
+            Self::PassThrough(c) => c.targets.iter().map(ItemName::as_str).collect(),
         }
     }
 

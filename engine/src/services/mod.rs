@@ -12,13 +12,12 @@ pub mod file;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Resource;
-use crate::ids::ItemName;
 
 pub use dicom_scp::DicomScpConfig;
 pub use file::FileServiceConfig;
 
 /// Every service kind, by its `type` in the production file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServiceConfig {
     DicomTcp(DicomScpConfig),
@@ -52,18 +51,21 @@ impl ServiceConfig {
         }
     }
 
-    /// Where messages go.
-    pub fn targets(&self) -> &[ItemName] {
+    /// Where messages go, as written (the names are checked by the
+    /// production's compile step).
+    pub fn targets(&self) -> Vec<&str> {
         match self {
-            Self::DicomTcp(c) => &c.targets,
-            Self::File(c) => &c.targets,
+            Self::DicomTcp(c) => c.targets.iter().map(String::as_str).collect(),
+            Self::File(c) => c.targets.iter().map(|t| t.as_str()).collect(),
         }
     }
 
-    /// Exclusive resources, checked across the whole engine.
+    /// Exclusive resources, checked across the whole engine. Port 0 ("any
+    /// free port") is not exclusive.
     pub fn resources(&self) -> Vec<Resource> {
         match self {
-            Self::DicomTcp(c) => c.resources(),
+            Self::DicomTcp(c) if c.port == 0 => Vec::new(),
+            Self::DicomTcp(c) => vec![Resource::TcpPort(c.port)],
             Self::File(c) => c.resources(),
         }
     }
@@ -71,7 +73,19 @@ impl ServiceConfig {
     /// Kind-specific checks: (field, message) pairs.
     pub fn check(&self) -> Vec<(String, String)> {
         match self {
-            Self::DicomTcp(c) => c.check(),
+            Self::DicomTcp(c) => c
+                .validate()
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| {
+                    let text = e.to_string();
+                    match text.split_once(": ") {
+                        Some((field, message)) => (field.to_string(), message.to_string()),
+                        None => (String::new(), text),
+                    }
+                })
+                .collect(),
             Self::File(c) => c.check(),
         }
     }
