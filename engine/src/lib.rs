@@ -24,6 +24,7 @@
 pub mod admin;
 pub mod association;
 pub mod cli;
+pub mod component;
 pub mod config;
 pub mod dictionary;
 pub mod dimse;

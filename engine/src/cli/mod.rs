@@ -2,6 +2,7 @@
 //! own file; this one only declares them and dispatches.
 
 mod reference;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub enum Command {
     TransferSyntax(reference::ReferenceArgs),
     /// List the data elements of the standard (tag, keyword, name, VR, VM).
     Dictionary(reference::ReferenceArgs),
+    /// Run every production under the productions folder until SIGINT or
+    /// SIGTERM.
+    Run(run::RunArgs),
     /// Check production files without running them; prints every error
     /// with its file, line, item and field.
     Validate(validate::ValidateArgs),
@@ -68,5 +72,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),
         Command::Validate(args) => validate::validate(&args),
+        Command::Run(args) => run::run(global.data_dir.clone(), &args).await,
     }
 }

@@ -10,6 +10,8 @@ pub mod file;
 
 use serde::{Deserialize, Serialize};
 
+use crate::component::{BuildError, ItemContext, RunningItem};
+
 pub use dicom_scu::{DicomScuConfig, RetryPolicy};
 pub use file::FileOperationConfig;
 
@@ -43,6 +45,17 @@ impl OperationConfig {
         match self {
             Self::DicomTcp(_) => "dicom-tcp",
             Self::File(_) => "file",
+        }
+    }
+
+    /// Builds and starts the operation.
+    ///
+    /// # Errors
+    /// [`BuildError`] (e.g. the folder cannot be created).
+    pub async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        match self {
+            Self::DicomTcp(c) => Ok(dicom_scu::operation::spawn(c.clone(), cx)),
+            Self::File(c) => file::operation::spawn(c.clone(), cx),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod pass_through;
 
 use serde::{Deserialize, Serialize};
 
+use crate::component::{BuildError, ItemContext, RunningItem};
 use crate::ids::ItemName;
 
 pub use pass_through::PassThroughConfig;
@@ -47,6 +48,16 @@ impl ProcessConfig {
     pub fn targets(&self) -> Vec<&str> {
         match self {
             Self::PassThrough(c) => c.targets.iter().map(ItemName::as_str).collect(),
+        }
+    }
+
+    /// Builds and starts the process.
+    ///
+    /// # Errors
+    /// [`BuildError`].
+    pub async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        match self {
+            Self::PassThrough(c) => Ok(pass_through::process::spawn(c.clone(), cx)),
         }
     }
 
