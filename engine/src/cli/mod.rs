@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod association;
+
 use crate::ids::NamespaceId;
 
 /// Switchboard: a DICOM interoperability engine.
@@ -40,7 +42,10 @@ pub struct GlobalArgs {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Manage association contexts (import, create, list, show, edit, delete, export).
+    Association(association::AssociationArgs),
+}
 
 /// Runs a parsed command line.
 ///
@@ -48,6 +53,7 @@ pub enum Command {}
 /// Whatever the command reports; `main` prints the chain and exits non-zero.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
-    let _ = global;
-    match command {}
+    match command {
+        Command::Association(args) => association::run(&global, args).await,
+    }
 }
