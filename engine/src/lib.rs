@@ -9,6 +9,12 @@
 //! - [`association`]: the association model, the import-file format and
 //!   negotiation. Pure logic, no I/O.
 //! - [`ids`]: validated identifiers (namespaces).
+//! - [`dictionary`]: the standard's reference tables (SOP classes, transfer
+//!   syntaxes, data elements) and their search. Pure data, no I/O.
+//! - [`store`]: the embedded store (sled hidden behind a domain API):
+//!   association contexts per namespace.
+//! - [`admin`]: the admin interface: every store command as a serde
+//!   request, run locally or by a running engine over its Unix socket.
 //! - [`cli`]: the `switchboard` commands (clap).
 //!
 //! # Dependency rule
@@ -20,6 +26,7 @@
 pub mod admin;
 pub mod association;
 pub mod cli;
-mod dictionary_fallback;
+pub mod dictionary;
 pub mod ids;
+pub mod runtime;
 pub mod store;

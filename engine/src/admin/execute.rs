@@ -6,7 +6,7 @@ use crate::association::{
     AeTitle, AssociationContext, ModelError, PairKey, PresentationContext, Uid, import,
     model::{check_description, check_max_pdu_length, check_name},
 };
-use crate::dictionary_fallback as dictionary;
+use crate::dictionary;
 use crate::ids::NamespaceId;
 use crate::store::{Store, StoreError};
 

@@ -1,6 +1,6 @@
 use super::*;
 use crate::association::{AeTitle, PresentationContext, Uid, VERIFICATION};
-use crate::dictionary_fallback as dictionary;
+use crate::dictionary;
 
 fn ae(s: &str) -> AeTitle {
     AeTitle::new(s).unwrap()

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 
 use crate::admin::{self, AssociationView, ErrorReply, Request, Response};
 use crate::association::{AeTitle, Uid, import};
-use crate::dictionary_fallback as dictionary;
+use crate::dictionary;
 use crate::ids::NamespaceId;
 
 use super::GlobalArgs;
@@ -276,8 +276,7 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
             )
         }
     };
-    print!("{text}");
-    Ok(())
+    super::write_stdout(&text)
 }
 
 enum Output {

@@ -1,11 +1,12 @@
 //! The `switchboard` command line (clap derive). Each subcommand lives in its
 //! own file; this one only declares them and dispatches.
 
+pub mod association;
+mod reference;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-
-pub mod association;
 
 use crate::ids::NamespaceId;
 
@@ -45,6 +46,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Manage association contexts (import, create, list, show, edit, delete, export).
     Association(association::AssociationArgs),
+    /// List the SOP classes of the standard (UID, name, keyword).
+    AbstractSyntax(reference::ReferenceArgs),
+    /// List the transfer syntaxes the engine knows (UID, name, VR, byte
+    /// order, pixel data encapsulated or native).
+    TransferSyntax(reference::ReferenceArgs),
+    /// List the data elements of the standard (tag, keyword, name, VR, VM).
+    Dictionary(reference::ReferenceArgs),
 }
 
 /// Runs a parsed command line.
@@ -55,5 +63,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
     match command {
         Command::Association(args) => association::run(&global, args).await,
+        Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
+        Command::TransferSyntax(args) => reference::transfer_syntax(&args),
+        Command::Dictionary(args) => reference::dictionary(&args),
+    }
+}
+
+/// Writes everything to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
     }
 }

@@ -7,9 +7,11 @@ use crate::cli::{Cli, Command};
 fn parse(args: &[&str]) -> Result<AssociationCommand, clap::Error> {
     let mut argv = vec!["switchboard", "association"];
     argv.extend_from_slice(args);
-    Cli::try_parse_from(argv).map(|cli| match cli.command {
-        Command::Association(a) => a.command,
-    })
+    let cli = Cli::try_parse_from(argv)?;
+    let Command::Association(a) = cli.command else {
+        panic!("not an association command");
+    };
+    Ok(a.command)
 }
 
 #[test]
