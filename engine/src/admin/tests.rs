@@ -213,6 +213,42 @@ fn edit_checks_values_and_needs_a_change() {
 }
 
 #[test]
+fn lookup_finds_exact_or_wildcard_pairs_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let lookup = |calling: &str, wildcards: bool| match execute(
+        &store,
+        &ns(),
+        Request::Lookup {
+            calling_aet: ae(calling),
+            called_aet: ae("MWL-SCP"),
+            wildcards,
+        },
+    )
+    .unwrap()
+    {
+        Response::LookedUp { association } => association.map(|a| a.calling_aet.to_string()),
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(lookup("ENS-SCU", true), None);
+    execute(
+        &store,
+        &ns(),
+        Request::Import {
+            calling_aet: ae("*"),
+            called_aet: ae("MWL-SCP"),
+            presentation_contexts: vec![],
+            overwrite: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(lookup("ENS-SCU", false), None);
+    assert_eq!(lookup("ENS-SCU", true).as_deref(), Some("*"));
+    execute(&store, &ns(), import(false, vec![])).unwrap();
+    assert_eq!(lookup("ENS-SCU", false).as_deref(), Some("ENS-SCU"));
+}
+
+#[test]
 fn requests_and_replies_round_trip_as_json() {
     let request = Envelope {
         namespace: NamespaceId::new("site-a").unwrap(),

@@ -269,8 +269,8 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
             write_atomically(&path, text.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             format!(
-                "Exported {} presentation contexts of association {} to {}.\n",
-                association.presentation_contexts.len(),
+                "Exported {} of association {} to {}.\n",
+                contexts(association.presentation_contexts.len()),
                 association.key(),
                 path.display()
             )
@@ -334,6 +334,7 @@ fn reply_error(reply: ErrorReply) -> anyhow::Error {
 pub fn render_json(response: &Response) -> anyhow::Result<String> {
     let mut text = match response {
         Response::Associations { associations } => serde_json::to_string_pretty(associations)?,
+        Response::LookedUp { association } => serde_json::to_string_pretty(association)?,
         Response::Association { association }
         | Response::Imported { association, .. }
         | Response::Created { association, .. }
@@ -354,8 +355,8 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
             association,
             replaced,
         } => format!(
-            "Imported {} presentation contexts for association {}{}.\n",
-            association.presentation_contexts.len(),
+            "Imported {} for association {}{}.\n",
+            contexts(association.presentation_contexts.len()),
             association.key(),
             replaced_note(*replaced)
         ),
@@ -363,8 +364,8 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
             association,
             replaced,
         } => format!(
-            "Created {} presentation contexts for association {}{}.\n",
-            association.presentation_contexts.len(),
+            "Created {} for association {}{}.\n",
+            contexts(association.presentation_contexts.len()),
             association.key(),
             replaced_note(*replaced)
         ),
@@ -374,9 +375,9 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
             format!("Updated association {}.\n", association.key())
         }
         Response::Deleted { association } => format!(
-            "Deleted association {} ({} presentation contexts).\n",
+            "Deleted association {} ({}).\n",
             association.key(),
-            association.presentation_contexts.len()
+            contexts(association.presentation_contexts.len())
         ),
         Response::ContextAdded {
             association,
@@ -387,8 +388,8 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
             let sop = sop_label(abstract_syntax);
             if *new_context {
                 format!(
-                    "Added presentation context {sop} with {} transfer syntaxes to association {}.\n",
-                    added.len(),
+                    "Added presentation context {sop} with {} to association {}.\n",
+                    transfer_syntaxes(added.len()),
                     association.key()
                 )
             } else if added.is_empty() {
@@ -398,8 +399,8 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
                 )
             } else {
                 format!(
-                    "Appended {} transfer syntaxes to presentation context {sop} of association {}.\n",
-                    added.len(),
+                    "Appended {} to presentation context {sop} of association {}.\n",
+                    transfer_syntaxes(added.len()),
                     association.key()
                 )
             }
@@ -422,7 +423,29 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
                 ),
             }
         }
+        Response::LookedUp {
+            association: Some(association),
+        } => render_show(association),
+        Response::LookedUp { association: None } => "No association found.\n".to_string(),
         Response::Exported { text, .. } => text.clone(),
+    }
+}
+
+/// "1 presentation context", "2 presentation contexts".
+fn contexts(n: usize) -> String {
+    if n == 1 {
+        "1 presentation context".to_string()
+    } else {
+        format!("{n} presentation contexts")
+    }
+}
+
+/// "1 transfer syntax", "2 transfer syntaxes".
+fn transfer_syntaxes(n: usize) -> String {
+    if n == 1 {
+        "1 transfer syntax".to_string()
+    } else {
+        format!("{n} transfer syntaxes")
     }
 }
 
@@ -444,11 +467,15 @@ fn render_list(associations: &[AssociationView], namespace: &NamespaceId) -> Str
     );
     for a in associations {
         out.push_str(&format!(
-            "{:<16}  {:<16}  {:>8}  {}\n",
-            a.calling_aet.as_str(),
-            a.called_aet.as_str(),
-            a.presentation_contexts.len(),
-            a.name
+            "{}\n",
+            format!(
+                "{:<16}  {:<16}  {:>8}  {}",
+                a.calling_aet.as_str(),
+                a.called_aet.as_str(),
+                a.presentation_contexts.len(),
+                a.name
+            )
+            .trim_end()
         ));
     }
     out
