@@ -13,6 +13,14 @@
 //!   syntaxes, data elements) and their search. Pure data, no I/O.
 //! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
 //! - [`services`]: business services (inbound items), e.g. the DICOM SCP.
+//! - [`store`]: the embedded store (sled hidden behind a domain API):
+//!   association contexts per namespace.
+//! - [`admin`]: the admin interface: every store command as a serde
+//!   request, run locally or by a running engine over its Unix socket.
+//! - [`config`]: production files: raw parse → validated production, diff.
+//! - [`component`]: what the runtime gives items and gets back.
+//! - [`services`], [`processes`], [`operations`]: the item kinds.
+//! - [`runtime`]: the running engine: controller, topology, shutdown.
 //! - [`cli`]: the `switchboard` commands (clap).
 //!
 //! # Dependency rule

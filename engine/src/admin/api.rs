@@ -85,6 +85,16 @@ pub enum Request {
         #[serde(default)]
         transfer_syntax: Option<Uid>,
     },
+    /// The association that governs a pair, if any, without failing when
+    /// there is none: exactly the pair, or (with `wildcards`) the first of
+    /// (calling, called), (calling, `*`), (`*`, called), (`*`, `*`), as
+    /// negotiation does. For `echo`, `association test` and the engine.
+    Lookup {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        #[serde(default)]
+        wildcards: bool,
+    },
     /// The association in the import-file format.
     Export {
         calling_aet: AeTitle,
@@ -127,6 +137,10 @@ pub enum Response {
         association: AssociationView,
         abstract_syntax: Uid,
         transfer_syntax: Option<Uid>,
+    },
+    /// `Lookup`: the association found, if any.
+    LookedUp {
+        association: Option<AssociationView>,
     },
     /// `Export`: the import-file text.
     Exported {

@@ -8,7 +8,7 @@ use tokio::net::UnixStream;
 
 use super::AdminError;
 use super::api::{Envelope, ErrorReply, Reply, Request, Response};
-use super::http::{post, read_message};
+use super::http::{Kind, post, read_message};
 use crate::ids::NamespaceId;
 
 /// The largest reply body read (an export of a big association fits).
@@ -46,7 +46,7 @@ pub async fn call(
                 source,
             })?;
         stream.write_all(&post("/v1/request", &body)).await?;
-        let (head, body) = read_message(&mut stream, MAX_REPLY_BODY, false)
+        let (head, body) = read_message(&mut stream, MAX_REPLY_BODY, Kind::Response)
             .await
             .map_err(|e| AdminError::Protocol(e.to_string()))?;
         let status = head.start.get(1).cloned().unwrap_or_default();

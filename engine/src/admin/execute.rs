@@ -264,6 +264,20 @@ pub fn execute(
                 transfer_syntax,
             })
         }
+        Request::Lookup {
+            calling_aet,
+            called_aet,
+            wildcards,
+        } => {
+            let found = if wildcards {
+                associations.lookup(&calling_aet, &called_aet)?
+            } else {
+                associations.get(&pair(calling_aet, called_aet))?
+            };
+            Ok(Response::LookedUp {
+                association: found.map(AssociationView::from),
+            })
+        }
         Request::Export {
             calling_aet,
             called_aet,

@@ -31,11 +31,19 @@ pub enum HttpError {
     Io(#[from] std::io::Error),
 }
 
+/// Which side's message is read: without `Content-Length`, a request has no
+/// body and a response's body runs to the end of the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Request,
+    Response,
+}
+
 /// Reads a message's head and body (up to `max_body` bytes) from `stream`.
 pub(crate) async fn read_message<S: AsyncRead + Unpin>(
     stream: &mut S,
     max_body: usize,
-    body_required: bool,
+    kind: Kind,
 ) -> Result<(Head, Vec<u8>), HttpError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
@@ -82,7 +90,7 @@ pub(crate) async fn read_message<S: AsyncRead + Unpin>(
                 body.extend_from_slice(&chunk[..n]);
             }
         }
-        None if body_required => return Err(HttpError::Malformed("Content-Length is required")),
+        None if kind == Kind::Request => body.clear(),
         None => {
             // A response without Content-Length ends at EOF.
             loop {

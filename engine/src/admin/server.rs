@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::AdminError;
 use super::api::{Envelope, ErrorReply, Reply};
 use super::execute::execute;
-use super::http::{read_message, response};
+use super::http::{Kind, read_message, response};
 use crate::store::Store;
 
 /// The largest request body accepted: an import of some ten thousand
@@ -171,7 +171,7 @@ async fn handle(mut stream: UnixStream, store: Store, owner_uid: u32) -> Result<
     }
     let read = tokio::time::timeout(
         READ_TIMEOUT,
-        read_message(&mut stream, MAX_REQUEST_BODY, true),
+        read_message(&mut stream, MAX_REQUEST_BODY, Kind::Request),
     )
     .await;
     let (head, body) = match read {
@@ -193,6 +193,12 @@ async fn handle(mut stream: UnixStream, store: Store, owner_uid: u32) -> Result<
     let method = head.start.first().map(String::as_str).unwrap_or_default();
     let target = head.start.get(1).map(String::as_str).unwrap_or_default();
     let (status, body) = match (method, target) {
+        ("POST", "/v1/request") if head.content_length.is_none() => (
+            411,
+            reply_body(&error_reply(
+                "a request needs a Content-Length header".to_string(),
+            )),
+        ),
         ("POST", "/v1/request") => answer(&store, &body).await,
         ("GET", "/v1/health") => (200, b"{\"status\":\"ok\"}".to_vec()),
         (_, "/v1/request" | "/v1/health") => (

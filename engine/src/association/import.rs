@@ -17,6 +17,7 @@
 //!
 //! Pure functions over bytes; reading and writing files is the caller's job.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use super::model::{AssociationContext, PresentationContext, Uid};
@@ -86,6 +87,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PresentationContext>, Vec<LineError>> {
     // SOP classes in order of first appearance, each with the transfer
     // syntaxes given so far (possibly none yet).
     let mut contexts: Vec<(Uid, Vec<Uid>)> = Vec::new();
+    // Where each SOP class sits in `contexts`, so long files stay linear.
+    let mut positions: HashMap<Uid, usize> = HashMap::new();
     let mut errors = Vec::new();
     for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = index + 1;
@@ -103,13 +106,10 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PresentationContext>, Vec<LineError>> {
         match parse_line(text) {
             Ok(None) => {}
             Ok(Some((sop, tss))) => {
-                let pos = match contexts.iter().position(|(s, _)| *s == sop) {
-                    Some(pos) => pos,
-                    None => {
-                        contexts.push((sop, Vec::new()));
-                        contexts.len() - 1
-                    }
-                };
+                let pos = *positions.entry(sop.clone()).or_insert_with(|| {
+                    contexts.push((sop, Vec::new()));
+                    contexts.len() - 1
+                });
                 let listed = &mut contexts[pos].1;
                 for ts in tss {
                     // A repeated pair adds nothing; order is first mention.

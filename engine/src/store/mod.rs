@@ -81,6 +81,7 @@ impl Store {
     /// [`StoreError::Sync`] for anything else.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join(STORE_DIR);
+        let fresh = !path.exists();
         std::fs::create_dir_all(&path).map_err(|source| StoreError::Sync {
             path: path.clone(),
             source,
@@ -97,10 +98,13 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner { db, path, log_file }),
         };
-        // Make the directory entries of a freshly created store durable.
-        sync_dir(&store.inner.path)?;
-        if let Some(parent) = store.inner.path.parent() {
-            sync_dir(parent)?;
+        // Make the directory entries of a freshly created store durable
+        // (only then: each fsync costs milliseconds on every command).
+        if fresh {
+            sync_dir(&store.inner.path)?;
+            if let Some(parent) = store.inner.path.parent() {
+                sync_dir(parent)?;
+            }
         }
         Ok(store)
     }

@@ -178,3 +178,46 @@ fn stored_values_carry_a_version_byte() {
         .unwrap_err();
     assert!(err.to_string().contains("format version 9"), "{err}");
 }
+
+#[test]
+fn concurrent_updates_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = store.associations(&ns("default"));
+    let one = ctx("A", "B", &[]);
+    a.put(one.clone(), false).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let a = a.clone();
+            let key = one.key();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let sop = Uid::new(&format!("1.2.{t}.{i}")).unwrap();
+                    a.update::<StoreError, _>(&key, |c| {
+                        c.presentation_contexts.push(
+                            PresentationContext::new(
+                                sop.clone(),
+                                vec![Uid::implicit_vr_little_endian()],
+                            )
+                            .unwrap(),
+                        );
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Each read-modify-write saw the others' results: none was lost.
+    assert_eq!(
+        a.get(&one.key())
+            .unwrap()
+            .unwrap()
+            .presentation_contexts
+            .len(),
+        40
+    );
+}
