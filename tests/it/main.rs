@@ -1,3 +1,7 @@
 //! The one integration test binary; modules are named after behaviour.
 
+mod concurrency;
+mod echo;
+mod garbage;
+mod negotiation;
 mod reference_tables;

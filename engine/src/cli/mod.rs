@@ -1,6 +1,8 @@
 //! The `switchboard` command line (clap derive). Each subcommand lives in its
 //! own file; this one only declares them and dispatches.
 
+mod association_source;
+pub mod echo;
 mod reference;
 
 use std::path::PathBuf;
@@ -50,6 +52,10 @@ pub enum Command {
     TransferSyntax(reference::ReferenceArgs),
     /// List the data elements of the standard (tag, keyword, name, VR, VM).
     Dictionary(reference::ReferenceArgs),
+    /// Send C-ECHO to a DICOM peer and print the PDU trace with round-trip
+    /// times. Proposes Verification with the transfer syntaxes of the stored
+    /// association for the pair, else Implicit VR Little Endian.
+    Echo(echo::EchoArgs),
 }
 
 /// Runs a parsed command line.
@@ -58,10 +64,10 @@ pub enum Command {
 /// Whatever the command reports; `main` prints the chain and exits non-zero.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
-    let _ = global;
     match command {
         Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),
+        Command::Echo(args) => echo::run(&global, &args).await,
     }
 }

@@ -329,7 +329,8 @@ async fn wait_for_close<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut PduStream<S>,
     artim: Duration,
 ) {
-    let _unused = tokio::time::timeout(artim, async { while stream.read_pdu().await.is_ok() {} }).await;
+    let _unused =
+        tokio::time::timeout(artim, async { while stream.read_pdu().await.is_ok() {} }).await;
     stream.shutdown().await;
 }
 
