@@ -337,3 +337,64 @@ pub fn text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Writes a CT Image Storage Part-10 file in `transfer_syntax` (Implicit or
+/// Explicit VR LE) with `pixel_bytes` bytes of pixel data, and returns the
+/// encoded data set (what a C-STORE carries).
+pub fn write_ct_file(
+    path: &Path,
+    sop_instance_uid: &str,
+    transfer_syntax: &str,
+    pixel_bytes: usize,
+) -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+    let pixels: Vec<u8> = (0..pixel_bytes).map(|i| (i * 7 % 256) as u8).collect();
+    let side = 16u16;
+    let obj = InMemDicomObject::from_element_iter([
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(CT_IMAGE_STORAGE),
+        ),
+        DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(sop_instance_uid),
+        ),
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")),
+        DataElement::new(
+            tags::PATIENT_NAME,
+            VR::PN,
+            PrimitiveValue::from("Test^Patient"),
+        ),
+        DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("ID-1")),
+        DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.826.0.1.3680043.2.1"),
+        ),
+        DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.826.0.1.3680043.2.2"),
+        ),
+        DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(side)),
+        DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(side)),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(pixels)),
+    ]);
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(transfer_syntax)
+                .media_storage_sop_class_uid(CT_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid(sop_instance_uid),
+        )
+        .expect("meta group");
+    file.write_to_file(path).expect("write the test file");
+    let bytes = std::fs::read(path).expect("read the test file back");
+    let group_length = u32::from_le_bytes(bytes[140..144].try_into().expect("4 bytes")) as usize;
+    bytes[144 + group_length..].to_vec()
+}

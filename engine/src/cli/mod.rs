@@ -2,6 +2,7 @@
 //! own file; this one only declares them and dispatches.
 
 mod association_source;
+pub mod association_test;
 pub mod echo;
 mod reference;
 
