@@ -1,5 +1,11 @@
 //! The one integration test binary; modules are named after behaviour.
 
+mod association_test;
 mod associations;
+mod concurrency;
+mod echo;
+mod garbage;
+mod negotiation;
 mod production_files;
 mod reference_tables;
+mod store;

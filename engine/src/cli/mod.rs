@@ -2,6 +2,9 @@
 //! own file; this one only declares them and dispatches.
 
 pub mod association;
+mod association_source;
+pub mod association_test;
+pub mod echo;
 mod reference;
 mod run;
 mod validate;
@@ -61,6 +64,10 @@ pub enum Command {
     /// Check production files without running them; prints every error
     /// with its file, line, item and field.
     Validate(validate::ValidateArgs),
+    /// Send C-ECHO to a DICOM peer and print the PDU trace with round-trip
+    /// times. Proposes Verification with the transfer syntaxes of the stored
+    /// association for the pair, else Implicit VR Little Endian.
+    Echo(echo::EchoArgs),
 }
 
 /// Runs a parsed command line.
@@ -76,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dictionary(args) => reference::dictionary(&args),
         Command::Validate(args) => validate::validate(&args),
         Command::Run(args) => run::run(global.data_dir.clone(), &args).await,
+        Command::Echo(args) => echo::run(&global, &args).await,
     }
 }
 

@@ -141,6 +141,10 @@ pub fn describe_pdu(pdu: &Pdu) -> String {
             )
         }
         Pdu::AbortRQ { source } => format!("A-ABORT PDU ({})", describe_abort_source(source)),
+        Pdu::AssociationRJ(rj) => format!(
+            "A-ASSOCIATE-RJ PDU ({})",
+            crate::association::negotiation::Rejection(rj.clone())
+        ),
         other => format!("{} PDU", pdu_name(other)),
     }
 }

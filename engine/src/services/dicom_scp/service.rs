@@ -264,8 +264,9 @@ impl DicomScp {
                 Err(_) => match over_limit.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let shared = shared.clone();
+                        let abort = abort_all.clone();
                         tracker.spawn(async move {
-                            reject_over_limit(socket, peer, id, shared).await;
+                            reject_over_limit(socket, peer, id, shared, abort).await;
                             drop(permit);
                         });
                     }
@@ -295,7 +296,13 @@ impl DicomScp {
 
 /// Answers a connection past the association limit with A-ASSOCIATE-RJ
 /// rejected-transient, service-provider, local-limit-exceeded.
-async fn reject_over_limit(socket: TcpStream, peer: SocketAddr, id: u64, shared: Arc<Shared>) {
+async fn reject_over_limit(
+    socket: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: Arc<Shared>,
+    abort: CancellationToken,
+) {
     let span = info_span!("association", id, service = %shared.cx.name, %peer);
     async move {
         let mut stream = PduStream::new(socket);
@@ -314,7 +321,7 @@ async fn reject_over_limit(socket: TcpStream, peer: SocketAddr, id: u64, shared:
                     .await
                     .is_ok()
                 {
-                    wait_for_close(&mut stream, artim).await;
+                    wait_for_close(&mut stream, artim, &abort).await;
                 }
             }
             _ => debug!("Connection over the limit closed without an A-ASSOCIATE-RQ."),
@@ -324,13 +331,19 @@ async fn reject_over_limit(socket: TcpStream, peer: SocketAddr, id: u64, shared:
     .await
 }
 
-/// Reads until the peer closes, at most `artim` (after RJ or RP).
+/// Reads until the peer closes, at most `artim` (after RJ or RP) and never
+/// past the service's final abort.
 async fn wait_for_close<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut PduStream<S>,
     artim: Duration,
+    abort: &CancellationToken,
 ) {
-    let _unused =
-        tokio::time::timeout(artim, async { while stream.read_pdu().await.is_ok() {} }).await;
+    tokio::select! {
+        () = abort.cancelled() => {}
+        _elapsed = tokio::time::timeout(artim, async {
+            while stream.read_pdu().await.is_ok() {}
+        }) => {}
+    }
     stream.shutdown().await;
 }
 
@@ -521,7 +534,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     .await
                     .is_ok()
                 {
-                    wait_for_close(&mut self.stream, self.shared.config.artim_timeout).await;
+                    wait_for_close(
+                        &mut self.stream,
+                        self.shared.config.artim_timeout,
+                        &self.abort,
+                    )
+                    .await;
                 }
                 false
             }
@@ -579,9 +597,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             let flow = match pdu {
                 Pdu::PData { data } => {
                     debug!(
-                        "{} << {}",
-                        self.label,
-                        describe_pdu(&Pdu::PData { data: Vec::new() })
+                        pdvs = data.len(),
+                        bytes = data.iter().map(|v| v.data.len()).sum::<usize>(),
+                        "{} << P-DATA-TF PDU",
+                        self.label
                     );
                     self.on_pdata(data).await
                 }
@@ -594,7 +613,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     }
                     self.trace(">> A-RELEASE-RP PDU");
                     if self.stream.write_pdu(&Pdu::ReleaseRP).await.is_ok() {
-                        wait_for_close(&mut self.stream, self.shared.config.artim_timeout).await;
+                        wait_for_close(
+                            &mut self.stream,
+                            self.shared.config.artim_timeout,
+                            &self.abort,
+                        )
+                        .await;
                     }
                     Flow::Done
                 }

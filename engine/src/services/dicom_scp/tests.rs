@@ -569,6 +569,15 @@ async fn c_store_refusals() {
 
 #[tokio::test]
 async fn abort_in_the_middle_of_a_store_removes_the_partial_file() {
+    interrupted_store(true).await;
+}
+
+#[tokio::test]
+async fn tcp_close_in_the_middle_of_a_store_removes_the_partial_file() {
+    interrupted_store(false).await;
+}
+
+async fn interrupted_store(send_abort: bool) {
     let recorder = Arc::new(Recorder::default());
     let scp = start_with(
         |_| {},
@@ -606,13 +615,19 @@ async fn abort_in_the_middle_of_a_store_removes_the_partial_file() {
     let mut out = Vec::new();
     crate::dimse::pdata::encode_pdata(&mut out, 1, false, false, &[7; 1000]);
     s.write_raw(&out).await.unwrap();
-    s.write_pdu(&Pdu::AbortRQ {
-        source: AbortRQSource::ServiceUser,
-    })
-    .await
-    .unwrap();
-    let mut rest = Vec::new();
-    let _unused = s.get_mut().read_to_end(&mut rest).await;
+    if send_abort {
+        s.write_pdu(&Pdu::AbortRQ {
+            source: AbortRQSource::ServiceUser,
+        })
+        .await
+        .unwrap();
+        let mut rest = Vec::new();
+        let _unused = s.get_mut().read_to_end(&mut rest).await;
+    } else {
+        // Half a P-DATA PDU, then the connection drops.
+        s.write_raw(&out[..out.len() / 2]).await.unwrap();
+        drop(s);
+    }
     // The server cleans up once it has seen the abort.
     let spool = scp.spool.path().join("spool");
     let mut empty = false;
