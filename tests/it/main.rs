@@ -9,3 +9,4 @@ mod negotiation;
 mod production_files;
 mod reference_tables;
 mod store;
+mod store_and_forward;
