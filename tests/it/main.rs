@@ -5,6 +5,7 @@ mod associations;
 mod concurrency;
 mod echo;
 mod garbage;
+mod message_trace;
 mod negotiation;
 mod production_files;
 mod reference_tables;

@@ -5,6 +5,7 @@ pub mod association;
 mod association_source;
 pub mod association_test;
 pub mod echo;
+pub mod messages;
 mod reference;
 mod run;
 mod validate;
@@ -61,6 +62,8 @@ pub enum Command {
     /// Run every production under the productions folder until SIGINT or
     /// SIGTERM.
     Run(run::RunArgs),
+    /// The message trace: list, show and resend messages.
+    Messages(messages::MessagesArgs),
     /// Check production files without running them; prints every error
     /// with its file, line, item and field.
     Validate(validate::ValidateArgs),
@@ -84,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => validate::validate(&args),
         Command::Run(args) => run::run(global.data_dir.clone(), &args).await,
         Command::Echo(args) => echo::run(&global, &args).await,
+        Command::Messages(args) => messages::run(&global, args).await,
     }
 }
 

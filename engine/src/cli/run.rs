@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::config::HumanDuration;
+use crate::runtime::retention::RetentionPolicy;
 use crate::runtime::{RunOptions, run as run_engine};
 
 /// Arguments of `run`.
@@ -19,6 +20,14 @@ pub struct RunArgs {
     /// shutdown, e.g. "10s".
     #[arg(long, default_value = "10s")]
     pub grace_period: HumanDuration,
+    /// Remove the body of a delivered message after this long (headers and
+    /// trace are kept), e.g. "7d"; "0s" keeps bodies forever.
+    #[arg(long, default_value = "7d")]
+    pub retention_age: HumanDuration,
+    /// Also remove bodies of delivered messages, oldest first, while all
+    /// bodies together take more than this many MiB.
+    #[arg(long)]
+    pub retention_size_mib: Option<u64>,
 }
 
 /// Runs the engine until a signal.
@@ -30,6 +39,12 @@ pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         productions_dir: args.productions.clone(),
         grace_period: args.grace_period.get(),
+        retention: RetentionPolicy {
+            max_age: (!args.retention_age.get().is_zero()).then(|| args.retention_age.get()),
+            max_total_bytes: args
+                .retention_size_mib
+                .map(|m| m.saturating_mul(1024 * 1024)),
+        },
     };
     run_engine(options, signal()).await.with_context(|| {
         format!(

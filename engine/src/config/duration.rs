@@ -1,5 +1,5 @@
 //! Durations as written in production files: an integer followed by a unit,
-//! `ms`, `s`, `m` or `h` (`"250ms"`, `"5s"`, `"10m"`, `"1h"`).
+//! `ms`, `s`, `m`, `h` or `d` (`"250ms"`, `"5s"`, `"10m"`, `"1h"`, `"7d"`).
 
 use std::fmt;
 use std::time::Duration;
@@ -48,6 +48,7 @@ impl std::str::FromStr for HumanDuration {
             "s" => n.checked_mul(1_000),
             "m" | "min" => n.checked_mul(60_000),
             "h" => n.checked_mul(3_600_000),
+            "d" => n.checked_mul(86_400_000),
             _ => None,
         }
         .ok_or_else(err)?;
@@ -65,7 +66,9 @@ impl TryFrom<String> for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms != 0 && ms.is_multiple_of(3_600_000) {
+        if ms != 0 && ms.is_multiple_of(86_400_000) {
+            write!(f, "{}d", ms / 86_400_000)
+        } else if ms != 0 && ms.is_multiple_of(3_600_000) {
             write!(f, "{}h", ms / 3_600_000)
         } else if ms != 0 && ms.is_multiple_of(60_000) {
             write!(f, "{}m", ms / 60_000)

@@ -11,6 +11,7 @@
 //! future so that tests can pass their own.
 
 pub mod controller;
+pub mod retention;
 pub mod topology;
 pub mod watch;
 
@@ -34,6 +35,8 @@ pub struct RunOptions {
     pub productions_dir: PathBuf,
     /// How long open work may take to finish on shutdown.
     pub grace_period: Duration,
+    /// When bodies of delivered messages are removed.
+    pub retention: retention::RetentionPolicy,
 }
 
 /// Why the engine could not run.
@@ -101,6 +104,13 @@ pub async fn run(
             "Production files with errors are not started; the others are."
         );
     }
+    tokio::spawn(retention::run(
+        store.clone(),
+        bodies.clone(),
+        options.retention,
+        Duration::from_secs(60),
+        root.clone(),
+    ));
     let shared = Shared {
         store: store.clone(),
         bodies,
