@@ -42,7 +42,7 @@ host = "127.0.0.1"
 port = {archive_port}
 remote_ae_title = "ARCHIVE"
 local_ae_title = "ROUTER"
-max_associations = 2
+max_associations = 1
 idle_release = "1s"
 retry = {{ initial_delay = "100ms", factor = 2.0, max_delay = "1s" }}
 "#
