@@ -101,21 +101,27 @@ impl ItemContext {
     ) -> Result<MessageId, IntakeError> {
         let cx = self.clone();
         let spool = spool_path.to_path_buf();
-        let id = tokio::task::spawn_blocking(move || -> Result<MessageId, IntakeError> {
-            let id = cx.store.next_message_id().map_err(MessageError::from)?;
-            let trailer = BodyTrailer {
-                id,
-                namespace: cx.namespace.clone(),
-                targets: cx.outputs.addresses(),
-                header,
-            };
-            cx.bodies.adopt(&spool, &trailer)?;
-            cx.messages.accept(id, trailer.header, &trailer.targets)?;
-            Ok(id)
-        })
-        .await
-        .map_err(|e| IntakeError::Task(e.to_string()))??;
+        let t0 = std::time::Instant::now();
+        let (id, t_adopt, t_accept) =
+            tokio::task::spawn_blocking(move || -> Result<_, IntakeError> {
+                let t0 = std::time::Instant::now();
+                let id = cx.store.next_message_id().map_err(MessageError::from)?;
+                let mut trailer = BodyTrailer {
+                    id,
+                    namespace: cx.namespace.clone(),
+                    targets: cx.outputs.addresses(),
+                    header,
+                };
+                cx.bodies.adopt(&spool, &mut trailer)?;
+                let t1 = t0.elapsed();
+                cx.messages.accept(id, trailer.header, &trailer.targets)?;
+                Ok((id, t1, t0.elapsed() - t1))
+            })
+            .await
+            .map_err(|e| IntakeError::Task(e.to_string()))??;
+        let t1 = t0.elapsed();
         self.commit.sync().await?;
+        tracing::trace!(?t_adopt, ?t_accept, blocking = ?t1, commit = ?(t0.elapsed() - t1), "Intake timing.");
         self.outputs.wake_all();
         Ok(id)
     }

@@ -71,18 +71,30 @@ fn main() -> anyhow::Result<()> {
         .parent()
         .context("bench location")?
         .join("switchboard");
-    anyhow::ensure!(engine.is_file(), "{} is missing: build the engine in the same profile", engine.display());
+    anyhow::ensure!(
+        engine.is_file(),
+        "{} is missing: build the engine in the same profile",
+        engine.display()
+    );
     let dir = tempfile::tempdir()?;
     let root = dir.path();
 
-    println!("# store-and-forward benchmark (DCMTK storescu → storescp, TCP_NODELAY=1, fsync on)\n");
+    println!(
+        "# store-and-forward benchmark (DCMTK storescu → storescp, TCP_NODELAY=1, fsync on)\n"
+    );
 
     // 1. sequential
     let input = root.join("seq");
     let files = generate(&input, "seq", o.count, o.kib * 1024, 1)?;
-    let direct = direct_run(root, &[files.clone()])?;
+    let direct = direct_run(root, std::slice::from_ref(&files))?;
     let (through, rss) = through_run(root, &engine, &[files], "seq")?;
-    report(&format!("{} × {} KiB, one storescu", o.count, o.kib), o.count, direct, through, rss);
+    report(
+        &format!("{} × {} KiB, one storescu", o.count, o.kib),
+        o.count,
+        direct,
+        through,
+        rss,
+    );
 
     // 2. concurrent
     let mut groups = Vec::new();
@@ -93,7 +105,10 @@ fn main() -> anyhow::Result<()> {
     let direct = direct_run(root, &groups)?;
     let (through, rss) = through_run(root, &engine, &groups, "con")?;
     report(
-        &format!("{} storescu × {} × {} KiB, concurrent", o.senders, o.files, o.kib),
+        &format!(
+            "{} storescu × {} × {} KiB, concurrent",
+            o.senders, o.files, o.kib
+        ),
         o.senders * o.files,
         direct,
         through,
@@ -104,9 +119,15 @@ fn main() -> anyhow::Result<()> {
     if o.large {
         let d = root.join("large");
         let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100)?;
-        let direct = direct_run(root, &[files.clone()])?;
+        let direct = direct_run(root, std::slice::from_ref(&files))?;
         let (through, rss) = through_run(root, &engine, &[files], "large")?;
-        report("3 × 100 MiB multi-frame, one storescu", 3, direct, through, rss);
+        report(
+            "3 × 100 MiB multi-frame, one storescu",
+            3,
+            direct,
+            through,
+            rss,
+        );
         let mib = 300.0;
         println!(
             "  MiB/s: direct {:.1}, through {:.1}",
@@ -134,9 +155,19 @@ fn report(name: &str, n: usize, direct: Duration, through: Duration, rss_kib: u6
 
 /// Writes `count` CT instances of about `bytes` of pixel data (in `frames`
 /// frames) into `dir`.
-fn generate(dir: &Path, tag: &str, count: usize, bytes: usize, frames: usize) -> anyhow::Result<Vec<PathBuf>> {
+fn generate(
+    dir: &Path,
+    tag: &str,
+    count: usize,
+    bytes: usize,
+    frames: usize,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let series = format!("1.2.826.0.1.3680043.10.1143.{}.{}", std::process::id(), tag.len() * 1000 + count);
+    let series = format!(
+        "1.2.826.0.1.3680043.10.1143.{}.{}",
+        std::process::id(),
+        tag.len() * 1000 + count
+    );
     let mut out = Vec::new();
     let pixels: Vec<u8> = (0..bytes).map(|i| (i * 31 % 251) as u8).collect();
     for n in 1..=count {
@@ -145,15 +176,35 @@ fn generate(dir: &Path, tag: &str, count: usize, bytes: usize, frames: usize) ->
         let side = (((frame_bytes / 2) as f64).sqrt() as u16).max(1);
         let obj = InMemDicomObject::from_element_iter([
             DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(CT)),
-            DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(uid.as_str())),
+            DataElement::new(
+                tags::SOP_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(uid.as_str()),
+            ),
             DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")),
-            DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Bench^Mark")),
-            DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series.as_str())),
-            DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(frames.to_string())),
+            DataElement::new(
+                tags::PATIENT_NAME,
+                VR::PN,
+                PrimitiveValue::from("Bench^Mark"),
+            ),
+            DataElement::new(
+                tags::SERIES_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(series.as_str()),
+            ),
+            DataElement::new(
+                tags::NUMBER_OF_FRAMES,
+                VR::IS,
+                PrimitiveValue::from(frames.to_string()),
+            ),
             DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(side)),
             DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(side)),
             DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
-            DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels.clone())),
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::from(pixels.clone()),
+            ),
         ]);
         let path = dir.join(format!("{tag}-{n:05}.dcm"));
         obj.with_meta(
@@ -169,13 +220,18 @@ fn generate(dir: &Path, tag: &str, count: usize, bytes: usize, frames: usize) ->
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn wait_tcp(port: u16) -> anyhow::Result<()> {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing listens on {port}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
@@ -244,7 +300,12 @@ fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> 
     Ok(took)
 }
 
-fn through_run(root: &Path, engine: &Path, groups: &[Vec<PathBuf>], tag: &str) -> anyhow::Result<(Duration, u64)> {
+fn through_run(
+    root: &Path,
+    engine: &Path,
+    groups: &[Vec<PathBuf>],
+    tag: &str,
+) -> anyhow::Result<(Duration, u64)> {
     let (port, archive_port) = (free_port()?, free_port()?);
     let base = root.join(format!("through-{tag}"));
     let productions = base.join("productions/bench");
@@ -311,7 +372,11 @@ max_associations = 1
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0);
-    Command::new("kill").arg("-TERM").arg(pid.to_string()).status().ok();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .ok();
     engine_proc.0.wait().ok();
     std::fs::remove_dir_all(&base).ok();
     Ok((took, rss))

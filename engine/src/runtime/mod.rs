@@ -11,6 +11,7 @@
 //! future so that tests can pass their own.
 
 pub mod controller;
+pub mod recover;
 pub mod retention;
 pub mod topology;
 pub mod watch;
@@ -75,6 +76,7 @@ pub async fn run(
         source,
     })?;
     let commit = GroupCommit::spawn(store.clone(), bodies.clone());
+    recover::restore_missing(&store, &bodies)?;
     for ns in store.message_namespaces()? {
         let n = store.messages(&ns)?.requeue_in_flight()?;
         if n > 0 {

@@ -37,17 +37,17 @@ pub fn purge_once(
         let messages = store.messages(&ns)?;
         for r in messages.list(&MessageFilter::default())? {
             if !r.body_purged && r.status() == DeliveryStatus::Delivered {
-                candidates.push((r.header.received_at, ns.clone(), r.id));
+                candidates.push((r.header.received_at, ns.clone(), r.id, r.header));
             }
         }
     }
-    candidates.sort();
+    candidates.sort_by_key(|c| (c.0, c.2));
     let mut total: u64 = bodies
         .list()
         .map(|l| l.iter().map(|(_, s)| s).sum())
         .unwrap_or(0);
     let mut purged = 0;
-    for (received_at, ns, id) in candidates {
+    for (received_at, ns, id, header) in candidates {
         let too_old = policy.max_age.is_some_and(|age| {
             now.saturating_sub(received_at) > u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
         });
@@ -56,10 +56,10 @@ pub fn purge_once(
             continue;
         }
         store.messages(&ns)?.mark_purged(&[id])?;
-        let size = std::fs::metadata(bodies.path(id))
+        let size = std::fs::metadata(bodies.path(&header))
             .map(|m| m.len())
             .unwrap_or(0);
-        if let Err(e) = bodies.remove(id) {
+        if let Err(e) = bodies.remove(&header) {
             warn!(message = %id, error = %e, "Could not remove a body file.");
             continue;
         }

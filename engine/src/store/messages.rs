@@ -90,6 +90,9 @@ pub struct MessageHeader {
     pub origin: String,
     /// Bytes of the data set in the body file.
     pub size: u64,
+    /// The body file's name in `<data-dir>/bodies/`.
+    #[serde(default)]
+    pub body: String,
 }
 
 /// Where one delivery stands.
@@ -311,6 +314,17 @@ impl Store {
         Ok(MessageId(self.inner.db.generate_id()? + 1))
     }
 
+    /// Makes sure later ids are larger than `id` (after the store was
+    /// rebuilt from body files, its counter starts again from zero and
+    /// would reuse their names).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    pub fn ensure_message_ids_above(&self, id: MessageId) -> Result<(), StoreError> {
+        while self.inner.db.generate_id()? < id.0 {}
+        Ok(())
+    }
+
     /// Every namespace that has messages.
     ///
     /// # Errors
@@ -427,6 +441,28 @@ impl Messages {
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(tx_error)?;
+        Ok(record)
+    }
+
+    /// Re-creates a message from its body file's trailer (the record was
+    /// lost: a store moved aside after corruption, or writes that never
+    /// reached sled's disk). Every target is queued again: a duplicate at
+    /// worst, never a loss.
+    ///
+    /// # Errors
+    /// [`MessageError::Store`].
+    pub fn restore(
+        &self,
+        trailer: &super::bodies::BodyTrailer,
+    ) -> Result<MessageRecord, MessageError> {
+        let mut record = self.accept(trailer.id, trailer.header.clone(), &trailer.targets)?;
+        record.events.push(TraceEvent {
+            at: now_ms(),
+            item: trailer.header.source.clone(),
+            event: "restored from its body file".to_string(),
+        });
+        self.records
+            .insert(trailer.id.0.to_be_bytes(), encode(&record))?;
         Ok(record)
     }
 
