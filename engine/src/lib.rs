@@ -13,6 +13,10 @@
 //!   syntaxes, data elements) and their search. Pure data, no I/O.
 //! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
 //! - [`services`]: business services (inbound items), e.g. the DICOM SCP.
+//! - [`store`]: the embedded store (sled hidden behind a domain API):
+//!   association contexts per namespace.
+//! - [`admin`]: the admin interface: every store command as a serde
+//!   request, run locally or by a running engine over its Unix socket.
 //! - [`cli`]: the `switchboard` commands (clap).
 //!
 //! # Dependency rule
@@ -21,6 +25,7 @@
 //! plugin) → model (association, ids)`. Pure logic (association model,
 //! negotiation, production diff) has no I/O; I/O lives at the edges.
 
+pub mod admin;
 pub mod association;
 pub mod cli;
 pub mod dictionary;
@@ -28,3 +33,4 @@ pub mod dimse;
 pub mod ids;
 pub mod runtime;
 pub mod services;
+pub mod store;

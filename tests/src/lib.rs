@@ -5,6 +5,10 @@ pub mod dicom;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod data_dir;
+
+pub use data_dir::{DataDir, Run};
+
 /// The built `switchboard` binary: `<target dir>/debug/switchboard`, found
 /// from this test executable (`<target dir>/debug/deps/it-…`), since
 /// `CARGO_BIN_EXE_switchboard` is only set for the engine's own tests.

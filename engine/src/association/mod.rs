@@ -2,6 +2,7 @@
 //! presentation contexts. Pure logic only: the model, the import-file format
 //! and negotiation. No I/O here; the store and the network use these types.
 
+pub mod import;
 pub mod model;
 pub mod negotiation;
 

@@ -1,6 +1,7 @@
 //! The `switchboard` command line (clap derive). Each subcommand lives in its
 //! own file; this one only declares them and dispatches.
 
+pub mod association;
 mod association_source;
 pub mod association_test;
 pub mod echo;
@@ -46,6 +47,8 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Manage association contexts (import, create, list, show, edit, delete, export).
+    Association(association::AssociationArgs),
     /// List the SOP classes of the standard (UID, name, keyword).
     AbstractSyntax(reference::ReferenceArgs),
     /// List the transfer syntaxes the engine knows (UID, name, VR, byte
@@ -66,9 +69,24 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
     match command {
+        Command::Association(args) => association::run(&global, args).await,
         Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),
         Command::Echo(args) => echo::run(&global, &args).await,
+    }
+}
+
+/// Writes everything to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
     }
 }
