@@ -9,6 +9,9 @@
 //! - [`association`]: the association model, the import-file format and
 //!   negotiation. Pure logic, no I/O.
 //! - [`ids`]: validated identifiers (namespaces).
+//! - [`uids`]: the implementation UID, version name and application context
+//!   this engine announces.
+//! - [`runtime`]: the running topology and its lifecycle (file watch).
 //! - [`dictionary`]: the standard's reference tables (SOP classes, transfer
 //!   syntaxes, data elements) and their search. Pure data, no I/O.
 //! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
@@ -34,3 +37,4 @@ pub mod ids;
 pub mod runtime;
 pub mod services;
 pub mod store;
+pub mod uids;
