@@ -6,5 +6,8 @@ mod c_store;
 mod concurrency;
 mod echo;
 mod garbage;
+mod message_trace;
 mod negotiation;
+mod production_files;
 mod reference_tables;
+mod store_and_forward;

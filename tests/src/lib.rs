@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 pub mod data_dir;
+pub mod engine_process;
+pub mod instances;
 
 pub use data_dir::{DataDir, Run};
 

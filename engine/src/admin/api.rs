@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext, Uid};
 use crate::ids::NamespaceId;
+use crate::store::messages::{ItemAddress, MessageFilter, MessageId, MessageRecord};
 
 /// The body of `POST /v1/request`: a request for one namespace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,6 +101,21 @@ pub enum Request {
         calling_aet: AeTitle,
         called_aet: AeTitle,
     },
+    /// Messages matching a filter, newest first.
+    MessagesList {
+        #[serde(default)]
+        filter: MessageFilter,
+    },
+    /// One message: header, deliveries and the trace through the items.
+    MessagesShow { id: MessageId },
+    /// Queues the failed deliveries of these messages again (with
+    /// `all_failed`: of every message with a failed delivery).
+    MessagesResend {
+        #[serde(default)]
+        ids: Vec<MessageId>,
+        #[serde(default)]
+        all_failed: bool,
+    },
 }
 
 /// What a successful command returns.
@@ -146,6 +162,19 @@ pub enum Response {
     Exported {
         association: AssociationView,
         text: String,
+    },
+    /// `MessagesList`; `namespaces` lists every namespace that has messages,
+    /// so that an empty answer can say where to look.
+    Messages {
+        messages: Vec<MessageRecord>,
+        #[serde(default)]
+        namespaces: Vec<NamespaceId>,
+    },
+    /// `MessagesShow`.
+    Message { message: Box<MessageRecord> },
+    /// `MessagesResend`: per message, the targets it was queued for again.
+    Resent {
+        resent: Vec<(MessageId, Vec<ItemAddress>)>,
     },
 }
 

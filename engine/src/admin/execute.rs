@@ -8,6 +8,7 @@ use crate::association::{
 };
 use crate::dictionary;
 use crate::ids::NamespaceId;
+use crate::store::messages::MessageError;
 use crate::store::{Store, StoreError};
 
 use super::api::{AssociationView, Request, Response};
@@ -47,6 +48,8 @@ pub enum CommandError {
     NothingToEdit,
     #[error("the SOP class registry holds an invalid UID")]
     Registry(#[source] ModelError),
+    #[error(transparent)]
+    Messages(#[from] MessageError),
 }
 
 impl CommandError {
@@ -55,7 +58,8 @@ impl CommandError {
         match self {
             CommandError::Store(StoreError::NotFound { .. })
             | CommandError::NoSuchContext { .. }
-            | CommandError::NoSuchTransferSyntax { .. } => 404,
+            | CommandError::NoSuchTransferSyntax { .. }
+            | CommandError::Messages(MessageError::NotFound(..)) => 404,
             CommandError::Store(StoreError::AlreadyExists { .. }) => 409,
             CommandError::Store(StoreError::Invalid(_))
             | CommandError::Invalid(_)
@@ -288,6 +292,11 @@ pub fn execute(
                 association: ctx.into(),
                 text,
             })
+        }
+        Request::MessagesList { filter } => super::messages::list(store, namespace, &filter),
+        Request::MessagesShow { id } => super::messages::show(store, namespace, id),
+        Request::MessagesResend { ids, all_failed } => {
+            super::messages::resend(store, namespace, &ids, all_failed)
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod api;
 mod client;
 mod execute;
 mod http;
+mod messages;
 mod server;
 
 use std::path::{Path, PathBuf};

@@ -317,7 +317,7 @@ impl std::error::Error for ReportedError {
     }
 }
 
-fn reply_error(reply: ErrorReply) -> anyhow::Error {
+pub(crate) fn reply_error(reply: ErrorReply) -> anyhow::Error {
     let mut chain: Option<Box<ReportedError>> = None;
     for message in reply.causes.into_iter().rev() {
         chain = Some(Box::new(ReportedError {
@@ -347,6 +347,9 @@ pub fn render_json(response: &Response) -> anyhow::Result<String> {
         | Response::ContextAdded { association, .. }
         | Response::ContextRemoved { association, .. }
         | Response::Exported { association, .. } => serde_json::to_string_pretty(association)?,
+        Response::Messages { .. } | Response::Message { .. } | Response::Resent { .. } => {
+            super::messages::render_json(response)?
+        }
     };
     text.push('\n');
     Ok(text)
@@ -355,6 +358,9 @@ pub fn render_json(response: &Response) -> anyhow::Result<String> {
 /// The human form of an answer.
 pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
     match response {
+        Response::Messages { .. } | Response::Message { .. } | Response::Resent { .. } => {
+            super::messages::render_text(response, namespace)
+        }
         Response::Imported {
             association,
             replaced,

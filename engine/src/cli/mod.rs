@@ -5,7 +5,10 @@ pub mod association;
 mod association_source;
 pub mod association_test;
 pub mod echo;
+pub mod messages;
 mod reference;
+mod run;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -56,6 +59,14 @@ pub enum Command {
     TransferSyntax(reference::ReferenceArgs),
     /// List the data elements of the standard (tag, keyword, name, VR, VM).
     Dictionary(reference::ReferenceArgs),
+    /// Run every production under the productions folder until SIGINT or
+    /// SIGTERM.
+    Run(run::RunArgs),
+    /// The message trace: list, show and resend messages.
+    Messages(messages::MessagesArgs),
+    /// Check production files without running them; prints every error
+    /// with its file, line, item and field.
+    Validate(validate::ValidateArgs),
     /// Send C-ECHO to a DICOM peer and print the PDU trace with round-trip
     /// times. Proposes Verification with the transfer syntaxes of the stored
     /// association for the pair, else Implicit VR Little Endian.
@@ -73,7 +84,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),
+        Command::Validate(args) => validate::validate(&args),
+        Command::Run(args) => run::run(global.data_dir.clone(), &args).await,
         Command::Echo(args) => echo::run(&global, &args).await,
+        Command::Messages(args) => messages::run(&global, args).await,
     }
 }
 

@@ -5,6 +5,9 @@
 //!   clone.
 //! - [`Associations`]: the association contexts of one namespace, in the tree
 //!   `<namespace>/associations`.
+//! - [`messages::Messages`]: message headers, deliveries and per-item queues
+//!   of one namespace; [`Bodies`]: the body files under `<data-dir>/bodies/`;
+//!   [`GroupCommit`]: one flush shared by concurrent writers.
 //!
 //! Layout on disk: `<data-dir>/store/` is sled's directory. Every value starts
 //! with a format-version byte followed by its serde_json encoding, so the
@@ -17,14 +20,19 @@
 //! sled type.
 
 mod associations;
+pub mod bodies;
+pub mod commit;
 mod error;
 mod keys;
+pub mod messages;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use associations::Associations;
+pub use bodies::{Bodies, BodyTrailer};
+pub use commit::{CommitError, GroupCommit};
 pub use error::{BackendError, StoreError};
 
 use crate::ids::NamespaceId;
