@@ -141,3 +141,84 @@ async fn against_our_own_scp_the_stored_order_shows() {
     );
     scp.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_prints_per_context_results_and_fails_on_a_rejection() {
+    let scp = TestScp::start(
+        "ENS-SCP",
+        vec![association(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[(VERIFICATION, &[EXPLICIT, IMPLICIT])],
+        )],
+        |_| {},
+    )
+    .await;
+    let address = scp.addr.to_string();
+    let args = [
+        "association",
+        "test",
+        "--calling",
+        "ENS-SCU",
+        "--called",
+        "ENS-SCP",
+        &address,
+    ];
+
+    let all_ok = data_dir_with(vec![association(
+        "ENS-SCU",
+        "ENS-SCP",
+        &[(VERIFICATION, &[IMPLICIT, EXPLICIT])],
+    )]);
+    let out = switchboard_in(all_ok.path(), &args).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "accepted  Verification SOP Class (1.2.840.10008.1.1): Explicit VR Little Endian"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("Summary: 1 of 1 presentation contexts accepted, 0 rejected (1 association)"),
+        "{stdout}"
+    );
+
+    let some_bad = data_dir_with(vec![association(
+        "ENS-SCU",
+        "ENS-SCP",
+        &[(VERIFICATION, &[IMPLICIT]), (CT_IMAGE_STORAGE, &[IMPLICIT])],
+    )]);
+    let out = switchboard_in(some_bad.path(), &args).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "rejected  CT Image Storage (1.2.840.10008.5.1.4.1.1.2): abstract-syntax-not-supported"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Summary: 1 of 2 presentation contexts accepted, 1 rejected"),
+        "{stdout}"
+    );
+
+    // Through a running engine's admin socket: the same output.
+    let held = HeldStore::hold(some_bad.path()).await;
+    let again = switchboard_in(some_bad.path(), &args).await;
+    assert_eq!(again.stdout, out.stdout, "{}", text(&again));
+    assert!(!again.status.success());
+    held.release().await;
+
+    // Nothing stored for the pair: a clear error.
+    let empty = data_dir_with(Vec::new());
+    let out = switchboard_in(empty.path(), &args).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no association ENS-SCU -> ENS-SCP"),
+        "{}",
+        text(&out)
+    );
+    scp.stop().await;
+}

@@ -226,3 +226,62 @@ async fn our_echo_to_nothing_fails() {
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("could not connect"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn our_echo_proposes_the_stored_transfer_syntaxes() {
+    // The peer accepts only Explicit VR LE for Verification.
+    let scp = TestScp::start(
+        "ENS-SCP",
+        vec![association(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[(VERIFICATION, &[EXPLICIT])],
+        )],
+        |_| {},
+    )
+    .await;
+    let address = scp.addr.to_string();
+    let args = [
+        "echo",
+        &address,
+        "--calling",
+        "ENS-SCU",
+        "--called",
+        "ENS-SCP",
+    ];
+
+    // Nothing stored on our side: Implicit only, which the peer refuses.
+    let empty = tempfile::tempdir().expect("temp dir");
+    let out = switchboard_in(empty.path(), &args).await;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("transfer-syntaxes-not-supported"),
+        "{}",
+        text(&out)
+    );
+
+    // Stored [Explicit, Implicit] for the pair: accepted with Explicit.
+    let data = data_dir_with(vec![association(
+        "ENS-SCU",
+        "ENS-SCP",
+        &[(VERIFICATION, &[EXPLICIT, IMPLICIT])],
+    )]);
+    let out = switchboard_in(data.path(), &args).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("accepted with Explicit VR Little Endian"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("from the stored association"), "{stdout}");
+
+    // The same while an engine holds the data dir: read through its admin socket.
+    let held = HeldStore::hold(data.path()).await;
+    let again = switchboard_in(data.path(), &args).await;
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("accepted with Explicit VR Little Endian")
+    );
+    held.release().await;
+    scp.stop().await;
+}

@@ -2,6 +2,7 @@
 
 mod association_test;
 mod associations;
+mod c_store;
 mod concurrency;
 mod echo;
 mod garbage;
@@ -9,5 +10,4 @@ mod message_trace;
 mod negotiation;
 mod production_files;
 mod reference_tables;
-mod store;
 mod store_and_forward;

@@ -5,10 +5,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use switchboard::association::model::{AeTitle, AssociationContext, PresentationContext, Uid};
-use switchboard::association::negotiation::LookupFailed;
 use switchboard::services::dicom_scp::{
     DicomScp, DicomScpConfig, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext,
 };
@@ -130,39 +130,15 @@ pub fn association(
     ctx
 }
 
-/// The associations an in-process SCP negotiates from; editable while it
-/// runs (each association looks them up afresh).
-#[derive(Clone, Default)]
-pub struct Associations(Arc<Mutex<Vec<AssociationContext>>>);
+/// The namespace's stored associations, in a real sled store in a temp dir.
+/// Each association the SCP serves looks them up afresh, so a `put` takes
+/// effect on the next one.
+#[derive(Clone)]
+pub struct Associations(pub switchboard::store::Associations);
 
 impl Associations {
-    pub fn new(list: Vec<AssociationContext>) -> Self {
-        Self(Arc::new(Mutex::new(list)))
-    }
-
     pub fn put(&self, ctx: AssociationContext) {
-        let mut list = self.0.lock().expect("lock");
-        list.retain(|c| c.key() != ctx.key());
-        list.push(ctx);
-    }
-
-    fn lookup(&self, calling: &AeTitle, called: &AeTitle) -> Option<AssociationContext> {
-        let list = self.0.lock().expect("lock");
-        let any = AeTitle::wildcard();
-        for (c, d) in [
-            (calling, called),
-            (calling, &any),
-            (&any, called),
-            (&any, &any),
-        ] {
-            if let Some(found) = list
-                .iter()
-                .find(|x| &x.calling_ae_title == c && &x.called_ae_title == d)
-            {
-                return Some(found.clone());
-            }
-        }
-        None
+        self.0.put(ctx, true).expect("store the association");
     }
 }
 
@@ -200,25 +176,25 @@ impl TestScp {
     /// recording ingest hook and `configure` applied to its settings.
     pub async fn start(
         ae_title: &str,
-        associations: Vec<AssociationContext>,
+        initial: Vec<AssociationContext>,
         configure: impl FnOnce(&mut DicomScpConfig),
     ) -> Self {
         let mut config = DicomScpConfig::new(0, aet(ae_title));
         config.bind_address = "127.0.0.1".parse().expect("address");
         config.trace = true;
         configure(&mut config);
-        let associations = Associations::new(associations);
-        let lookup_from = associations.clone();
-        let received = Arc::new(Received::default());
         let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            switchboard::store::Store::open(&dir.path().join("data")).expect("open the store");
+        let associations = Associations(store.associations(&Default::default()));
+        for ctx in initial {
+            associations.put(ctx);
+        }
+        let received = Arc::new(Received::default());
         let cx = ScpContext {
             name: "TEST-SCP".into(),
             namespace: Default::default(),
-            lookup: Arc::new(
-                move |calling: &AeTitle, called: &AeTitle| -> Result<_, LookupFailed> {
-                    Ok(lookup_from.lookup(calling, called))
-                },
-            ),
+            lookup: Arc::new(associations.0.clone()),
             ingest: Some(received.clone()),
             spool_dir: dir.path().join("spool"),
         };
@@ -397,4 +373,71 @@ pub fn write_ct_file(
     let bytes = std::fs::read(path).expect("read the test file back");
     let group_length = u32::from_le_bytes(bytes[140..144].try_into().expect("4 bytes")) as usize;
     bytes[144 + group_length..].to_vec()
+}
+
+/// A data directory whose store holds these associations in the default
+/// namespace (the store is closed again, so a command can open it).
+pub fn data_dir_with(associations: Vec<AssociationContext>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = switchboard::store::Store::open(dir.path()).expect("open the store");
+    let namespace = Default::default();
+    for ctx in associations {
+        store
+            .associations(&namespace)
+            .put(ctx, true)
+            .expect("store");
+    }
+    drop(store);
+    dir
+}
+
+/// Holds a data directory's store the way a running engine does, and serves
+/// its admin socket, until dropped.
+pub struct HeldStore {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl HeldStore {
+    pub async fn hold(data_dir: &Path) -> Self {
+        let store = switchboard::store::Store::open(data_dir).expect("open the store");
+        let server = switchboard::admin::AdminServer::bind(
+            &switchboard::admin::socket_path(data_dir),
+            store,
+        )
+        .expect("bind the admin socket");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _served = server
+                .run(async move {
+                    let _stopped = rx.await;
+                })
+                .await;
+        });
+        Self {
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn release(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _sent = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _joined = handle.await;
+        }
+    }
+}
+
+/// Runs `switchboard --data-dir DIR ARGS…`.
+pub async fn switchboard_in(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(crate::switchboard_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("run switchboard")
 }

@@ -37,7 +37,7 @@ use dicom_ul::pdu::{
 };
 
 use super::model::{AeTitle, AssociationContext};
-use crate::dimse::uids::{
+use crate::uids::{
     APPLICATION_CONTEXT_NAME, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME,
 };
 

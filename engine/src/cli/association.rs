@@ -46,6 +46,9 @@ pub enum AssociationCommand {
     Context(ContextCommand),
     /// Write an association's presentation contexts in the import format.
     Export(ExportArgs),
+    /// Negotiate the stored association against a live peer: per abstract
+    /// syntax, accepted with which transfer syntax or rejected and why.
+    Test(super::association_test::AssociationTestArgs),
 }
 
 /// The (calling AET, called AET) pair that names an association.
@@ -178,6 +181,7 @@ pub struct ExportArgs {
 /// admin-socket failure; then nothing was changed.
 pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<()> {
     let (request, output) = match args.command {
+        AssociationCommand::Test(a) => return super::association_test::run(global, &a).await,
         AssociationCommand::Import(a) => {
             let bytes = std::fs::read(&a.file)
                 .with_context(|| format!("cannot read import file {}", a.file.display()))?;

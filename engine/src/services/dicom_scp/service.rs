@@ -62,6 +62,19 @@ where
     }
 }
 
+/// The namespace's stored association contexts, looked up exact pair first,
+/// then with `*` wildcards.
+impl AssociationLookup for crate::store::Associations {
+    fn lookup(
+        &self,
+        calling: &AeTitle,
+        called: &AeTitle,
+    ) -> Result<Option<AssociationContext>, LookupFailed> {
+        crate::store::Associations::lookup(self, calling, called)
+            .map_err(|e| LookupFailed(e.to_string()))
+    }
+}
+
 /// A data set received with C-STORE, spooled to a file.
 ///
 /// Ownership: the spool file belongs to the [`Ingest`] hook from the moment
