@@ -249,7 +249,9 @@ fn storescp(port: u16, out: &Path) -> anyhow::Result<Killed> {
     std::fs::create_dir_all(out)?;
     let child = Command::new("/usr/bin/storescp")
         .env("TCP_NODELAY", "1")
-        .args(["-aet", "ARCHIVE", "-od"])
+        // --fork: one process per association, so concurrent senders are
+        // served at once (the engine's lanes too).
+        .args(["--fork", "-aet", "ARCHIVE", "-od"])
         .arg(out)
         .arg(port.to_string())
         .stdout(Stdio::null())
@@ -285,6 +287,21 @@ fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
+/// Waits until `dir` holds `n` files.
+fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while count_files(dir) < n {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(600),
+            "only {} of {n} instances arrived in {}",
+            count_files(dir),
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
 fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> {
     let port = free_port()?;
     let out = root.join(format!("direct-{port}"));
@@ -292,9 +309,7 @@ fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> 
     let start = Instant::now();
     send(port, "ARCHIVE", groups)?;
     let n: usize = groups.iter().map(Vec::len).sum();
-    while count_files(&out) < n {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_files(&out, n)?;
     let took = start.elapsed();
     std::fs::remove_dir_all(&out).ok();
     Ok(took)
@@ -335,7 +350,7 @@ host = "127.0.0.1"
 port = {archive_port}
 remote_ae_title = "ARCHIVE"
 local_ae_title = "ROUTER"
-max_associations = 1
+max_associations = 4
 "#
         ),
     )?;
@@ -359,9 +374,7 @@ max_associations = 1
     let start = Instant::now();
     send(port, "ROUTER", groups)?;
     let n: usize = groups.iter().map(Vec::len).sum();
-    while count_files(&out) < n {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_files(&out, n)?;
     let took = start.elapsed();
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
