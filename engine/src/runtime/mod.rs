@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::load_dir;
+use crate::config::load_dir_unchecked;
 use crate::store::messages::MessageError;
 use crate::store::{Bodies, GroupCommit, Store, StoreError};
 pub use controller::{Controller, ReloadOutcome};
@@ -67,6 +67,28 @@ pub async fn run(
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RuntimeError> {
+    let (_keep, control) = tokio::sync::mpsc::channel(1);
+    run_with_control(options, shutdown, control).await
+}
+
+/// What the running engine can be asked to do besides stopping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Read the productions folder again and apply what changed (hot
+    /// reload; the file watcher sends this).
+    Reload,
+}
+
+/// [`run`], also taking [`Control`] requests (the reload controller's
+/// input).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_control(
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+    mut control: tokio::sync::mpsc::Receiver<Control>,
+) -> Result<(), RuntimeError> {
     if !options.productions_dir.is_dir() {
         return Err(RuntimeError::NoProductions(options.productions_dir));
     }
@@ -96,10 +118,7 @@ pub async fn run(
         })
     };
 
-    let loaded = load_dir(&options.productions_dir);
-    for e in &loaded.errors {
-        error!("{e}");
-    }
+    let loaded = load_dir_unchecked(&options.productions_dir);
     if !loaded.rejected.is_empty() {
         warn!(
             files = loaded.rejected.len(),
@@ -121,12 +140,26 @@ pub async fn run(
         grace: options.grace_period,
     };
     let mut controller = Controller::new(shared, root.clone());
-    if let ReloadOutcome::RolledBack(errors) = controller.apply(loaded.productions).await {
+    if let ReloadOutcome::RolledBack(errors) = controller.reload(loaded).await {
         warn!(count = errors.len(), "Some productions could not start.");
     }
     info!(productions = controller.running().count(), data_dir = %options.data_dir.display(), "Engine running.");
 
-    shutdown.await;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(request) = control.recv() => match request {
+                Control::Reload => {
+                    let dir = options.productions_dir.clone();
+                    let loaded = tokio::task::spawn_blocking(move || crate::config::load_dir_unchecked(&dir))
+                        .await
+                        .unwrap_or_default();
+                    controller.reload(loaded).await;
+                }
+            },
+        }
+    }
     info!(grace_period = ?options.grace_period, "Shutting down: no new associations; finishing work in hand.");
     controller.shutdown(options.grace_period).await;
     root.cancel();
