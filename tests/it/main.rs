@@ -5,6 +5,7 @@ mod associations;
 mod c_store;
 mod concurrency;
 mod echo;
+mod engine_lifecycle;
 mod file_storage;
 mod garbage;
 mod message_trace;

@@ -116,6 +116,27 @@ impl TestEngine {
         }
     }
 
+    /// SIGHUP: the engine reads its productions folder again.
+    pub fn reload(&self) {
+        signal(self.pid(), "-HUP");
+    }
+
+    /// Waits until the current run's log contains `text`.
+    ///
+    /// # Panics
+    /// After 30 s, showing the log.
+    pub async fn wait_for_log(&self, text: &str) {
+        let start = Instant::now();
+        while !self.log().contains(text) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the log never said {text:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Starts the engine again on the same data and productions.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill the engine first");
