@@ -85,7 +85,7 @@ fn main() -> anyhow::Result<()> {
 
     // 1. sequential
     let input = root.join("seq");
-    let files = generate(&input, "seq", o.count, o.kib * 1024, 1)?;
+    let files = generate(&input, "seq", 1, o.count, o.kib * 1024, 1)?;
     let direct = direct_run(root, std::slice::from_ref(&files))?;
     let (through, rss) = through_run(root, &engine, &[files], "seq")?;
     report(
@@ -100,7 +100,14 @@ fn main() -> anyhow::Result<()> {
     let mut groups = Vec::new();
     for s in 0..o.senders {
         let d = root.join(format!("con{s}"));
-        groups.push(generate(&d, &format!("c{s}"), o.files, o.kib * 1024, 1)?);
+        groups.push(generate(
+            &d,
+            &format!("c{s}"),
+            100 + s,
+            o.files,
+            o.kib * 1024,
+            1,
+        )?);
     }
     let direct = direct_run(root, &groups)?;
     let (through, rss) = through_run(root, &engine, &groups, "con")?;
@@ -118,7 +125,7 @@ fn main() -> anyhow::Result<()> {
     // 3. large
     if o.large {
         let d = root.join("large");
-        let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100)?;
+        let files = generate(&d, "large", 2, 3, 100 * 1024 * 1024, 100)?;
         let direct = direct_run(root, std::slice::from_ref(&files))?;
         let (through, rss) = through_run(root, &engine, &[files], "large")?;
         report(
@@ -171,7 +178,7 @@ fn generate(
     let mut out = Vec::new();
     let pixels: Vec<u8> = (0..bytes).map(|i| (i * 31 % 251) as u8).collect();
     for n in 1..=count {
-        let uid = format!("{series}.{}{n}", tag.bytes().map(u32::from).sum::<u32>());
+        let uid = format!("{series}.{n}");
         let frame_bytes = bytes / frames;
         let side = (((frame_bytes / 2) as f64).sqrt() as u16).max(1);
         let obj = InMemDicomObject::from_element_iter([
