@@ -165,16 +165,13 @@ fn report(name: &str, n: usize, direct: Duration, through: Duration, rss_kib: u6
 fn generate(
     dir: &Path,
     tag: &str,
+    group: usize,
     count: usize,
     bytes: usize,
     frames: usize,
 ) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let series = format!(
-        "1.2.826.0.1.3680043.10.1143.{}.{}",
-        std::process::id(),
-        tag.len() * 1000 + count
-    );
+    let series = format!("1.2.826.0.1.3680043.10.1143.{}.{group}", std::process::id());
     let mut out = Vec::new();
     let pixels: Vec<u8> = (0..bytes).map(|i| (i * 31 % 251) as u8).collect();
     for n in 1..=count {
