@@ -377,9 +377,15 @@ max_associations = 4
     wait_tcp(port)?;
     let start = Instant::now();
     send(port, "ROUTER", groups)?;
+    let acked = start.elapsed();
     let n: usize = groups.iter().map(Vec::len).sum();
     wait_files(&out, n)?;
     let took = start.elapsed();
+    println!(
+        "  (through: every instance acknowledged after {:.2} s, {:.1} images/s)",
+        acked.as_secs_f64(),
+        n as f64 / acked.as_secs_f64()
+    );
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -389,6 +395,20 @@ max_associations = 4
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0);
+    // utime + stime, in clock ticks (100 per second on Linux).
+    let cpu_ticks: u64 = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = after.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    println!(
+        "  (engine CPU {:.2} s, {:.2} ms per instance)",
+        cpu_ticks as f64 / 100.0,
+        cpu_ticks as f64 * 10.0 / n as f64
+    );
     Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())
