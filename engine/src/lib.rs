@@ -10,6 +10,7 @@
 //!   negotiation. Pure logic, no I/O.
 //! - [`ids`]: validated identifiers (namespaces).
 //! - [`cli`]: the `switchboard` commands (clap).
+//! - [`plugin`]: the wasmtime host for routing plugins (knows nothing of DICOM).
 //!
 //! # Dependency rule
 //!
@@ -20,3 +21,4 @@
 pub mod association;
 pub mod cli;
 pub mod ids;
+pub mod plugin;
