@@ -9,6 +9,8 @@
 //! - [`association`]: the association model, the import-file format and
 //!   negotiation. Pure logic, no I/O.
 //! - [`ids`]: validated identifiers (namespaces).
+//! - [`dictionary`]: the standard's reference tables (SOP classes, transfer
+//!   syntaxes, data elements) and their search. Pure data, no I/O.
 //! - [`cli`]: the `switchboard` commands (clap).
 //! - [`plugin`]: the wasmtime host for routing plugins (knows nothing of DICOM).
 //!
@@ -20,5 +22,7 @@
 
 pub mod association;
 pub mod cli;
+pub mod dictionary;
 pub mod ids;
 pub mod plugin;
+pub mod runtime;

@@ -1,6 +1,8 @@
 //! The `switchboard` command line (clap derive). Each subcommand lives in its
 //! own file; this one only declares them and dispatches.
 
+mod reference;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -40,7 +42,15 @@ pub struct GlobalArgs {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// List the SOP classes of the standard (UID, name, keyword).
+    AbstractSyntax(reference::ReferenceArgs),
+    /// List the transfer syntaxes the engine knows (UID, name, VR, byte
+    /// order, pixel data encapsulated or native).
+    TransferSyntax(reference::ReferenceArgs),
+    /// List the data elements of the standard (tag, keyword, name, VR, VM).
+    Dictionary(reference::ReferenceArgs),
+}
 
 /// Runs a parsed command line.
 ///
@@ -49,5 +59,9 @@ pub enum Command {}
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
     let _ = global;
-    match command {}
+    match command {
+        Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
+        Command::TransferSyntax(args) => reference::transfer_syntax(&args),
+        Command::Dictionary(args) => reference::dictionary(&args),
+    }
 }

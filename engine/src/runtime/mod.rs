@@ -1,0 +1,3 @@
+//! The running topology and its lifecycle.
+
+pub mod watch;
