@@ -25,4 +25,5 @@ pub mod cli;
 pub mod dictionary;
 pub mod ids;
 pub mod plugin;
+pub mod processes;
 pub mod runtime;

@@ -4,10 +4,18 @@
 use std::any::Any;
 use std::cell::RefCell;
 
-use crate::{AttributeSource, AttributeValue, Decision, Edit, Level, Message, MessageHeader, PathStep, Plugin, Tag};
+use crate::{
+    AttributeSource, AttributeValue, Decision, Edit, Level, Message, MessageHeader, PathStep,
+    Plugin, Tag,
+};
 
 /// The bindings `wit-bindgen` generates from `wit/router.wit`.
-#[allow(missing_docs, unreachable_pub, missing_debug_implementations, unsafe_code)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations,
+    unsafe_code
+)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
@@ -45,7 +53,12 @@ pub(crate) fn log(level: Level, text: &str) {
 pub fn init<P: Plugin>(config: &str) -> Result<(), String> {
     // A panic aborts the instance; tell the engine why first (the default
     // hook would write to stderr, which plugins are not granted).
-    std::panic::set_hook(Box::new(|info| log(Level::Error, &format!("plugin panicked: {info}"))));
+    std::panic::set_hook(Box::new(|info| {
+        log(
+            Level::Error,
+            &format!("plugin panicked: {info}").replace('\n', " "),
+        );
+    }));
     let plugin = P::init(config).map_err(|e| e.to_string())?;
     PLUGIN.with(|slot| *slot.borrow_mut() = Some(Box::new(plugin)));
     Ok(())
@@ -69,7 +82,9 @@ pub fn route<P: Plugin>(header: WitHeader) -> Result<WitDecision, String> {
             .as_ref()
             .and_then(|p| p.downcast_ref::<P>())
             .ok_or_else(|| "route was called before init".to_string())?;
-        plugin.route(&Message::new(&header, &HostSource)).map_err(|e| e.to_string())
+        plugin
+            .route(&Message::new(&header, &HostSource))
+            .map_err(|e| e.to_string())
     })?;
     Ok(match decision {
         Decision::Drop(reason) => types::Decision::Drop(reason),
@@ -79,7 +94,11 @@ pub fn route<P: Plugin>(header: WitHeader) -> Result<WitDecision, String> {
                 .into_iter()
                 .map(|e| match e {
                     Edit::Set { tag, vr, values } => {
-                        types::AttributeEdit::Set(types::SetAttribute { tag: tag.0, vr, values })
+                        types::AttributeEdit::Set(types::SetAttribute {
+                            tag: tag.0,
+                            vr,
+                            values,
+                        })
                     }
                     Edit::Remove(tag) => types::AttributeEdit::Remove(tag.0),
                 })
@@ -98,10 +117,17 @@ impl AttributeSource for HostSource {
         } else {
             let steps: Vec<types::PathStep> = path
                 .iter()
-                .map(|s| types::PathStep { sequence: s.sequence.0, item: s.item })
+                .map(|s| types::PathStep {
+                    sequence: s.sequence.0,
+                    item: s.item,
+                })
                 .collect();
             host::attribute_in(&steps, tag.0)
         }?;
-        Some(AttributeValue { vr: value.vr, values: value.values, items: value.items })
+        Some(AttributeValue {
+            vr: value.vr,
+            values: value.values,
+            items: value.items,
+        })
     }
 }

@@ -46,10 +46,10 @@
 
 use std::fmt;
 
-mod value;
 pub mod tags;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+mod value;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
@@ -87,7 +87,10 @@ impl Tag {
     #[must_use]
     pub fn parse(text: &str) -> Option<Tag> {
         let t = text.trim();
-        if let Some((_, tag, _)) = tags::ALL.iter().find(|(kw, _, _)| kw.eq_ignore_ascii_case(t)) {
+        if let Some((_, tag, _)) = tags::ALL
+            .iter()
+            .find(|(kw, _, _)| kw.eq_ignore_ascii_case(t))
+        {
             return Some(*tag);
         }
         let hex: String = t
@@ -309,7 +312,9 @@ pub struct Message<'a> {
 
 impl fmt::Debug for Message<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message").field("header", self.header).finish_non_exhaustive()
+        f.debug_struct("Message")
+            .field("header", self.header)
+            .finish_non_exhaustive()
     }
 }
 
@@ -341,7 +346,8 @@ impl<'a> Message<'a> {
     /// The first value of a top-level attribute, trimmed; `None` when absent or empty.
     #[must_use]
     pub fn string(&self, tag: Tag) -> Option<String> {
-        self.attribute(tag).and_then(|v| v.first().map(str::to_string))
+        self.attribute(tag)
+            .and_then(|v| v.first().map(str::to_string))
     }
 
     /// Every value of a top-level attribute (empty when absent).

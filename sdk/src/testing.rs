@@ -16,7 +16,10 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::{AttributeSource, AttributeValue, Decision, Level, Message, MessageHeader, PathStep, Plugin, Result, Tag};
+use crate::{
+    AttributeSource, AttributeValue, Decision, Level, Message, MessageHeader, PathStep, Plugin,
+    Result, Tag,
+};
 
 /// A message for tests: a header plus a map of attributes (with sequence items).
 #[derive(Debug, Clone, Default)]
@@ -97,13 +100,16 @@ impl MockMessage {
     /// The plugin's error, or the engine's refusal of an unknown target.
     pub fn route<P: Plugin>(&self, plugin: &P) -> Result<Decision> {
         let decision = plugin.route(&self.message())?;
-        if !self.header.targets.is_empty() {
-            if let Some(bad) = decision.targets().iter().find(|t| !self.header.targets.contains(t)) {
-                return Err(crate::Error::new(format!(
-                    "invalid decision: unknown target \"{bad}\" (this process's targets: {})",
-                    self.header.targets.join(", ")
-                )));
-            }
+        let known = &self.header.targets;
+        if let Some(bad) = decision
+            .targets()
+            .iter()
+            .find(|t| !known.is_empty() && !known.contains(t))
+        {
+            return Err(crate::Error::new(format!(
+                "invalid decision: unknown target \"{bad}\" (this process's targets: {})",
+                known.join(", ")
+            )));
         }
         Ok(decision)
     }
@@ -114,7 +120,10 @@ impl AttributeSource for MockMessage {
         match path.split_first() {
             None => self.attributes.get(&tag).cloned(),
             Some((step, rest)) => {
-                let item = self.sequences.get(&step.sequence)?.get(usize::try_from(step.item).ok()?)?;
+                let item = self
+                    .sequences
+                    .get(&step.sequence)?
+                    .get(usize::try_from(step.item).ok()?)?;
                 item.attribute(rest, tag)
             }
         }

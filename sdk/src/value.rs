@@ -55,9 +55,10 @@ impl AttributeValue {
     /// Whether any value equals `text`, ignoring ASCII case and padding.
     #[must_use]
     pub fn contains(&self, text: &str) -> bool {
-        self.values
-            .iter()
-            .any(|v| v.trim_matches([' ', '\0']).eq_ignore_ascii_case(text.trim()))
+        self.values.iter().any(|v| {
+            v.trim_matches([' ', '\0'])
+                .eq_ignore_ascii_case(text.trim())
+        })
     }
 
     /// The first value as an integer.
@@ -132,7 +133,9 @@ impl Date {
 
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -166,7 +169,9 @@ mod tests {
         assert_eq!(v.float(), Some(1.5));
         assert_eq!(v.floats(), Some(vec![1.5, 2.0]));
         assert_eq!(AttributeValue::new("IS", ["12 "]).int(), Some(12));
-        let pn = AttributeValue::new("PN", ["Doe^Jane^^Dr"]).person_name().unwrap();
+        let pn = AttributeValue::new("PN", ["Doe^Jane^^Dr"])
+            .person_name()
+            .unwrap();
         assert_eq!(pn[0], "Doe");
         assert_eq!(pn[1], "Jane");
         assert_eq!(pn[3], "Dr");

@@ -1,6 +1,7 @@
 //! The `switchboard` command line (clap derive). Each subcommand lives in its
 //! own file; this one only declares them and dispatches.
 
+mod plugin;
 mod reference;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub enum Command {
     TransferSyntax(reference::ReferenceArgs),
     /// List the data elements of the standard (tag, keyword, name, VR, VM).
     Dictionary(reference::ReferenceArgs),
+    /// Check a routing plugin, or route DICOM files through it.
+    Plugin(plugin::PluginArgs),
 }
 
 /// Runs a parsed command line.
@@ -63,5 +66,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),
+        Command::Plugin(args) => plugin::run(&global, args),
     }
 }

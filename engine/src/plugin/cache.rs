@@ -54,7 +54,10 @@ impl ComponentCache {
     #[must_use]
     pub fn engine_key(&self) -> String {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.engine.wasmtime().precompile_compatibility_hash().hash(&mut h);
+        self.engine
+            .wasmtime()
+            .precompile_compatibility_hash()
+            .hash(&mut h);
         format!("{:016x}", h.finish())
     }
 
@@ -76,7 +79,7 @@ impl ComponentCache {
             None => {
                 let c = Component::new(self.engine.wasmtime(), wasm).map_err(|e| {
                     PluginError::InvalidComponent {
-                        reason: format!("{e:#}"),
+                        reason: one_line(&format!("{e:#}")),
                     }
                 })?;
                 if let Some(p) = &disk_path {
@@ -123,4 +126,9 @@ fn store_on_disk(component: &Component, path: &Path) {
     if let Err(e) = result {
         tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled plugin cache");
     }
+}
+
+/// wasmtime's parse errors can span lines (byte dumps); keep them on one.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

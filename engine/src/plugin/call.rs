@@ -37,6 +37,10 @@ pub struct CallOptions {
     pub fresh_instance_per_call: bool,
     /// Most initialised instances kept idle between calls.
     pub max_idle_instances: usize,
+    /// Refuse a decision naming a target that is not in the header's
+    /// `targets` (always on in productions; `plugin run` turns it off when
+    /// no targets are given).
+    pub check_targets: bool,
 }
 
 impl Default for CallOptions {
@@ -47,6 +51,7 @@ impl Default for CallOptions {
             max_memory_bytes: 16 << 20,
             fresh_instance_per_call: false,
             max_idle_instances: 8,
+            check_targets: true,
         }
     }
 }
@@ -99,13 +104,20 @@ impl std::fmt::Debug for Plugin {
 ///
 /// # Errors
 /// A corrupt file, a component that is not a plugin, or an unknown major version.
-pub fn inspect(cache: &ComponentCache, wasm: &[u8]) -> Result<(Component, PluginInfo), PluginError> {
+pub fn inspect(
+    cache: &ComponentCache,
+    wasm: &[u8],
+) -> Result<(Component, PluginInfo), PluginError> {
     let (component, content_hash) = cache.get(wasm)?;
     let engine = cache.engine().wasmtime();
     let ty = component.component_type();
     let describe = |name: &str, item: &ComponentItem| match item {
         ComponentItem::ComponentInstance(inst) => {
-            let funcs: Vec<&str> = inst.exports(engine).map(|(n, _)| n).collect();
+            let funcs: Vec<&str> = inst
+                .exports(engine)
+                .filter(|(_, e)| matches!(e.ty, ComponentItem::ComponentFunc(_)))
+                .map(|(n, _)| n)
+                .collect();
             format!("{name}: {}", funcs.join(", "))
         }
         _ => name.to_string(),
@@ -118,11 +130,18 @@ pub fn inspect(cache: &ComponentCache, wasm: &[u8]) -> Result<(Component, Plugin
     let Some((export_name, _)) = exports.iter().find(|(n, _)| n.starts_with(&prefix)) else {
         let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
         return Err(PluginError::NotAPlugin {
-            exports: if names.is_empty() { "none".to_string() } else { names.join(", ") },
+            exports: if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            },
         });
     };
     let version = export_name[prefix.len()..].to_string();
-    let major = version.split('.').next().and_then(|m| m.parse::<u64>().ok());
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u64>().ok());
     if major != Some(CONTRACT_MAJOR) {
         return Err(PluginError::UnsupportedContract {
             found: version,
@@ -159,7 +178,9 @@ impl Plugin {
             path: path.to_path_buf(),
             source,
         })?;
-        let name = path.file_stem().map_or_else(|| "plugin".into(), |s| s.to_string_lossy());
+        let name = path
+            .file_stem()
+            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy());
         Plugin::load(cache, &name, &wasm, config, options)
     }
 
@@ -177,12 +198,17 @@ impl Plugin {
     ) -> Result<Plugin, PluginError> {
         let (component, info) = inspect(cache, wasm)?;
         let engine = cache.engine().clone();
-        let link = |e: wasmtime::Error| PluginError::Link { reason: format!("{e:#}") };
+        let link = |e: wasmtime::Error| PluginError::Link {
+            reason: format!("{e:#}"),
+        };
         let mut linker = Linker::<HostState>::new(engine.wasmtime());
         Router::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(link)?;
         // WASI imports the guest toolchain adds: not granted, they trap if called.
-        linker.define_unknown_imports_as_traps(&component).map_err(link)?;
-        let pre = RouterPre::new(linker.instantiate_pre(&component).map_err(link)?).map_err(link)?;
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(link)?;
+        let pre =
+            RouterPre::new(linker.instantiate_pre(&component).map_err(link)?).map_err(link)?;
         let plugin = Plugin {
             name: Arc::from(name),
             engine,
@@ -225,12 +251,27 @@ impl Plugin {
         store.set_epoch_deadline(ticks_for(self.options.init_deadline));
         let router = match self.pre.instantiate(&mut store) {
             Ok(r) => r,
-            Err(e) => return Err(classify(e, store.data(), self.options.init_deadline, &self.options)),
+            Err(e) => {
+                return Err(classify(
+                    e,
+                    store.data(),
+                    self.options.init_deadline,
+                    &self.options,
+                ));
+            }
         };
-        match router.switchboard_router_plugin().call_init(&mut store, &self.config) {
+        match router
+            .switchboard_router_plugin()
+            .call_init(&mut store, &self.config)
+        {
             Ok(Ok(())) => Ok(Ready { store, router }),
             Ok(Err(message)) => Err(CallError::Plugin(message)),
-            Err(e) => Err(classify(e, store.data(), self.options.init_deadline, &self.options)),
+            Err(e) => Err(classify(
+                e,
+                store.data(),
+                self.options.init_deadline,
+                &self.options,
+            )),
         }
     }
 
@@ -238,10 +279,10 @@ impl Plugin {
         if self.options.fresh_instance_per_call {
             return;
         }
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < self.options.max_idle_instances {
-                idle.push(ready);
-            }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.options.max_idle_instances
+        {
+            idle.push(ready);
         }
     }
 
@@ -250,7 +291,11 @@ impl Plugin {
     /// # Errors
     /// [`CallError`]: the plugin's error, a trap, a timeout, out of memory,
     /// an invalid decision or a host error reading the data set.
-    pub fn route(&self, header: &MessageHeader, source: Arc<dyn AttributeSource>) -> Result<Decision, CallError> {
+    pub fn route(
+        &self,
+        header: &MessageHeader,
+        source: Arc<dyn AttributeSource>,
+    ) -> Result<Decision, CallError> {
         let taken = if self.options.fresh_instance_per_call {
             None
         } else {
@@ -269,25 +314,44 @@ impl Plugin {
             state.message_id.push_str(&header.message_id);
             state.source = Some(source);
         }
-        ready.store.set_epoch_deadline(ticks_for(self.options.deadline));
-        let result = ready.router.switchboard_router_plugin().call_route(&mut ready.store, header);
+        ready
+            .store
+            .set_epoch_deadline(ticks_for(self.options.deadline));
+        let result = ready
+            .router
+            .switchboard_router_plugin()
+            .call_route(&mut ready.store, header);
         ready.store.data_mut().source = None;
         match result {
             Ok(Ok(decision)) => {
                 self.put_back(ready);
-                validate(decision, header)
+                if self.options.check_targets {
+                    validate(decision, header)
+                } else {
+                    Ok(decision)
+                }
             }
             Ok(Err(message)) => {
                 self.put_back(ready);
                 Err(CallError::Plugin(message))
             }
             // The instance may be in any state now: drop it.
-            Err(e) => Err(classify(e, ready.store.data(), self.options.deadline, &self.options)),
+            Err(e) => Err(classify(
+                e,
+                ready.store.data(),
+                self.options.deadline,
+                &self.options,
+            )),
         }
     }
 }
 
-fn classify(e: wasmtime::Error, state: &HostState, deadline: Duration, options: &CallOptions) -> CallError {
+fn classify(
+    e: wasmtime::Error,
+    state: &HostState,
+    deadline: Duration,
+    options: &CallOptions,
+) -> CallError {
     if state.limiter.exceeded {
         return CallError::OutOfMemory {
             limit_bytes: options.max_memory_bytes,
@@ -332,7 +396,10 @@ fn validate(decision: Decision, header: &MessageHeader) -> Result<Decision, Call
                     unique.push(t);
                 }
             }
-            Ok(Decision::Forward(Forward { targets: unique, edits }))
+            Ok(Decision::Forward(Forward {
+                targets: unique,
+                edits,
+            }))
         }
     }
 }

@@ -57,7 +57,9 @@ impl Drop for Inner {
 
 impl std::fmt::Debug for PluginEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginEngine").field("options", &self.inner.options).finish_non_exhaustive()
+        f.debug_struct("PluginEngine")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,7 +89,11 @@ impl PluginEngine {
             reason: format!("cannot start the epoch ticker thread: {e}"),
         })?;
         Ok(PluginEngine {
-            inner: Arc::new(Inner { engine, options, stop }),
+            inner: Arc::new(Inner {
+                engine,
+                options,
+                stop,
+            }),
         })
     }
 

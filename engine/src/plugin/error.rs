@@ -16,7 +16,9 @@ pub enum PluginError {
         source: std::io::Error,
     },
     /// The bytes are not a valid WebAssembly component for this engine.
-    #[error("not a valid WebAssembly component: {reason} (build plugins for wasm32-wasip2, e.g. with scripts/build-plugins.sh)")]
+    #[error(
+        "not a valid WebAssembly component: {reason} (build plugins for wasm32-wasip2, e.g. with scripts/build-plugins)"
+    )]
     InvalidComponent {
         /// wasmtime's explanation.
         reason: String,
@@ -47,7 +49,7 @@ pub enum PluginError {
     },
     /// `init` failed: the plugin refused its configuration, or the call failed.
     #[error("plugin init failed: {0}")]
-    Init(#[source] CallError),
+    Init(CallError),
 }
 
 /// One call into a plugin failed. Only that message is affected.

@@ -30,7 +30,11 @@ pub trait AttributeSource: Send + Sync {
 /// A flat map of top-level attributes (tests, benchmarks, headers known up front).
 impl AttributeSource for BTreeMap<u32, AttributeValue> {
     fn attribute(&self, path: &[PathStep], tag: u32) -> Result<Option<AttributeValue>, String> {
-        Ok(if path.is_empty() { self.get(&tag).cloned() } else { None })
+        Ok(if path.is_empty() {
+            self.get(&tag).cloned()
+        } else {
+            None
+        })
     }
 }
 
@@ -89,7 +93,11 @@ impl host::Host for HostState {
         self.read(&[], tag)
     }
 
-    fn attribute_in(&mut self, path: Vec<PathStep>, tag: u32) -> wasmtime::Result<Option<AttributeValue>> {
+    fn attribute_in(
+        &mut self,
+        path: Vec<PathStep>,
+        tag: u32,
+    ) -> wasmtime::Result<Option<AttributeValue>> {
         self.read(&path, tag)
     }
 
@@ -108,17 +116,17 @@ impl host::Host for HostState {
         self.logs = self.logs.saturating_add(1);
         if self.logs > MAX_LOG_LINES_PER_CALL {
             if self.logs == MAX_LOG_LINES_PER_CALL + 1 {
-                tracing::warn!(plugin = %self.plugin, message = %self.message_id, "plugin log limit reached; dropping further lines of this call");
+                tracing::warn!(plugin = %self.plugin, message_id = %self.message_id, "plugin log limit reached; dropping further lines of this call");
             }
             return Ok(());
         }
-        let (plugin, message) = (&*self.plugin, self.message_id.as_str());
+        let (plugin, message_id) = (&*self.plugin, self.message_id.as_str());
         match level {
-            Level::Trace => tracing::trace!(plugin, message, "{text}"),
-            Level::Debug => tracing::debug!(plugin, message, "{text}"),
-            Level::Info => tracing::info!(plugin, message, "{text}"),
-            Level::Warn => tracing::warn!(plugin, message, "{text}"),
-            Level::Error => tracing::error!(plugin, message, "{text}"),
+            Level::Trace => tracing::trace!(plugin, message_id, "{text}"),
+            Level::Debug => tracing::debug!(plugin, message_id, "{text}"),
+            Level::Info => tracing::info!(plugin, message_id, "{text}"),
+            Level::Warn => tracing::warn!(plugin, message_id, "{text}"),
+            Level::Error => tracing::error!(plugin, message_id, "{text}"),
         }
         Ok(())
     }
@@ -131,7 +139,12 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.exceeded = true;
             return Err(wasmtime::format_err!(
@@ -142,7 +155,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         // Tables hold function references; a million is far beyond any router.
         Ok(desired <= 1_000_000)
     }

@@ -81,7 +81,10 @@ impl Rule {
             (Test::Present(p), v) => *p == v.is_some(),
             (_, None) => false,
             (Test::Equals(any), Some(v)) => any.iter().any(|a| v.contains(a)),
-            (Test::Contains(text), Some(v)) => v.values.iter().any(|s| s.to_ascii_uppercase().contains(text)),
+            (Test::Contains(text), Some(v)) => v
+                .values
+                .iter()
+                .any(|s| s.to_ascii_uppercase().contains(text)),
         }
     }
 }
@@ -117,12 +120,24 @@ impl Plugin for Filter {
                     )));
                 }
             };
-            rules.push(Rule { tag, text: r.tag, test });
+            rules.push(Rule {
+                tag,
+                text: r.tag,
+                test,
+            });
         }
         Ok(Filter {
             targets: config.targets,
-            keep: config.keep_sop_classes.iter().map(|s| s.trim().to_string()).collect(),
-            drop: config.drop_sop_classes.iter().map(|s| s.trim().to_string()).collect(),
+            keep: config
+                .keep_sop_classes
+                .iter()
+                .map(|s| s.trim().to_string())
+                .collect(),
+            drop: config
+                .drop_sop_classes
+                .iter()
+                .map(|s| s.trim().to_string())
+                .collect(),
             rules,
         })
     }
@@ -130,22 +145,34 @@ impl Plugin for Filter {
     fn route(&self, message: &Message<'_>) -> Result<Decision> {
         let header = message.header();
         let sop_class = if header.sop_class_uid.is_empty() {
-            message.string(switchboard_sdk::tags::SOP_CLASS_UID).unwrap_or_default()
+            message
+                .string(switchboard_sdk::tags::SOP_CLASS_UID)
+                .unwrap_or_default()
         } else {
             header.sop_class_uid.trim_end_matches('\0').to_string()
         };
         if !self.keep.is_empty() && !self.keep.contains(&sop_class) {
-            return Ok(Decision::drop(format!("SOP class {sop_class} is not in keep_sop_classes")));
+            return Ok(Decision::drop(format!(
+                "SOP class {sop_class} is not in keep_sop_classes"
+            )));
         }
         if self.drop.contains(&sop_class) {
-            return Ok(Decision::drop(format!("SOP class {sop_class} is in drop_sop_classes")));
+            return Ok(Decision::drop(format!(
+                "SOP class {sop_class} is in drop_sop_classes"
+            )));
         }
         for rule in &self.rules {
             if rule.matches(message.attribute(rule.tag).as_ref()) {
-                return Ok(Decision::drop(format!("matched drop_if rule on {} ({:?})", rule.text, rule.test)));
+                return Ok(Decision::drop(format!(
+                    "matched drop_if rule on {} ({:?})",
+                    rule.text, rule.test
+                )));
             }
         }
-        let targets = self.targets.clone().unwrap_or_else(|| header.targets.clone());
+        let targets = self
+            .targets
+            .clone()
+            .unwrap_or_else(|| header.targets.clone());
         Ok(Decision::forward(targets))
     }
 }
@@ -186,11 +213,19 @@ mod tests {
         let pr = ct().with(tags::MODALITY, "CS", ["PR"]);
         assert!(matches!(pr.route(&plugin).unwrap(), Decision::Drop(r) if r.contains("Modality")));
         let scout = ct().with(tags::IMAGE_TYPE, "CS", ["ORIGINAL", "PRIMARY", "LOCALIZER"]);
-        assert!(matches!(scout.route(&plugin).unwrap(), Decision::Drop(r) if r.contains("(0008,0008)")));
-        let anonymous = MockMessage::new().targets(["ARCHIVE"]).with(tags::MODALITY, "CS", ["CT"]);
-        assert!(matches!(anonymous.route(&plugin).unwrap(), Decision::Drop(r) if r.contains("PatientID")));
+        assert!(
+            matches!(scout.route(&plugin).unwrap(), Decision::Drop(r) if r.contains("(0008,0008)"))
+        );
+        let anonymous = MockMessage::new()
+            .targets(["ARCHIVE"])
+            .with(tags::MODALITY, "CS", ["CT"]);
+        assert!(
+            matches!(anonymous.route(&plugin).unwrap(), Decision::Drop(r) if r.contains("PatientID"))
+        );
         let gsps = ct().header(|h| h.sop_class_uid = "1.2.840.10008.5.1.4.1.1.11.1".into());
-        assert!(matches!(gsps.route(&plugin).unwrap(), Decision::Drop(r) if r.contains("drop_sop_classes")));
+        assert!(
+            matches!(gsps.route(&plugin).unwrap(), Decision::Drop(r) if r.contains("drop_sop_classes"))
+        );
     }
 
     #[test]
@@ -200,14 +235,18 @@ mod tests {
         )
         .unwrap();
         let msg = ct().targets(["CT-ARCHIVE", "ARCHIVE"]);
-        assert_eq!(msg.route(&plugin).unwrap(), Decision::forward(["CT-ARCHIVE"]));
+        assert_eq!(
+            msg.route(&plugin).unwrap(),
+            Decision::forward(["CT-ARCHIVE"])
+        );
         let mr = msg.header(|h| h.sop_class_uid = "1.2.840.10008.5.1.4.1.1.4".into());
         assert!(matches!(mr.route(&plugin).unwrap(), Decision::Drop(_)));
     }
 
     #[test]
     fn bad_rules_are_refused() {
-        let err = testing::init::<Filter>(r#"{"drop_if": [{"tag": "Nope", "present": true}]}"#).unwrap_err();
+        let err = testing::init::<Filter>(r#"{"drop_if": [{"tag": "Nope", "present": true}]}"#)
+            .unwrap_err();
         assert!(err.message().contains("unknown tag \"Nope\""), "{err}");
         let err = testing::init::<Filter>(r#"{"drop_if": [{"tag": "Modality"}]}"#).unwrap_err();
         assert!(err.message().contains("exactly one"), "{err}");

@@ -39,7 +39,9 @@ pub struct Config {
 pub struct RouteByAeTitle(Config);
 
 fn trimmed(map: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
-    map.into_iter().map(|(k, v)| (k.trim().to_string(), v)).collect()
+    map.into_iter()
+        .map(|(k, v)| (k.trim().to_string(), v))
+        .collect()
 }
 
 impl Plugin for RouteByAeTitle {
@@ -78,7 +80,9 @@ impl Plugin for RouteByAeTitle {
             .or(self.0.default.as_ref());
         Ok(match targets {
             Some(t) => Decision::forward(t.iter().cloned()),
-            None => Decision::drop(format!("no route for calling AE {calling} or called AE {called}")),
+            None => Decision::drop(format!(
+                "no route for calling AE {calling} or called AE {called}"
+            )),
         })
     }
 }
@@ -102,23 +106,45 @@ mod tests {
     #[test]
     fn calling_wins_then_called_then_default() {
         let plugin = testing::init::<RouteByAeTitle>(CONFIG).unwrap();
-        assert_eq!(message("CT-SCANNER", "ROUTER-RES").route(&plugin).unwrap(), Decision::forward(["CT-ARCHIVE"]));
-        assert_eq!(message("MR-1", "ROUTER-RES ").route(&plugin).unwrap(), Decision::forward(["RESEARCH"]));
-        assert_eq!(message("MR-1", "ROUTER").route(&plugin).unwrap(), Decision::forward(["ARCHIVE"]));
+        assert_eq!(
+            message("CT-SCANNER", "ROUTER-RES").route(&plugin).unwrap(),
+            Decision::forward(["CT-ARCHIVE"])
+        );
+        assert_eq!(
+            message("MR-1", "ROUTER-RES ").route(&plugin).unwrap(),
+            Decision::forward(["RESEARCH"])
+        );
+        assert_eq!(
+            message("MR-1", "ROUTER").route(&plugin).unwrap(),
+            Decision::forward(["ARCHIVE"])
+        );
     }
 
     #[test]
     fn no_match_and_no_default_drops() {
         let plugin = testing::init::<RouteByAeTitle>(r#"{"calling": {"A": ["X"]}}"#).unwrap();
         let d = message("B", "ROUTER").route(&plugin).unwrap();
-        assert_eq!(d, Decision::drop("no route for calling AE B or called AE ROUTER"));
+        assert_eq!(
+            d,
+            Decision::drop("no route for calling AE B or called AE ROUTER")
+        );
     }
 
     #[test]
     fn bad_configs_are_refused() {
-        assert!(testing::init::<RouteByAeTitle>("{}").unwrap_err().message().contains("give"));
+        assert!(
+            testing::init::<RouteByAeTitle>("{}")
+                .unwrap_err()
+                .message()
+                .contains("give")
+        );
         let long = r#"{"calling": {"THIS-IS-WAY-TOO-LONG": ["X"]}}"#;
-        assert!(testing::init::<RouteByAeTitle>(long).unwrap_err().message().contains("not an AE title"));
+        assert!(
+            testing::init::<RouteByAeTitle>(long)
+                .unwrap_err()
+                .message()
+                .contains("not an AE title")
+        );
         assert!(testing::init::<RouteByAeTitle>("[").is_err());
     }
 }

@@ -82,21 +82,36 @@ mod tests {
     #[test]
     fn routes_by_modality_ignoring_case() {
         let plugin = testing::init::<RouteByModality>(CONFIG).unwrap();
-        assert_eq!(modality("CT").route(&plugin).unwrap(), Decision::forward(["CT-ARCHIVE"]));
-        assert_eq!(modality("mr").route(&plugin).unwrap(), Decision::forward(["ARCHIVE", "RESEARCH"]));
+        assert_eq!(
+            modality("CT").route(&plugin).unwrap(),
+            Decision::forward(["CT-ARCHIVE"])
+        );
+        assert_eq!(
+            modality("mr").route(&plugin).unwrap(),
+            Decision::forward(["ARCHIVE", "RESEARCH"])
+        );
     }
 
     #[test]
     fn other_modalities_and_missing_ones_use_the_default() {
         let plugin = testing::init::<RouteByModality>(CONFIG).unwrap();
-        assert_eq!(modality("US").route(&plugin).unwrap(), Decision::forward(["ARCHIVE"]));
-        assert_eq!(MockMessage::new().route(&plugin).unwrap(), Decision::forward(["ARCHIVE"]));
+        assert_eq!(
+            modality("US").route(&plugin).unwrap(),
+            Decision::forward(["ARCHIVE"])
+        );
+        assert_eq!(
+            MockMessage::new().route(&plugin).unwrap(),
+            Decision::forward(["ARCHIVE"])
+        );
     }
 
     #[test]
     fn without_a_default_unrouted_messages_are_dropped() {
         let plugin = testing::init::<RouteByModality>(r#"{"routes": {"CT": ["A"]}}"#).unwrap();
-        assert_eq!(modality("MR").route(&plugin).unwrap(), Decision::drop("no route for modality MR"));
+        assert_eq!(
+            modality("MR").route(&plugin).unwrap(),
+            Decision::drop("no route for modality MR")
+        );
     }
 
     #[test]

@@ -151,7 +151,11 @@ pub fn derived_uid(salt: &str, uid: &str) -> String {
     const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013B;
     let mut hash = OFFSET;
-    for b in salt.bytes().chain([0u8]).chain(uid.trim_end_matches(['\0', ' ']).bytes()) {
+    for b in salt
+        .bytes()
+        .chain([0u8])
+        .chain(uid.trim_end_matches(['\0', ' ']).bytes())
+    {
         hash ^= u128::from(b);
         hash = hash.wrapping_mul(PRIME);
     }
@@ -177,8 +181,8 @@ fn parse_tag(text: &str, what: &str) -> Result<Tag> {
 
 impl Plugin for TagMorph {
     fn init(config: &str) -> Result<Self> {
-        let config: Config =
-            serde_json::from_str(config).map_err(|e| Error::new(format!("tag-morph config: {e}")))?;
+        let config: Config = serde_json::from_str(config)
+            .map_err(|e| Error::new(format!("tag-morph config: {e}")))?;
         let basic_profile = match config.profile.as_deref() {
             None => false,
             Some("basic") => true,
@@ -198,7 +202,9 @@ impl Plugin for TagMorph {
             let vr = match s.vr.or_else(|| tags::vr_of(tag).map(str::to_string)) {
                 Some(vr) if vr.len() == 2 && vr.bytes().all(|b| b.is_ascii_uppercase()) => vr,
                 Some(vr) => {
-                    return Err(Error::new(format!("tag-morph config: {what}: \"{vr}\" is not a VR")));
+                    return Err(Error::new(format!(
+                        "tag-morph config: {what}: \"{vr}\" is not a VR"
+                    )));
                 }
                 None => {
                     return Err(Error::new(format!(
@@ -233,7 +239,10 @@ impl Plugin for TagMorph {
     }
 
     fn route(&self, message: &Message<'_>) -> Result<Decision> {
-        let targets = self.targets.clone().unwrap_or_else(|| message.header().targets.clone());
+        let targets = self
+            .targets
+            .clone()
+            .unwrap_or_else(|| message.header().targets.clone());
         let mut decision = Decision::forward(targets);
         if self.basic_profile {
             for tag in EMPTY {
@@ -252,7 +261,11 @@ impl Plugin for TagMorph {
             }
             decision = decision
                 .set(tags::PATIENT_IDENTITY_REMOVED, "CS", ["YES"])
-                .set(tags::DEIDENTIFICATION_METHOD, "LO", ["Switchboard tag-morph basic profile"]);
+                .set(
+                    tags::DEIDENTIFICATION_METHOD,
+                    "LO",
+                    ["Switchboard tag-morph basic profile"],
+                );
         }
         for edit in &self.edits {
             decision = decision.edit(edit.clone());
@@ -281,14 +294,25 @@ mod tests {
             r#"{"remove": ["PatientComments"], "set": [{"tag": "InstitutionName", "value": "X"}, {"tag": "(0009,0010)", "vr": "LO", "values": []}]}"#,
         )
         .unwrap();
-        let d = MockMessage::new().targets(["ARCHIVE"]).route(&plugin).unwrap();
+        let d = MockMessage::new()
+            .targets(["ARCHIVE"])
+            .route(&plugin)
+            .unwrap();
         assert_eq!(d.targets(), ["ARCHIVE"]);
         assert_eq!(
             edits(&d),
             [
                 Edit::Remove(tags::PATIENT_COMMENTS),
-                Edit::Set { tag: tags::INSTITUTION_NAME, vr: "LO".into(), values: vec!["X".into()] },
-                Edit::Set { tag: Tag::new(0x0009, 0x0010), vr: "LO".into(), values: vec![] },
+                Edit::Set {
+                    tag: tags::INSTITUTION_NAME,
+                    vr: "LO".into(),
+                    values: vec!["X".into()]
+                },
+                Edit::Set {
+                    tag: Tag::new(0x0009, 0x0010),
+                    vr: "LO".into(),
+                    values: vec![]
+                },
             ]
         );
     }
@@ -301,16 +325,31 @@ mod tests {
             .with(tags::STUDY_INSTANCE_UID, "UI", ["1.2.3"]);
         let d = msg.route(&plugin).unwrap();
         let e = edits(&d);
-        assert!(e.contains(&Edit::Set { tag: tags::PATIENT_NAME, vr: "PN".into(), values: vec![] }));
+        assert!(e.contains(&Edit::Set {
+            tag: tags::PATIENT_NAME,
+            vr: "PN".into(),
+            values: vec![]
+        }));
         assert!(e.contains(&Edit::Remove(tags::INSTITUTION_NAME)));
         let uid = derived_uid("s", "1.2.3");
         assert!(uid.starts_with("2.25.") && uid.len() <= 64);
         assert_eq!(uid, derived_uid("s", "1.2.3\0"));
         assert_ne!(uid, derived_uid("t", "1.2.3"));
-        assert!(e.contains(&Edit::Set { tag: tags::STUDY_INSTANCE_UID, vr: "UI".into(), values: vec![uid] }));
-        assert!(e.contains(&Edit::Set { tag: tags::PATIENT_IDENTITY_REMOVED, vr: "CS".into(), values: vec!["YES".into()] }));
+        assert!(e.contains(&Edit::Set {
+            tag: tags::STUDY_INSTANCE_UID,
+            vr: "UI".into(),
+            values: vec![uid]
+        }));
+        assert!(e.contains(&Edit::Set {
+            tag: tags::PATIENT_IDENTITY_REMOVED,
+            vr: "CS".into(),
+            values: vec!["YES".into()]
+        }));
         // Absent type-2 attributes are not created.
-        assert!(!e.iter().any(|x| matches!(x, Edit::Set { tag, .. } if *tag == tags::PATIENT_ID)));
+        assert!(
+            !e.iter()
+                .any(|x| matches!(x, Edit::Set { tag, .. } if *tag == tags::PATIENT_ID))
+        );
     }
 
     #[test]
@@ -319,8 +358,14 @@ mod tests {
             ("{}", "nothing to do"),
             (r#"{"profile": "full"}"#, "unknown profile"),
             (r#"{"remove": ["Nope"]}"#, "remove[0]: unknown tag"),
-            (r#"{"set": [{"tag": "(0009,0010)", "value": "x"}]}"#, "give a \"vr\""),
-            (r#"{"set": [{"tag": "PatientName", "vr": "pn"}]}"#, "not a VR"),
+            (
+                r#"{"set": [{"tag": "(0009,0010)", "value": "x"}]}"#,
+                "give a \"vr\"",
+            ),
+            (
+                r#"{"set": [{"tag": "PatientName", "vr": "pn"}]}"#,
+                "not a VR",
+            ),
         ] {
             let err = testing::init::<TagMorph>(config).unwrap_err();
             assert!(err.message().contains(expected), "{config}: {err}");

@@ -72,10 +72,17 @@ mod tests {
     #[test]
     fn well_behaved_messages_go_to_every_target() {
         let plugin = testing::init::<Misbehave>("{}").unwrap();
-        let msg = MockMessage::new().targets(["A", "B"]).with(tags::PATIENT_ID, "LO", ["42"]);
+        let msg = MockMessage::new()
+            .targets(["A", "B"])
+            .with(tags::PATIENT_ID, "LO", ["42"]);
         assert_eq!(msg.route(&plugin).unwrap(), Decision::forward(["A", "B"]));
         let bad = msg.clone().with(tags::PATIENT_ID, "LO", ["unknown-target"]);
-        assert!(bad.route(&plugin).unwrap_err().message().contains("unknown target"));
+        assert!(
+            bad.route(&plugin)
+                .unwrap_err()
+                .message()
+                .contains("unknown target")
+        );
         assert!(testing::init::<Misbehave>("\"fail\"").is_err());
     }
 }
