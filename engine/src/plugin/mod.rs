@@ -36,6 +36,7 @@ mod bindings {
         path: "../sdk/wit",
         world: "router",
         imports: { default: trappable },
+        additional_derives: [PartialEq, Eq],
     });
 }
 

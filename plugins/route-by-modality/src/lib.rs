@@ -19,6 +19,7 @@ use switchboard_sdk::{Decision, Error, Message, Plugin, Result, tags};
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Modality → target item names.
+    #[serde(default)]
     pub routes: BTreeMap<String, Vec<String>>,
     /// Targets for any other modality (or none).
     #[serde(default)]
@@ -120,5 +121,6 @@ mod tests {
         assert!(err.message().contains("unknown field `route`"), "{err}");
         let err = testing::init::<RouteByModality>(r#"{"routes": {}}"#).unwrap_err();
         assert!(err.message().contains("at least one"), "{err}");
+        assert!(testing::init::<RouteByModality>(r#"{"default": ["A"]}"#).is_ok());
     }
 }
