@@ -376,7 +376,7 @@ fn classify(
 }
 
 /// Refuses targets the process does not have; removes duplicate targets.
-fn validate(decision: Decision, header: &MessageHeader) -> Result<Decision, CallError> {
+pub(super) fn validate(decision: Decision, header: &MessageHeader) -> Result<Decision, CallError> {
     match decision {
         Decision::Drop(reason) => Ok(Decision::Drop(reason)),
         Decision::Forward(Forward { targets, edits }) => {
