@@ -10,7 +10,7 @@
 //! the benchmark `plugin_call`.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::types::ComponentItem;
@@ -37,6 +37,9 @@ pub struct CallOptions {
     pub fresh_instance_per_call: bool,
     /// Most initialised instances kept idle between calls.
     pub max_idle_instances: usize,
+    /// Most calls running at once; further callers wait for a slot. Keeps
+    /// the number of live instances (and their memory) bounded.
+    pub max_concurrent_calls: usize,
     /// Refuse a decision naming a target that is not in the header's
     /// `targets` (always on in productions; `plugin run` turns it off when
     /// no targets are given).
@@ -51,6 +54,7 @@ impl Default for CallOptions {
             max_memory_bytes: 16 << 20,
             fresh_instance_per_call: false,
             max_idle_instances: 8,
+            max_concurrent_calls: 8,
             check_targets: true,
         }
     }
@@ -86,7 +90,52 @@ pub struct Plugin {
     config: String,
     options: CallOptions,
     idle: Mutex<Vec<Ready>>,
+    slots: Slots,
     info: PluginInfo,
+}
+
+/// A counting semaphore for blocking callers.
+struct Slots {
+    free: Mutex<usize>,
+    released: Condvar,
+}
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Slots {
+            free: Mutex::new(n.max(1)),
+            released: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) -> SlotGuard<'_> {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *free == 0 {
+            free = self
+                .released
+                .wait(free)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *free -= 1;
+        SlotGuard(self)
+    }
+}
+
+struct SlotGuard<'a>(&'a Slots);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mut free = self
+            .0
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *free += 1;
+        self.0.released.notify_one();
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -214,8 +263,9 @@ impl Plugin {
             engine,
             pre,
             config: config.to_string(),
-            options,
+            options: options.clone(),
             idle: Mutex::new(Vec::new()),
+            slots: Slots::new(options.max_concurrent_calls),
             info,
         };
         let first = plugin.instantiate().map_err(PluginError::Init)?;
@@ -296,6 +346,7 @@ impl Plugin {
         header: &MessageHeader,
         source: Arc<dyn AttributeSource>,
     ) -> Result<Decision, CallError> {
+        let _slot = self.slots.acquire();
         let taken = if self.options.fresh_instance_per_call {
             None
         } else {
