@@ -15,19 +15,21 @@ use std::time::Duration;
 
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{Router, RouterPre};
 use super::cache::ComponentCache;
 use super::engine::{PluginEngine, ticks_for};
 use super::error::{CallError, PluginError};
-use super::host::{AttributeSource, HostState};
+use super::host::{AttributeSource, CallBudget, HostState};
 use super::{CONTRACT_MAJOR, CONTRACT_PACKAGE, Decision, Forward, MessageHeader};
 
 /// Limits of each call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallOptions {
-    /// Wall-clock budget of one `route` call (default 10 ms).
+    /// Budget of one `route` call (default 10 ms): CPU time on the calling
+    /// thread, so preemption on a busy machine does not count, with a
+    /// wall-clock backstop of ten times that (at least 1 s).
     pub deadline: Duration,
     /// Budget of `init` (default 1 s: it parses the configuration once).
     pub init_deadline: Duration,
@@ -297,7 +299,15 @@ impl Plugin {
             HostState::new(Arc::clone(&self.name), self.options.max_memory_bytes),
         );
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        // At each deadline, look at the CPU time the call really used:
+        // interrupt when it is spent, else extend by what is left.
+        store.epoch_deadline_callback(|cx| {
+            Ok(match cx.data().budget.remaining() {
+                Some(left) => UpdateDeadline::Continue(ticks_for(left)),
+                None => UpdateDeadline::Interrupt,
+            })
+        });
+        store.data_mut().budget = CallBudget::start(self.options.init_deadline);
         store.set_epoch_deadline(ticks_for(self.options.init_deadline));
         let router = match self.pre.instantiate(&mut store) {
             Ok(r) => r,

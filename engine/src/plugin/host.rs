@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
 use super::bindings::switchboard::router::{host, types};
+use super::engine::thread_cpu_time;
 use super::{AttributeValue, Level, PathStep};
 
 /// Most log lines one call may write; the rest are counted and dropped.
@@ -47,6 +49,41 @@ pub(crate) struct HostState {
     pub(crate) logs: u32,
     pub(crate) last_error_log: Option<String>,
     pub(crate) host_error: Option<String>,
+    pub(crate) budget: CallBudget,
+}
+
+/// The time one call may take: CPU time on its thread (so a call that the
+/// OS preempts on a busy machine is not failed for it), with a wall-clock
+/// backstop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallBudget {
+    pub(crate) cpu_start: Duration,
+    pub(crate) cpu: Duration,
+    pub(crate) wall_start: Instant,
+    pub(crate) wall: Duration,
+}
+
+impl CallBudget {
+    /// Starts a budget of `cpu` CPU time now; the wall-clock backstop is
+    /// ten times that, and at least one second.
+    pub(crate) fn start(cpu: Duration) -> Self {
+        CallBudget {
+            cpu_start: thread_cpu_time(),
+            cpu,
+            wall_start: Instant::now(),
+            wall: (cpu * 10).max(Duration::from_secs(1)),
+        }
+    }
+
+    /// What is left of the CPU budget, or `None` when it is spent (or the backstop passed).
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        let used = thread_cpu_time().saturating_sub(self.cpu_start);
+        if used >= self.cpu || self.wall_start.elapsed() >= self.wall {
+            None
+        } else {
+            Some(self.cpu - used)
+        }
+    }
 }
 
 impl HostState {
@@ -62,6 +99,7 @@ impl HostState {
             logs: 0,
             last_error_log: None,
             host_error: None,
+            budget: CallBudget::start(Duration::ZERO),
         }
     }
 
