@@ -9,8 +9,19 @@
 //! - [`association`]: the association model, the import-file format and
 //!   negotiation. Pure logic, no I/O.
 //! - [`ids`]: validated identifiers (namespaces).
+//! - [`uids`]: the implementation UID, version name and application context
+//!   this engine announces.
 //! - [`dictionary`]: the standard's reference tables (SOP classes, transfer
 //!   syntaxes, data elements) and their search. Pure data, no I/O.
+//! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
+//! - [`store`]: the embedded store (sled hidden behind a domain API):
+//!   association contexts, messages and queues per namespace.
+//! - [`admin`]: the admin interface: every store command as a serde
+//!   request, run locally or by a running engine over its Unix socket.
+//! - [`config`]: production files: raw parse → validated production, diff.
+//! - [`component`]: what the runtime gives items and gets back.
+//! - [`services`], [`processes`], [`operations`]: the item kinds.
+//! - [`runtime`]: the running engine: controller, topology, shutdown, file watch.
 //! - [`cli`]: the `switchboard` commands (clap).
 //! - [`plugin`]: the wasmtime host for routing plugins (knows nothing of DICOM).
 //!
@@ -20,10 +31,18 @@
 //! plugin) → model (association, ids)`. Pure logic (association model,
 //! negotiation, production diff) has no I/O; I/O lives at the edges.
 
+pub mod admin;
 pub mod association;
 pub mod cli;
+pub mod component;
+pub mod config;
 pub mod dictionary;
+pub mod dimse;
 pub mod ids;
+pub mod operations;
 pub mod plugin;
 pub mod processes;
 pub mod runtime;
+pub mod services;
+pub mod store;
+pub mod uids;

@@ -1,5 +1,15 @@
 //! The one integration test binary; modules are named after behaviour.
 
+mod association_test;
+mod associations;
+mod c_store;
+mod concurrency;
+mod echo;
+mod garbage;
+mod message_trace;
+mod negotiation;
 mod plugin_host;
 mod plugins;
+mod production_files;
 mod reference_tables;
+mod store_and_forward;

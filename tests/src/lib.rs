@@ -1,9 +1,16 @@
 //! Test harness: start the engine and real DICOM peers on 127.0.0.1.
 
+pub mod dicom;
 pub mod plugins;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+pub mod data_dir;
+pub mod engine_process;
+pub mod instances;
+
+pub use data_dir::{DataDir, Run};
 
 /// The built `switchboard` binary: `<target dir>/debug/switchboard`, found
 /// from this test executable (`<target dir>/debug/deps/it-…`), since

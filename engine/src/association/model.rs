@@ -169,6 +169,11 @@ impl Uid {
         Ok(Self(v.to_string()))
     }
 
+    /// Implicit VR Little Endian, the DICOM default transfer syntax.
+    pub fn implicit_vr_little_endian() -> Self {
+        Self(IMPLICIT_VR_LITTLE_ENDIAN.to_string())
+    }
+
     /// The UID text.
     pub fn as_str(&self) -> &str {
         &self.0

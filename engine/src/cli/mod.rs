@@ -1,8 +1,15 @@
 //! The `switchboard` command line (clap derive). Each subcommand lives in its
 //! own file; this one only declares them and dispatches.
 
+pub mod association;
+mod association_source;
+pub mod association_test;
+pub mod echo;
+pub mod messages;
 mod plugin;
 mod reference;
+mod run;
+mod validate;
 
 use std::path::PathBuf;
 
@@ -44,6 +51,8 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Manage association contexts (import, create, list, show, edit, delete, export).
+    Association(association::AssociationArgs),
     /// List the SOP classes of the standard (UID, name, keyword).
     AbstractSyntax(reference::ReferenceArgs),
     /// List the transfer syntaxes the engine knows (UID, name, VR, byte
@@ -53,6 +62,18 @@ pub enum Command {
     Dictionary(reference::ReferenceArgs),
     /// Check a routing plugin, or route DICOM files through it.
     Plugin(plugin::PluginArgs),
+    /// Run every production under the productions folder until SIGINT or
+    /// SIGTERM.
+    Run(run::RunArgs),
+    /// The message trace: list, show and resend messages.
+    Messages(messages::MessagesArgs),
+    /// Check production files without running them; prints every error
+    /// with its file, line, item and field.
+    Validate(validate::ValidateArgs),
+    /// Send C-ECHO to a DICOM peer and print the PDU trace with round-trip
+    /// times. Proposes Verification with the transfer syntaxes of the stored
+    /// association for the pair, else Implicit VR Little Endian.
+    Echo(echo::EchoArgs),
 }
 
 /// Runs a parsed command line.
@@ -61,11 +82,29 @@ pub enum Command {
 /// Whatever the command reports; `main` prints the chain and exits non-zero.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
-    let _ = global;
     match command {
+        Command::Association(args) => association::run(&global, args).await,
         Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),
         Command::Plugin(args) => plugin::run(&global, args),
+        Command::Validate(args) => validate::validate(&args),
+        Command::Run(args) => run::run(global.data_dir.clone(), &args).await,
+        Command::Echo(args) => echo::run(&global, &args).await,
+        Command::Messages(args) => messages::run(&global, args).await,
+    }
+}
+
+/// Writes everything to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
     }
 }

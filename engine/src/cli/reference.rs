@@ -4,8 +4,6 @@
 //! column. The tables and the filter live in [`crate::dictionary`]; this file
 //! only prints.
 
-use std::io::{self, Write};
-
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
@@ -99,7 +97,7 @@ fn print<T: Row + Serialize>(
         }
         render_table(T::HEADERS, &cells)
     };
-    write_stdout(&out)
+    super::write_stdout(&out)
 }
 
 /// An aligned text table: a header row, then one line per row; columns are
@@ -134,18 +132,6 @@ fn push_line(out: &mut String, widths: &[usize], cells: &[&str]) {
     }
     out.push_str(line.trim_end());
     out.push('\n');
-}
-
-/// Writes everything to stdout; a closed pipe (`| head`) is not an error.
-fn write_stdout(text: &str) -> anyhow::Result<()> {
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
-    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,136 @@
-//! The running topology and its lifecycle.
+//! The running engine: opens the store, serves the admin socket, starts
+//! every production and stops them all on shutdown.
+//!
+//! - [`topology`]: build/start/stop a production or a diff of it.
+//! - [`controller`]: the sole owner of running productions (startup, reload,
+//!   shutdown).
+//! - [`watch`]: the productions-folder watcher (hot reload).
+//!
+//! Shutdown is a token tree: root → namespace → production → item →
+//! association (inside the SCP). `run` takes the shutdown trigger as a
+//! future so that tests can pass their own.
 
+pub mod controller;
+pub mod retention;
+pub mod topology;
 pub mod watch;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::load_dir;
+use crate::store::messages::MessageError;
+use crate::store::{Bodies, GroupCommit, Store, StoreError};
+pub use controller::{Controller, ReloadOutcome};
+pub use topology::{Shared, Wakers};
+
+/// How `switchboard run` runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub data_dir: PathBuf,
+    pub productions_dir: PathBuf,
+    /// How long open work may take to finish on shutdown.
+    pub grace_period: Duration,
+    /// When bodies of delivered messages are removed.
+    pub retention: retention::RetentionPolicy,
+}
+
+/// Why the engine could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Messages(#[from] MessageError),
+    #[error("cannot prepare the body folders in {path}: {source}")]
+    Bodies {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the productions folder {0} does not exist")]
+    NoProductions(PathBuf),
+}
+
+/// Runs the engine until `shutdown` completes, then stops every production
+/// within the grace period and returns.
+///
+/// # Errors
+/// [`RuntimeError`] when the store cannot be opened (e.g. another engine
+/// holds the data directory) or the productions folder is missing. Invalid
+/// production files are logged and skipped: the others run.
+pub async fn run(
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RuntimeError> {
+    if !options.productions_dir.is_dir() {
+        return Err(RuntimeError::NoProductions(options.productions_dir));
+    }
+    let store = Store::open(&options.data_dir)?;
+    let bodies = Bodies::open(&options.data_dir).map_err(|source| RuntimeError::Bodies {
+        path: options.data_dir.clone(),
+        source,
+    })?;
+    let commit = GroupCommit::spawn(store.clone(), bodies.clone());
+    for ns in store.message_namespaces()? {
+        let n = store.messages(&ns)?.requeue_in_flight()?;
+        if n > 0 {
+            info!(namespace = %ns, count = n, "Deliveries left in flight by the previous run are queued again.");
+        }
+    }
+
+    let root = CancellationToken::new();
+    let admin_path = crate::admin::socket_path(&options.data_dir);
+    let admin = {
+        let store = store.clone();
+        let token = root.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::admin::serve(&admin_path, store, token.cancelled_owned()).await {
+                error!(error = %e, "The admin socket stopped; commands cannot reach this engine.");
+            }
+        })
+    };
+
+    let loaded = load_dir(&options.productions_dir);
+    for e in &loaded.errors {
+        error!("{e}");
+    }
+    if !loaded.rejected.is_empty() {
+        warn!(
+            files = loaded.rejected.len(),
+            "Production files with errors are not started; the others are."
+        );
+    }
+    tokio::spawn(retention::run(
+        store.clone(),
+        bodies.clone(),
+        options.retention,
+        Duration::from_secs(60),
+        root.clone(),
+    ));
+    let shared = Shared {
+        store: store.clone(),
+        bodies,
+        commit,
+        wakers: Wakers::default(),
+        grace: options.grace_period,
+    };
+    let mut controller = Controller::new(shared, root.clone());
+    if let ReloadOutcome::RolledBack(errors) = controller.apply(loaded.productions).await {
+        warn!(count = errors.len(), "Some productions could not start.");
+    }
+    info!(productions = controller.running().count(), data_dir = %options.data_dir.display(), "Engine running.");
+
+    shutdown.await;
+    info!(grace_period = ?options.grace_period, "Shutting down: no new associations; finishing work in hand.");
+    controller.shutdown(options.grace_period).await;
+    root.cancel();
+    admin.await.ok();
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || s.sync()).await.ok();
+    info!("Engine stopped.");
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! C-ECHO associations per second served by Switchboard vs DCMTK storescp,
+//! in the same run, with the same client (our SCU library, one process):
+//! a fresh association per echo (connect, A-ASSOCIATE, C-ECHO, A-RELEASE),
+//! sequentially and from 32 concurrent clients; p50/p99 association set-up
+//! latency (connect to A-ASSOCIATE-AC); memory per open association.
+//!
+//! Usage (release build recommended):
+//!   cargo run --release -p benches --bin echo-bench -- [ASSOCIATIONS] [CONCURRENCY]
+//! The Switchboard SCP runs in a child process (`echo-bench serve PORT`) so
+//! client and server do not share a runtime; storescp runs with
+//! TCP_NODELAY=1 (DCMTK leaves Nagle on otherwise).
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use switchboard::association::model::{AeTitle, AssociationContext, PresentationContext, Uid};
+use switchboard::association::negotiation::LookupFailed;
+use switchboard::dimse::scu::{ScuOptions, connect};
+use switchboard::services::dicom_scp::{DicomScp, DicomScpConfig, ScpContext};
+use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
+
+const VERIFICATION: &str = "1.2.840.10008.1.1";
+const IMPLICIT: &str = "1.2.840.10008.1.2";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("serve") {
+        let port: u16 = args.get(2).context("serve PORT")?.parse()?;
+        return serve(port).await;
+    }
+    let associations: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(1000);
+    let concurrency: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(32);
+
+    let ours_port = free_port()?;
+    let mut ours = Command::new(std::env::current_exe()?)
+        .args(["serve", &ours_port.to_string()])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let storescp_port = free_port()?;
+    let out_dir = tempfile::tempdir()?;
+    let mut storescp = Command::new("/usr/bin/storescp")
+        .env("TCP_NODELAY", "1")
+        .args(["-aet", "ENS-SCP", "-od"])
+        .arg(out_dir.path())
+        .arg(storescp_port.to_string())
+        .kill_on_drop(true)
+        .spawn()
+        .context("start /usr/bin/storescp (apt-get install dcmtk)")?;
+    let storescp_fork_port = free_port()?;
+    let mut storescp_fork = Command::new("/usr/bin/storescp")
+        .env("TCP_NODELAY", "1")
+        .args(["--fork", "-aet", "ENS-SCP", "-od"])
+        .arg(out_dir.path())
+        .arg(storescp_fork_port.to_string())
+        .kill_on_drop(true)
+        .spawn()?;
+    for port in [ours_port, storescp_port, storescp_fork_port] {
+        wait_for(([127, 0, 0, 1], port).into()).await?;
+    }
+
+    println!("# C-ECHO, fresh association per echo; client: Switchboard SCU in one process");
+    println!(
+        "# {associations} associations per run, {concurrency} concurrent clients in the concurrent runs"
+    );
+    println!(
+        "{:<28} {:>10} {:>12} {:>12} {:>12}",
+        "server / mode", "assoc/s", "setup p50", "setup p99", "total"
+    );
+    let servers = [
+        ("switchboard", ours_port),
+        ("storescp", storescp_port),
+        ("storescp --fork", storescp_fork_port),
+    ];
+    // Warm-up, then the measured runs interleaved so drift hits all alike.
+    for (_, port) in servers {
+        run(port, 50, 1).await?;
+    }
+    for (name, port) in servers {
+        report(
+            &format!("{name} sequential"),
+            &run(port, associations, 1).await?,
+        );
+    }
+    for (name, port) in servers {
+        report(
+            &format!("{name} {concurrency} concurrent"),
+            &run(port, associations, concurrency).await?,
+        );
+    }
+
+    // Memory per open association (server RSS growth with N held open).
+    let held = 200;
+    if let Some(pid) = ours.id() {
+        let per = memory_per_association(pid, ours_port, held).await?;
+        println!("switchboard: {per:.1} KiB RSS per open association ({held} held open)");
+    }
+    if let Some(pid) = storescp_fork.id() {
+        let per = forked_memory_per_association(pid, storescp_fork_port, 20).await?;
+        println!(
+            "storescp --fork: {per:.1} KiB RSS per open association (one process each, 20 held open)"
+        );
+    }
+    let _stopped = (
+        ours.start_kill(),
+        storescp.start_kill(),
+        storescp_fork.start_kill(),
+    );
+    Ok(())
+}
+
+struct Run {
+    total: Duration,
+    setups: Vec<Duration>,
+}
+
+fn report(name: &str, run: &Run) {
+    let mut setups = run.setups.clone();
+    setups.sort();
+    let pct = |p: f64| setups[((setups.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "{:<28} {:>10.0} {:>9.3} ms {:>9.3} ms {:>10.2} s",
+        name,
+        setups.len() as f64 / run.total.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+        run.total.as_secs_f64()
+    );
+}
+
+fn options() -> ScuOptions {
+    ScuOptions::new("ENS-SCU", "ENS-SCP").with_context(VERIFICATION, &[IMPLICIT])
+}
+
+async fn one(address: &str, options: &ScuOptions) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut association = connect(address, options).await?;
+    let setup = start.elapsed();
+    let status = association.echo().await?;
+    if !status.is_success() {
+        bail!("echo status {status}");
+    }
+    association.release().await?;
+    Ok(setup)
+}
+
+async fn run(port: u16, associations: usize, concurrency: usize) -> anyhow::Result<Run> {
+    let address = Arc::new(format!("127.0.0.1:{port}"));
+    let options = Arc::new(options());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let count = associations / concurrency + usize::from(worker < associations % concurrency);
+        let address = address.clone();
+        let options = options.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut setups = Vec::with_capacity(count);
+            for _ in 0..count {
+                setups.push(one(&address, &options).await?);
+            }
+            anyhow::Ok(setups)
+        }));
+    }
+    let mut setups = Vec::with_capacity(associations);
+    for task in tasks {
+        setups.extend(task.await??);
+    }
+    Ok(Run {
+        total: start.elapsed(),
+        setups,
+    })
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("VmRSS")
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+async fn hold_open(
+    port: u16,
+    n: usize,
+) -> anyhow::Result<Vec<switchboard::dimse::scu::ScuAssociation<tokio::net::TcpStream>>> {
+    let address = format!("127.0.0.1:{port}");
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut association = connect(&address, &options()).await?;
+        association.echo().await?;
+        held.push(association);
+    }
+    Ok(held)
+}
+
+async fn memory_per_association(pid: u32, port: u16, n: usize) -> anyhow::Result<f64> {
+    let before = rss_kib(pid)?;
+    let held = hold_open(port, n).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = rss_kib(pid)?;
+    for association in held {
+        association.release().await?;
+    }
+    Ok((after.saturating_sub(before)) as f64 / n as f64)
+}
+
+async fn forked_memory_per_association(pid: u32, port: u16, n: usize) -> anyhow::Result<f64> {
+    let held = hold_open(port, n).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kids = children(pid);
+    let total: u64 = kids.iter().filter_map(|k| rss_kib(*k).ok()).sum();
+    for association in held {
+        association.release().await?;
+    }
+    Ok(total as f64 / kids.len().max(1) as f64)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_for(addr: SocketAddr) -> anyhow::Result<()> {
+    for _ in 0..250 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("nothing listens on {addr}")
+}
+
+/// The Switchboard side: an SCP that accepts Verification from anyone.
+async fn serve(port: u16) -> anyhow::Result<()> {
+    let mut stored = AssociationContext::new(AeTitle::wildcard(), AeTitle::new("ENS-SCP")?);
+    stored.presentation_contexts = vec![PresentationContext::new(
+        Uid::new(VERIFICATION)?,
+        vec![Uid::new(IMPLICIT)?],
+    )?];
+    let mut config = DicomScpConfig::new(port, AeTitle::new("ENS-SCP")?);
+    config.bind_address = "127.0.0.1".parse()?;
+    config.max_associations = 1000;
+    let dir = tempfile::tempdir()?;
+    let cx = ScpContext {
+        name: "BENCH".into(),
+        namespace: Default::default(),
+        lookup: Arc::new(
+            move |_: &AeTitle, _: &AeTitle| -> Result<Option<AssociationContext>, LookupFailed> {
+                Ok(Some(stored.clone()))
+            },
+        ),
+        ingest: None,
+        spool_dir: dir.path().join("spool"),
+    };
+    let scp = DicomScp::bind(config, cx).await?;
+    scp.run(CancellationToken::new(), Duration::from_secs(1))
+        .await;
+    Ok(())
+}

@@ -1,0 +1,383 @@
+//! Store-and-forward benchmark: DCMTK `storescu` → `storescp` directly, and
+//! the same through Switchboard's store-and-forward (fsync on, group
+//! commit), in the same run; reports the ratio.
+//!
+//! Scenarios:
+//! 1. sequential: one `storescu` sends N instances of S KiB;
+//! 2. concurrent: C `storescu` processes send F instances each;
+//! 3. large (with `--large`): 3 multi-frame instances of 100 MiB, with the
+//!    engine's peak RSS.
+//!
+//! "Through" is timed from the start of `storescu` until the archive has
+//! every instance (end to end, forwarding included). The engine's peak RSS
+//! (VmHWM) is read from /proc when it exits.
+//!
+//! Build and run (release, with the engine binary next to this one):
+//! `cargo build --release -p switchboard-engine -p benches &&
+//!  target/release/forward-bench [--count N] [--kib S] [--senders C] [--files F] [--large]`
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
+const EXPLICIT: &str = "1.2.840.10008.1.2.1";
+
+struct Options {
+    count: usize,
+    kib: usize,
+    senders: usize,
+    files: usize,
+    large: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut o = Options {
+        count: 1000,
+        kib: 512,
+        senders: 50,
+        files: 20,
+        large: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut num = |name: &str| -> anyhow::Result<usize> {
+            args.next()
+                .with_context(|| format!("{name} needs a value"))?
+                .parse()
+                .with_context(|| format!("{name} must be a number"))
+        };
+        match a.as_str() {
+            "--count" => o.count = num("--count")?,
+            "--kib" => o.kib = num("--kib")?,
+            "--senders" => o.senders = num("--senders")?,
+            "--files" => o.files = num("--files")?,
+            "--large" => o.large = true,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    for tool in ["storescu", "storescp"] {
+        anyhow::ensure!(
+            Path::new("/usr/bin").join(tool).is_file(),
+            "/usr/bin/{tool} is missing: sudo apt-get install dcmtk"
+        );
+    }
+    let engine = std::env::current_exe()?
+        .parent()
+        .context("bench location")?
+        .join("switchboard");
+    anyhow::ensure!(
+        engine.is_file(),
+        "{} is missing: build the engine in the same profile",
+        engine.display()
+    );
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+
+    println!(
+        "# store-and-forward benchmark (DCMTK storescu → storescp, TCP_NODELAY=1, fsync on)\n"
+    );
+
+    // 1. sequential
+    let input = root.join("seq");
+    let files = generate(&input, "seq", o.count, o.kib * 1024, 1)?;
+    let direct = direct_run(root, &[files.clone()])?;
+    let (through, rss) = through_run(root, &engine, &[files], "seq")?;
+    report(
+        &format!("{} × {} KiB, one storescu", o.count, o.kib),
+        o.count,
+        direct,
+        through,
+        rss,
+    );
+
+    // 2. concurrent
+    let mut groups = Vec::new();
+    for s in 0..o.senders {
+        let d = root.join(format!("con{s}"));
+        groups.push(generate(&d, &format!("c{s}"), o.files, o.kib * 1024, 1)?);
+    }
+    let direct = direct_run(root, &groups)?;
+    let (through, rss) = through_run(root, &engine, &groups, "con")?;
+    report(
+        &format!(
+            "{} storescu × {} × {} KiB, concurrent",
+            o.senders, o.files, o.kib
+        ),
+        o.senders * o.files,
+        direct,
+        through,
+        rss,
+    );
+
+    // 3. large
+    if o.large {
+        let d = root.join("large");
+        let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100)?;
+        let direct = direct_run(root, &[files.clone()])?;
+        let (through, rss) = through_run(root, &engine, &[files], "large")?;
+        report(
+            "3 × 100 MiB multi-frame, one storescu",
+            3,
+            direct,
+            through,
+            rss,
+        );
+        let mib = 300.0;
+        println!(
+            "  MiB/s: direct {:.1}, through {:.1}",
+            mib / direct.as_secs_f64(),
+            mib / through.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn report(name: &str, n: usize, direct: Duration, through: Duration, rss_kib: u64) {
+    let d = n as f64 / direct.as_secs_f64();
+    let t = n as f64 / through.as_secs_f64();
+    println!(
+        "{name}:\n  direct  {:>8.2} s  {:>8.1} images/s\n  through {:>8.2} s  {:>8.1} images/s   ratio {:.2} (time ×{:.2}), engine peak RSS {:.1} MiB\n",
+        direct.as_secs_f64(),
+        d,
+        through.as_secs_f64(),
+        t,
+        t / d,
+        through.as_secs_f64() / direct.as_secs_f64(),
+        rss_kib as f64 / 1024.0
+    );
+}
+
+/// Writes `count` CT instances of about `bytes` of pixel data (in `frames`
+/// frames) into `dir`.
+fn generate(
+    dir: &Path,
+    tag: &str,
+    count: usize,
+    bytes: usize,
+    frames: usize,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let series = format!(
+        "1.2.826.0.1.3680043.10.1143.{}.{}",
+        std::process::id(),
+        tag.len() * 1000 + count
+    );
+    let mut out = Vec::new();
+    let pixels: Vec<u8> = (0..bytes).map(|i| (i * 31 % 251) as u8).collect();
+    for n in 1..=count {
+        let uid = format!("{series}.{}{n}", tag.bytes().map(u32::from).sum::<u32>());
+        let frame_bytes = bytes / frames;
+        let side = (((frame_bytes / 2) as f64).sqrt() as u16).max(1);
+        let obj = InMemDicomObject::from_element_iter([
+            DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(CT)),
+            DataElement::new(
+                tags::SOP_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(uid.as_str()),
+            ),
+            DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")),
+            DataElement::new(
+                tags::PATIENT_NAME,
+                VR::PN,
+                PrimitiveValue::from("Bench^Mark"),
+            ),
+            DataElement::new(
+                tags::SERIES_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(series.as_str()),
+            ),
+            DataElement::new(
+                tags::NUMBER_OF_FRAMES,
+                VR::IS,
+                PrimitiveValue::from(frames.to_string()),
+            ),
+            DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(side)),
+            DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(side)),
+            DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
+            DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::from(pixels.clone()),
+            ),
+        ]);
+        let path = dir.join(format!("{tag}-{n:05}.dcm"));
+        obj.with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(EXPLICIT)
+                .media_storage_sop_class_uid(CT)
+                .media_storage_sop_instance_uid(uid.as_str()),
+        )?
+        .write_to_file(&path)?;
+        out.push(path);
+    }
+    Ok(out)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_tcp(port: u16) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn storescp(port: u16, out: &Path) -> anyhow::Result<Killed> {
+    std::fs::create_dir_all(out)?;
+    let child = Command::new("/usr/bin/storescp")
+        .env("TCP_NODELAY", "1")
+        .args(["-aet", "ARCHIVE", "-od"])
+        .arg(out)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    wait_tcp(port)?;
+    Ok(Killed(child))
+}
+
+/// Runs one storescu per group at once and waits for all.
+fn send(port: u16, called: &str, groups: &[Vec<PathBuf>]) -> anyhow::Result<()> {
+    let children: Vec<Child> = groups
+        .iter()
+        .map(|files| {
+            Command::new("/usr/bin/storescu")
+                .env("TCP_NODELAY", "1")
+                .args(["-aec", called, "127.0.0.1"])
+                .arg(port.to_string())
+                .args(files)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    for mut c in children {
+        let status = c.wait()?;
+        anyhow::ensure!(status.success(), "storescu failed: {status}");
+    }
+    Ok(())
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> {
+    let port = free_port()?;
+    let out = root.join(format!("direct-{port}"));
+    let _scp = storescp(port, &out)?;
+    let start = Instant::now();
+    send(port, "ARCHIVE", groups)?;
+    let n: usize = groups.iter().map(Vec::len).sum();
+    while count_files(&out) < n {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = start.elapsed();
+    std::fs::remove_dir_all(&out).ok();
+    Ok(took)
+}
+
+fn through_run(
+    root: &Path,
+    engine: &Path,
+    groups: &[Vec<PathBuf>],
+    tag: &str,
+) -> anyhow::Result<(Duration, u64)> {
+    let (port, archive_port) = (free_port()?, free_port()?);
+    let base = root.join(format!("through-{tag}"));
+    let productions = base.join("productions/bench");
+    std::fs::create_dir_all(&productions)?;
+    std::fs::write(
+        productions.join("forward.toml"),
+        format!(
+            r#"version = 1
+[[associations]]
+calling_ae_title = "STORESCU"
+called_ae_title = "ROUTER"
+abstract_syntaxes = ["storage"]
+transfer_syntaxes = ["{EXPLICIT}", "1.2.840.10008.1.2"]
+[[associations]]
+calling_ae_title = "ROUTER"
+called_ae_title = "ARCHIVE"
+abstract_syntaxes = ["storage"]
+transfer_syntaxes = ["{EXPLICIT}", "1.2.840.10008.1.2"]
+[services.IN]
+type = "dicom-tcp"
+port = {port}
+ae_title = "ROUTER"
+targets = ["OUT"]
+[operations.OUT]
+type = "dicom-tcp"
+host = "127.0.0.1"
+port = {archive_port}
+remote_ae_title = "ARCHIVE"
+local_ae_title = "ROUTER"
+max_associations = 1
+"#
+        ),
+    )?;
+    let out = base.join("archive");
+    let _scp = storescp(archive_port, &out)?;
+    let child = Command::new(engine)
+        .arg("--data-dir")
+        .arg(base.join("data"))
+        .args(["run", "--productions"])
+        .arg(base.join("productions"))
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_ENGINE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = child.id();
+    let mut engine_proc = Killed(child);
+    wait_tcp(port)?;
+    let start = Instant::now();
+    send(port, "ROUTER", groups)?;
+    let n: usize = groups.iter().map(Vec::len).sum();
+    while count_files(&out) < n {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = start.elapsed();
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .ok();
+    engine_proc.0.wait().ok();
+    std::fs::remove_dir_all(&base).ok();
+    Ok((took, rss))
+}

@@ -1,0 +1,281 @@
+//! The admin API's messages: what a client sends and what it gets back. This
+//! is the JSON contract of `POST /v1/request` (and of the CLI's `--json`
+//! views), so change it only by adding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext, Uid};
+use crate::ids::NamespaceId;
+use crate::store::messages::{ItemAddress, MessageFilter, MessageId, MessageRecord};
+
+/// The body of `POST /v1/request`: a request for one namespace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    pub namespace: NamespaceId,
+    pub request: Request,
+}
+
+/// One command. Each is atomic: when it fails, nothing has changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Stores the presentation contexts of an import file (already parsed
+    /// by the client, which owns the file and reports its line errors).
+    /// With `overwrite`, an existing pair gets these presentation contexts
+    /// and keeps its name, description and maximum PDU length.
+    Import {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        presentation_contexts: Vec<PresentationContext>,
+        #[serde(default)]
+        overwrite: bool,
+    },
+    /// One presentation context for every SOP class of the registry, each
+    /// with these transfer syntaxes in this order (none given: Implicit VR
+    /// Little Endian). `overwrite` as for `Import`.
+    Create {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        #[serde(default)]
+        transfer_syntaxes: Vec<Uid>,
+        #[serde(default)]
+        overwrite: bool,
+    },
+    /// Every association of the namespace.
+    List,
+    /// One association.
+    Show {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+    },
+    /// Changes the name, description or maximum PDU length; the pair never
+    /// changes.
+    Edit {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        description: Option<String>,
+        #[serde(default)]
+        max_pdu_length: Option<u32>,
+        /// Go back to the service's maximum PDU length.
+        #[serde(default)]
+        clear_max_pdu_length: bool,
+    },
+    /// Removes an association.
+    Delete {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+    },
+    /// Adds a presentation context, or appends the transfer syntaxes it does
+    /// not list yet to an existing one.
+    ContextAdd {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        abstract_syntax: Uid,
+        transfer_syntaxes: Vec<Uid>,
+    },
+    /// Removes one transfer syntax of a presentation context, or (without
+    /// one) the whole presentation context.
+    ContextRemove {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        abstract_syntax: Uid,
+        #[serde(default)]
+        transfer_syntax: Option<Uid>,
+    },
+    /// The association that governs a pair, if any, without failing when
+    /// there is none: exactly the pair, or (with `wildcards`) the first of
+    /// (calling, called), (calling, `*`), (`*`, called), (`*`, `*`), as
+    /// negotiation does. For `echo`, `association test` and the engine.
+    Lookup {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        #[serde(default)]
+        wildcards: bool,
+    },
+    /// The association in the import-file format.
+    Export {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+    },
+    /// Messages matching a filter, newest first.
+    MessagesList {
+        #[serde(default)]
+        filter: MessageFilter,
+    },
+    /// One message: header, deliveries and the trace through the items.
+    MessagesShow { id: MessageId },
+    /// Queues the failed deliveries of these messages again (with
+    /// `all_failed`: of every message with a failed delivery).
+    MessagesResend {
+        #[serde(default)]
+        ids: Vec<MessageId>,
+        #[serde(default)]
+        all_failed: bool,
+    },
+}
+
+/// What a successful command returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// `Import` done; `replaced` when the pair existed.
+    Imported {
+        association: AssociationView,
+        replaced: bool,
+    },
+    /// `Create` done; `replaced` when the pair existed.
+    Created {
+        association: AssociationView,
+        replaced: bool,
+    },
+    /// `List`.
+    Associations { associations: Vec<AssociationView> },
+    /// `Show`.
+    Association { association: AssociationView },
+    /// `Edit` done.
+    Edited { association: AssociationView },
+    /// `Delete` done; the association as it was.
+    Deleted { association: AssociationView },
+    /// `ContextAdd` done: `added` lists the transfer syntaxes that were new;
+    /// `new_context` when the abstract syntax was not listed before.
+    ContextAdded {
+        association: AssociationView,
+        abstract_syntax: Uid,
+        added: Vec<Uid>,
+        new_context: bool,
+    },
+    /// `ContextRemove` done.
+    ContextRemoved {
+        association: AssociationView,
+        abstract_syntax: Uid,
+        transfer_syntax: Option<Uid>,
+    },
+    /// `Lookup`: the association found, if any.
+    LookedUp {
+        association: Option<AssociationView>,
+    },
+    /// `Export`: the import-file text.
+    Exported {
+        association: AssociationView,
+        text: String,
+    },
+    /// `MessagesList`; `namespaces` lists every namespace that has messages,
+    /// so that an empty answer can say where to look.
+    Messages {
+        messages: Vec<MessageRecord>,
+        #[serde(default)]
+        namespaces: Vec<NamespaceId>,
+    },
+    /// `MessagesShow`.
+    Message { message: Box<MessageRecord> },
+    /// `MessagesResend`: per message, the targets it was queued for again.
+    Resent {
+        resent: Vec<(MessageId, Vec<ItemAddress>)>,
+    },
+}
+
+/// A failed command: its message and the messages of its causes, outermost
+/// first, so that a client prints exactly what a local run prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+}
+
+impl ErrorReply {
+    /// The error's message and its chain of sources.
+    pub fn from_error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut causes = Vec::new();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        Self {
+            message: error.to_string(),
+            causes,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The body of every answer to `POST /v1/request`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    Ok(Response),
+    Error(ErrorReply),
+}
+
+impl From<Result<Response, ErrorReply>> for Reply {
+    fn from(r: Result<Response, ErrorReply>) -> Self {
+        match r {
+            Ok(response) => Reply::Ok(response),
+            Err(error) => Reply::Error(error),
+        }
+    }
+}
+
+impl From<Reply> for Result<Response, ErrorReply> {
+    fn from(r: Reply) -> Self {
+        match r {
+            Reply::Ok(response) => Ok(response),
+            Reply::Error(error) => Err(error),
+        }
+    }
+}
+
+/// An association context as the API and `--json` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssociationView {
+    pub calling_aet: AeTitle,
+    pub called_aet: AeTitle,
+    pub name: String,
+    pub description: String,
+    pub presentation_contexts: Vec<PresentationContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pdu_length: Option<u32>,
+}
+
+impl AssociationView {
+    /// The pair.
+    pub fn key(&self) -> PairKey {
+        PairKey::new(self.calling_aet.clone(), self.called_aet.clone())
+    }
+}
+
+impl From<AssociationContext> for AssociationView {
+    fn from(ctx: AssociationContext) -> Self {
+        Self {
+            calling_aet: ctx.calling_ae_title,
+            called_aet: ctx.called_ae_title,
+            name: ctx.name,
+            description: ctx.description,
+            presentation_contexts: ctx.presentation_contexts,
+            max_pdu_length: ctx.max_pdu_length,
+        }
+    }
+}
+
+impl From<AssociationView> for AssociationContext {
+    fn from(view: AssociationView) -> Self {
+        Self {
+            calling_ae_title: view.calling_aet,
+            called_ae_title: view.called_aet,
+            name: view.name,
+            description: view.description,
+            presentation_contexts: view.presentation_contexts,
+            max_pdu_length: view.max_pdu_length,
+        }
+    }
+}

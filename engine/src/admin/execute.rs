@@ -1,0 +1,394 @@
+//! Runs one [`Request`] against the store. The CLI calls this directly when
+//! it can open the store, and the admin server calls it for its clients, so
+//! both give the same answers.
+
+use crate::association::{
+    AeTitle, AssociationContext, ModelError, PairKey, PresentationContext, Uid, import,
+    model::{check_description, check_max_pdu_length, check_name},
+};
+use crate::dictionary;
+use crate::ids::NamespaceId;
+use crate::store::messages::MessageError;
+use crate::store::{Store, StoreError};
+
+use super::api::{AssociationView, Request, Response};
+
+/// Why a command failed. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    #[error("association {key} has no presentation context for abstract syntax {abstract_syntax}")]
+    NoSuchContext { key: PairKey, abstract_syntax: Uid },
+    #[error(
+        "abstract syntax {abstract_syntax} of association {key} does not list transfer syntax {transfer_syntax}"
+    )]
+    NoSuchTransferSyntax {
+        key: PairKey,
+        abstract_syntax: Uid,
+        transfer_syntax: Uid,
+    },
+    #[error(
+        "transfer syntax {transfer_syntax} is the only one of abstract syntax {abstract_syntax}: a presentation context needs at least one; to remove the whole context, leave out --transfer-syntax"
+    )]
+    LastTransferSyntax {
+        abstract_syntax: Uid,
+        transfer_syntax: Uid,
+    },
+    #[error("transfer syntax {0} is given twice; give each once, in order of preference")]
+    RepeatedTransferSyntax(Uid),
+    #[error("no transfer syntax given; give at least one --transfer-syntax")]
+    NoTransferSyntax,
+    #[error(
+        "nothing to change: give --name, --description, --max-pdu-length or --clear-max-pdu-length"
+    )]
+    NothingToEdit,
+    #[error("the SOP class registry holds an invalid UID")]
+    Registry(#[source] ModelError),
+    #[error(transparent)]
+    Messages(#[from] MessageError),
+}
+
+impl CommandError {
+    /// The HTTP status the admin server answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            CommandError::Store(StoreError::NotFound { .. })
+            | CommandError::NoSuchContext { .. }
+            | CommandError::NoSuchTransferSyntax { .. }
+            | CommandError::Messages(MessageError::NotFound(..)) => 404,
+            CommandError::Store(StoreError::AlreadyExists { .. }) => 409,
+            CommandError::Store(StoreError::Invalid(_))
+            | CommandError::Invalid(_)
+            | CommandError::LastTransferSyntax { .. }
+            | CommandError::RepeatedTransferSyntax(_)
+            | CommandError::NoTransferSyntax
+            | CommandError::NothingToEdit => 400,
+            _ => 500,
+        }
+    }
+}
+
+/// Runs one command in a namespace. Blocks (store I/O): from async code, use
+/// `spawn_blocking`.
+///
+/// # Errors
+/// [`CommandError`]; then nothing was changed.
+pub fn execute(
+    store: &Store,
+    namespace: &NamespaceId,
+    request: Request,
+) -> Result<Response, CommandError> {
+    let associations = store.associations(namespace);
+    let pair = |calling: AeTitle, called: AeTitle| PairKey::new(calling, called);
+    match request {
+        Request::Import {
+            calling_aet,
+            called_aet,
+            presentation_contexts,
+            overwrite,
+        } => {
+            let key = pair(calling_aet, called_aet);
+            let (association, replaced) =
+                put_contexts(store, namespace, &key, presentation_contexts, overwrite)?;
+            Ok(Response::Imported {
+                association,
+                replaced,
+            })
+        }
+        Request::Create {
+            calling_aet,
+            called_aet,
+            transfer_syntaxes,
+            overwrite,
+        } => {
+            let key = pair(calling_aet, called_aet);
+            let contexts = registry_contexts(transfer_syntaxes)?;
+            let (association, replaced) =
+                put_contexts(store, namespace, &key, contexts, overwrite)?;
+            Ok(Response::Created {
+                association,
+                replaced,
+            })
+        }
+        Request::List => Ok(Response::Associations {
+            associations: associations
+                .list()?
+                .into_iter()
+                .map(AssociationView::from)
+                .collect(),
+        }),
+        Request::Show {
+            calling_aet,
+            called_aet,
+        } => Ok(Response::Association {
+            association: get(store, namespace, &pair(calling_aet, called_aet))?.into(),
+        }),
+        Request::Edit {
+            calling_aet,
+            called_aet,
+            name,
+            description,
+            max_pdu_length,
+            clear_max_pdu_length,
+        } => {
+            if name.is_none()
+                && description.is_none()
+                && max_pdu_length.is_none()
+                && !clear_max_pdu_length
+            {
+                return Err(CommandError::NothingToEdit);
+            }
+            if let Some(name) = &name {
+                check_name(name)?;
+            }
+            if let Some(description) = &description {
+                check_description(description)?;
+            }
+            if let Some(len) = max_pdu_length {
+                check_max_pdu_length(len)?;
+            }
+            let key = pair(calling_aet, called_aet);
+            let updated = associations.update::<CommandError, _>(&key, |ctx| {
+                if let Some(name) = &name {
+                    ctx.name.clone_from(name);
+                }
+                if let Some(description) = &description {
+                    ctx.description.clone_from(description);
+                }
+                if clear_max_pdu_length {
+                    ctx.max_pdu_length = None;
+                }
+                if max_pdu_length.is_some() {
+                    ctx.max_pdu_length = max_pdu_length;
+                }
+                Ok(())
+            })?;
+            Ok(Response::Edited {
+                association: updated.into(),
+            })
+        }
+        Request::Delete {
+            calling_aet,
+            called_aet,
+        } => Ok(Response::Deleted {
+            association: associations.delete(&pair(calling_aet, called_aet))?.into(),
+        }),
+        Request::ContextAdd {
+            calling_aet,
+            called_aet,
+            abstract_syntax,
+            transfer_syntaxes,
+        } => {
+            check_transfer_syntaxes(&transfer_syntaxes)?;
+            let key = pair(calling_aet, called_aet);
+            let mut added = Vec::new();
+            let mut new_context = false;
+            let updated = associations.update::<CommandError, _>(&key, |ctx| {
+                // The closure may run again after a concurrent write: start
+                // from scratch each time.
+                added.clear();
+                new_context = false;
+                match ctx
+                    .presentation_contexts
+                    .iter_mut()
+                    .find(|pc| pc.abstract_syntax == abstract_syntax)
+                {
+                    Some(pc) => {
+                        for ts in &transfer_syntaxes {
+                            if !pc.transfer_syntaxes.contains(ts) {
+                                pc.transfer_syntaxes.push(ts.clone());
+                                added.push(ts.clone());
+                            }
+                        }
+                    }
+                    None => {
+                        ctx.presentation_contexts.push(PresentationContext::new(
+                            abstract_syntax.clone(),
+                            transfer_syntaxes.clone(),
+                        )?);
+                        added.clone_from(&transfer_syntaxes);
+                        new_context = true;
+                    }
+                }
+                Ok(())
+            })?;
+            Ok(Response::ContextAdded {
+                association: updated.into(),
+                abstract_syntax,
+                added,
+                new_context,
+            })
+        }
+        Request::ContextRemove {
+            calling_aet,
+            called_aet,
+            abstract_syntax,
+            transfer_syntax,
+        } => {
+            let key = pair(calling_aet, called_aet);
+            let updated = associations.update::<CommandError, _>(&key, |ctx| {
+                let Some(at) = ctx
+                    .presentation_contexts
+                    .iter()
+                    .position(|pc| pc.abstract_syntax == abstract_syntax)
+                else {
+                    return Err(CommandError::NoSuchContext {
+                        key: key.clone(),
+                        abstract_syntax: abstract_syntax.clone(),
+                    });
+                };
+                let Some(ts) = &transfer_syntax else {
+                    ctx.presentation_contexts.remove(at);
+                    return Ok(());
+                };
+                let pc = &mut ctx.presentation_contexts[at];
+                let Some(ts_at) = pc.transfer_syntaxes.iter().position(|t| t == ts) else {
+                    return Err(CommandError::NoSuchTransferSyntax {
+                        key: key.clone(),
+                        abstract_syntax: abstract_syntax.clone(),
+                        transfer_syntax: ts.clone(),
+                    });
+                };
+                if pc.transfer_syntaxes.len() == 1 {
+                    return Err(CommandError::LastTransferSyntax {
+                        abstract_syntax: abstract_syntax.clone(),
+                        transfer_syntax: ts.clone(),
+                    });
+                }
+                pc.transfer_syntaxes.remove(ts_at);
+                Ok(())
+            })?;
+            Ok(Response::ContextRemoved {
+                association: updated.into(),
+                abstract_syntax,
+                transfer_syntax,
+            })
+        }
+        Request::Lookup {
+            calling_aet,
+            called_aet,
+            wildcards,
+        } => {
+            let found = if wildcards {
+                associations.lookup(&calling_aet, &called_aet)?
+            } else {
+                associations.get(&pair(calling_aet, called_aet))?
+            };
+            Ok(Response::LookedUp {
+                association: found.map(AssociationView::from),
+            })
+        }
+        Request::Export {
+            calling_aet,
+            called_aet,
+        } => {
+            let ctx = get(store, namespace, &pair(calling_aet, called_aet))?;
+            let text = import::export(&ctx);
+            Ok(Response::Exported {
+                association: ctx.into(),
+                text,
+            })
+        }
+        Request::MessagesList { filter } => super::messages::list(store, namespace, &filter),
+        Request::MessagesShow { id } => super::messages::show(store, namespace, id),
+        Request::MessagesResend { ids, all_failed } => {
+            super::messages::resend(store, namespace, &ids, all_failed)
+        }
+    }
+}
+
+fn get(
+    store: &Store,
+    namespace: &NamespaceId,
+    key: &PairKey,
+) -> Result<AssociationContext, CommandError> {
+    store.associations(namespace).get(key)?.ok_or_else(|| {
+        CommandError::Store(StoreError::NotFound {
+            namespace: namespace.clone(),
+            key: key.clone(),
+        })
+    })
+}
+
+/// Stores `contexts` for a pair: a new association, or (with `overwrite`)
+/// new presentation contexts for an existing one that keeps its name,
+/// description and maximum PDU length. One atomic write.
+fn put_contexts(
+    store: &Store,
+    namespace: &NamespaceId,
+    key: &PairKey,
+    contexts: Vec<PresentationContext>,
+    overwrite: bool,
+) -> Result<(AssociationView, bool), CommandError> {
+    let mut replaced = false;
+    let stored = store
+        .associations(namespace)
+        .modify::<CommandError, _>(key, |existing| {
+            replaced = existing.is_some();
+            let mut ctx = match existing {
+                Some(_) if !overwrite => {
+                    return Err(StoreError::AlreadyExists {
+                        namespace: namespace.clone(),
+                        key: key.clone(),
+                    }
+                    .into());
+                }
+                Some(existing) => existing,
+                None => AssociationContext::new(
+                    key.calling_ae_title.clone(),
+                    key.called_ae_title.clone(),
+                ),
+            };
+            ctx.presentation_contexts.clone_from(&contexts);
+            Ok(Some(ctx))
+        })?;
+    let stored = stored.ok_or_else(|| {
+        CommandError::Store(StoreError::NotFound {
+            namespace: namespace.clone(),
+            key: key.clone(),
+        })
+    })?;
+    Ok((stored.into(), replaced))
+}
+
+fn check_transfer_syntaxes(transfer_syntaxes: &[Uid]) -> Result<(), CommandError> {
+    if transfer_syntaxes.is_empty() {
+        return Err(CommandError::NoTransferSyntax);
+    }
+    for (i, ts) in transfer_syntaxes.iter().enumerate() {
+        if transfer_syntaxes[..i].contains(ts) {
+            return Err(CommandError::RepeatedTransferSyntax(ts.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// One presentation context per SOP class of the registry, in registry
+/// order, each with the given transfer syntaxes (default: Implicit VR Little
+/// Endian).
+fn registry_contexts(
+    transfer_syntaxes: Vec<Uid>,
+) -> Result<Vec<PresentationContext>, CommandError> {
+    let transfer_syntaxes = if transfer_syntaxes.is_empty() {
+        vec![Uid::implicit_vr_little_endian()]
+    } else {
+        check_transfer_syntaxes(&transfer_syntaxes)?;
+        transfer_syntaxes
+    };
+    let mut out: Vec<PresentationContext> = Vec::new();
+    for sop_class in dictionary::sop_classes() {
+        let uid = Uid::new(sop_class.uid).map_err(CommandError::Registry)?;
+        if out.iter().any(|pc| pc.abstract_syntax == uid) {
+            continue;
+        }
+        out.push(PresentationContext {
+            abstract_syntax: uid,
+            transfer_syntaxes: transfer_syntaxes.clone(),
+        });
+    }
+    Ok(out)
+}

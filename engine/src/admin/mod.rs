@@ -1,0 +1,132 @@
+//! The admin interface: how commands reach the store, whether this process
+//! can open it or a running engine holds it.
+//!
+//! - [`api`]: the JSON contract ([`Request`], [`Response`], [`ErrorReply`],
+//!   [`AssociationView`]).
+//! - [`execute`]: runs a request against a [`Store`]; the one place where
+//!   association commands are implemented.
+//! - [`AdminServer`] / [`serve`]: HTTP/1.1 + JSON on the Unix socket
+//!   `<data-dir>/admin.sock` (mode 0600, only the engine's own user), one
+//!   endpoint `POST /v1/request` plus `GET /v1/health`. `switchboard run`
+//!   spawns it next to the productions; the management portal will be its
+//!   next client.
+//! - [`call`]: the client side.
+//! - [`with_store_or_engine`]: what every CLI command that needs the store
+//!   calls: open the store and execute locally, or, when a running engine
+//!   holds it ([`StoreError::Locked`]), send the same request to the
+//!   engine's socket. Same answer either way.
+//!
+//! This module knows the store and the association model; it knows nothing
+//! of clap or of how answers are printed.
+
+pub mod api;
+mod client;
+mod execute;
+mod http;
+mod messages;
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use api::{AssociationView, Envelope, ErrorReply, Reply, Request, Response};
+pub use client::{MAX_REPLY_BODY, call};
+pub use execute::{CommandError, execute};
+pub use http::HttpError;
+pub use server::{AdminServer, MAX_REQUEST_BODY, serve};
+
+use crate::ids::NamespaceId;
+use crate::store::{Store, StoreError};
+
+/// The admin socket's file name inside the data directory.
+pub const SOCKET_FILE: &str = "admin.sock";
+
+/// The admin socket of a data directory.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_FILE)
+}
+
+/// Failures of the admin transport (not of the command itself).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    #[error("cannot create the admin socket {path}")]
+    Bind {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the admin socket {path} stopped accepting connections")]
+    Accept {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot reach the running engine at {path}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the running engine did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the admin exchange failed: {0}")]
+    Protocol(String),
+    #[error("admin socket I/O failed")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the data directory {data_dir} is held by a running engine, and its admin socket does not answer"
+    )]
+    EngineUnreachable {
+        data_dir: PathBuf,
+        #[source]
+        source: Box<AdminError>,
+    },
+}
+
+/// Runs a request in `namespace` of the data directory: locally when this
+/// process can open the store, else through the admin socket of the engine
+/// that holds it.
+///
+/// The outer `Result` is about reaching the store; the inner one is the
+/// command's outcome, identical on both paths.
+///
+/// # Errors
+/// [`AdminError::Store`] when the store cannot be opened for a reason other
+/// than a running engine, [`AdminError::EngineUnreachable`] when an engine
+/// holds it but does not answer.
+pub async fn with_store_or_engine(
+    data_dir: &Path,
+    namespace: &NamespaceId,
+    request: Request,
+) -> Result<Result<Response, ErrorReply>, AdminError> {
+    let dir = data_dir.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || Store::open(&dir))
+        .await
+        .map_err(|e| AdminError::Protocol(format!("opening the store failed: {e}")))?;
+    match opened {
+        Ok(store) => {
+            let namespace = namespace.clone();
+            tokio::task::spawn_blocking(move || {
+                execute(&store, &namespace, request).map_err(|e| ErrorReply::from_error(&e))
+            })
+            .await
+            .map_err(|e| AdminError::Protocol(format!("the command failed: {e}")))
+        }
+        Err(StoreError::Locked { .. }) => {
+            tracing::debug!(data_dir = %data_dir.display(), "Store is held by a running engine; using its admin socket.");
+            call(&socket_path(data_dir), namespace, request)
+                .await
+                .map_err(|source| AdminError::EngineUnreachable {
+                    data_dir: data_dir.to_path_buf(),
+                    source: Box::new(source),
+                })
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,261 @@
+//! The admin server: HTTP/1.1 + JSON on a Unix socket, answering
+//! `POST /v1/request` (an [`Envelope`]) with a [`Reply`], and
+//! `GET /v1/health`.
+
+use std::future::Future;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::task::TaskTracker;
+
+use super::AdminError;
+use super::api::{Envelope, ErrorReply, Reply};
+use super::execute::execute;
+use super::http::{Kind, read_message, response};
+use crate::store::Store;
+
+/// The largest request body accepted: an import of some ten thousand
+/// presentation contexts fits many times over.
+pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
+
+/// How long a client may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for requests in progress.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A bound admin socket, ready to [`run`](AdminServer::run).
+#[derive(Debug)]
+pub struct AdminServer {
+    listener: UnixListener,
+    path: PathBuf,
+    store: Store,
+    /// The socket file's owner (us): only clients running as this user (or
+    /// root, whom the kernel lets through anyway) are served.
+    owner_uid: u32,
+}
+
+impl AdminServer {
+    /// Binds the socket at `path` with mode 0600, replacing a stale socket
+    /// file left by an engine that died. The caller holds `store`, so no
+    /// other engine can be serving the same data directory. Must be called
+    /// inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`AdminError::Bind`] when the socket cannot be created.
+    pub fn bind(path: &Path, store: Store) -> Result<Self, AdminError> {
+        let bind_error = |source| AdminError::Bind {
+            path: path.to_path_buf(),
+            source,
+        };
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                std::fs::remove_file(path).map_err(bind_error)?;
+            }
+            Ok(_) => {
+                return Err(bind_error(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file that is not a socket is in the way",
+                )));
+            }
+            Err(_) => {}
+        }
+        let listener = UnixListener::bind(path).map_err(bind_error)?;
+        // With the usual umask the socket starts at 0755 or stricter, which
+        // already refuses other users (connecting needs write permission).
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(bind_error)?;
+        let owner_uid = std::fs::metadata(path).map_err(bind_error)?.uid();
+        Ok(Self {
+            listener,
+            path: path.to_path_buf(),
+            store,
+            owner_uid,
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, waits a
+    /// little for requests in progress and removes the socket file.
+    ///
+    /// # Errors
+    /// Only when accepting fails for good; errors of single connections are
+    /// answered to that client and logged.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AdminError> {
+        let tracker = TaskTracker::new();
+        tokio::pin!(shutdown);
+        let result = loop {
+            tokio::select! {
+                () = &mut shutdown => break Ok(()),
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let store = self.store.clone();
+                        let owner_uid = self.owner_uid;
+                        tracker.spawn(async move {
+                            if let Err(error) = handle(stream, store, owner_uid).await {
+                                tracing::debug!(%error, "Admin connection failed.");
+                            }
+                        });
+                    }
+                    Err(error) if is_transient(&error) => {
+                        tracing::warn!(%error, "Admin socket could not accept a connection.");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(source) => break Err(AdminError::Accept { path: self.path.clone(), source }),
+                },
+            }
+        };
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Admin requests still running at shutdown were abandoned.");
+        }
+        if let Err(error) = std::fs::remove_file(&self.path) {
+            tracing::debug!(%error, path = %self.path.display(), "Admin socket was already gone.");
+        }
+        result
+    }
+}
+
+/// Binds the admin socket at `path` and serves `store` until `shutdown`
+/// completes. This is what `switchboard run` spawns, with the socket at
+/// [`socket_path`](super::socket_path)`(data_dir)`:
+///
+/// ```no_run
+/// # async fn example(store: switchboard::store::Store, token: tokio_util::sync::CancellationToken) -> Result<(), switchboard::admin::AdminError> {
+/// let path = switchboard::admin::socket_path(std::path::Path::new("./switchboard-data"));
+/// let server = switchboard::admin::AdminServer::bind(&path, store)?; // bind before announcing "ready"
+/// tokio::spawn(async move { server.run(token.cancelled_owned()).await });
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// See [`AdminServer::bind`] and [`AdminServer::run`].
+pub async fn serve(
+    path: &Path,
+    store: Store,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AdminError> {
+    AdminServer::bind(path, store)?.run(shutdown).await
+}
+
+fn is_transient(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | OutOfMemory
+    ) || error.raw_os_error() == Some(24) // EMFILE: too many open files
+        || error.raw_os_error() == Some(23) // ENFILE
+}
+
+async fn handle(mut stream: UnixStream, store: Store, owner_uid: u32) -> Result<(), AdminError> {
+    let peer_uid = stream
+        .peer_cred()
+        .map(|c| c.uid())
+        .map_err(AdminError::Io)?;
+    if peer_uid != owner_uid && peer_uid != 0 {
+        let body = reply_body(&error_reply(format!(
+            "user {peer_uid} may not use this engine's admin socket"
+        )));
+        stream.write_all(&response(403, &body)).await?;
+        return Ok(());
+    }
+    let read = tokio::time::timeout(
+        READ_TIMEOUT,
+        read_message(&mut stream, MAX_REQUEST_BODY, Kind::Request),
+    )
+    .await;
+    let (head, body) = match read {
+        Err(_) => return Ok(()),
+        Ok(Err(super::http::HttpError::BodyTooLong { length, limit })) => {
+            let body = reply_body(&error_reply(format!(
+                "request body of {length} bytes is over the limit of {limit} bytes"
+            )));
+            stream.write_all(&response(413, &body)).await?;
+            return Ok(());
+        }
+        Ok(Err(error)) => {
+            let body = reply_body(&error_reply(error.to_string()));
+            stream.write_all(&response(400, &body)).await?;
+            return Ok(());
+        }
+        Ok(Ok(message)) => message,
+    };
+    let method = head.start.first().map(String::as_str).unwrap_or_default();
+    let target = head.start.get(1).map(String::as_str).unwrap_or_default();
+    let (status, body) = match (method, target) {
+        ("POST", "/v1/request") if head.content_length.is_none() => (
+            411,
+            reply_body(&error_reply(
+                "a request needs a Content-Length header".to_string(),
+            )),
+        ),
+        ("POST", "/v1/request") => answer(&store, &body).await,
+        ("GET", "/v1/health") => (200, b"{\"status\":\"ok\"}".to_vec()),
+        (_, "/v1/request" | "/v1/health") => (
+            405,
+            reply_body(&error_reply(format!("method {method} is not allowed here"))),
+        ),
+        _ => (
+            404,
+            reply_body(&error_reply(format!("no such endpoint {target}"))),
+        ),
+    };
+    stream.write_all(&response(status, &body)).await?;
+    stream.shutdown().await?;
+    Ok(())
+}
+
+async fn answer(store: &Store, body: &[u8]) -> (u16, Vec<u8>) {
+    let envelope: Envelope = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            return (
+                400,
+                reply_body(&error_reply(format!("request is not valid: {error}"))),
+            );
+        }
+    };
+    let store = store.clone();
+    let span = tracing::info_span!("admin_request", namespace = %envelope.namespace);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        execute(&store, &envelope.namespace, envelope.request)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(response)) => (200, reply_body(&Reply::Ok(response))),
+        Ok(Err(error)) => (
+            error.http_status(),
+            reply_body(&Reply::Error(ErrorReply::from_error(&error))),
+        ),
+        Err(join) => (
+            500,
+            reply_body(&error_reply(format!(
+                "the request failed inside the engine: {join}"
+            ))),
+        ),
+    }
+}
+
+fn error_reply(message: String) -> Reply {
+    Reply::Error(ErrorReply {
+        message,
+        causes: Vec::new(),
+    })
+}
+
+fn reply_body(reply: &Reply) -> Vec<u8> {
+    serde_json::to_vec(reply).unwrap_or_else(|error| {
+        format!("{{\"error\":{{\"message\":\"cannot encode the reply: {error}\"}}}}").into_bytes()
+    })
+}

@@ -1,0 +1,228 @@
+//! `switchboard association test --calling AET --called AET HOST:PORT`:
+//! proposes every presentation context of the stored association to a live
+//! peer (several associations when there are more than 128) and prints, per
+//! abstract syntax, the accepted transfer syntax or the rejection in words.
+
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+
+use super::GlobalArgs;
+use crate::association::model::{AeTitle, AssociationContext};
+use crate::association::negotiation::context_result_words;
+use crate::dimse::scu::{
+    MAX_PRESENTATION_CONTEXTS, ProposedContext, ScuError, ScuOptions, connect,
+};
+use crate::dimse::uids::uid_name_or_uid;
+
+/// Negotiate a stored association against a live peer.
+#[derive(Debug, Clone, Args)]
+pub struct AssociationTestArgs {
+    /// Our AE title (the calling AE title of the stored association).
+    #[arg(long)]
+    pub calling: AeTitle,
+    /// The peer's AE title (the called AE title of the stored association).
+    #[arg(long)]
+    pub called: AeTitle,
+    /// The peer, as HOST:PORT.
+    pub address: String,
+    /// Seconds to wait to connect and for each answer.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+/// What happened to one proposed presentation context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextOutcome {
+    pub abstract_syntax: String,
+    pub proposed_transfer_syntaxes: Vec<String>,
+    /// The accepted transfer syntax, or the reason in words.
+    pub result: Result<String, String>,
+}
+
+/// The outcome of a whole test.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestReport {
+    pub contexts: Vec<ContextOutcome>,
+    pub associations: usize,
+}
+
+impl TestReport {
+    pub fn accepted(&self) -> usize {
+        self.contexts.iter().filter(|c| c.result.is_ok()).count()
+    }
+
+    pub fn rejected(&self) -> usize {
+        self.contexts.len() - self.accepted()
+    }
+}
+
+/// Proposes every presentation context of `stored` to the peer at
+/// `address`, at most 128 per association, releasing each association.
+/// A rejected association marks its contexts rejected with its reason.
+///
+/// # Errors
+/// Connection and protocol failures other than a rejection.
+pub async fn test_association(
+    address: &str,
+    stored: &AssociationContext,
+    timeout: Duration,
+    mut on_line: impl FnMut(&str),
+) -> Result<TestReport, ScuError> {
+    let mut report = TestReport::default();
+    for chunk in stored
+        .presentation_contexts
+        .chunks(MAX_PRESENTATION_CONTEXTS)
+    {
+        let mut options = ScuOptions::new(
+            stored.calling_ae_title.as_str(),
+            stored.called_ae_title.as_str(),
+        );
+        options.connect_timeout = timeout;
+        options.response_timeout = timeout;
+        if let Some(max) = stored.max_pdu_length.filter(|m| *m != 0) {
+            options.max_pdu_length = max;
+        }
+        options.presentation_contexts = chunk
+            .iter()
+            .map(|pc| ProposedContext {
+                abstract_syntax: pc.abstract_syntax.to_string(),
+                transfer_syntaxes: pc
+                    .transfer_syntaxes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            })
+            .collect();
+        report.associations += 1;
+        on_line(&format!(
+            ">> A-ASSOCIATE-RQ PDU ({} presentation context{})",
+            chunk.len(),
+            if chunk.len() == 1 { "" } else { "s" }
+        ));
+        match connect(address, &options).await {
+            Ok(association) => {
+                on_line("<< A-ASSOCIATE-AC PDU");
+                for negotiated in association.contexts() {
+                    report.contexts.push(ContextOutcome {
+                        abstract_syntax: negotiated.abstract_syntax.clone(),
+                        proposed_transfer_syntaxes: negotiated.proposed_transfer_syntaxes.clone(),
+                        result: negotiated
+                            .transfer_syntax
+                            .clone()
+                            .ok_or_else(|| context_result_words(&negotiated.result).to_string()),
+                    });
+                }
+                on_line(">> A-RELEASE-RQ PDU");
+                association.release().await?;
+                on_line("<< A-RELEASE-RP PDU");
+            }
+            Err(ScuError::Rejected(rejection)) => {
+                on_line(&format!("<< A-ASSOCIATE-RJ PDU ({rejection})"));
+                for pc in chunk {
+                    report.contexts.push(ContextOutcome {
+                        abstract_syntax: pc.abstract_syntax.to_string(),
+                        proposed_transfer_syntaxes: pc
+                            .transfer_syntaxes
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect(),
+                        result: Err(format!("association {rejection}")),
+                    });
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(report)
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// When no association is stored for the pair, the peer cannot be reached,
+/// or any stored context was rejected.
+pub async fn run(global: &GlobalArgs, args: &AssociationTestArgs) -> anyhow::Result<()> {
+    let stored = super::association_source::stored_association(global, &args.calling, &args.called)
+        .await?
+        .ok_or_else(|| {
+            anyhow!(
+                "no association {} -> {} in namespace {}: create it first with \
+                 `switchboard association create` or `switchboard association import`",
+                args.calling,
+                args.called,
+                global.namespace
+            )
+        })?;
+    if stored.presentation_contexts.is_empty() {
+        bail!(
+            "association {} -> {} has no presentation context to test: add one with \
+             `switchboard association context add`",
+            args.calling,
+            args.called
+        );
+    }
+    let count = stored.presentation_contexts.len();
+    let needed = count.div_ceil(MAX_PRESENTATION_CONTEXTS);
+    println!(
+        "Testing {} -> {} at {}: {count} presentation context{} in {needed} association{}",
+        args.calling,
+        args.called,
+        args.address,
+        if count == 1 { "" } else { "s" },
+        if needed == 1 { "" } else { "s" },
+    );
+    let report = test_association(
+        &args.address,
+        &stored,
+        Duration::from_secs(args.timeout.max(1)),
+        |line| println!("{line}"),
+    )
+    .await
+    .with_context(|| format!("testing the association at {} failed", args.address))?;
+    for outcome in &report.contexts {
+        let name = describe_uid(&outcome.abstract_syntax);
+        match &outcome.result {
+            Ok(ts) => println!("  accepted  {name}: {}", describe_uid(ts)),
+            Err(reason) => {
+                let proposed: Vec<String> = outcome
+                    .proposed_transfer_syntaxes
+                    .iter()
+                    .map(|t| uid_name_or_uid(t))
+                    .collect();
+                println!(
+                    "  rejected  {name}: {reason} (proposed {})",
+                    proposed.join(", ")
+                );
+            }
+        }
+    }
+    println!(
+        "Summary: {} of {} presentation contexts accepted, {} rejected ({} association{})",
+        report.accepted(),
+        report.contexts.len(),
+        report.rejected(),
+        report.associations,
+        if report.associations == 1 { "" } else { "s" }
+    );
+    if report.rejected() > 0 {
+        bail!(
+            "{} of {} stored presentation contexts were rejected by {}",
+            report.rejected(),
+            report.contexts.len(),
+            args.called
+        );
+    }
+    Ok(())
+}
+
+/// `Name (UID)` when the UID is known, else the UID.
+fn describe_uid(uid: &str) -> String {
+    let name = uid_name_or_uid(uid);
+    if name == uid {
+        name
+    } else {
+        format!("{name} ({uid})")
+    }
+}

@@ -1,0 +1,393 @@
+//! `switchboard messages list|show|resend`: the message trace. Runs through
+//! [`admin::with_store_or_engine`], so it works the same whether or not an
+//! engine holds the data directory.
+
+use clap::{Args, Subcommand};
+
+use super::GlobalArgs;
+use crate::admin::{self, Request, Response};
+use crate::config::HumanDuration;
+use crate::ids::NamespaceId;
+use crate::store::messages::{DeliveryStatus, MessageFilter, MessageId, MessageRecord, now_ms};
+
+/// `messages …`
+#[derive(Debug, Args)]
+pub struct MessagesArgs {
+    #[command(subcommand)]
+    pub command: MessagesCommand,
+}
+
+/// The message-trace commands.
+#[derive(Debug, Subcommand)]
+pub enum MessagesCommand {
+    /// List messages, newest first, with their status per target.
+    List(ListArgs),
+    /// Show one message: header, deliveries, and its path through the items
+    /// with times and outcomes.
+    Show {
+        /// The message id (first column of `messages list`).
+        id: MessageId,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue messages again: the given ones (to every target), or with
+    /// `--status failed` every failed delivery.
+    Resend(ResendArgs),
+}
+
+/// `messages list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only messages of this production (as source or target).
+    #[arg(long)]
+    pub production: Option<String>,
+    /// Only messages with a delivery in this status: queued, in-flight,
+    /// delivered or failed.
+    #[arg(long)]
+    pub status: Option<DeliveryStatus>,
+    /// Only messages received since: a time (`2026-11-28T03:00:00Z`,
+    /// `2026-11-28`) or a duration ago (`10m`, `2h`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `messages resend`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).multiple(true))]
+pub struct ResendArgs {
+    /// Message ids.
+    #[arg(group = "which")]
+    pub ids: Vec<MessageId>,
+    /// `failed`: every message with a failed delivery.
+    #[arg(long, group = "which", value_parser = ["failed"])]
+    pub status: Option<String>,
+}
+
+/// Runs a `messages` command.
+///
+/// # Errors
+/// The store or engine cannot be reached, or the command failed.
+pub async fn run(global: &GlobalArgs, args: MessagesArgs) -> anyhow::Result<()> {
+    let (request, json) = match args.command {
+        MessagesCommand::List(a) => {
+            let since = a.since.as_deref().map(parse_since).transpose()?;
+            (
+                Request::MessagesList {
+                    filter: MessageFilter {
+                        production: a.production,
+                        status: a.status,
+                        since,
+                        limit: Some(a.limit),
+                    },
+                },
+                a.json,
+            )
+        }
+        MessagesCommand::Show { id, json } => (Request::MessagesShow { id }, json),
+        MessagesCommand::Resend(a) => (
+            Request::MessagesResend {
+                ids: a.ids,
+                all_failed: a.status.is_some(),
+            },
+            false,
+        ),
+    };
+    let response = admin::with_store_or_engine(&global.data_dir, &global.namespace, request)
+        .await?
+        .map_err(super::association::reply_error)?;
+    let text = if json {
+        render_json(&response)?
+    } else {
+        render_text(&response, &global.namespace)
+    };
+    super::write_stdout(&text)
+}
+
+/// The `--json` form.
+///
+/// # Errors
+/// Only if serialisation fails, which plain data does not.
+pub fn render_json(response: &Response) -> anyhow::Result<String> {
+    let mut text = match response {
+        Response::Messages { messages, .. } => serde_json::to_string_pretty(messages)?,
+        Response::Message { message } => serde_json::to_string_pretty(message)?,
+        other => serde_json::to_string_pretty(other)?,
+    };
+    text.push('\n');
+    Ok(text)
+}
+
+/// The human form.
+pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
+    match response {
+        Response::Messages {
+            messages,
+            namespaces,
+        } => render_list(messages, namespace, namespaces),
+        Response::Message { message } => render_show(message),
+        Response::Resent { resent } => {
+            let mut out = String::new();
+            for (id, targets) in resent {
+                if targets.is_empty() {
+                    out.push_str(&format!("Message {id}: nothing to send again.\n"));
+                } else {
+                    let t: Vec<String> = targets.iter().map(|t| t.item.clone()).collect();
+                    out.push_str(&format!(
+                        "Message {id}: queued again for {}.\n",
+                        t.join(", ")
+                    ));
+                }
+            }
+            if resent.is_empty() {
+                out.push_str("No message to send again.\n");
+            }
+            out
+        }
+        _ => String::new(),
+    }
+}
+
+fn render_list(
+    messages: &[MessageRecord],
+    namespace: &NamespaceId,
+    namespaces: &[NamespaceId],
+) -> String {
+    if messages.is_empty() {
+        let others: Vec<String> = namespaces
+            .iter()
+            .filter(|n| *n != namespace)
+            .map(ToString::to_string)
+            .collect();
+        return if others.is_empty() {
+            format!("No messages in namespace {namespace}.\n")
+        } else {
+            format!(
+                "No messages in namespace {namespace}. Namespaces with messages: {} (use --namespace).\n",
+                others.join(", ")
+            )
+        };
+    }
+    let rows: Vec<[String; 7]> = messages
+        .iter()
+        .map(|m| {
+            let sop = crate::dictionary::sop_class_name(&m.header.sop_class_uid)
+                .unwrap_or(&m.header.sop_class_uid)
+                .to_string();
+            let targets = m
+                .deliveries
+                .iter()
+                .map(|d| format!("{}:{}", d.target.item, d.status))
+                .collect::<Vec<_>>()
+                .join(" ");
+            [
+                m.id.to_string(),
+                format_time(m.header.received_at),
+                format!("{}/{}", m.header.source.production, m.header.source.item),
+                m.status().to_string(),
+                sop,
+                m.header.sop_instance_uid.clone(),
+                targets,
+            ]
+        })
+        .collect();
+    let header = [
+        "ID",
+        "RECEIVED (UTC)",
+        "SOURCE",
+        "STATUS",
+        "SOP CLASS",
+        "SOP INSTANCE UID",
+        "TARGETS",
+    ];
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn render_show(m: &MessageRecord) -> String {
+    let h = &m.header;
+    let name = |uid: &str| {
+        crate::dictionary::sop_class_name(uid)
+            .or_else(|| crate::dictionary::transfer_syntax_name(uid))
+            .map(|n| format!("{uid} ({n})"))
+            .unwrap_or_else(|| uid.to_string())
+    };
+    let mut out = format!(
+        "Message {} in namespace {}: {}\n\
+         Received:          {} UTC by {}/{}\n\
+         From:              {} ({} → {})\n\
+         SOP class:         {}\n\
+         SOP instance UID:  {}\n\
+         Transfer syntax:   {}\n\
+         Size:              {} bytes{}\n",
+        m.id,
+        m.namespace,
+        m.status(),
+        format_time(h.received_at),
+        h.source.production,
+        h.source.item,
+        h.origin,
+        h.calling_ae_title,
+        h.called_ae_title,
+        name(&h.sop_class_uid),
+        h.sop_instance_uid,
+        name(&h.transfer_syntax),
+        h.size,
+        if m.body_purged {
+            " (body purged by retention)"
+        } else {
+            ""
+        },
+    );
+    out.push_str("Deliveries:\n");
+    if m.deliveries.is_empty() {
+        out.push_str("  none (the service has no target)\n");
+    }
+    for d in &m.deliveries {
+        out.push_str(&format!(
+            "  {}/{}: {}, {} attempt{}, updated {} UTC",
+            d.target.production,
+            d.target.item,
+            d.status,
+            d.attempts,
+            if d.attempts == 1 { "" } else { "s" },
+            format_time(d.updated_at)
+        ));
+        if let Some(e) = &d.last_error {
+            out.push_str(&format!("\n    last error: {e}"));
+        }
+        out.push('\n');
+    }
+    out.push_str("Trace:\n");
+    for e in &m.events {
+        out.push_str(&format!(
+            "  {}  {}/{}: {}\n",
+            format_time(e.at),
+            e.item.production,
+            e.item.item,
+            e.event
+        ));
+    }
+    out
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
+pub fn format_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (y, mo, d) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
+/// calendar (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `--since`: a duration ago (`10m`) or a UTC time (`2026-11-28`,
+/// `2026-11-28T03:00`, `2026-11-28T03:00:00Z`).
+fn parse_since(text: &str) -> anyhow::Result<u64> {
+    if let Ok(d) = text.parse::<HumanDuration>() {
+        let ago = u64::try_from(d.get().as_millis()).unwrap_or(u64::MAX);
+        return Ok(now_ms().saturating_sub(ago));
+    }
+    let bad = || {
+        anyhow::anyhow!(
+            "--since {text:?}: give a duration ago (\"10m\", \"2h\") or a UTC time (\"2026-11-28T03:00:00Z\")"
+        )
+    };
+    let t = text.trim().trim_end_matches('Z');
+    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, "00:00:00"));
+    let mut dp = date.split('-').map(|p| p.parse::<i64>());
+    let (Some(Ok(y)), Some(Ok(mo)), Some(Ok(d)), None) =
+        (dp.next(), dp.next(), dp.next(), dp.next())
+    else {
+        return Err(bad());
+    };
+    let mut tp = time.split(':').map(|p| p.parse::<f64>());
+    let h = tp.next().and_then(Result::ok).ok_or_else(bad)?;
+    let mi = tp.next().and_then(Result::ok).unwrap_or(0.0);
+    let s = tp.next().and_then(Result::ok).unwrap_or(0.0);
+    let (Ok(mo), Ok(d)) = (u32::try_from(mo), u32::try_from(d)) else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    let days = days_from_civil(y, mo, d);
+    let ms = (days * 86_400) as f64 * 1000.0 + (h * 3600.0 + mi * 60.0 + s) * 1000.0;
+    if ms < 0.0 {
+        return Err(bad());
+    }
+    Ok(ms as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00.000");
+        let t = parse_since("2026-11-28T03:04:05Z").unwrap();
+        assert_eq!(format_time(t), "2026-11-28 03:04:05.000");
+        assert_eq!(
+            format_time(parse_since("2024-02-29").unwrap()),
+            "2024-02-29 00:00:00.000"
+        );
+        assert!(parse_since("yesterday").is_err());
+        assert!(parse_since("10m").unwrap() <= now_ms());
+    }
+}

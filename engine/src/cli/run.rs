@@ -1,0 +1,77 @@
+//! `switchboard run`: hosts every production until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::config::HumanDuration;
+use crate::runtime::retention::RetentionPolicy;
+use crate::runtime::{RunOptions, run as run_engine};
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The productions folder: `<namespace>/<name>.toml` inside.
+    #[arg(long, env = "SWITCHBOARD_PRODUCTIONS", default_value = "productions")]
+    pub productions: PathBuf,
+    /// How long open associations and deliveries may take to finish on
+    /// shutdown, e.g. "10s".
+    #[arg(long, default_value = "10s")]
+    pub grace_period: HumanDuration,
+    /// Remove the body of a delivered message after this long (headers and
+    /// trace are kept), e.g. "7d"; "0s" keeps bodies forever.
+    #[arg(long, default_value = "7d")]
+    pub retention_age: HumanDuration,
+    /// Also remove bodies of delivered messages, oldest first, while all
+    /// bodies together take more than this many MiB.
+    #[arg(long)]
+    pub retention_size_mib: Option<u64>,
+}
+
+/// Runs the engine until a signal.
+///
+/// # Errors
+/// The engine could not start (store locked, productions folder missing).
+pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
+    let options = RunOptions {
+        data_dir: data_dir.clone(),
+        productions_dir: args.productions.clone(),
+        grace_period: args.grace_period.get(),
+        retention: RetentionPolicy {
+            max_age: (!args.retention_age.get().is_zero()).then(|| args.retention_age.get()),
+            max_total_bytes: args
+                .retention_size_mib
+                .map(|m| m.saturating_mul(1024 * 1024)),
+        },
+    };
+    run_engine(options, signal()).await.with_context(|| {
+        format!(
+            "cannot run the engine on data directory {}",
+            data_dir.display()
+        )
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    // A second signal during the grace period stops at once.
+    tokio::spawn(async {
+        tokio::signal::ctrl_c().await.ok();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        std::process::exit(130);
+    });
+}

@@ -1,0 +1,282 @@
+//! The seam between the runtime and the items: what an item is given
+//! ([`ItemContext`]) and what it gives back ([`RunningItem`]). Items never
+//! import the runtime; the runtime never looks inside an item.
+//!
+//! Messages do not travel through memory between items: a sender writes a
+//! queue entry for each target in the store (durable, keyed by namespace,
+//! production and item) and then pokes the target's [`Notify`], and the
+//! target's [`QueueReader`] takes entries from its queue in arrival order.
+//! The wake-ups are kept by the runtime per item address, so a reloaded item
+//! finds the same one, and a missing item's queue just waits in the store.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::ids::{ItemName, NamespaceId};
+use crate::store::messages::{
+    ItemAddress, MessageError, MessageHeader, MessageId, MessageRecord, Messages, now_ms,
+};
+use crate::store::{Bodies, BodyTrailer, GroupCommit, Store};
+
+/// One target of an item: where to queue, whom to wake.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub address: ItemAddress,
+    pub wake: Arc<Notify>,
+}
+
+/// The targets of an item.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs(pub Vec<Output>);
+
+impl Outputs {
+    /// The targets' addresses, in the order written.
+    pub fn addresses(&self) -> Vec<ItemAddress> {
+        self.0.iter().map(|o| o.address.clone()).collect()
+    }
+
+    /// Wakes every target (after their queue entries are written).
+    pub fn wake_all(&self) {
+        for o in &self.0 {
+            o.wake.notify_one();
+        }
+    }
+
+    /// Wakes the targets with these addresses.
+    pub fn wake(&self, addresses: &[ItemAddress]) {
+        for o in self.0.iter().filter(|o| addresses.contains(&o.address)) {
+            o.wake.notify_one();
+        }
+    }
+}
+
+/// Everything an item gets from the runtime.
+#[derive(Debug, Clone)]
+pub struct ItemContext {
+    pub namespace: NamespaceId,
+    pub production: ItemName,
+    pub name: ItemName,
+    /// The whole store (associations of this namespace via
+    /// `store.associations(&namespace)`).
+    pub store: Store,
+    /// This namespace's messages and queues.
+    pub messages: Messages,
+    pub bodies: Bodies,
+    pub commit: GroupCommit,
+    /// Fires when the item must stop: services stop accepting, workers stop
+    /// taking new work. A child of the production's token.
+    pub shutdown: CancellationToken,
+    /// How long open work may take to finish after `shutdown` fires.
+    pub grace: Duration,
+    /// Poked when something is queued for this item.
+    pub inbox: Arc<Notify>,
+    pub outputs: Outputs,
+}
+
+impl ItemContext {
+    /// This item's address (production, item).
+    pub fn address(&self) -> ItemAddress {
+        ItemAddress::new(self.production.as_str(), self.name.as_str())
+    }
+
+    /// Takes in a message whose data set is in a spool file of
+    /// [`Bodies::spool_dir`]: the body is fsynced and moved into place, the
+    /// header and one queue entry per target are written in one transaction,
+    /// and the group commit makes all of it durable. Only then does this
+    /// return `Ok`, and the targets are woken.
+    ///
+    /// # Errors
+    /// Any failure to persist; nothing is acknowledged then.
+    pub async fn take_in_spooled(
+        &self,
+        spool_path: &Path,
+        header: MessageHeader,
+    ) -> Result<MessageId, IntakeError> {
+        let cx = self.clone();
+        let spool = spool_path.to_path_buf();
+        let id = tokio::task::spawn_blocking(move || -> Result<MessageId, IntakeError> {
+            let id = cx.store.next_message_id().map_err(MessageError::from)?;
+            let trailer = BodyTrailer {
+                id,
+                namespace: cx.namespace.clone(),
+                targets: cx.outputs.addresses(),
+                header,
+            };
+            cx.bodies.adopt(&spool, &trailer)?;
+            cx.messages.accept(id, trailer.header, &trailer.targets)?;
+            Ok(id)
+        })
+        .await
+        .map_err(|e| IntakeError::Task(e.to_string()))??;
+        self.commit.sync().await?;
+        self.outputs.wake_all();
+        Ok(id)
+    }
+
+    /// Takes in a message whose data set is read from `data` (e.g. the data
+    /// set of a Part 10 file); as [`Self::take_in_spooled`] otherwise.
+    ///
+    /// # Errors
+    /// Any failure to persist.
+    pub async fn take_in_reader<R: std::io::Read + Send + 'static>(
+        &self,
+        data: R,
+        header: MessageHeader,
+    ) -> Result<MessageId, IntakeError> {
+        let cx = self.clone();
+        let id = tokio::task::spawn_blocking(move || -> Result<MessageId, IntakeError> {
+            let id = cx.store.next_message_id().map_err(MessageError::from)?;
+            let mut trailer = BodyTrailer {
+                id,
+                namespace: cx.namespace.clone(),
+                targets: cx.outputs.addresses(),
+                header,
+            };
+            cx.bodies.write(data, &mut trailer)?;
+            cx.messages.accept(id, trailer.header, &trailer.targets)?;
+            Ok(id)
+        })
+        .await
+        .map_err(|e| IntakeError::Task(e.to_string()))??;
+        self.commit.sync().await?;
+        self.outputs.wake_all();
+        Ok(id)
+    }
+
+    /// A reader of this item's queue.
+    pub fn queue_reader(&self) -> QueueReader {
+        QueueReader {
+            messages: self.messages.clone(),
+            address: self.address(),
+            inbox: self.inbox.clone(),
+            shutdown: self.shutdown.clone(),
+            buffer: VecDeque::new(),
+            cursor: None,
+        }
+    }
+}
+
+/// Why a message could not be taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error(transparent)]
+    Messages(#[from] MessageError),
+    #[error("cannot write the body file: {0}")]
+    Body(#[from] std::io::Error),
+    #[error(transparent)]
+    Commit(#[from] crate::store::CommitError),
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// What [`QueueReader::next`] found.
+#[derive(Debug)]
+pub enum Next {
+    /// A message claimed for this item (now in flight).
+    Message(Box<MessageRecord>),
+    /// Nothing arrived within the idle time.
+    Idle,
+    /// The item must stop.
+    Shutdown,
+}
+
+/// Takes an item's pending messages in arrival order, claiming each
+/// (in flight) as it hands it out. Cancel-safe: nothing is claimed while it
+/// waits.
+#[derive(Debug)]
+pub struct QueueReader {
+    messages: Messages,
+    address: ItemAddress,
+    inbox: Arc<Notify>,
+    shutdown: CancellationToken,
+    buffer: VecDeque<MessageId>,
+    /// The last id read from the store; the next scan starts after it. Reset
+    /// to the start when the queue runs dry, so that messages put back
+    /// (retries, resends) are found again.
+    cursor: Option<MessageId>,
+}
+
+/// How many queue entries one scan reads.
+const SCAN_BATCH: usize = 256;
+/// Safety net: rescan at least this often even without a wake-up.
+const RESCAN: Duration = Duration::from_secs(5);
+
+impl QueueReader {
+    /// The next message, waiting for one up to `idle` (forever if `None`).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn next(&mut self, idle: Option<Duration>) -> Result<Next, MessageError> {
+        let deadline = idle.map(|d| tokio::time::Instant::now() + d);
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Ok(Next::Shutdown);
+            }
+            // Arm the wake-up before looking, so a poke between the scan and
+            // the wait is not missed.
+            let notified = self.inbox.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            while let Some(id) = self.buffer.pop_front() {
+                if let Some(record) = self.messages.claim(id, &self.address)? {
+                    return Ok(Next::Message(Box::new(record)));
+                }
+            }
+            let found = self
+                .messages
+                .pending(&self.address, self.cursor, SCAN_BATCH)?;
+            if let Some(last) = found.last() {
+                self.cursor = Some(*last);
+                self.buffer.extend(found);
+                continue;
+            }
+            let was_scanning_from_start = self.cursor.is_none();
+            self.cursor = None;
+            if !was_scanning_from_start {
+                continue;
+            }
+            // Nothing pending: sleep until poked, a back-off ends, the idle
+            // time passes or shutdown.
+            let retry_at = self.messages.next_retry_at(&self.address)?;
+            let mut wait = RESCAN;
+            if let Some(at) = retry_at {
+                wait = wait.min(Duration::from_millis(at.saturating_sub(now_ms()).max(1)));
+            }
+            let sleep_until = match deadline {
+                Some(d) => (tokio::time::Instant::now() + wait).min(d),
+                None => tokio::time::Instant::now() + wait,
+            };
+            tokio::select! {
+                () = self.shutdown.cancelled() => return Ok(Next::Shutdown),
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(sleep_until) => {
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                        return Ok(Next::Idle);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A started item, as the runtime holds it.
+#[derive(Debug)]
+pub struct RunningItem {
+    /// The item's task; it ends after its shutdown token fired and open work
+    /// finished (or was put back in the queue).
+    pub task: JoinHandle<()>,
+    /// The address a listening service bound, if any.
+    pub local_addr: Option<SocketAddr>,
+}
+
+/// Why an item could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);

@@ -1,0 +1,355 @@
+//! DIMSE command sets (PS3.7 §9, §E.1): one type per message with a
+//! symmetric `from_command(&InMemDicomObject)` / `to_command()`, and the
+//! command-set codec (always Implicit VR Little Endian, PS3.7 §6.3.1).
+//!
+//! Adapters see [`DimseCommand`], never PDVs or raw bytes.
+
+mod c_echo;
+mod c_store;
+
+pub use c_echo::{CEchoRq, CEchoRsp};
+pub use c_store::{CStoreRq, CStoreRsp, Priority};
+
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+use super::status::Status;
+
+/// The largest command set we accept. Real command sets are a few hundred
+/// bytes; this bounds what a peer can make us buffer.
+pub const MAX_COMMAND_SET_LENGTH: usize = 64 * 1024;
+
+/// (0000,0800) value meaning "no data set follows" (PS3.7 §E.1).
+pub const NO_DATA_SET: u16 = 0x0101;
+/// A (0000,0800) value meaning "a data set follows"; any value but 0101H does.
+pub const DATA_SET_PRESENT: u16 = 0x0000;
+
+/// Command Field values (PS3.7 §E.1, Table E.1-1).
+pub mod command_field {
+    pub const C_STORE_RQ: u16 = 0x0001;
+    pub const C_STORE_RSP: u16 = 0x8001;
+    pub const C_GET_RQ: u16 = 0x0010;
+    pub const C_GET_RSP: u16 = 0x8010;
+    pub const C_FIND_RQ: u16 = 0x0020;
+    pub const C_FIND_RSP: u16 = 0x8020;
+    pub const C_MOVE_RQ: u16 = 0x0021;
+    pub const C_MOVE_RSP: u16 = 0x8021;
+    pub const C_ECHO_RQ: u16 = 0x0030;
+    pub const C_ECHO_RSP: u16 = 0x8030;
+    pub const N_EVENT_REPORT_RQ: u16 = 0x0100;
+    pub const N_EVENT_REPORT_RSP: u16 = 0x8100;
+    pub const N_GET_RQ: u16 = 0x0110;
+    pub const N_GET_RSP: u16 = 0x8110;
+    pub const N_SET_RQ: u16 = 0x0120;
+    pub const N_SET_RSP: u16 = 0x8120;
+    pub const N_ACTION_RQ: u16 = 0x0130;
+    pub const N_ACTION_RSP: u16 = 0x8130;
+    pub const N_CREATE_RQ: u16 = 0x0140;
+    pub const N_CREATE_RSP: u16 = 0x8140;
+    pub const N_DELETE_RQ: u16 = 0x0150;
+    pub const N_DELETE_RSP: u16 = 0x8150;
+    pub const C_CANCEL_RQ: u16 = 0x0FFF;
+}
+
+/// The standard's name of a command field, e.g. "C-ECHO-RQ".
+pub fn command_name(field: u16) -> Option<&'static str> {
+    use command_field::*;
+    Some(match field {
+        C_STORE_RQ => "C-STORE-RQ",
+        C_STORE_RSP => "C-STORE-RSP",
+        C_GET_RQ => "C-GET-RQ",
+        C_GET_RSP => "C-GET-RSP",
+        C_FIND_RQ => "C-FIND-RQ",
+        C_FIND_RSP => "C-FIND-RSP",
+        C_MOVE_RQ => "C-MOVE-RQ",
+        C_MOVE_RSP => "C-MOVE-RSP",
+        C_ECHO_RQ => "C-ECHO-RQ",
+        C_ECHO_RSP => "C-ECHO-RSP",
+        N_EVENT_REPORT_RQ => "N-EVENT-REPORT-RQ",
+        N_EVENT_REPORT_RSP => "N-EVENT-REPORT-RSP",
+        N_GET_RQ => "N-GET-RQ",
+        N_GET_RSP => "N-GET-RSP",
+        N_SET_RQ => "N-SET-RQ",
+        N_SET_RSP => "N-SET-RSP",
+        N_ACTION_RQ => "N-ACTION-RQ",
+        N_ACTION_RSP => "N-ACTION-RSP",
+        N_CREATE_RQ => "N-CREATE-RQ",
+        N_CREATE_RSP => "N-CREATE-RSP",
+        N_DELETE_RQ => "N-DELETE-RQ",
+        N_DELETE_RSP => "N-DELETE-RSP",
+        C_CANCEL_RQ => "C-CANCEL-RQ",
+        _ => return None,
+    })
+}
+
+/// A command set that could not be decoded or lacks a required element.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("command set is {0} bytes long; at most {MAX_COMMAND_SET_LENGTH} are accepted")]
+    TooLong(usize),
+    #[error("command set is malformed: {0}")]
+    Malformed(String),
+    #[error("command set lacks {0}")]
+    Missing(&'static str),
+    #[error("command set has an invalid {0}")]
+    Invalid(&'static str),
+    #[error("expected {expected}, got command field {found:04X}H")]
+    WrongCommand { expected: &'static str, found: u16 },
+    #[error("could not encode the command set: {0}")]
+    Encode(String),
+}
+
+/// A decoded DIMSE command set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DimseCommand {
+    EchoRq(CEchoRq),
+    EchoRsp(CEchoRsp),
+    StoreRq(CStoreRq),
+    StoreRsp(CStoreRsp),
+    /// Any other command: enough to answer it or report it.
+    Other(OtherCommand),
+}
+
+/// A command this engine does not model, with what is needed to answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherCommand {
+    pub command_field: u16,
+    pub message_id: Option<u16>,
+    pub affected_sop_class_uid: Option<String>,
+    pub has_data_set: bool,
+}
+
+impl DimseCommand {
+    /// Decodes a command set from its Implicit VR LE bytes.
+    ///
+    /// # Errors
+    /// [`CommandError`] when the bytes are not a valid command set or a
+    /// required element is missing.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CommandError> {
+        let obj = decode_command_set(bytes)?;
+        Self::from_command(&obj)
+    }
+
+    /// Decodes an already parsed command set.
+    ///
+    /// # Errors
+    /// [`CommandError::Missing`] when (0000,0100) or a required element of a
+    /// modelled command is absent.
+    pub fn from_command(obj: &InMemDicomObject) -> Result<Self, CommandError> {
+        let field = get_u16(obj, tags::COMMAND_FIELD, "Command Field (0000,0100)")?;
+        Ok(match field {
+            command_field::C_ECHO_RQ => Self::EchoRq(CEchoRq::from_command(obj)?),
+            command_field::C_ECHO_RSP => Self::EchoRsp(CEchoRsp::from_command(obj)?),
+            command_field::C_STORE_RQ => Self::StoreRq(CStoreRq::from_command(obj)?),
+            command_field::C_STORE_RSP => Self::StoreRsp(CStoreRsp::from_command(obj)?),
+            other => Self::Other(OtherCommand {
+                command_field: other,
+                message_id: opt_u16(obj, tags::MESSAGE_ID),
+                affected_sop_class_uid: opt_uid(obj, tags::AFFECTED_SOP_CLASS_UID),
+                has_data_set: has_data_set(obj),
+            }),
+        })
+    }
+
+    /// Encodes the command set.
+    ///
+    /// # Errors
+    /// [`CommandError::Encode`] (not expected for well-formed values), and
+    /// for [`DimseCommand::Other`], which is never sent.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CommandError> {
+        let obj = match self {
+            Self::EchoRq(c) => c.to_command(),
+            Self::EchoRsp(c) => c.to_command(),
+            Self::StoreRq(c) => c.to_command(),
+            Self::StoreRsp(c) => c.to_command(),
+            Self::Other(_) => {
+                return Err(CommandError::Encode(
+                    "a command this engine does not model cannot be sent".into(),
+                ));
+            }
+        };
+        encode_command_set(&obj)
+    }
+
+    /// The command field.
+    pub fn command_field(&self) -> u16 {
+        match self {
+            Self::EchoRq(_) => command_field::C_ECHO_RQ,
+            Self::EchoRsp(_) => command_field::C_ECHO_RSP,
+            Self::StoreRq(_) => command_field::C_STORE_RQ,
+            Self::StoreRsp(_) => command_field::C_STORE_RSP,
+            Self::Other(o) => o.command_field,
+        }
+    }
+
+    /// Whether a data set follows this command set.
+    pub fn has_data_set(&self) -> bool {
+        match self {
+            Self::StoreRq(_) => true,
+            Self::EchoRq(_) | Self::EchoRsp(_) | Self::StoreRsp(_) => false,
+            Self::Other(o) => o.has_data_set,
+        }
+    }
+
+    /// The affected SOP class UID, if the command carries one.
+    pub fn affected_sop_class_uid(&self) -> Option<&str> {
+        match self {
+            Self::EchoRq(c) => Some(&c.affected_sop_class_uid),
+            Self::EchoRsp(c) => Some(&c.affected_sop_class_uid),
+            Self::StoreRq(c) => Some(&c.affected_sop_class_uid),
+            Self::StoreRsp(c) => Some(&c.affected_sop_class_uid),
+            Self::Other(o) => o.affected_sop_class_uid.as_deref(),
+        }
+    }
+
+    /// The status of a response.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Self::EchoRsp(c) => Some(c.status),
+            Self::StoreRsp(c) => Some(c.status),
+            _ => None,
+        }
+    }
+
+    /// The trace form of the reference sample, e.g.
+    /// `C-ECHO-RSP Verification SOP Class, status #0000H[Success]`.
+    pub fn describe(&self) -> String {
+        let name = command_name(self.command_field())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("command {:04X}H", self.command_field()));
+        let mut out = name;
+        if let Some(uid) = self.affected_sop_class_uid() {
+            out.push(' ');
+            out.push_str(&super::uids::uid_name_or_uid(uid));
+        }
+        if let Some(status) = self.status() {
+            out.push_str(&format!(", status {status}"));
+        }
+        out
+    }
+}
+
+/// Encodes the response to a request this engine does not model (e.g. a
+/// C-FIND-RQ on a service that only stores): the request's command field
+/// with bit 15 set, its message ID, its SOP class and a failure status.
+///
+/// # Errors
+/// [`CommandError::Encode`].
+pub fn encode_failure_response(
+    request: &OtherCommand,
+    status: Status,
+) -> Result<Vec<u8>, CommandError> {
+    let mut elements = Vec::with_capacity(5);
+    if let Some(uid) = &request.affected_sop_class_uid {
+        elements.push(ui(tags::AFFECTED_SOP_CLASS_UID, uid));
+    }
+    elements.push(us(tags::COMMAND_FIELD, request.command_field | 0x8000));
+    elements.push(us(
+        tags::MESSAGE_ID_BEING_RESPONDED_TO,
+        request.message_id.unwrap_or(0),
+    ));
+    elements.push(us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET));
+    elements.push(us(tags::STATUS, status.code()));
+    encode_command_set(&InMemDicomObject::command_from_element_iter(elements))
+}
+
+/// Parses command-set bytes (Implicit VR LE). Every element length is
+/// checked against the bytes actually present before the parser sees them,
+/// so no buffer is sized from an untrusted length.
+///
+/// # Errors
+/// [`CommandError::TooLong`] or [`CommandError::Malformed`].
+pub fn decode_command_set(bytes: &[u8]) -> Result<InMemDicomObject, CommandError> {
+    if bytes.len() > MAX_COMMAND_SET_LENGTH {
+        return Err(CommandError::TooLong(bytes.len()));
+    }
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let Some(header) = rest.get(..8) else {
+            return Err(CommandError::Malformed("truncated element header".into()));
+        };
+        let group = u16::from_le_bytes([header[0], header[1]]);
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        if group != 0x0000 {
+            return Err(CommandError::Malformed(format!(
+                "element of group {group:04X} in a command set"
+            )));
+        }
+        if len > rest.len() - 8 {
+            return Err(CommandError::Malformed(format!(
+                "element length {len} exceeds the {} bytes left",
+                rest.len() - 8
+            )));
+        }
+        rest = &rest[8 + len..];
+    }
+    let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    InMemDicomObject::read_dataset_with_ts(bytes, &ts)
+        .map_err(|e| CommandError::Malformed(e.to_string()))
+}
+
+/// Encodes a command set as Implicit VR LE.
+///
+/// # Errors
+/// [`CommandError::Encode`].
+pub fn encode_command_set(obj: &InMemDicomObject) -> Result<Vec<u8>, CommandError> {
+    let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    let mut out = Vec::with_capacity(256);
+    obj.write_dataset_with_ts(&mut out, &ts)
+        .map_err(|e| CommandError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+pub(crate) fn get_u16(
+    obj: &InMemDicomObject,
+    tag: Tag,
+    name: &'static str,
+) -> Result<u16, CommandError> {
+    let element = obj.get(tag).ok_or(CommandError::Missing(name))?;
+    element
+        .to_int::<u16>()
+        .map_err(|_| CommandError::Invalid(name))
+}
+
+pub(crate) fn opt_u16(obj: &InMemDicomObject, tag: Tag) -> Option<u16> {
+    obj.get(tag).and_then(|e| e.to_int::<u16>().ok())
+}
+
+pub(crate) fn get_uid(
+    obj: &InMemDicomObject,
+    tag: Tag,
+    name: &'static str,
+) -> Result<String, CommandError> {
+    opt_uid(obj, tag).ok_or(CommandError::Missing(name))
+}
+
+pub(crate) fn opt_uid(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let element = obj.get(tag)?;
+    let text = element.to_str().ok()?;
+    let text = text.trim_end_matches('\0').trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+pub(crate) fn opt_ae(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    opt_uid(obj, tag)
+}
+
+pub(crate) fn has_data_set(obj: &InMemDicomObject) -> bool {
+    opt_u16(obj, tags::COMMAND_DATA_SET_TYPE).is_some_and(|v| v != NO_DATA_SET)
+}
+
+pub(crate) fn us(tag: Tag, value: u16) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::US, PrimitiveValue::from(value))
+}
+
+pub(crate) fn ui(tag: Tag, value: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::UI, PrimitiveValue::from(value))
+}
+
+pub(crate) fn ae(tag: Tag, value: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::AE, PrimitiveValue::from(value))
+}
+
+#[cfg(test)]
+mod tests;

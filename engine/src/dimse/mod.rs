@@ -1,0 +1,21 @@
+//! The DICOM network layer: upper-layer PDU I/O over tokio, P-DATA
+//! fragmentation and reassembly, DIMSE command sets and statuses, and an SCU
+//! client. Built on dicom-ul's PDU types and codec and dicom-object's command
+//! helpers; it knows nothing of productions, the store or the runtime.
+//!
+//! - [`pdu`]: read/write one PDU with bounded lengths, trace descriptions.
+//! - [`pdata`]: our P-DATA fragmenter and the PDV reassembler.
+//! - [`commands`]: C-ECHO and C-STORE request/response types.
+//! - [`status`]: status words.
+//! - [`scu`]: the association requestor (echo, store, release, abort).
+//! - [`uids`]: our implementation class UID, version name and UID names.
+
+pub mod commands;
+pub mod pdata;
+pub mod pdu;
+pub mod scu;
+pub mod status;
+pub mod uids;
+
+pub use commands::{CEchoRq, CEchoRsp, CStoreRq, CStoreRsp, DimseCommand, Priority};
+pub use status::Status;

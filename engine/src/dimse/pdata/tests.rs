@@ -1,0 +1,116 @@
+use dicom_ul::pdu::{PDataValue, PDataValueType, Pdu};
+
+use super::*;
+use crate::dimse::commands::{CEchoRq, DimseCommand};
+
+#[test]
+fn encode_pdata_matches_the_codec() {
+    let mut ours = Vec::new();
+    encode_pdata(&mut ours, 3, true, true, b"abcdef");
+    let mut theirs = Vec::new();
+    dicom_ul::pdu::write_pdu(
+        &mut theirs,
+        &Pdu::PData {
+            data: vec![PDataValue {
+                presentation_context_id: 3,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: b"abcdef".to_vec(),
+            }],
+        },
+    )
+    .unwrap();
+    assert_eq!(ours, theirs);
+}
+
+async fn collect_pdus(bytes_len: usize, peer_max: u32) -> Vec<Pdu> {
+    let (client, server) = tokio::io::duplex(1 << 22);
+    let mut tx = PduStream::new(client);
+    tx.set_limits(16384, peer_max);
+    let data: Vec<u8> = (0..bytes_len).map(|i| i as u8).collect();
+    let sent = send_data_from(&mut tx, 5, &data[..]).await.unwrap();
+    assert_eq!(sent, bytes_len as u64);
+    drop(tx);
+    let mut rx = PduStream::new(server);
+    rx.set_limits(peer_max, 0);
+    let mut pdus = Vec::new();
+    while let Ok(pdu) = rx.read_pdu().await {
+        pdus.push(pdu);
+    }
+    let mut joined = Vec::new();
+    for (i, pdu) in pdus.iter().enumerate() {
+        let Pdu::PData { data } = pdu else { panic!() };
+        assert_eq!(data.len(), 1);
+        assert_eq!(data[0].is_last, i == pdus.len() - 1);
+        assert_eq!(data[0].presentation_context_id, 5);
+        joined.extend_from_slice(&data[0].data);
+    }
+    assert_eq!(joined, data);
+    pdus
+}
+
+#[tokio::test]
+async fn fragments_honour_the_peer_maximum() {
+    // Every PDU fits in 1024 bytes (the reader enforces it).
+    assert_eq!(collect_pdus(5000, 1024).await.len(), 5);
+    // An exact multiple of the fragment size still ends with a last flag.
+    assert_eq!(collect_pdus(1018 * 3, 1024).await.len(), 3);
+    assert_eq!(collect_pdus(0, 1024).await.len(), 1);
+    assert_eq!(collect_pdus(10, 1024).await.len(), 1);
+}
+
+#[test]
+fn reassembly_of_fragmented_commands_and_data() {
+    let cmd = DimseCommand::EchoRq(CEchoRq::new(1)).to_bytes().unwrap();
+    let mut r = Reassembler::new();
+    let pdv = |kind, last, data: &[u8]| PDataValue {
+        presentation_context_id: 1,
+        value_type: kind,
+        is_last: last,
+        data: data.to_vec(),
+    };
+    assert!(
+        r.push(pdv(PDataValueType::Command, false, &cmd[..10]))
+            .unwrap()
+            .is_none()
+    );
+    assert!(r.in_progress());
+    let event = r
+        .push(pdv(PDataValueType::Command, true, &cmd[10..]))
+        .unwrap();
+    assert!(matches!(
+        event,
+        Some(PdvEvent::Command {
+            presentation_context_id: 1,
+            ..
+        })
+    ));
+    assert!(!r.in_progress());
+    // Data without a command announcing it.
+    assert!(matches!(
+        r.push(pdv(PDataValueType::Data, true, b"x")),
+        Err(PdvError::UnexpectedData { .. })
+    ));
+    // A command interleaved on another context.
+    let mut r = Reassembler::new();
+    r.push(pdv(PDataValueType::Command, false, &cmd[..4]))
+        .unwrap();
+    let mut other = pdv(PDataValueType::Command, true, &cmd[4..]);
+    other.presentation_context_id = 3;
+    assert!(matches!(
+        r.push(other),
+        Err(PdvError::InterleavedCommand { .. })
+    ));
+    // Garbage command bytes are an error.
+    let mut r = Reassembler::new();
+    assert!(
+        r.push(pdv(PDataValueType::Command, true, &[1, 2, 3]))
+            .is_err()
+    );
+}
+
+#[test]
+fn fragment_size() {
+    assert_eq!(max_fragment_len(16384), 16378);
+    assert_eq!(max_fragment_len(3), 1);
+}

@@ -1,0 +1,358 @@
+//! Upper-layer PDU I/O over any `AsyncRead + AsyncWrite + Unpin` stream
+//! (PS3.8 §9.3): read the 6-byte header, bound the length by the PDU type
+//! and our limits BEFORE reading the body, then decode with dicom-ul's codec.
+//!
+//! The stream is generic so TLS can be layered in later.
+//!
+//! Reads are not cancellation-safe: when a read is abandoned (timeout,
+//! shutdown) the association must be aborted, never resumed.
+
+use std::io;
+
+use dicom_ul::pdu::{
+    AbortRQServiceProviderReason, AbortRQSource, MAXIMUM_PDU_SIZE, PDataValueType, Pdu,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The 6-byte PDU header: type, reserved, 32-bit big-endian length.
+pub const PDU_HEADER_LENGTH: usize = 6;
+
+/// The bytes of a P-DATA-TF PDU that are not data: the PDV item's 4-byte
+/// length, presentation context ID and message control header.
+pub const PDV_OVERHEAD: usize = 6;
+
+/// The largest A-ASSOCIATE-RQ/AC we accept. Each presentation context item is
+/// bounded by its 16-bit length, and 128 contexts with a dozen transfer
+/// syntaxes each stay far below this.
+pub const MAX_ASSOCIATE_PDU_LENGTH: u32 = 1024 * 1024;
+
+/// The largest P-DATA PDU we accept when our announced maximum is 0
+/// ("unlimited"), and the largest we send to a peer that announced 0.
+pub const UNLIMITED_PDU_CAP: u32 = 4 * 1024 * 1024;
+
+/// Why a PDU could not be read. Each maps to what the association does next.
+#[derive(Debug, thiserror::Error)]
+pub enum PduReadError {
+    /// The peer closed the connection before the first byte of a PDU.
+    #[error("the peer closed the connection")]
+    Closed,
+    /// The connection ended in the middle of a PDU.
+    #[error("the connection closed in the middle of a PDU ({got} of {expected} bytes)")]
+    Truncated { got: usize, expected: usize },
+    /// The first byte is not a PDU type (PS3.8 §9.3.1): garbage or another
+    /// protocol, e.g. an HTTP request.
+    #[error("unrecognized PDU type {pdu_type:#04x}{}", printable_hint(*.header))]
+    UnrecognizedType { pdu_type: u8, header: [u8; 6] },
+    /// The header claims more bytes than this PDU type may have.
+    #[error("{name} PDU claims {length} bytes; at most {limit} are accepted")]
+    TooLong {
+        name: &'static str,
+        length: u32,
+        limit: u32,
+    },
+    /// The body does not decode.
+    #[error("malformed {name} PDU: {reason}")]
+    Malformed { name: &'static str, reason: String },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl PduReadError {
+    /// The A-ABORT to send before closing, if any (nothing for a closed or
+    /// broken connection).
+    pub fn abort_reason(&self) -> Option<AbortRQServiceProviderReason> {
+        match self {
+            Self::Closed | Self::Truncated { .. } | Self::Io(_) => None,
+            Self::UnrecognizedType { .. } => Some(AbortRQServiceProviderReason::UnrecognizedPdu),
+            Self::TooLong { .. } | Self::Malformed { .. } => {
+                Some(AbortRQServiceProviderReason::InvalidPduParameter)
+            }
+        }
+    }
+}
+
+fn printable_hint(header: [u8; 6]) -> String {
+    if header.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        format!(
+            " (text {:?}: not DICOM, maybe another protocol)",
+            String::from_utf8_lossy(&header)
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// A PDU that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PduWriteError {
+    #[error("could not encode the {name} PDU: {reason}")]
+    Encode { name: &'static str, reason: String },
+    #[error("refusing to send a {length}-byte PDU: the peer accepts at most {limit}")]
+    TooLong { length: usize, limit: u32 },
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// The standard's name of a PDU type, e.g. "A-ASSOCIATE-RQ".
+pub fn pdu_type_name(pdu_type: u8) -> Option<&'static str> {
+    Some(match pdu_type {
+        0x01 => "A-ASSOCIATE-RQ",
+        0x02 => "A-ASSOCIATE-AC",
+        0x03 => "A-ASSOCIATE-RJ",
+        0x04 => "P-DATA-TF",
+        0x05 => "A-RELEASE-RQ",
+        0x06 => "A-RELEASE-RP",
+        0x07 => "A-ABORT",
+        _ => return None,
+    })
+}
+
+/// The name of a decoded PDU, e.g. "A-ASSOCIATE-RQ".
+pub fn pdu_name(pdu: &Pdu) -> &'static str {
+    match pdu {
+        Pdu::AssociationRQ(_) => "A-ASSOCIATE-RQ",
+        Pdu::AssociationAC(_) => "A-ASSOCIATE-AC",
+        Pdu::AssociationRJ(_) => "A-ASSOCIATE-RJ",
+        Pdu::PData { .. } => "P-DATA-TF",
+        Pdu::ReleaseRQ => "A-RELEASE-RQ",
+        Pdu::ReleaseRP => "A-RELEASE-RP",
+        Pdu::AbortRQ { .. } => "A-ABORT",
+        Pdu::Unknown { .. } => "unknown",
+    }
+}
+
+/// The trace form of a PDU: `A-ASSOCIATE-RQ PDU`, `P-DATA-TF PDU (2 PDVs,
+/// 16384 bytes)`, `A-ABORT PDU (service-provider: unexpected PDU)`.
+pub fn describe_pdu(pdu: &Pdu) -> String {
+    match pdu {
+        Pdu::PData { data } => {
+            let bytes: usize = data.iter().map(|v| v.data.len()).sum();
+            let kinds = if data.iter().all(|v| v.value_type == PDataValueType::Command) {
+                "command"
+            } else if data.iter().all(|v| v.value_type == PDataValueType::Data) {
+                "data"
+            } else {
+                "command and data"
+            };
+            format!(
+                "P-DATA-TF PDU ({} {kinds} PDV{}, {bytes} bytes)",
+                data.len(),
+                if data.len() == 1 { "" } else { "s" }
+            )
+        }
+        Pdu::AbortRQ { source } => format!("A-ABORT PDU ({})", describe_abort_source(source)),
+        Pdu::AssociationRJ(rj) => format!(
+            "A-ASSOCIATE-RJ PDU ({})",
+            crate::association::negotiation::Rejection(rj.clone())
+        ),
+        other => format!("{} PDU", pdu_name(other)),
+    }
+}
+
+/// An abort source in words, e.g. "service-provider: unexpected PDU".
+pub fn describe_abort_source(source: &AbortRQSource) -> String {
+    match source {
+        AbortRQSource::ServiceUser => "service-user".to_string(),
+        AbortRQSource::Reserved => "reserved source".to_string(),
+        AbortRQSource::ServiceProvider(reason) => format!("service-provider: {reason}"),
+    }
+}
+
+/// One end of an upper-layer connection: a stream plus reusable read and
+/// write buffers, and the PDU length limits in force.
+///
+/// Lifecycle: created on connect/accept with [`MAX_ASSOCIATE_PDU_LENGTH`]
+/// limits; once the association is negotiated, [`PduStream::set_limits`]
+/// installs our announced maximum (for reading) and the peer's (for
+/// writing).
+#[derive(Debug)]
+pub struct PduStream<S> {
+    stream: S,
+    read_buf: Vec<u8>,
+    write_buf: Vec<u8>,
+    /// Largest P-DATA PDU length we accept (the maximum we announced).
+    max_receive: u32,
+    /// Largest PDU length the peer accepts (what it announced), capped.
+    max_send: u32,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
+    /// Wraps a connected stream.
+    pub fn new(stream: S) -> Self {
+        Self {
+            stream,
+            read_buf: Vec::new(),
+            write_buf: Vec::new(),
+            max_receive: UNLIMITED_PDU_CAP,
+            max_send: UNLIMITED_PDU_CAP,
+        }
+    }
+
+    /// Installs the negotiated limits. `ours` is the maximum length we
+    /// announced, `peer` the one the peer announced; 0 means unlimited and
+    /// is capped at [`UNLIMITED_PDU_CAP`].
+    pub fn set_limits(&mut self, ours: u32, peer: u32) {
+        self.max_receive = effective_max(ours);
+        self.max_send = effective_max(peer);
+    }
+
+    /// The largest PDU length we may send.
+    pub fn max_send(&self) -> u32 {
+        self.max_send
+    }
+
+    /// The largest P-DATA PDU length we accept.
+    pub fn max_receive(&self) -> u32 {
+        self.max_receive
+    }
+
+    /// The underlying stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Unwraps the stream.
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
+
+    /// Reads one PDU.
+    ///
+    /// # Errors
+    /// [`PduReadError`]; see [`PduReadError::abort_reason`] for what to send
+    /// back before closing.
+    pub async fn read_pdu(&mut self) -> Result<Pdu, PduReadError> {
+        let mut header = [0u8; PDU_HEADER_LENGTH];
+        let mut got = 0;
+        while got < PDU_HEADER_LENGTH {
+            let n = self.stream.read(&mut header[got..]).await?;
+            if n == 0 {
+                return Err(if got == 0 {
+                    PduReadError::Closed
+                } else {
+                    PduReadError::Truncated {
+                        got,
+                        expected: PDU_HEADER_LENGTH,
+                    }
+                });
+            }
+            got += n;
+        }
+        let pdu_type = header[0];
+        let length = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
+        let Some(name) = pdu_type_name(pdu_type) else {
+            return Err(PduReadError::UnrecognizedType { pdu_type, header });
+        };
+        let limit = match pdu_type {
+            0x01 | 0x02 => MAX_ASSOCIATE_PDU_LENGTH,
+            0x04 => self.max_receive,
+            // RJ, release and abort have a 4-byte body (PS3.8 §9.3.4, 9.3.6-9.3.8).
+            _ => 64,
+        };
+        if length > limit {
+            return Err(PduReadError::TooLong {
+                name,
+                length,
+                limit,
+            });
+        }
+        // The buffer grows only as bytes actually arrive (`take` + `read_to_end`),
+        // so even a bounded claim costs nothing until the peer sends the bytes.
+        self.read_buf.clear();
+        self.read_buf.extend_from_slice(&header);
+        let expected = PDU_HEADER_LENGTH + length as usize;
+        self.read_buf.reserve(expected.min(256 * 1024));
+        let body = (&mut self.stream)
+            .take(u64::from(length))
+            .read_to_end(&mut self.read_buf)
+            .await?;
+        if body < length as usize {
+            return Err(PduReadError::Truncated {
+                got: PDU_HEADER_LENGTH + body,
+                expected,
+            });
+        }
+        decode(&self.read_buf, name)
+    }
+
+    /// Writes one PDU and flushes it. P-DATA larger than the peer's maximum
+    /// is refused here; use [`crate::dimse::pdata`] to fragment.
+    ///
+    /// # Errors
+    /// [`PduWriteError`].
+    pub async fn write_pdu(&mut self, pdu: &Pdu) -> Result<(), PduWriteError> {
+        self.write_buf.clear();
+        dicom_ul::pdu::write_pdu(&mut self.write_buf, pdu).map_err(|e| PduWriteError::Encode {
+            name: pdu_name(pdu),
+            reason: e.to_string(),
+        })?;
+        if matches!(pdu, Pdu::PData { .. }) {
+            let length = self.write_buf.len() - PDU_HEADER_LENGTH;
+            if length > self.max_send as usize {
+                return Err(PduWriteError::TooLong {
+                    length,
+                    limit: self.max_send,
+                });
+            }
+        }
+        self.stream.write_all(&self.write_buf).await?;
+        self.stream.flush().await?;
+        Ok(())
+    }
+
+    /// Writes bytes that already form whole PDUs (built by the fragmenter)
+    /// and flushes.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
+    }
+
+    /// Sends an A-ABORT with the given source, ignoring write errors (the
+    /// connection is being torn down anyway), and shuts the stream down.
+    pub async fn abort(&mut self, source: AbortRQSource) {
+        let _sent = self.write_pdu(&Pdu::AbortRQ { source }).await;
+        let _closed = self.stream.shutdown().await;
+    }
+
+    /// Shuts the write side down (TCP FIN).
+    pub async fn shutdown(&mut self) {
+        let _closed = self.stream.shutdown().await;
+    }
+}
+
+fn effective_max(announced: u32) -> u32 {
+    if announced == 0 {
+        UNLIMITED_PDU_CAP
+    } else {
+        announced.min(UNLIMITED_PDU_CAP)
+    }
+}
+
+/// Decodes a whole PDU (header included). The codec is defensive, but a
+/// panic on a malformed input must never take the association task down
+/// without an answer, so it is contained here.
+fn decode(bytes: &[u8], name: &'static str) -> Result<Pdu, PduReadError> {
+    let decoded =
+        std::panic::catch_unwind(|| dicom_ul::pdu::read_pdu(bytes, MAXIMUM_PDU_SIZE, false));
+    match decoded {
+        Ok(Ok(Some(pdu))) => Ok(pdu),
+        Ok(Ok(None)) => Err(PduReadError::Malformed {
+            name,
+            reason: "incomplete PDU".into(),
+        }),
+        Ok(Err(e)) => Err(PduReadError::Malformed {
+            name,
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(PduReadError::Malformed {
+            name,
+            reason: "the decoder failed on this input".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,148 @@
+use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, Pdu};
+use tokio::io::AsyncWriteExt;
+
+use super::*;
+
+async fn read_from(bytes: &[u8], max_receive: u32) -> Result<Pdu, PduReadError> {
+    let (mut client, server) = tokio::io::duplex(1 << 20);
+    client.write_all(bytes).await.unwrap();
+    drop(client);
+    let mut s = PduStream::new(server);
+    s.set_limits(max_receive, 0);
+    s.read_pdu().await
+}
+
+#[tokio::test]
+async fn round_trip_through_a_stream() {
+    let (client, server) = tokio::io::duplex(1 << 16);
+    let mut a = PduStream::new(client);
+    let mut b = PduStream::new(server);
+    a.write_pdu(&Pdu::ReleaseRQ).await.unwrap();
+    a.write_pdu(&Pdu::AbortRQ {
+        source: AbortRQSource::ServiceUser,
+    })
+    .await
+    .unwrap();
+    assert_eq!(b.read_pdu().await.unwrap(), Pdu::ReleaseRQ);
+    assert!(matches!(b.read_pdu().await.unwrap(), Pdu::AbortRQ { .. }));
+    drop(a);
+    assert!(matches!(b.read_pdu().await, Err(PduReadError::Closed)));
+}
+
+#[tokio::test]
+async fn lengths_are_bounded_before_reading() {
+    // A-ASSOCIATE-RQ claiming 4 GiB.
+    let err = read_from(&[0x01, 0, 0xFF, 0xFF, 0xFF, 0xFF], 16384)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PduReadError::TooLong { .. }), "{err}");
+    assert_eq!(
+        err.abort_reason(),
+        Some(AbortRQServiceProviderReason::InvalidPduParameter)
+    );
+    // P-DATA longer than our maximum.
+    let err = read_from(&[0x04, 0, 0, 0, 0x40, 0x01], 16384)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PduReadError::TooLong {
+                length: 16385,
+                limit: 16384,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A release claiming more than its 4 bytes.
+    let err = read_from(&[0x05, 0, 0, 1, 0, 0], 16384).await.unwrap_err();
+    assert!(matches!(err, PduReadError::TooLong { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn garbage_is_recognized_as_such() {
+    let err = read_from(b"GET / HTTP/1.1\r\n", 16384).await.unwrap_err();
+    assert!(matches!(
+        err,
+        PduReadError::UnrecognizedType { pdu_type: b'G', .. }
+    ));
+    assert!(err.to_string().contains("not DICOM"), "{err}");
+    assert_eq!(
+        err.abort_reason(),
+        Some(AbortRQServiceProviderReason::UnrecognizedPdu)
+    );
+    let err = read_from(&[0x01, 0, 0, 0, 0, 10, 1, 2], 16384)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PduReadError::Truncated {
+                got: 8,
+                expected: 16
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.abort_reason(), None);
+    let err = read_from(&[0x04, 0], 16384).await.unwrap_err();
+    assert!(
+        matches!(err, PduReadError::Truncated { got: 2, .. }),
+        "{err}"
+    );
+    let err = read_from(&[0x01, 0, 0, 0, 0, 4, 1, 2, 3, 4], 16384)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PduReadError::Malformed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn pseudo_random_bodies_never_panic() {
+    let mut x: u64 = 7;
+    for pdu_type in 1..=7u8 {
+        for len in [0usize, 1, 3, 4, 10, 68, 74, 80, 200, 1000] {
+            let mut bytes = vec![pdu_type, 0];
+            bytes.extend_from_slice(&(len as u32).to_be_bytes());
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                bytes.push(x as u8);
+            }
+            let _unused = read_from(&bytes, 16384).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn p_data_over_the_peer_maximum_is_refused() {
+    let (client, _server) = tokio::io::duplex(1 << 16);
+    let mut a = PduStream::new(client);
+    a.set_limits(16384, 1024);
+    let err = a
+        .write_pdu(&Pdu::PData {
+            data: vec![dicom_ul::pdu::PDataValue {
+                presentation_context_id: 1,
+                value_type: dicom_ul::pdu::PDataValueType::Data,
+                is_last: true,
+                data: vec![0; 2000],
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PduWriteError::TooLong { .. }));
+}
+
+#[test]
+fn descriptions() {
+    assert_eq!(describe_pdu(&Pdu::ReleaseRQ), "A-RELEASE-RQ PDU");
+    assert_eq!(
+        describe_pdu(&Pdu::AbortRQ {
+            source: AbortRQSource::ServiceProvider(AbortRQServiceProviderReason::UnexpectedPdu)
+        }),
+        "A-ABORT PDU (service-provider: unexpected PDU)"
+    );
+    assert_eq!(pdu_type_name(3), Some("A-ASSOCIATE-RJ"));
+    assert_eq!(pdu_type_name(9), None);
+}

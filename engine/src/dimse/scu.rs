@@ -1,0 +1,634 @@
+//! The association requestor (SCU): connect, propose presentation contexts,
+//! read the A-ASSOCIATE-AC/RJ, send C-ECHO and C-STORE (streamed from a
+//! reader or a Part-10 file, fragmented to the peer's maximum PDU length),
+//! release and abort. An optional trace callback receives one line per PDU
+//! and DIMSE message (`>> A-ASSOCIATE-RQ PDU`, `<< C-ECHO-RSP …`).
+//!
+//! Used by `switchboard echo`, `switchboard association test`, the outbound
+//! DICOM operation and the benchmarks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dicom_ul::pdu::{
+    AbortRQSource, AssociationRQ, PDataValue, Pdu, PresentationContextProposed,
+    PresentationContextResultReason, UserVariableItem,
+};
+use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::commands::{CEchoRq, CStoreRq, CommandError, DimseCommand, Priority};
+use super::pdata::{PdvError, PdvEvent, Reassembler, send_command, send_data_from};
+use super::pdu::{PduReadError, PduStream, PduWriteError, describe_abort_source, describe_pdu};
+use super::status::Status;
+use super::uids::{
+    APPLICATION_CONTEXT_NAME, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, VERIFICATION,
+};
+use crate::association::negotiation::Rejection;
+
+/// A trace sink: receives lines such as `>> A-ASSOCIATE-RQ PDU`.
+pub type Trace = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The most presentation contexts one A-ASSOCIATE-RQ can carry (odd IDs 1–255).
+pub const MAX_PRESENTATION_CONTEXTS: usize = 128;
+
+/// Our default maximum PDU length as a requestor.
+pub const DEFAULT_MAX_PDU_LENGTH: u32 = 65536;
+
+/// One presentation context to propose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposedContext {
+    pub abstract_syntax: String,
+    pub transfer_syntaxes: Vec<String>,
+}
+
+/// How to request an association.
+#[derive(Clone)]
+pub struct ScuOptions {
+    pub calling_ae_title: String,
+    pub called_ae_title: String,
+    /// Proposed in this order, with IDs 1, 3, 5, …
+    pub presentation_contexts: Vec<ProposedContext>,
+    /// The maximum PDU length we announce.
+    pub max_pdu_length: u32,
+    pub connect_timeout: Duration,
+    /// How long to wait for the AC/RJ, a response or the release reply.
+    pub response_timeout: Duration,
+    pub trace: Option<Trace>,
+}
+
+impl std::fmt::Debug for ScuOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScuOptions")
+            .field("calling_ae_title", &self.calling_ae_title)
+            .field("called_ae_title", &self.called_ae_title)
+            .field("presentation_contexts", &self.presentation_contexts)
+            .field("max_pdu_length", &self.max_pdu_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScuOptions {
+    /// Options with no contexts, our default maximum PDU length and 30 s
+    /// timeouts.
+    pub fn new(calling_ae_title: &str, called_ae_title: &str) -> Self {
+        Self {
+            calling_ae_title: calling_ae_title.to_string(),
+            called_ae_title: called_ae_title.to_string(),
+            presentation_contexts: Vec::new(),
+            max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
+            connect_timeout: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(30),
+            trace: None,
+        }
+    }
+
+    /// Adds a presentation context.
+    pub fn with_context(mut self, abstract_syntax: &str, transfer_syntaxes: &[&str]) -> Self {
+        self.presentation_contexts.push(ProposedContext {
+            abstract_syntax: abstract_syntax.to_string(),
+            transfer_syntaxes: transfer_syntaxes.iter().map(|s| s.to_string()).collect(),
+        });
+        self
+    }
+
+    /// Sets the trace sink.
+    pub fn with_trace(mut self, trace: Trace) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+}
+
+/// Why an SCU operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScuError {
+    #[error("could not connect to {address}: {source}")]
+    Connect {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("timed out after {0:?} {1}")]
+    Timeout(Duration, &'static str),
+    #[error("association rejected: {0}")]
+    Rejected(Rejection),
+    #[error("association aborted by the peer ({0})")]
+    Aborted(String),
+    #[error("the peer sent an unexpected {0}")]
+    Unexpected(String),
+    #[error(
+        "{0} presentation contexts proposed; at most {MAX_PRESENTATION_CONTEXTS} fit in one association"
+    )]
+    TooManyContexts(usize),
+    #[error("no presentation context proposed")]
+    NoContexts,
+    #[error("no accepted presentation context for {abstract_syntax} with {transfer_syntax}")]
+    NoAcceptedContext {
+        abstract_syntax: String,
+        transfer_syntax: String,
+    },
+    #[error("response to message {expected} answered message {found}")]
+    WrongResponse { expected: u16, found: u16 },
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Read(#[from] PduReadError),
+    #[error(transparent)]
+    Write(#[from] PduWriteError),
+    #[error(transparent)]
+    Pdv(#[from] PdvError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The result for one proposed context, as the acceptor answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedContext {
+    pub id: u8,
+    pub abstract_syntax: String,
+    pub proposed_transfer_syntaxes: Vec<String>,
+    pub result: PresentationContextResultReason,
+    /// The accepted transfer syntax.
+    pub transfer_syntax: Option<String>,
+}
+
+impl NegotiatedContext {
+    pub fn is_accepted(&self) -> bool {
+        self.result == PresentationContextResultReason::Acceptance
+    }
+}
+
+/// An established association, as requestor.
+///
+/// Lifecycle: created by [`connect`] or [`associate`]; ended by
+/// [`ScuAssociation::release`] or [`ScuAssociation::abort`]. Dropping it
+/// closes the connection without a release.
+pub struct ScuAssociation<S> {
+    stream: PduStream<S>,
+    contexts: Vec<NegotiatedContext>,
+    next_message_id: u16,
+    reassembler: Reassembler,
+    trace: Option<Trace>,
+    response_timeout: Duration,
+    peer_max_pdu_length: u32,
+    peer_implementation_class_uid: Option<String>,
+    peer_implementation_version_name: Option<String>,
+}
+
+impl<S> std::fmt::Debug for ScuAssociation<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScuAssociation")
+            .field("contexts", &self.contexts)
+            .field("peer_max_pdu_length", &self.peer_max_pdu_length)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects over TCP (with TCP_NODELAY) and requests an association.
+///
+/// # Errors
+/// [`ScuError::Connect`], [`ScuError::Timeout`], [`ScuError::Rejected`] and
+/// protocol errors.
+pub async fn connect(
+    address: &str,
+    options: &ScuOptions,
+) -> Result<ScuAssociation<TcpStream>, ScuError> {
+    let stream =
+        match tokio::time::timeout(options.connect_timeout, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(source)) => {
+                return Err(ScuError::Connect {
+                    address: address.to_string(),
+                    source,
+                });
+            }
+            Err(_) => return Err(ScuError::Timeout(options.connect_timeout, "connecting")),
+        };
+    stream.set_nodelay(true)?;
+    associate(stream, options).await
+}
+
+/// Requests an association over an already connected stream.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn associate<S>(stream: S, options: &ScuOptions) -> Result<ScuAssociation<S>, ScuError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if options.presentation_contexts.is_empty() {
+        return Err(ScuError::NoContexts);
+    }
+    if options.presentation_contexts.len() > MAX_PRESENTATION_CONTEXTS {
+        return Err(ScuError::TooManyContexts(
+            options.presentation_contexts.len(),
+        ));
+    }
+    let proposed: Vec<PresentationContextProposed> = options
+        .presentation_contexts
+        .iter()
+        .enumerate()
+        .map(|(i, pc)| PresentationContextProposed {
+            id: (2 * i + 1) as u8,
+            abstract_syntax: pc.abstract_syntax.clone(),
+            transfer_syntaxes: pc.transfer_syntaxes.clone(),
+        })
+        .collect();
+    let rq = Pdu::AssociationRQ(AssociationRQ {
+        protocol_version: 1,
+        calling_ae_title: options.calling_ae_title.clone(),
+        called_ae_title: options.called_ae_title.clone(),
+        application_context_name: APPLICATION_CONTEXT_NAME.to_string(),
+        presentation_contexts: proposed.clone(),
+        user_variables: vec![
+            UserVariableItem::MaxLength(options.max_pdu_length),
+            UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
+            UserVariableItem::ImplementationVersionName(IMPLEMENTATION_VERSION_NAME.to_string()),
+        ],
+    });
+    let mut stream = PduStream::new(stream);
+    trace(&options.trace, &format!(">> {}", describe_pdu(&rq)));
+    stream.write_pdu(&rq).await?;
+    let reply = match tokio::time::timeout(options.response_timeout, stream.read_pdu()).await {
+        Ok(reply) => reply?,
+        Err(_) => {
+            stream.abort(AbortRQSource::ServiceUser).await;
+            return Err(ScuError::Timeout(
+                options.response_timeout,
+                "waiting for A-ASSOCIATE-AC",
+            ));
+        }
+    };
+    trace(&options.trace, &format!("<< {}", describe_pdu(&reply)));
+    let ac = match reply {
+        Pdu::AssociationAC(ac) => ac,
+        Pdu::AssociationRJ(rj) => {
+            stream.shutdown().await;
+            return Err(ScuError::Rejected(Rejection(rj)));
+        }
+        Pdu::AbortRQ { source } => return Err(ScuError::Aborted(describe_abort_source(&source))),
+        other => {
+            stream.abort(AbortRQSource::ServiceUser).await;
+            return Err(ScuError::Unexpected(describe_pdu(&other)));
+        }
+    };
+    let mut peer_max_pdu_length = 0;
+    let mut peer_implementation_class_uid = None;
+    let mut peer_implementation_version_name = None;
+    for item in &ac.user_variables {
+        match item {
+            UserVariableItem::MaxLength(len) => peer_max_pdu_length = *len,
+            UserVariableItem::ImplementationClassUID(uid) => {
+                peer_implementation_class_uid = Some(uid.clone());
+            }
+            UserVariableItem::ImplementationVersionName(name) => {
+                peer_implementation_version_name = Some(name.clone());
+            }
+            _ => {}
+        }
+    }
+    let contexts = proposed
+        .iter()
+        .map(|p| {
+            let answer = ac.presentation_contexts.iter().find(|r| r.id == p.id);
+            let result = answer
+                .map(|r| r.reason.clone())
+                .unwrap_or(PresentationContextResultReason::NoReason);
+            let transfer_syntax = answer
+                .filter(|r| r.reason == PresentationContextResultReason::Acceptance)
+                .map(|r| r.transfer_syntax.trim_end_matches('\0').trim().to_string());
+            NegotiatedContext {
+                id: p.id,
+                abstract_syntax: p.abstract_syntax.clone(),
+                proposed_transfer_syntaxes: p.transfer_syntaxes.clone(),
+                result,
+                transfer_syntax,
+            }
+        })
+        .collect();
+    stream.set_limits(options.max_pdu_length, peer_max_pdu_length);
+    Ok(ScuAssociation {
+        stream,
+        contexts,
+        next_message_id: 1,
+        reassembler: Reassembler::new(),
+        trace: options.trace.clone(),
+        response_timeout: options.response_timeout,
+        peer_max_pdu_length,
+        peer_implementation_class_uid,
+        peer_implementation_version_name,
+    })
+}
+
+fn trace(trace: &Option<Trace>, line: &str) {
+    if let Some(trace) = trace {
+        trace(line);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
+    /// The result of every proposed context, in proposed order.
+    pub fn contexts(&self) -> &[NegotiatedContext] {
+        &self.contexts
+    }
+
+    /// The maximum PDU length the acceptor announced (0: unlimited).
+    pub fn peer_max_pdu_length(&self) -> u32 {
+        self.peer_max_pdu_length
+    }
+
+    /// The acceptor's implementation class UID and version name.
+    pub fn peer_implementation(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.peer_implementation_class_uid.as_deref(),
+            self.peer_implementation_version_name.as_deref(),
+        )
+    }
+
+    /// The first accepted context for an abstract syntax, optionally with a
+    /// given transfer syntax.
+    pub fn accepted_context(
+        &self,
+        abstract_syntax: &str,
+        transfer_syntax: Option<&str>,
+    ) -> Option<&NegotiatedContext> {
+        self.contexts.iter().find(|c| {
+            c.is_accepted()
+                && c.abstract_syntax == abstract_syntax
+                && transfer_syntax.is_none_or(|ts| c.transfer_syntax.as_deref() == Some(ts))
+        })
+    }
+
+    fn next_message_id(&mut self) -> u16 {
+        let id = self.next_message_id;
+        self.next_message_id = self.next_message_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Sends a C-ECHO-RQ on the accepted Verification context and returns
+    /// the response status.
+    ///
+    /// # Errors
+    /// [`ScuError::NoAcceptedContext`] when Verification was not accepted,
+    /// and protocol errors.
+    pub async fn echo(&mut self) -> Result<Status, ScuError> {
+        let pc_id = self
+            .accepted_context(VERIFICATION, None)
+            .ok_or_else(|| ScuError::NoAcceptedContext {
+                abstract_syntax: VERIFICATION.to_string(),
+                transfer_syntax: "any transfer syntax".to_string(),
+            })?
+            .id;
+        let rq = DimseCommand::EchoRq(CEchoRq::new(self.next_message_id()));
+        self.send_command(pc_id, &rq).await?;
+        let rsp = self.read_response(message_id(&rq)).await?;
+        rsp.status()
+            .ok_or_else(|| ScuError::Unexpected(rsp.describe()))
+    }
+
+    /// Sends a C-STORE-RQ and streams the data set (encoded in
+    /// `transfer_syntax`, no preamble or meta group) from `data`. No
+    /// transcoding: a context accepted with that transfer syntax is needed.
+    ///
+    /// # Errors
+    /// [`ScuError::NoAcceptedContext`] and protocol or I/O errors.
+    pub async fn store<R: AsyncRead + Unpin>(
+        &mut self,
+        sop_class_uid: &str,
+        sop_instance_uid: &str,
+        transfer_syntax: &str,
+        data: R,
+    ) -> Result<Status, ScuError> {
+        let pc_id = self
+            .accepted_context(sop_class_uid, Some(transfer_syntax))
+            .ok_or_else(|| ScuError::NoAcceptedContext {
+                abstract_syntax: sop_class_uid.to_string(),
+                transfer_syntax: transfer_syntax.to_string(),
+            })?
+            .id;
+        let rq = DimseCommand::StoreRq(CStoreRq {
+            message_id: self.next_message_id(),
+            affected_sop_class_uid: sop_class_uid.to_string(),
+            affected_sop_instance_uid: sop_instance_uid.to_string(),
+            priority: Priority::Medium,
+            move_originator_ae_title: None,
+            move_originator_message_id: None,
+        });
+        self.send_command(pc_id, &rq).await?;
+        let sent = send_data_from(&mut self.stream, pc_id, data).await?;
+        trace(&self.trace, &format!(">> data set, {sent} bytes"));
+        let rsp = self.read_response(message_id(&rq)).await?;
+        rsp.status()
+            .ok_or_else(|| ScuError::Unexpected(rsp.describe()))
+    }
+
+    /// Sends a DICOM Part-10 file with C-STORE, streaming the data set after
+    /// the meta group. The SOP class, instance and transfer syntax come from
+    /// the meta group.
+    ///
+    /// # Errors
+    /// [`ScuError::File`] when the file is not Part-10, else as [`Self::store`].
+    pub async fn store_file(&mut self, path: &Path) -> Result<Status, ScuError> {
+        let meta = read_part10_meta(path).await?;
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| ScuError::File {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        file.seek(std::io::SeekFrom::Start(meta.data_set_offset))
+            .await?;
+        let reader = tokio::io::BufReader::with_capacity(64 * 1024, file);
+        self.store(
+            &meta.sop_class_uid,
+            &meta.sop_instance_uid,
+            &meta.transfer_syntax,
+            reader,
+        )
+        .await
+    }
+
+    async fn send_command(&mut self, pc_id: u8, command: &DimseCommand) -> Result<(), ScuError> {
+        let bytes = command.to_bytes()?;
+        trace(&self.trace, &format!(">> {}", command.describe()));
+        send_command(&mut self.stream, pc_id, &bytes).await?;
+        Ok(())
+    }
+
+    async fn read_response(&mut self, expected: u16) -> Result<DimseCommand, ScuError> {
+        loop {
+            let pdu =
+                match tokio::time::timeout(self.response_timeout, self.stream.read_pdu()).await {
+                    Ok(pdu) => pdu?,
+                    Err(_) => {
+                        self.stream.abort(AbortRQSource::ServiceUser).await;
+                        return Err(ScuError::Timeout(
+                            self.response_timeout,
+                            "waiting for the response",
+                        ));
+                    }
+                };
+            match pdu {
+                Pdu::PData { data } => {
+                    for pdv in data {
+                        if let Some(command) = self.push_pdv(pdv)? {
+                            trace(&self.trace, &format!("<< {}", command.describe()));
+                            let responded = match &command {
+                                DimseCommand::EchoRsp(r) => r.message_id_being_responded_to,
+                                DimseCommand::StoreRsp(r) => r.message_id_being_responded_to,
+                                other => {
+                                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                                    return Err(ScuError::Unexpected(other.describe()));
+                                }
+                            };
+                            if responded != expected {
+                                return Err(ScuError::WrongResponse {
+                                    expected,
+                                    found: responded,
+                                });
+                            }
+                            return Ok(command);
+                        }
+                    }
+                }
+                Pdu::AbortRQ { source } => {
+                    trace(
+                        &self.trace,
+                        &format!("<< A-ABORT PDU ({})", describe_abort_source(&source)),
+                    );
+                    return Err(ScuError::Aborted(describe_abort_source(&source)));
+                }
+                other => {
+                    trace(&self.trace, &format!("<< {}", describe_pdu(&other)));
+                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                    return Err(ScuError::Unexpected(describe_pdu(&other)));
+                }
+            }
+        }
+    }
+
+    fn push_pdv(&mut self, pdv: PDataValue) -> Result<Option<DimseCommand>, ScuError> {
+        match self.reassembler.push(pdv)? {
+            Some(PdvEvent::Command { command, .. }) => Ok(Some(command)),
+            // Responses we wait for carry no data set; skip any that does.
+            Some(PdvEvent::Data { .. }) | None => Ok(None),
+        }
+    }
+
+    /// Releases the association (A-RELEASE-RQ, wait for A-RELEASE-RP) and
+    /// closes the connection.
+    ///
+    /// # Errors
+    /// [`ScuError::Timeout`] or an unexpected PDU; the connection is closed
+    /// either way.
+    pub async fn release(mut self) -> Result<(), ScuError> {
+        trace(&self.trace, ">> A-RELEASE-RQ PDU");
+        self.stream.write_pdu(&Pdu::ReleaseRQ).await?;
+        loop {
+            let pdu =
+                match tokio::time::timeout(self.response_timeout, self.stream.read_pdu()).await {
+                    Ok(pdu) => pdu?,
+                    Err(_) => {
+                        self.stream.abort(AbortRQSource::ServiceUser).await;
+                        return Err(ScuError::Timeout(
+                            self.response_timeout,
+                            "waiting for A-RELEASE-RP",
+                        ));
+                    }
+                };
+            trace(&self.trace, &format!("<< {}", describe_pdu(&pdu)));
+            match pdu {
+                Pdu::ReleaseRP => {
+                    self.stream.shutdown().await;
+                    return Ok(());
+                }
+                // Release collision (PS3.8 §7.2.2): as requestor, answer the
+                // peer's request, then keep waiting for our reply.
+                Pdu::ReleaseRQ => {
+                    trace(&self.trace, ">> A-RELEASE-RP PDU");
+                    self.stream.write_pdu(&Pdu::ReleaseRP).await?;
+                }
+                // A late P-DATA (e.g. a pending response) is dropped.
+                Pdu::PData { .. } => {}
+                Pdu::AbortRQ { source } => {
+                    return Err(ScuError::Aborted(describe_abort_source(&source)));
+                }
+                other => {
+                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                    return Err(ScuError::Unexpected(describe_pdu(&other)));
+                }
+            }
+        }
+    }
+
+    /// Aborts the association (A-ABORT, service-user) and closes the connection.
+    pub async fn abort(mut self) {
+        trace(&self.trace, ">> A-ABORT PDU (service-user)");
+        self.stream.abort(AbortRQSource::ServiceUser).await;
+    }
+}
+
+fn message_id(command: &DimseCommand) -> u16 {
+    match command {
+        DimseCommand::EchoRq(c) => c.message_id,
+        DimseCommand::StoreRq(c) => c.message_id,
+        _ => 0,
+    }
+}
+
+/// What a Part-10 file's meta group says, and where its data set starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part10Meta {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax: String,
+    pub data_set_offset: u64,
+}
+
+/// Reads the meta group of a Part-10 file (with or without the 128-byte
+/// preamble).
+///
+/// # Errors
+/// [`ScuError::File`] naming the file and the problem.
+pub async fn read_part10_meta(path: &Path) -> Result<Part10Meta, ScuError> {
+    let owned = path.to_path_buf();
+    let result = tokio::task::spawn_blocking(move || read_part10_meta_blocking(&owned)).await;
+    match result {
+        Ok(Ok(meta)) => Ok(meta),
+        Ok(Err(reason)) => Err(ScuError::File {
+            path: path.to_path_buf(),
+            reason,
+        }),
+        Err(e) => Err(ScuError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn read_part10_meta_blocking(path: &Path) -> Result<Part10Meta, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut head = [0u8; 132];
+    let n = file.read(&mut head).map_err(|e| e.to_string())?;
+    let start = if n >= 132 && &head[128..132] == b"DICM" {
+        128
+    } else if n >= 4 && &head[..4] == b"DICM" {
+        0
+    } else {
+        return Err("not a DICOM Part-10 file (no DICM prefix)".to_string());
+    };
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| e.to_string())?;
+    let meta = dicom_object::meta::FileMetaTable::from_reader(std::io::BufReader::new(&mut file))
+        .map_err(|e| format!("unreadable meta group: {e}"))?;
+    Ok(Part10Meta {
+        sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
+        sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
+        transfer_syntax: meta.transfer_syntax().to_string(),
+        // DICM + the (0002,0000) element (12 bytes, explicit VR LE) + the group.
+        data_set_offset: start + 4 + 12 + u64::from(meta.information_group_length),
+    })
+}

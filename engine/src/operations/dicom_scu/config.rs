@@ -1,0 +1,152 @@
+//! Configuration of a `dicom-tcp` operation: a DICOM SCU that delivers
+//! queued messages to one remote application entity.
+
+use serde::{Deserialize, Serialize};
+
+use crate::association::AeTitle;
+use crate::config::HumanDuration;
+
+/// `type = "dicom-tcp"` under `[operations.NAME]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DicomScuConfig {
+    /// Host name or IP address of the remote.
+    pub host: String,
+    /// TCP port of the remote.
+    pub port: u16,
+    /// Called AE title: the remote's.
+    pub remote_ae_title: AeTitle,
+    /// Calling AE title: ours. The presentation contexts proposed come from
+    /// the stored association (local_ae_title → remote_ae_title).
+    pub local_ae_title: AeTitle,
+    /// How many associations to the remote may be open at once.
+    #[serde(default = "default_max_associations")]
+    pub max_associations: usize,
+    /// What to do when a delivery fails for a reason that may pass.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Limit for the TCP connect and the association negotiation.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
+    /// Limit for the remote's C-STORE-RSP.
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout: HumanDuration,
+    /// An open association with nothing to send is released after this.
+    #[serde(default = "default_idle_release")]
+    pub idle_release: HumanDuration,
+    /// Largest PDU we accept from the remote.
+    #[serde(default = "default_max_pdu_length")]
+    pub max_pdu_length: u32,
+}
+
+fn default_max_associations() -> usize {
+    1
+}
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+fn default_response_timeout() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+fn default_idle_release() -> HumanDuration {
+    HumanDuration::from_secs(5)
+}
+fn default_max_pdu_length() -> u32 {
+    65536
+}
+
+/// Exponential back-off: the n-th retry waits `initial_delay × factor^(n-1)`,
+/// at most `max_delay`; after `max_attempts` attempts the message fails
+/// (absent = retry forever: nothing acknowledged is ever dropped silently).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    #[serde(default = "default_initial_delay")]
+    pub initial_delay: HumanDuration,
+    #[serde(default = "default_factor")]
+    pub factor: f64,
+    #[serde(default = "default_max_delay")]
+    pub max_delay: HumanDuration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+fn default_initial_delay() -> HumanDuration {
+    HumanDuration::from_secs(1)
+}
+fn default_factor() -> f64 {
+    2.0
+}
+fn default_max_delay() -> HumanDuration {
+    HumanDuration::from_secs(300)
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_delay: default_initial_delay(),
+            factor: default_factor(),
+            max_delay: default_max_delay(),
+            max_attempts: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`, after `attempt` failed ones
+    /// (`attempt` ≥ 1).
+    pub fn delay_after(&self, attempt: u32) -> std::time::Duration {
+        let base = self.initial_delay.get().as_secs_f64();
+        let exp = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
+        let secs = base * self.factor.powi(exp);
+        let max = self.max_delay.get();
+        if !secs.is_finite() || secs >= max.as_secs_f64() {
+            max
+        } else {
+            std::time::Duration::from_secs_f64(secs.max(0.0))
+        }
+    }
+
+    /// Whether another attempt is allowed after `attempts` failed ones.
+    pub fn allows_another(&self, attempts: u32) -> bool {
+        self.max_attempts.is_none_or(|max| attempts < max)
+    }
+}
+
+impl DicomScuConfig {
+    /// Checks beyond the types: (field, message) pairs.
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut errors = Vec::new();
+        if self.host.trim().is_empty() {
+            errors.push(("host".into(), "must not be empty".into()));
+        }
+        if self.port == 0 {
+            errors.push(("port".into(), "must be 1 to 65535".into()));
+        }
+        if self.max_associations == 0 {
+            errors.push(("max_associations".into(), "must be at least 1".into()));
+        }
+        if !(self.retry.factor.is_finite() && self.retry.factor >= 1.0) {
+            errors.push(("retry.factor".into(), "must be a number ≥ 1".into()));
+        }
+        if self.retry.max_attempts == Some(0) {
+            errors.push((
+                "retry.max_attempts".into(),
+                "must be at least 1 (leave it out to retry forever)".into(),
+            ));
+        }
+        if self.retry.max_delay < self.retry.initial_delay {
+            errors.push((
+                "retry.max_delay".into(),
+                "must not be shorter than retry.initial_delay".into(),
+            ));
+        }
+        if self.max_pdu_length != 0 && self.max_pdu_length < 4096 {
+            errors.push((
+                "max_pdu_length".into(),
+                "must be 0 (unlimited) or at least 4096".into(),
+            ));
+        }
+        errors
+    }
+}

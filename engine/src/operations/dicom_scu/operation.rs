@@ -1,0 +1,344 @@
+//! The running DICOM SCU operation.
+//!
+//! `max_associations` lanes share the item's queue. A lane keeps its
+//! association open while messages keep coming (reusing it when it already
+//! has an accepted context for the next message's SOP class and transfer
+//! syntax) and releases it after `idle_release` without work.
+//!
+//! Contexts proposed come from the stored association (local AE title →
+//! remote AE title) of the namespace, restricted to what the message needs:
+//! its SOP class with its own transfer syntax (no transcoding), plus the
+//! contexts the lane used before so that alternating classes share one
+//! association.
+//!
+//! Failures:
+//! - the remote is down, refuses the association, drops it, or answers
+//!   "out of resources" (A7xxH): retried with exponential back-off; the whole
+//!   operation pauses for the delay (the next attempt is the same message,
+//!   the oldest), other operations are unaffected;
+//! - any other failure status, no acceptable context, no stored association
+//!   or a missing body: the message fails for this target, with the reason.
+//!
+//! A failure status is never recorded as delivered; a warning status is
+//! delivered, with the warning noted.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use super::config::DicomScuConfig;
+use crate::association::AeTitle;
+use crate::component::{ItemContext, Next, QueueReader, RunningItem};
+use crate::dimse::scu::{
+    self, MAX_PRESENTATION_CONTEXTS, ProposedContext, ScuAssociation, ScuOptions,
+};
+use crate::dimse::status::StatusCategory;
+use crate::store::messages::{ItemAddress, MessageRecord, now_ms};
+
+/// What became of one attempt.
+#[derive(Debug)]
+enum Outcome {
+    Delivered(String),
+    /// May pass: retry after a back-off.
+    Retry(String),
+    /// Will not pass by retrying.
+    Fail(String),
+}
+
+/// State shared by the lanes of one operation.
+struct Shared {
+    config: DicomScuConfig,
+    cx: ItemContext,
+    me: ItemAddress,
+    /// The queue, read by one lane at a time (tokio Mutex: held across the
+    /// wait for the next message).
+    reader: tokio::sync::Mutex<QueueReader>,
+    /// No lane starts an attempt before this (back-off after a failure that
+    /// concerns the remote, not the message). std Mutex: never held across
+    /// an await.
+    paused_until: Mutex<Option<Instant>>,
+}
+
+/// Spawns the operation's lanes.
+pub(crate) fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
+    let shared = Arc::new(Shared {
+        me: cx.address(),
+        reader: tokio::sync::Mutex::new(cx.queue_reader()),
+        paused_until: Mutex::new(None),
+        config,
+        cx,
+    });
+    let task = tokio::spawn(async move {
+        info!(
+            namespace = %shared.cx.namespace,
+            item = %shared.cx.name,
+            remote = %format!("{}@{}:{}", shared.config.remote_ae_title, shared.config.host, shared.config.port),
+            "DICOM operation started."
+        );
+        let mut lanes = tokio::task::JoinSet::new();
+        for lane_no in 0..shared.config.max_associations.max(1) {
+            lanes.spawn(lane(shared.clone(), lane_no));
+        }
+        while lanes.join_next().await.is_some() {}
+        info!(namespace = %shared.cx.namespace, item = %shared.cx.name, "DICOM operation stopped.");
+    });
+    RunningItem {
+        task,
+        local_addr: None,
+    }
+}
+
+/// An open association and what it can carry.
+struct Open {
+    association: ScuAssociation<TcpStream>,
+}
+
+async fn lane(shared: Arc<Shared>, lane_no: usize) {
+    let cx = &shared.cx;
+    let mut open: Option<Open> = None;
+    // Contexts this lane proposed before, so one association can carry a mix.
+    let mut known: Vec<(String, String)> = Vec::new();
+    loop {
+        // Respect a back-off pause.
+        let pause = *shared
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(until) = pause
+            && until > Instant::now()
+        {
+            if let Some(o) = open.take() {
+                o.association.abort().await;
+            }
+            tokio::select! {
+                () = cx.shutdown.cancelled() => break,
+                () = tokio::time::sleep_until(until) => {}
+            }
+        }
+        let idle = open.as_ref().map(|_| shared.config.idle_release.get());
+        let next = match idle {
+            Some(d) => match tokio::time::timeout(d, async {
+                shared.reader.lock().await.next(Some(d)).await
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Ok(Next::Idle),
+            },
+            None => shared.reader.lock().await.next(None).await,
+        };
+        let record = match next {
+            Ok(Next::Message(record)) => record,
+            Ok(Next::Idle) => {
+                if let Some(o) = open.take() {
+                    debug!(item = %cx.name, lane = lane_no, "Releasing an idle association.");
+                    o.association.release().await.ok();
+                }
+                continue;
+            }
+            Ok(Next::Shutdown) => break,
+            Err(e) => {
+                error!(item = %cx.name, error = %e, "Could not read the queue.");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let paused = shared
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|u| u > Instant::now());
+        if paused || cx.shutdown.is_cancelled() {
+            // Another lane hit a failure meanwhile, or we are stopping: put
+            // it back untouched.
+            cx.messages.requeue(record.id, &shared.me).ok();
+            continue;
+        }
+        let outcome = deliver(&shared, &mut open, &mut known, &record).await;
+        record_outcome(&shared, &record, outcome);
+    }
+    if let Some(o) = open.take() {
+        o.association.release().await.ok();
+    }
+}
+
+fn record_outcome(shared: &Shared, record: &MessageRecord, outcome: Outcome) {
+    let cx = &shared.cx;
+    let me = &shared.me;
+    let result = match outcome {
+        Outcome::Delivered(note) => {
+            debug!(item = %cx.name, message = %record.id, "Delivered.");
+            *shared
+                .paused_until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+            cx.messages.delivered(record.id, me, &note)
+        }
+        Outcome::Fail(reason) => {
+            error!(item = %cx.name, message = %record.id, sop_instance_uid = %record.header.sop_instance_uid, reason = %reason, "Message failed; it was not delivered.");
+            cx.messages.failed(record.id, me, &reason)
+        }
+        Outcome::Retry(err) => {
+            let attempts = record
+                .deliveries
+                .iter()
+                .find(|d| &d.target == me)
+                .map_or(0, |d| d.attempts)
+                + 1;
+            let retry = &shared.config.retry;
+            if retry.allows_another(attempts) {
+                let delay = retry.delay_after(attempts);
+                warn!(item = %cx.name, message = %record.id, attempt = attempts, retry_in = ?delay, error = %err, "Delivery failed; will retry.");
+                *shared
+                    .paused_until
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + delay);
+                let at =
+                    now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                cx.messages.retry_later(record.id, me, &err, at)
+            } else {
+                let reason = format!("gave up after {attempts} attempts: {err}");
+                error!(item = %cx.name, message = %record.id, sop_instance_uid = %record.header.sop_instance_uid, reason = %reason, "Message failed; it was not delivered.");
+                cx.messages.failed(record.id, me, &reason)
+            }
+        }
+    };
+    if let Err(e) = result {
+        error!(item = %cx.name, message = %record.id, error = %e, "Could not record the outcome.");
+    }
+}
+
+async fn deliver(
+    shared: &Shared,
+    open: &mut Option<Open>,
+    known: &mut Vec<(String, String)>,
+    record: &MessageRecord,
+) -> Outcome {
+    let config = &shared.config;
+    let cx = &shared.cx;
+    let h = &record.header;
+    let (sop, ts) = (h.sop_class_uid.as_str(), h.transfer_syntax.as_str());
+
+    let reusable = open
+        .as_ref()
+        .is_some_and(|o| o.association.accepted_context(sop, Some(ts)).is_some());
+    if !reusable {
+        if let Some(o) = open.take() {
+            o.association.release().await.ok();
+        }
+        if let Err(reason) = allowed_by_store(shared, sop, ts) {
+            return Outcome::Fail(reason);
+        }
+        let pair = (sop.to_string(), ts.to_string());
+        known.retain(|k| k != &pair);
+        known.insert(0, pair);
+        known.truncate(MAX_PRESENTATION_CONTEXTS);
+        // Drop contexts the store no longer allows.
+        known.retain(|(s, t)| allowed_by_store(shared, s, t).is_ok());
+        let mut options = ScuOptions::new(
+            config.local_ae_title.as_str(),
+            config.remote_ae_title.as_str(),
+        );
+        options.presentation_contexts = known
+            .iter()
+            .map(|(s, t)| ProposedContext {
+                abstract_syntax: s.clone(),
+                transfer_syntaxes: vec![t.clone()],
+            })
+            .collect();
+        options.max_pdu_length = config.max_pdu_length;
+        options.connect_timeout = config.connect_timeout.get();
+        options.response_timeout = config.response_timeout.get();
+        let address = format!("{}:{}", config.host, config.port);
+        match scu::connect(&address, &options).await {
+            Ok(association) => *open = Some(Open { association }),
+            Err(e) => return Outcome::Retry(e.to_string()),
+        }
+    }
+    let Some(o) = open.as_mut() else {
+        return Outcome::Retry("no association".into());
+    };
+    if o.association.accepted_context(sop, Some(ts)).is_none() {
+        let why = match o
+            .association
+            .contexts()
+            .iter()
+            .find(|c| c.abstract_syntax == sop)
+        {
+            Some(c) => format!("{:?}", c.result),
+            None => "not proposed".to_string(),
+        };
+        // Keep the association for the other contexts; this message fails.
+        return Outcome::Fail(format!(
+            "{} did not accept SOP class {} with transfer syntax {} ({why}); the message is not transcoded",
+            config.remote_ae_title,
+            crate::dimse::uids::uid_name_or_uid(sop),
+            crate::dimse::uids::uid_name_or_uid(ts),
+        ));
+    }
+    let file = match tokio::fs::File::open(cx.bodies.path(record.id)).await {
+        Ok(f) => f,
+        Err(e) => return Outcome::Fail(format!("the body file cannot be read: {e}")),
+    };
+    let data = tokio::io::BufReader::with_capacity(256 * 1024, file.take(h.size));
+    match o
+        .association
+        .store(sop, &h.sop_instance_uid, ts, data)
+        .await
+    {
+        Ok(status) => match status.category() {
+            StatusCategory::Success => Outcome::Delivered(String::new()),
+            StatusCategory::Warning => Outcome::Delivered(format!("remote answered {status}")),
+            _ if status.code() & 0xFF00 == 0xA700 => {
+                Outcome::Retry(format!("remote answered {status}"))
+            }
+            _ => Outcome::Fail(format!("remote answered {status}")),
+        },
+        Err(e) => {
+            // The association is in an unknown state: drop it.
+            if let Some(o) = open.take() {
+                o.association.abort().await;
+            }
+            Outcome::Retry(e.to_string())
+        }
+    }
+}
+
+/// Whether the stored association (local → remote) lets us propose this
+/// SOP class with this transfer syntax; the reason when not.
+fn allowed_by_store(shared: &Shared, sop: &str, ts: &str) -> Result<(), String> {
+    let config = &shared.config;
+    let cx = &shared.cx;
+    let local: &AeTitle = &config.local_ae_title;
+    let remote: &AeTitle = &config.remote_ae_title;
+    let stored = cx
+        .store
+        .associations(&cx.namespace)
+        .lookup(local, remote)
+        .map_err(|e| format!("cannot read the stored association: {e}"))?
+        .ok_or_else(|| {
+            format!(
+                "no association {local} → {remote} is stored in namespace {}; create it (switchboard association create) and resend",
+                cx.namespace
+            )
+        })?;
+    let pc = stored.context_for(sop).ok_or_else(|| {
+        format!(
+            "the stored association {local} → {remote} has no presentation context for {}",
+            crate::dimse::uids::uid_name_or_uid(sop)
+        )
+    })?;
+    if pc.transfer_syntaxes.iter().any(|t| t.as_str() == ts) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the stored association {local} → {remote} does not list transfer syntax {} for {}; the message is not transcoded",
+            crate::dimse::uids::uid_name_or_uid(ts),
+            crate::dimse::uids::uid_name_or_uid(sop)
+        ))
+    }
+}

@@ -1,0 +1,331 @@
+//! Building, starting and stopping productions and their items.
+//!
+//! Items are started targets first (operations, then processes, then
+//! services), so nothing is sent to an item that does not run yet; they are
+//! stopped in the opposite order in two phases: services stop accepting
+//! first, then the workers finish what they hold.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::component::{BuildError, ItemContext, Output, Outputs, RunningItem};
+use crate::config::{ItemKind, Production, ProductionDiff};
+use crate::ids::{ItemName, NamespaceId};
+use crate::store::messages::ItemAddress;
+use crate::store::{Bodies, GroupCommit, Store, StoreError};
+
+/// The wake-up of every item's queue, by namespace and address. Entries are
+/// never removed: a reloaded or re-added item gets the same one.
+#[derive(Debug, Clone, Default)]
+pub struct Wakers(Arc<Mutex<WakerMap>>);
+
+type WakerMap = HashMap<(NamespaceId, ItemAddress), Arc<Notify>>;
+
+impl Wakers {
+    /// The wake-up of an item, created on first use.
+    pub fn get(&self, namespace: &NamespaceId, address: &ItemAddress) -> Arc<Notify> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((namespace.clone(), address.clone()))
+            .or_default()
+            .clone()
+    }
+}
+
+/// What every item of the engine shares.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub store: Store,
+    pub bodies: Bodies,
+    pub commit: GroupCommit,
+    pub wakers: Wakers,
+    pub grace: Duration,
+}
+
+/// One running item.
+#[derive(Debug)]
+pub struct ItemHandle {
+    pub kind: ItemKind,
+    /// Cancelled to stop this item alone (a child of the production's).
+    pub token: CancellationToken,
+    pub running: RunningItem,
+}
+
+/// A running production: its validated config and its items.
+///
+/// Lifecycle: created by [`start_production`], changed in place by
+/// [`RunningProduction::apply`] (hot reload), ended by
+/// [`RunningProduction::stop`].
+#[derive(Debug)]
+pub struct RunningProduction {
+    pub production: Production,
+    /// Parent of every item's token; a child of the namespace's.
+    pub token: CancellationToken,
+    pub items: BTreeMap<ItemName, ItemHandle>,
+}
+
+/// Creates the production's `[[associations]]` in its namespace when the
+/// pair is absent; an existing pair (perhaps edited by a user) is left as it
+/// is. Returns how many were created.
+///
+/// # Errors
+/// A store failure.
+pub fn seed_associations(store: &Store, production: &Production) -> Result<usize, StoreError> {
+    let associations = store.associations(&production.id.namespace);
+    let mut created = 0;
+    for ctx in &production.associations {
+        if associations.get(&ctx.key())?.is_some() {
+            continue;
+        }
+        match associations.put(ctx.clone(), false) {
+            Ok(()) => {
+                created += 1;
+                info!(namespace = %production.id.namespace, pair = %ctx.key(), production = %production.id.name, "Association created from the production file.");
+            }
+            Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(created)
+}
+
+fn context(
+    shared: &Shared,
+    production: &Production,
+    name: &ItemName,
+    targets: Vec<&str>,
+    token: CancellationToken,
+) -> Result<ItemContext, BuildError> {
+    let ns = &production.id.namespace;
+    let address = ItemAddress::new(production.id.name.as_str(), name.as_str());
+    let outputs = Outputs(
+        targets
+            .into_iter()
+            .map(|t| {
+                let address = ItemAddress::new(production.id.name.as_str(), t);
+                Output {
+                    wake: shared.wakers.get(ns, &address),
+                    address,
+                }
+            })
+            .collect(),
+    );
+    Ok(ItemContext {
+        namespace: ns.clone(),
+        production: production.id.name.clone(),
+        name: name.clone(),
+        store: shared.store.clone(),
+        messages: shared
+            .store
+            .messages(ns)
+            .map_err(|e| BuildError(e.to_string()))?,
+        bodies: shared.bodies.clone(),
+        commit: shared.commit.clone(),
+        shutdown: token,
+        grace: shared.grace,
+        inbox: shared.wakers.get(ns, &address),
+        outputs,
+    })
+}
+
+/// Builds and spawns one item of a production.
+///
+/// # Errors
+/// [`BuildError`] naming the item.
+pub async fn start_item(
+    shared: &Shared,
+    production: &Production,
+    parent: &CancellationToken,
+    name: &ItemName,
+) -> Result<ItemHandle, BuildError> {
+    let token = parent.child_token();
+    let with_name = |e: BuildError| BuildError(format!("{name}: {}", e.0));
+    let (kind, running) = if let Some(c) = production.operations.get(name) {
+        let cx = context(shared, production, name, Vec::new(), token.clone())?;
+        (ItemKind::Operation, c.build(cx).await.map_err(with_name)?)
+    } else if let Some(c) = production.processes.get(name) {
+        let cx = context(shared, production, name, c.targets(), token.clone())?;
+        (ItemKind::Process, c.build(cx).await.map_err(with_name)?)
+    } else if let Some(c) = production.services.get(name) {
+        let cx = context(shared, production, name, c.targets(), token.clone())?;
+        (ItemKind::Service, c.build(cx).await.map_err(with_name)?)
+    } else {
+        return Err(BuildError(format!("{name}: no such item")));
+    };
+    Ok(ItemHandle {
+        kind,
+        token,
+        running,
+    })
+}
+
+/// The order items start in: operations, processes, services.
+fn start_order<'a>(
+    production: &'a Production,
+    names: impl Iterator<Item = &'a ItemName>,
+) -> Vec<&'a ItemName> {
+    let mut v: Vec<&ItemName> = names.collect();
+    v.sort_by_key(|n| match production.kind_of(n) {
+        Some(ItemKind::Operation) => 0,
+        Some(ItemKind::Process) => 1,
+        _ => 2,
+    });
+    v
+}
+
+/// Seeds the associations, then builds and spawns every item. When one
+/// fails, the ones already started are stopped and the error returned.
+///
+/// # Errors
+/// [`BuildError`] naming the item, or the store failure while seeding.
+pub async fn start_production(
+    shared: &Shared,
+    production: Production,
+    parent: &CancellationToken,
+) -> Result<RunningProduction, BuildError> {
+    seed_associations(&shared.store, &production)
+        .map_err(|e| BuildError(format!("cannot create the associations: {e}")))?;
+    let mut running = RunningProduction {
+        token: parent.child_token(),
+        items: BTreeMap::new(),
+        production,
+    };
+    let names: Vec<ItemName> = start_order(
+        &running.production,
+        running
+            .production
+            .operations
+            .keys()
+            .chain(running.production.processes.keys())
+            .chain(running.production.services.keys()),
+    )
+    .into_iter()
+    .cloned()
+    .collect();
+    for name in names {
+        match start_item(shared, &running.production, &running.token, &name).await {
+            Ok(handle) => {
+                running.items.insert(name, handle);
+            }
+            Err(e) => {
+                running.stop(Duration::from_secs(1)).await;
+                return Err(e);
+            }
+        }
+    }
+    info!(
+        namespace = %running.production.id.namespace,
+        production = %running.production.id.name,
+        services = running.production.services.len(),
+        processes = running.production.processes.len(),
+        operations = running.production.operations.len(),
+        "Production started."
+    );
+    Ok(running)
+}
+
+/// Stops items in two phases within `grace`: services first (they stop
+/// accepting and finish open associations), then processes and operations
+/// (they finish the message in hand; anything else stays queued). Tasks
+/// still running after the grace period are aborted: what they held is in
+/// flight in the store and is queued again on the next start.
+pub async fn stop_items(items: Vec<(ItemName, ItemHandle)>, grace: Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    let (services, workers): (Vec<_>, Vec<_>) = items
+        .into_iter()
+        .partition(|(_, h)| h.kind == ItemKind::Service);
+    for phase in [services, workers] {
+        for (_, h) in &phase {
+            h.token.cancel();
+        }
+        for (name, h) in phase {
+            let abort = h.running.task.abort_handle();
+            if tokio::time::timeout_at(deadline, h.running.task)
+                .await
+                .is_err()
+            {
+                warn!(item = %name, "Item did not stop within the grace period; aborted.");
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl RunningProduction {
+    /// Stops every item (see [`stop_items`]).
+    pub async fn stop(&mut self, grace: Duration) {
+        let items = std::mem::take(&mut self.items).into_iter().collect();
+        stop_items(items, grace).await;
+        self.token.cancel();
+    }
+
+    /// Applies a new version of the production item by item: changed and
+    /// removed items stop (in-flight work finishes or goes back to the
+    /// queue, which stays in the store), then changed and added ones start;
+    /// unchanged items are not touched. When a start fails, the items
+    /// started are stopped, the old versions of the stopped ones started
+    /// again, and the error returned.
+    ///
+    /// # Errors
+    /// [`BuildError`] of the first item that could not start.
+    pub async fn apply(
+        &mut self,
+        shared: &Shared,
+        new: Production,
+        diff: &ProductionDiff,
+    ) -> Result<(), BuildError> {
+        let to_stop: Vec<ItemName> = [&diff.services, &diff.processes, &diff.operations]
+            .into_iter()
+            .flat_map(|d| d.to_stop().cloned())
+            .collect();
+        let stopped: Vec<(ItemName, ItemHandle)> = to_stop
+            .iter()
+            .filter_map(|n| self.items.remove(n).map(|h| (n.clone(), h)))
+            .collect();
+        stop_items(stopped, shared.grace).await;
+        if diff.associations_changed {
+            seed_associations(&shared.store, &new)
+                .map_err(|e| BuildError(format!("cannot create the associations: {e}")))?;
+        }
+        let to_start: Vec<ItemName> = start_order(
+            &new,
+            [&diff.services, &diff.processes, &diff.operations]
+                .into_iter()
+                .flat_map(|d| d.to_start()),
+        )
+        .into_iter()
+        .cloned()
+        .collect();
+        let mut started = Vec::new();
+        for name in &to_start {
+            match start_item(shared, &new, &self.token, name).await {
+                Ok(h) => started.push((name.clone(), h)),
+                Err(e) => {
+                    stop_items(started, shared.grace).await;
+                    // Roll back: the old versions of what was stopped.
+                    let old = self.production.clone();
+                    for name in start_order(&old, to_stop.iter()) {
+                        match start_item(shared, &old, &self.token, name).await {
+                            Ok(h) => {
+                                self.items.insert(name.clone(), h);
+                            }
+                            Err(e) => {
+                                warn!(item = %name, error = %e, "Could not restore an item after a failed reload.")
+                            }
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        self.items.extend(started);
+        self.production = new;
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! The DICOM SCP's production-file table (`type = "dicom-tcp"` under
+//! `[services.NAME]`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::association::model::AeTitle;
+use crate::dimse::pdu::UNLIMITED_PDU_CAP;
+
+/// Settings of one DICOM SCP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DicomScpConfig {
+    /// The TCP port to listen on.
+    pub port: u16,
+    /// The address to bind; every interface by default.
+    #[serde(default = "default_bind_address")]
+    pub bind_address: IpAddr,
+    /// The local AE title(s) this listener answers to: one or a list.
+    pub ae_title: AeTitles,
+    /// Open associations at most; past it, new ones are rejected-transient
+    /// (service-provider, local-limit-exceeded).
+    #[serde(default = "default_max_associations")]
+    pub max_associations: usize,
+    /// The maximum PDU length we announce and accept (1024 to 4 MiB), unless
+    /// the stored association context sets its own.
+    #[serde(default = "default_max_pdu_length")]
+    pub max_pdu_length: u32,
+    /// Seconds to wait for an A-ASSOCIATE-RQ after connecting and for the
+    /// peer to close after a rejection or release (the ARTIM timer, PS3.8 §9.1.5).
+    #[serde(default = "default_artim_timeout", with = "seconds")]
+    pub artim_timeout: Duration,
+    /// Seconds an established association may stay silent before we abort it.
+    #[serde(default = "default_idle_timeout", with = "seconds")]
+    pub idle_timeout: Duration,
+    /// Log every PDU and DIMSE message at info, in the reference form
+    /// (`#5:ENS-SCP << A-ASSOCIATE-RQ PDU`).
+    #[serde(default)]
+    pub trace: bool,
+    /// Items that receive what this service takes in.
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+/// One AE title or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AeTitles {
+    One(AeTitle),
+    Many(Vec<AeTitle>),
+}
+
+impl AeTitles {
+    /// The titles as a list.
+    pub fn to_vec(&self) -> Vec<AeTitle> {
+        match self {
+            AeTitles::One(one) => vec![one.clone()],
+            AeTitles::Many(many) => many.clone(),
+        }
+    }
+}
+
+/// A setting out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DicomScpConfigError {
+    #[error("ae_title: give at least one AE title")]
+    NoAeTitle,
+    #[error("ae_title: the wildcard \"*\" is a store key, not a listener's title")]
+    WildcardAeTitle,
+    #[error("max_associations: must be at least 1")]
+    MaxAssociations,
+    #[error("max_pdu_length: {0} is out of range; use 1024 to {UNLIMITED_PDU_CAP}")]
+    MaxPduLength(u32),
+    #[error("{0}: must be more than 0 seconds")]
+    Timeout(&'static str),
+}
+
+impl DicomScpConfig {
+    /// A configuration with defaults for everything but the port and title.
+    pub fn new(port: u16, ae_title: AeTitle) -> Self {
+        Self {
+            port,
+            bind_address: default_bind_address(),
+            ae_title: AeTitles::One(ae_title),
+            max_associations: default_max_associations(),
+            max_pdu_length: default_max_pdu_length(),
+            artim_timeout: default_artim_timeout(),
+            idle_timeout: default_idle_timeout(),
+            trace: false,
+            targets: Vec::new(),
+        }
+    }
+
+    /// Checks every setting, reporting all problems.
+    ///
+    /// # Errors
+    /// Every [`DicomScpConfigError`] found.
+    pub fn validate(&self) -> Result<(), Vec<DicomScpConfigError>> {
+        let mut errors = Vec::new();
+        let titles = self.ae_title.to_vec();
+        if titles.is_empty() {
+            errors.push(DicomScpConfigError::NoAeTitle);
+        }
+        if titles.iter().any(AeTitle::is_wildcard) {
+            errors.push(DicomScpConfigError::WildcardAeTitle);
+        }
+        if self.max_associations == 0 {
+            errors.push(DicomScpConfigError::MaxAssociations);
+        }
+        if !(1024..=UNLIMITED_PDU_CAP).contains(&self.max_pdu_length) {
+            errors.push(DicomScpConfigError::MaxPduLength(self.max_pdu_length));
+        }
+        if self.artim_timeout.is_zero() {
+            errors.push(DicomScpConfigError::Timeout("artim_timeout"));
+        }
+        if self.idle_timeout.is_zero() {
+            errors.push(DicomScpConfigError::Timeout("idle_timeout"));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The socket address to bind.
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind_address, self.port)
+    }
+
+    /// The exclusive resources this service needs: its TCP port.
+    pub fn resources(&self) -> Vec<SocketAddr> {
+        vec![self.socket_addr()]
+    }
+}
+
+fn default_bind_address() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+}
+
+fn default_max_associations() -> usize {
+    64
+}
+
+fn default_max_pdu_length() -> u32 {
+    65536
+}
+
+fn default_artim_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Durations written as seconds (integer or fractional).
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(value.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(deserializer)?;
+        Duration::try_from_secs_f64(secs).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "{secs} is not a duration in seconds (use a number of 0 or more)"
+            ))
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! The running file service: scans its folder, takes in every DICOM Part 10
+//! file whose size has not changed since the previous scan (so files still
+//! being copied in are left alone), and removes it (or moves it to
+//! `done_folder`) once its copy is durable in the store. Files that are not
+//! Part 10 are moved to `<folder>/.rejected/` with a log line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use tracing::{debug, error, info, warn};
+
+use super::config::FileServiceConfig;
+use crate::component::{BuildError, ItemContext, RunningItem};
+use crate::dimse::scu::read_part10_meta;
+use crate::store::messages::{ItemAddress, MessageHeader, now_ms};
+
+const REJECTED: &str = ".rejected";
+
+/// Creates the folders and spawns the service.
+pub(crate) async fn build(
+    config: &FileServiceConfig,
+    cx: ItemContext,
+) -> Result<RunningItem, BuildError> {
+    let config = config.clone();
+    for dir in std::iter::once(&config.folder).chain(config.done_folder.as_ref()) {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| BuildError(format!("cannot create the folder {}: {e}", dir.display())))?;
+    }
+    let task = tokio::spawn(async move {
+        info!(namespace = %cx.namespace, item = %cx.name, folder = %config.folder.display(), "File service watching.");
+        let mut sizes: HashMap<PathBuf, u64> = HashMap::new();
+        loop {
+            if let Err(e) = scan(&config, &cx, &mut sizes).await {
+                warn!(item = %cx.name, error = %e, "Could not scan the folder.");
+            }
+            tokio::select! {
+                () = cx.shutdown.cancelled() => break,
+                () = tokio::time::sleep(config.poll_interval.get()) => {}
+            }
+        }
+        info!(namespace = %cx.namespace, item = %cx.name, "File service stopped.");
+    });
+    Ok(RunningItem {
+        task,
+        local_addr: None,
+    })
+}
+
+async fn scan(
+    config: &FileServiceConfig,
+    cx: &ItemContext,
+    sizes: &mut HashMap<PathBuf, u64>,
+) -> std::io::Result<()> {
+    let mut seen = HashMap::new();
+    let mut entries = tokio::fs::read_dir(&config.folder).await?;
+    let mut ready = Vec::new();
+    while let Some(entry) = entries.next_entry().await? {
+        let path = entry.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_none_or(|n| n.starts_with('.'));
+        let meta = entry.metadata().await?;
+        if hidden || !meta.is_file() {
+            continue;
+        }
+        let size = meta.len();
+        if sizes.get(&path) == Some(&size) {
+            ready.push(path.clone());
+        }
+        seen.insert(path, size);
+    }
+    *sizes = seen;
+    ready.sort();
+    for path in ready {
+        if cx.shutdown.is_cancelled() {
+            break;
+        }
+        sizes.remove(&path);
+        take_in(config, cx, &path).await;
+    }
+    Ok(())
+}
+
+async fn take_in(config: &FileServiceConfig, cx: &ItemContext, path: &Path) {
+    let meta = match read_part10_meta(path).await {
+        Ok(m) => m,
+        Err(e) => {
+            warn!(item = %cx.name, file = %path.display(), error = %e, "Not a DICOM Part 10 file; moved aside.");
+            let dir = config.folder.join(REJECTED);
+            if tokio::fs::create_dir_all(&dir).await.is_ok()
+                && let Some(name) = path.file_name()
+            {
+                tokio::fs::rename(path, dir.join(name)).await.ok();
+            }
+            return;
+        }
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            warn!(item = %cx.name, file = %path.display(), error = %e, "Cannot open a file.");
+            return;
+        }
+    };
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(meta.data_set_offset))
+    {
+        warn!(item = %cx.name, file = %path.display(), error = %e, "Cannot read a file.");
+        return;
+    }
+    let header = MessageHeader {
+        source: ItemAddress::new(cx.production.as_str(), cx.name.as_str()),
+        received_at: now_ms(),
+        sop_class_uid: meta.sop_class_uid,
+        sop_instance_uid: meta.sop_instance_uid,
+        transfer_syntax: meta.transfer_syntax,
+        calling_ae_title: String::new(),
+        called_ae_title: String::new(),
+        origin: path.display().to_string(),
+        size: 0,
+    };
+    match cx.take_in_reader(reader, header).await {
+        Ok(id) => {
+            debug!(item = %cx.name, file = %path.display(), message = %id, "File taken in.");
+            let done = match &config.done_folder {
+                Some(dir) => match path.file_name() {
+                    Some(name) => tokio::fs::rename(path, dir.join(name)).await,
+                    None => Ok(()),
+                },
+                None => tokio::fs::remove_file(path).await,
+            };
+            if let Err(e) = done {
+                error!(item = %cx.name, file = %path.display(), error = %e, "File taken in but not removed; it will be taken in again.");
+            }
+        }
+        Err(e) => {
+            error!(item = %cx.name, file = %path.display(), error = %e, "Could not take a file in; will try again.")
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Group commit: many writers, one flush.
+//!
+//! A writer makes its change (sled transaction, body file renamed), then
+//! awaits [`GroupCommit::sync`]. One committer task takes every request
+//! waiting at that moment, flushes sled, fsyncs its log and the bodies
+//! folder once for all of them, then answers them all. Requests that arrive
+//! during a flush wait for the next one, since their changes may have been
+//! made after the flush began. Under load, the cost of one flush is shared
+//! by every concurrent C-STORE.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::Store;
+use super::bodies::Bodies;
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+/// The handle writers use. Cheap to clone; the committer task stops when
+/// the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct GroupCommit {
+    // Unbounded: each waiting writer holds at most one request, so the
+    // channel is bounded by the number of concurrent writers.
+    tx: mpsc::UnboundedSender<Reply>,
+}
+
+/// Why a commit failed; the C-STORE is then answered with a failure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not make the message durable: {0}")]
+pub struct CommitError(pub String);
+
+impl GroupCommit {
+    /// Spawns the committer task on the current tokio runtime.
+    pub fn spawn(store: Store, bodies: Bodies) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
+        let store = Arc::new(store);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                let store = store.clone();
+                let bodies = bodies.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    store.sync().map_err(|e| error_chain(&e))?;
+                    bodies.sync_dir().map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                for reply in batch {
+                    reply.send(result.clone()).ok();
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Returns once every change made before the call is durable.
+    ///
+    /// # Errors
+    /// [`CommitError`] when the flush or an fsync failed.
+    pub async fn sync(&self) -> Result<(), CommitError> {
+        let (reply, wait) = oneshot::channel();
+        self.tx
+            .send(reply)
+            .map_err(|_| CommitError("the committer has stopped".into()))?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CommitError(e)),
+            Err(_) => Err(CommitError("the committer has stopped".into())),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

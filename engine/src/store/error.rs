@@ -1,0 +1,68 @@
+//! The store's typed errors.
+
+use std::path::PathBuf;
+
+use crate::association::{ModelError, PairKey};
+use crate::ids::NamespaceId;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process (usually `switchboard run`) holds the data directory.
+    #[error("the store in {path} is in use by another process")]
+    Locked { path: PathBuf },
+    /// The store could not be opened for another reason.
+    #[error("cannot open the store in {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: BackendError,
+    },
+    /// A read or write failed in the storage engine.
+    #[error("the store failed")]
+    Backend(#[from] BackendError),
+    /// Flushing or syncing the store's files failed.
+    #[error("cannot sync the store's files to disk in {path}")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `put` without overwrite on a pair that exists.
+    #[error(
+        "association {key} already exists in namespace {namespace}; pass --overwrite to replace its presentation contexts"
+    )]
+    AlreadyExists {
+        namespace: NamespaceId,
+        key: PairKey,
+    },
+    /// The pair is not stored.
+    #[error("no association {key} in namespace {namespace}")]
+    NotFound {
+        namespace: NamespaceId,
+        key: PairKey,
+    },
+    /// A value would break the model's rules; nothing was written.
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    /// A stored value cannot be read back.
+    #[error("stored value for {key} in namespace {namespace} cannot be read: {reason}")]
+    Corrupt {
+        namespace: NamespaceId,
+        key: String,
+        reason: String,
+    },
+}
+
+/// An error of the storage engine, kept opaque so that nothing outside
+/// `store/` depends on it.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct BackendError(#[from] sled::Error);
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Backend(BackendError(e))
+    }
+}

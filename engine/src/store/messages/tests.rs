@@ -1,0 +1,149 @@
+use super::*;
+use crate::store::{Bodies, BodyTrailer, GroupCommit, Store};
+
+fn header(n: u64) -> MessageHeader {
+    MessageHeader {
+        source: ItemAddress::new("p", "IN"),
+        received_at: now_ms(),
+        sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+        sop_instance_uid: format!("1.2.3.{n}"),
+        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+        calling_ae_title: "SCU".into(),
+        called_ae_title: "SCP".into(),
+        origin: "127.0.0.1:1234".into(),
+        size: 4,
+    }
+}
+
+fn ns() -> NamespaceId {
+    NamespaceId::new("demo").unwrap()
+}
+
+#[test]
+fn a_message_moves_through_its_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let m = store.messages(&ns()).unwrap();
+    let out = ItemAddress::new("p", "OUT");
+    let id = store.next_message_id().unwrap();
+    m.accept(id, header(1), std::slice::from_ref(&out)).unwrap();
+    assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
+    assert_eq!(m.get(id).unwrap().status(), DeliveryStatus::Queued);
+
+    let r = m.claim(id, &out).unwrap().unwrap();
+    assert_eq!(r.status(), DeliveryStatus::InFlight);
+    assert!(m.claim(id, &out).unwrap().is_none(), "claimed once");
+    assert!(m.pending(&out, None, 10).unwrap().is_empty());
+
+    m.retry_later(id, &out, "connection refused", 0).unwrap();
+    assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
+    m.claim(id, &out).unwrap().unwrap();
+    let r = m.failed(id, &out, "status A700").unwrap();
+    assert_eq!(r.status(), DeliveryStatus::Failed);
+    assert_eq!(r.deliveries[0].attempts, 2);
+    assert_eq!(m.queue_depth(&out).unwrap(), 0);
+
+    let failed = MessageFilter {
+        status: Some(DeliveryStatus::Failed),
+        ..Default::default()
+    };
+    assert_eq!(m.list(&failed).unwrap().len(), 1);
+    assert_eq!(m.resend(id, false).unwrap(), vec![out.clone()]);
+    m.claim(id, &out).unwrap().unwrap();
+    let r = m.delivered(id, &out, "").unwrap();
+    assert_eq!(r.status(), DeliveryStatus::Delivered);
+    assert!(m.list(&failed).unwrap().is_empty());
+    assert!(r.events.len() >= 4, "{:?}", r.events);
+}
+
+#[test]
+fn in_flight_goes_back_to_queued_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ItemAddress::new("p", "OUT");
+    let id;
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let m = store.messages(&ns()).unwrap();
+        id = store.next_message_id().unwrap();
+        m.accept(id, header(1), std::slice::from_ref(&out)).unwrap();
+        m.claim(id, &out).unwrap().unwrap();
+        store.sync().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let m = store.messages(&ns()).unwrap();
+    assert_eq!(m.requeue_in_flight().unwrap(), 1);
+    assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
+    assert_eq!(m.get(id).unwrap().status(), DeliveryStatus::Queued);
+    assert!(store.next_message_id().unwrap() > id, "ids keep increasing");
+}
+
+#[test]
+fn a_process_routes_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let m = store.messages(&ns()).unwrap();
+    let (p, a, b) = (
+        ItemAddress::new("p", "ROUTE"),
+        ItemAddress::new("p", "A"),
+        ItemAddress::new("p", "B"),
+    );
+    let id = store.next_message_id().unwrap();
+    m.accept(id, header(1), std::slice::from_ref(&p)).unwrap();
+    m.claim(id, &p).unwrap().unwrap();
+    let r = m.route(id, &p, &[a.clone(), b.clone()], "").unwrap();
+    assert_eq!(r.deliveries.len(), 3);
+    assert_eq!(m.queue_depth(&p).unwrap(), 0);
+    assert_eq!(m.pending(&a, None, 5).unwrap(), vec![id]);
+    assert_eq!(m.pending(&b, None, 5).unwrap(), vec![id]);
+    assert_eq!(m.queues().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writers_share_commits_and_bodies_carry_their_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bodies = Bodies::open(dir.path()).unwrap();
+    let commit = GroupCommit::spawn(store.clone(), bodies.clone());
+    let out = ItemAddress::new("p", "OUT");
+    let mut tasks = Vec::new();
+    for n in 0..20u64 {
+        let (store, bodies, commit, out) =
+            (store.clone(), bodies.clone(), commit.clone(), out.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = store.next_message_id().unwrap();
+            let mut trailer = BodyTrailer {
+                id,
+                namespace: ns(),
+                header: header(n),
+                targets: vec![out.clone()],
+            };
+            let bodies2 = bodies.clone();
+            let store2 = store.clone();
+            tokio::task::spawn_blocking(move || {
+                bodies2.write(&b"DATA"[..], &mut trailer).unwrap();
+                store2
+                    .messages(&ns())
+                    .unwrap()
+                    .accept(id, trailer.header.clone(), &trailer.targets)
+                    .unwrap();
+            })
+            .await
+            .unwrap();
+            commit.sync().await.unwrap();
+            id
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    let m = store.messages(&ns()).unwrap();
+    assert_eq!(m.pending(&out, None, 100).unwrap().len(), 20);
+    let trailer = Bodies::read_trailer(&bodies.path(ids[3])).unwrap();
+    assert_eq!(trailer.id, ids[3]);
+    assert_eq!(trailer.targets, vec![out]);
+    let mut data = String::new();
+    std::io::Read::read_to_string(&mut bodies.open_data_set(ids[3], 4).unwrap(), &mut data)
+        .unwrap();
+    assert_eq!(data, "DATA");
+}

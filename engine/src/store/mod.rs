@@ -1,0 +1,167 @@
+//! The embedded store: sled 0.34 hidden behind a domain API.
+//!
+//! - [`Store`]: one per data directory, opened once per process (sled locks
+//!   the directory; a second opener gets [`StoreError::Locked`]). Cheap to
+//!   clone.
+//! - [`Associations`]: the association contexts of one namespace, in the tree
+//!   `<namespace>/associations`.
+//! - [`messages::Messages`]: message headers, deliveries and per-item queues
+//!   of one namespace; [`Bodies`]: the body files under `<data-dir>/bodies/`;
+//!   [`GroupCommit`]: one flush shared by concurrent writers.
+//!
+//! Layout on disk: `<data-dir>/store/` is sled's directory. Every value starts
+//! with a format-version byte followed by its serde_json encoding, so the
+//! format can evolve. Every write is atomic (one compare-and-swap or one
+//! transaction) and durable when it returns: sled is flushed and its log file
+//! is fsynced by us, because sled 0.34 only calls `sync_file_range` on Linux.
+//!
+//! All calls block (sled and fsync are synchronous); from async code, call
+//! them in `tokio::task::spawn_blocking`. Nothing outside this module sees a
+//! sled type.
+
+mod associations;
+pub mod bodies;
+pub mod commit;
+mod error;
+mod keys;
+pub mod messages;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use associations::Associations;
+pub use bodies::{Bodies, BodyTrailer};
+pub use commit::{CommitError, GroupCommit};
+pub use error::{BackendError, StoreError};
+
+use crate::ids::NamespaceId;
+
+/// The folder inside the data directory that holds sled's files.
+pub const STORE_DIR: &str = "store";
+
+/// The marker sled 0.34 puts in the I/O error it returns when another process
+/// holds the directory's lock (`sled-0.34.7/src/config.rs`).
+const SLED_LOCK_MESSAGE: &str = "could not acquire lock";
+
+/// Flush sled's log every so often in the background too; our own writes
+/// flush and fsync explicitly.
+const BACKGROUND_FLUSH_MS: u64 = 500;
+
+/// A handle on the store of one data directory. Clones share one sled
+/// database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    /// sled's directory, `<data-dir>/store`.
+    path: PathBuf,
+    /// sled's log file `<path>/db`, kept open to fsync it after each write.
+    /// fsync works per inode, so a read-only handle is enough.
+    log_file: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `data_dir`.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process holds the directory (for
+    /// example a running `switchboard run`), [`StoreError::Open`] or
+    /// [`StoreError::Sync`] for anything else.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join(STORE_DIR);
+        let fresh = !path.exists();
+        std::fs::create_dir_all(&path).map_err(|source| StoreError::Sync {
+            path: path.clone(),
+            source,
+        })?;
+        let db = sled::Config::new()
+            .path(&path)
+            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+            .open()
+            .map_err(|e| open_error(&path, e))?;
+        let log_file = File::open(path.join("db")).map_err(|source| StoreError::Sync {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store {
+            inner: Arc::new(Inner { db, path, log_file }),
+        };
+        // Make the directory entries of a freshly created store durable
+        // (only then: each fsync costs milliseconds on every command).
+        if fresh {
+            sync_dir(&store.inner.path)?;
+            if let Some(parent) = store.inner.path.parent() {
+                sync_dir(parent)?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The association contexts of a namespace.
+    pub fn associations(&self, namespace: &NamespaceId) -> Associations {
+        Associations::new(self.clone(), namespace.clone())
+    }
+
+    /// sled's directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Opens (creating) one of sled's trees.
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.inner.db.open_tree(name)?)
+    }
+
+    /// Makes every write so far durable: flushes sled, then fsyncs its log.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] or [`StoreError::Sync`].
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        self.inner
+            .log_file
+            .sync_all()
+            .map_err(|source| StoreError::Sync {
+                path: self.inner.path.join("db"),
+                source,
+            })
+    }
+}
+
+fn open_error(path: &Path, e: sled::Error) -> StoreError {
+    if let sled::Error::Io(io) = &e
+        && io.to_string().contains(SLED_LOCK_MESSAGE)
+    {
+        return StoreError::Locked {
+            path: path.parent().unwrap_or(path).to_path_buf(),
+        };
+    }
+    StoreError::Open {
+        path: path.to_path_buf(),
+        source: BackendError::from(e),
+    }
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| StoreError::Sync {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+use super::*;
+use crate::association::{
+    AeTitle, AssociationContext, IMPLICIT_VR_LITTLE_ENDIAN, PairKey, PresentationContext, Uid,
+    VERIFICATION,
+};
+
+fn ae(s: &str) -> AeTitle {
+    AeTitle::new(s).unwrap()
+}
+
+fn ctx(calling: &str, called: &str, sops: &[&str]) -> AssociationContext {
+    let mut c = AssociationContext::new(ae(calling), ae(called));
+    for sop in sops {
+        c.presentation_contexts.push(
+            PresentationContext::new(
+                Uid::new(sop).unwrap(),
+                vec![Uid::new(IMPLICIT_VR_LITTLE_ENDIAN).unwrap()],
+            )
+            .unwrap(),
+        );
+    }
+    c
+}
+
+fn ns(s: &str) -> NamespaceId {
+    NamespaceId::new(s).unwrap()
+}
+
+#[test]
+fn put_get_list_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = store.associations(&ns("default"));
+    let one = ctx("ENS-SCU", "MWL-SCP", &[VERIFICATION]);
+    a.put(one.clone(), false).unwrap();
+    assert_eq!(a.get(&one.key()).unwrap(), Some(one.clone()));
+    assert!(matches!(
+        a.put(one.clone(), false),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    a.put(ctx("A", "B", &[]), false).unwrap();
+    a.put(ctx("ENS", "Z", &[]), false).unwrap();
+    let keys: Vec<String> = a
+        .list()
+        .unwrap()
+        .iter()
+        .map(|c| c.key().to_string())
+        .collect();
+    assert_eq!(keys, ["A -> B", "ENS -> Z", "ENS-SCU -> MWL-SCP"]);
+    assert_eq!(a.delete(&one.key()).unwrap(), one);
+    assert!(matches!(
+        a.delete(&one.key()),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(a.list().unwrap().len(), 2);
+}
+
+#[test]
+fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = ctx("ENS-SCU", "MWL-SCP", &[VERIFICATION, "1.2.3"]);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .associations(&ns("default"))
+            .put(one.clone(), false)
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(
+        store.associations(&ns("default")).list().unwrap(),
+        vec![one]
+    );
+}
+
+#[test]
+fn second_open_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = Store::open(dir.path()).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+}
+
+#[test]
+fn namespaces_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = store.associations(&ns("a"));
+    let b = store.associations(&ns("b"));
+    a.put(ctx("X", "Y", &[VERIFICATION]), false).unwrap();
+    b.put(ctx("X", "Y", &["1.2.3", "1.2.4"]), false).unwrap();
+    let key = PairKey::new(ae("X"), ae("Y"));
+    assert_eq!(a.get(&key).unwrap().unwrap().presentation_contexts.len(), 1);
+    assert_eq!(b.get(&key).unwrap().unwrap().presentation_contexts.len(), 2);
+    a.delete(&key).unwrap();
+    assert!(b.get(&key).unwrap().is_some());
+    assert!(store.associations(&ns("c")).list().unwrap().is_empty());
+}
+
+#[test]
+fn update_is_atomic_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = store.associations(&ns("default"));
+    let one = ctx("A", "B", &[VERIFICATION]);
+    a.put(one.clone(), false).unwrap();
+    // A result that breaks the model is refused and nothing changes.
+    let r: Result<_, StoreError> = a.update(&one.key(), |c| {
+        c.name = "n".repeat(65);
+        Ok(())
+    });
+    assert!(matches!(r, Err(StoreError::Invalid(_))));
+    // The AE titles cannot change.
+    let updated: AssociationContext = a
+        .update::<StoreError, _>(&one.key(), |c| {
+            c.name = "worklist".into();
+            c.calling_ae_title = ae("OTHER");
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(updated.calling_ae_title, ae("A"));
+    assert_eq!(a.list().unwrap().len(), 1);
+    assert_eq!(a.get(&one.key()).unwrap().unwrap().name, "worklist");
+    let missing = PairKey::new(ae("NO"), ae("PE"));
+    let r: Result<_, StoreError> = a.update(&missing, |_| Ok(()));
+    assert!(matches!(r, Err(StoreError::NotFound { .. })));
+}
+
+#[test]
+fn lookup_prefers_exact_then_wildcards() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = store.associations(&ns("default"));
+    let name = |c: Option<AssociationContext>| c.map(|c| c.name);
+    let with_name = |calling: &str, called: &str, n: &str| {
+        let mut c = ctx(calling, called, &[VERIFICATION]);
+        c.name = n.into();
+        c
+    };
+    assert_eq!(name(a.lookup(&ae("M"), &ae("S")).unwrap()), None);
+    a.put(with_name("*", "*", "any"), false).unwrap();
+    assert_eq!(name(a.lookup(&ae("M"), &ae("S")).unwrap()).unwrap(), "any");
+    a.put(with_name("*", "S", "to-s"), false).unwrap();
+    assert_eq!(name(a.lookup(&ae("M"), &ae("S")).unwrap()).unwrap(), "to-s");
+    a.put(with_name("M", "*", "from-m"), false).unwrap();
+    assert_eq!(
+        name(a.lookup(&ae("M"), &ae("S")).unwrap()).unwrap(),
+        "from-m"
+    );
+    a.put(with_name("M", "S", "exact"), false).unwrap();
+    assert_eq!(
+        name(a.lookup(&ae("M"), &ae("S")).unwrap()).unwrap(),
+        "exact"
+    );
+    assert_eq!(name(a.lookup(&ae("Q"), &ae("R")).unwrap()).unwrap(), "any");
+}
+
+#[test]
+fn stored_values_carry_a_version_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let one = ctx("A", "B", &[VERIFICATION]);
+    store
+        .associations(&ns("default"))
+        .put(one.clone(), false)
+        .unwrap();
+    let tree = store.tree("default/associations").unwrap();
+    let raw = tree.get(keys::pair_key(&one.key())).unwrap().unwrap();
+    assert_eq!(raw[0], 1);
+    assert!(serde_json::from_slice::<serde_json::Value>(&raw[1..]).is_ok());
+    // An unknown version is reported, not misread.
+    let mut bad = raw.to_vec();
+    bad[0] = 9;
+    tree.insert(keys::pair_key(&one.key()), bad).unwrap();
+    let err = store
+        .associations(&ns("default"))
+        .get(&one.key())
+        .unwrap_err();
+    assert!(err.to_string().contains("format version 9"), "{err}");
+}
+
+#[test]
+fn concurrent_updates_are_all_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let a = store.associations(&ns("default"));
+    let one = ctx("A", "B", &[]);
+    a.put(one.clone(), false).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let a = a.clone();
+            let key = one.key();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    let sop = Uid::new(&format!("1.2.{t}.{i}")).unwrap();
+                    a.update::<StoreError, _>(&key, |c| {
+                        c.presentation_contexts.push(
+                            PresentationContext::new(
+                                sop.clone(),
+                                vec![Uid::implicit_vr_little_endian()],
+                            )
+                            .unwrap(),
+                        );
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Each read-modify-write saw the others' results: none was lost.
+    assert_eq!(
+        a.get(&one.key())
+            .unwrap()
+            .unwrap()
+            .presentation_contexts
+            .len(),
+        40
+    );
+}

@@ -1,0 +1,178 @@
+//! C-STORE with real peers: DCMTK storescu and pynetdicom into our SCP (the
+//! data set reaches the ingest hook byte for byte), and our SCU into DCMTK
+//! storescp and a pynetdicom SCP.
+
+use std::path::Path;
+
+use integration_tests::dicom::*;
+use switchboard::dimse::scu::{ScuOptions, connect};
+use switchboard::dimse::status::Status;
+
+fn storage_store() -> Vec<switchboard::association::model::AssociationContext> {
+    vec![association(
+        "ENS-SCU",
+        "ENS-SCP",
+        &[
+            (VERIFICATION, &[IMPLICIT]),
+            (CT_IMAGE_STORAGE, &[EXPLICIT, IMPLICIT]),
+        ],
+    )]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storescu_into_our_scp_reaches_the_ingest_hook() {
+    let scp = TestScp::start("ENS-SCP", storage_store(), |c| c.max_pdu_length = 16384).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ct.dcm");
+    let data_set = write_ct_file(&file, "1.2.826.0.1.3680043.2.3", EXPLICIT, 3 * 1024 * 1024);
+    let out = dcmtk_command("storescu")
+        .args([
+            "-v",
+            "-aet",
+            "ENS-SCU",
+            "-aec",
+            "ENS-SCP",
+            "127.0.0.1",
+            &scp.port(),
+        ])
+        .arg(&file)
+        .output()
+        .await
+        .expect("storescu");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Received Store Response (Success)"),
+        "{}",
+        text(&out)
+    );
+    let received = scp.received.0.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1);
+    let (instance, bytes) = &received[0];
+    assert_eq!(instance.sop_instance_uid, "1.2.826.0.1.3680043.2.3");
+    assert_eq!(instance.sop_class_uid, CT_IMAGE_STORAGE);
+    assert_eq!(instance.transfer_syntax, EXPLICIT);
+    assert_eq!(instance.calling_ae_title.as_str(), "ENS-SCU");
+    assert_eq!(bytes.len(), data_set.len());
+    assert!(
+        bytes == &data_set,
+        "the received data set differs from the file's"
+    );
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storescu_for_an_unstored_sop_class_is_refused_by_context() {
+    let scp = TestScp::start(
+        "ENS-SCP",
+        vec![association(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[(MR_IMAGE_STORAGE, &[IMPLICIT])],
+        )],
+        |_| {},
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ct.dcm");
+    write_ct_file(&file, "1.2.826.0.1.3680043.2.4", EXPLICIT, 1024);
+    let out = dcmtk_command("storescu")
+        .args([
+            "-aet",
+            "ENS-SCU",
+            "-aec",
+            "ENS-SCP",
+            "127.0.0.1",
+            &scp.port(),
+        ])
+        .arg(&file)
+        .output()
+        .await
+        .expect("storescu");
+    // storescu finds no accepted context for CT and reports it.
+    assert!(
+        text(&out)
+            .to_lowercase()
+            .contains("no presentation context")
+            || text(&out).contains("No Acceptable Presentation Contexts"),
+        "{}",
+        text(&out)
+    );
+    assert!(scp.received.0.lock().expect("lock").is_empty());
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pynetdicom_store_into_our_scp() {
+    let scp = TestScp::start("ENS-SCP", storage_store(), |_| {}).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ct.dcm");
+    let data_set = write_ct_file(&file, "1.2.826.0.1.3680043.2.5", IMPLICIT, 100_000);
+    const SCRIPT: &str = r#"
+import sys
+from pydicom import dcmread
+from pynetdicom import AE
+ds = dcmread(sys.argv[2])
+ae = AE(ae_title="ENS-SCU")
+ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2", ["1.2.840.10008.1.2"])
+assoc = ae.associate("127.0.0.1", int(sys.argv[1]), ae_title="ENS-SCP")
+status = assoc.send_c_store(ds)
+print("status 0x%04X" % status.Status)
+assoc.release()
+"#;
+    let out = run_python(SCRIPT, &[&scp.port(), &file.to_string_lossy()]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("status 0x0000"),
+        "{}",
+        text(&out)
+    );
+    let received = scp.received.0.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].0.transfer_syntax, IMPLICIT);
+    // pynetdicom re-encodes the data set; the pixel data must survive.
+    assert!(
+        received[0].1.len() >= data_set.len() - 64,
+        "{} vs {}",
+        received[0].1.len(),
+        data_set.len()
+    );
+    scp.stop().await;
+}
+
+async fn store_with_our_scu(port: u16, called: &str, file: &Path, proposed: &[&str]) -> Status {
+    let options = ScuOptions::new("ENS-SCU", called).with_context(CT_IMAGE_STORAGE, proposed);
+    let mut association = connect(&format!("127.0.0.1:{port}"), &options)
+        .await
+        .expect("associate");
+    let status = association.store_file(file).await.expect("store");
+    association.release().await.expect("release");
+    status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn our_scu_into_dcmtk_storescp() {
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let peer = start_storescp("ARCHIVE", out_dir.path()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ct.dcm");
+    let data_set = write_ct_file(&file, "1.2.826.0.1.3680043.2.6", EXPLICIT, 2 * 1024 * 1024);
+    let status = store_with_our_scu(peer.port, "ARCHIVE", &file, &[EXPLICIT]).await;
+    assert_eq!(status, Status::SUCCESS);
+    // storescp wrote the instance; its data set matches ours.
+    let written: Vec<_> = std::fs::read_dir(out_dir.path())
+        .expect("out dir")
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let bytes = std::fs::read(written[0].path()).expect("read");
+    assert!(bytes.ends_with(&data_set[data_set.len() - 4096..]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn our_scu_into_pynetdicom() {
+    let peer = start_pynetdicom_scp("PYSCP").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ct.dcm");
+    write_ct_file(&file, "1.2.826.0.1.3680043.2.7", EXPLICIT, 300_000);
+    let status = store_with_our_scu(peer.port, "PYSCP", &file, &[EXPLICIT]).await;
+    assert_eq!(status, Status::SUCCESS);
+}

@@ -1,0 +1,76 @@
+//! Many associations at once: 50 concurrent associations, 10 echoes each,
+//! from DCMTK echoscu processes and from our SCU.
+
+use integration_tests::dicom::*;
+use switchboard::dimse::scu::{ScuOptions, connect};
+use switchboard::dimse::status::Status;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_associations_times_ten_echoes() {
+    let scp = TestScp::start(
+        "ENS-SCP",
+        vec![association(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[(VERIFICATION, &[IMPLICIT])],
+        )],
+        |c| c.max_associations = 100,
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let address = scp.addr.to_string();
+        tasks.push(tokio::spawn(async move {
+            let options =
+                ScuOptions::new("ENS-SCU", "ENS-SCP").with_context(VERIFICATION, &[IMPLICIT]);
+            let mut association = connect(&address, &options).await.expect("associate");
+            for _ in 0..10 {
+                assert_eq!(association.echo().await.expect("echo"), Status::SUCCESS);
+            }
+            association.release().await.expect("release");
+        }));
+    }
+    for task in tasks {
+        task.await.expect("association task");
+    }
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_echoscu_processes_times_ten_echoes() {
+    let scp = TestScp::start(
+        "ENS-SCP",
+        vec![association(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[(VERIFICATION, &[IMPLICIT])],
+        )],
+        |c| c.max_associations = 100,
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let port = scp.port();
+        tasks.push(tokio::spawn(async move {
+            dcmtk_command("echoscu")
+                .args([
+                    "--repeat",
+                    "10",
+                    "-aet",
+                    "ENS-SCU",
+                    "-aec",
+                    "ENS-SCP",
+                    "127.0.0.1",
+                    &port,
+                ])
+                .output()
+                .await
+                .expect("echoscu")
+        }));
+    }
+    for task in tasks {
+        let out = task.await.expect("echoscu task");
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    scp.stop().await;
+}

@@ -1,0 +1,124 @@
+//! Garbage on the socket: random bytes, an HTTP request, a PDU claiming
+//! 4 GiB, P-DATA before association. Each gets an A-ABORT or a close, and
+//! the service keeps serving others.
+
+use std::time::Duration;
+
+use integration_tests::dicom::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn send_and_read(scp: &TestScp, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(scp.addr).await.expect("connect");
+    let _sent = s.write_all(bytes).await;
+    let mut answer = Vec::new();
+    let _read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut answer)).await;
+    answer
+}
+
+fn is_abort(answer: &[u8]) -> bool {
+    answer.first() == Some(&0x07)
+}
+
+async fn echo_still_works(scp: &TestScp) {
+    let out = dcmtk_command("echoscu")
+        .args([
+            "-aet",
+            "ENS-SCU",
+            "-aec",
+            "ENS-SCP",
+            "127.0.0.1",
+            &scp.port(),
+        ])
+        .output()
+        .await
+        .expect("echoscu");
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+async fn scp() -> TestScp {
+    TestScp::start(
+        "ENS-SCP",
+        vec![association(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[(VERIFICATION, &[IMPLICIT])],
+        )],
+        |c| c.artim_timeout = Duration::from_secs(2),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_request_is_aborted() {
+    let scp = scp().await;
+    let answer = send_and_read(&scp, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert!(is_abort(&answer), "{answer:?}");
+    echo_still_works(&scp).await;
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_gib_claim_is_aborted_without_allocating() {
+    let scp = scp().await;
+    for pdu_type in [0x01u8, 0x04] {
+        let answer = send_and_read(&scp, &[pdu_type, 0, 0xFF, 0xFF, 0xFF, 0xFF]).await;
+        assert!(is_abort(&answer), "type {pdu_type}: {answer:?}");
+    }
+    echo_still_works(&scp).await;
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn p_data_before_association_is_aborted() {
+    let scp = scp().await;
+    // P-DATA-TF with one command PDV.
+    let answer = send_and_read(&scp, &[0x04, 0, 0, 0, 0, 8, 0, 0, 0, 4, 1, 3, 0, 0]).await;
+    assert!(is_abort(&answer), "{answer:?}");
+    echo_still_works(&scp).await;
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_bytes_while_others_are_served() {
+    let scp = scp().await;
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut tasks = Vec::new();
+    for round in 0..20 {
+        let bytes: Vec<u8> = (0..(64 + round * 97))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        let addr = scp.addr;
+        tasks.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            let _sent = s.write_all(&bytes).await;
+            let mut answer = Vec::new();
+            let _read =
+                tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut answer)).await;
+        }));
+    }
+    echo_still_works(&scp).await;
+    for t in tasks {
+        t.await.expect("garbage task");
+    }
+    echo_still_works(&scp).await;
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_and_half_open_connections_are_closed() {
+    let scp = scp().await;
+    // Silent: closed when the ARTIM timer expires.
+    let answer = send_and_read(&scp, &[]).await;
+    assert!(answer.is_empty(), "{answer:?}");
+    // A header and then silence: closed by the ARTIM timer too.
+    let answer = send_and_read(&scp, &[0x01, 0, 0, 0, 0, 200, 0, 1]).await;
+    assert!(answer.is_empty() || is_abort(&answer), "{answer:?}");
+    echo_still_works(&scp).await;
+    scp.stop().await;
+}
