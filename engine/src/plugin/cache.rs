@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -31,6 +31,28 @@ pub struct ComponentCache {
 pub fn content_hash(wasm: &[u8]) -> String {
     let digest = Sha256::digest(wasm);
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+static SHARED_DIR: OnceLock<PathBuf> = OnceLock::new();
+static SHARED: OnceLock<ComponentCache> = OnceLock::new();
+
+/// Sets where the process-wide cache keeps compiled plugins on disk
+/// (`<data-dir>/plugin-cache`). Only the first call counts, and only before
+/// the cache is first used.
+pub fn set_shared_dir(dir: PathBuf) {
+    let _already_set = SHARED_DIR.set(dir).is_err();
+}
+
+/// The process-wide cache over [`PluginEngine::shared`].
+///
+/// # Errors
+/// When the engine cannot be built.
+pub fn shared() -> Result<&'static ComponentCache, PluginError> {
+    if let Some(c) = SHARED.get() {
+        return Ok(c);
+    }
+    let cache = ComponentCache::new(PluginEngine::shared()?, SHARED_DIR.get().cloned());
+    Ok(SHARED.get_or_init(|| cache))
 }
 
 impl ComponentCache {

@@ -375,6 +375,7 @@ impl Plugin {
             state.message_id.push_str(&header.message_id);
             state.source = Some(source);
         }
+        ready.store.data_mut().budget = CallBudget::start(self.options.deadline);
         ready
             .store
             .set_epoch_deadline(ticks_for(self.options.deadline));

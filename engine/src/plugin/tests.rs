@@ -64,3 +64,16 @@ fn content_hashes_are_hex_sha256() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[test]
+fn thread_cpu_time_advances_with_work() {
+    let start = super::engine::thread_cpu_time();
+    let t = std::time::Instant::now();
+    let mut x = 0u64;
+    while t.elapsed() < Duration::from_millis(30) {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+    let used = super::engine::thread_cpu_time().saturating_sub(start);
+    eprintln!("used {used:?} start {start:?}");
+    assert!(used >= Duration::from_millis(5), "{used:?}");
+}

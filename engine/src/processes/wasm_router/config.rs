@@ -44,6 +44,10 @@ pub struct WasmRouterConfig {
     /// Memory cap of one plugin instance in bytes.
     #[serde(default = "default_memory")]
     pub max_memory_bytes: u64,
+    /// SHA-256 of the plugin file, filled in by [`WasmRouterConfig::prepare`]
+    /// so that replacing the file counts as a change on reload.
+    #[serde(skip_deserializing, default)]
+    pub plugin_sha256: String,
 }
 
 fn empty_object() -> String {
@@ -82,6 +86,42 @@ impl WasmRouterConfig {
             deadline: Duration::from_millis(self.timeout_ms),
             max_memory_bytes: usize::try_from(self.max_memory_bytes).unwrap_or(usize::MAX),
             ..CallOptions::default()
+        }
+    }
+
+    /// Resolves `plugin` against the production file's folder, reads it,
+    /// records its hash, and loads it and runs its `init` with `config`, so
+    /// a missing or broken plugin and a refused configuration are reported
+    /// when the production is validated: (field, message) pairs.
+    pub fn prepare(&mut self, production_dir: &Path) -> Vec<(String, String)> {
+        let path = self.plugin_path(production_dir);
+        self.plugin = std::fs::canonicalize(&path).unwrap_or(path);
+        let wasm = match std::fs::read(&self.plugin) {
+            Ok(w) => w,
+            Err(e) => {
+                return vec![(
+                    "plugin".to_string(),
+                    format!(
+                        "cannot read {}: {e} (build the example plugins with scripts/build-plugins)",
+                        self.plugin.display()
+                    ),
+                )];
+            }
+        };
+        self.plugin_sha256 = crate::plugin::cache::content_hash(&wasm);
+        let loaded = crate::plugin::cache::shared().and_then(|cache| {
+            crate::plugin::Plugin::load(cache, "validate", &wasm, &self.config, self.call_options())
+        });
+        match loaded {
+            Ok(_) => Vec::new(),
+            Err(crate::plugin::PluginError::Init(e)) => vec![(
+                "config".to_string(),
+                format!("the plugin refused its config: {e}"),
+            )],
+            Err(e) => vec![(
+                "plugin".to_string(),
+                format!("{}: {e}", self.plugin.display()),
+            )],
         }
     }
 

@@ -11,6 +11,7 @@ use dicom_object::file::ReadPreamble;
 use dicom_object::{DicomCollectorOptions, InMemDicomObject};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use super::source::BoundedFile;
 use crate::plugin::{AttributeEdit, SetAttribute};
 
 /// An edit that cannot be applied, or the copy cannot be written.
@@ -170,41 +171,61 @@ pub fn apply(object: &mut InMemDicomObject, edits: &[AttributeEdit]) -> Result<(
     Ok(())
 }
 
-/// Writes an edited copy of a spooled data set (no preamble or meta group,
-/// encoded in `transfer_syntax`) to `out`, in the same transfer syntax. The
-/// whole data set, pixel data included, is read: only do it when there are edits.
+/// The edited copy of a data set (no preamble or meta group, the first
+/// `size` bytes of `path`, encoded in `transfer_syntax`), encoded in the same
+/// transfer syntax. The whole data set, pixel data included, is read: only
+/// do it when there are edits. Returns the bytes and the edited object's
+/// SOP Class and Instance UIDs (an edit may have changed them).
 ///
 /// # Errors
 /// An invalid edit, an unknown transfer syntax, or an I/O or parse failure.
-pub fn write_edited_copy(
-    spooled: &Path,
+pub fn edited_copy(
+    path: &Path,
+    size: Option<u64>,
     transfer_syntax: &str,
     edits: &[AttributeEdit],
-    out: &Path,
-) -> Result<(), EditError> {
+) -> Result<EditedCopy, EditError> {
     let ts_uid = transfer_syntax.trim_end_matches('\0');
     let ts = TransferSyntaxRegistry
         .get(ts_uid)
         .ok_or_else(|| EditError::Io(format!("unknown transfer syntax {ts_uid}")))?;
+    let io = |e: &dyn std::fmt::Display| EditError::Io(format!("{}: {e}", path.display()));
+    let file = BoundedFile::open(path, size).map_err(|e| io(&e))?;
     let mut collector = DicomCollectorOptions::new()
         .read_preamble(ReadPreamble::Never)
         .expected_ts(ts_uid.to_string())
-        .open_file(spooled)
-        .map_err(|e| EditError::Io(format!("{}: {e}", spooled.display())))?;
+        .from_reader(std::io::BufReader::new(file));
     let mut object = InMemDicomObject::new_empty();
     collector
         .read_dataset_to_end(&mut object)
-        .map_err(|e| EditError::Io(format!("{}: {e}", spooled.display())))?;
+        .map_err(|e| io(&e))?;
     apply(&mut object, edits)?;
-    let file =
-        std::fs::File::create(out).map_err(|e| EditError::Io(format!("{}: {e}", out.display())))?;
-    let mut writer = std::io::BufWriter::new(file);
+    let mut bytes = Vec::new();
     object
-        .write_dataset_with_ts(&mut writer, ts)
-        .map_err(|e| EditError::Io(format!("{}: {e}", out.display())))?;
-    std::io::Write::flush(&mut writer)
-        .map_err(|e| EditError::Io(format!("{}: {e}", out.display())))?;
-    Ok(())
+        .write_dataset_with_ts(&mut bytes, ts)
+        .map_err(|e| io(&e))?;
+    let uid = |tag| {
+        object
+            .get(tag)
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim_end_matches(['\0', ' ']).to_string())
+    };
+    Ok(EditedCopy {
+        sop_class_uid: uid(Tag(0x0008, 0x0016)),
+        sop_instance_uid: uid(Tag(0x0008, 0x0018)),
+        bytes,
+    })
+}
+
+/// An edited data set, ready to become a message body.
+#[derive(Debug, Clone)]
+pub struct EditedCopy {
+    /// The encoded data set.
+    pub bytes: Vec<u8>,
+    /// SOP Class UID after the edits, if present.
+    pub sop_class_uid: Option<String>,
+    /// SOP Instance UID after the edits, if present.
+    pub sop_instance_uid: Option<String>,
 }
 
 /// Text values as one primitive value (backslash-separated on the wire).

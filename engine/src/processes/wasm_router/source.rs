@@ -19,10 +19,12 @@ use crate::plugin::{AttributeSource, AttributeValue, PathStep};
 #[derive(Debug, Clone)]
 enum Origin {
     /// A data set without preamble or meta group (what a C-STORE SCP
-    /// spools), encoded in this transfer syntax.
+    /// spools), encoded in this transfer syntax, in the first `size` bytes
+    /// of the file (a body file has a trailer after it).
     Spooled {
         path: PathBuf,
         transfer_syntax: String,
+        size: Option<u64>,
     },
     /// A Part-10 file.
     Part10 { path: PathBuf },
@@ -45,6 +47,21 @@ impl DicomSource {
             origin: Origin::Spooled {
                 path: path.into(),
                 transfer_syntax: transfer_syntax.trim_end_matches('\0').to_string(),
+                size: None,
+            },
+            header: OnceLock::new(),
+        }
+    }
+
+    /// A message body: the first `size` bytes of the file are the data set
+    /// (no preamble or meta group) in `transfer_syntax`.
+    #[must_use]
+    pub fn body(path: impl Into<PathBuf>, size: u64, transfer_syntax: &str) -> Self {
+        DicomSource {
+            origin: Origin::Spooled {
+                path: path.into(),
+                transfer_syntax: transfer_syntax.trim_end_matches('\0').to_string(),
+                size: Some(size),
             },
             header: OnceLock::new(),
         }
@@ -91,12 +108,14 @@ impl DicomSource {
             Origin::Spooled {
                 path,
                 transfer_syntax,
+                size,
             } => {
+                let file = BoundedFile::open(path, *size)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
                 let mut collector = DicomCollectorOptions::new()
                     .read_preamble(ReadPreamble::Never)
                     .expected_ts(transfer_syntax.clone())
-                    .open_file(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .from_reader(std::io::BufReader::new(file));
                 collector
                     .read_dataset_up_to_pixeldata(&mut object)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -181,4 +200,56 @@ impl AttributeSource for DicomSource {
 
 fn to_tag(tag: u32) -> Tag {
     Tag((tag >> 16) as u16, (tag & 0xFFFF) as u16)
+}
+
+/// A file seen as only its first `len` bytes (a body's data set without its trailer).
+#[derive(Debug)]
+pub struct BoundedFile {
+    file: std::fs::File,
+    len: u64,
+    pos: u64,
+}
+
+impl BoundedFile {
+    /// Opens `path`, limited to `len` bytes (the whole file when `None`).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn open(path: &std::path::Path, len: Option<u64>) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let actual = file.metadata()?.len();
+        Ok(BoundedFile {
+            file,
+            len: len.map_or(actual, |l| l.min(actual)),
+            pos: 0,
+        })
+    }
+}
+
+impl std::io::Read for BoundedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = usize::try_from(self.len.saturating_sub(self.pos)).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read(&mut buf[..want])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for BoundedFile {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        }
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
+        })?;
+        self.pos = self.file.seek(std::io::SeekFrom::Start(target))?;
+        Ok(self.pos)
+    }
 }
