@@ -12,4 +12,5 @@ mod plugin_host;
 mod plugins;
 mod production_files;
 mod reference_tables;
+mod routing;
 mod store_and_forward;

@@ -124,6 +124,11 @@ pub fn write_dicom(
 
 /// Writes a CT (Modality CT) or MR (Modality MR) file with this Patient ID.
 pub fn write_image(path: &Path, modality: &str, patient_id: &str) {
+    write_image_with_uid(path, modality, patient_id, "1.2.826.0.1.3680043.2.1125.1");
+}
+
+/// As [`write_image`], with this SOP Instance UID.
+pub fn write_image_with_uid(path: &Path, modality: &str, patient_id: &str, sop_instance_uid: &str) {
     let sop_class = if modality == "CT" {
         CT_IMAGE_STORAGE
     } else {
@@ -132,7 +137,7 @@ pub fn write_image(path: &Path, modality: &str, patient_id: &str) {
     write_dicom(
         path,
         sop_class,
-        "1.2.826.0.1.3680043.2.1125.1",
+        sop_instance_uid,
         &[
             (0x0008, 0x0060, VR::CS, modality),
             (0x0008, 0x0080, VR::LO, "General Hospital"),
