@@ -86,7 +86,7 @@ fn main() -> anyhow::Result<()> {
     // 1. sequential
     let input = root.join("seq");
     let files = generate(&input, "seq", o.count, o.kib * 1024, 1)?;
-    let direct = direct_run(root, &[files.clone()])?;
+    let direct = direct_run(root, std::slice::from_ref(&files))?;
     let (through, rss) = through_run(root, &engine, &[files], "seq")?;
     report(
         &format!("{} × {} KiB, one storescu", o.count, o.kib),
@@ -119,7 +119,7 @@ fn main() -> anyhow::Result<()> {
     if o.large {
         let d = root.join("large");
         let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100)?;
-        let direct = direct_run(root, &[files.clone()])?;
+        let direct = direct_run(root, std::slice::from_ref(&files))?;
         let (through, rss) = through_run(root, &engine, &[files], "large")?;
         report(
             "3 × 100 MiB multi-frame, one storescu",
