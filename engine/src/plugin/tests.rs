@@ -74,6 +74,18 @@ fn thread_cpu_time_advances_with_work() {
         x = std::hint::black_box(x.wrapping_add(1));
     }
     let used = super::engine::thread_cpu_time().saturating_sub(start);
-    eprintln!("used {used:?} start {start:?}");
     assert!(used >= Duration::from_millis(5), "{used:?}");
+}
+
+#[test]
+fn a_call_budget_runs_out_with_cpu_time_not_before() {
+    use super::host::CallBudget;
+    let spent = CallBudget::start(Duration::ZERO);
+    assert_eq!(spent.remaining(), None);
+    let fresh = CallBudget::start(Duration::from_secs(60));
+    let left = fresh.remaining().unwrap();
+    assert!(
+        left <= Duration::from_secs(60) && left > Duration::from_secs(59),
+        "{left:?}"
+    );
 }
