@@ -1,5 +1,6 @@
 //! Business processes: routing items between services and operations. The
-//! `pass-through` kind hands a message to all its targets.
+//! `pass-through` kind hands a message to all its targets; the `wasm` kind
+//! lets a routing plugin choose targets, edit the forwarded copy or drop it.
 //!
 //! Processes never import the runtime: they get an [`ItemContext`].
 //!
