@@ -62,9 +62,17 @@ pub fn plugin_dir() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
-        .args(["build", "--quiet", "--target", "wasm32-wasip2", "--release"])
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+            "--release",
+        ])
         .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS");
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
     for p in PLUGINS {
         cmd.args(["-p", p]);
     }
