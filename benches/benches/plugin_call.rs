@@ -164,6 +164,13 @@ fn main() {
         "reuse (default)",
         &route_bench(on_demand.clone(), false, calls),
     );
+    let reuse = Plugin::load_file(
+        &ComponentCache::new(on_demand.clone(), None),
+        &plugin("filter"),
+        CONFIG,
+        CallOptions::default(),
+    )
+    .expect("load filter");
     print(
         "fresh instance per call",
         &route_bench(on_demand, true, calls / 4),
@@ -194,6 +201,38 @@ fn main() {
         calls / 4,
     );
     print("header read from spooled body", &read);
+
+    // The same header followed by 512 KiB of pixel data: the read stops at Pixel Data.
+    let big = dir.path().join("big-body");
+    {
+        let mut obj = ct_header();
+        obj.put(DataElement::new(
+            Tag(0x7FE0, 0x0010),
+            VR::OW,
+            PrimitiveValue::from(vec![7_u8; 512 * 1024]),
+        ));
+        let mut f = std::fs::File::create(&big).expect("create body");
+        obj.write_dataset_with_ts(&mut f, ts).expect("write body");
+    }
+    let read_big = measure(
+        |_| {
+            let s = DicomSource::spooled(&big, "1.2.840.10008.1.2.1");
+            s.header().expect("read header");
+        },
+        calls / 4,
+    );
+    print("  … with 512 KiB pixel data after it", &read_big);
+    let full = measure(
+        |i| {
+            let source = Arc::new(DicomSource::spooled(&big, "1.2.840.10008.1.2.1"));
+            match reuse.route(&header(i), source) {
+                Ok(Decision::Forward(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        },
+        calls / 4,
+    );
+    print("route reading that body (per message)", &full);
     let clone_cost = measure(
         |_| drop(std::hint::black_box(ct_header().clone())),
         calls / 4,

@@ -206,8 +206,16 @@ async fn handle(
     // bounded by the plugin's CPU budget, and a hop to a blocking thread
     // cost more than the call itself under load (see the plugins note).
     let started = std::time::Instant::now();
+    let cpu_before = crate::plugin::engine::thread_cpu_time();
     let outcome = router.route(&request, source);
-    tracing::debug!(item = %cx.name, message = %id, call_us = started.elapsed().as_micros(), "Plugin called.");
+    let cpu = crate::plugin::engine::thread_cpu_time().saturating_sub(cpu_before);
+    tracing::debug!(
+        item = %cx.name,
+        message = %id,
+        call_us = started.elapsed().as_micros(),
+        cpu_us = cpu.as_micros(),
+        "Plugin called."
+    );
     let forward = match outcome {
         Err(e) => {
             warn!(item = %cx.name, message = %id, error = %e, "The plugin failed on a message.");
