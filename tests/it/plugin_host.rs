@@ -394,3 +394,38 @@ fn tag_morph_edits_apply_to_the_forwarded_copy() {
         Some("Doe^Jane")
     );
 }
+
+#[test]
+fn plugins_read_inside_sequences_through_the_host() {
+    use dicom_core::value::{DataSetSequence, PrimitiveValue};
+    use dicom_core::{DataElement, Tag, VR};
+    let mut item = dicom_object::InMemDicomObject::new_empty();
+    item.put(DataElement::new(
+        Tag(0x0008, 0x0100),
+        VR::SH,
+        PrimitiveValue::from("T-D0050"),
+    ));
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
+    obj.put(DataElement::new(
+        Tag(0x0010, 0x0020),
+        VR::LO,
+        PrimitiveValue::from("nested"),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x0008, 0x1032),
+        VR::SQ,
+        DataSetSequence::from(vec![item.clone(), item]),
+    ));
+    let plugin = load("test-misbehave", "{}", CallOptions::default()).unwrap();
+    let decision = plugin
+        .route(&header(1), Arc::new(DicomSource::in_memory(obj)))
+        .unwrap();
+    assert_eq!(decision, Decision::Drop("code T-D0050 of 2 items".into()));
+}
+
+#[test]
+fn plugin_logs_reach_the_engine_and_the_call_succeeds() {
+    let plugin = load("test-misbehave", "{}", CallOptions::default()).unwrap();
+    let decision = plugin.route(&header(1), patient("log")).unwrap();
+    assert!(matches!(decision, Decision::Forward(_)));
+}

@@ -4,13 +4,16 @@
 //! `loop` spins forever, `trap` hits an unreachable instruction, `panic`
 //! panics with a message, `oom` allocates without bound, `unknown-target`
 //! forwards to a target the process does not have, `error` returns an error,
-//! `log` logs a line and forwards. Anything else forwards to every target.
+//! `log` logs a line and forwards, `nested` drops with a reason naming the
+//! Code Value of the first Procedure Code Sequence item and the sequence's
+//! item count (to test reads inside sequences). Anything else forwards to
+//! every target.
 //! `init` fails when the config is `"fail"`.
 //!
 //! Never use it in a production: it exists so the engine's tests can prove
 //! that one bad message fails alone.
 
-use switchboard_sdk::{Decision, Error, Level, Message, Plugin, Result, log, tags};
+use switchboard_sdk::{Decision, Error, Level, Message, PathStep, Plugin, Result, log, tags};
 
 /// The plugin.
 #[derive(Debug)]
@@ -43,6 +46,20 @@ impl Plugin for Misbehave {
             }
             Some("unknown-target") => Ok(Decision::forward(["NO-SUCH-ITEM"])),
             Some("error") => Err(Error::new("refused on purpose")),
+            Some("nested") => {
+                let step = PathStep {
+                    sequence: tags::PROCEDURE_CODE_SEQUENCE,
+                    item: 0,
+                };
+                let code = message
+                    .attribute_in(&[step], tags::CODE_VALUE)
+                    .and_then(|v| v.first().map(str::to_string))
+                    .unwrap_or_else(|| "none".to_string());
+                let items = message
+                    .attribute(tags::PROCEDURE_CODE_SEQUENCE)
+                    .map_or(0, |v| v.items);
+                Ok(Decision::drop(format!("code {code} of {items} items")))
+            }
             Some("log") => {
                 log(Level::Info, "hello from the plugin");
                 Ok(Decision::forward(message.header().targets.iter().cloned()))
@@ -84,5 +101,13 @@ mod tests {
                 .contains("unknown target")
         );
         assert!(testing::init::<Misbehave>("\"fail\"").is_err());
+        let item = MockMessage::new().with(tags::CODE_VALUE, "SH", ["T-D0050"]);
+        let nested = msg
+            .with(tags::PATIENT_ID, "LO", ["nested"])
+            .with_sequence(tags::PROCEDURE_CODE_SEQUENCE, vec![item]);
+        assert_eq!(
+            nested.route(&plugin).unwrap(),
+            Decision::drop("code T-D0050 of 1 items")
+        );
     }
 }
