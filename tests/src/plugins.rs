@@ -57,8 +57,9 @@ pub fn plugin_dir() -> PathBuf {
     if let Some(dir) = built.as_ref() {
         return dir.clone();
     }
-    // A separate target dir: the outer `cargo test` may still hold the lock of its own.
-    let target = target_dir().join("plugin-tests");
+    // The test build's own target dir: cargo has released its lock by the time
+    // tests run, and scripts/build-plugins has usually built these already.
+    let target = target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root())
