@@ -200,6 +200,15 @@ pub fn edited_copy(
         .read_dataset_to_end(&mut object)
         .map_err(|e| io(&e))?;
     apply(&mut object, edits)?;
+    // Group lengths (retired in data sets) would be stale after an edit.
+    let group_lengths: Vec<Tag> = object
+        .iter()
+        .map(|e| e.header().tag)
+        .filter(|t| t.element() == 0x0000)
+        .collect();
+    for tag in group_lengths {
+        object.remove_element(tag);
+    }
     let mut bytes = Vec::new();
     object
         .write_dataset_with_ts(&mut bytes, ts)

@@ -181,3 +181,63 @@ fn an_unreadable_body_is_an_error_not_an_absent_attribute() {
     let source = DicomSource::part10(&path);
     assert!(source.attribute(&[], 0x0008_0060).is_err());
 }
+
+#[test]
+fn an_edited_copy_reads_only_the_data_set_of_a_body_and_drops_stale_group_lengths() {
+    use dicom_encoding::TransferSyntaxIndex;
+    use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+    const EXPLICIT: &str = "1.2.840.10008.1.2.1";
+    let ts = TransferSyntaxRegistry.get(EXPLICIT).unwrap();
+    let mut obj = InMemDicomObject::new_empty();
+    obj.put(DataElement::new(
+        Tag(0x0008, 0x0000),
+        VR::UL,
+        PrimitiveValue::from(42_u32),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x0008, 0x0016),
+        VR::UI,
+        PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2"),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x0008, 0x0018),
+        VR::UI,
+        PrimitiveValue::from("1.2.3"),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x0010, 0x0010),
+        VR::PN,
+        PrimitiveValue::from("Doe^Jane"),
+    ));
+    let mut body = Vec::new();
+    obj.write_dataset_with_ts(&mut body, ts).unwrap();
+    let size = body.len() as u64;
+    body.extend_from_slice(b"a trailer that is not DICOM");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("1.dcm");
+    std::fs::write(&path, &body).unwrap();
+
+    let edits = [
+        set(0x0008_0018, "UI", &["2.25.1"]),
+        AttributeEdit::Remove(0x0010_0010),
+    ];
+    let copy = edit::edited_copy(&path, Some(size), EXPLICIT, &edits).unwrap();
+    assert_eq!(copy.sop_instance_uid.as_deref(), Some("2.25.1"));
+    assert_eq!(
+        copy.sop_class_uid.as_deref(),
+        Some("1.2.840.10008.5.1.4.1.1.2")
+    );
+    let back = InMemDicomObject::read_dataset_with_ts(&copy.bytes[..], ts).unwrap();
+    assert!(back.get(Tag(0x0010, 0x0010)).is_none());
+    assert!(back.get(Tag(0x0008, 0x0000)).is_none());
+    assert_eq!(
+        back.get(Tag(0x0008, 0x0018)).unwrap().to_str().unwrap(),
+        "2.25.1"
+    );
+    // The body read by the plugin stops at the data set too.
+    let source = DicomSource::body(&path, size, EXPLICIT);
+    assert_eq!(
+        source.attribute(&[], 0x0010_0010).unwrap().unwrap().values,
+        ["Doe^Jane"]
+    );
+}
