@@ -224,3 +224,57 @@ async fn messages_that_break_the_plugin_fail_alone_while_a_thousand_others_are_d
         "{listed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edits_reach_the_archive_as_a_copy_while_the_original_stays_as_received() {
+    let (port, archive_port) = (free_port(), free_port());
+    let wasm = plugin("tag-morph");
+    let text = format!(
+        "version = 1\n\n{}{}[services.IN]\ntype = \"dicom-tcp\"\nport = {port}\nae_title = \"ROUTER-MOD\"\ntargets = [\"MORPH\"]\n\n\
+         [processes.MORPH]\ntype = \"wasm\"\nplugin = \"{}\"\nconfig = {{ remove = [\"PatientName\"], set = [{{ tag = \"InstitutionName\", value = \"ANON\" }}] }}\ntargets = [\"ARCHIVE\"]\n\n{}",
+        association("STORESCU", "ROUTER-MOD"),
+        association("ROUTER-MOD", "ARCHIVE"),
+        wasm.display(),
+        operation("ARCHIVE", archive_port),
+    );
+    let engine = TestEngine::start(&[("test", "morph", text.as_str())]).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
+    let sent = write_instances(
+        &engine.folder("input"),
+        "ct",
+        Modality::Ct,
+        EXPLICIT,
+        5,
+        1024,
+    );
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let (ok, acked, out) = storescu(port, &files).await;
+    assert!(ok && acked == files.len(), "{out}");
+    wait_until("the copies arrive", &engine, || {
+        archive.received().len() == sent.len()
+    })
+    .await;
+
+    let got = archive.received();
+    for (_, uid) in &sent {
+        let file = dicom_object::open_file(&got[uid]).expect("a DICOM file at the archive");
+        let text = |g, e| {
+            file.get(dicom_core::Tag(g, e))
+                .map(|v| v.to_str().unwrap().trim().to_string())
+        };
+        assert_eq!(text(0x0008, 0x0080).as_deref(), Some("ANON"), "{uid}");
+        assert_eq!(text(0x0010, 0x0010), None, "{uid}: PatientName was removed");
+    }
+    // The originals stay as received in the store, and say where their copy went.
+    let shown = integration_tests::switchboard(&[
+        "--data-dir",
+        engine.data_dir().to_str().unwrap(),
+        "--namespace",
+        "test",
+        "messages",
+        "show",
+        "1",
+    ]);
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(shown.contains("the edited copy is message"), "{shown}");
+}
