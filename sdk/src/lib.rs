@@ -47,7 +47,6 @@
 use std::fmt;
 
 pub mod tags;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod value;
 

@@ -142,6 +142,7 @@ thread_local! {
     static LOGS: RefCell<Vec<(Level, String)>> = const { RefCell::new(Vec::new()) };
 }
 
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn record_log(level: Level, text: &str) {
     LOGS.with(|l| l.borrow_mut().push((level, text.to_string())));
 }
