@@ -80,6 +80,22 @@ async fn wait_until(what: &str, engine: &TestEngine, mut done: impl FnMut() -> b
     }
 }
 
+/// Waits until every file storescp wrote so far is complete (it may still be
+/// writing the last one when it appears in the folder).
+async fn wait_complete(archive: &Archive) {
+    for path in archive.received().values() {
+        let start = Instant::now();
+        while dicom_object::open_file(path).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} stays incomplete",
+                path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 async fn storescu(port: u16, files: &[PathBuf]) -> (bool, usize, String) {
     let out = dcmtk_command("storescu")
         .args(["-v", "-aec", "ROUTER-MOD", "127.0.0.1"])
@@ -125,6 +141,8 @@ async fn the_routing_demo_sends_ct_only_to_the_ct_archive_and_the_rest_to_the_ar
         ct_archive.received().len() == ct.len() && archive.received().len() == mr.len()
     })
     .await;
+    wait_complete(&ct_archive).await;
+    wait_complete(&archive).await;
     let (at_ct, at_archive) = (ct_archive.received(), archive.received());
     for (path, uid) in &ct {
         let got = at_ct
