@@ -85,7 +85,13 @@ async fn wait_until(what: &str, engine: &TestEngine, mut done: impl FnMut() -> b
 async fn wait_complete(archive: &Archive) {
     for path in archive.received().values() {
         let start = Instant::now();
-        while dicom_object::open_file(path).is_err() {
+        let size = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        loop {
+            let before = size();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if before == size() && dicom_object::open_file(path).is_ok() {
+                break;
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "{} stays incomplete",
