@@ -103,7 +103,18 @@ impl Bodies {
             )));
         }
         write_trailer(&mut file, trailer)?;
-        file.sync_data()?;
+        // The file's data and its directory entry (created when the spool
+        // file was opened) must both be durable; neither depends on the
+        // other, so both syncs run at once (on ext4 they usually share one
+        // journal commit).
+        std::thread::scope(|s| {
+            let dir = s.spawn(|| sync_dir(&self.dir));
+            let data = file.sync_data();
+            let dir = dir
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the folder sync panicked")));
+            data.and(dir)
+        })?;
         Ok(spool_path.to_path_buf())
     }
 
