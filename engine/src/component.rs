@@ -120,7 +120,7 @@ impl ItemContext {
             .await
             .map_err(|e| IntakeError::Task(e.to_string()))??;
         let t1 = t0.elapsed();
-        self.commit.sync().await?;
+        self.commit_or_withdraw(id).await?;
         tracing::trace!(?t_adopt, ?t_accept, blocking = ?t1, commit = ?(t0.elapsed() - t1), "Intake timing.");
         self.outputs.wake_all();
         Ok(id)
@@ -151,9 +151,26 @@ impl ItemContext {
         })
         .await
         .map_err(|e| IntakeError::Task(e.to_string()))??;
-        self.commit.sync().await?;
+        self.commit_or_withdraw(id).await?;
         self.outputs.wake_all();
         Ok(id)
+    }
+
+    /// Waits for the group commit. When it fails, the message is not
+    /// acknowledged (its sender sees a failure and its body is removed), so
+    /// its deliveries are marked failed at once rather than left queued
+    /// without a body.
+    async fn commit_or_withdraw(&self, id: MessageId) -> Result<(), IntakeError> {
+        match self.commit.sync().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let reason = format!("not acknowledged to the sender: {e}");
+                for target in self.outputs.addresses() {
+                    self.messages.failed(id, &target, &reason).ok();
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// A reader of this item's queue.
