@@ -99,3 +99,63 @@ pub async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::NamespaceId;
+    use crate::store::BodyTrailer;
+    use crate::store::messages::{ItemAddress, MessageHeader};
+
+    #[test]
+    fn only_bodies_of_delivered_messages_are_purged_and_headers_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let ns = NamespaceId::new("demo").unwrap();
+        let m = store.messages(&ns).unwrap();
+        let out = ItemAddress::new("p", "OUT");
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let id = store.next_message_id().unwrap();
+            let mut trailer = BodyTrailer {
+                id,
+                namespace: ns.clone(),
+                header: MessageHeader {
+                    source: ItemAddress::new("p", "IN"),
+                    received_at: now_ms(),
+                    sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+                    sop_instance_uid: format!("1.2.3.{n}"),
+                    transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                    calling_ae_title: "A".into(),
+                    called_ae_title: "B".into(),
+                    origin: "test".into(),
+                    size: 0,
+                    body: String::new(),
+                },
+                targets: vec![out.clone()],
+            };
+            bodies.write(&b"DATA"[..], &mut trailer).unwrap();
+            m.accept(id, trailer.header, &trailer.targets).unwrap();
+            ids.push(id);
+        }
+        for id in &ids[..2] {
+            m.claim(*id, &out).unwrap().unwrap();
+            m.delivered(*id, &out, "").unwrap();
+        }
+        let policy = RetentionPolicy {
+            max_age: None,
+            max_total_bytes: Some(0),
+        };
+        assert_eq!(purge_once(&store, &bodies, policy).unwrap(), 2);
+        for id in &ids[..2] {
+            let r = m.get(*id).unwrap();
+            assert!(r.body_purged);
+            assert!(!bodies.path(&r.header).exists());
+            assert!(m.resend(*id, true).is_err(), "no body, no resend");
+        }
+        let queued = m.get(ids[2]).unwrap();
+        assert!(!queued.body_purged && bodies.path(&queued.header).exists());
+        assert_eq!(purge_once(&store, &bodies, policy).unwrap(), 0);
+    }
+}
