@@ -97,6 +97,7 @@ impl ItemContext {
     pub async fn take_in_spooled(
         &self,
         spool_path: &Path,
+        entry_durable: bool,
         header: MessageHeader,
     ) -> Result<MessageId, IntakeError> {
         let cx = self.clone();
@@ -112,7 +113,7 @@ impl ItemContext {
                     targets: cx.outputs.addresses(),
                     header,
                 };
-                cx.bodies.adopt(&spool, &mut trailer)?;
+                cx.bodies.adopt(&spool, entry_durable, &mut trailer)?;
                 let t1 = t0.elapsed();
                 cx.messages.accept(id, trailer.header, &trailer.targets)?;
                 Ok((id, t1, t0.elapsed() - t1))
@@ -120,7 +121,8 @@ impl ItemContext {
             .await
             .map_err(|e| IntakeError::Task(e.to_string()))??;
         let t1 = t0.elapsed();
-        self.commit_or_withdraw(id).await?;
+        // `adopt` made the body and its folder entry durable.
+        self.commit_or_withdraw(id, false).await?;
         tracing::trace!(?t_adopt, ?t_accept, blocking = ?t1, commit = ?(t0.elapsed() - t1), "Intake timing.");
         self.outputs.wake_all();
         Ok(id)
@@ -151,7 +153,8 @@ impl ItemContext {
         })
         .await
         .map_err(|e| IntakeError::Task(e.to_string()))??;
-        self.commit_or_withdraw(id).await?;
+        // A new body file: its folder entry is made durable by the commit.
+        self.commit_or_withdraw(id, true).await?;
         self.outputs.wake_all();
         Ok(id)
     }
@@ -160,8 +163,13 @@ impl ItemContext {
     /// acknowledged (its sender sees a failure and its body is removed), so
     /// its deliveries are marked failed at once rather than left queued
     /// without a body.
-    async fn commit_or_withdraw(&self, id: MessageId) -> Result<(), IntakeError> {
-        match self.commit.sync().await {
+    async fn commit_or_withdraw(&self, id: MessageId, new_file: bool) -> Result<(), IntakeError> {
+        let committed = if new_file {
+            self.commit.sync().await
+        } else {
+            self.commit.sync_records().await
+        };
+        match committed {
             Ok(()) => Ok(()),
             Err(e) => {
                 let reason = format!("not acknowledged to the sender: {e}");

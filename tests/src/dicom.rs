@@ -197,6 +197,7 @@ impl TestScp {
             lookup: Arc::new(associations.0.clone()),
             ingest: Some(received.clone()),
             spool_dir: dir.path().join("spool"),
+            spool_files: None,
         };
         let scp = DicomScp::bind(config, cx).await.expect("bind the SCP");
         let addr = scp.local_addr();

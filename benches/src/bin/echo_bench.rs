@@ -266,6 +266,7 @@ async fn serve(port: u16) -> anyhow::Result<()> {
         ),
         ingest: None,
         spool_dir: dir.path().join("spool"),
+        spool_files: None,
     };
     let scp = DicomScp::bind(config, cx).await?;
     scp.run(CancellationToken::new(), Duration::from_secs(1))

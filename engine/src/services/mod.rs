@@ -133,6 +133,10 @@ async fn build_dicom_scp(
         lookup: Arc::new(lookup),
         ingest,
         spool_dir: cx.bodies.spool_dir().to_path_buf(),
+        spool_files: Some(Arc::new({
+            let bodies = cx.bodies.clone();
+            move || bodies.take_spool_file()
+        })),
     };
     let scp = dicom_scp::DicomScp::bind(config.clone(), scp_cx)
         .await
@@ -167,7 +171,7 @@ impl dicom_scp::Ingest for StoreIngest {
                 body: String::new(),
             };
             self.cx
-                .take_in_spooled(&instance.spool_path, header)
+                .take_in_spooled(&instance.spool_path, instance.spool_entry_durable, header)
                 .await
                 .map(|_| ())
                 .map_err(|e| {

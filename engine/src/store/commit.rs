@@ -2,8 +2,8 @@
 //!
 //! A writer makes its change (sled transaction, body file renamed), then
 //! awaits [`GroupCommit::sync`]. One committer task takes every request
-//! waiting at that moment, flushes sled, fsyncs its log and the bodies
-//! folder once for all of them, then answers them all. Requests that arrive
+//! waiting at that moment, flushes sled, fsyncs its log and (when one of
+//! them created a body file not yet durable) the bodies folder once for all of them, then answers them all. Requests that arrive
 //! during a flush wait for the next one, since their changes may have been
 //! made after the flush began. Under load, the cost of one flush is shared
 //! by every concurrent C-STORE.
@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::Store;
 use super::bodies::Bodies;
 
-type Reply = oneshot::Sender<Result<(), String>>;
+/// A waiting writer: whether its change needs the bodies folder synced (a
+/// new body file whose entry is not durable yet), and where to answer.
+type Reply = (bool, oneshot::Sender<Result<(), String>>);
 
 /// The handle writers use. Cheap to clone; the committer task stops when
 /// the last handle is dropped.
@@ -45,10 +47,14 @@ impl GroupCommit {
                 let store = store.clone();
                 let bodies = bodies.clone();
                 let n = batch.len();
+                let needs_dir = batch.iter().any(|(dir, _)| *dir);
                 let result = tokio::task::spawn_blocking(move || {
+                    let t0 = std::time::Instant::now();
+                    if !needs_dir {
+                        return store.sync().map_err(|e| error_chain(&e));
+                    }
                     // The two are independent (the bodies were fdatasynced
                     // before their records were written): run them at once.
-                    let t0 = std::time::Instant::now();
                     let (store_result, dir_result) = std::thread::scope(|s| {
                         let dir = s.spawn(|| bodies.sync_dir().map_err(|e| e.to_string()));
                         let store_result = store.sync().map_err(|e| error_chain(&e));
@@ -62,7 +68,7 @@ impl GroupCommit {
                 })
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));
-                for reply in batch {
+                for (_, reply) in batch {
                     reply.send(result.clone()).ok();
                 }
             }
@@ -70,14 +76,29 @@ impl GroupCommit {
         Self { tx }
     }
 
-    /// Returns once every change made before the call is durable.
+    /// Returns once every change made before the call is durable, new body
+    /// files included.
     ///
     /// # Errors
     /// [`CommitError`] when the flush or an fsync failed.
     pub async fn sync(&self) -> Result<(), CommitError> {
+        self.request(true).await
+    }
+
+    /// As [`Self::sync`] for a writer whose body file's directory entry is
+    /// already durable ([`Bodies::adopt`] synced it or it came from the
+    /// pre-created pool): only the store is flushed for it.
+    ///
+    /// # Errors
+    /// [`CommitError`] when the flush or an fsync failed.
+    pub async fn sync_records(&self) -> Result<(), CommitError> {
+        self.request(false).await
+    }
+
+    async fn request(&self, needs_dir: bool) -> Result<(), CommitError> {
         let (reply, wait) = oneshot::channel();
         self.tx
-            .send(reply)
+            .send((needs_dir, reply))
             .map_err(|_| CommitError("the committer has stopped".into()))?;
         match wait.await {
             Ok(Ok(())) => Ok(()),

@@ -13,7 +13,7 @@ mod service;
 pub use config::{AeTitles, DicomScpConfig, DicomScpConfigError};
 pub use service::{
     AssociationLookup, DicomScp, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext,
-    ScpError,
+    ScpError, SpoolFiles,
 };
 
 #[cfg(test)]

@@ -85,6 +85,9 @@ pub struct ReceivedInstance {
     /// The data set exactly as received: no preamble, no meta group, encoded
     /// in `transfer_syntax`.
     pub spool_path: PathBuf,
+    /// Whether the spool file's directory entry is already durable (it came
+    /// from [`ScpContext::spool_files`]), so the hook need not sync the folder.
+    pub spool_entry_durable: bool,
     pub size: u64,
     pub sop_class_uid: String,
     pub sop_instance_uid: String,
@@ -128,6 +131,21 @@ pub struct ScpContext {
     pub ingest: Option<Arc<dyn Ingest>>,
     /// Where C-STORE data sets are spooled while they arrive.
     pub spool_dir: PathBuf,
+    /// Pre-created, empty spool files in `spool_dir` whose directory entries
+    /// are durable; when `None` or empty, a new file is created per C-STORE.
+    pub spool_files: Option<Arc<dyn SpoolFiles>>,
+}
+
+/// A source of pre-created spool files (see [`ReceivedInstance::spool_entry_durable`]).
+pub trait SpoolFiles: Send + Sync + 'static {
+    /// An empty file in the spool folder, now owned by the caller.
+    fn take(&self) -> Option<PathBuf>;
+}
+
+impl<F: Fn() -> Option<PathBuf> + Send + Sync + 'static> SpoolFiles for F {
+    fn take(&self) -> Option<PathBuf> {
+        self()
+    }
 }
 
 impl std::fmt::Debug for ScpContext {
@@ -390,6 +408,8 @@ struct StoreInProgress {
     /// Where the data set goes; `None` when it is being discarded because
     /// the store will be refused (`refusal`).
     spool: Option<(PathBuf, BufWriter<tokio::fs::File>)>,
+    /// The spool file came from [`ScpContext::spool_files`].
+    spool_entry_durable: bool,
     size: u64,
     /// The status to answer with instead of ingesting.
     refusal: Option<Status>,
@@ -764,16 +784,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                 } else {
                     None
                 };
-                let spool = if refusal.is_none() {
+                let (spool, spool_entry_durable) = if refusal.is_none() {
                     match self.open_spool().await {
-                        Ok(spool) => Some(spool),
+                        Ok((spool, durable)) => (Some(spool), durable),
                         Err(error) => {
                             warn!(%error, "Could not create a spool file; refusing the C-STORE.");
-                            None
+                            (None, false)
                         }
                     }
                 } else {
-                    None
+                    (None, false)
                 };
                 let refusal = match (&spool, refusal) {
                     (None, None) => Some(Status::OUT_OF_RESOURCES),
@@ -784,6 +804,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     presentation_context_id: pc_id,
                     transfer_syntax,
                     spool,
+                    spool_entry_durable,
                     size: 0,
                     refusal,
                 })));
@@ -833,7 +854,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         }
     }
 
-    async fn open_spool(&self) -> std::io::Result<(PathBuf, BufWriter<tokio::fs::File>)> {
+    /// Opens a spool file: one of the pre-created files when available
+    /// (`true`: its folder entry is durable), else a new one.
+    async fn open_spool(&self) -> std::io::Result<((PathBuf, BufWriter<tokio::fs::File>), bool)> {
+        if let Some(path) = self.shared.cx.spool_files.as_ref().and_then(|f| f.take()) {
+            match tokio::fs::OpenOptions::new().write(true).open(&path).await {
+                Ok(file) => {
+                    return Ok(((path, BufWriter::with_capacity(256 * 1024, file)), true));
+                }
+                Err(error) => {
+                    warn!(%error, path = %path.display(), "Could not open a pre-created spool file; creating one.");
+                    remove_quietly(&path).await;
+                }
+            }
+        }
         let n = self.shared.next_spool.fetch_add(1, Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -849,7 +883,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             .create_new(true)
             .open(&path)
             .await?;
-        Ok((path, BufWriter::with_capacity(256 * 1024, file)))
+        Ok(((path, BufWriter::with_capacity(256 * 1024, file)), false))
     }
 
     async fn on_data(&mut self, bytes: Vec<u8>, is_last: bool) -> Flow {
@@ -895,6 +929,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             rq,
             transfer_syntax,
             spool,
+            spool_entry_durable,
             size,
             refusal,
             ..
@@ -922,6 +957,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         };
         let instance = ReceivedInstance {
             spool_path: path.clone(),
+            spool_entry_durable,
             size,
             sop_class_uid: rq.affected_sop_class_uid.clone(),
             sop_instance_uid: rq.affected_sop_instance_uid.clone(),

@@ -103,6 +103,7 @@ async fn start_with(
         lookup: Arc::new(lookup),
         ingest,
         spool_dir: spool.path().join("spool"),
+        spool_files: None,
     };
     let scp = DicomScp::bind(cfg, cx).await.unwrap();
     let addr = scp.local_addr();
@@ -701,6 +702,7 @@ async fn bind_conflict_is_reported_before_running() {
         ),
         ingest: None,
         spool_dir: scp.spool.path().join("twin"),
+        spool_files: None,
     };
     let err = DicomScp::bind(cfg, cx).await.unwrap_err();
     assert!(matches!(err, ScpError::Bind { .. }), "{err}");
