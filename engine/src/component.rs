@@ -87,10 +87,12 @@ impl ItemContext {
     }
 
     /// Takes in a message whose data set is in a spool file of
-    /// [`Bodies::spool_dir`]: the body is fsynced and moved into place, the
-    /// header and one queue entry per target are written in one transaction,
-    /// and the group commit makes all of it durable. Only then does this
-    /// return `Ok`, and the targets are woken.
+    /// [`Bodies::spool_dir`]: the body gets its trailer and is made durable
+    /// with its folder entry (already durable when `entry_durable`: a
+    /// pre-created spool file), then the header and one queue entry per
+    /// target are written in one transaction. Only then does this return
+    /// `Ok`, and the targets are woken; the record's flush follows (see
+    /// below why the acknowledgement need not wait for it).
     ///
     /// # Errors
     /// Any failure to persist; nothing is acknowledged then.
@@ -120,10 +122,16 @@ impl ItemContext {
             })
             .await
             .map_err(|e| IntakeError::Task(e.to_string()))??;
-        let t1 = t0.elapsed();
-        // `adopt` made the body and its folder entry durable.
-        self.commit_or_withdraw(id, false).await?;
-        tracing::trace!(?t_adopt, ?t_accept, blocking = ?t1, commit = ?(t0.elapsed() - t1), "Intake timing.");
+        // The acknowledgement does not wait for sled's flush: `adopt` made
+        // the body, its trailer (id, header, targets) and its folder entry
+        // durable, and on start every body the store does not know is
+        // restored from its trailer as queued (`runtime::recover`). Sled's
+        // log is a prefix after a crash, so a lost record takes its later
+        // changes with it, never the other way round; the worst case is a
+        // message delivered just before a power loss being delivered again.
+        // The record is flushed by the next group commit, requested here.
+        self.commit.request_soon();
+        tracing::trace!(?t_adopt, ?t_accept, blocking = ?t0.elapsed(), "Intake timing.");
         self.outputs.wake_all();
         Ok(id)
     }
@@ -154,7 +162,7 @@ impl ItemContext {
         .await
         .map_err(|e| IntakeError::Task(e.to_string()))??;
         // A new body file: its folder entry is made durable by the commit.
-        self.commit_or_withdraw(id, true).await?;
+        self.commit_or_withdraw(id).await?;
         self.outputs.wake_all();
         Ok(id)
     }
@@ -163,13 +171,8 @@ impl ItemContext {
     /// acknowledged (its sender sees a failure and its body is removed), so
     /// its deliveries are marked failed at once rather than left queued
     /// without a body.
-    async fn commit_or_withdraw(&self, id: MessageId, new_file: bool) -> Result<(), IntakeError> {
-        let committed = if new_file {
-            self.commit.sync().await
-        } else {
-            self.commit.sync_records().await
-        };
-        match committed {
+    async fn commit_or_withdraw(&self, id: MessageId) -> Result<(), IntakeError> {
+        match self.commit.sync().await {
             Ok(()) => Ok(()),
             Err(e) => {
                 let reason = format!("not acknowledged to the sender: {e}");

@@ -85,14 +85,11 @@ impl GroupCommit {
         self.request(true).await
     }
 
-    /// As [`Self::sync`] for a writer whose body file's directory entry is
-    /// already durable ([`Bodies::adopt`] synced it or it came from the
-    /// pre-created pool): only the store is flushed for it.
-    ///
-    /// # Errors
-    /// [`CommitError`] when the flush or an fsync failed.
-    pub async fn sync_records(&self) -> Result<(), CommitError> {
-        self.request(false).await
+    /// Asks for a flush without waiting for it: the changes made so far
+    /// become durable with the next commit, soon.
+    pub fn request_soon(&self) {
+        let (reply, _no_wait) = oneshot::channel();
+        self.tx.send((false, reply)).ok();
     }
 
     async fn request(&self, needs_dir: bool) -> Result<(), CommitError> {
