@@ -9,6 +9,7 @@
 
 mod config;
 mod service;
+mod spool;
 
 pub use config::{AeTitles, DicomScpConfig, DicomScpConfigError};
 pub use service::{

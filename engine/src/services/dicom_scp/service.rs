@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, AssociationRQ, PDataValue, Pdu};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::spool::SpoolWriter;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -407,7 +409,7 @@ struct StoreInProgress {
     transfer_syntax: String,
     /// Where the data set goes; `None` when it is being discarded because
     /// the store will be refused (`refusal`).
-    spool: Option<(PathBuf, BufWriter<tokio::fs::File>)>,
+    spool: Option<(PathBuf, SpoolWriter)>,
     /// The spool file came from [`ScpContext::spool_files`].
     spool_entry_durable: bool,
     size: u64,
@@ -856,11 +858,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
 
     /// Opens a spool file: one of the pre-created files when available
     /// (`true`: its folder entry is durable), else a new one.
-    async fn open_spool(&self) -> std::io::Result<((PathBuf, BufWriter<tokio::fs::File>), bool)> {
+    async fn open_spool(&self) -> std::io::Result<((PathBuf, SpoolWriter), bool)> {
         if let Some(path) = self.shared.cx.spool_files.as_ref().and_then(|f| f.take()) {
             match tokio::fs::OpenOptions::new().write(true).open(&path).await {
                 Ok(file) => {
-                    return Ok(((path, BufWriter::with_capacity(256 * 1024, file)), true));
+                    return Ok(((path, SpoolWriter::new(file.into_std().await)), true));
                 }
                 Err(error) => {
                     warn!(%error, path = %path.display(), "Could not open a pre-created spool file; creating one.");
@@ -883,7 +885,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             .create_new(true)
             .open(&path)
             .await?;
-        Ok(((path, BufWriter::with_capacity(256 * 1024, file)), false))
+        Ok(((path, SpoolWriter::new(file.into_std().await)), false))
     }
 
     async fn on_data(&mut self, bytes: Vec<u8>, is_last: bool) -> Flow {
@@ -891,7 +893,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             Some(InProgress::Store(store)) => {
                 store.size += bytes.len() as u64;
                 if let Some((path, writer)) = store.spool.as_mut()
-                    && let Err(error) = writer.write_all(&bytes).await
+                    && let Err(error) = writer.write(&bytes).await
                 {
                     warn!(%error, path = %path.display(), "Could not write the spool file; the C-STORE will be refused.");
                     remove_spool(store.spool.take().map(|(p, _)| p)).await;
@@ -938,15 +940,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             remove_spool(spool.map(|(p, _)| p)).await;
             return (rq, status);
         }
-        let Some((path, mut writer)) = spool else {
+        let Some((path, writer)) = spool else {
             return (rq, Status::OUT_OF_RESOURCES);
         };
-        if let Err(error) = writer.shutdown().await {
+        if let Err(error) = writer.finish().await {
             warn!(%error, path = %path.display(), "Could not finish the spool file.");
             remove_spool(Some(path)).await;
             return (rq, Status::OUT_OF_RESOURCES);
         }
-        drop(writer);
         let Some(ingest) = self.shared.cx.ingest.clone() else {
             remove_spool(Some(path)).await;
             return (rq, Status::SOP_CLASS_NOT_SUPPORTED);
