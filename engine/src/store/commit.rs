@@ -9,6 +9,8 @@
 //! by every concurrent C-STORE.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,7 +28,13 @@ pub struct GroupCommit {
     // Unbounded: each waiting writer holds at most one request, so the
     // channel is bounded by the number of concurrent writers.
     tx: mpsc::UnboundedSender<Reply>,
+    /// A flush nobody waits for is queued ([`Self::request_soon`]): more
+    /// such requests add nothing.
+    background_pending: Arc<AtomicBool>,
 }
+
+/// How long a flush nobody waits for is held back to gather more changes.
+const BACKGROUND_DELAY: Duration = Duration::from_millis(20);
 
 /// Why a commit failed; the C-STORE is then answered with a failure.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -38,12 +46,23 @@ impl GroupCommit {
     pub fn spawn(store: Store, bodies: Bodies) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
         let store = Arc::new(store);
+        let background_pending = Arc::new(AtomicBool::new(false));
+        let pending = background_pending.clone();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut batch = vec![first];
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }
+                if batch.iter().all(|(_, reply)| reply.is_closed()) {
+                    // Only background requests: let more changes gather.
+                    tokio::time::sleep(BACKGROUND_DELAY).await;
+                    while let Ok(more) = rx.try_recv() {
+                        batch.push(more);
+                    }
+                }
+                // Changes made from here on need another flush.
+                pending.store(false, Ordering::Release);
                 let store = store.clone();
                 let bodies = bodies.clone();
                 let n = batch.len();
@@ -73,7 +92,10 @@ impl GroupCommit {
                 }
             }
         });
-        Self { tx }
+        Self {
+            tx,
+            background_pending,
+        }
     }
 
     /// Returns once every change made before the call is durable, new body
@@ -88,6 +110,9 @@ impl GroupCommit {
     /// Asks for a flush without waiting for it: the changes made so far
     /// become durable with the next commit, soon.
     pub fn request_soon(&self) {
+        if self.background_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let (reply, _no_wait) = oneshot::channel();
         self.tx.send((false, reply)).ok();
     }
