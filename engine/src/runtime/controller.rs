@@ -105,8 +105,11 @@ impl Controller {
         for id in &diff.added {
             let Some(p) = new.remove(id) else { continue };
             let parent = self.namespace_token(&id.namespace);
+            let started = Instant::now();
             match start_production(&self.shared, p, &parent).await {
                 Ok(r) => {
+                    let items: Vec<&str> = r.items.keys().map(|n| n.as_str()).collect();
+                    info!(namespace = %id.namespace, production = %id.name, items = %items.join(","), took_ms = started.elapsed().as_millis(), "Production started.");
                     self.running.insert(id.clone(), r);
                 }
                 Err(e) => {

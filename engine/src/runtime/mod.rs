@@ -5,27 +5,32 @@
 //! - [`controller`]: the sole owner of running productions (startup, reload,
 //!   shutdown).
 //! - [`watch`]: the productions-folder watcher (hot reload).
+//! - [`reload`]: hot reload: reads the folder on every change (and on a
+//!   periodic rescan), chooses what runs, feeds the controller, and keeps
+//!   the status `switchboard status` shows.
 //!
 //! Shutdown is a token tree: root → namespace → production → item →
 //! association (inside the SCP). `run` takes the shutdown trigger as a
 //! future so that tests can pass their own.
 
 pub mod controller;
+pub mod reload;
 pub mod retention;
 pub mod topology;
 pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::load_dir;
 use crate::store::messages::MessageError;
 use crate::store::{Bodies, GroupCommit, Store, StoreError};
 pub use controller::{Controller, ReloadOutcome};
+pub use reload::{ReloadOptions, Reloader, StatusBoard};
 pub use topology::{Shared, Wakers};
 
 /// How `switchboard run` runs.
@@ -37,6 +42,8 @@ pub struct RunOptions {
     pub grace_period: Duration,
     /// When bodies of delivered messages are removed.
     pub retention: retention::RetentionPolicy,
+    /// How file changes are picked up while running.
+    pub reload: ReloadOptions,
 }
 
 /// Why the engine could not run.
@@ -83,27 +90,31 @@ pub async fn run(
     }
 
     let root = CancellationToken::new();
+    let board = StatusBoard::new(
+        store.clone(),
+        &options.productions_dir,
+        options.reload.watch,
+    );
     let admin_path = crate::admin::socket_path(&options.data_dir);
     let admin = {
         let store = store.clone();
         let token = root.clone();
+        let engine: Arc<dyn crate::admin::EngineState> = Arc::new(board.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::admin::serve(&admin_path, store, token.cancelled_owned()).await {
+            let served = match crate::admin::AdminServer::bind(&admin_path, store) {
+                Ok(server) => {
+                    server
+                        .with_engine(engine)
+                        .run(token.cancelled_owned())
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = served {
                 error!(error = %e, "The admin socket stopped; commands cannot reach this engine.");
             }
         })
     };
-
-    let loaded = load_dir(&options.productions_dir);
-    for e in &loaded.errors {
-        error!("{e}");
-    }
-    if !loaded.rejected.is_empty() {
-        warn!(
-            files = loaded.rejected.len(),
-            "Production files with errors are not started; the others are."
-        );
-    }
     tokio::spawn(retention::run(
         store.clone(),
         bodies.clone(),
@@ -118,13 +129,23 @@ pub async fn run(
         wakers: Wakers::default(),
         grace: options.grace_period,
     };
-    let mut controller = Controller::new(shared, root.clone());
-    if let ReloadOutcome::RolledBack(errors) = controller.apply(loaded.productions).await {
-        warn!(count = errors.len(), "Some productions could not start.");
+    let controller = Controller::new(shared, root.clone());
+    let mut reloader = Reloader::new(
+        options.productions_dir.clone(),
+        controller,
+        board,
+        options.reload.clone(),
+    );
+    let rejected = reloader.start().await;
+    if rejected > 0 {
+        warn!(
+            files = rejected,
+            "Production files with errors are not started; the others are."
+        );
     }
-    info!(productions = controller.running().count(), data_dir = %options.data_dir.display(), "Engine running.");
+    info!(productions = reloader.controller().running().count(), data_dir = %options.data_dir.display(), "Engine running.");
 
-    shutdown.await;
+    let controller = reloader.run(shutdown).await;
     info!(grace_period = ?options.grace_period, "Shutting down: no new associations; finishing work in hand.");
     controller.shutdown(options.grace_period).await;
     root.cancel();

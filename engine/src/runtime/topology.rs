@@ -219,14 +219,6 @@ pub async fn start_production(
             }
         }
     }
-    info!(
-        namespace = %running.production.id.namespace,
-        production = %running.production.id.name,
-        services = running.production.services.len(),
-        processes = running.production.processes.len(),
-        operations = running.production.operations.len(),
-        "Production started."
-    );
     Ok(running)
 }
 
