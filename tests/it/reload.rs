@@ -1,0 +1,381 @@
+//! Hot reload through the built binary with real DCMTK peers: production
+//! files rewritten, added and deleted while `switchboard run` serves, and
+//! associations edited with the CLI while it runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use integration_tests::dicom::{EXPLICIT, IMPLICIT, dcmtk_command, free_port, wait_for_tcp};
+use integration_tests::engine_process::TestEngine;
+use integration_tests::instances::{Modality, write_instances};
+
+use crate::store_and_forward::{Archive, storescu};
+
+/// A production answering C-ECHO from ECHOSCU on `port`.
+pub(crate) fn echo_production(port: u16) -> String {
+    format!(
+        r#"version = 1
+description = "echo"
+
+[[associations]]
+calling_ae_title = "ECHOSCU"
+called_ae_title = "ENS-SCP"
+abstract_syntaxes = ["1.2.840.10008.1.1"]
+transfer_syntaxes = ["{IMPLICIT}"]
+
+[services.ECHO-SCP]
+type = "dicom-tcp"
+port = {port}
+ae_title = "ENS-SCP"
+"#
+    )
+}
+
+/// The queue depth of a running item, from `switchboard status --json`.
+pub(crate) async fn queue_depth(
+    engine: &TestEngine,
+    production: &str,
+    item: &str,
+) -> Option<usize> {
+    let out = engine.command(&["status", "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    status["productions"]
+        .as_array()?
+        .iter()
+        .filter(|p| p["name"] == production)
+        .flat_map(|p| p["items"].as_array().cloned().unwrap_or_default())
+        .find(|i| i["name"] == item)?["queue_depth"]
+        .as_u64()
+        .and_then(|d| usize::try_from(d).ok())
+}
+
+/// Whether echoscu ECHOSCU → ENS-SCP on `port` succeeds, with its output.
+pub(crate) async fn echoscu(port: u16) -> (bool, String) {
+    let out = dcmtk_command("echoscu")
+        .args(["-aet", "ECHOSCU", "-aec", "ENS-SCP", "127.0.0.1"])
+        .arg(port.to_string())
+        .output()
+        .await
+        .expect("run echoscu");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// How many times `needle` is in the engine's log.
+pub(crate) fn count(engine: &TestEngine, needle: &str) -> usize {
+    engine.log().matches(needle).count()
+}
+
+/// Waits until the log holds `needle` at least `n` times.
+pub(crate) async fn wait_for_log(engine: &TestEngine, needle: &str, n: usize) {
+    let start = Instant::now();
+    while count(engine, needle) < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "waited for {n} × {needle:?}; log:\n{}",
+            engine.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until nothing accepts connections on `port`.
+pub(crate) async fn wait_until_closed(port: u16, engine: &TestEngine) {
+    let start = Instant::now();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "port {port} still open; log:\n{}",
+            engine.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub(crate) fn localhost(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Replaces a production file the way editors do: write a temporary file,
+/// then rename it over the original.
+pub(crate) fn save(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.tmp~");
+    std::fs::write(&tmp, text).expect("write the temporary file");
+    std::fs::rename(&tmp, path).expect("rename over the production file");
+}
+
+/// Store-and-forward through a pass-through router; `copy` adds a file
+/// operation the router also feeds.
+fn forward_production(
+    port: u16,
+    archive_port: u16,
+    comment: &str,
+    initial_delay: &str,
+    copy: Option<&Path>,
+) -> String {
+    let (targets, extra) = match copy {
+        Some(dir) => (
+            r#""OUT", "COPY""#,
+            format!(
+                "\n[operations.COPY]\ntype = \"file\"\nfolder = \"{}\"\n",
+                dir.display()
+            ),
+        ),
+        None => (r#""OUT""#, String::new()),
+    };
+    format!(
+        r#"version = 1
+description = "store and forward under reload"
+# {comment}
+
+[[associations]]
+calling_ae_title = "STORESCU"
+called_ae_title = "ROUTER"
+abstract_syntaxes = ["storage"]
+transfer_syntaxes = ["{EXPLICIT}", "{IMPLICIT}"]
+
+[[associations]]
+calling_ae_title = "ROUTER"
+called_ae_title = "ARCHIVE"
+abstract_syntaxes = ["storage"]
+transfer_syntaxes = ["{EXPLICIT}", "{IMPLICIT}"]
+
+[services.IN]
+type = "dicom-tcp"
+port = {port}
+ae_title = "ROUTER"
+targets = ["ROUTE"]
+
+[processes.ROUTE]
+type = "pass-through"
+targets = [{targets}]
+
+[operations.OUT]
+type = "dicom-tcp"
+host = "127.0.0.1"
+port = {archive_port}
+remote_ae_title = "ARCHIVE"
+local_ae_title = "ROUTER"
+max_associations = 2
+idle_release = "1s"
+retry = {{ initial_delay = "{initial_delay}", factor = 2.0, max_delay = "1s" }}
+{extra}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storescu_streams_through_many_rewrites_without_a_failed_store() {
+    let (port, archive_port) = (free_port(), free_port());
+    let engine = TestEngine::start(&[(
+        "test",
+        "forward",
+        &forward_production(port, archive_port, "v0", "100ms", None),
+    )])
+    .await;
+    let file = engine.productions_dir().join("test/forward.toml");
+    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let copy = engine.folder("copy");
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "stream", Modality::Ct, EXPLICIT, 300, 4 * 1024);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+
+    // Twelve associations of 25 instances, one after the other, while the
+    // file changes under them.
+    let sender = tokio::spawn(async move {
+        let mut results = Vec::new();
+        for chunk in files.chunks(25) {
+            results.push(storescu(port, chunk, &[]).await);
+        }
+        results
+    });
+
+    let edits: [(&str, &str, Option<&Path>, &str); 8] = [
+        ("v1", "100ms", None, "no item changed"),
+        ("v1", "250ms", None, "~OUT"),
+        ("v1", "250ms", Some(&copy), "~ROUTE +COPY"),
+        ("v2", "250ms", Some(&copy), "no item changed"),
+        ("v2", "250ms", None, "~ROUTE -COPY"),
+        ("v2", "100ms", None, "~OUT"),
+        ("v3", "100ms", Some(&copy), "~ROUTE +COPY"),
+        ("v3", "100ms", None, "~ROUTE -COPY"),
+    ];
+    // Edit in a cycle (each edit differs from the one before) for as long
+    // as the stream runs, and at least once through.
+    let mut n = 0;
+    while n < edits.len() || !sender.is_finished() {
+        let (comment, delay, with_copy, expect) = edits[n % edits.len()];
+        save(
+            &file,
+            &forward_production(port, archive_port, comment, delay, with_copy),
+        );
+        wait_for_log(&engine, "Production reloaded.", n + 1).await;
+        let last = engine
+            .log()
+            .lines()
+            .rfind(|l| l.contains("Production reloaded."))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            last.contains(expect),
+            "edit {n}: expected {expect:?} in {last}"
+        );
+        n += 1;
+        assert!(n < 1000, "the stream did not end:\n{}", engine.log());
+    }
+    eprintln!("{n} reloads while streaming");
+
+    let results = sender.await.expect("storescu task");
+    for (ok, acked, out) in &results {
+        assert!(
+            *ok && *acked == 25,
+            "a C-STORE failed:\n{out}\n{}",
+            engine.log()
+        );
+    }
+    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine).await;
+    // The service was never touched: it listened once.
+    assert_eq!(
+        count(&engine, "DICOM service listening."),
+        1,
+        "{}",
+        engine.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_production_file_closes_its_port_and_restoring_it_reopens_it() {
+    let port = free_port();
+    let text = echo_production(port);
+    let engine = TestEngine::start(&[("test", "echo", &text)]).await;
+    let file = engine.productions_dir().join("test/echo.toml");
+    let (ok, out) = echoscu(port).await;
+    assert!(ok, "{out}");
+
+    std::fs::remove_file(&file).expect("delete the production file");
+    wait_until_closed(port, &engine).await;
+    wait_for_log(&engine, "Production stopped.", 1).await;
+
+    std::fs::write(&file, &text).expect("restore the production file");
+    wait_for_tcp(localhost(port), Duration::from_secs(30)).await;
+    let (ok, out) = echoscu(port).await;
+    assert!(ok, "{out}\n{}", engine.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_file_in_a_new_namespace_folder_starts_listening() {
+    let port = free_port();
+    let engine = TestEngine::start(&[("test", "echo", &echo_production(port))]).await;
+    let new_port = free_port();
+    let folder = engine.productions_dir().join("radiology");
+    std::fs::create_dir(&folder).expect("namespace folder");
+    std::fs::write(folder.join("second.toml"), echo_production(new_port)).expect("new file");
+    wait_for_tcp(localhost(new_port), Duration::from_secs(30)).await;
+    let (ok, out) = echoscu(new_port).await;
+    assert!(ok, "{out}\n{}", engine.log());
+    // The first production was not touched.
+    let (ok, out) = echoscu(port).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        count(&engine, "DICOM service listening."),
+        2,
+        "{}",
+        engine.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_port_rebinds() {
+    let (port, new_port) = (free_port(), free_port());
+    let engine = TestEngine::start(&[("test", "echo", &echo_production(port))]).await;
+    let file = engine.productions_dir().join("test/echo.toml");
+    save(&file, &echo_production(new_port));
+    wait_for_tcp(localhost(new_port), Duration::from_secs(30)).await;
+    wait_until_closed(port, &engine).await;
+    let (ok, out) = echoscu(new_port).await;
+    assert!(ok, "{out}\n{}", engine.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_association_edited_with_the_cli_takes_effect_on_the_next_association() {
+    let port = free_port();
+    let engine = TestEngine::start(&[("test", "echo", &echo_production(port))]).await;
+    let (ok, out) = echoscu(port).await;
+    assert!(ok, "{out}");
+
+    let pair = ["--calling", "ECHOSCU", "--called", "ENS-SCP"];
+    let deleted = engine
+        .command(&[&["--namespace", "test", "association", "delete"][..], &pair].concat())
+        .await;
+    assert!(deleted.status.success(), "{deleted:?}");
+    let (ok, out) = echoscu(port).await;
+    assert!(!ok, "echo accepted without an association:\n{out}");
+
+    let added = engine
+        .command(
+            &[
+                &["--namespace", "test", "association", "create"][..],
+                &pair,
+                &["--transfer-syntax", IMPLICIT],
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(added.status.success(), "{added:?}");
+    let (ok, out) = echoscu(port).await;
+    assert!(ok, "{out}\n{}", engine.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_operation_keeps_its_queue_and_delivers_when_it_comes_back() {
+    let (port, archive_port) = (free_port(), free_port());
+    let text = forward_production(port, archive_port, "v0", "100ms", None);
+    let engine = TestEngine::start(&[("test", "forward", &text)]).await;
+    let file = engine.productions_dir().join("test/forward.toml");
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "queued", Modality::Ct, EXPLICIT, 10, 2 * 1024);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    // The archive is down: everything waits in OUT's queue.
+    let (ok, acked, out) = storescu(port, &files, &[]).await;
+    assert!(ok && acked == sent.len(), "{out}");
+
+    // Once everything waits at OUT, remove it (and the route to it): its
+    // queue stays, listed as waiting.
+    let start = Instant::now();
+    while queue_depth(&engine, "forward", "OUT").await != Some(sent.len()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            engine.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let without_out = text
+        .replace("targets = [\"OUT\"]", "targets = []")
+        .split("[operations.OUT]")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    save(&file, &without_out);
+    wait_for_log(&engine, "-OUT", 1).await;
+    let status = engine.command(&["status"]).await;
+    let shown = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.status.success(), "{status:?}");
+    assert!(
+        shown.contains("Waiting for a missing item") && shown.contains("test/forward/OUT"),
+        "{shown}"
+    );
+
+    // OUT comes back and the archive is up: the queue is delivered.
+    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    save(&file, &text);
+    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine).await;
+}
