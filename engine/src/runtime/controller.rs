@@ -79,6 +79,9 @@ impl Controller {
             productions.into_iter().map(|p| (p.id.clone(), p)).collect();
         let mut errors = Vec::new();
 
+        // Ports no production will use close now, not after their old
+        // services finished their associations.
+        self.shared.release_listeners(new.values());
         // Stop removed productions first: they may free ports others need.
         for id in &diff.removed {
             if let Some(mut r) = self.running.remove(id) {
@@ -118,6 +121,9 @@ impl Controller {
                 }
             }
         }
+        // Close the ports no service uses any more.
+        self.shared
+            .release_listeners(self.running.values().map(|r| &r.production));
         if errors.is_empty() {
             ReloadOutcome::Applied
         } else {
@@ -133,6 +139,8 @@ impl Controller {
     /// Stops everything within `grace`: every service stops accepting and
     /// finishes its associations, then the workers finish what they hold.
     pub async fn shutdown(mut self, grace: Duration) {
+        // No new connection waits in a kept socket's backlog.
+        self.shared.release_listeners(std::iter::empty());
         let items = std::mem::take(&mut self.running)
             .into_values()
             .flat_map(|mut r| std::mem::take(&mut r.items).into_iter())

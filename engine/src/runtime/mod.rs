@@ -128,6 +128,7 @@ pub async fn run(
         commit,
         wakers: Wakers::default(),
         grace: options.grace_period,
+        listeners: crate::component::Listeners::default(),
     };
     let controller = Controller::new(shared, root.clone());
     let mut reloader = Reloader::new(
