@@ -7,7 +7,8 @@
 //! - [`watch`]: the productions-folder watcher (hot reload).
 //! - [`reload`]: hot reload: reads the folder on every change (and on a
 //!   periodic rescan), chooses what runs, feeds the controller, and keeps
-//!   the status `switchboard status` shows.
+//!   status board.
+//! - [`status`]: what `switchboard status` shows.
 //!
 //! Shutdown is a token tree: root → namespace → production → item →
 //! association (inside the SCP). `run` takes the shutdown trigger as a
@@ -16,6 +17,7 @@
 pub mod controller;
 pub mod reload;
 pub mod retention;
+pub mod status;
 pub mod topology;
 pub mod watch;
 
@@ -30,7 +32,8 @@ use tracing::{error, info, warn};
 use crate::store::messages::MessageError;
 use crate::store::{Bodies, GroupCommit, Store, StoreError};
 pub use controller::{Controller, ReloadOutcome};
-pub use reload::{ReloadOptions, Reloader, StatusBoard};
+pub use reload::{ReloadOptions, Reloader};
+pub use status::StatusBoard;
 pub use topology::{Shared, Wakers};
 
 /// How `switchboard run` runs.

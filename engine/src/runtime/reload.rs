@@ -25,29 +25,25 @@ use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
 use tracing::{debug, error, info, warn};
 
 use super::controller::{Controller, ReloadOutcome};
+use super::status::{BoardItem, BoardProduction, StatusBoard};
 use super::watch::{Changes, DEFAULT_DEBOUNCE, FileWatcher};
-use crate::admin::status::{
-    EngineState, EngineStatus, ItemState, ItemStatus, ProductionStatus, RejectedFile,
-    ReloadSummary, WaitingQueue,
-};
+use crate::admin::status::{RejectedFile, ReloadSummary};
 use crate::config::load::production_files;
 use crate::config::{
     ConfigError, ItemKind, Production, ProductionId, ProductionsDiff, Resource, check_resources,
     load_file,
 };
-use crate::ids::{ItemName, NamespaceId};
+use crate::ids::ItemName;
 use crate::processes::ProcessConfig;
 use crate::services::ServiceConfig;
-use crate::store::Store;
-use crate::store::messages::{ItemAddress, now_ms};
+use crate::store::messages::now_ms;
 
 /// How often the folder is hashed again when no event came.
 pub const DEFAULT_RESCAN: Duration = Duration::from_secs(10);
@@ -317,6 +313,24 @@ pub fn plugin_files(p: &Production) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Prepares what a new or changed production needs before the controller
+/// swaps it in, while the running version keeps serving; returns error
+/// lines (then the change is rejected and the running version stays).
+///
+/// Hook for plugin processes: a process kind that loads a plugin compiles
+/// it here (the plugin host caches compiled components by content hash, so
+/// the item's build then finds it ready and the swap is short), and a
+/// plugin that fails to load or initialise is reported here. The only
+/// process kind today loads nothing.
+fn prepare(p: &Production) -> Vec<String> {
+    p.processes
+        .values()
+        .filter_map(|c| match c {
+            ProcessConfig::PassThrough(_) => None::<String>,
+        })
+        .collect()
+}
+
 /// Content hash of every production file and plugin file, by path. Not a
 /// cryptographic hash: it only tells whether something changed.
 pub type Fingerprint = BTreeMap<PathBuf, u64>;
@@ -333,159 +347,6 @@ fn fingerprint(dir: &Path, plugins: &BTreeSet<PathBuf>) -> Fingerprint {
             Some((f.clone(), h.finish()))
         })
         .collect()
-}
-
-/// What `switchboard status` reads, updated after every reload.
-///
-/// Why a std mutex: the reloader writes it once per reload and the admin
-/// server reads it per request, both briefly and never across an await.
-#[derive(Debug, Clone)]
-pub struct StatusBoard {
-    store: Store,
-    board: Arc<Mutex<Board>>,
-}
-
-#[derive(Debug, Default)]
-struct Board {
-    productions_dir: String,
-    watching: bool,
-    productions: Vec<BoardProduction>,
-    rejected: Vec<RejectedFile>,
-    last_reload: Option<ReloadSummary>,
-}
-
-#[derive(Debug)]
-struct BoardProduction {
-    id: ProductionId,
-    file: PathBuf,
-    items: Vec<BoardItem>,
-    error: Option<String>,
-}
-
-#[derive(Debug)]
-struct BoardItem {
-    name: ItemName,
-    kind: ItemKind,
-    kind_type: &'static str,
-    /// Tells whether the item's task still runs.
-    task: AbortHandle,
-    listening: Option<SocketAddr>,
-}
-
-impl StatusBoard {
-    /// An empty board for an engine running `productions_dir`.
-    pub fn new(store: Store, productions_dir: &Path, watching: bool) -> Self {
-        Self {
-            store,
-            board: Arc::new(Mutex::new(Board {
-                productions_dir: productions_dir.display().to_string(),
-                watching,
-                ..Board::default()
-            })),
-        }
-    }
-
-    fn update(&self, f: impl FnOnce(&mut Board)) {
-        f(&mut self.board.lock().unwrap_or_else(PoisonError::into_inner));
-    }
-}
-
-impl EngineState for StatusBoard {
-    fn status(&self) -> EngineStatus {
-        // Copy what is needed under the lock; read queues after.
-        let (mut status, running): (EngineStatus, BTreeSet<(NamespaceId, ItemAddress)>) = {
-            let b = self.board.lock().unwrap_or_else(PoisonError::into_inner);
-            let running = b
-                .productions
-                .iter()
-                .flat_map(|p| {
-                    p.items.iter().map(|i| {
-                        (
-                            p.id.namespace.clone(),
-                            ItemAddress::new(p.id.name.as_str(), i.name.as_str()),
-                        )
-                    })
-                })
-                .collect();
-            let status = EngineStatus {
-                productions_dir: b.productions_dir.clone(),
-                watching: b.watching,
-                productions: b
-                    .productions
-                    .iter()
-                    .map(|p| ProductionStatus {
-                        namespace: p.id.namespace.clone(),
-                        name: p.id.name.to_string(),
-                        file: p.file.display().to_string(),
-                        items: p
-                            .items
-                            .iter()
-                            .map(|i| ItemStatus {
-                                name: i.name.to_string(),
-                                kind: i.kind.to_string(),
-                                kind_type: i.kind_type.to_string(),
-                                state: if i.task.is_finished() {
-                                    ItemState::Stopped
-                                } else {
-                                    ItemState::Running
-                                },
-                                queue_depth: 0,
-                                listening: i.listening.map(|a| a.to_string()),
-                            })
-                            .collect(),
-                        last_reload_error: p.error.clone(),
-                    })
-                    .collect(),
-                rejected_files: b.rejected.clone(),
-                waiting_queues: Vec::new(),
-                last_reload: b.last_reload.clone(),
-            };
-            (status, running)
-        };
-        let mut namespaces: BTreeSet<NamespaceId> = status
-            .productions
-            .iter()
-            .map(|p| p.namespace.clone())
-            .collect();
-        match self.store.message_namespaces() {
-            Ok(ns) => namespaces.extend(ns),
-            Err(e) => warn!(error = %e, "Status: cannot list the namespaces with messages."),
-        }
-        for ns in namespaces {
-            let queues = match self.store.messages(&ns).map(|m| m.queues()) {
-                Ok(Ok(q)) => q,
-                Ok(Err(e)) => {
-                    warn!(namespace = %ns, error = %e, "Status: cannot read the queues.");
-                    continue;
-                }
-                Err(e) => {
-                    warn!(namespace = %ns, error = %e, "Status: cannot read the queues.");
-                    continue;
-                }
-            };
-            for (address, depth) in queues {
-                if running.contains(&(ns.clone(), address.clone())) {
-                    if let Some(item) = status
-                        .productions
-                        .iter_mut()
-                        .filter(|p| p.namespace == ns && p.name == address.production)
-                        .flat_map(|p| p.items.iter_mut())
-                        .find(|i| i.name == address.item)
-                    {
-                        item.queue_depth = depth;
-                    }
-                } else if depth > 0 {
-                    status.waiting_queues.push(WaitingQueue {
-                        namespace: ns.clone(),
-                        production: address.production.clone(),
-                        item: address.item.clone(),
-                        depth,
-                    });
-                }
-            }
-        }
-        status
-    }
 }
 
 /// Owns the controller while the engine runs and keeps it equal to the
@@ -588,13 +449,6 @@ impl Reloader {
                     .cloned(),
             )
             .collect();
-        let folder = match read_folder(&self.dir) {
-            Ok(f) => f,
-            Err(e) => {
-                error!(error = %e, "Cannot read the productions folder; what runs is unchanged.");
-                return false;
-            }
-        };
         self.failed
             .retain(|file, (hash, _)| fp.get(file) == Some(hash));
         let hold: BTreeMap<PathBuf, Vec<String>> = self
@@ -607,8 +461,34 @@ impl Reloader {
             .running()
             .map(|r| r.production.clone())
             .collect();
-        let held = held_ports(&running);
-        let plan = plan(&running, folder, &hold, &|p| probe_ports(p, &held));
+        // Reading, validating, probing ports and compiling plugins block:
+        // off the runtime's threads, while everything keeps serving.
+        let planned = {
+            let (dir, running) = (self.dir.clone(), running.clone());
+            tokio::task::spawn_blocking(move || {
+                let folder = read_folder(&dir)?;
+                let held = held_ports(&running);
+                Ok::<_, ConfigError>(plan(&running, folder, &hold, &|p| {
+                    let mut errors = probe_ports(p, &held);
+                    if errors.is_empty() {
+                        errors = prepare(p);
+                    }
+                    errors
+                }))
+            })
+            .await
+        };
+        let plan = match planned {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(e)) => {
+                error!(error = %e, "Cannot read the productions folder; what runs is unchanged.");
+                return false;
+            }
+            Err(e) => {
+                error!(error = %e, "Reading the productions folder failed; what runs is unchanged.");
+                return false;
+            }
+        };
 
         let mut errors = Vec::new();
         for (file, lines) in &plan.rejected {
