@@ -297,13 +297,16 @@ fn probe_ports(p: &Production, held: &BTreeSet<u16>) -> Vec<String> {
         .collect()
 }
 
-/// The plugin files a production uses (watched for changes).
+/// The plugin files a production uses (watched for changes, and part of
+/// the fingerprint the rescan compares).
 ///
 /// Every process kind that loads a file must name it here: a replaced
 /// plugin then triggers a reload, and since the plugin's content hash is
 /// part of the process config, the process is a changed item and is
-/// rebuilt (the new module compiled while the old one serves; messages in
-/// a call finish on the old one).
+/// rebuilt (the old one finishes the message in hand on the old module).
+/// For the `wasm` kind, whose validation resolves `plugin` to a canonical
+/// path and records `plugin_sha256`, the arm is
+/// `ProcessConfig::Wasm(c) => Some(c.plugin.clone())`.
 pub fn plugin_files(p: &Production) -> Vec<PathBuf> {
     p.processes
         .values()
@@ -317,11 +320,12 @@ pub fn plugin_files(p: &Production) -> Vec<PathBuf> {
 /// swaps it in, while the running version keeps serving; returns error
 /// lines (then the change is rejected and the running version stays).
 ///
-/// Hook for plugin processes: a process kind that loads a plugin compiles
-/// it here (the plugin host caches compiled components by content hash, so
-/// the item's build then finds it ready and the swap is short), and a
-/// plugin that fails to load or initialise is reported here. The only
-/// process kind today loads nothing.
+/// Hook for plugin processes: a kind that must compile or initialise
+/// something before it can replace its predecessor does it here (this
+/// runs on a blocking thread). The `wasm` kind already loads its plugin
+/// (compiled into the shared cache by content hash) and runs its `init`
+/// while its production is validated, so a broken plugin is a validation
+/// error and its arm is `ProcessConfig::Wasm(_) => None`.
 fn prepare(p: &Production) -> Vec<String> {
     p.processes
         .values()
