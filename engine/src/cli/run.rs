@@ -29,7 +29,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub retention_size_mib: Option<u64>,
     /// Apply changes of production files and plugins while running (the
-    /// default); `--no-watch` runs what was read at start only.
+    /// default); `--no-watch` runs what was read at start only (no watch,
+    /// no rescan).
     #[arg(long, overrides_with = "no_watch")]
     pub watch: bool,
     /// Do not watch the productions folder.
@@ -59,7 +60,8 @@ pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
         },
         reload: ReloadOptions {
             watch: !args.no_watch,
-            rescan: (!args.rescan_interval.get().is_zero()).then(|| args.rescan_interval.get()),
+            rescan: (!args.no_watch && !args.rescan_interval.get().is_zero())
+                .then(|| args.rescan_interval.get()),
             ..ReloadOptions::default()
         },
     };
