@@ -53,8 +53,13 @@ pub(crate) async fn queue_depth(
 
 /// Whether echoscu ECHOSCU → ENS-SCP on `port` succeeds, with its output.
 pub(crate) async fn echoscu(port: u16) -> (bool, String) {
+    echoscu_to(port, "ENS-SCP").await
+}
+
+/// Whether echoscu ECHOSCU → `called` on `port` succeeds, with its output.
+pub(crate) async fn echoscu_to(port: u16, called: &str) -> (bool, String) {
     let out = dcmtk_command("echoscu")
-        .args(["-aet", "ECHOSCU", "-aec", "ENS-SCP", "127.0.0.1"])
+        .args(["-aet", "ECHOSCU", "-aec", called, "127.0.0.1"])
         .arg(port.to_string())
         .output()
         .await
@@ -159,6 +164,12 @@ called_ae_title = "ARCHIVE"
 abstract_syntaxes = ["storage"]
 transfer_syntaxes = ["{EXPLICIT}", "{IMPLICIT}"]
 
+[[associations]]
+calling_ae_title = "ECHOSCU"
+called_ae_title = "ROUTER"
+abstract_syntaxes = ["1.2.840.10008.1.1"]
+transfer_syntaxes = ["{IMPLICIT}"]
+
 [services.IN]
 type = "dicom-tcp"
 port = {port}
@@ -259,6 +270,54 @@ async fn storescu_streams_through_many_rewrites_without_a_failed_store() {
     }
     let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
     archive.wait_for(&uids, &engine).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_service_accepts_at_once_while_its_predecessor_finishes_an_open_association() {
+    let (port, archive_port) = (free_port(), free_port());
+    let engine = TestEngine::start(&[(
+        "test",
+        "forward",
+        &forward_production(port, archive_port, "v0", "100ms", None),
+    )])
+    .await;
+    let file = engine.productions_dir().join("test/forward.toml");
+    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "long", Modality::Ct, EXPLICIT, 200, 4 * 1024);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let sender = tokio::spawn(async move { storescu(port, &files, &[]).await });
+    // The association is open once something arrived.
+    let start = Instant::now();
+    while archive.received().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            engine.log()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    save(
+        &file,
+        &forward_production_with(port, archive_port, "v0", "100ms", None, 7),
+    );
+    wait_for_log(&engine, "~IN", 1).await;
+    // The new version answers while (or after) the old one finishes.
+    let (ok, out) = echoscu_to(port, "ROUTER").await;
+    assert!(ok, "{out}\n{}", engine.log());
+
+    let (ok, acked, out) = sender.await.expect("storescu task");
+    assert!(ok && acked == sent.len(), "{out}\n{}", engine.log());
+    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine).await;
+    for line in engine
+        .log()
+        .lines()
+        .filter(|l| l.contains("stopped accepting"))
+    {
+        eprintln!("{line}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -339,6 +339,16 @@ fn prepare(p: &Production) -> Vec<String> {
 /// cryptographic hash: it only tells whether something changed.
 pub type Fingerprint = BTreeMap<PathBuf, u64>;
 
+/// The files whose content differs between two fingerprints (changed,
+/// added or gone).
+fn touched(old: &Fingerprint, new: &Fingerprint) -> BTreeSet<PathBuf> {
+    new.iter()
+        .filter(|(f, h)| old.get(*f) != Some(h))
+        .map(|(f, _)| f.clone())
+        .chain(old.keys().filter(|f| !new.contains_key(*f)).cloned())
+        .collect()
+}
+
 fn fingerprint(dir: &Path, plugins: &BTreeSet<PathBuf>) -> Fingerprint {
     let files = production_files(dir).unwrap_or_default();
     files
@@ -373,6 +383,8 @@ pub struct Reloader {
     logged: BTreeMap<PathBuf, Option<u64>>,
     /// The plugin files the running productions use.
     plugins: BTreeSet<PathBuf>,
+    /// The last error reading the folder, logged once.
+    folder_error: Option<String>,
     /// Set while watching; gets the plugin files to watch.
     watcher: Option<FileWatcher>,
     /// The watcher's batches of changed paths, until [`Reloader::run`]
@@ -399,6 +411,7 @@ impl Reloader {
             failed: BTreeMap::new(),
             logged: BTreeMap::new(),
             plugins: BTreeSet::new(),
+            folder_error: None,
             watcher: None,
         }
     }
@@ -438,81 +451,25 @@ impl Reloader {
     /// Returns whether anything was read and applied.
     pub async fn reload(&mut self, force: bool) -> bool {
         let started = Instant::now();
-        let fp = fingerprint(&self.dir, &self.plugins);
+        let fp = {
+            let (dir, plugins) = (self.dir.clone(), self.plugins.clone());
+            tokio::task::spawn_blocking(move || fingerprint(&dir, &plugins))
+                .await
+                .unwrap_or_default()
+        };
         if !force && fp == self.fingerprint {
             return false;
         }
-        let touched: BTreeSet<PathBuf> = fp
-            .iter()
-            .filter(|(f, h)| self.fingerprint.get(*f) != Some(h))
-            .map(|(f, _)| f.clone())
-            .chain(
-                self.fingerprint
-                    .keys()
-                    .filter(|f| !fp.contains_key(*f))
-                    .cloned(),
-            )
-            .collect();
-        self.failed
-            .retain(|file, (hash, _)| fp.get(file) == Some(hash));
-        let hold: BTreeMap<PathBuf, Vec<String>> = self
-            .failed
-            .iter()
-            .map(|(f, (_, e))| (f.clone(), e.clone()))
-            .collect();
+        let touched = touched(&self.fingerprint, &fp);
         let running: Vec<Production> = self
             .controller
             .running()
             .map(|r| r.production.clone())
             .collect();
-        // Reading, validating, probing ports and compiling plugins block:
-        // off the runtime's threads, while everything keeps serving.
-        let planned = {
-            let (dir, running) = (self.dir.clone(), running.clone());
-            tokio::task::spawn_blocking(move || {
-                let folder = read_folder(&dir)?;
-                let held = held_ports(&running);
-                Ok::<_, ConfigError>(plan(&running, folder, &hold, &|p| {
-                    let mut errors = probe_ports(p, &held);
-                    if errors.is_empty() {
-                        errors = prepare(p);
-                    }
-                    errors
-                }))
-            })
-            .await
+        let Some(plan) = self.plan(&fp, &running).await else {
+            return false;
         };
-        let plan = match planned {
-            Ok(Ok(plan)) => plan,
-            Ok(Err(e)) => {
-                error!(error = %e, "Cannot read the productions folder; what runs is unchanged.");
-                return false;
-            }
-            Err(e) => {
-                error!(error = %e, "Reading the productions folder failed; what runs is unchanged.");
-                return false;
-            }
-        };
-
-        let mut errors = Vec::new();
-        for (file, lines) in &plan.rejected {
-            let hash = fp.get(file).copied();
-            let line = lines.join(" | ");
-            if self.logged.get(file) != Some(&hash) {
-                let runs = running.iter().any(|p| &p.file == file);
-                if runs {
-                    error!(file = %file.display(), error = %line, "Production file change rejected; the running version stays as it was.");
-                } else {
-                    error!(file = %file.display(), error = %line, "Production file rejected; it does not run.");
-                }
-            }
-            errors.push(line);
-        }
-        self.logged = plan
-            .rejected
-            .keys()
-            .map(|f| (f.clone(), fp.get(f).copied()))
-            .collect();
+        let mut errors = self.log_rejections(&plan.rejected, &fp, &running);
 
         let diff = ProductionsDiff::new(&running, &plan.productions);
         let files: BTreeMap<ProductionId, PathBuf> = plan
@@ -520,9 +477,9 @@ impl Reloader {
             .iter()
             .map(|p| (p.id.clone(), p.file.clone()))
             .collect();
-        let outcome = self.controller.apply(plan.productions).await;
         let mut failed_ids = BTreeSet::new();
-        if let ReloadOutcome::RolledBack(failures) = outcome {
+        if let ReloadOutcome::RolledBack(failures) = self.controller.apply(plan.productions).await {
+            // Held at the running version until the file changes again.
             for (id, e) in failures {
                 let Some(file) = files.get(&id) else { continue };
                 let line = format!("{}: {e}", file.display());
@@ -534,20 +491,19 @@ impl Reloader {
             }
         }
 
-        let mut changes = Vec::new();
-        for id in &diff.added {
-            if !failed_ids.contains(id) {
-                changes.push(format!("{id}: started"));
-            }
-        }
-        for (id, d) in &diff.changed {
-            if !failed_ids.contains(id) {
-                changes.push(format!("{id}: {}", d.summary()));
-            }
-        }
-        for id in &diff.removed {
-            changes.push(format!("{id}: stopped"));
-        }
+        let mut changes: Vec<String> = diff
+            .added
+            .iter()
+            .filter(|id| !failed_ids.contains(*id))
+            .map(|id| format!("{id}: started"))
+            .chain(
+                diff.changed
+                    .iter()
+                    .filter(|(id, _)| !failed_ids.contains(*id))
+                    .map(|(id, d)| format!("{id}: {}", d.summary())),
+            )
+            .chain(diff.removed.iter().map(|id| format!("{id}: stopped")))
+            .collect();
         // A file edited without changing what runs (a comment, the
         // description): still one line, so that the edit is seen.
         if !force {
@@ -576,6 +532,74 @@ impl Reloader {
         };
         self.publish(&plan.rejected, summary, force);
         true
+    }
+
+    /// Reads the folder and chooses what runs ([`plan`]). Reading,
+    /// validating (which loads plugins), probing ports and preparing block,
+    /// so they run on a blocking thread while everything keeps serving.
+    /// `None` when the folder cannot be read (logged once per error).
+    async fn plan(&mut self, fp: &Fingerprint, running: &[Production]) -> Option<Plan> {
+        self.failed
+            .retain(|file, (hash, _)| fp.get(file) == Some(hash));
+        let hold: BTreeMap<PathBuf, Vec<String>> = self
+            .failed
+            .iter()
+            .map(|(f, (_, e))| (f.clone(), e.clone()))
+            .collect();
+        let (dir, running) = (self.dir.clone(), running.to_vec());
+        let planned = tokio::task::spawn_blocking(move || {
+            let folder = read_folder(&dir).map_err(|e| e.to_string())?;
+            let held = held_ports(&running);
+            Ok(plan(&running, folder, &hold, &|p| {
+                let mut errors = probe_ports(p, &held);
+                if errors.is_empty() {
+                    errors = prepare(p);
+                }
+                errors
+            }))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("reading the productions folder failed: {e}")));
+        match planned {
+            Ok(plan) => {
+                self.folder_error = None;
+                Some(plan)
+            }
+            Err(e) => {
+                if self.folder_error.as_ref() != Some(&e) {
+                    error!(error = %e, "Cannot read the productions folder; what runs is unchanged.");
+                    self.folder_error = Some(e);
+                }
+                None
+            }
+        }
+    }
+
+    /// Logs each rejected file once per content (an untouched broken file
+    /// is not logged again on every reload) and returns the error lines.
+    fn log_rejections(
+        &mut self,
+        rejected: &BTreeMap<PathBuf, Vec<String>>,
+        fp: &Fingerprint,
+        running: &[Production],
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        for (file, lines) in rejected {
+            let line = lines.join(" | ");
+            if self.logged.get(file) != Some(&fp.get(file).copied()) {
+                if running.iter().any(|p| &p.file == file) {
+                    error!(file = %file.display(), error = %line, "Production file change rejected; the running version stays as it was.");
+                } else {
+                    error!(file = %file.display(), error = %line, "Production file rejected; it does not run.");
+                }
+            }
+            errors.push(line);
+        }
+        self.logged = rejected
+            .keys()
+            .map(|f| (f.clone(), fp.get(f).copied()))
+            .collect();
+        errors
     }
 
     /// Watches the plugin files the running productions use, and includes

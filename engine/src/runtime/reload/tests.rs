@@ -216,3 +216,22 @@ fn fingerprints_change_with_content_only() {
     let second = fingerprint(dir.0.path(), &BTreeSet::new());
     assert_ne!(first.get(&file), second.get(&file));
 }
+
+#[test]
+fn touched_files_are_changed_added_and_gone() {
+    let old = Fingerprint::from([
+        (PathBuf::from("a"), 1),
+        (PathBuf::from("b"), 2),
+        (PathBuf::from("c"), 3),
+    ]);
+    let new = Fingerprint::from([
+        (PathBuf::from("a"), 1),
+        (PathBuf::from("b"), 9),
+        (PathBuf::from("d"), 4),
+    ]);
+    let t: Vec<PathBuf> = touched(&old, &new).into_iter().collect();
+    assert_eq!(
+        t,
+        [PathBuf::from("b"), PathBuf::from("c"), PathBuf::from("d")]
+    );
+}
