@@ -449,3 +449,44 @@ async fn a_removed_operation_keeps_its_queue_and_delivers_when_it_comes_back() {
     let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
     archive.wait_for(&uids, &engine).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rescan_picks_up_a_change_without_the_watcher() {
+    use switchboard::runtime::{ReloadOptions, RunOptions, run};
+
+    let root = tempfile::tempdir().expect("a temporary folder");
+    let productions = root.path().join("productions");
+    std::fs::create_dir_all(productions.join("test")).expect("namespace folder");
+    let first = free_port();
+    std::fs::write(productions.join("test/first.toml"), echo_production(first))
+        .expect("production file");
+    let options = RunOptions {
+        data_dir: root.path().join("data"),
+        productions_dir: productions.clone(),
+        grace_period: Duration::from_secs(2),
+        retention: Default::default(),
+        reload: ReloadOptions {
+            watch: false,
+            rescan: Some(Duration::from_millis(200)),
+            ..ReloadOptions::default()
+        },
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let engine = tokio::spawn(run(options, async {
+        stopped.await.ok();
+    }));
+    // Started: the first production listens. Only the rescan can see the
+    // second file.
+    wait_for_tcp(localhost(first), Duration::from_secs(30)).await;
+    let port = free_port();
+    std::fs::write(productions.join("test/echo.toml"), echo_production(port))
+        .expect("production file");
+    wait_for_tcp(localhost(port), Duration::from_secs(30)).await;
+    let (ok, out) = echoscu(port).await;
+    assert!(ok, "{out}");
+    stop.send(()).ok();
+    engine
+        .await
+        .expect("engine task")
+        .expect("the engine ran and stopped");
+}
