@@ -451,6 +451,80 @@ async fn a_removed_operation_keeps_its_queue_and_delivers_when_it_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_operation_stuck_on_a_silent_peer_hands_its_message_to_its_successor() {
+    // A peer that accepts connections and never answers: the operation
+    // waits for its A-ASSOCIATE-AC longer than the grace period.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().expect("address").port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let held = held.clone();
+        std::thread::spawn(move || {
+            for stream in silent.incoming().flatten() {
+                held.lock().expect("lock").push(stream);
+            }
+        });
+    }
+    let (port, archive_port) = (free_port(), free_port());
+    let engine = TestEngine::start(&[(
+        "test",
+        "forward",
+        &forward_production(port, silent_port, "v0", "100ms", None),
+    )])
+    .await;
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "silent", Modality::Ct, EXPLICIT, 1, 1024);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let (ok, acked, out) = storescu(port, &files, &[]).await;
+    assert!(ok && acked == 1, "{out}");
+    let start = Instant::now();
+    while held.lock().expect("lock").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            engine.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // OUT now points at a real archive: the old one is aborted after the
+    // grace period, and what it held goes to the new one.
+    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    save(
+        &engine.productions_dir().join("test/forward.toml"),
+        &forward_production(port, archive_port, "v0", "100ms", None),
+    );
+    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine).await;
+    assert!(engine.log().contains("queued again"), "{}", engine.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_retries_a_file_whose_port_was_taken() {
+    let port = free_port();
+    let engine = TestEngine::start(&[("test", "echo", &echo_production(port))]).await;
+    let squatter = std::net::TcpListener::bind("0.0.0.0:0").expect("bind a port");
+    let taken = squatter.local_addr().expect("its address").port();
+    std::fs::write(
+        engine.productions_dir().join("test/second.toml"),
+        echo_production(taken),
+    )
+    .expect("new file");
+    wait_for_log(&engine, "Production file rejected; it does not run.", 1).await;
+    drop(squatter);
+    // Nothing in the file changed: only a request retries it.
+    engine.hangup();
+    wait_for_tcp(localhost(taken), Duration::from_secs(30)).await;
+    let (ok, out) = echoscu(taken).await;
+    assert!(ok, "{out}\n{}", engine.log());
+    assert!(
+        engine.log().contains("Reload requested"),
+        "{}",
+        engine.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_rescan_picks_up_a_change_without_the_watcher() {
     use switchboard::runtime::{ReloadOptions, RunOptions, run};
 

@@ -108,6 +108,11 @@ impl TestEngine {
             .expect("wait for the engine")
     }
 
+    /// SIGHUP: read the productions folder again.
+    pub fn hangup(&self) {
+        signal(self.pid(), "-HUP");
+    }
+
     /// `kill -9`: no chance to clean up.
     pub async fn kill9(&mut self) {
         signal(self.pid(), "-KILL");

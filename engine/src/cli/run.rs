@@ -1,4 +1,5 @@
-//! `switchboard run`: hosts every production until SIGINT or SIGTERM.
+//! `switchboard run`: hosts every production until SIGINT or SIGTERM;
+//! SIGHUP reloads the productions folder.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use clap::Args;
 
 use crate::config::HumanDuration;
 use crate::runtime::retention::RetentionPolicy;
-use crate::runtime::{ReloadOptions, RunOptions, run as run_engine};
+use crate::runtime::{Control, ReloadOptions, RunOptions, run_with_control};
 
 /// Arguments of `run`.
 #[derive(Debug, Args)]
@@ -65,12 +66,27 @@ pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
             ..ReloadOptions::default()
         },
     };
-    run_engine(options, signal()).await.with_context(|| {
-        format!(
-            "cannot run the engine on data directory {}",
-            data_dir.display()
-        )
-    })
+    // SIGHUP reads the productions folder again and applies the changes.
+    let (control, requests) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if control.send(Control::Reload).await.is_err() {
+                break;
+            }
+        }
+    });
+    run_with_control(options, signal(), requests)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot run the engine on data directory {}",
+                data_dir.display()
+            )
+        })
 }
 
 /// Completes on SIGINT or SIGTERM.

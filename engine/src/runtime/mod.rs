@@ -32,7 +32,7 @@ use tracing::{error, info, warn};
 use crate::store::messages::MessageError;
 use crate::store::{Bodies, GroupCommit, Store, StoreError};
 pub use controller::{Controller, ReloadOutcome};
-pub use reload::{ReloadOptions, Reloader};
+pub use reload::{ReloadOptions, Reloader, Trigger};
 pub use status::StatusBoard;
 pub use topology::{Shared, Wakers};
 
@@ -75,6 +75,27 @@ pub enum RuntimeError {
 pub async fn run(
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
+) -> Result<(), RuntimeError> {
+    let (_keep, control) = tokio::sync::mpsc::channel(1);
+    run_with_control(options, shutdown, control).await
+}
+
+/// What the running engine can be asked to do besides stopping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Read the productions folder again and apply it, even if no file
+    /// changed (SIGHUP): also retries items that failed to start.
+    Reload,
+}
+
+/// [`run`], also taking [`Control`] requests.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_control(
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+    control: tokio::sync::mpsc::Receiver<Control>,
 ) -> Result<(), RuntimeError> {
     if !options.productions_dir.is_dir() {
         return Err(RuntimeError::NoProductions(options.productions_dir));
@@ -149,7 +170,7 @@ pub async fn run(
     }
     info!(productions = reloader.controller().running().count(), data_dir = %options.data_dir.display(), "Engine running.");
 
-    let controller = reloader.run(shutdown).await;
+    let controller = reloader.run(shutdown, control).await;
     info!(grace_period = ?options.grace_period, "Shutting down: no new associations; finishing work in hand.");
     controller.shutdown(options.grace_period).await;
     root.cancel();

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
+use super::Control;
 use super::controller::{Controller, ReloadOutcome};
 use super::status::{BoardItem, BoardProduction, StatusBoard};
 use super::watch::{Changes, DEFAULT_DEBOUNCE, FileWatcher};
@@ -67,6 +68,19 @@ impl Default for ReloadOptions {
             rescan: Some(DEFAULT_RESCAN),
         }
     }
+}
+
+/// Why a reload runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The first load, at start.
+    Start,
+    /// Files changed (watcher or rescan): nothing happens when no content
+    /// changed since the last reload.
+    Change,
+    /// Asked for (SIGHUP): read and apply even if nothing changed, retry
+    /// items that failed to start, and log every rejected file again.
+    Request,
 }
 
 /// The productions folder as read now.
@@ -437,7 +451,7 @@ impl Reloader {
                 }
             }
         }
-        self.reload(true).await;
+        self.reload(Trigger::Start).await;
         self.board
             .board
             .lock()
@@ -446,10 +460,9 @@ impl Reloader {
             .len()
     }
 
-    /// Reads the folder again and applies what changed. Without `force`,
-    /// nothing happens when no file's content changed since the last time.
+    /// Reads the folder again and applies what changed (see [`Trigger`]).
     /// Returns whether anything was read and applied.
-    pub async fn reload(&mut self, force: bool) -> bool {
+    pub async fn reload(&mut self, trigger: Trigger) -> bool {
         let started = Instant::now();
         let fp = {
             let (dir, plugins) = (self.dir.clone(), self.plugins.clone());
@@ -457,8 +470,12 @@ impl Reloader {
                 .await
                 .unwrap_or_default()
         };
-        if !force && fp == self.fingerprint {
+        if trigger == Trigger::Change && fp == self.fingerprint {
             return false;
+        }
+        if trigger == Trigger::Request {
+            self.failed.clear();
+            self.logged.clear();
         }
         let touched = touched(&self.fingerprint, &fp);
         let running: Vec<Production> = self
@@ -506,7 +523,7 @@ impl Reloader {
             .collect();
         // A file edited without changing what runs (a comment, the
         // description): still one line, so that the edit is seen.
-        if !force {
+        if trigger != Trigger::Start {
             for r in self.controller.running() {
                 let p = &r.production;
                 if diff.unchanged.contains(&p.id)
@@ -530,7 +547,7 @@ impl Reloader {
             changes,
             errors,
         };
-        self.publish(&plan.rejected, summary, force);
+        self.publish(&plan.rejected, summary, trigger == Trigger::Start);
         true
     }
 
@@ -621,7 +638,8 @@ impl Reloader {
         self.plugins = plugins;
     }
 
-    /// Updates the status board from the controller.
+    /// Updates the status board from the controller (the first load is
+    /// not a reload: `last_reload` stays empty).
     fn publish(
         &self,
         rejected: &BTreeMap<PathBuf, Vec<String>>,
@@ -684,10 +702,14 @@ impl Reloader {
         });
     }
 
-    /// Reloads on every batch of file changes and every rescan period
-    /// until `shutdown` completes, then hands the controller back for the
-    /// shutdown.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Controller {
+    /// Reloads on every batch of file changes, every rescan period and
+    /// every [`Control::Reload`] until `shutdown` completes, then hands the
+    /// controller back for the shutdown.
+    pub async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+        mut control: mpsc::Receiver<Control>,
+    ) -> Controller {
         let mut changes = self.changes.take();
         let mut rescan = self.options.rescan.map(|period| {
             let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -703,15 +725,21 @@ impl Reloader {
                         debug!(paths = ?paths, "Files changed.");
                         // Events that arrived during the reload are in the
                         // fingerprint already; one more pass is cheap.
-                        self.reload(false).await;
+                        self.reload(Trigger::Change).await;
                     }
                     None => {
                         warn!("The file watcher stopped; changes are picked up by the periodic rescan only.");
                         changes = None;
                     }
                 },
+                Some(request) = control.recv() => match request {
+                    Control::Reload => {
+                        info!("Reload requested: reading the productions folder again.");
+                        self.reload(Trigger::Request).await;
+                    }
+                },
                 () = tick(&mut rescan) => {
-                    if self.reload(false).await && changes.is_some() {
+                    if self.reload(Trigger::Change).await && changes.is_some() {
                         info!("The periodic rescan found a change the watcher had not reported.");
                     }
                 }

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::component::{BuildError, ItemContext, Listeners, Output, Outputs, RunningItem};
 use crate::config::{ItemKind, Production, ProductionDiff};
 use crate::ids::{ItemName, NamespaceId};
-use crate::store::messages::ItemAddress;
+use crate::store::messages::{ItemAddress, Messages};
 use crate::store::{Bodies, GroupCommit, Store, StoreError};
 
 /// The wake-up of every item's queue, by namespace and address. Entries are
@@ -69,6 +69,10 @@ impl Shared {
 #[derive(Debug)]
 pub struct ItemHandle {
     pub kind: ItemKind,
+    /// Where its queue is: after a worker stopped, what it still held in
+    /// flight goes back to this queue.
+    pub address: ItemAddress,
+    pub messages: Messages,
     /// Cancelled to stop this item alone (a child of the production's).
     pub token: CancellationToken,
     pub running: RunningItem,
@@ -164,22 +168,30 @@ pub async fn start_item(
 ) -> Result<ItemHandle, BuildError> {
     let token = parent.child_token();
     let with_name = |e: BuildError| BuildError(format!("{name}: {}", e.0));
-    let (kind, running) = if let Some(c) = production.operations.get(name) {
-        let cx = context(shared, production, name, Vec::new(), token.clone())?;
-        (ItemKind::Operation, c.build(cx).await.map_err(with_name)?)
-    } else if let Some(c) = production.processes.get(name) {
-        let cx = context(shared, production, name, c.targets(), token.clone())?;
-        (ItemKind::Process, c.build(cx).await.map_err(with_name)?)
+    let targets = if let Some(c) = production.processes.get(name) {
+        c.targets()
     } else if let Some(c) = production.services.get(name) {
-        let cx = context(shared, production, name, c.targets(), token.clone())?;
-        (ItemKind::Service, c.build(cx).await.map_err(with_name)?)
+        c.targets()
+    } else {
+        Vec::new()
+    };
+    let cx = context(shared, production, name, targets, token.clone())?;
+    let (address, messages) = (cx.address(), cx.messages.clone());
+    let (kind, running) = if let Some(c) = production.operations.get(name) {
+        (ItemKind::Operation, c.build(cx).await)
+    } else if let Some(c) = production.processes.get(name) {
+        (ItemKind::Process, c.build(cx).await)
+    } else if let Some(c) = production.services.get(name) {
+        (ItemKind::Service, c.build(cx).await)
     } else {
         return Err(BuildError(format!("{name}: no such item")));
     };
     Ok(ItemHandle {
         kind,
+        address,
+        messages,
         token,
-        running,
+        running: running.map_err(with_name)?,
     })
 }
 
@@ -262,6 +274,24 @@ pub async fn stop_items(items: Vec<(ItemName, ItemHandle)>, grace: Duration) {
             {
                 warn!(item = %name, "Item did not stop within the grace period; aborted.");
                 abort.abort();
+                // Wait for the abort to take effect before touching its queue.
+                while !abort.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+            }
+            // A worker stopped or aborted while holding messages: back to
+            // its queue, for its successor or its return (services hold
+            // none).
+            if h.kind != ItemKind::Service {
+                match h.messages.requeue_in_flight_of(&h.address) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!(item = %name, count = n, "Deliveries the stopped item held are queued again.")
+                    }
+                    Err(e) => {
+                        warn!(item = %name, error = %e, "Could not queue again what the stopped item held; the next start will.")
+                    }
+                }
             }
         }
     }
