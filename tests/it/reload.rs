@@ -187,7 +187,7 @@ host = "127.0.0.1"
 port = {archive_port}
 remote_ae_title = "ARCHIVE"
 local_ae_title = "ROUTER"
-max_associations = 2
+max_associations = 1
 idle_release = "1s"
 retry = {{ initial_delay = "{initial_delay}", factor = 2.0, max_delay = "1s" }}
 {extra}"#
