@@ -23,6 +23,7 @@
 //! - [`services`], [`processes`], [`operations`]: the item kinds.
 //! - [`runtime`]: the running engine: controller, topology, shutdown, file watch.
 //! - [`cli`]: the `switchboard` commands (clap).
+//! - [`plugin`]: the wasmtime host for routing plugins (knows nothing of DICOM).
 //!
 //! # Dependency rule
 //!
@@ -39,6 +40,7 @@ pub mod dictionary;
 pub mod dimse;
 pub mod ids;
 pub mod operations;
+pub mod plugin;
 pub mod processes;
 pub mod runtime;
 pub mod services;

@@ -27,7 +27,12 @@ fn demo_productions_are_valid() {
         .iter()
         .map(|p| p.id.to_string())
         .collect();
-    for expected in ["demo/echo", "demo/store-and-forward", "demo/file-storage"] {
+    for expected in [
+        "demo/echo",
+        "demo/store-and-forward",
+        "demo/file-storage",
+        "demo/route-by-modality",
+    ] {
         assert!(names.iter().any(|n| n == expected), "{names:?}");
     }
 }

@@ -79,10 +79,21 @@ pub(crate) fn count(engine: &TestEngine, needle: &str) -> usize {
 
 /// Waits until the log holds `needle` at least `n` times.
 pub(crate) async fn wait_for_log(engine: &TestEngine, needle: &str, n: usize) {
+    wait_for_log_within(engine, needle, n, Duration::from_secs(30)).await;
+}
+
+/// [`wait_for_log`] with a bound (compiling a plugin in a debug build takes
+/// a while).
+pub(crate) async fn wait_for_log_within(
+    engine: &TestEngine,
+    needle: &str,
+    n: usize,
+    bound: Duration,
+) {
     let start = Instant::now();
     while count(engine, needle) < n {
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < bound,
             "waited for {n} × {needle:?}; log:\n{}",
             engine.log()
         );
@@ -563,4 +574,65 @@ async fn the_rescan_picks_up_a_change_without_the_watcher() {
         .await
         .expect("engine task")
         .expect("the engine ran and stopped");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_plugin_is_swapped_and_a_broken_one_keeps_the_old_routing() {
+    let (port, archive_port) = (free_port(), free_port());
+    let engine = TestEngine::start(&[]).await;
+    // The plugin lives outside the productions folder; it is replaced the
+    // way a build or a copy would (temporary file, then rename).
+    let plugin_dir = engine.folder("plugins");
+    let wasm = plugin_dir.join("router.wasm");
+    let put = |from: &Path| {
+        let tmp = plugin_dir.join("router.wasm.tmp");
+        std::fs::copy(from, &tmp).expect("copy the plugin");
+        std::fs::rename(&tmp, &wasm).expect("replace the plugin");
+    };
+    put(&integration_tests::plugins::plugin("filter"));
+    let text = forward_production(port, archive_port, "v0", "100ms", None).replace(
+        "type = \"pass-through\"",
+        &format!(
+            "type = \"wasm\"\nplugin = \"{}\"\nconfig = {{}}",
+            wasm.display()
+        ),
+    );
+    std::fs::create_dir_all(engine.productions_dir().join("test")).expect("namespace folder");
+    std::fs::write(engine.productions_dir().join("test/forward.toml"), &text).expect("file");
+    // Compiling a plugin takes a while in a debug build.
+    let compile = Duration::from_secs(120);
+    wait_for_tcp(localhost(port), compile).await;
+    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "plugin", Modality::Ct, EXPLICIT, 9, 1024);
+    let batches: Vec<Vec<PathBuf>> = sent
+        .chunks(3)
+        .map(|c| c.iter().map(|(p, _)| p.clone()).collect())
+        .collect();
+    let uids = |n: usize| -> Vec<String> { sent.iter().take(n).map(|(_, u)| u.clone()).collect() };
+
+    let (ok, acked, out) = storescu(port, &batches[0], &[]).await;
+    assert!(ok && acked == 3, "{out}");
+    archive.wait_for(&uids(3), &engine).await;
+
+    // A broken plugin is an invalid change: the old module keeps routing.
+    let broken = engine.folder("broken").join("broken.wasm");
+    std::fs::write(&broken, b"\0asm not really").expect("write a broken plugin");
+    put(&broken);
+    wait_for_log_within(&engine, "Production file change rejected", 1, compile).await;
+    let (ok, acked, out) = storescu(port, &batches[1], &[]).await;
+    assert!(ok && acked == 3, "{out}");
+    archive.wait_for(&uids(6), &engine).await;
+
+    // A working one replaces the process, and routes what comes next.
+    put(&integration_tests::plugins::plugin("test-misbehave"));
+    wait_for_log_within(&engine, "~ROUTE", 1, compile).await;
+    let (ok, acked, out) = storescu(port, &batches[2], &[]).await;
+    assert!(ok && acked == 3, "{out}");
+    archive.wait_for(&uids(9), &engine).await;
+    assert!(
+        engine.log().contains("plugin=") && count(&engine, "Process started.") >= 2,
+        "{}",
+        engine.log()
+    );
 }

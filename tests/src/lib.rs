@@ -1,6 +1,7 @@
 //! Test harness: start the engine and real DICOM peers on 127.0.0.1.
 
 pub mod dicom;
+pub mod plugins;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

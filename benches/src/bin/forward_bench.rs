@@ -8,6 +8,11 @@
 //! 3. large (with `--large`): 3 multi-frame instances of 100 MiB, with the
 //!    engine's peak RSS.
 //!
+//! With `--plugin PATH` (the route-by-modality component, e.g.
+//! `target/wasm32-wasip2/release/route_by_modality.wasm`), each scenario
+//! also runs through a `wasm` routing process between the service and the
+//! operation, and reports its throughput against plain store-and-forward.
+//!
 //! "Through" is timed from the start of `storescu` until the archive has
 //! every instance (end to end, forwarding included). The engine's peak RSS
 //! (VmHWM) is read from /proc when it exits.
@@ -34,6 +39,7 @@ struct Options {
     senders: usize,
     files: usize,
     large: bool,
+    plugin: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         senders: 50,
         files: 20,
         large: false,
+        plugin: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -58,6 +65,12 @@ fn main() -> anyhow::Result<()> {
             "--senders" => o.senders = num("--senders")?,
             "--files" => o.files = num("--files")?,
             "--large" => o.large = true,
+            "--plugin" => {
+                let path = PathBuf::from(args.next().context("--plugin needs a path")?);
+                o.plugin = Some(
+                    std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?,
+                );
+            }
             other => bail!("unknown argument {other}"),
         }
     }
@@ -87,7 +100,7 @@ fn main() -> anyhow::Result<()> {
     let input = root.join("seq");
     let files = generate(&input, "seq", o.count, o.kib * 1024, 1)?;
     let direct = direct_run(root, std::slice::from_ref(&files))?;
-    let (through, rss) = through_run(root, &engine, &[files], "seq")?;
+    let (through, rss) = through_run(root, &engine, std::slice::from_ref(&files), "seq", None)?;
     report(
         &format!("{} × {} KiB, one storescu", o.count, o.kib),
         o.count,
@@ -95,6 +108,24 @@ fn main() -> anyhow::Result<()> {
         through,
         rss,
     );
+    if let Some(p) = &o.plugin {
+        let (pass, rss) = through_run(
+            root,
+            &engine,
+            std::slice::from_ref(&files),
+            "seq-pass",
+            Some(Path::new("-")),
+        )?;
+        report_process("a pass-through process", o.count, through, pass, rss);
+        let (with, rss) = through_run(root, &engine, &[files], "seq-wasm", Some(p))?;
+        report_process(
+            "a wasm routing process (route-by-modality)",
+            o.count,
+            through,
+            with,
+            rss,
+        );
+    }
 
     // 2. concurrent
     let mut groups = Vec::new();
@@ -103,7 +134,7 @@ fn main() -> anyhow::Result<()> {
         groups.push(generate(&d, &format!("c{s}"), o.files, o.kib * 1024, 1)?);
     }
     let direct = direct_run(root, &groups)?;
-    let (through, rss) = through_run(root, &engine, &groups, "con")?;
+    let (through, rss) = through_run(root, &engine, &groups, "con", None)?;
     report(
         &format!(
             "{} storescu × {} × {} KiB, concurrent",
@@ -114,13 +145,26 @@ fn main() -> anyhow::Result<()> {
         through,
         rss,
     );
+    if let Some(p) = &o.plugin {
+        let n = o.senders * o.files;
+        let (pass, rss) = through_run(root, &engine, &groups, "con-pass", Some(Path::new("-")))?;
+        report_process("a pass-through process", n, through, pass, rss);
+        let (with, rss) = through_run(root, &engine, &groups, "con-wasm", Some(p))?;
+        report_process(
+            "a wasm routing process (route-by-modality)",
+            n,
+            through,
+            with,
+            rss,
+        );
+    }
 
     // 3. large
     if o.large {
         let d = root.join("large");
         let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100)?;
         let direct = direct_run(root, std::slice::from_ref(&files))?;
-        let (through, rss) = through_run(root, &engine, &[files], "large")?;
+        let (through, rss) = through_run(root, &engine, &[files], "large", None)?;
         report(
             "3 × 100 MiB multi-frame, one storescu",
             3,
@@ -149,6 +193,18 @@ fn report(name: &str, n: usize, direct: Duration, through: Duration, rss_kib: u6
         t,
         t / d,
         through.as_secs_f64() / direct.as_secs_f64(),
+        rss_kib as f64 / 1024.0
+    );
+}
+
+fn report_process(what: &str, n: usize, through: Duration, with: Duration, rss_kib: u64) {
+    let t = n as f64 / through.as_secs_f64();
+    let w = n as f64 / with.as_secs_f64();
+    println!(
+        "  with {what}:\n  through+process {:>8.2} s  {:>8.1} images/s   ratio to plain store-and-forward {:.2}, engine peak RSS {:.1} MiB\n",
+        with.as_secs_f64(),
+        w,
+        w / t,
         rss_kib as f64 / 1024.0
     );
 }
@@ -305,9 +361,25 @@ fn through_run(
     engine: &Path,
     groups: &[Vec<PathBuf>],
     tag: &str,
+    plugin: Option<&Path>,
 ) -> anyhow::Result<(Duration, u64)> {
     let (port, archive_port) = (free_port()?, free_port()?);
     let base = root.join(format!("through-{tag}"));
+    let (first, process) = match plugin {
+        // A plugin path of "-" means a pass-through process (no plugin), for comparison.
+        Some(p) if p == Path::new("-") => (
+            "ROUTE",
+            "[processes.ROUTE]\ntype = \"pass-through\"\ntargets = [\"OUT\"]".to_string(),
+        ),
+        Some(p) => (
+            "ROUTE",
+            format!(
+                "[processes.ROUTE]\ntype = \"wasm\"\nplugin = \"{}\"\nconfig = {{ routes = {{ CT = [\"OUT\"] }}, default = [\"OUT\"] }}\ntargets = [\"OUT\"]",
+                p.display()
+            ),
+        ),
+        None => ("OUT", String::new()),
+    };
     let productions = base.join("productions/bench");
     std::fs::create_dir_all(&productions)?;
     std::fs::write(
@@ -328,7 +400,8 @@ transfer_syntaxes = ["{EXPLICIT}", "1.2.840.10008.1.2"]
 type = "dicom-tcp"
 port = {port}
 ae_title = "ROUTER"
-targets = ["OUT"]
+targets = ["{first}"]
+{process}
 [operations.OUT]
 type = "dicom-tcp"
 host = "127.0.0.1"

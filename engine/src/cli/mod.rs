@@ -6,6 +6,7 @@ mod association_source;
 pub mod association_test;
 pub mod echo;
 pub mod messages;
+mod plugin;
 mod reference;
 mod run;
 mod status;
@@ -60,6 +61,8 @@ pub enum Command {
     TransferSyntax(reference::ReferenceArgs),
     /// List the data elements of the standard (tag, keyword, name, VR, VM).
     Dictionary(reference::ReferenceArgs),
+    /// Check a routing plugin, or route DICOM files through it.
+    Plugin(plugin::PluginArgs),
     /// Run every production under the productions folder until SIGINT or
     /// SIGTERM.
     Run(run::RunArgs),
@@ -89,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),
+        Command::Plugin(args) => plugin::run(&global, args),
         Command::Validate(args) => validate::validate(&args),
         Command::Run(args) => run::run(global.data_dir.clone(), &args).await,
         Command::Echo(args) => echo::run(&global, &args).await,

@@ -49,6 +49,7 @@ pub struct RunArgs {
 /// # Errors
 /// The engine could not start (store locked, productions folder missing).
 pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
+    crate::plugin::cache::set_shared_dir(data_dir.join("plugin-cache"));
     let options = RunOptions {
         data_dir: data_dir.clone(),
         productions_dir: args.productions.clone(),

@@ -139,14 +139,17 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
         }
     }
     let mut processes = BTreeMap::new();
+    let production_dir = file
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .to_path_buf();
     for item in &raw.processes {
-        check_item(
-            &file,
-            ItemKind::Process,
-            item,
-            item.config.check(),
-            &mut errors,
-        );
+        let mut config = item.config.clone();
+        let mut problems = config.check();
+        if problems.is_empty() {
+            problems = config.prepare(&production_dir);
+        }
+        check_item(&file, ItemKind::Process, item, problems, &mut errors);
         check_targets(
             &file,
             ItemKind::Process,
@@ -156,7 +159,7 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
             &mut errors,
         );
         if let Some(n) = item_name(ItemKind::Process, item.line, &item.name, &mut errors) {
-            processes.insert(n, item.config.clone());
+            processes.insert(n, config);
         }
     }
     let mut operations = BTreeMap::new();

@@ -318,14 +318,17 @@ fn probe_ports(p: &Production, held: &BTreeSet<u16>) -> Vec<String> {
 /// plugin then triggers a reload, and since the plugin's content hash is
 /// part of the process config, the process is a changed item and is
 /// rebuilt (the old one finishes the message in hand on the old module).
-/// For the `wasm` kind, whose validation resolves `plugin` to a canonical
-/// path and records `plugin_sha256`, the arm is
-/// `ProcessConfig::Wasm(c) => Some(c.plugin.clone())`.
+/// The `wasm` kind's validation resolves `plugin` to a canonical path and
+/// records its `plugin_sha256`, compiling it into the shared cache and
+/// running its `init` (on the reloader's blocking thread, while the old
+/// process keeps routing).
 pub fn plugin_files(p: &Production) -> Vec<PathBuf> {
     p.processes
         .values()
         .filter_map(|c| match c {
             ProcessConfig::PassThrough(_) => None,
+            // Validation resolved it to a canonical path.
+            ProcessConfig::Wasm(c) => Some(c.plugin.clone()),
         })
         .collect()
 }
@@ -339,12 +342,13 @@ pub fn plugin_files(p: &Production) -> Vec<PathBuf> {
 /// runs on a blocking thread). The `wasm` kind already loads its plugin
 /// (compiled into the shared cache by content hash) and runs its `init`
 /// while its production is validated, so a broken plugin is a validation
-/// error and its arm is `ProcessConfig::Wasm(_) => None`.
+/// error and there is nothing left to do here.
 fn prepare(p: &Production) -> Vec<String> {
     p.processes
         .values()
         .filter_map(|c| match c {
-            ProcessConfig::PassThrough(_) => None::<String>,
+            // Validation already loaded the plugin and ran its `init`.
+            ProcessConfig::PassThrough(_) | ProcessConfig::Wasm(_) => None::<String>,
         })
         .collect()
 }
@@ -392,9 +396,9 @@ pub struct Reloader {
     /// Files whose current content could not be started, with the content
     /// hash it failed with: held at their running version until they change.
     failed: BTreeMap<PathBuf, (u64, Vec<String>)>,
-    /// Rejections already logged (file → content hash), so that an
+    /// Rejections already logged (file → its error lines), so that an
     /// untouched broken file is not logged again on every reload.
-    logged: BTreeMap<PathBuf, Option<u64>>,
+    logged: BTreeMap<PathBuf, String>,
     /// The plugin files the running productions use.
     plugins: BTreeSet<PathBuf>,
     /// The last error reading the folder, logged once.
@@ -486,7 +490,7 @@ impl Reloader {
         let Some(plan) = self.plan(&fp, &running).await else {
             return false;
         };
-        let mut errors = self.log_rejections(&plan.rejected, &fp, &running);
+        let mut errors = self.log_rejections(&plan.rejected, &running);
 
         let diff = ProductionsDiff::new(&running, &plan.productions);
         let files: BTreeMap<ProductionId, PathBuf> = plan
@@ -592,18 +596,18 @@ impl Reloader {
         }
     }
 
-    /// Logs each rejected file once per content (an untouched broken file
-    /// is not logged again on every reload) and returns the error lines.
+    /// Logs each rejected file once per set of errors (an untouched broken
+    /// file is not logged again on every reload; a new error in it, e.g.
+    /// from a replaced plugin, is) and returns the error lines.
     fn log_rejections(
         &mut self,
         rejected: &BTreeMap<PathBuf, Vec<String>>,
-        fp: &Fingerprint,
         running: &[Production],
     ) -> Vec<String> {
         let mut errors = Vec::new();
         for (file, lines) in rejected {
             let line = lines.join(" | ");
-            if self.logged.get(file) != Some(&fp.get(file).copied()) {
+            if self.logged.get(file) != Some(&line) {
                 if running.iter().any(|p| &p.file == file) {
                     error!(file = %file.display(), error = %line, "Production file change rejected; the running version stays as it was.");
                 } else {
@@ -613,8 +617,8 @@ impl Reloader {
             errors.push(line);
         }
         self.logged = rejected
-            .keys()
-            .map(|f| (f.clone(), fp.get(f).copied()))
+            .iter()
+            .map(|(f, lines)| (f.clone(), lines.join(" | ")))
             .collect();
         errors
     }

@@ -1,0 +1,21 @@
+//! The `wasm` process: a routing plugin (WebAssembly component) decides, per
+//! message, the targets, the attribute edits of the forwarded copy, or a drop.
+//!
+//! - [`config`]: `type = "wasm"` with `plugin`, `config`, `timeout_ms`, `max_memory_bytes`.
+//! - [`source`]: [`DicomSource`], the plugin's attribute reads over a data
+//!   set read lazily (up to Pixel Data, on the first read).
+//! - [`process`]: [`WasmRouter`], loading the plugin relative to the
+//!   production file and routing one message.
+//! - [`edit`]: applying a decision's edits to the forwarded copy.
+
+pub mod config;
+pub mod edit;
+pub mod process;
+pub mod source;
+
+pub use config::WasmRouterConfig;
+pub use process::{RouteRequest, WasmRouter};
+pub use source::DicomSource;
+
+#[cfg(test)]
+mod tests;
