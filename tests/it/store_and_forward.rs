@@ -92,12 +92,15 @@ impl Archive {
             .unwrap_or_default()
     }
 
-    /// Waits until every UID has arrived.
+    /// Waits until every UID has arrived and the engine has every delivery
+    /// acknowledged. A file appears as soon as storescp starts writing it;
+    /// it is whole only once storescp has answered, which is when the
+    /// engine marks the delivery done.
     async fn wait_for(&self, uids: &[String], engine: &TestEngine) {
         let start = Instant::now();
         loop {
             let got = self.received();
-            if uids.iter().all(|u| got.contains_key(u)) {
+            if uids.iter().all(|u| got.contains_key(u)) && all_delivered(engine).await {
                 return;
             }
             assert!(
@@ -110,6 +113,31 @@ impl Archive {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Whether every message of the test namespace is delivered to every target.
+async fn all_delivered(engine: &TestEngine) -> bool {
+    let out = engine
+        .command(&[
+            "--namespace",
+            "test",
+            "messages",
+            "list",
+            "--json",
+            "--limit",
+            "1000000",
+        ])
+        .await;
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return false;
+    };
+    list.as_array().is_some_and(|messages| {
+        messages.iter().all(|m| {
+            m["deliveries"]
+                .as_array()
+                .is_some_and(|d| d.iter().all(|d| d["status"] == "delivered"))
+        })
+    })
 }
 
 /// storescu of these files to the engine; returns (exit ok, acknowledged count, output).
