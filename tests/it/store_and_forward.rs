@@ -100,7 +100,7 @@ impl Archive {
         let start = Instant::now();
         loop {
             let got = self.received();
-            if uids.iter().all(|u| got.contains_key(u)) && all_delivered(engine).await {
+            if uids.iter().all(|u| got.contains_key(u)) && engine.all_delivered("test").await {
                 return;
             }
             assert!(
@@ -113,31 +113,6 @@ impl Archive {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-/// Whether every message of the test namespace is delivered to every target.
-async fn all_delivered(engine: &TestEngine) -> bool {
-    let out = engine
-        .command(&[
-            "--namespace",
-            "test",
-            "messages",
-            "list",
-            "--json",
-            "--limit",
-            "1000000",
-        ])
-        .await;
-    let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
-        return false;
-    };
-    list.as_array().is_some_and(|messages| {
-        messages.iter().all(|m| {
-            m["deliveries"]
-                .as_array()
-                .is_some_and(|d| d.iter().all(|d| d["status"] == "delivered"))
-        })
-    })
 }
 
 /// storescu of these files to the engine; returns (exit ok, acknowledged count, output).
