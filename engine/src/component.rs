@@ -143,21 +143,27 @@ impl ItemContext {
     ) -> Result<MessageId, IntakeError> {
         let cx = self.clone();
         let spool = spool_path.to_path_buf();
-        let id = tokio::task::spawn_blocking(move || -> Result<MessageId, IntakeError> {
-            let id = cx.store.next_message_id().map_err(MessageError::from)?;
-            let trailer = BodyTrailer {
-                id,
-                namespace: cx.namespace.clone(),
-                targets: cx.outputs.addresses(),
-                header,
-            };
-            cx.bodies.adopt(&spool, &trailer)?;
-            cx.messages.accept(id, trailer.header, &trailer.targets)?;
-            Ok(id)
-        })
-        .await
-        .map_err(|e| IntakeError::Task(e.to_string()))??;
-        self.commit.sync().await?;
+        let t0 = std::time::Instant::now();
+        let (id, t_adopt, t_accept) =
+            tokio::task::spawn_blocking(move || -> Result<_, IntakeError> {
+                let t0 = std::time::Instant::now();
+                let id = cx.store.next_message_id().map_err(MessageError::from)?;
+                let mut trailer = BodyTrailer {
+                    id,
+                    namespace: cx.namespace.clone(),
+                    targets: cx.outputs.addresses(),
+                    header,
+                };
+                cx.bodies.adopt(&spool, &mut trailer)?;
+                let t1 = t0.elapsed();
+                cx.messages.accept(id, trailer.header, &trailer.targets)?;
+                Ok((id, t1, t0.elapsed() - t1))
+            })
+            .await
+            .map_err(|e| IntakeError::Task(e.to_string()))??;
+        let t1 = t0.elapsed();
+        self.commit_or_withdraw(id).await?;
+        tracing::trace!(?t_adopt, ?t_accept, blocking = ?t1, commit = ?(t0.elapsed() - t1), "Intake timing.");
         self.outputs.wake_all();
         Ok(id)
     }
@@ -187,9 +193,26 @@ impl ItemContext {
         })
         .await
         .map_err(|e| IntakeError::Task(e.to_string()))??;
-        self.commit.sync().await?;
+        self.commit_or_withdraw(id).await?;
         self.outputs.wake_all();
         Ok(id)
+    }
+
+    /// Waits for the group commit. When it fails, the message is not
+    /// acknowledged (its sender sees a failure and its body is removed), so
+    /// its deliveries are marked failed at once rather than left queued
+    /// without a body.
+    async fn commit_or_withdraw(&self, id: MessageId) -> Result<(), IntakeError> {
+        match self.commit.sync().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let reason = format!("not acknowledged to the sender: {e}");
+                for target in self.outputs.addresses() {
+                    self.messages.failed(id, &target, &reason).ok();
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// A reader of this item's queue.

@@ -19,11 +19,11 @@ async fn an_invalid_edit_keeps_the_old_production_answering_and_logs_the_file() 
             "ae_title = \"ENS-SCP\"\nportt = 1",
         ),
     );
-    wait_for_log(&engine, "Production file change rejected", 1).await;
+    wait_for_log(&engine, "Production file rejected", 1).await;
     let line = engine
         .log()
         .lines()
-        .find(|l| l.contains("Production file change rejected"))
+        .find(|l| l.contains("Production file rejected"))
         .unwrap_or_default()
         .to_string();
     assert!(
@@ -64,7 +64,7 @@ async fn a_port_another_program_holds_is_rejected_and_the_old_port_keeps_serving
     let squatter = std::net::TcpListener::bind("0.0.0.0:0").expect("bind a port");
     let taken = squatter.local_addr().expect("its address").port();
     save(&file, &echo_production(taken));
-    wait_for_log(&engine, "Production file change rejected", 1).await;
+    wait_for_log(&engine, "Production file rejected", 1).await;
     assert!(
         engine.log().contains(&format!(":{taken}")),
         "{}",
@@ -93,7 +93,7 @@ async fn a_port_another_production_holds_is_rejected() {
         &engine.productions_dir().join("test/other.toml"),
         &echo_production(port),
     );
-    wait_for_log(&engine, "Production file change rejected", 1).await;
+    wait_for_log(&engine, "Production file rejected", 1).await;
     assert!(engine.log().contains("already used"), "{}", engine.log());
     for p in [port, other] {
         let (ok, out) = echoscu(p).await;

@@ -6,6 +6,8 @@ mod c_store;
 mod concurrency;
 mod doesnt_reload;
 mod echo;
+mod engine_lifecycle;
+mod file_storage;
 mod garbage;
 mod message_trace;
 mod negotiation;

@@ -279,8 +279,22 @@ async fn storescu_streams_through_many_rewrites_without_a_failed_store() {
             engine.log()
         );
     }
-    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine).await;
+    // Every instance reaches the archive. (Not every delivery is done: what
+    // the removed COPY operation had queued waits for it to come back.)
+    let start = Instant::now();
+    let received = || archive.received();
+    while sent.iter().any(|(_, u)| !received().contains_key(u)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{} of {} arrived; log:\n{}",
+            sent.iter()
+                .filter(|(_, u)| received().contains_key(u))
+                .count(),
+            sent.len(),
+            engine.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -521,10 +535,10 @@ async fn sighup_retries_a_file_whose_port_was_taken() {
         echo_production(taken),
     )
     .expect("new file");
-    wait_for_log(&engine, "Production file rejected; it does not run.", 1).await;
+    wait_for_log(&engine, "Production file rejected", 1).await;
     drop(squatter);
     // Nothing in the file changed: only a request retries it.
-    engine.hangup();
+    engine.reload();
     wait_for_tcp(localhost(taken), Duration::from_secs(30)).await;
     let (ok, out) = echoscu(taken).await;
     assert!(ok, "{out}\n{}", engine.log());
@@ -619,7 +633,7 @@ async fn a_replaced_plugin_is_swapped_and_a_broken_one_keeps_the_old_routing() {
     let broken = engine.folder("broken").join("broken.wasm");
     std::fs::write(&broken, b"\0asm not really").expect("write a broken plugin");
     put(&broken);
-    wait_for_log_within(&engine, "Production file change rejected", 1, compile).await;
+    wait_for_log_within(&engine, "Production file rejected", 1, compile).await;
     let (ok, acked, out) = storescu(port, &batches[1], &[]).await;
     assert!(ok && acked == 3, "{out}");
     archive.wait_for(&uids(6), &engine).await;

@@ -92,12 +92,15 @@ impl Archive {
             .unwrap_or_default()
     }
 
-    /// Waits until every UID has arrived.
+    /// Waits until every UID has arrived and the engine has every delivery
+    /// acknowledged. A file appears as soon as storescp starts writing it;
+    /// it is whole only once storescp has answered, which is when the
+    /// engine marks the delivery done.
     pub(crate) async fn wait_for(&self, uids: &[String], engine: &TestEngine) {
         let start = Instant::now();
         loop {
             let got = self.received();
-            if uids.iter().all(|u| got.contains_key(u)) {
+            if uids.iter().all(|u| got.contains_key(u)) && engine.all_delivered("test").await {
                 return;
             }
             assert!(

@@ -108,16 +108,32 @@ impl TestEngine {
             .expect("wait for the engine")
     }
 
-    /// SIGHUP: read the productions folder again.
-    pub fn hangup(&self) {
-        signal(self.pid(), "-HUP");
-    }
-
     /// `kill -9`: no chance to clean up.
     pub async fn kill9(&mut self) {
         signal(self.pid(), "-KILL");
         if let Some(mut child) = self.child.take() {
             child.wait().await.ok();
+        }
+    }
+
+    /// SIGHUP: the engine reads its productions folder again.
+    pub fn reload(&self) {
+        signal(self.pid(), "-HUP");
+    }
+
+    /// Waits until the current run's log contains `text`.
+    ///
+    /// # Panics
+    /// After 30 s, showing the log.
+    pub async fn wait_for_log(&self, text: &str) {
+        let start = Instant::now();
+        while !self.log().contains(text) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the log never said {text:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -137,6 +153,34 @@ impl TestEngine {
             .output()
             .await
             .expect("run switchboard")
+    }
+
+    /// Whether every message of `namespace` is delivered to every target.
+    /// A peer such as storescp creates a file before it has written it whole
+    /// and answers only after; the engine marks a delivery done on that
+    /// answer, so from then on the file is complete.
+    pub async fn all_delivered(&self, namespace: &str) -> bool {
+        let out = self
+            .command(&[
+                "--namespace",
+                namespace,
+                "messages",
+                "list",
+                "--json",
+                "--limit",
+                "1000000",
+            ])
+            .await;
+        let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+            return false;
+        };
+        list.as_array().is_some_and(|messages| {
+            messages.iter().all(|m| {
+                m["deliveries"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().all(|d| d["status"] == "delivered"))
+            })
+        })
     }
 
     /// The productions folder.

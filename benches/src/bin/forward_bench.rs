@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
 
     // 1. sequential
     let input = root.join("seq");
-    let files = generate(&input, "seq", o.count, o.kib * 1024, 1)?;
+    let files = generate(&input, "seq", 1, o.count, o.kib * 1024, 1)?;
     let direct = direct_run(root, std::slice::from_ref(&files))?;
     let (through, rss) = through_run(root, &engine, std::slice::from_ref(&files), "seq", None)?;
     report(
@@ -131,7 +131,14 @@ fn main() -> anyhow::Result<()> {
     let mut groups = Vec::new();
     for s in 0..o.senders {
         let d = root.join(format!("con{s}"));
-        groups.push(generate(&d, &format!("c{s}"), o.files, o.kib * 1024, 1)?);
+        groups.push(generate(
+            &d,
+            &format!("c{s}"),
+            100 + s,
+            o.files,
+            o.kib * 1024,
+            1,
+        )?);
     }
     let direct = direct_run(root, &groups)?;
     let (through, rss) = through_run(root, &engine, &groups, "con", None)?;
@@ -162,7 +169,7 @@ fn main() -> anyhow::Result<()> {
     // 3. large
     if o.large {
         let d = root.join("large");
-        let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100)?;
+        let files = generate(&d, "large", 2, 3, 100 * 1024 * 1024, 100)?;
         let direct = direct_run(root, std::slice::from_ref(&files))?;
         let (through, rss) = through_run(root, &engine, &[files], "large", None)?;
         report(
@@ -214,20 +221,17 @@ fn report_process(what: &str, n: usize, through: Duration, with: Duration, rss_k
 fn generate(
     dir: &Path,
     tag: &str,
+    group: usize,
     count: usize,
     bytes: usize,
     frames: usize,
 ) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let series = format!(
-        "1.2.826.0.1.3680043.10.1143.{}.{}",
-        std::process::id(),
-        tag.len() * 1000 + count
-    );
+    let series = format!("1.2.826.0.1.3680043.10.1143.{}.{group}", std::process::id());
     let mut out = Vec::new();
     let pixels: Vec<u8> = (0..bytes).map(|i| (i * 31 % 251) as u8).collect();
     for n in 1..=count {
-        let uid = format!("{series}.{}{n}", tag.bytes().map(u32::from).sum::<u32>());
+        let uid = format!("{series}.{n}");
         let frame_bytes = bytes / frames;
         let side = (((frame_bytes / 2) as f64).sqrt() as u16).max(1);
         let obj = InMemDicomObject::from_element_iter([
@@ -305,7 +309,9 @@ fn storescp(port: u16, out: &Path) -> anyhow::Result<Killed> {
     std::fs::create_dir_all(out)?;
     let child = Command::new("/usr/bin/storescp")
         .env("TCP_NODELAY", "1")
-        .args(["-aet", "ARCHIVE", "-od"])
+        // --fork: one process per association, so concurrent senders are
+        // served at once (the engine's lanes too).
+        .args(["--fork", "-aet", "ARCHIVE", "-od"])
         .arg(out)
         .arg(port.to_string())
         .stdout(Stdio::null())
@@ -341,6 +347,21 @@ fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
 
+/// Waits until `dir` holds `n` files.
+fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while count_files(dir) < n {
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(600),
+            "only {} of {n} instances arrived in {}",
+            count_files(dir),
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
 fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> {
     let port = free_port()?;
     let out = root.join(format!("direct-{port}"));
@@ -348,9 +369,7 @@ fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> 
     let start = Instant::now();
     send(port, "ARCHIVE", groups)?;
     let n: usize = groups.iter().map(Vec::len).sum();
-    while count_files(&out) < n {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_files(&out, n)?;
     let took = start.elapsed();
     std::fs::remove_dir_all(&out).ok();
     Ok(took)
@@ -408,7 +427,7 @@ host = "127.0.0.1"
 port = {archive_port}
 remote_ae_title = "ARCHIVE"
 local_ae_title = "ROUTER"
-max_associations = 1
+max_associations = 4
 "#
         ),
     )?;
@@ -431,11 +450,15 @@ max_associations = 1
     wait_tcp(port)?;
     let start = Instant::now();
     send(port, "ROUTER", groups)?;
+    let acked = start.elapsed();
     let n: usize = groups.iter().map(Vec::len).sum();
-    while count_files(&out) < n {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_files(&out, n)?;
     let took = start.elapsed();
+    println!(
+        "  (through: every instance acknowledged after {:.2} s, {:.1} images/s)",
+        acked.as_secs_f64(),
+        n as f64 / acked.as_secs_f64()
+    );
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -445,6 +468,20 @@ max_associations = 1
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0);
+    // utime + stime, in clock ticks (100 per second on Linux).
+    let cpu_ticks: u64 = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = after.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    println!(
+        "  (engine CPU {:.2} s, {:.2} ms per instance)",
+        cpu_ticks as f64 / 100.0,
+        cpu_ticks as f64 * 10.0 / n as f64
+    );
     Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())

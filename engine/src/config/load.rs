@@ -110,8 +110,27 @@ fn is_hidden(path: &Path) -> bool {
         .is_none_or(|n| n.starts_with('.'))
 }
 
-/// Reads every production under a productions folder.
+/// Reads every production under a productions folder, then resolves
+/// resource conflicts in file order (the first file keeps the port).
 pub fn load_dir(dir: &Path) -> Loaded {
+    let mut loaded = load_dir_unchecked(dir);
+    let conflicts = check_resources(&loaded.productions);
+    for e in &conflicts {
+        loaded.rejected.push(e.file.clone());
+    }
+    loaded
+        .productions
+        .retain(|p| !conflicts.iter().any(|e| e.file == p.file));
+    loaded.errors.extend(conflicts);
+    loaded.rejected.sort();
+    loaded.rejected.dedup();
+    loaded
+}
+
+/// Reads and validates every production file, without the resource check
+/// across files (the reload controller runs it, giving running productions
+/// priority).
+pub fn load_dir_unchecked(dir: &Path) -> Loaded {
     let mut loaded = Loaded::default();
     let files = match production_files(dir) {
         Ok(f) => f,
@@ -160,15 +179,5 @@ pub fn load_dir(dir: &Path) -> Loaded {
             }
         }
     }
-    let conflicts = check_resources(&loaded.productions);
-    for e in &conflicts {
-        loaded.rejected.push(e.file.clone());
-    }
-    loaded
-        .productions
-        .retain(|p| !conflicts.iter().any(|e| e.file == p.file));
-    loaded.errors.extend(conflicts);
-    loaded.rejected.sort();
-    loaded.rejected.dedup();
     loaded
 }

@@ -22,7 +22,7 @@ pub use compile::{Production, ProductionId, check_resources, compile, storage_so
 pub use diff::{Difference, ProductionDiff, ProductionsDiff};
 pub use duration::HumanDuration;
 pub use error::{ConfigError, ItemKind, ItemRef};
-pub use load::{Loaded, load_dir, load_file, load_path};
+pub use load::{Loaded, load_dir, load_dir_unchecked, load_file, load_path};
 pub use resource::Resource;
 
 #[cfg(test)]

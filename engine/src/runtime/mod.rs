@@ -15,6 +15,7 @@
 //! future so that tests can pass their own.
 
 pub mod controller;
+pub mod recover;
 pub mod reload;
 pub mod retention;
 pub mod status;
@@ -106,6 +107,7 @@ pub async fn run_with_control(
         source,
     })?;
     let commit = GroupCommit::spawn(store.clone(), bodies.clone());
+    recover::restore_missing(&store, &bodies)?;
     for ns in store.message_namespaces()? {
         let n = store.messages(&ns)?.requeue_in_flight()?;
         if n > 0 {

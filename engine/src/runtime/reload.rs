@@ -608,11 +608,8 @@ impl Reloader {
         for (file, lines) in rejected {
             let line = lines.join(" | ");
             if self.logged.get(file) != Some(&line) {
-                if running.iter().any(|p| &p.file == file) {
-                    error!(file = %file.display(), error = %line, "Production file change rejected; the running version stays as it was.");
-                } else {
-                    error!(file = %file.display(), error = %line, "Production file rejected; it does not run.");
-                }
+                let running = running.iter().any(|p| &p.file == file);
+                error!(file = %file.display(), running, error = %line, "Production file rejected; the running version, if any, is kept.");
             }
             errors.push(line);
         }

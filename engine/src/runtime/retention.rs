@@ -37,17 +37,17 @@ pub fn purge_once(
         let messages = store.messages(&ns)?;
         for r in messages.list(&MessageFilter::default())? {
             if !r.body_purged && r.status() == DeliveryStatus::Delivered {
-                candidates.push((r.header.received_at, ns.clone(), r.id));
+                candidates.push((r.header.received_at, ns.clone(), r.id, r.header));
             }
         }
     }
-    candidates.sort();
+    candidates.sort_by_key(|c| (c.0, c.2));
     let mut total: u64 = bodies
         .list()
         .map(|l| l.iter().map(|(_, s)| s).sum())
         .unwrap_or(0);
     let mut purged = 0;
-    for (received_at, ns, id) in candidates {
+    for (received_at, ns, id, header) in candidates {
         let too_old = policy.max_age.is_some_and(|age| {
             now.saturating_sub(received_at) > u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
         });
@@ -56,10 +56,10 @@ pub fn purge_once(
             continue;
         }
         store.messages(&ns)?.mark_purged(&[id])?;
-        let size = std::fs::metadata(bodies.path(id))
+        let size = std::fs::metadata(bodies.path(&header))
             .map(|m| m.len())
             .unwrap_or(0);
-        if let Err(e) = bodies.remove(id) {
+        if let Err(e) = bodies.remove(&header) {
             warn!(message = %id, error = %e, "Could not remove a body file.");
             continue;
         }
@@ -97,5 +97,65 @@ pub async fn run(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::NamespaceId;
+    use crate::store::BodyTrailer;
+    use crate::store::messages::{ItemAddress, MessageHeader};
+
+    #[test]
+    fn only_bodies_of_delivered_messages_are_purged_and_headers_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let ns = NamespaceId::new("demo").unwrap();
+        let m = store.messages(&ns).unwrap();
+        let out = ItemAddress::new("p", "OUT");
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let id = store.next_message_id().unwrap();
+            let mut trailer = BodyTrailer {
+                id,
+                namespace: ns.clone(),
+                header: MessageHeader {
+                    source: ItemAddress::new("p", "IN"),
+                    received_at: now_ms(),
+                    sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+                    sop_instance_uid: format!("1.2.3.{n}"),
+                    transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                    calling_ae_title: "A".into(),
+                    called_ae_title: "B".into(),
+                    origin: "test".into(),
+                    size: 0,
+                    body: String::new(),
+                },
+                targets: vec![out.clone()],
+            };
+            bodies.write(&b"DATA"[..], &mut trailer).unwrap();
+            m.accept(id, trailer.header, &trailer.targets).unwrap();
+            ids.push(id);
+        }
+        for id in &ids[..2] {
+            m.claim(*id, &out).unwrap().unwrap();
+            m.delivered(*id, &out, "").unwrap();
+        }
+        let policy = RetentionPolicy {
+            max_age: None,
+            max_total_bytes: Some(0),
+        };
+        assert_eq!(purge_once(&store, &bodies, policy).unwrap(), 2);
+        for id in &ids[..2] {
+            let r = m.get(*id).unwrap();
+            assert!(r.body_purged);
+            assert!(!bodies.path(&r.header).exists());
+            assert!(m.resend(*id, true).is_err(), "no body, no resend");
+        }
+        let queued = m.get(ids[2]).unwrap();
+        assert!(!queued.body_purged && bodies.path(&queued.header).exists());
+        assert_eq!(purge_once(&store, &bodies, policy).unwrap(), 0);
     }
 }

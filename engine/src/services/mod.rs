@@ -180,6 +180,7 @@ impl dicom_scp::Ingest for StoreIngest {
                 called_ae_title: instance.called_ae_title.to_string(),
                 origin: instance.peer.to_string(),
                 size: instance.size,
+                body: String::new(),
             };
             self.cx
                 .take_in_spooled(&instance.spool_path, header)

@@ -1,17 +1,20 @@
-//! Body files: the data sets of messages, one file per message under
-//! `<data-dir>/bodies/<id>.dcm`, written once and never changed.
+//! Body files: the data sets of messages, one file per message in
+//! `<data-dir>/bodies/`, written once and never changed.
 //!
 //! A body file holds the data set exactly as received (no preamble, no meta
 //! group, in the transfer syntax it arrived in), followed by a trailer: the
-//! message's namespace, header and targets as JSON, its length (u32 LE) and
-//! the magic `SWBTRL01`. Readers use the header's `size` and never see the
-//! trailer. The trailer makes every body self-describing: if sled's files
+//! message's id, namespace, header and targets as JSON, its length (u32 LE)
+//! and the magic `SWBTRL01`. Readers use the header's `size` and never see
+//! the trailer. The trailer makes every body self-describing: if sled's files
 //! are ever corrupt, scanning `bodies/` and reading the trailers is enough
-//! to rebuild the message headers and queues ([`Bodies::read_trailer`]).
+//! to rebuild the message headers and queues (see `runtime::recover`).
 //!
-//! C-STORE data sets arrive in `<data-dir>/spool/` (same file system, so the
-//! move into `bodies/` is a rename). A spool file left by a crash was never
-//! acknowledged and is removed on start.
+//! C-STORE data sets are spooled straight into this folder by the SCP, and
+//! the body keeps the spool file's name (recorded in the header): no rename,
+//! so making a message durable costs one `fdatasync` of its file (which on
+//! a journaling file system also commits its creation) and a shared fsync of
+//! the folder in the group commit. A file without a valid trailer was never
+//! acknowledged (a transfer cut short) and is removed on start.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -24,8 +27,6 @@ use crate::ids::NamespaceId;
 
 /// The folder of body files inside the data directory.
 pub const BODIES_DIR: &str = "bodies";
-/// The folder C-STORE data sets are spooled into while they arrive.
-pub const SPOOL_DIR: &str = "spool";
 const TRAILER_MAGIC: &[u8; 8] = b"SWBTRL01";
 /// A trailer longer than this is not ours.
 const MAX_TRAILER: u32 = 1 << 20;
@@ -43,29 +44,24 @@ pub struct BodyTrailer {
 #[derive(Debug, Clone)]
 pub struct Bodies {
     dir: PathBuf,
-    spool: PathBuf,
 }
 
 impl Bodies {
-    /// Creates the folders when missing and clears the spool.
+    /// Creates the folder when missing.
     ///
     /// # Errors
-    /// The folders cannot be created.
+    /// The folder cannot be created.
     pub fn open(data_dir: &Path) -> std::io::Result<Self> {
         let dir = data_dir.join(BODIES_DIR);
-        let spool = data_dir.join(SPOOL_DIR);
         std::fs::create_dir_all(&dir)?;
-        std::fs::create_dir_all(&spool)?;
-        for entry in std::fs::read_dir(&spool)?.flatten() {
-            std::fs::remove_file(entry.path()).ok();
-        }
         sync_dir(data_dir)?;
-        Ok(Self { dir, spool })
+        Ok(Self { dir })
     }
 
-    /// Where data sets are spooled while they arrive.
+    /// Where the SCP spools data sets as they arrive (the bodies folder
+    /// itself: a spooled file becomes a body in place).
     pub fn spool_dir(&self) -> &Path {
-        &self.spool
+        &self.dir
     }
 
     /// The folder of body files.
@@ -73,18 +69,31 @@ impl Bodies {
         &self.dir
     }
 
-    /// The body file of a message.
-    pub fn path(&self, id: MessageId) -> PathBuf {
-        self.dir.join(format!("{}.dcm", id.0))
+    /// The body file named in a header.
+    pub fn path(&self, header: &MessageHeader) -> PathBuf {
+        self.dir.join(&header.body)
     }
 
-    /// Makes a spooled data set the body of message `id`: appends the
-    /// trailer, fsyncs the file and renames it into `bodies/`. The rename
-    /// becomes durable with the next [`Self::sync_dir`] (the group commit).
+    /// Makes a spooled data set (a file in [`Self::spool_dir`]) the body of
+    /// a message: records its name in the header, appends the trailer and
+    /// fdatasyncs the file. Its directory entry becomes durable with the
+    /// next [`Self::sync_dir`] (the group commit).
     ///
     /// # Errors
-    /// I/O errors; the spool file is left for the caller to remove.
-    pub fn adopt(&self, spool_path: &Path, trailer: &BodyTrailer) -> std::io::Result<PathBuf> {
+    /// I/O errors, or a spool file outside the bodies folder.
+    pub fn adopt(&self, spool_path: &Path, trailer: &mut BodyTrailer) -> std::io::Result<PathBuf> {
+        if spool_path.parent() != Some(self.dir.as_path()) {
+            return Err(std::io::Error::other(format!(
+                "{} is not in the bodies folder {}",
+                spool_path.display(),
+                self.dir.display()
+            )));
+        }
+        let name = spool_path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| std::io::Error::other("spool file name is not UTF-8"))?;
+        trailer.header.body = name.to_string();
         let mut file = OpenOptions::new().append(true).open(spool_path)?;
         let len = file.metadata()?.len();
         if len != trailer.header.size {
@@ -94,14 +103,23 @@ impl Bodies {
             )));
         }
         write_trailer(&mut file, trailer)?;
-        file.sync_data()?;
-        let path = self.path(trailer.id);
-        std::fs::rename(spool_path, &path)?;
-        Ok(path)
+        // The file's data and its directory entry (created when the spool
+        // file was opened) must both be durable; neither depends on the
+        // other, so both syncs run at once (on ext4 they usually share one
+        // journal commit).
+        std::thread::scope(|s| {
+            let dir = s.spawn(|| sync_dir(&self.dir));
+            let data = file.sync_data();
+            let dir = dir
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the folder sync panicked")));
+            data.and(dir)
+        })?;
+        Ok(spool_path.to_path_buf())
     }
 
-    /// Writes a body from a reader (e.g. the data set of a Part 10 file):
-    /// spool, trailer, fsync, rename.
+    /// Writes a body from a reader (e.g. the data set of a Part 10 file),
+    /// with its trailer, and fdatasyncs it.
     ///
     /// # Errors
     /// I/O errors.
@@ -110,23 +128,22 @@ impl Bodies {
         mut data: impl Read,
         trailer: &mut BodyTrailer,
     ) -> std::io::Result<PathBuf> {
-        let spool = self.spool.join(format!("{}.part", trailer.id.0));
+        trailer.header.body = format!("{}.dcm", trailer.id.0);
+        let path = self.dir.join(&trailer.header.body);
         let result = (|| {
-            let mut file = File::create(&spool)?;
+            let mut file = File::create(&path)?;
             trailer.header.size = std::io::copy(&mut data, &mut file)?;
             write_trailer(&mut file, trailer)?;
             file.sync_data()?;
-            let path = self.path(trailer.id);
-            std::fs::rename(&spool, &path)?;
-            Ok(path)
+            Ok(path.clone())
         })();
         if result.is_err() {
-            std::fs::remove_file(&spool).ok();
+            std::fs::remove_file(&path).ok();
         }
         result
     }
 
-    /// fsyncs the bodies folder, making renames into it durable.
+    /// fsyncs the bodies folder, making new files in it durable.
     ///
     /// # Errors
     /// I/O errors.
@@ -138,38 +155,29 @@ impl Bodies {
     ///
     /// # Errors
     /// I/O errors (e.g. the body was purged).
-    pub fn open_data_set(&self, id: MessageId, size: u64) -> std::io::Result<std::io::Take<File>> {
-        Ok(File::open(self.path(id))?.take(size))
+    pub fn open_data_set(&self, header: &MessageHeader) -> std::io::Result<std::io::Take<File>> {
+        Ok(File::open(self.path(header))?.take(header.size))
     }
 
     /// Removes a body file (retention). Missing is fine.
     ///
     /// # Errors
     /// I/O errors other than "not found".
-    pub fn remove(&self, id: MessageId) -> std::io::Result<()> {
-        match std::fs::remove_file(self.path(id)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+    pub fn remove(&self, header: &MessageHeader) -> std::io::Result<()> {
+        remove_if_present(&self.path(header))
     }
 
-    /// Every body file with its id, size on disk and modification time.
+    /// Every file in the folder with its size.
     ///
     /// # Errors
     /// I/O errors reading the folder.
-    pub fn list(&self) -> std::io::Result<Vec<(MessageId, u64)>> {
+    pub fn list(&self) -> std::io::Result<Vec<(PathBuf, u64)>> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir)?.flatten() {
-            let name = entry.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".dcm"))
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            out.push((MessageId(id), size));
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_file() {
+                out.push((entry.path(), meta.len()));
+            }
         }
         out.sort();
         Ok(out)
@@ -199,7 +207,12 @@ impl Bodies {
         let mut json = vec![0u8; n as usize];
         file.seek(SeekFrom::Start(len - 12 - u64::from(n)))?;
         file.read_exact(&mut json)?;
-        serde_json::from_slice(&json).map_err(std::io::Error::other)
+        let mut trailer: BodyTrailer =
+            serde_json::from_slice(&json).map_err(std::io::Error::other)?;
+        if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+            trailer.header.body = name.to_string();
+        }
+        Ok(trailer)
     }
 }
 
@@ -210,6 +223,17 @@ fn write_trailer(file: &mut File, trailer: &BodyTrailer) -> std::io::Result<()> 
     tail.extend_from_slice(&n.to_le_bytes());
     tail.extend_from_slice(TRAILER_MAGIC);
     file.write_all(&tail)
+}
+
+/// Removes a file; a missing one is fine.
+///
+/// # Errors
+/// I/O errors other than "not found".
+pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// fsyncs a directory so that entries created or renamed in it are durable.

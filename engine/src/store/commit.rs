@@ -44,9 +44,21 @@ impl GroupCommit {
                 }
                 let store = store.clone();
                 let bodies = bodies.clone();
+                let n = batch.len();
                 let result = tokio::task::spawn_blocking(move || {
-                    store.sync().map_err(|e| error_chain(&e))?;
-                    bodies.sync_dir().map_err(|e| e.to_string())
+                    // The two are independent (the bodies were fdatasynced
+                    // before their records were written): run them at once.
+                    let t0 = std::time::Instant::now();
+                    let (store_result, dir_result) = std::thread::scope(|s| {
+                        let dir = s.spawn(|| bodies.sync_dir().map_err(|e| e.to_string()));
+                        let store_result = store.sync().map_err(|e| error_chain(&e));
+                        let dir_result = dir
+                            .join()
+                            .unwrap_or_else(|_| Err("the folder sync panicked".to_string()));
+                        (store_result, dir_result)
+                    });
+                    tracing::trace!(batch = n, took = ?t0.elapsed(), "Group commit.");
+                    store_result.and(dir_result)
                 })
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));

@@ -90,6 +90,9 @@ pub struct MessageHeader {
     pub origin: String,
     /// Bytes of the data set in the body file.
     pub size: u64,
+    /// The body file's name in `<data-dir>/bodies/`.
+    #[serde(default)]
+    pub body: String,
 }
 
 /// Where one delivery stands.
@@ -311,6 +314,17 @@ impl Store {
         Ok(MessageId(self.inner.db.generate_id()? + 1))
     }
 
+    /// Makes sure later ids are larger than `id` (after the store was
+    /// rebuilt from body files, its counter starts again from zero and
+    /// would reuse their names).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    pub fn ensure_message_ids_above(&self, id: MessageId) -> Result<(), StoreError> {
+        while self.inner.db.generate_id()? < id.0 {}
+        Ok(())
+    }
+
     /// Every namespace that has messages.
     ///
     /// # Errors
@@ -427,6 +441,28 @@ impl Messages {
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(tx_error)?;
+        Ok(record)
+    }
+
+    /// Re-creates a message from its body file's trailer (the record was
+    /// lost: a store moved aside after corruption, or writes that never
+    /// reached sled's disk). Every target is queued again: a duplicate at
+    /// worst, never a loss.
+    ///
+    /// # Errors
+    /// [`MessageError::Store`].
+    pub fn restore(
+        &self,
+        trailer: &super::bodies::BodyTrailer,
+    ) -> Result<MessageRecord, MessageError> {
+        let mut record = self.accept(trailer.id, trailer.header.clone(), &trailer.targets)?;
+        record.events.push(TraceEvent {
+            at: now_ms(),
+            item: trailer.header.source.clone(),
+            event: "restored from its body file".to_string(),
+        });
+        self.records
+            .insert(trailer.id.0.to_be_bytes(), encode(&record))?;
         Ok(record)
     }
 
@@ -575,10 +611,7 @@ impl Messages {
             }
             Ok(record)
         });
-        result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => MessageError::from(e),
-        })
+        result.map_err(abort_or_storage)
     }
 
     /// Marks a queued delivery in flight. `None` when it is not queued for
@@ -627,26 +660,13 @@ impl Messages {
         note: &str,
     ) -> Result<MessageRecord, MessageError> {
         self.update(id, target, |record, _| {
-            let now = now_ms();
-            let d = record
-                .delivery_mut(target)
-                .ok_or_else(|| MessageError::NoDelivery {
-                    id,
-                    target: target.clone(),
-                })?;
-            d.status = DeliveryStatus::Delivered;
-            d.attempts += 1;
-            d.updated_at = now;
+            let event = if note.is_empty() {
+                "delivered".to_string()
+            } else {
+                format!("delivered: {note}")
+            };
+            let d = end_attempt(record, id, target, DeliveryStatus::Delivered, event)?;
             d.reason = (!note.is_empty()).then(|| note.to_string());
-            record.events.push(TraceEvent {
-                at: now,
-                item: target.clone(),
-                event: if note.is_empty() {
-                    "delivered".to_string()
-                } else {
-                    format!("delivered: {note}")
-                },
-            });
             Ok(None)
         })
     }
@@ -664,23 +684,12 @@ impl Messages {
         retry_at: u64,
     ) -> Result<MessageRecord, MessageError> {
         self.update(id, target, |record, _| {
-            let now = now_ms();
-            let d = record
+            let attempt = record
                 .delivery_mut(target)
-                .ok_or_else(|| MessageError::NoDelivery {
-                    id,
-                    target: target.clone(),
-                })?;
-            d.status = DeliveryStatus::Queued;
-            d.attempts += 1;
-            d.updated_at = now;
+                .map_or(1, |d| d.attempts.saturating_add(1));
+            let event = format!("attempt {attempt} failed, will retry: {error}");
+            let d = end_attempt(record, id, target, DeliveryStatus::Queued, event)?;
             d.last_error = Some(error.to_string());
-            let attempt = d.attempts;
-            record.events.push(TraceEvent {
-                at: now,
-                item: target.clone(),
-                event: format!("attempt {attempt} failed, will retry: {error}"),
-            });
             Ok(Some(QueueEntry {
                 in_flight: false,
                 not_before: retry_at,
@@ -724,23 +733,10 @@ impl Messages {
         reason: &str,
     ) -> Result<MessageRecord, MessageError> {
         self.update(id, target, |record, _| {
-            let now = now_ms();
-            let d = record
-                .delivery_mut(target)
-                .ok_or_else(|| MessageError::NoDelivery {
-                    id,
-                    target: target.clone(),
-                })?;
-            d.status = DeliveryStatus::Failed;
-            d.attempts += 1;
-            d.updated_at = now;
+            let event = format!("failed: {reason}");
+            let d = end_attempt(record, id, target, DeliveryStatus::Failed, event)?;
             d.last_error = Some(reason.to_string());
             d.reason = Some(reason.to_string());
-            record.events.push(TraceEvent {
-                at: now,
-                item: target.clone(),
-                event: format!("failed: {reason}"),
-            });
             Ok(None)
         })
     }
@@ -827,10 +823,7 @@ impl Messages {
             }
             Ok(record)
         });
-        result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => MessageError::from(e),
-        })
+        result.map_err(abort_or_storage)
     }
 
     /// Queues failed (or, when `include_delivered`, also delivered)
@@ -969,10 +962,7 @@ impl Messages {
                     }
                     Ok(())
                 })
-                .map_err(|e| match e {
-                    TransactionError::Abort(e) => e,
-                    TransactionError::Storage(e) => MessageError::from(e),
-                })?;
+                .map_err(abort_or_storage)?;
         }
         Ok(())
     }
@@ -984,6 +974,42 @@ impl Messages {
     /// [`MessageError::Store`].
     pub fn contains(&self, id: MessageId) -> Result<bool, MessageError> {
         Ok(self.records.contains_key(id.0.to_be_bytes())?)
+    }
+}
+
+/// Ends one attempt of a delivery: its new status, one more attempt, the
+/// time, and an event in the trace. Returns the delivery for the caller's
+/// own fields.
+fn end_attempt<'r>(
+    record: &'r mut MessageRecord,
+    id: MessageId,
+    target: &ItemAddress,
+    status: DeliveryStatus,
+    event: String,
+) -> Result<&'r mut Delivery, MessageError> {
+    let now = now_ms();
+    record.events.push(TraceEvent {
+        at: now,
+        item: target.clone(),
+        event,
+    });
+    let d = record
+        .delivery_mut(target)
+        .ok_or_else(|| MessageError::NoDelivery {
+            id,
+            target: target.clone(),
+        })?;
+    d.status = status;
+    d.attempts += 1;
+    d.updated_at = now;
+    Ok(d)
+}
+
+/// A transaction's error: the reason it was aborted, or the storage error.
+fn abort_or_storage(e: TransactionError<MessageError>) -> MessageError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => MessageError::from(e),
     }
 }
 

@@ -4,3 +4,6 @@ pub mod config;
 pub(crate) mod operation;
 
 pub use config::{DicomScuConfig, RetryPolicy};
+
+#[cfg(test)]
+mod tests;

@@ -280,7 +280,7 @@ async fn deliver(
             crate::dimse::uids::uid_name_or_uid(ts),
         ));
     }
-    let file = match tokio::fs::File::open(cx.bodies.path(record.id)).await {
+    let file = match tokio::fs::File::open(cx.bodies.path(&record.header)).await {
         Ok(f) => f,
         Err(e) => return Outcome::Fail(format!("the body file cannot be read: {e}")),
     };

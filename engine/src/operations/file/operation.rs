@@ -46,7 +46,7 @@ pub(crate) fn spawn(
             let bodies = cx.bodies.clone();
             let rec = record.clone();
             let written = tokio::task::spawn_blocking(move || {
-                let data = bodies.open_data_set(rec.id, rec.header.size)?;
+                let data = bodies.open_data_set(&rec.header)?;
                 write_part10(&folder, &rec, data)
             })
             .await

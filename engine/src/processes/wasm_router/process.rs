@@ -196,7 +196,7 @@ async fn handle(
         sop_instance_uid: header.sop_instance_uid.clone(),
         transfer_syntax_uid: header.transfer_syntax.clone(),
     };
-    let body = cx.bodies.path(id);
+    let body = cx.bodies.path(&header);
     let source = Arc::new(DicomSource::body(
         &body,
         header.size,

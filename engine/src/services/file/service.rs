@@ -120,6 +120,7 @@ async fn take_in(config: &FileServiceConfig, cx: &ItemContext, path: &Path) {
         called_ae_title: String::new(),
         origin: path.display().to_string(),
         size: 0,
+        body: String::new(),
     };
     match cx.take_in_reader(reader, header).await {
         Ok(id) => {

@@ -12,6 +12,7 @@ fn header(n: u64) -> MessageHeader {
         called_ae_title: "SCP".into(),
         origin: "127.0.0.1:1234".into(),
         size: 4,
+        body: String::new(),
     }
 }
 
@@ -139,13 +140,58 @@ async fn concurrent_writers_share_commits_and_bodies_carry_their_header() {
     }
     let m = store.messages(&ns()).unwrap();
     assert_eq!(m.pending(&out, None, 100).unwrap().len(), 20);
-    let trailer = Bodies::read_trailer(&bodies.path(ids[3])).unwrap();
+    let header = m.get(ids[3]).unwrap().header;
+    let trailer = Bodies::read_trailer(&bodies.path(&header)).unwrap();
     assert_eq!(trailer.id, ids[3]);
     assert_eq!(trailer.targets, vec![out]);
     let mut data = String::new();
-    std::io::Read::read_to_string(&mut bodies.open_data_set(ids[3], 4).unwrap(), &mut data)
-        .unwrap();
+    std::io::Read::read_to_string(&mut bodies.open_data_set(&header).unwrap(), &mut data).unwrap();
     assert_eq!(data, "DATA");
+}
+
+#[test]
+fn messages_come_back_from_their_body_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ItemAddress::new("p", "OUT");
+    let id;
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        id = store.next_message_id().unwrap();
+        let mut trailer = BodyTrailer {
+            id,
+            namespace: ns(),
+            header: header(1),
+            targets: vec![out.clone()],
+        };
+        bodies.write(&b"DATA"[..], &mut trailer).unwrap();
+        // the record never reaches the store
+    }
+    // The store is lost altogether.
+    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bodies = Bodies::open(dir.path()).unwrap();
+    std::fs::write(bodies.dir().join("cut-short.part"), b"half a data set").unwrap();
+    let done = crate::runtime::recover::restore_missing(&store, &bodies).unwrap();
+    assert_eq!((done.restored, done.removed_partial), (1, 1));
+    let m = store.messages(&ns()).unwrap();
+    assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
+    assert_eq!(m.get(id).unwrap().header.sop_instance_uid, "1.2.3.1");
+    assert_eq!(
+        crate::runtime::recover::restore_missing(&store, &bodies)
+            .unwrap()
+            .restored,
+        0
+    );
+    assert!(store.next_message_id().unwrap() > id);
+}
+
+#[test]
+fn ids_stay_above_restored_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.ensure_message_ids_above(MessageId(5000)).unwrap();
+    assert!(store.next_message_id().unwrap() > MessageId(5000));
 }
 
 #[test]

@@ -1,0 +1,109 @@
+//! Recovery from body files. Every body file ends with a trailer holding
+//! its message's id, namespace, header and targets (see
+//! [`crate::store::bodies`]), so the message store can be rebuilt from
+//! `<data-dir>/bodies/` alone.
+//!
+//! On every start, before any item runs:
+//! - a file without a valid trailer is a transfer cut short (never
+//!   acknowledged): it is removed;
+//! - a body whose message the store does not know is restored and queued for
+//!   its targets. This covers a store that lost its last writes, and the
+//!   disaster path for a corrupt store:
+//!   1. stop the engine; move `<data-dir>/store` aside;
+//!   2. start the engine: associations are created again from the production
+//!      files (re-import any you edited, from `association export` files),
+//!      and every message whose body is still there is restored and queued.
+//!
+//! Messages delivered before the loss whose bodies were not yet purged are
+//! then delivered again (duplicates, never losses). The scan reads every
+//! header once: proportional to what the store holds.
+
+use std::collections::{BTreeMap, HashSet};
+
+use tracing::{info, warn};
+
+use crate::ids::NamespaceId;
+use crate::store::bodies::remove_if_present;
+use crate::store::messages::{MessageError, MessageFilter, MessageId, Messages};
+use crate::store::{Bodies, Store};
+
+/// What a recovery pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    pub restored: usize,
+    pub removed_partial: usize,
+}
+
+/// Restores the messages of body files the store does not know and removes
+/// partial files.
+///
+/// # Errors
+/// Store errors; unreadable files are logged and skipped.
+pub fn restore_missing(store: &Store, bodies: &Bodies) -> Result<Recovered, MessageError> {
+    let mut known_bodies: HashSet<String> = HashSet::new();
+    let mut namespaces: BTreeMap<NamespaceId, Messages> = BTreeMap::new();
+    for ns in store.message_namespaces()? {
+        let m = store.messages(&ns)?;
+        for r in m.list(&MessageFilter::default())? {
+            known_bodies.insert(r.header.body);
+        }
+        namespaces.insert(ns, m);
+    }
+    let files = match bodies.list() {
+        Ok(f) => f,
+        Err(e) => {
+            warn!(error = %e, "Cannot list the body files; nothing restored.");
+            return Ok(Recovered::default());
+        }
+    };
+    let mut done = Recovered::default();
+    let mut max_id = MessageId(0);
+    let mut to_restore = Vec::new();
+    for (path, _) in files {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if known_bodies.contains(name) {
+            continue;
+        }
+        match Bodies::read_trailer(&path) {
+            Ok(trailer) => {
+                max_id = max_id.max(trailer.id);
+                to_restore.push(trailer);
+            }
+            Err(_) => {
+                if let Err(e) = remove_if_present(&path) {
+                    warn!(file = %path.display(), error = %e, "Cannot remove a partial body file.");
+                } else {
+                    done.removed_partial += 1;
+                }
+            }
+        }
+    }
+    if to_restore.is_empty() {
+        return Ok(done);
+    }
+    store.ensure_message_ids_above(max_id)?;
+    for trailer in to_restore {
+        let messages = match namespaces.get(&trailer.namespace) {
+            Some(m) => m.clone(),
+            None => {
+                let m = store.messages(&trailer.namespace)?;
+                namespaces.insert(trailer.namespace.clone(), m.clone());
+                m
+            }
+        };
+        if messages.contains(trailer.id)? {
+            continue;
+        }
+        messages.restore(&trailer)?;
+        done.restored += 1;
+    }
+    if done.restored > 0 {
+        info!(
+            count = done.restored,
+            "Messages restored from their body files and queued again."
+        );
+    }
+    Ok(done)
+}
