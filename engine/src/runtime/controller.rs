@@ -1,6 +1,7 @@
 //! The controller: the sole owner of the running productions. Startup,
-//! hot reload (issue 6: the file watcher sends it new versions) and
-//! shutdown all go through it, one at a time.
+//! hot reload (the [`Reloader`](super::reload::Reloader) chooses the
+//! versions to run and hands them over) and shutdown all go through it,
+//! one at a time.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -129,46 +130,6 @@ impl Controller {
         } else {
             ReloadOutcome::RolledBack(errors)
         }
-    }
-
-    /// Reloads from a fresh read of the productions folder
-    /// ([`crate::config::load_dir_unchecked`]). A file with errors, or a
-    /// production whose port another running production holds, changes
-    /// nothing: its running version (if any) stays exactly as it was, and
-    /// the errors are logged. Everything else is applied as a diff.
-    pub async fn reload(&mut self, loaded: crate::config::Loaded) -> ReloadOutcome {
-        let crate::config::Loaded {
-            productions,
-            errors,
-            rejected,
-        } = loaded;
-        for e in &errors {
-            error!("{e}; the running version, if any, is kept.");
-        }
-        // Running productions keep their resources: check them first.
-        let (mut ordered, newer): (Vec<Production>, Vec<Production>) = productions
-            .into_iter()
-            .partition(|p| self.running.contains_key(&p.id));
-        ordered.extend(newer);
-        let conflicts = crate::config::check_resources(&ordered);
-        for e in &conflicts {
-            error!("{e}; the running version, if any, is kept.");
-        }
-        let mut rejected_files = rejected;
-        rejected_files.extend(conflicts.iter().map(|e| e.file.clone()));
-        let mut next: Vec<Production> = ordered
-            .into_iter()
-            .filter(|p| !rejected_files.contains(&p.file))
-            .collect();
-        // Keep what runs from a file that is now invalid.
-        for r in self.running.values() {
-            if rejected_files.contains(&r.production.file)
-                && !next.iter().any(|p| p.id == r.production.id)
-            {
-                next.push(r.production.clone());
-            }
-        }
-        self.apply(next).await
     }
 
     /// The change a new version of one production would make.
