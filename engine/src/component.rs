@@ -9,10 +9,10 @@
 //! The wake-ups are kept by the runtime per item address, so a reloaded item
 //! finds the same one, and a missing item's queue just waits in the store.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -78,6 +78,48 @@ pub struct ItemContext {
     /// Poked when something is queued for this item.
     pub inbox: Arc<Notify>,
     pub outputs: Outputs,
+    /// Listening sockets kept across reloads (see [`Listeners`]).
+    pub listeners: Listeners,
+}
+
+/// Listening sockets kept across a reload, by configured address.
+///
+/// A listening service keeps a duplicate of its socket here. When a reload
+/// replaces the service with a new version on the same address, the new
+/// version takes over the same socket: connections that arrive while the
+/// old version stops accepting and the new one starts wait in the socket's
+/// backlog instead of being refused. The runtime drops the sockets of
+/// addresses no service uses any more, which closes the port.
+///
+/// Why a std mutex: a map lookup or insert, never held across an await.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners(Arc<Mutex<HashMap<SocketAddr, std::net::TcpListener>>>);
+
+impl Listeners {
+    /// A duplicate of the socket kept for `address`, if any.
+    pub fn take_over(&self, address: SocketAddr) -> Option<std::net::TcpListener> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&address)
+            .and_then(|l| l.try_clone().ok())
+    }
+
+    /// Keeps (a duplicate of) a listening socket for a successor.
+    pub fn keep(&self, address: SocketAddr, listener: std::net::TcpListener) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(address, listener);
+    }
+
+    /// Drops the sockets of the addresses `keep` rejects.
+    pub fn retain(&self, keep: impl Fn(&SocketAddr) -> bool) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|a, _| keep(a));
+    }
 }
 
 impl ItemContext {

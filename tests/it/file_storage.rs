@@ -64,7 +64,7 @@ async fn wait_for_files(dir: &Path, n: usize, engine: &TestEngine) -> Vec<PathBu
             !p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         });
-        if files.len() >= n {
+        if files.len() >= n && engine.all_delivered("files").await {
             files.sort();
             return files;
         }

@@ -50,13 +50,13 @@ retry = {{ initial_delay = "100ms", factor = 2.0, max_delay = "1s" }}
 }
 
 /// DCMTK storescp as the archive, writing what it receives bit for bit.
-struct Archive {
+pub(crate) struct Archive {
     _child: Child,
     dir: PathBuf,
 }
 
 impl Archive {
-    async fn start(port: u16, dir: &Path) -> Self {
+    pub(crate) async fn start(port: u16, dir: &Path) -> Self {
         let child = dcmtk_command("storescp")
             .args(["-aet", "ARCHIVE", "+B", "-od"])
             .arg(dir)
@@ -77,7 +77,7 @@ impl Archive {
     }
 
     /// The files received so far, by SOP instance UID.
-    fn received(&self) -> BTreeMap<String, PathBuf> {
+    pub(crate) fn received(&self) -> BTreeMap<String, PathBuf> {
         std::fs::read_dir(&self.dir)
             .map(|entries| {
                 entries
@@ -92,12 +92,15 @@ impl Archive {
             .unwrap_or_default()
     }
 
-    /// Waits until every UID has arrived.
-    async fn wait_for(&self, uids: &[String], engine: &TestEngine) {
+    /// Waits until every UID has arrived and the engine has every delivery
+    /// acknowledged. A file appears as soon as storescp starts writing it;
+    /// it is whole only once storescp has answered, which is when the
+    /// engine marks the delivery done.
+    pub(crate) async fn wait_for(&self, uids: &[String], engine: &TestEngine) {
         let start = Instant::now();
         loop {
             let got = self.received();
-            if uids.iter().all(|u| got.contains_key(u)) {
+            if uids.iter().all(|u| got.contains_key(u)) && engine.all_delivered("test").await {
                 return;
             }
             assert!(
@@ -113,7 +116,11 @@ impl Archive {
 }
 
 /// storescu of these files to the engine; returns (exit ok, acknowledged count, output).
-async fn storescu(port: u16, files: &[PathBuf], extra: &[&str]) -> (bool, usize, String) {
+pub(crate) async fn storescu(
+    port: u16,
+    files: &[PathBuf],
+    extra: &[&str],
+) -> (bool, usize, String) {
     let out = dcmtk_command("storescu")
         .args(["-v", "-aec", "ROUTER"])
         .args(extra)

@@ -155,6 +155,34 @@ impl TestEngine {
             .expect("run switchboard")
     }
 
+    /// Whether every message of `namespace` is delivered to every target.
+    /// A peer such as storescp creates a file before it has written it whole
+    /// and answers only after; the engine marks a delivery done on that
+    /// answer, so from then on the file is complete.
+    pub async fn all_delivered(&self, namespace: &str) -> bool {
+        let out = self
+            .command(&[
+                "--namespace",
+                namespace,
+                "messages",
+                "list",
+                "--json",
+                "--limit",
+                "1000000",
+            ])
+            .await;
+        let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+            return false;
+        };
+        list.as_array().is_some_and(|messages| {
+            messages.iter().all(|m| {
+                m["deliveries"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().all(|d| d["status"] == "delivered"))
+            })
+        })
+    }
+
     /// The productions folder.
     pub fn productions_dir(&self) -> PathBuf {
         self.root.path().join("productions")

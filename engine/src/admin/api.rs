@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::status::EngineStatus;
 use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext, Uid};
 use crate::ids::NamespaceId;
 use crate::store::messages::{ItemAddress, MessageFilter, MessageId, MessageRecord};
@@ -116,6 +117,9 @@ pub enum Request {
         #[serde(default)]
         all_failed: bool,
     },
+    /// The running engine's productions, items, queues and last reload
+    /// error (every namespace). Only a running engine answers it.
+    Status,
 }
 
 /// What a successful command returns.
@@ -176,6 +180,8 @@ pub enum Response {
     Resent {
         resent: Vec<(MessageId, Vec<ItemAddress>)>,
     },
+    /// `Status`.
+    Status { status: Box<EngineStatus> },
 }
 
 /// A failed command: its message and the messages of its causes, outermost

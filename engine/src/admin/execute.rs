@@ -50,6 +50,8 @@ pub enum CommandError {
     Registry(#[source] ModelError),
     #[error(transparent)]
     Messages(#[from] MessageError),
+    #[error("no engine is running on this data directory; start one with `switchboard run`")]
+    NoEngine,
 }
 
 impl CommandError {
@@ -60,6 +62,7 @@ impl CommandError {
             | CommandError::NoSuchContext { .. }
             | CommandError::NoSuchTransferSyntax { .. }
             | CommandError::Messages(MessageError::NotFound(..)) => 404,
+            CommandError::NoEngine => 503,
             CommandError::Store(StoreError::AlreadyExists { .. }) => 409,
             CommandError::Store(StoreError::Invalid(_))
             | CommandError::Invalid(_)
@@ -298,6 +301,9 @@ pub fn execute(
         Request::MessagesResend { ids, all_failed } => {
             super::messages::resend(store, namespace, &ids, all_failed)
         }
+        // Answered by the server from the engine's own state; reaching
+        // this means the store was opened here, so no engine runs.
+        Request::Status => Err(CommandError::NoEngine),
     }
 }
 

@@ -11,6 +11,8 @@
 //!   spawns it next to the productions; the management portal will be its
 //!   next client.
 //! - [`call`]: the client side.
+//! - [`status`]: what `switchboard status` shows; the runtime answers it
+//!   through [`EngineState`].
 //! - [`with_store_or_engine`]: what every CLI command that needs the store
 //!   calls: open the store and execute locally, or, when a running engine
 //!   holds it ([`StoreError::Locked`]), send the same request to the
@@ -25,6 +27,7 @@ mod execute;
 mod http;
 mod messages;
 mod server;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +37,7 @@ pub use client::{MAX_REPLY_BODY, call};
 pub use execute::{CommandError, execute};
 pub use http::HttpError;
 pub use server::{AdminServer, MAX_REQUEST_BODY, serve};
+pub use status::{EngineState, EngineStatus};
 
 use crate::ids::NamespaceId;
 use crate::store::{Store, StoreError};

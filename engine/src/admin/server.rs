@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -12,9 +13,10 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::task::TaskTracker;
 
 use super::AdminError;
-use super::api::{Envelope, ErrorReply, Reply};
+use super::api::{Envelope, ErrorReply, Reply, Request, Response};
 use super::execute::execute;
 use super::http::{Kind, read_message, response};
+use super::status::EngineState;
 use crate::store::Store;
 
 /// The largest request body accepted: an import of some ten thousand
@@ -28,7 +30,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A bound admin socket, ready to [`run`](AdminServer::run).
-#[derive(Debug)]
 pub struct AdminServer {
     listener: UnixListener,
     path: PathBuf,
@@ -36,6 +37,18 @@ pub struct AdminServer {
     /// The socket file's owner (us): only clients running as this user (or
     /// root, whom the kernel lets through anyway) are served.
     owner_uid: u32,
+    /// The running engine, which answers `Status`; `None` when the server
+    /// serves a store without productions (tests, tools).
+    engine: Option<Arc<dyn EngineState>>,
+}
+
+impl std::fmt::Debug for AdminServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminServer")
+            .field("path", &self.path)
+            .field("engine", &self.engine.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AdminServer {
@@ -74,7 +87,15 @@ impl AdminServer {
             path: path.to_path_buf(),
             store,
             owner_uid,
+            engine: None,
         })
+    }
+
+    /// Answers `Status` from this engine's state.
+    #[must_use]
+    pub fn with_engine(mut self, engine: Arc<dyn EngineState>) -> Self {
+        self.engine = Some(engine);
+        self
     }
 
     /// The socket's path.
@@ -98,8 +119,9 @@ impl AdminServer {
                     Ok((stream, _)) => {
                         let store = self.store.clone();
                         let owner_uid = self.owner_uid;
+                        let engine = self.engine.clone();
                         tracker.spawn(async move {
-                            if let Err(error) = handle(stream, store, owner_uid).await {
+                            if let Err(error) = handle(stream, store, engine, owner_uid).await {
                                 tracing::debug!(%error, "Admin connection failed.");
                             }
                         });
@@ -157,7 +179,12 @@ fn is_transient(error: &std::io::Error) -> bool {
         || error.raw_os_error() == Some(23) // ENFILE
 }
 
-async fn handle(mut stream: UnixStream, store: Store, owner_uid: u32) -> Result<(), AdminError> {
+async fn handle(
+    mut stream: UnixStream,
+    store: Store,
+    engine: Option<Arc<dyn EngineState>>,
+    owner_uid: u32,
+) -> Result<(), AdminError> {
     let peer_uid = stream
         .peer_cred()
         .map(|c| c.uid())
@@ -199,7 +226,7 @@ async fn handle(mut stream: UnixStream, store: Store, owner_uid: u32) -> Result<
                 "a request needs a Content-Length header".to_string(),
             )),
         ),
-        ("POST", "/v1/request") => answer(&store, &body).await,
+        ("POST", "/v1/request") => answer(&store, engine, &body).await,
         ("GET", "/v1/health") => (200, b"{\"status\":\"ok\"}".to_vec()),
         (_, "/v1/request" | "/v1/health") => (
             405,
@@ -215,7 +242,11 @@ async fn handle(mut stream: UnixStream, store: Store, owner_uid: u32) -> Result<
     Ok(())
 }
 
-async fn answer(store: &Store, body: &[u8]) -> (u16, Vec<u8>) {
+async fn answer(
+    store: &Store,
+    engine: Option<Arc<dyn EngineState>>,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
         Err(error) => {
@@ -225,6 +256,22 @@ async fn answer(store: &Store, body: &[u8]) -> (u16, Vec<u8>) {
             );
         }
     };
+    if let (Request::Status, Some(engine)) = (&envelope.request, engine) {
+        return match tokio::task::spawn_blocking(move || engine.status()).await {
+            Ok(status) => (
+                200,
+                reply_body(&Reply::Ok(Response::Status {
+                    status: Box::new(status),
+                })),
+            ),
+            Err(join) => (
+                500,
+                reply_body(&error_reply(format!(
+                    "the status request failed inside the engine: {join}"
+                ))),
+            ),
+        };
+    }
     let store = store.clone();
     let span = tracing::info_span!("admin_request", namespace = %envelope.namespace);
     let outcome = tokio::task::spawn_blocking(move || {

@@ -350,6 +350,7 @@ pub fn render_json(response: &Response) -> anyhow::Result<String> {
         Response::Messages { .. } | Response::Message { .. } | Response::Resent { .. } => {
             super::messages::render_json(response)?
         }
+        Response::Status { status } => serde_json::to_string_pretty(status)?,
     };
     text.push('\n');
     Ok(text)
@@ -361,6 +362,7 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
         Response::Messages { .. } | Response::Message { .. } | Response::Resent { .. } => {
             super::messages::render_text(response, namespace)
         }
+        Response::Status { status } => super::status::render_text(status),
         Response::Imported {
             association,
             replaced,

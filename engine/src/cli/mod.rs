@@ -9,6 +9,7 @@ pub mod messages;
 mod plugin;
 mod reference;
 mod run;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -70,6 +71,10 @@ pub enum Command {
     /// Check production files without running them; prints every error
     /// with its file, line, item and field.
     Validate(validate::ValidateArgs),
+    /// Show what the running engine runs: every production and item with
+    /// its state and queue depth, queues waiting for missing items, and
+    /// the last reload and its errors.
+    Status(status::StatusArgs),
     /// Send C-ECHO to a DICOM peer and print the PDU trace with round-trip
     /// times. Proposes Verification with the transfer syntaxes of the stored
     /// association for the pair, else Implicit VR Little Endian.
@@ -91,6 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate(args) => validate::validate(&args),
         Command::Run(args) => run::run(global.data_dir.clone(), &args).await,
         Command::Echo(args) => echo::run(&global, &args).await,
+        Command::Status(args) => status::run(&global, &args).await,
         Command::Messages(args) => messages::run(&global, args).await,
     }
 }

@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::config::HumanDuration;
 use crate::runtime::retention::RetentionPolicy;
-use crate::runtime::{Control, RunOptions, run_with_control};
+use crate::runtime::{Control, ReloadOptions, RunOptions, run_with_control};
 
 /// Arguments of `run`.
 #[derive(Debug, Args)]
@@ -29,6 +29,19 @@ pub struct RunArgs {
     /// bodies together take more than this many MiB.
     #[arg(long)]
     pub retention_size_mib: Option<u64>,
+    /// Apply changes of production files and plugins while running (the
+    /// default); `--no-watch` runs what was read at start only (no watch,
+    /// no rescan).
+    #[arg(long, overrides_with = "no_watch")]
+    pub watch: bool,
+    /// Do not watch the productions folder.
+    #[arg(long, overrides_with = "watch")]
+    pub no_watch: bool,
+    /// Also hash every production and plugin file this often and reload on
+    /// a difference: a safety net for changes the watcher misses (network
+    /// filesystems); "0s" turns it off.
+    #[arg(long, default_value = "10s")]
+    pub rescan_interval: HumanDuration,
 }
 
 /// Runs the engine until a signal.
@@ -46,6 +59,12 @@ pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
             max_total_bytes: args
                 .retention_size_mib
                 .map(|m| m.saturating_mul(1024 * 1024)),
+        },
+        reload: ReloadOptions {
+            watch: !args.no_watch,
+            rescan: (!args.no_watch && !args.rescan_interval.get().is_zero())
+                .then(|| args.rescan_interval.get()),
+            ..ReloadOptions::default()
         },
     };
     // SIGHUP reads the productions folder again and applies the changes.

@@ -1,6 +1,7 @@
 //! The controller: the sole owner of the running productions. Startup,
-//! hot reload (issue 6: the file watcher sends it new versions) and
-//! shutdown all go through it, one at a time.
+//! hot reload (the [`Reloader`](super::reload::Reloader) chooses the
+//! versions to run and hands them over) and shutdown all go through it,
+//! one at a time.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -79,6 +80,9 @@ impl Controller {
             productions.into_iter().map(|p| (p.id.clone(), p)).collect();
         let mut errors = Vec::new();
 
+        // Ports no production will use close now, not after their old
+        // services finished their associations.
+        self.shared.release_listeners(new.values());
         // Stop removed productions first: they may free ports others need.
         for id in &diff.removed {
             if let Some(mut r) = self.running.remove(id) {
@@ -105,8 +109,11 @@ impl Controller {
         for id in &diff.added {
             let Some(p) = new.remove(id) else { continue };
             let parent = self.namespace_token(&id.namespace);
+            let started = Instant::now();
             match start_production(&self.shared, p, &parent).await {
                 Ok(r) => {
+                    let items: Vec<&str> = r.items.keys().map(|n| n.as_str()).collect();
+                    info!(namespace = %id.namespace, production = %id.name, items = %items.join(","), took_ms = started.elapsed().as_millis(), "Production started.");
                     self.running.insert(id.clone(), r);
                 }
                 Err(e) => {
@@ -115,51 +122,14 @@ impl Controller {
                 }
             }
         }
+        // Close the ports no service uses any more.
+        self.shared
+            .release_listeners(self.running.values().map(|r| &r.production));
         if errors.is_empty() {
             ReloadOutcome::Applied
         } else {
             ReloadOutcome::RolledBack(errors)
         }
-    }
-
-    /// Reloads from a fresh read of the productions folder
-    /// ([`crate::config::load_dir_unchecked`]). A file with errors, or a
-    /// production whose port another running production holds, changes
-    /// nothing: its running version (if any) stays exactly as it was, and
-    /// the errors are logged. Everything else is applied as a diff.
-    pub async fn reload(&mut self, loaded: crate::config::Loaded) -> ReloadOutcome {
-        let crate::config::Loaded {
-            productions,
-            errors,
-            rejected,
-        } = loaded;
-        for e in &errors {
-            error!("{e}; the running version, if any, is kept.");
-        }
-        // Running productions keep their resources: check them first.
-        let (mut ordered, newer): (Vec<Production>, Vec<Production>) = productions
-            .into_iter()
-            .partition(|p| self.running.contains_key(&p.id));
-        ordered.extend(newer);
-        let conflicts = crate::config::check_resources(&ordered);
-        for e in &conflicts {
-            error!("{e}; the running version, if any, is kept.");
-        }
-        let mut rejected_files = rejected;
-        rejected_files.extend(conflicts.iter().map(|e| e.file.clone()));
-        let mut next: Vec<Production> = ordered
-            .into_iter()
-            .filter(|p| !rejected_files.contains(&p.file))
-            .collect();
-        // Keep what runs from a file that is now invalid.
-        for r in self.running.values() {
-            if rejected_files.contains(&r.production.file)
-                && !next.iter().any(|p| p.id == r.production.id)
-            {
-                next.push(r.production.clone());
-            }
-        }
-        self.apply(next).await
     }
 
     /// The change a new version of one production would make.
@@ -170,6 +140,8 @@ impl Controller {
     /// Stops everything within `grace`: every service stops accepting and
     /// finishes its associations, then the workers finish what they hold.
     pub async fn shutdown(mut self, grace: Duration) {
+        // No new connection waits in a kept socket's backlog.
+        self.shared.release_listeners(std::iter::empty());
         let items = std::mem::take(&mut self.running)
             .into_values()
             .flat_map(|mut r| std::mem::take(&mut r.items).into_iter())

@@ -5,6 +5,10 @@
 //! - [`controller`]: the sole owner of running productions (startup, reload,
 //!   shutdown).
 //! - [`watch`]: the productions-folder watcher (hot reload).
+//! - [`reload`]: hot reload: reads the folder on every change (and on a
+//!   periodic rescan), chooses what runs, feeds the controller, and keeps
+//!   status board.
+//! - [`status`]: what `switchboard status` shows.
 //!
 //! Shutdown is a token tree: root → namespace → production → item →
 //! association (inside the SCP). `run` takes the shutdown trigger as a
@@ -12,21 +16,25 @@
 
 pub mod controller;
 pub mod recover;
+pub mod reload;
 pub mod retention;
+pub mod status;
 pub mod topology;
 pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::load_dir_unchecked;
 use crate::store::messages::MessageError;
 use crate::store::{Bodies, GroupCommit, Store, StoreError};
 pub use controller::{Controller, ReloadOutcome};
+pub use reload::{ReloadOptions, Reloader, Trigger};
+pub use status::StatusBoard;
 pub use topology::{Shared, Wakers};
 
 /// How `switchboard run` runs.
@@ -38,6 +46,8 @@ pub struct RunOptions {
     pub grace_period: Duration,
     /// When bodies of delivered messages are removed.
     pub retention: retention::RetentionPolicy,
+    /// How file changes are picked up while running.
+    pub reload: ReloadOptions,
 }
 
 /// Why the engine could not run.
@@ -74,20 +84,19 @@ pub async fn run(
 /// What the running engine can be asked to do besides stopping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
-    /// Read the productions folder again and apply what changed (hot
-    /// reload; the file watcher sends this).
+    /// Read the productions folder again and apply it, even if no file
+    /// changed (SIGHUP): also retries items that failed to start.
     Reload,
 }
 
-/// [`run`], also taking [`Control`] requests (the reload controller's
-/// input).
+/// [`run`], also taking [`Control`] requests.
 ///
 /// # Errors
 /// As [`run`].
 pub async fn run_with_control(
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
-    mut control: tokio::sync::mpsc::Receiver<Control>,
+    control: tokio::sync::mpsc::Receiver<Control>,
 ) -> Result<(), RuntimeError> {
     if !options.productions_dir.is_dir() {
         return Err(RuntimeError::NoProductions(options.productions_dir));
@@ -107,24 +116,31 @@ pub async fn run_with_control(
     }
 
     let root = CancellationToken::new();
+    let board = StatusBoard::new(
+        store.clone(),
+        &options.productions_dir,
+        options.reload.watch,
+    );
     let admin_path = crate::admin::socket_path(&options.data_dir);
     let admin = {
         let store = store.clone();
         let token = root.clone();
+        let engine: Arc<dyn crate::admin::EngineState> = Arc::new(board.clone());
         tokio::spawn(async move {
-            if let Err(e) = crate::admin::serve(&admin_path, store, token.cancelled_owned()).await {
+            let served = match crate::admin::AdminServer::bind(&admin_path, store) {
+                Ok(server) => {
+                    server
+                        .with_engine(engine)
+                        .run(token.cancelled_owned())
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = served {
                 error!(error = %e, "The admin socket stopped; commands cannot reach this engine.");
             }
         })
     };
-
-    let loaded = load_dir_unchecked(&options.productions_dir);
-    if !loaded.rejected.is_empty() {
-        warn!(
-            files = loaded.rejected.len(),
-            "Production files with errors are not started; the others are."
-        );
-    }
     tokio::spawn(retention::run(
         store.clone(),
         bodies.clone(),
@@ -138,28 +154,25 @@ pub async fn run_with_control(
         commit,
         wakers: Wakers::default(),
         grace: options.grace_period,
+        listeners: crate::component::Listeners::default(),
     };
-    let mut controller = Controller::new(shared, root.clone());
-    if let ReloadOutcome::RolledBack(errors) = controller.reload(loaded).await {
-        warn!(count = errors.len(), "Some productions could not start.");
+    let controller = Controller::new(shared, root.clone());
+    let mut reloader = Reloader::new(
+        options.productions_dir.clone(),
+        controller,
+        board,
+        options.reload.clone(),
+    );
+    let rejected = reloader.start().await;
+    if rejected > 0 {
+        warn!(
+            files = rejected,
+            "Production files with errors are not started; the others are."
+        );
     }
-    info!(productions = controller.running().count(), data_dir = %options.data_dir.display(), "Engine running.");
+    info!(productions = reloader.controller().running().count(), data_dir = %options.data_dir.display(), "Engine running.");
 
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            Some(request) = control.recv() => match request {
-                Control::Reload => {
-                    let dir = options.productions_dir.clone();
-                    let loaded = tokio::task::spawn_blocking(move || crate::config::load_dir_unchecked(&dir))
-                        .await
-                        .unwrap_or_default();
-                    controller.reload(loaded).await;
-                }
-            },
-        }
-    }
+    let controller = reloader.run(shutdown, control).await;
     info!(grace_period = ?options.grace_period, "Shutting down: no new associations; finishing work in hand.");
     controller.shutdown(options.grace_period).await;
     root.cancel();

@@ -13,10 +13,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::component::{BuildError, ItemContext, Output, Outputs, RunningItem};
+use crate::component::{BuildError, ItemContext, Listeners, Output, Outputs, RunningItem};
 use crate::config::{ItemKind, Production, ProductionDiff};
 use crate::ids::{ItemName, NamespaceId};
-use crate::store::messages::ItemAddress;
+use crate::store::messages::{ItemAddress, Messages};
 use crate::store::{Bodies, GroupCommit, Store, StoreError};
 
 /// The wake-up of every item's queue, by namespace and address. Entries are
@@ -46,12 +46,33 @@ pub struct Shared {
     pub commit: GroupCommit,
     pub wakers: Wakers,
     pub grace: Duration,
+    /// Listening sockets kept across reloads: a changed service on the same
+    /// address takes over its predecessor's socket.
+    pub listeners: Listeners,
+}
+
+impl Shared {
+    /// Closes the kept sockets of addresses no running service uses.
+    pub fn release_listeners<'a>(&self, running: impl Iterator<Item = &'a Production>) {
+        let in_use: std::collections::HashSet<std::net::SocketAddr> = running
+            .flat_map(|p| p.services.values())
+            .filter_map(|s| match s {
+                crate::services::ServiceConfig::DicomTcp(c) if c.port != 0 => Some(c.socket_addr()),
+                _ => None,
+            })
+            .collect();
+        self.listeners.retain(|a| in_use.contains(a));
+    }
 }
 
 /// One running item.
 #[derive(Debug)]
 pub struct ItemHandle {
     pub kind: ItemKind,
+    /// Where its queue is: after a worker stopped, what it still held in
+    /// flight goes back to this queue.
+    pub address: ItemAddress,
+    pub messages: Messages,
     /// Cancelled to stop this item alone (a child of the production's).
     pub token: CancellationToken,
     pub running: RunningItem,
@@ -131,6 +152,7 @@ fn context(
         grace: shared.grace,
         inbox: shared.wakers.get(ns, &address),
         outputs,
+        listeners: shared.listeners.clone(),
     })
 }
 
@@ -146,22 +168,30 @@ pub async fn start_item(
 ) -> Result<ItemHandle, BuildError> {
     let token = parent.child_token();
     let with_name = |e: BuildError| BuildError(format!("{name}: {}", e.0));
-    let (kind, running) = if let Some(c) = production.operations.get(name) {
-        let cx = context(shared, production, name, Vec::new(), token.clone())?;
-        (ItemKind::Operation, c.build(cx).await.map_err(with_name)?)
-    } else if let Some(c) = production.processes.get(name) {
-        let cx = context(shared, production, name, c.targets(), token.clone())?;
-        (ItemKind::Process, c.build(cx).await.map_err(with_name)?)
+    let targets = if let Some(c) = production.processes.get(name) {
+        c.targets()
     } else if let Some(c) = production.services.get(name) {
-        let cx = context(shared, production, name, c.targets(), token.clone())?;
-        (ItemKind::Service, c.build(cx).await.map_err(with_name)?)
+        c.targets()
+    } else {
+        Vec::new()
+    };
+    let cx = context(shared, production, name, targets, token.clone())?;
+    let (address, messages) = (cx.address(), cx.messages.clone());
+    let (kind, running) = if let Some(c) = production.operations.get(name) {
+        (ItemKind::Operation, c.build(cx).await)
+    } else if let Some(c) = production.processes.get(name) {
+        (ItemKind::Process, c.build(cx).await)
+    } else if let Some(c) = production.services.get(name) {
+        (ItemKind::Service, c.build(cx).await)
     } else {
         return Err(BuildError(format!("{name}: no such item")));
     };
     Ok(ItemHandle {
         kind,
+        address,
+        messages,
         token,
-        running,
+        running: running.map_err(with_name)?,
     })
 }
 
@@ -219,14 +249,6 @@ pub async fn start_production(
             }
         }
     }
-    info!(
-        namespace = %running.production.id.namespace,
-        production = %running.production.id.name,
-        services = running.production.services.len(),
-        processes = running.production.processes.len(),
-        operations = running.production.operations.len(),
-        "Production started."
-    );
     Ok(running)
 }
 
@@ -252,6 +274,24 @@ pub async fn stop_items(items: Vec<(ItemName, ItemHandle)>, grace: Duration) {
             {
                 warn!(item = %name, "Item did not stop within the grace period; aborted.");
                 abort.abort();
+                // Wait for the abort to take effect before touching its queue.
+                while !abort.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+            }
+            // A worker stopped or aborted while holding messages: back to
+            // its queue, for its successor or its return (services hold
+            // none).
+            if h.kind != ItemKind::Service {
+                match h.messages.requeue_in_flight_of(&h.address) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!(item = %name, count = n, "Deliveries the stopped item held are queued again.")
+                    }
+                    Err(e) => {
+                        warn!(item = %name, error = %e, "Could not queue again what the stopped item held; the next start will.")
+                    }
+                }
             }
         }
     }
@@ -265,12 +305,21 @@ impl RunningProduction {
         self.token.cancel();
     }
 
-    /// Applies a new version of the production item by item: changed and
-    /// removed items stop (in-flight work finishes or goes back to the
-    /// queue, which stays in the store), then changed and added ones start;
-    /// unchanged items are not touched. When a start fails, the items
-    /// started are stopped, the old versions of the stopped ones started
-    /// again, and the error returned.
+    /// Applies a new version of the production item by item; unchanged
+    /// items are not touched:
+    ///
+    /// 1. changed and removed services stop accepting (a changed one on the
+    ///    same address leaves its socket to its successor);
+    /// 2. changed and removed processes and operations stop: the message in
+    ///    hand finishes, the rest stays in their queues in the store;
+    /// 3. changed and added items start (targets first), so a changed
+    ///    service accepts again while its predecessor's open associations
+    ///    are still finishing;
+    /// 4. the old services' open associations finish (within the grace
+    ///    period).
+    ///
+    /// When a start fails, the items started are stopped, the old versions
+    /// of the stopped ones started again, and the error returned.
     ///
     /// # Errors
     /// [`BuildError`] of the first item that could not start.
@@ -284,17 +333,40 @@ impl RunningProduction {
             .into_iter()
             .flat_map(|d| d.to_stop().cloned())
             .collect();
-        let stopped: Vec<(ItemName, ItemHandle)> = to_stop
+        let (draining, workers): (Vec<_>, Vec<_>) = to_stop
             .iter()
             .filter_map(|n| self.items.remove(n).map(|h| (n.clone(), h)))
-            .collect();
-        stop_items(stopped, shared.grace).await;
-        if diff.associations_changed {
-            seed_associations(&shared.store, &new)
-                .map_err(|e| BuildError(format!("cannot create the associations: {e}")))?;
+            .partition(|(_, h)| h.kind == ItemKind::Service);
+        for (_, h) in &draining {
+            h.token.cancel();
+        }
+        stop_items(workers, shared.grace).await;
+        let started = self.start_new(shared, &new, diff, &to_stop).await;
+        // The old services only finish what they have open now.
+        stop_items(draining, shared.grace).await;
+        let started = started?;
+        self.items.extend(started);
+        self.production = new;
+        Ok(())
+    }
+
+    /// Step 3 of [`RunningProduction::apply`], with the roll back.
+    async fn start_new(
+        &mut self,
+        shared: &Shared,
+        new: &Production,
+        diff: &ProductionDiff,
+        stopped: &[ItemName],
+    ) -> Result<Vec<(ItemName, ItemHandle)>, BuildError> {
+        let mut started = Vec::new();
+        let mut failure = None;
+        if diff.associations_changed
+            && let Err(e) = seed_associations(&shared.store, new)
+        {
+            failure = Some(BuildError(format!("cannot create the associations: {e}")));
         }
         let to_start: Vec<ItemName> = start_order(
-            &new,
+            new,
             [&diff.services, &diff.processes, &diff.operations]
                 .into_iter()
                 .flat_map(|d| d.to_start()),
@@ -302,30 +374,33 @@ impl RunningProduction {
         .into_iter()
         .cloned()
         .collect();
-        let mut started = Vec::new();
-        for name in &to_start {
-            match start_item(shared, &new, &self.token, name).await {
-                Ok(h) => started.push((name.clone(), h)),
-                Err(e) => {
-                    stop_items(started, shared.grace).await;
-                    // Roll back: the old versions of what was stopped.
-                    let old = self.production.clone();
-                    for name in start_order(&old, to_stop.iter()) {
-                        match start_item(shared, &old, &self.token, name).await {
-                            Ok(h) => {
-                                self.items.insert(name.clone(), h);
-                            }
-                            Err(e) => {
-                                warn!(item = %name, error = %e, "Could not restore an item after a failed reload.")
-                            }
-                        }
+        if failure.is_none() {
+            for name in &to_start {
+                match start_item(shared, new, &self.token, name).await {
+                    Ok(h) => started.push((name.clone(), h)),
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
                     }
-                    return Err(e);
                 }
             }
         }
-        self.items.extend(started);
-        self.production = new;
-        Ok(())
+        if let Some(e) = failure {
+            stop_items(started, shared.grace).await;
+            // Roll back: the old versions of what was stopped.
+            let old = self.production.clone();
+            for name in start_order(&old, stopped.iter()) {
+                match start_item(shared, &old, &self.token, name).await {
+                    Ok(h) => {
+                        self.items.insert(name.clone(), h);
+                    }
+                    Err(e) => {
+                        warn!(item = %name, error = %e, "Could not restore an item after a failed reload.")
+                    }
+                }
+            }
+            return Err(e);
+        }
+        Ok(started)
     }
 }

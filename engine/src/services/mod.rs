@@ -138,9 +138,25 @@ async fn build_dicom_scp(
             move || bodies.take_spool_file()
         })),
     };
-    let scp = dicom_scp::DicomScp::bind(config.clone(), scp_cx)
-        .await
-        .map_err(|e| BuildError(e.to_string()))?;
+    let scp = if config.port == 0 {
+        // An ephemeral port is new on every start: nothing to take over.
+        dicom_scp::DicomScp::bind(config.clone(), scp_cx).await
+    } else {
+        let address = config.socket_addr();
+        let listener = match cx.listeners.take_over(address) {
+            Some(l) => l,
+            None => std::net::TcpListener::bind(address)
+                .map_err(|e| BuildError(format!("cannot listen on {address}: {e}")))?,
+        };
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| BuildError(format!("cannot listen on {address}: {e}")))?;
+        if let Ok(kept) = listener.try_clone() {
+            cx.listeners.keep(address, kept);
+        }
+        dicom_scp::DicomScp::from_std(config.clone(), scp_cx, listener).await
+    }
+    .map_err(|e| BuildError(e.to_string()))?;
     let local_addr = scp.local_addr();
     let (shutdown, grace) = (cx.shutdown.clone(), cx.grace);
     let task = tokio::spawn(scp.run(shutdown, grace));

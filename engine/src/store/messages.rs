@@ -890,24 +890,35 @@ impl Messages {
             let Some((production, item)) = rest.split_once('/') else {
                 continue;
             };
-            let target = ItemAddress::new(production, item);
-            let q = self.queue(&target)?;
-            let mut stuck = Vec::new();
-            for entry in q.iter() {
-                let (k, v) = entry?;
-                let e: QueueEntry = decode(&v).map_err(|r| self.corrupt(&k, r))?;
-                if e.in_flight
-                    && let Ok(b) = <[u8; 8]>::try_from(k.as_ref())
-                {
-                    stuck.push(MessageId(u64::from_be_bytes(b)));
-                }
-            }
-            for id in stuck {
-                self.requeue(id, &target)?;
-                count += 1;
-            }
+            count += self.requeue_in_flight_of(&ItemAddress::new(production, item))?;
         }
         Ok(count)
+    }
+
+    /// Puts every delivery in flight at one item back to queued: for an
+    /// item that was stopped (or aborted after the grace period) while it
+    /// held some, so that its successor, or the item when it comes back,
+    /// sends them. Only call it when no worker of that item runs. Returns
+    /// how many.
+    ///
+    /// # Errors
+    /// [`MessageError::Store`], [`MessageError::Corrupt`].
+    pub fn requeue_in_flight_of(&self, target: &ItemAddress) -> Result<usize, MessageError> {
+        let q = self.queue(target)?;
+        let mut stuck = Vec::new();
+        for entry in q.iter() {
+            let (k, v) = entry?;
+            let e: QueueEntry = decode(&v).map_err(|r| self.corrupt(&k, r))?;
+            if e.in_flight
+                && let Ok(b) = <[u8; 8]>::try_from(k.as_ref())
+            {
+                stuck.push(MessageId(u64::from_be_bytes(b)));
+            }
+        }
+        for id in &stuck {
+            self.requeue(*id, target)?;
+        }
+        Ok(stuck.len())
     }
 
     /// Every queue of the namespace with its depth: (production, item) →

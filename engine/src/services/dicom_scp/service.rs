@@ -217,16 +217,44 @@ impl DicomScp {
     /// [`ScpError`].
     pub async fn bind(config: DicomScpConfig, cx: ScpContext) -> Result<Self, ScpError> {
         config.validate().map_err(ScpError::Config)?;
+        let address = config.socket_addr();
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ScpError::Bind { address, source })?;
+        Self::with_listener(config, cx, listener).await
+    }
+
+    /// Like [`DicomScp::bind`], on a socket already listening (e.g. taken
+    /// over from the previous version of this service on a reload, so that
+    /// connections arriving meanwhile wait in its backlog). The socket must
+    /// be in non-blocking mode.
+    ///
+    /// # Errors
+    /// [`ScpError`].
+    pub async fn from_std(
+        config: DicomScpConfig,
+        cx: ScpContext,
+        listener: std::net::TcpListener,
+    ) -> Result<Self, ScpError> {
+        config.validate().map_err(ScpError::Config)?;
+        let address = config.socket_addr();
+        let listener =
+            TcpListener::from_std(listener).map_err(|source| ScpError::Bind { address, source })?;
+        Self::with_listener(config, cx, listener).await
+    }
+
+    async fn with_listener(
+        config: DicomScpConfig,
+        cx: ScpContext,
+        listener: TcpListener,
+    ) -> Result<Self, ScpError> {
+        let address = config.socket_addr();
         tokio::fs::create_dir_all(&cx.spool_dir)
             .await
             .map_err(|source| ScpError::Spool {
                 path: cx.spool_dir.clone(),
                 source,
             })?;
-        let address = config.socket_addr();
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|source| ScpError::Bind { address, source })?;
         let local_addr = listener
             .local_addr()
             .map_err(|source| ScpError::Bind { address, source })?;

@@ -193,3 +193,24 @@ fn ids_stay_above_restored_bodies() {
     store.ensure_message_ids_above(MessageId(5000)).unwrap();
     assert!(store.next_message_id().unwrap() > MessageId(5000));
 }
+
+#[test]
+fn in_flight_of_one_item_goes_back_to_its_queue_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let m = store.messages(&ns()).unwrap();
+    let (out, other) = (ItemAddress::new("p", "OUT"), ItemAddress::new("p", "OTHER"));
+    let id = store.next_message_id().unwrap();
+    m.accept(id, header(1), &[out.clone(), other.clone()])
+        .unwrap();
+    m.claim(id, &out).unwrap().unwrap();
+    m.claim(id, &other).unwrap().unwrap();
+
+    assert_eq!(m.requeue_in_flight_of(&out).unwrap(), 1);
+    assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
+    assert!(
+        m.pending(&other, None, 10).unwrap().is_empty(),
+        "the other item still holds its claim"
+    );
+    assert_eq!(m.requeue_in_flight_of(&out).unwrap(), 0);
+}

@@ -1,0 +1,116 @@
+//! The engine's state as `switchboard status` shows it: every production and
+//! item with its state and queue depth, the queues of items that do not run,
+//! and the last reload error. Only a running engine can answer: the admin
+//! server asks its [`EngineState`], which the runtime provides.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::NamespaceId;
+
+/// Something that can describe the running engine. The runtime implements
+/// it; the admin server calls it (from a blocking thread: it may read queue
+/// depths from the store).
+pub trait EngineState: Send + Sync + 'static {
+    /// The state right now.
+    fn status(&self) -> EngineStatus;
+}
+
+/// Answer of [`Request::Status`](super::Request::Status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStatus {
+    /// The productions folder the engine runs.
+    pub productions_dir: String,
+    /// Whether file changes are picked up while running (`--watch`).
+    pub watching: bool,
+    /// Running productions, by namespace and name.
+    pub productions: Vec<ProductionStatus>,
+    /// Production files that do not run because they have errors and no
+    /// earlier version of them runs.
+    #[serde(default)]
+    pub rejected_files: Vec<RejectedFile>,
+    /// Queues holding messages for items that do not run (removed from
+    /// their production, or their production is not running). They are
+    /// delivered when the item comes back.
+    #[serde(default)]
+    pub waiting_queues: Vec<WaitingQueue>,
+    /// The last reload, if any happened since start.
+    #[serde(default)]
+    pub last_reload: Option<ReloadSummary>,
+}
+
+/// One running production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductionStatus {
+    pub namespace: NamespaceId,
+    pub name: String,
+    /// The file it was read from.
+    pub file: String,
+    pub items: Vec<ItemStatus>,
+    /// Why the last change of its file was not applied (the running version
+    /// is the previous one), if it was not.
+    #[serde(default)]
+    pub last_reload_error: Option<String>,
+}
+
+/// One item of a running production.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemStatus {
+    pub name: String,
+    /// `service`, `process` or `operation`.
+    pub kind: String,
+    /// The item kind's `type` (`dicom-tcp`, `pass-through`, …).
+    #[serde(rename = "type")]
+    pub kind_type: String,
+    pub state: ItemState,
+    /// Deliveries waiting in its queue (queued or in flight).
+    pub queue_depth: usize,
+    /// The address a listening service is bound to.
+    #[serde(default)]
+    pub listening: Option<String>,
+}
+
+/// Whether an item's task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    Running,
+    /// Its task ended although nobody stopped it.
+    Stopped,
+}
+
+impl std::fmt::Display for ItemState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+        })
+    }
+}
+
+/// A production file that does not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedFile {
+    pub file: String,
+    pub errors: Vec<String>,
+}
+
+/// A queue whose item does not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingQueue {
+    pub namespace: NamespaceId,
+    pub production: String,
+    pub item: String,
+    pub depth: usize,
+}
+
+/// What the last reload did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadSummary {
+    /// When it finished, in ms since the Unix epoch.
+    pub at_ms: u64,
+    pub took_ms: u64,
+    /// One line per production touched (`default/echo: +NEW ~PACS`).
+    pub changes: Vec<String>,
+    /// Errors of the reload (rejected files, items that could not start).
+    pub errors: Vec<String>,
+}

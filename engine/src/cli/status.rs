@@ -1,0 +1,134 @@
+//! `switchboard status`: what the running engine runs, asked through its
+//! admin socket. Without a running engine it says so and fails.
+
+use clap::Args;
+
+use super::GlobalArgs;
+use crate::admin::{self, EngineStatus, Request, Response};
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Asks the running engine for its status and prints it.
+///
+/// # Errors
+/// No engine runs on the data directory, or it does not answer.
+pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<()> {
+    let response =
+        admin::with_store_or_engine(&global.data_dir, &global.namespace, Request::Status)
+            .await?
+            .map_err(super::association::reply_error)?;
+    let Response::Status { status } = response else {
+        anyhow::bail!("the engine answered the status request with something else");
+    };
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&status)?)
+    } else {
+        render_text(&status)
+    };
+    super::write_stdout(&text)
+}
+
+/// Appends one formatted line.
+macro_rules! put {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+/// The human form: one block per production with a line per item.
+pub fn render_text(status: &EngineStatus) -> String {
+    let mut out = String::new();
+    let watching = if status.watching {
+        "reloading on change"
+    } else {
+        "not watching for changes"
+    };
+    put!(
+        out,
+        "Engine running {} production(s) from {} ({watching}).",
+        status.productions.len(),
+        status.productions_dir
+    );
+    for p in &status.productions {
+        put!(out, "\n{}/{}  ({})", p.namespace, p.name, p.file);
+        let width = p
+            .items
+            .iter()
+            .map(|i| i.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        put!(
+            out,
+            "  {:<width$}  {:<9}  {:<12}  {:<8}  {:>5}  LISTENING",
+            "ITEM",
+            "KIND",
+            "TYPE",
+            "STATE",
+            "QUEUE"
+        );
+        for i in &p.items {
+            put!(
+                out,
+                "  {:<width$}  {:<9}  {:<12}  {:<8}  {:>5}  {}",
+                i.name,
+                i.kind,
+                i.kind_type,
+                i.state.to_string(),
+                i.queue_depth,
+                i.listening.as_deref().unwrap_or("-")
+            );
+        }
+        if let Some(e) = &p.last_reload_error {
+            put!(out, "  last reload error (the previous version runs): {e}");
+        }
+    }
+    if !status.waiting_queues.is_empty() {
+        put!(
+            out,
+            "\nWaiting for a missing item (delivered when it comes back):"
+        );
+        for q in &status.waiting_queues {
+            put!(
+                out,
+                "  {}/{}/{}  {} message(s)",
+                q.namespace,
+                q.production,
+                q.item,
+                q.depth
+            );
+        }
+    }
+    if !status.rejected_files.is_empty() {
+        put!(out, "\nNot running (errors):");
+        for f in &status.rejected_files {
+            for e in &f.errors {
+                put!(out, "  {e}");
+            }
+        }
+    }
+    match &status.last_reload {
+        Some(r) => {
+            let changes = if r.changes.is_empty() {
+                "nothing changed".to_string()
+            } else {
+                r.changes.join("; ")
+            };
+            put!(out, "\nLast reload: {changes} (took {} ms).", r.took_ms);
+            for e in &r.errors {
+                put!(out, "  error: {e}");
+            }
+        }
+        None => {
+            put!(out, "\nNo reload since start.");
+        }
+    }
+    out
+}

@@ -1,0 +1,783 @@
+//! Hot reload: keeps the running productions equal to the productions
+//! folder while the engine runs.
+//!
+//! Triggers: a batch of changed paths from the [`FileWatcher`] (production
+//! files, namespace folders, plugin files), and a periodic rescan that
+//! compares content hashes, as a safety net for events the watcher missed
+//! (network filesystems, inotify limits). Either way a reload is the same:
+//!
+//! 1. read and validate the whole folder ([`read_folder`]);
+//! 2. choose which version of each production runs ([`plan`]): a file that
+//!    fails validation, claims a resource another production holds, or
+//!    names a port another program holds keeps its production's running
+//!    version exactly as it was (or, if none runs, starts nothing);
+//! 3. hand the chosen set to the [`Controller`], which applies it as a diff
+//!    item by item (unchanged items are not touched; changed and removed
+//!    ones stop gracefully; their queues stay in the store) and rolls a
+//!    production back when one of its items cannot start.
+//!
+//! Every production touched logs one line (which production, what changed,
+//! how long it took); every rejected file one line (file, line, item,
+//! field). The [`StatusBoard`] keeps what `switchboard status` shows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use super::Control;
+use super::controller::{Controller, ReloadOutcome};
+use super::status::{BoardItem, BoardProduction, StatusBoard};
+use super::watch::{Changes, DEFAULT_DEBOUNCE, FileWatcher};
+use crate::admin::status::{RejectedFile, ReloadSummary};
+use crate::config::load::production_files;
+use crate::config::{
+    ConfigError, ItemKind, Production, ProductionId, ProductionsDiff, Resource, check_resources,
+    load_file,
+};
+use crate::ids::ItemName;
+use crate::processes::ProcessConfig;
+use crate::services::ServiceConfig;
+use crate::store::messages::now_ms;
+
+/// How often the folder is hashed again when no event came.
+pub const DEFAULT_RESCAN: Duration = Duration::from_secs(10);
+
+/// How changes are picked up while the engine runs.
+#[derive(Debug, Clone)]
+pub struct ReloadOptions {
+    /// Watch the productions folder and plugin files (`--watch`).
+    pub watch: bool,
+    /// Quiet time before a batch of file events is reported.
+    pub debounce: Duration,
+    /// Rescan period; `None` turns the rescan off.
+    pub rescan: Option<Duration>,
+}
+
+impl Default for ReloadOptions {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            debounce: DEFAULT_DEBOUNCE,
+            rescan: Some(DEFAULT_RESCAN),
+        }
+    }
+}
+
+/// Why a reload runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The first load, at start.
+    Start,
+    /// Files changed (watcher or rescan): nothing happens when no content
+    /// changed since the last reload.
+    Change,
+    /// Asked for (SIGHUP): read and apply even if nothing changed, retry
+    /// items that failed to start, and log every rejected file again.
+    Request,
+}
+
+/// The productions folder as read now.
+#[derive(Debug, Default)]
+pub struct Folder {
+    /// Every valid production (each knows its file).
+    pub valid: Vec<Production>,
+    /// The errors of every invalid file.
+    pub invalid: BTreeMap<PathBuf, Vec<ConfigError>>,
+}
+
+/// Reads and validates every production file of the folder.
+///
+/// # Errors
+/// The folder itself cannot be read; then nothing should change.
+pub fn read_folder(dir: &Path) -> Result<Folder, ConfigError> {
+    let files = production_files(dir)
+        .map_err(|e| ConfigError::file(dir, format!("cannot read the productions folder: {e}")))?;
+    let mut folder = Folder::default();
+    for file in files {
+        if file.parent() == Some(dir) {
+            folder.invalid.insert(
+                file.clone(),
+                vec![ConfigError::file(
+                    &file,
+                    "a production file must be in a namespace folder: move it to productions/<namespace>/",
+                )],
+            );
+            continue;
+        }
+        match load_file(&file) {
+            Ok(p) => folder.valid.push(p),
+            Err(errors) => {
+                folder.invalid.insert(file, errors);
+            }
+        }
+    }
+    Ok(folder)
+}
+
+/// Which version of every production should run, and which files are not
+/// applied.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The productions to run: new versions where valid, running versions
+    /// where the file's change is rejected.
+    pub productions: Vec<Production>,
+    /// Files whose content is not applied, with every reason (one line
+    /// each, naming file, line, item and field when known).
+    pub rejected: BTreeMap<PathBuf, Vec<String>>,
+}
+
+/// Chooses the version of each production to run.
+///
+/// - `running`: what runs now;
+/// - `folder`: what the files say now;
+/// - `hold`: files whose current content already failed to start (an item
+///   could not be built): they keep their running version until they change
+///   again, so an unrelated reload does not bounce their items;
+/// - `probe`: checks what only the operating system knows (a port another
+///   program holds) for a new or changed production; returns error lines.
+///
+/// Resource conflicts are checked against every production that keeps
+/// running: the one already holding a resource wins, the newcomer is
+/// rejected.
+pub fn plan(
+    running: &[Production],
+    folder: Folder,
+    hold: &BTreeMap<PathBuf, Vec<String>>,
+    probe: &dyn Fn(&Production) -> Vec<String>,
+) -> Plan {
+    let running_by_file: BTreeMap<&Path, &Production> =
+        running.iter().map(|p| (p.file.as_path(), p)).collect();
+    let running_by_id: BTreeMap<&ProductionId, &Production> =
+        running.iter().map(|p| (&p.id, p)).collect();
+    let mut chosen: BTreeMap<ProductionId, Production> = BTreeMap::new();
+    let mut rejected: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    let keep_running_version = |file: &Path, chosen: &mut BTreeMap<_, _>| {
+        if let Some(old) = running_by_file.get(file) {
+            chosen.insert(old.id.clone(), (*old).clone());
+        }
+    };
+
+    for (file, errors) in folder.invalid {
+        keep_running_version(&file, &mut chosen);
+        rejected.insert(file, errors.iter().map(ToString::to_string).collect());
+    }
+    let mut valid = Vec::new();
+    for p in folder.valid {
+        if let Some(errors) = hold.get(&p.file) {
+            keep_running_version(&p.file, &mut chosen);
+            rejected.insert(p.file.clone(), errors.clone());
+        } else {
+            valid.push(p);
+        }
+    }
+    // A file that runs now keeps its production's name against a newcomer.
+    valid.sort_by_key(|p| !running_by_file.contains_key(p.file.as_path()));
+
+    let mut changed = Vec::new();
+    let mut added = Vec::new();
+    for p in valid {
+        if let Some(other) = chosen.get(&p.id) {
+            rejected.insert(
+                p.file.clone(),
+                vec![
+                    ConfigError::file(
+                        &p.file,
+                        format!(
+                            "production name '{}' is already used in namespace '{}' by {}",
+                            p.id.name,
+                            p.id.namespace,
+                            other.file.display()
+                        ),
+                    )
+                    .in_field("name")
+                    .to_string(),
+                ],
+            );
+            continue;
+        }
+        match running_by_id.get(&p.id) {
+            Some(old) if **old == p => {
+                chosen.insert(p.id.clone(), p);
+            }
+            Some(_) => {
+                // Reserve the id now so that a duplicate is reported.
+                chosen.insert(p.id.clone(), p.clone());
+                changed.push(p);
+            }
+            None => {
+                chosen.insert(p.id.clone(), p.clone());
+                added.push(p);
+            }
+        }
+    }
+    // Changed and added productions are not decided yet: take them out and
+    // check them one by one against what will run.
+    for p in changed.iter().chain(&added) {
+        chosen.remove(&p.id);
+    }
+    let mut undecided_old: BTreeMap<ProductionId, Production> = changed
+        .iter()
+        .filter_map(|p| {
+            running_by_id
+                .get(&p.id)
+                .map(|o| (p.id.clone(), (*o).clone()))
+        })
+        .collect();
+    for p in changed {
+        let old = undecided_old.remove(&p.id);
+        let mut errors = conflicts(chosen.values().chain(undecided_old.values()), &p);
+        if errors.is_empty() {
+            errors = probe(&p);
+        }
+        if errors.is_empty() {
+            chosen.insert(p.id.clone(), p);
+        } else {
+            rejected.insert(p.file.clone(), errors);
+            if let Some(old) = old {
+                chosen.insert(old.id.clone(), old);
+            }
+        }
+    }
+    for p in added {
+        let mut errors = conflicts(chosen.values(), &p);
+        if errors.is_empty() {
+            errors = probe(&p);
+        }
+        if errors.is_empty() {
+            chosen.insert(p.id.clone(), p);
+        } else {
+            rejected.insert(p.file.clone(), errors);
+        }
+    }
+    Plan {
+        productions: chosen.into_values().collect(),
+        rejected,
+    }
+}
+
+/// The resource conflicts of `candidate` with `others` (which win).
+fn conflicts<'a>(
+    others: impl Iterator<Item = &'a Production>,
+    candidate: &Production,
+) -> Vec<String> {
+    let mut all: Vec<Production> = others.filter(|o| o.id != candidate.id).cloned().collect();
+    all.push(candidate.clone());
+    check_resources(&all)
+        .into_iter()
+        .filter(|e| e.file == candidate.file)
+        .map(|e| e.to_string())
+        .collect()
+}
+
+/// The TCP ports the running productions hold.
+fn held_ports(running: &[Production]) -> BTreeSet<u16> {
+    running
+        .iter()
+        .flat_map(Production::resources)
+        .filter_map(|(r, _)| match r {
+            Resource::TcpPort(port) => Some(port),
+            Resource::Folder(_) => None,
+        })
+        .collect()
+}
+
+/// Tries to bind every listening address of `p` that the engine does not
+/// hold itself, so that a port another program holds is a rejected change
+/// (the old version keeps serving) rather than a failed one.
+fn probe_ports(p: &Production, held: &BTreeSet<u16>) -> Vec<String> {
+    p.services
+        .iter()
+        .filter_map(|(name, s)| match s {
+            ServiceConfig::DicomTcp(c) if c.port != 0 && !held.contains(&c.port) => {
+                Some((name, c.socket_addr()))
+            }
+            _ => None,
+        })
+        .filter_map(|(name, addr): (&ItemName, SocketAddr)| {
+            TcpListener::bind(addr).err().map(|e| {
+                ConfigError::file(&p.file, format!("cannot listen on {addr}: {e}"))
+                    .in_item(ItemKind::Service, name.as_str())
+                    .in_field("port")
+                    .to_string()
+            })
+        })
+        .collect()
+}
+
+/// The plugin files a production uses (watched for changes, and part of
+/// the fingerprint the rescan compares).
+///
+/// Every process kind that loads a file must name it here: a replaced
+/// plugin then triggers a reload, and since the plugin's content hash is
+/// part of the process config, the process is a changed item and is
+/// rebuilt (the old one finishes the message in hand on the old module).
+/// The `wasm` kind's validation resolves `plugin` to a canonical path and
+/// records its `plugin_sha256`, compiling it into the shared cache and
+/// running its `init` (on the reloader's blocking thread, while the old
+/// process keeps routing).
+pub fn plugin_files(p: &Production) -> Vec<PathBuf> {
+    p.processes
+        .values()
+        .filter_map(|c| match c {
+            ProcessConfig::PassThrough(_) => None,
+            // Validation resolved it to a canonical path.
+            ProcessConfig::Wasm(c) => Some(c.plugin.clone()),
+        })
+        .collect()
+}
+
+/// Prepares what a new or changed production needs before the controller
+/// swaps it in, while the running version keeps serving; returns error
+/// lines (then the change is rejected and the running version stays).
+///
+/// Hook for plugin processes: a kind that must compile or initialise
+/// something before it can replace its predecessor does it here (this
+/// runs on a blocking thread). The `wasm` kind already loads its plugin
+/// (compiled into the shared cache by content hash) and runs its `init`
+/// while its production is validated, so a broken plugin is a validation
+/// error and there is nothing left to do here.
+fn prepare(p: &Production) -> Vec<String> {
+    p.processes
+        .values()
+        .filter_map(|c| match c {
+            // Validation already loaded the plugin and ran its `init`.
+            ProcessConfig::PassThrough(_) | ProcessConfig::Wasm(_) => None::<String>,
+        })
+        .collect()
+}
+
+/// Content hash of every production file and plugin file, by path. Not a
+/// cryptographic hash: it only tells whether something changed.
+pub type Fingerprint = BTreeMap<PathBuf, u64>;
+
+/// The files whose content differs between two fingerprints (changed,
+/// added or gone).
+fn touched(old: &Fingerprint, new: &Fingerprint) -> BTreeSet<PathBuf> {
+    new.iter()
+        .filter(|(f, h)| old.get(*f) != Some(h))
+        .map(|(f, _)| f.clone())
+        .chain(old.keys().filter(|f| !new.contains_key(*f)).cloned())
+        .collect()
+}
+
+fn fingerprint(dir: &Path, plugins: &BTreeSet<PathBuf>) -> Fingerprint {
+    let files = production_files(dir).unwrap_or_default();
+    files
+        .iter()
+        .chain(plugins)
+        .filter_map(|f| {
+            let bytes = std::fs::read(f).ok()?;
+            let mut h = DefaultHasher::new();
+            bytes.hash(&mut h);
+            Some((f.clone(), h.finish()))
+        })
+        .collect()
+}
+
+/// Owns the controller while the engine runs and keeps it equal to the
+/// productions folder.
+///
+/// Lifecycle: [`Reloader::new`], [`Reloader::start`] (first load), then
+/// [`Reloader::run`] until shutdown, which hands the controller back.
+#[derive(Debug)]
+pub struct Reloader {
+    dir: PathBuf,
+    controller: Controller,
+    board: StatusBoard,
+    /// The folder and plugin files as last applied.
+    fingerprint: Fingerprint,
+    /// Files whose current content could not be started, with the content
+    /// hash it failed with: held at their running version until they change.
+    failed: BTreeMap<PathBuf, (u64, Vec<String>)>,
+    /// Rejections already logged (file → its error lines), so that an
+    /// untouched broken file is not logged again on every reload.
+    logged: BTreeMap<PathBuf, String>,
+    /// The plugin files the running productions use.
+    plugins: BTreeSet<PathBuf>,
+    /// The last error reading the folder, logged once.
+    folder_error: Option<String>,
+    /// Set while watching; gets the plugin files to watch.
+    watcher: Option<FileWatcher>,
+    /// The watcher's batches of changed paths, until [`Reloader::run`]
+    /// takes them.
+    changes: Option<mpsc::UnboundedReceiver<Changes>>,
+    options: ReloadOptions,
+}
+
+impl Reloader {
+    /// A reloader for the folder `dir`, driving `controller`.
+    pub fn new(
+        dir: PathBuf,
+        controller: Controller,
+        board: StatusBoard,
+        options: ReloadOptions,
+    ) -> Self {
+        Self {
+            changes: None,
+            options,
+            dir,
+            controller,
+            board,
+            fingerprint: Fingerprint::new(),
+            failed: BTreeMap::new(),
+            logged: BTreeMap::new(),
+            plugins: BTreeSet::new(),
+            folder_error: None,
+            watcher: None,
+        }
+    }
+
+    /// The controller (e.g. to read what runs).
+    pub fn controller(&self) -> &Controller {
+        &self.controller
+    }
+
+    /// Starts watching (when asked to), then the first load: starts every
+    /// valid production. Returns how many files were rejected. Watching
+    /// starts first so that no change after the first read is missed.
+    pub async fn start(&mut self) -> usize {
+        if self.options.watch {
+            match FileWatcher::start(&self.dir, self.options.debounce) {
+                Ok((watcher, rx)) => {
+                    self.watcher = Some(watcher);
+                    self.changes = Some(rx);
+                    info!(folder = %self.dir.display(), "Watching the productions folder for changes.");
+                }
+                Err(e) => {
+                    warn!(error = %e, "Cannot watch the productions folder; changes are picked up by the periodic rescan only.");
+                }
+            }
+        }
+        self.reload(Trigger::Start).await;
+        self.board
+            .board
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .rejected
+            .len()
+    }
+
+    /// Reads the folder again and applies what changed (see [`Trigger`]).
+    /// Returns whether anything was read and applied.
+    pub async fn reload(&mut self, trigger: Trigger) -> bool {
+        let started = Instant::now();
+        let fp = {
+            let (dir, plugins) = (self.dir.clone(), self.plugins.clone());
+            tokio::task::spawn_blocking(move || fingerprint(&dir, &plugins))
+                .await
+                .unwrap_or_default()
+        };
+        if trigger == Trigger::Change && fp == self.fingerprint {
+            return false;
+        }
+        if trigger == Trigger::Request {
+            self.failed.clear();
+            self.logged.clear();
+        }
+        let touched = touched(&self.fingerprint, &fp);
+        let running: Vec<Production> = self
+            .controller
+            .running()
+            .map(|r| r.production.clone())
+            .collect();
+        let Some(plan) = self.plan(&fp, &running).await else {
+            return false;
+        };
+        let mut errors = self.log_rejections(&plan.rejected, &running);
+
+        let diff = ProductionsDiff::new(&running, &plan.productions);
+        let files: BTreeMap<ProductionId, PathBuf> = plan
+            .productions
+            .iter()
+            .map(|p| (p.id.clone(), p.file.clone()))
+            .collect();
+        let mut failed_ids = BTreeSet::new();
+        if let ReloadOutcome::RolledBack(failures) = self.controller.apply(plan.productions).await {
+            // Held at the running version until the file changes again.
+            for (id, e) in failures {
+                let Some(file) = files.get(&id) else { continue };
+                let line = format!("{}: {e}", file.display());
+                errors.push(line.clone());
+                if let Some(hash) = fp.get(file) {
+                    self.failed.insert(file.clone(), (*hash, vec![line]));
+                }
+                failed_ids.insert(id);
+            }
+        }
+
+        let mut changes: Vec<String> = diff
+            .added
+            .iter()
+            .filter(|id| !failed_ids.contains(*id))
+            .map(|id| format!("{id}: started"))
+            .chain(
+                diff.changed
+                    .iter()
+                    .filter(|(id, _)| !failed_ids.contains(*id))
+                    .map(|(id, d)| format!("{id}: {}", d.summary())),
+            )
+            .chain(diff.removed.iter().map(|id| format!("{id}: stopped")))
+            .collect();
+        // A file edited without changing what runs (a comment, the
+        // description): still one line, so that the edit is seen.
+        if trigger != Trigger::Start {
+            for r in self.controller.running() {
+                let p = &r.production;
+                if diff.unchanged.contains(&p.id)
+                    && touched.contains(&p.file)
+                    && !plan.rejected.contains_key(&p.file)
+                {
+                    info!(namespace = %p.id.namespace, production = %p.id.name, changes = "no item changed", took_ms = started.elapsed().as_millis(), "Production reloaded.");
+                    changes.push(format!("{}: no item changed", p.id));
+                }
+            }
+            let plugins_touched: Vec<_> = touched.intersection(&self.plugins).collect();
+            if !plugins_touched.is_empty() {
+                debug!(files = ?plugins_touched, "Plugin files changed.");
+            }
+        }
+        self.fingerprint = fp;
+        self.sync_plugins();
+        let summary = ReloadSummary {
+            at_ms: now_ms(),
+            took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            changes,
+            errors,
+        };
+        self.publish(&plan.rejected, summary, trigger == Trigger::Start);
+        true
+    }
+
+    /// Reads the folder and chooses what runs ([`plan`]). Reading,
+    /// validating (which loads plugins), probing ports and preparing block,
+    /// so they run on a blocking thread while everything keeps serving.
+    /// `None` when the folder cannot be read (logged once per error).
+    async fn plan(&mut self, fp: &Fingerprint, running: &[Production]) -> Option<Plan> {
+        self.failed
+            .retain(|file, (hash, _)| fp.get(file) == Some(hash));
+        let hold: BTreeMap<PathBuf, Vec<String>> = self
+            .failed
+            .iter()
+            .map(|(f, (_, e))| (f.clone(), e.clone()))
+            .collect();
+        let (dir, running) = (self.dir.clone(), running.to_vec());
+        let planned = tokio::task::spawn_blocking(move || {
+            let folder = read_folder(&dir).map_err(|e| e.to_string())?;
+            let held = held_ports(&running);
+            Ok(plan(&running, folder, &hold, &|p| {
+                let mut errors = probe_ports(p, &held);
+                if errors.is_empty() {
+                    errors = prepare(p);
+                }
+                errors
+            }))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("reading the productions folder failed: {e}")));
+        match planned {
+            Ok(plan) => {
+                self.folder_error = None;
+                Some(plan)
+            }
+            Err(e) => {
+                if self.folder_error.as_ref() != Some(&e) {
+                    error!(error = %e, "Cannot read the productions folder; what runs is unchanged.");
+                    self.folder_error = Some(e);
+                }
+                None
+            }
+        }
+    }
+
+    /// Logs each rejected file once per set of errors (an untouched broken
+    /// file is not logged again on every reload; a new error in it, e.g.
+    /// from a replaced plugin, is) and returns the error lines.
+    fn log_rejections(
+        &mut self,
+        rejected: &BTreeMap<PathBuf, Vec<String>>,
+        running: &[Production],
+    ) -> Vec<String> {
+        let mut errors = Vec::new();
+        for (file, lines) in rejected {
+            let line = lines.join(" | ");
+            if self.logged.get(file) != Some(&line) {
+                let running = running.iter().any(|p| &p.file == file);
+                error!(file = %file.display(), running, error = %line, "Production file rejected; the running version, if any, is kept.");
+            }
+            errors.push(line);
+        }
+        self.logged = rejected
+            .iter()
+            .map(|(f, lines)| (f.clone(), lines.join(" | ")))
+            .collect();
+        errors
+    }
+
+    /// Watches the plugin files the running productions use, and includes
+    /// them in the fingerprint.
+    fn sync_plugins(&mut self) {
+        let plugins: BTreeSet<PathBuf> = self
+            .controller
+            .running()
+            .flat_map(|r| plugin_files(&r.production))
+            .collect();
+        if plugins == self.plugins {
+            return;
+        }
+        if let Some(w) = &mut self.watcher
+            && let Err(e) = w.set_plugin_files(plugins.iter().cloned())
+        {
+            warn!(error = %e, "Cannot watch every plugin file; the rescan still sees their changes.");
+        }
+        self.plugins = plugins;
+    }
+
+    /// Updates the status board from the controller (the first load is
+    /// not a reload: `last_reload` stays empty).
+    fn publish(
+        &self,
+        rejected: &BTreeMap<PathBuf, Vec<String>>,
+        summary: ReloadSummary,
+        first: bool,
+    ) {
+        let failed: BTreeMap<&PathBuf, &Vec<String>> =
+            self.failed.iter().map(|(f, (_, e))| (f, e)).collect();
+        let productions: Vec<BoardProduction> = self
+            .controller
+            .running()
+            .map(|r| {
+                let p = &r.production;
+                let error = rejected
+                    .get(&p.file)
+                    .or_else(|| failed.get(&p.file).copied())
+                    .map(|e| e.join(" | "));
+                BoardProduction {
+                    id: p.id.clone(),
+                    file: p.file.clone(),
+                    items: r
+                        .items
+                        .iter()
+                        .map(|(name, h)| BoardItem {
+                            name: name.clone(),
+                            kind: h.kind,
+                            kind_type: kind_type(p, name),
+                            task: h.running.task.abort_handle(),
+                            listening: h.running.local_addr,
+                        })
+                        .collect(),
+                    error,
+                }
+            })
+            .collect();
+        let running_files: BTreeSet<&PathBuf> = productions.iter().map(|p| &p.file).collect();
+        let not_running: Vec<RejectedFile> = rejected
+            .iter()
+            .filter(|(f, _)| !running_files.contains(f))
+            .map(|(f, e)| RejectedFile {
+                file: f.display().to_string(),
+                errors: e.clone(),
+            })
+            .chain(
+                self.failed
+                    .iter()
+                    .filter(|(f, _)| !running_files.contains(f) && !rejected.contains_key(*f))
+                    .map(|(f, (_, e))| RejectedFile {
+                        file: f.display().to_string(),
+                        errors: e.clone(),
+                    }),
+            )
+            .collect();
+        self.board.update(|b| {
+            b.productions = productions;
+            b.rejected = not_running;
+            if !first {
+                b.last_reload = Some(summary);
+            }
+        });
+    }
+
+    /// Reloads on every batch of file changes, every rescan period and
+    /// every [`Control::Reload`] until `shutdown` completes, then hands the
+    /// controller back for the shutdown.
+    pub async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+        mut control: mpsc::Receiver<Control>,
+    ) -> Controller {
+        let mut changes = self.changes.take();
+        let mut rescan = self.options.rescan.map(|period| {
+            let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                batch = recv(&mut changes) => match batch {
+                    Some(paths) => {
+                        debug!(paths = ?paths, "Files changed.");
+                        // Events that arrived during the reload are in the
+                        // fingerprint already; one more pass is cheap.
+                        self.reload(Trigger::Change).await;
+                    }
+                    None => {
+                        warn!("The file watcher stopped; changes are picked up by the periodic rescan only.");
+                        changes = None;
+                    }
+                },
+                Some(request) = control.recv() => match request {
+                    Control::Reload => {
+                        info!("Reload requested: reading the productions folder again.");
+                        self.reload(Trigger::Request).await;
+                    }
+                },
+                () = tick(&mut rescan) => {
+                    if self.reload(Trigger::Change).await && changes.is_some() {
+                        info!("The periodic rescan found a change the watcher had not reported.");
+                    }
+                }
+            }
+        }
+        drop(self.watcher.take());
+        self.controller
+    }
+}
+
+async fn recv(rx: &mut Option<mpsc::UnboundedReceiver<Changes>>) -> Option<Changes> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn kind_type(p: &Production, name: &ItemName) -> &'static str {
+    if let Some(c) = p.services.get(name) {
+        c.kind()
+    } else if let Some(c) = p.processes.get(name) {
+        c.kind()
+    } else if let Some(c) = p.operations.get(name) {
+        c.kind()
+    } else {
+        "unknown"
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! What `switchboard status` shows, kept by the reloader: the running
+//! productions and items (with a handle telling whether each task still
+//! runs), the files that do not run and the last reload. Queue depths are
+//! read from the store when asked.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::task::AbortHandle;
+use tracing::warn;
+
+use crate::admin::status::{
+    EngineState, EngineStatus, ItemState, ItemStatus, ProductionStatus, RejectedFile,
+    ReloadSummary, WaitingQueue,
+};
+use crate::config::{ItemKind, ProductionId};
+use crate::ids::{ItemName, NamespaceId};
+use crate::store::Store;
+use crate::store::messages::ItemAddress;
+
+/// What `switchboard status` reads, updated after every reload.
+///
+/// Why a std mutex: the reloader writes it once per reload and the admin
+/// server reads it per request, both briefly and never across an await.
+#[derive(Debug, Clone)]
+pub struct StatusBoard {
+    store: Store,
+    pub(super) board: Arc<Mutex<Board>>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Board {
+    pub(super) productions_dir: String,
+    pub(super) watching: bool,
+    pub(super) productions: Vec<BoardProduction>,
+    pub(super) rejected: Vec<RejectedFile>,
+    pub(super) last_reload: Option<ReloadSummary>,
+}
+
+#[derive(Debug)]
+pub(super) struct BoardProduction {
+    pub(super) id: ProductionId,
+    pub(super) file: PathBuf,
+    pub(super) items: Vec<BoardItem>,
+    pub(super) error: Option<String>,
+}
+
+#[derive(Debug)]
+pub(super) struct BoardItem {
+    pub(super) name: ItemName,
+    pub(super) kind: ItemKind,
+    pub(super) kind_type: &'static str,
+    /// Tells whether the item's task still runs.
+    pub(super) task: AbortHandle,
+    pub(super) listening: Option<SocketAddr>,
+}
+
+impl StatusBoard {
+    /// An empty board for an engine running `productions_dir`.
+    pub fn new(store: Store, productions_dir: &Path, watching: bool) -> Self {
+        Self {
+            store,
+            board: Arc::new(Mutex::new(Board {
+                productions_dir: productions_dir.display().to_string(),
+                watching,
+                ..Board::default()
+            })),
+        }
+    }
+
+    pub(super) fn update(&self, f: impl FnOnce(&mut Board)) {
+        f(&mut self.board.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+impl EngineState for StatusBoard {
+    fn status(&self) -> EngineStatus {
+        // Copy what is needed under the lock; read queues after.
+        let (mut status, running): (EngineStatus, BTreeSet<(NamespaceId, ItemAddress)>) = {
+            let b = self.board.lock().unwrap_or_else(PoisonError::into_inner);
+            let running = b
+                .productions
+                .iter()
+                .flat_map(|p| {
+                    p.items.iter().map(|i| {
+                        (
+                            p.id.namespace.clone(),
+                            ItemAddress::new(p.id.name.as_str(), i.name.as_str()),
+                        )
+                    })
+                })
+                .collect();
+            let status = EngineStatus {
+                productions_dir: b.productions_dir.clone(),
+                watching: b.watching,
+                productions: b
+                    .productions
+                    .iter()
+                    .map(|p| ProductionStatus {
+                        namespace: p.id.namespace.clone(),
+                        name: p.id.name.to_string(),
+                        file: p.file.display().to_string(),
+                        items: p
+                            .items
+                            .iter()
+                            .map(|i| ItemStatus {
+                                name: i.name.to_string(),
+                                kind: i.kind.to_string(),
+                                kind_type: i.kind_type.to_string(),
+                                state: if i.task.is_finished() {
+                                    ItemState::Stopped
+                                } else {
+                                    ItemState::Running
+                                },
+                                queue_depth: 0,
+                                listening: i.listening.map(|a| a.to_string()),
+                            })
+                            .collect(),
+                        last_reload_error: p.error.clone(),
+                    })
+                    .collect(),
+                rejected_files: b.rejected.clone(),
+                waiting_queues: Vec::new(),
+                last_reload: b.last_reload.clone(),
+            };
+            (status, running)
+        };
+        let mut namespaces: BTreeSet<NamespaceId> = status
+            .productions
+            .iter()
+            .map(|p| p.namespace.clone())
+            .collect();
+        match self.store.message_namespaces() {
+            Ok(ns) => namespaces.extend(ns),
+            Err(e) => warn!(error = %e, "Status: cannot list the namespaces with messages."),
+        }
+        for ns in namespaces {
+            let queues = match self.store.messages(&ns).map(|m| m.queues()) {
+                Ok(Ok(q)) => q,
+                Ok(Err(e)) => {
+                    warn!(namespace = %ns, error = %e, "Status: cannot read the queues.");
+                    continue;
+                }
+                Err(e) => {
+                    warn!(namespace = %ns, error = %e, "Status: cannot read the queues.");
+                    continue;
+                }
+            };
+            for (address, depth) in queues {
+                if running.contains(&(ns.clone(), address.clone())) {
+                    if let Some(item) = status
+                        .productions
+                        .iter_mut()
+                        .filter(|p| p.namespace == ns && p.name == address.production)
+                        .flat_map(|p| p.items.iter_mut())
+                        .find(|i| i.name == address.item)
+                    {
+                        item.queue_depth = depth;
+                    }
+                } else if depth > 0 {
+                    status.waiting_queues.push(WaitingQueue {
+                        namespace: ns.clone(),
+                        production: address.production.clone(),
+                        item: address.item.clone(),
+                        depth,
+                    });
+                }
+            }
+        }
+        status
+    }
+}
