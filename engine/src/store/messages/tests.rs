@@ -214,3 +214,42 @@ fn in_flight_of_one_item_goes_back_to_its_queue_only() {
     );
     assert_eq!(m.requeue_in_flight_of(&out).unwrap(), 0);
 }
+
+#[test]
+fn pooled_spool_files_become_bodies_and_unused_ones_go_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ItemAddress::new("p", "OUT");
+    let store = Store::open(dir.path()).unwrap();
+    let bodies = Bodies::open(dir.path()).unwrap();
+    // The first call finds the pool empty and starts filling it.
+    let mut spool = bodies.take_spool_file();
+    for _ in 0..500 {
+        if spool.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        spool = bodies.take_spool_file();
+    }
+    let spool = spool.expect("the pool was never filled");
+    assert_eq!(spool.parent(), Some(bodies.spool_dir()));
+    assert_eq!(std::fs::metadata(&spool).unwrap().len(), 0);
+    std::fs::write(&spool, b"DATA").unwrap();
+    let id = store.next_message_id().unwrap();
+    let mut trailer = BodyTrailer {
+        id,
+        namespace: ns(),
+        header: header(1),
+        targets: vec![out.clone()],
+    };
+    bodies.adopt(&spool, true, &mut trailer).unwrap();
+    let restored = Bodies::read_trailer(&spool).unwrap();
+    assert_eq!(restored.header.body, trailer.header.body);
+    // The record never reached the store: on start the body is restored
+    // from its trailer, and the unused (empty) pool files are removed.
+    let unused = std::fs::read_dir(bodies.dir()).unwrap().count() - 1;
+    assert!(unused > 0);
+    let done = crate::runtime::recover::restore_missing(&store, &bodies).unwrap();
+    assert_eq!((done.restored, done.removed_partial), (1, unused));
+    let m = store.messages(&ns()).unwrap();
+    assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
+}
