@@ -55,8 +55,16 @@ impl GroupCommit {
                     batch.push(more);
                 }
                 if batch.iter().all(|(_, reply)| reply.is_closed()) {
-                    // Only background requests: let more changes gather.
-                    tokio::time::sleep(BACKGROUND_DELAY).await;
+                    // Only background requests: let more changes gather,
+                    // unless a writer that waits comes along.
+                    let deadline = tokio::time::Instant::now() + BACKGROUND_DELAY;
+                    while let Ok(Some(more)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                        let waits = !more.1.is_closed();
+                        batch.push(more);
+                        if waits {
+                            break;
+                        }
+                    }
                     while let Ok(more) = rx.try_recv() {
                         batch.push(more);
                     }
