@@ -26,12 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-
-const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
-const EXPLICIT: &str = "1.2.840.10008.1.2.1";
+use benches::{EXPLICIT, free_port, generate};
 
 struct Options {
     count: usize,
@@ -214,75 +209,6 @@ fn report_process(what: &str, n: usize, through: Duration, with: Duration, rss_k
         w / t,
         rss_kib as f64 / 1024.0
     );
-}
-
-/// Writes `count` CT instances of about `bytes` of pixel data (in `frames`
-/// frames) into `dir`.
-fn generate(
-    dir: &Path,
-    tag: &str,
-    group: usize,
-    count: usize,
-    bytes: usize,
-    frames: usize,
-) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let series = format!("1.2.826.0.1.3680043.10.1143.{}.{group}", std::process::id());
-    let mut out = Vec::new();
-    let pixels: Vec<u8> = (0..bytes).map(|i| (i * 31 % 251) as u8).collect();
-    for n in 1..=count {
-        let uid = format!("{series}.{n}");
-        let frame_bytes = bytes / frames;
-        let side = (((frame_bytes / 2) as f64).sqrt() as u16).max(1);
-        let obj = InMemDicomObject::from_element_iter([
-            DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(CT)),
-            DataElement::new(
-                tags::SOP_INSTANCE_UID,
-                VR::UI,
-                PrimitiveValue::from(uid.as_str()),
-            ),
-            DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")),
-            DataElement::new(
-                tags::PATIENT_NAME,
-                VR::PN,
-                PrimitiveValue::from("Bench^Mark"),
-            ),
-            DataElement::new(
-                tags::SERIES_INSTANCE_UID,
-                VR::UI,
-                PrimitiveValue::from(series.as_str()),
-            ),
-            DataElement::new(
-                tags::NUMBER_OF_FRAMES,
-                VR::IS,
-                PrimitiveValue::from(frames.to_string()),
-            ),
-            DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(side)),
-            DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(side)),
-            DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
-            DataElement::new(
-                tags::PIXEL_DATA,
-                VR::OW,
-                PrimitiveValue::from(pixels.clone()),
-            ),
-        ]);
-        let path = dir.join(format!("{tag}-{n:05}.dcm"));
-        obj.with_meta(
-            FileMetaTableBuilder::new()
-                .transfer_syntax(EXPLICIT)
-                .media_storage_sop_class_uid(CT)
-                .media_storage_sop_instance_uid(uid.as_str()),
-        )?
-        .write_to_file(&path)?;
-        out.push(path);
-    }
-    Ok(out)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn wait_tcp(port: u16) -> anyhow::Result<()> {

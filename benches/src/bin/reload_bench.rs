@@ -15,17 +15,13 @@
 //! `cargo build --release -p switchboard-engine -p benches &&
 //!  target/release/reload-bench [--rounds N] [--count N] [--kib S]`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use benches::{EXPLICIT, free_port, generate};
 
-const CT: &str = "1.2.840.10008.5.1.4.1.1.2";
-const EXPLICIT: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT: &str = "1.2.840.10008.1.2";
 
 struct Options {
@@ -108,12 +104,6 @@ fn wait_tcp(port: u16, timeout: Duration) -> anyhow::Result<Instant> {
         std::thread::sleep(Duration::from_millis(1));
     }
     Ok(Instant::now())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 struct Killed(Child);
@@ -236,7 +226,7 @@ fn throughput(root: &Path, engine: &Path, count: usize, kib: usize) -> anyhow::R
     let (port, archive_port) = (free_port()?, free_port()?);
     let file = ns.join("forward.toml");
     std::fs::write(&file, forward_production(port, archive_port, "100ms", 100))?;
-    let files = generate(&base.join("input"), count, kib * 1024)?;
+    let files = generate(&base.join("input"), "i", 0, count, kib * 1024, 1)?;
     let out = base.join("archive");
     std::fs::create_dir_all(&out)?;
     let _archive = Killed(
@@ -339,43 +329,4 @@ fn throughput(root: &Path, engine: &Path, count: usize, kib: usize) -> anyhow::R
         );
     }
     Ok(())
-}
-
-/// Writes `count` CT instances of about `bytes` of pixel data into `dir`.
-fn generate(dir: &Path, count: usize, bytes: usize) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let series = format!("1.2.826.0.1.3680043.10.1144.{}", std::process::id());
-    let pixels: Vec<u8> = (0..bytes).map(|i| (i * 31 % 251) as u8).collect();
-    let side = (((bytes / 2) as f64).sqrt() as u16).max(1);
-    let mut out = Vec::new();
-    for n in 1..=count {
-        let uid = format!("{series}.{n}");
-        let obj = InMemDicomObject::from_element_iter([
-            DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(CT)),
-            DataElement::new(
-                tags::SOP_INSTANCE_UID,
-                VR::UI,
-                PrimitiveValue::from(uid.as_str()),
-            ),
-            DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")),
-            DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(side)),
-            DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(side)),
-            DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16)),
-            DataElement::new(
-                tags::PIXEL_DATA,
-                VR::OW,
-                PrimitiveValue::from(pixels.clone()),
-            ),
-        ]);
-        let path = dir.join(format!("i-{n:05}.dcm"));
-        obj.with_meta(
-            FileMetaTableBuilder::new()
-                .transfer_syntax(EXPLICIT)
-                .media_storage_sop_class_uid(CT)
-                .media_storage_sop_instance_uid(uid.as_str()),
-        )?
-        .write_to_file(&path)?;
-        out.push(path);
-    }
-    Ok(out)
 }
