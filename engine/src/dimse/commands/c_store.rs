@@ -55,6 +55,13 @@ impl CStoreRq {
     /// [`CommandError`] when it is not a C-STORE-RQ or lacks a required element.
     pub fn from_command(obj: &InMemDicomObject) -> Result<Self, CommandError> {
         expect_field(obj, command_field::C_STORE_RQ, "C-STORE-RQ")?;
+        // A C-STORE-RQ always carries the instance (PS3.7 §9.3.1.1); one
+        // that says it has none would leave the receiver waiting for data.
+        if !super::has_data_set(obj) {
+            return Err(CommandError::Invalid(
+                "Command Data Set Type (0000,0800): a C-STORE-RQ must carry a data set",
+            ));
+        }
         Ok(Self {
             message_id: get_u16(obj, tags::MESSAGE_ID, "Message ID (0000,0110)")?,
             affected_sop_class_uid: get_uid(

@@ -114,3 +114,26 @@ fn command_names() {
     assert_eq!(command_name(0x0FFF), Some("C-CANCEL-RQ"));
     assert_eq!(command_name(0x1234), None);
 }
+
+#[test]
+fn c_store_rq_without_a_data_set_is_refused() {
+    let rq = InMemDicomObject::command_from_element_iter([
+        us(tags::COMMAND_FIELD, command_field::C_STORE_RQ),
+        us(tags::MESSAGE_ID, 5),
+        us(tags::COMMAND_DATA_SET_TYPE, 0x0101),
+        dicom_core::DataElement::new(
+            tags::AFFECTED_SOP_CLASS_UID,
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2"),
+        ),
+        dicom_core::DataElement::new(
+            tags::AFFECTED_SOP_INSTANCE_UID,
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from("1.2.3"),
+        ),
+    ]);
+    assert!(matches!(
+        DimseCommand::from_command(&rq),
+        Err(CommandError::Invalid(_))
+    ));
+}
