@@ -10,7 +10,9 @@ use integration_tests::dicom::{EXPLICIT, IMPLICIT, dcmtk_command, free_port, wai
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
 
-use crate::store_and_forward::{Archive, storescu};
+use integration_tests::archive::Archive;
+
+use crate::store_and_forward::storescu;
 
 /// A production answering C-ECHO from ECHOSCU on `port`.
 pub(crate) fn echo_production(port: u16) -> String {
@@ -215,7 +217,7 @@ async fn storescu_streams_through_many_rewrites_without_a_failed_store() {
     )])
     .await;
     let file = engine.productions_dir().join("test/forward.toml");
-    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let copy = engine.folder("copy");
     let input = engine.folder("input");
     let sent = write_instances(&input, "stream", Modality::Ct, EXPLICIT, 400, 4 * 1024);
@@ -307,7 +309,7 @@ async fn a_changed_service_accepts_at_once_while_its_predecessor_finishes_an_ope
     )])
     .await;
     let file = engine.productions_dir().join("test/forward.toml");
-    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "long", Modality::Ct, EXPLICIT, 200, 4 * 1024);
     let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
@@ -335,7 +337,7 @@ async fn a_changed_service_accepts_at_once_while_its_predecessor_finishes_an_ope
     let (ok, acked, out) = sender.await.expect("storescu task");
     assert!(ok && acked == sent.len(), "{out}\n{}", engine.log());
     let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine).await;
+    archive.wait_for(&uids, &engine, "test").await;
     for line in engine
         .log()
         .lines()
@@ -469,10 +471,10 @@ async fn a_removed_operation_keeps_its_queue_and_delivers_when_it_comes_back() {
     );
 
     // OUT comes back and the archive is up: the queue is delivered.
-    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     save(&file, &text);
     let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine).await;
+    archive.wait_for(&uids, &engine, "test").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -514,13 +516,13 @@ async fn an_operation_stuck_on_a_silent_peer_hands_its_message_to_its_successor(
 
     // OUT now points at a real archive: the old one is aborted after the
     // grace period, and what it held goes to the new one.
-    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     save(
         &engine.productions_dir().join("test/forward.toml"),
         &forward_production(port, archive_port, "v0", "100ms", None),
     );
     let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine).await;
+    archive.wait_for(&uids, &engine, "test").await;
     assert!(engine.log().contains("queued again"), "{}", engine.log());
 }
 
@@ -616,7 +618,7 @@ async fn a_replaced_plugin_is_swapped_and_a_broken_one_keeps_the_old_routing() {
     // Compiling a plugin takes a while in a debug build.
     let compile = Duration::from_secs(120);
     wait_for_tcp(localhost(port), compile).await;
-    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "plugin", Modality::Ct, EXPLICIT, 9, 1024);
     let batches: Vec<Vec<PathBuf>> = sent
@@ -627,7 +629,7 @@ async fn a_replaced_plugin_is_swapped_and_a_broken_one_keeps_the_old_routing() {
 
     let (ok, acked, out) = storescu(port, &batches[0], &[]).await;
     assert!(ok && acked == 3, "{out}");
-    archive.wait_for(&uids(3), &engine).await;
+    archive.wait_for(&uids(3), &engine, "test").await;
 
     // A broken plugin is an invalid change: the old module keeps routing.
     let broken = engine.folder("broken").join("broken.wasm");
@@ -636,14 +638,14 @@ async fn a_replaced_plugin_is_swapped_and_a_broken_one_keeps_the_old_routing() {
     wait_for_log_within(&engine, "Production file rejected", 1, compile).await;
     let (ok, acked, out) = storescu(port, &batches[1], &[]).await;
     assert!(ok && acked == 3, "{out}");
-    archive.wait_for(&uids(6), &engine).await;
+    archive.wait_for(&uids(6), &engine, "test").await;
 
     // A working one replaces the process, and routes what comes next.
     put(&integration_tests::plugins::plugin("test-misbehave"));
     wait_for_log_within(&engine, "~ROUTE", 1, compile).await;
     let (ok, acked, out) = storescu(port, &batches[2], &[]).await;
     assert!(ok && acked == 3, "{out}");
-    archive.wait_for(&uids(9), &engine).await;
+    archive.wait_for(&uids(9), &engine, "test").await;
     assert!(
         engine.log().contains("plugin=") && count(&engine, "Process started.") >= 2,
         "{}",

@@ -3,16 +3,14 @@
 //! that make a plugin loop, trap or run out of memory fail alone while the
 //! others are delivered.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use integration_tests::dicom::{EXPLICIT, dcmtk_command, free_port, wait_for_tcp};
+use integration_tests::archive::Archive;
+use integration_tests::dicom::{EXPLICIT, dcmtk_command, free_port};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, data_set_bytes, write_instances};
 use integration_tests::plugins::{plugin, write_image_with_uid};
-use tokio::process::Child;
 
 fn association(calling: &str, called: &str) -> String {
     format!(
@@ -24,48 +22,6 @@ fn operation(name: &str, port: u16) -> String {
     format!(
         "[operations.{name}]\ntype = \"dicom-tcp\"\nhost = \"127.0.0.1\"\nport = {port}\nremote_ae_title = \"{name}\"\nlocal_ae_title = \"ROUTER-MOD\"\nmax_associations = 1\nidle_release = \"1s\"\nretry = {{ initial_delay = \"100ms\", factor = 2.0, max_delay = \"1s\" }}\n\n"
     )
-}
-
-/// A DCMTK storescp writing what it receives (bit for bit) into a folder.
-struct Archive {
-    _child: Child,
-    dir: PathBuf,
-}
-
-impl Archive {
-    async fn start(ae_title: &str, port: u16, dir: &Path) -> Self {
-        let child = dcmtk_command("storescp")
-            .args(["-aet", ae_title, "+B", "-od"])
-            .arg(dir)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start storescp");
-        wait_for_tcp(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(10),
-        )
-        .await;
-        Self {
-            _child: child,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn received(&self) -> BTreeMap<String, PathBuf> {
-        std::fs::read_dir(&self.dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter_map(|e| {
-                        let name = e.file_name().to_string_lossy().into_owned();
-                        Some((name.split_once('.')?.1.to_string(), e.path()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
 }
 
 async fn wait_until(what: &str, engine: &TestEngine, mut done: impl FnMut() -> bool) {

@@ -3,15 +3,13 @@
 //! also when the archive is down for a while or the engine is killed with
 //! `kill -9` in the middle of a transfer; SIGTERM exits 0.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use integration_tests::dicom::{EXPLICIT, IMPLICIT, dcmtk_command, free_port, wait_for_tcp};
+use integration_tests::archive::Archive;
+use integration_tests::dicom::{EXPLICIT, IMPLICIT, dcmtk_command, free_port};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, data_set_bytes, write_instances};
-use tokio::process::Child;
 
 fn production(port: u16, archive_port: u16) -> String {
     format!(
@@ -47,72 +45,6 @@ idle_release = "1s"
 retry = {{ initial_delay = "100ms", factor = 2.0, max_delay = "1s" }}
 "#
     )
-}
-
-/// DCMTK storescp as the archive, writing what it receives bit for bit.
-pub(crate) struct Archive {
-    _child: Child,
-    dir: PathBuf,
-}
-
-impl Archive {
-    pub(crate) async fn start(port: u16, dir: &Path) -> Self {
-        let child = dcmtk_command("storescp")
-            .args(["-aet", "ARCHIVE", "+B", "-od"])
-            .arg(dir)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start storescp");
-        wait_for_tcp(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(10),
-        )
-        .await;
-        Self {
-            _child: child,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// The files received so far, by SOP instance UID.
-    pub(crate) fn received(&self) -> BTreeMap<String, PathBuf> {
-        std::fs::read_dir(&self.dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter_map(|e| {
-                        let name = e.file_name().to_string_lossy().into_owned();
-                        let uid = name.split_once('.')?.1.to_string();
-                        Some((uid, e.path()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Waits until every UID has arrived and the engine has every delivery
-    /// acknowledged. A file appears as soon as storescp starts writing it;
-    /// it is whole only once storescp has answered, which is when the
-    /// engine marks the delivery done.
-    pub(crate) async fn wait_for(&self, uids: &[String], engine: &TestEngine) {
-        let start = Instant::now();
-        loop {
-            let got = self.received();
-            if uids.iter().all(|u| got.contains_key(u)) && engine.all_delivered("test").await {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "{} of {} instances arrived; engine log:\n{}",
-                uids.iter().filter(|u| got.contains_key(*u)).count(),
-                uids.len(),
-                engine.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 /// storescu of these files to the engine; returns (exit ok, acknowledged count, output).
@@ -157,7 +89,7 @@ async fn every_instance_arrives_identical_and_sigterm_exits_zero() {
     let (port, archive_port) = (free_port(), free_port());
     let text = production(port, archive_port);
     let mut engine = TestEngine::start(&[("test", "forward", text.as_str())]).await;
-    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let input = engine.folder("input");
     let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 25, 8 * 1024);
     let mr = write_instances(&input, "mr", Modality::Mr, IMPLICIT, 25, 8 * 1024);
@@ -172,7 +104,7 @@ async fn every_instance_arrives_identical_and_sigterm_exits_zero() {
 
     let all: Vec<(PathBuf, String)> = ct.into_iter().chain(mr).collect();
     let uids: Vec<String> = all.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine).await;
+    archive.wait_for(&uids, &engine, "test").await;
     assert_identical(&all, &archive);
 
     let status = engine.stop().await;
@@ -205,9 +137,9 @@ async fn an_archive_that_is_down_gets_everything_once_it_is_up() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine).await;
+    archive.wait_for(&uids, &engine, "test").await;
     assert_identical(&sent, &archive);
 }
 
@@ -250,10 +182,10 @@ async fn kill_9_mid_stream_loses_no_acknowledged_instance() {
     assert!(acked >= 1, "{out}");
 
     engine.restart().await;
-    let archive = Archive::start(archive_port, &engine.folder("archive")).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     // storescu sends in order: the first `acked` files were acknowledged.
     let acknowledged: Vec<(PathBuf, String)> = sent.into_iter().take(acked).collect();
     let uids: Vec<String> = acknowledged.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine).await;
+    archive.wait_for(&uids, &engine, "test").await;
     assert_identical(&acknowledged, &archive);
 }

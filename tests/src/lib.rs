@@ -6,6 +6,7 @@ pub mod plugins;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod archive;
 pub mod data_dir;
 pub mod engine_process;
 pub mod instances;
