@@ -11,12 +11,22 @@
 //!   history. It is keyed by production and item, not by a running task, so
 //!   it outlives reloads and restarts (a removed item's queue simply waits).
 //!
-//! Every change of a delivery updates its record and its queue entry in one
-//! sled transaction. Durability of a batch of changes is made by
-//! [`super::commit::GroupCommit`] (flush sled, fsync its log and the body
-//! folder), which the C-STORE path awaits before answering 0000H; the other
-//! changes (in flight, delivered) ride on the next flush: after a crash they
-//! can only be repeated, never lost.
+//! Writes are serialised by one lock per store. The frequent ones (accept,
+//! claim, delivered, failed, route) are single-key writes in an order that
+//! is safe for any prefix of them, because sled recovers a prefix of its log
+//! after a crash; sled transactions are kept for the rare ones (retry,
+//! requeue, resend, purge), since each transaction makes sled write out its
+//! log buffer twice. The order:
+//! - new queue entries are written before the record that lists them, so an
+//!   entry may lack its record (the body's trailer restores it on start);
+//! - a finished delivery's record is written before its entry is removed, so
+//!   an entry may outlive its delivery; whoever finds such an entry (claim,
+//!   requeue) removes it.
+//!
+//! Durability of a batch of changes is made by [`super::commit::GroupCommit`]
+//! (flush sled, fsync its log); the other changes (in flight, delivered)
+//! ride on the next flush: after a crash they can only be repeated, never
+//! lost.
 //!
 //! All calls block: call them from `spawn_blocking` in async code.
 
@@ -421,26 +431,20 @@ impl Messages {
             header,
             body_purged: false,
         };
-        let mut trees = vec![self.records.clone()];
-        for t in targets {
-            trees.push(self.queue(t)?);
-        }
+        let queues = targets
+            .iter()
+            .map(|t| self.queue(t))
+            .collect::<Result<Vec<_>, _>>()?;
         let key = id.0.to_be_bytes();
-        let value = encode(&record);
         let entry = encode(&QueueEntry {
             in_flight: false,
             not_before: 0,
         });
-        trees
-            .as_slice()
-            .transaction(|txs| {
-                txs[0].insert(&key, value.as_slice())?;
-                for q in &txs[1..] {
-                    q.insert(&key, entry.as_slice())?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(tx_error)?;
+        let _writes = self.lock();
+        for q in &queues {
+            q.insert(key, entry.as_slice())?;
+        }
+        self.records.insert(key, encode(&record))?;
         Ok(record)
     }
 
@@ -461,6 +465,7 @@ impl Messages {
             item: trailer.header.source.clone(),
             event: "restored from its body file".to_string(),
         });
+        let _writes = self.lock();
         self.records
             .insert(trailer.id.0.to_be_bytes(), encode(&record))?;
         Ok(record)
@@ -562,10 +567,75 @@ impl Messages {
         Ok(self.queue(target)?.len())
     }
 
+    /// Holds off every other writer of messages and queues in this store.
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.store
+            .inner
+            .message_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read_record(&self, key: &[u8; 8]) -> Result<Option<MessageRecord>, MessageError> {
+        self.records
+            .get(key)?
+            .map(|b| decode(&b).map_err(|r| self.corrupt(key, r)))
+            .transpose()
+    }
+
+    fn read_entry(
+        &self,
+        queue: &sled::Tree,
+        key: &[u8; 8],
+    ) -> Result<Option<QueueEntry>, MessageError> {
+        queue
+            .get(key)?
+            .map(|b| decode(&b).map_err(|r| self.corrupt(key, r)))
+            .transpose()
+    }
+
+    /// Applies a change to a record and an item's queue entry as ordered
+    /// single-key writes (see the module's comment): a kept entry is
+    /// written before the record, a removed one after it. `f` gets the
+    /// record and the current entry, and returns the new entry (`None`
+    /// removes it from the queue).
+    fn change<F>(
+        &self,
+        id: MessageId,
+        target: &ItemAddress,
+        f: F,
+    ) -> Result<MessageRecord, MessageError>
+    where
+        F: FnOnce(
+            &mut MessageRecord,
+            Option<QueueEntry>,
+        ) -> Result<Option<QueueEntry>, MessageError>,
+    {
+        let key = id.0.to_be_bytes();
+        let q = self.queue(target)?;
+        let _writes = self.lock();
+        let mut record = self
+            .read_record(&key)?
+            .ok_or_else(|| MessageError::NotFound(id, self.namespace.clone()))?;
+        let entry = self.read_entry(&q, &key)?;
+        match f(&mut record, entry)? {
+            Some(e) => {
+                q.insert(key, encode(&e))?;
+                self.records.insert(key, encode(&record))?;
+            }
+            None => {
+                self.records.insert(key, encode(&record))?;
+                q.remove(key)?;
+            }
+        }
+        Ok(record)
+    }
+
     /// Applies a change to a record and an item's queue entry in one
-    /// transaction. `f` gets the record and the current entry, and returns
-    /// the new entry (`None` removes it from the queue); it may run more
-    /// than once (optimistic transaction), so it must only compute.
+    /// transaction, for the rare changes that must not be split by a crash.
+    /// `f` gets the record and the current entry, and returns the new entry
+    /// (`None` removes it from the queue); it may run more than once
+    /// (optimistic transaction), so it must only compute.
     fn update<F>(
         &self,
         id: MessageId,
@@ -582,6 +652,7 @@ impl Messages {
         let f = std::cell::RefCell::new(f);
         let key = id.0.to_be_bytes();
         let q = self.queue(target)?;
+        let _writes = self.lock();
         let result = (&self.records, &q).transaction(|(records, queue)| {
             let bytes = records.get(key)?.ok_or_else(|| {
                 ConflictableTransactionError::Abort(MessageError::NotFound(
@@ -616,6 +687,8 @@ impl Messages {
 
     /// Marks a queued delivery in flight. `None` when it is not queued for
     /// this item any more (resent, failed, or claimed by another worker).
+    /// An entry whose delivery already ended, or whose record is missing,
+    /// is left over from a crash between two writes and is removed.
     ///
     /// # Errors
     /// [`MessageError::Store`], [`MessageError::Corrupt`].
@@ -624,29 +697,35 @@ impl Messages {
         id: MessageId,
         target: &ItemAddress,
     ) -> Result<Option<MessageRecord>, MessageError> {
-        let mut claimed = false;
-        let record = self.update(id, target, |record, entry| {
-            claimed = false;
-            let Some(mut entry) = entry else {
-                return Ok(None);
-            };
-            if entry.in_flight {
-                return Ok(Some(entry));
-            }
-            let Some(d) = record.delivery_mut(target) else {
-                return Ok(None);
-            };
-            d.status = DeliveryStatus::InFlight;
-            d.updated_at = now_ms();
-            entry.in_flight = true;
-            claimed = true;
-            Ok(Some(entry))
-        });
-        match record {
-            Ok(r) if claimed => Ok(Some(r)),
-            Ok(_) | Err(MessageError::NotFound(..)) => Ok(None),
-            Err(e) => Err(e),
+        let key = id.0.to_be_bytes();
+        let q = self.queue(target)?;
+        let _writes = self.lock();
+        let Some(mut entry) = self.read_entry(&q, &key)? else {
+            return Ok(None);
+        };
+        if entry.in_flight {
+            return Ok(None);
         }
+        let mut record = match self.read_record(&key)? {
+            Some(r) => r,
+            None => {
+                q.remove(key)?;
+                return Ok(None);
+            }
+        };
+        let Some(d) = record
+            .delivery_mut(target)
+            .filter(|d| matches!(d.status, DeliveryStatus::Queued | DeliveryStatus::InFlight))
+        else {
+            q.remove(key)?;
+            return Ok(None);
+        };
+        d.status = DeliveryStatus::InFlight;
+        d.updated_at = now_ms();
+        entry.in_flight = true;
+        q.insert(key, encode(&entry))?;
+        self.records.insert(key, encode(&record))?;
+        Ok(Some(record))
     }
 
     /// Records a successful delivery and removes it from the queue.
@@ -659,7 +738,7 @@ impl Messages {
         target: &ItemAddress,
         note: &str,
     ) -> Result<MessageRecord, MessageError> {
-        self.update(id, target, |record, _| {
+        self.change(id, target, |record, _| {
             let event = if note.is_empty() {
                 "delivered".to_string()
             } else {
@@ -708,11 +787,19 @@ impl Messages {
         target: &ItemAddress,
     ) -> Result<MessageRecord, MessageError> {
         self.update(id, target, |record, entry| {
-            if let Some(d) = record.delivery_mut(target)
-                && d.status == DeliveryStatus::InFlight
-            {
-                d.status = DeliveryStatus::Queued;
-                d.updated_at = now_ms();
+            match record.delivery_mut(target) {
+                Some(d) if d.status == DeliveryStatus::InFlight => {
+                    d.status = DeliveryStatus::Queued;
+                    d.updated_at = now_ms();
+                }
+                // Left over from a crash between the record's end and the
+                // entry's removal.
+                Some(d)
+                    if matches!(d.status, DeliveryStatus::Delivered | DeliveryStatus::Failed) =>
+                {
+                    return Ok(None);
+                }
+                _ => {}
             }
             Ok(entry.map(|e| QueueEntry {
                 in_flight: false,
@@ -732,7 +819,7 @@ impl Messages {
         target: &ItemAddress,
         reason: &str,
     ) -> Result<MessageRecord, MessageError> {
-        self.update(id, target, |record, _| {
+        self.change(id, target, |record, _| {
             let event = format!("failed: {reason}");
             let d = end_attempt(record, id, target, DeliveryStatus::Failed, event)?;
             d.last_error = Some(reason.to_string());
@@ -742,7 +829,9 @@ impl Messages {
     }
 
     /// A process passed the message on: its own delivery is done and the
-    /// message is queued for `targets`, in one transaction.
+    /// message is queued for `targets`. The targets' entries are written first,
+    /// then the record, then the process's own entry is removed: a crash in
+    /// between routes the message again (a duplicate at worst).
     ///
     /// # Errors
     /// As [`Self::delivered`].
@@ -754,76 +843,70 @@ impl Messages {
         note: &str,
     ) -> Result<MessageRecord, MessageError> {
         let key = id.0.to_be_bytes();
-        let mut trees = vec![self.records.clone(), self.queue(from)?];
-        for t in targets {
-            trees.push(self.queue(t)?);
-        }
+        let own = self.queue(from)?;
+        let queues = targets
+            .iter()
+            .map(|t| self.queue(t))
+            .collect::<Result<Vec<_>, _>>()?;
         let entry = encode(&QueueEntry {
             in_flight: false,
             not_before: 0,
         });
-        let result = trees.as_slice().transaction(|txs| {
-            let bytes = txs[0].get(key)?.ok_or_else(|| {
-                ConflictableTransactionError::Abort(MessageError::NotFound(
-                    id,
-                    self.namespace.clone(),
-                ))
-            })?;
-            let mut record: MessageRecord = decode(&bytes)
-                .map_err(|r| ConflictableTransactionError::Abort(self.corrupt(&key, r)))?;
-            let now = now_ms();
-            if let Some(d) = record.delivery_mut(from) {
-                d.status = DeliveryStatus::Delivered;
-                d.attempts += 1;
-                d.updated_at = now;
-            }
-            for t in targets {
-                match record.delivery_mut(t) {
-                    Some(d) => {
-                        d.status = DeliveryStatus::Queued;
-                        d.updated_at = now;
-                    }
-                    None => record.deliveries.push(Delivery {
-                        target: t.clone(),
-                        status: DeliveryStatus::Queued,
-                        attempts: 0,
-                        last_error: None,
-                        reason: None,
-                        updated_at: now,
-                    }),
+        let _writes = self.lock();
+        let mut record = self
+            .read_record(&key)?
+            .ok_or_else(|| MessageError::NotFound(id, self.namespace.clone()))?;
+        let now = now_ms();
+        if let Some(d) = record.delivery_mut(from) {
+            d.status = DeliveryStatus::Delivered;
+            d.attempts += 1;
+            d.updated_at = now;
+        }
+        for t in targets {
+            match record.delivery_mut(t) {
+                Some(d) => {
+                    d.status = DeliveryStatus::Queued;
+                    d.updated_at = now;
                 }
+                None => record.deliveries.push(Delivery {
+                    target: t.clone(),
+                    status: DeliveryStatus::Queued,
+                    attempts: 0,
+                    last_error: None,
+                    reason: None,
+                    updated_at: now,
+                }),
             }
-            record.events.push(TraceEvent {
-                at: now,
-                item: from.clone(),
-                event: if targets.is_empty() {
-                    format!(
-                        "dropped{}",
-                        if note.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {note}")
-                        }
-                    )
-                } else {
-                    format!(
-                        "routed to {}",
-                        targets
-                            .iter()
-                            .map(|t| t.item.clone())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                },
-            });
-            txs[0].insert(&key, encode(&record))?;
-            txs[1].remove(&key)?;
-            for q in &txs[2..] {
-                q.insert(&key, entry.as_slice())?;
-            }
-            Ok(record)
+        }
+        record.events.push(TraceEvent {
+            at: now,
+            item: from.clone(),
+            event: if targets.is_empty() {
+                format!(
+                    "dropped{}",
+                    if note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {note}")
+                    }
+                )
+            } else {
+                format!(
+                    "routed to {}",
+                    targets
+                        .iter()
+                        .map(|t| t.item.clone())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
         });
-        result.map_err(abort_or_storage)
+        for q in &queues {
+            q.insert(key, entry.as_slice())?;
+        }
+        self.records.insert(key, encode(&record))?;
+        own.remove(key)?;
+        Ok(record)
     }
 
     /// Queues failed (or, when `include_delivered`, also delivered)
@@ -949,6 +1032,7 @@ impl Messages {
     /// # Errors
     /// [`MessageError::Store`], [`MessageError::Corrupt`].
     pub fn mark_purged(&self, ids: &[MessageId]) -> Result<(), MessageError> {
+        let _writes = self.lock();
         for id in ids {
             let key = id.0.to_be_bytes();
             self.records
@@ -1009,15 +1093,6 @@ fn end_attempt<'r>(
 fn abort_or_storage(e: TransactionError<MessageError>) -> MessageError {
     match e {
         TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => MessageError::from(e),
-    }
-}
-
-fn tx_error(e: TransactionError<()>) -> MessageError {
-    match e {
-        TransactionError::Abort(()) => MessageError::Store(StoreError::Backend(
-            super::BackendError::from(sled::Error::Unsupported("transaction aborted".into())),
-        )),
         TransactionError::Storage(e) => MessageError::from(e),
     }
 }

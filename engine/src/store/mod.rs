@@ -62,6 +62,9 @@ struct Inner {
     /// sled's log file `<path>/db`, kept open to fsync it after each write.
     /// fsync works per inode, so a read-only handle is enough.
     log_file: File,
+    /// Held by every write to messages and queues (see `messages.rs`: they
+    /// are ordered single-key writes, not sled transactions).
+    message_writes: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -96,7 +99,12 @@ impl Store {
             source,
         })?;
         let store = Store {
-            inner: Arc::new(Inner { db, path, log_file }),
+            inner: Arc::new(Inner {
+                db,
+                path,
+                log_file,
+                message_writes: std::sync::Mutex::new(()),
+            }),
         };
         // Make the directory entries of a freshly created store durable
         // (only then: each fsync costs milliseconds on every command).

@@ -253,3 +253,54 @@ fn pooled_spool_files_become_bodies_and_unused_ones_go_on_start() {
     let m = store.messages(&ns()).unwrap();
     assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
 }
+
+/// What a crash between two of the ordered writes can leave behind: an
+/// entry without its record, an entry of a finished delivery. Each is
+/// removed by whoever finds it, and nothing else changes.
+#[test]
+fn entries_left_by_a_crash_between_writes_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let m = store.messages(&ns()).unwrap();
+    let out = ItemAddress::new("p", "OUT");
+    let entry = encode(&QueueEntry {
+        in_flight: false,
+        not_before: 0,
+    });
+
+    // Entry written, record not (accept cut short).
+    let orphan = store.next_message_id().unwrap();
+    m.queue(&out)
+        .unwrap()
+        .insert(orphan.0.to_be_bytes(), entry.as_slice())
+        .unwrap();
+    assert!(m.claim(orphan, &out).unwrap().is_none());
+    assert_eq!(m.queue_depth(&out).unwrap(), 0);
+
+    // Record says delivered, entry not yet removed (delivered cut short).
+    let done = store.next_message_id().unwrap();
+    m.accept(done, header(1), std::slice::from_ref(&out))
+        .unwrap();
+    m.claim(done, &out).unwrap().unwrap();
+    m.delivered(done, &out, "").unwrap();
+    m.queue(&out)
+        .unwrap()
+        .insert(done.0.to_be_bytes(), entry.as_slice())
+        .unwrap();
+    assert!(m.claim(done, &out).unwrap().is_none());
+    assert_eq!(m.queue_depth(&out).unwrap(), 0);
+    assert_eq!(m.get(done).unwrap().status(), DeliveryStatus::Delivered);
+
+    // The same found by the requeue on start (the entry was in flight).
+    let in_flight = encode(&QueueEntry {
+        in_flight: true,
+        not_before: 0,
+    });
+    m.queue(&out)
+        .unwrap()
+        .insert(done.0.to_be_bytes(), in_flight.as_slice())
+        .unwrap();
+    m.requeue_in_flight().unwrap();
+    assert_eq!(m.queue_depth(&out).unwrap(), 0);
+    assert_eq!(m.get(done).unwrap().status(), DeliveryStatus::Delivered);
+}
