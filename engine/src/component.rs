@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::{ItemName, NamespaceId};
+use crate::services::dicom_scp::SpooledData;
 use crate::store::messages::{
     ItemAddress, MessageError, MessageHeader, MessageId, MessageRecord, Messages, now_ms,
 };
@@ -129,7 +130,7 @@ impl ItemContext {
     }
 
     /// Takes in a message whose data set is in a spool file of
-    /// [`Bodies::spool_dir`]: the body gets its trailer and is made durable
+    /// [`Bodies::spool_dir`]: its last bytes are written, the body gets its trailer and is made durable
     /// with its folder entry (already durable when `entry_durable`: a
     /// pre-created spool file), then the header and one queue entry per
     /// target are written in one transaction. Only then does this return
@@ -141,6 +142,7 @@ impl ItemContext {
     pub async fn take_in_spooled(
         &self,
         spool_path: &Path,
+        data: SpooledData,
         entry_durable: bool,
         header: MessageHeader,
     ) -> Result<MessageId, IntakeError> {
@@ -150,6 +152,7 @@ impl ItemContext {
         let (id, t_adopt, t_accept) =
             tokio::task::spawn_blocking(move || -> Result<_, IntakeError> {
                 let t0 = std::time::Instant::now();
+                let file = data.complete()?;
                 let id = cx.store.next_message_id().map_err(MessageError::from)?;
                 let mut trailer = BodyTrailer {
                     id,
@@ -157,7 +160,7 @@ impl ItemContext {
                     targets: cx.outputs.addresses(),
                     header,
                 };
-                cx.bodies.adopt(&spool, entry_durable, &mut trailer)?;
+                cx.bodies.adopt(&spool, file, entry_durable, &mut trailer)?;
                 let t1 = t0.elapsed();
                 cx.messages.accept(id, trailer.header, &trailer.targets)?;
                 Ok((id, t1, t0.elapsed() - t1))

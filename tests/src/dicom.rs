@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use switchboard::association::model::{AeTitle, AssociationContext, PresentationContext, Uid};
 use switchboard::services::dicom_scp::{
     DicomScp, DicomScpConfig, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext,
+    SpooledData,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -147,8 +148,12 @@ impl Associations {
 pub struct Received(pub Mutex<Vec<(ReceivedInstance, Vec<u8>)>>);
 
 impl Ingest for Received {
-    fn ingest(&self, instance: ReceivedInstance) -> IngestFuture<'_> {
+    fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_> {
         Box::pin(async move {
+            tokio::task::spawn_blocking(move || data.complete())
+                .await
+                .map_err(|e| IngestError(e.to_string()))?
+                .map_err(|e| IngestError(e.to_string()))?;
             let bytes = tokio::fs::read(&instance.spool_path)
                 .await
                 .map_err(|e| IngestError(e.to_string()))?;

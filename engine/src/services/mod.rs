@@ -172,7 +172,11 @@ struct StoreIngest {
 }
 
 impl dicom_scp::Ingest for StoreIngest {
-    fn ingest(&self, instance: dicom_scp::ReceivedInstance) -> dicom_scp::IngestFuture<'_> {
+    fn ingest(
+        &self,
+        instance: dicom_scp::ReceivedInstance,
+        data: dicom_scp::SpooledData,
+    ) -> dicom_scp::IngestFuture<'_> {
         Box::pin(async move {
             let header = MessageHeader {
                 source: ItemAddress::new(self.cx.production.as_str(), self.cx.name.as_str()),
@@ -187,7 +191,12 @@ impl dicom_scp::Ingest for StoreIngest {
                 body: String::new(),
             };
             self.cx
-                .take_in_spooled(&instance.spool_path, instance.spool_entry_durable, header)
+                .take_in_spooled(
+                    &instance.spool_path,
+                    data,
+                    instance.spool_entry_durable,
+                    header,
+                )
                 .await
                 .map(|_| ())
                 .map_err(|e| {

@@ -181,8 +181,9 @@ impl Bodies {
         self.dir.join(&header.body)
     }
 
-    /// Makes a spooled data set (a file in [`Self::spool_dir`]) the body of
-    /// a message: records its name in the header, appends the trailer and
+    /// Makes a spooled data set (a file in [`Self::spool_dir`], open in
+    /// `file` and positioned at its end) the body of a message: records its
+    /// name in the header, appends the trailer and
     /// fdatasyncs the file, and fsyncs the folder unless the file's entry
     /// is already durable (`entry_durable`: a file of
     /// [`Self::take_spool_file`]).
@@ -192,6 +193,7 @@ impl Bodies {
     pub fn adopt(
         &self,
         spool_path: &Path,
+        mut file: File,
         entry_durable: bool,
         trailer: &mut BodyTrailer,
     ) -> std::io::Result<PathBuf> {
@@ -207,7 +209,6 @@ impl Bodies {
             .and_then(|n| n.to_str())
             .ok_or_else(|| std::io::Error::other("spool file name is not UTF-8"))?;
         trailer.header.body = name.to_string();
-        let mut file = OpenOptions::new().append(true).open(spool_path)?;
         let len = file.metadata()?.len();
         if len != trailer.header.size {
             return Err(std::io::Error::other(format!(

@@ -16,6 +16,7 @@ pub use service::{
     AssociationLookup, DicomScp, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext,
     ScpError, SpoolFiles,
 };
+pub use spool::SpooledData;
 
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, AssociationRQ, PDataValue, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::spool::SpoolWriter;
+use super::spool::{SpoolWriter, SpooledData};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -77,15 +77,18 @@ impl AssociationLookup for crate::store::Associations {
     }
 }
 
-/// A data set received with C-STORE, spooled to a file.
+/// What is known of a data set received with C-STORE; the data itself is in
+/// a spool file, handed to the [`Ingest`] hook as [`SpooledData`].
 ///
 /// Ownership: the spool file belongs to the [`Ingest`] hook from the moment
-/// it is called; it should move it into durable storage (or delete it). When
-/// the hook fails and the file still exists, the service deletes it.
+/// it is called; it should complete it ([`SpooledData::complete`]) and move
+/// it into durable storage (or delete it). When the hook fails and the file
+/// still exists, the service deletes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedInstance {
-    /// The data set exactly as received: no preamble, no meta group, encoded
-    /// in `transfer_syntax`.
+    /// The file of the data set exactly as received: no preamble, no meta
+    /// group, encoded in `transfer_syntax`. Its last bytes are written by
+    /// [`SpooledData::complete`].
     pub spool_path: PathBuf,
     /// Whether the spool file's directory entry is already durable (it came
     /// from [`ScpContext::spool_files`]), so the hook need not sync the folder.
@@ -118,7 +121,7 @@ pub type IngestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), IngestError>>
 /// Takes in a received instance durably. The C-STORE-RSP is 0000H only when
 /// this returns `Ok`, A700H (out of resources) otherwise.
 pub trait Ingest: Send + Sync + 'static {
-    fn ingest(&self, instance: ReceivedInstance) -> IngestFuture<'_>;
+    fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_>;
 }
 
 /// What the runtime gives a DICOM SCP besides its configuration.
@@ -888,9 +891,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
     /// (`true`: its folder entry is durable), else a new one.
     async fn open_spool(&self) -> std::io::Result<((PathBuf, SpoolWriter), bool)> {
         if let Some(path) = self.shared.cx.spool_files.as_ref().and_then(|f| f.take()) {
-            match tokio::fs::OpenOptions::new().write(true).open(&path).await {
+            // Opening an existing, empty file does no disk I/O: done here
+            // rather than on the blocking pool.
+            match std::fs::OpenOptions::new().write(true).open(&path) {
                 Ok(file) => {
-                    return Ok(((path, SpoolWriter::new(file.into_std().await)), true));
+                    return Ok(((path, SpoolWriter::new(file)), true));
                 }
                 Err(error) => {
                     warn!(%error, path = %path.display(), "Could not open a pre-created spool file; creating one.");
@@ -971,11 +976,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         let Some((path, writer)) = spool else {
             return (rq, Status::OUT_OF_RESOURCES);
         };
-        if let Err(error) = writer.finish().await {
-            warn!(%error, path = %path.display(), "Could not finish the spool file.");
-            remove_spool(Some(path)).await;
-            return (rq, Status::OUT_OF_RESOURCES);
-        }
+        let data = match writer.finish().await {
+            Ok(data) => data,
+            Err(error) => {
+                warn!(%error, path = %path.display(), "Could not finish the spool file.");
+                remove_spool(Some(path)).await;
+                return (rq, Status::OUT_OF_RESOURCES);
+            }
+        };
         let Some(ingest) = self.shared.cx.ingest.clone() else {
             remove_spool(Some(path)).await;
             return (rq, Status::SOP_CLASS_NOT_SUPPORTED);
@@ -1001,7 +1009,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             move_originator_ae_title: rq.move_originator_ae_title.clone(),
             move_originator_message_id: rq.move_originator_message_id,
         };
-        match ingest.ingest(instance).await {
+        match ingest.ingest(instance, data).await {
             Ok(()) => {
                 debug!(sop_instance_uid = %rq.affected_sop_instance_uid, size, "Instance received.");
                 (rq, Status::SUCCESS)

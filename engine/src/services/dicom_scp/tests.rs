@@ -52,11 +52,15 @@ struct Recorder {
 }
 
 impl Ingest for Recorder {
-    fn ingest(&self, instance: ReceivedInstance) -> IngestFuture<'_> {
+    fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_> {
         Box::pin(async move {
             if self.fail {
                 return Err(IngestError("disk full".into()));
             }
+            tokio::task::spawn_blocking(move || data.complete())
+                .await
+                .unwrap()
+                .unwrap();
             let bytes = tokio::fs::read(&instance.spool_path).await.unwrap();
             tokio::fs::remove_file(&instance.spool_path).await.unwrap();
             self.got.lock().unwrap().push((instance, bytes));

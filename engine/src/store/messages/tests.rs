@@ -241,7 +241,11 @@ fn pooled_spool_files_become_bodies_and_unused_ones_go_on_start() {
         header: header(1),
         targets: vec![out.clone()],
     };
-    bodies.adopt(&spool, true, &mut trailer).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&spool)
+        .unwrap();
+    bodies.adopt(&spool, file, true, &mut trailer).unwrap();
     let restored = Bodies::read_trailer(&spool).unwrap();
     assert_eq!(restored.header.body, trailer.header.body);
     // The record never reached the store: on start the body is restored
