@@ -140,14 +140,7 @@ pub fn max_fragment_len(max_pdu_length: u32) -> usize {
 
 /// Appends one P-DATA-TF PDU holding a single PDV to `out`.
 pub fn encode_pdata(out: &mut Vec<u8>, pc_id: u8, command: bool, is_last: bool, data: &[u8]) {
-    let pdv_len = (data.len() + 2) as u32;
-    let pdu_len = pdv_len + 4;
-    out.push(0x04);
-    out.push(0x00);
-    out.extend_from_slice(&pdu_len.to_be_bytes());
-    out.extend_from_slice(&pdv_len.to_be_bytes());
-    out.push(pc_id);
-    out.push(u8::from(command) | (u8::from(is_last) << 1));
+    out.extend_from_slice(&pdata_header(pc_id, command, is_last, data.len()));
     out.extend_from_slice(data);
 }
 
@@ -196,9 +189,14 @@ async fn send_bytes<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Streams a data set from a reader as data PDVs, one PDU at a time and
-/// fragmented to the peer's maximum; memory use is bounded by one fragment
-/// (two while looking ahead for the last one). Returns the bytes sent.
+/// Bytes of data read and sent per write when streaming a data set: several
+/// PDUs go out in one system call (peers often announce only 16 KiB).
+const STREAM_CHUNK: usize = 256 * 1024;
+
+/// Streams a data set from a reader as data PDVs fragmented to the peer's
+/// maximum, several PDUs per write. Memory use is bounded by a few chunks of
+/// [`STREAM_CHUNK`] (or of one fragment, when that is larger), whatever the
+/// size of the data set. Returns the bytes sent.
 ///
 /// # Errors
 /// I/O errors from the reader or the stream.
@@ -212,29 +210,181 @@ where
     R: AsyncRead + Unpin,
 {
     let fragment = max_fragment_len(stream.max_send()).min(1024 * 1024);
-    let mut current = vec![0u8; fragment];
-    let mut next = vec![0u8; fragment];
+    let chunk = (STREAM_CHUNK / fragment).max(1) * fragment;
+    let mut current = vec![0u8; chunk];
+    let mut next = vec![0u8; chunk];
     let mut current_len = fill(&mut reader, &mut current).await?;
-    let mut out = Vec::with_capacity(fragment + PDU_HEADER_LENGTH + PDV_OVERHEAD);
+    let pdus = chunk / fragment;
+    let mut out = Vec::with_capacity(chunk + pdus * (PDU_HEADER_LENGTH + PDV_OVERHEAD));
     let mut sent = 0u64;
     loop {
         // A short read means end of input; a full one needs a look ahead.
-        let next_len = if current_len == fragment {
+        let next_len = if current_len == chunk {
             fill(&mut reader, &mut next).await?
         } else {
             0
         };
-        let is_last = next_len == 0;
+        let ends = next_len == 0;
         out.clear();
-        encode_pdata(&mut out, pc_id, false, is_last, &current[..current_len]);
+        let data = &current[..current_len];
+        if data.is_empty() {
+            encode_pdata(&mut out, pc_id, false, true, data);
+        }
+        let mut pieces = data.chunks(fragment).peekable();
+        while let Some(piece) = pieces.next() {
+            encode_pdata(
+                &mut out,
+                pc_id,
+                false,
+                ends && pieces.peek().is_none(),
+                piece,
+            );
+        }
         stream.write_raw(&out).await?;
         sent += current_len as u64;
-        if is_last {
+        if ends {
             return Ok(sent);
         }
         std::mem::swap(&mut current, &mut next);
         current_len = next_len;
     }
+}
+
+/// Streams `len` bytes of a file, from `offset`, as data PDVs fragmented to
+/// the peer's maximum. Each chunk is read on the blocking pool with one
+/// positioned vectored read straight into the payloads of its PDUs (no
+/// copy), then written with one system call. Memory use is one chunk.
+/// Returns the bytes sent.
+///
+/// # Errors
+/// I/O errors from the file (including a file shorter than `offset + len`)
+/// or the stream.
+pub async fn send_data_from_file<S>(
+    stream: &mut PduStream<S>,
+    pc_id: u8,
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+) -> std::io::Result<u64>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let fragment = max_fragment_len(stream.max_send()).min(1024 * 1024);
+    let chunk = (STREAM_CHUNK / fragment).max(1) * fragment;
+    let overhead = PDU_HEADER_LENGTH + PDV_OVERHEAD;
+    let mut out = vec![0u8; chunk + (chunk / fragment) * overhead];
+    let file = std::sync::Arc::new(file);
+    let mut sent = 0u64;
+    loop {
+        let n = usize::try_from(len - sent).map_or(chunk, |left| left.min(chunk));
+        let ends = sent + n as u64 == len;
+        // Lay out the PDU headers; the payload slots stay to be filled.
+        let mut slots = Vec::with_capacity(n.div_ceil(fragment));
+        let mut at = 0;
+        let mut left = n;
+        loop {
+            let piece = left.min(fragment);
+            left -= piece;
+            let header = pdata_header(pc_id, false, ends && left == 0, piece);
+            out[at..at + overhead].copy_from_slice(&header);
+            slots.push((at + overhead, piece));
+            at += overhead + piece;
+            if left == 0 {
+                break;
+            }
+        }
+        let reader = std::sync::Arc::clone(&file);
+        let position = offset + sent;
+        let (buf, result) = tokio::task::spawn_blocking(move || {
+            let result = read_into_slots(&reader, position, &mut out, &slots);
+            (out, result)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        out = buf;
+        result?;
+        stream.write_raw(&out[..at]).await?;
+        sent += n as u64;
+        if ends {
+            return Ok(sent);
+        }
+    }
+}
+
+/// The 12 bytes before a single PDV's data: PDU type and length, PDV length,
+/// presentation context and message control header.
+fn pdata_header(pc_id: u8, command: bool, is_last: bool, data_len: usize) -> [u8; 12] {
+    let pdv_len = (data_len + 2) as u32;
+    let pdu_len = pdv_len + 4;
+    let mut h = [0u8; 12];
+    h[0] = 0x04;
+    h[2..6].copy_from_slice(&pdu_len.to_be_bytes());
+    h[6..10].copy_from_slice(&pdv_len.to_be_bytes());
+    h[10] = pc_id;
+    h[11] = u8::from(command) | (u8::from(is_last) << 1);
+    h
+}
+
+/// Fills the `(start, len)` slots of `buf` with consecutive bytes of the
+/// file from `position`, with as few `preadv` calls as the kernel allows.
+fn read_into_slots(
+    file: &std::fs::File,
+    mut position: u64,
+    buf: &mut [u8],
+    slots: &[(usize, usize)],
+) -> std::io::Result<()> {
+    let mut pending: Vec<(usize, usize)> = slots.iter().copied().filter(|s| s.1 > 0).collect();
+    while !pending.is_empty() {
+        let n = preadv(file, position, buf, &pending)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the body file is shorter than its recorded size",
+            ));
+        }
+        position += n as u64;
+        // Drop what was filled; a short read leaves the rest for the next call.
+        let mut done = n;
+        pending.retain_mut(|(start, len)| {
+            let take = done.min(*len);
+            done -= take;
+            *start += take;
+            *len -= take;
+            *len > 0
+        });
+    }
+    Ok(())
+}
+
+/// One `preadv(2)` into the slots of `buf` (at most `IOV_MAX` of them).
+fn preadv(
+    file: &std::fs::File,
+    position: u64,
+    buf: &mut [u8],
+    slots: &[(usize, usize)],
+) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let slots = &slots[..slots.len().min(1024)];
+    assert!(
+        slots.iter().all(|&(s, l)| s + l <= buf.len()),
+        "slots lie inside the buffer"
+    );
+    let base = buf.as_mut_ptr();
+    let iov: Vec<libc::iovec> = slots
+        .iter()
+        .map(|&(start, len)| libc::iovec {
+            // SAFETY: `start + len <= buf.len()` (asserted above).
+            #[allow(unsafe_code)]
+            iov_base: unsafe { base.add(start) }.cast(),
+            iov_len: len,
+        })
+        .collect();
+    let offset = libc::off_t::try_from(position).map_err(std::io::Error::other)?;
+    // SAFETY: every iovec points into `buf`, which is borrowed mutably for
+    // the whole call; the count is at most 1024 (IOV_MAX on Linux).
+    #[allow(unsafe_code)]
+    let n = unsafe { libc::preadv(file.as_raw_fd(), iov.as_ptr(), iov.len() as i32, offset) };
+    usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
 }
 
 async fn fill<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {

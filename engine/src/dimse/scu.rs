@@ -15,11 +15,13 @@ use dicom_ul::pdu::{
     AbortRQSource, AssociationRQ, PDataValue, Pdu, PresentationContextProposed,
     PresentationContextResultReason, UserVariableItem,
 };
-use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::commands::{CEchoRq, CStoreRq, CommandError, DimseCommand, Priority};
-use super::pdata::{PdvError, PdvEvent, Reassembler, send_command, send_data_from};
+use super::pdata::{
+    PdvError, PdvEvent, Reassembler, send_command, send_data_from, send_data_from_file,
+};
 use super::pdu::{PduReadError, PduStream, PduWriteError, describe_abort_source, describe_pdu};
 use super::status::Status;
 use super::uids::{
@@ -401,6 +403,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         transfer_syntax: &str,
         data: R,
     ) -> Result<Status, ScuError> {
+        let (pc_id, id) = self
+            .request(sop_class_uid, sop_instance_uid, transfer_syntax)
+            .await?;
+        let sent = send_data_from(&mut self.stream, pc_id, data).await?;
+        self.store_response(id, sent).await
+    }
+
+    /// Sends a C-STORE-RQ on the context accepted for the SOP class and
+    /// transfer syntax; returns the context's id for the data set and the
+    /// request's message id.
+    async fn request(
+        &mut self,
+        sop_class_uid: &str,
+        sop_instance_uid: &str,
+        transfer_syntax: &str,
+    ) -> Result<(u8, u16), ScuError> {
         let pc_id = self
             .accepted_context(sop_class_uid, Some(transfer_syntax))
             .ok_or_else(|| ScuError::NoAcceptedContext {
@@ -417,11 +435,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
             move_originator_message_id: None,
         });
         self.send_command(pc_id, &rq).await?;
-        let sent = send_data_from(&mut self.stream, pc_id, data).await?;
+        Ok((pc_id, message_id(&rq)))
+    }
+
+    /// Reads the C-STORE-RSP of the request just sent.
+    async fn store_response(&mut self, id: u16, sent: u64) -> Result<Status, ScuError> {
         trace(&self.trace, &format!(">> data set, {sent} bytes"));
-        let rsp = self.read_response(message_id(&rq)).await?;
+        let rsp = self.read_response(id).await?;
         rsp.status()
             .ok_or_else(|| ScuError::Unexpected(rsp.describe()))
+    }
+
+    /// Sends `len` bytes of a file, from `offset`, as the data set of a
+    /// C-STORE; as [`Self::store`] otherwise. The file is read in large
+    /// chunks straight into the outgoing PDUs.
+    ///
+    /// # Errors
+    /// As [`Self::store`].
+    pub async fn store_from_file(
+        &mut self,
+        sop_class_uid: &str,
+        sop_instance_uid: &str,
+        transfer_syntax: &str,
+        file: std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> Result<Status, ScuError> {
+        let (pc_id, id) = self
+            .request(sop_class_uid, sop_instance_uid, transfer_syntax)
+            .await?;
+        let sent = send_data_from_file(&mut self.stream, pc_id, file, offset, len).await?;
+        self.store_response(id, sent).await
     }
 
     /// Sends a DICOM Part-10 file with C-STORE, streaming the data set after
@@ -432,20 +476,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
     /// [`ScuError::File`] when the file is not Part-10, else as [`Self::store`].
     pub async fn store_file(&mut self, path: &Path) -> Result<Status, ScuError> {
         let meta = read_part10_meta(path).await?;
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| ScuError::File {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-        file.seek(std::io::SeekFrom::Start(meta.data_set_offset))
-            .await?;
-        let reader = tokio::io::BufReader::with_capacity(64 * 1024, file);
-        self.store(
+        let file_error = |e: std::io::Error| ScuError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let file = std::fs::File::open(path).map_err(file_error)?;
+        let len = file.metadata().map_err(file_error)?.len();
+        self.store_from_file(
             &meta.sop_class_uid,
             &meta.sop_instance_uid,
             &meta.transfer_syntax,
-            reader,
+            file,
+            meta.data_set_offset,
+            len.saturating_sub(meta.data_set_offset),
         )
         .await
     }

@@ -49,6 +49,71 @@ async fn collect_pdus(bytes_len: usize, peer_max: u32) -> Vec<Pdu> {
     pdus
 }
 
+/// Sends `len` bytes at `offset` of a file through `send_data_from_file` and
+/// reads the PDUs back.
+async fn file_pdus(
+    file_len: usize,
+    offset: usize,
+    len: usize,
+    peer_max: u32,
+) -> (std::io::Result<u64>, Vec<Pdu>, Vec<u8>) {
+    let contents: Vec<u8> = (0..file_len).map(|i| (i * 7) as u8).collect();
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &contents).unwrap();
+    let (client, server) = tokio::io::duplex(1 << 22);
+    let mut tx = PduStream::new(client);
+    tx.set_limits(16384, peer_max);
+    let sent = send_data_from_file(&mut tx, 3, file, offset as u64, len as u64).await;
+    drop(tx);
+    let mut rx = PduStream::new(server);
+    rx.set_limits(peer_max, 0);
+    let mut pdus = Vec::new();
+    while let Ok(pdu) = rx.read_pdu().await {
+        pdus.push(pdu);
+    }
+    let mut joined = Vec::new();
+    for (i, pdu) in pdus.iter().enumerate() {
+        let Pdu::PData { data } = pdu else { panic!() };
+        assert_eq!(data.len(), 1);
+        assert_eq!(data[0].is_last, i == pdus.len() - 1);
+        assert_eq!(data[0].presentation_context_id, 3);
+        joined.extend_from_slice(&data[0].data);
+    }
+    let expected = contents[offset.min(file_len)..(offset + len).min(file_len)].to_vec();
+    if sent.is_ok() {
+        assert_eq!(joined, expected);
+    }
+    (sent, pdus, joined)
+}
+
+#[tokio::test]
+async fn a_file_range_is_sent_in_pdus_of_the_peer_maximum() {
+    let fragment = 16384 - 6;
+    let chunk = (256 * 1024 / fragment) * fragment;
+    for (file_len, offset, len) in [
+        (1000, 0, 1000),
+        (1000, 132, 0),
+        (700_000, 132, 600_000),
+        (chunk + 10, 10, chunk),
+        (3 * chunk, 0, 2 * chunk + 1),
+    ] {
+        let (sent, pdus, _) = file_pdus(file_len, offset, len, 16384).await;
+        assert_eq!(sent.unwrap(), len as u64);
+        assert_eq!(pdus.len(), len.div_ceil(fragment).max(1), "{len} bytes");
+    }
+    // A peer maximum larger than the chunk: one PDU per write.
+    let (sent, pdus, _) = file_pdus(3_000_000, 0, 3_000_000, 1 << 20).await;
+    assert_eq!(sent.unwrap(), 3_000_000);
+    assert_eq!(pdus.len(), 3);
+}
+
+#[tokio::test]
+async fn a_body_file_shorter_than_recorded_is_an_error() {
+    let (sent, _, _) = file_pdus(1000, 0, 5000, 16384).await;
+    let error = sent.unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof, "{error}");
+}
+
 #[tokio::test]
 async fn fragments_honour_the_peer_maximum() {
     // Every PDU fits in 1024 bytes (the reader enforces it).
@@ -57,6 +122,16 @@ async fn fragments_honour_the_peer_maximum() {
     assert_eq!(collect_pdus(1018 * 3, 1024).await.len(), 3);
     assert_eq!(collect_pdus(0, 1024).await.len(), 1);
     assert_eq!(collect_pdus(10, 1024).await.len(), 1);
+    // Several PDUs per write: around and across the write chunks.
+    let fragment = 16384 - 6;
+    let chunk = (256 * 1024 / fragment) * fragment;
+    for n in [chunk - 1, chunk, chunk + 1, 2 * chunk, 600_000] {
+        assert_eq!(
+            collect_pdus(n, 16384).await.len(),
+            n.div_ceil(fragment),
+            "{n} bytes"
+        );
+    }
 }
 
 #[test]

@@ -25,7 +25,6 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -280,14 +279,15 @@ async fn deliver(
             crate::dimse::uids::uid_name_or_uid(ts),
         ));
     }
-    let file = match tokio::fs::File::open(cx.bodies.path(&record.header)).await {
+    // Opening is a quick metadata lookup next to the transfer; the reads
+    // are done on the blocking pool by the sender.
+    let file = match std::fs::File::open(cx.bodies.path(&record.header)) {
         Ok(f) => f,
         Err(e) => return Outcome::Fail(format!("the body file cannot be read: {e}")),
     };
-    let data = tokio::io::BufReader::with_capacity(256 * 1024, file.take(h.size));
     match o
         .association
-        .store(sop, &h.sop_instance_uid, ts, data)
+        .store_from_file(sop, &h.sop_instance_uid, ts, file, 0, h.size)
         .await
     {
         Ok(status) => match status.category() {
