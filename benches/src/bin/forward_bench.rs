@@ -14,7 +14,11 @@
 //! operation, and reports its throughput against plain store-and-forward.
 //!
 //! "Through" is timed from the start of `storescu` until the archive has
-//! every instance (end to end, forwarding included). The engine's peak RSS
+//! every instance (end to end, forwarding included). What a run writes is
+//! removed only at the end: on a file system that delays the reuse of
+//! recently freed inodes (ext4 without a journal), deleting thousands of
+//! files makes every file created in the next seconds slower, which would
+//! tax whichever run came next. The engine's peak RSS
 //! (VmHWM) is read from /proc when it exits.
 //!
 //! Build and run (release, with the engine binary next to this one):
@@ -296,9 +300,7 @@ fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> 
     send(port, "ARCHIVE", groups)?;
     let n: usize = groups.iter().map(Vec::len).sum();
     wait_files(&out, n)?;
-    let took = start.elapsed();
-    std::fs::remove_dir_all(&out).ok();
-    Ok(took)
+    Ok(start.elapsed())
 }
 
 fn through_run(
@@ -408,12 +410,47 @@ max_associations = 4
         cpu_ticks as f64 / 100.0,
         cpu_ticks as f64 * 10.0 / n as f64
     );
+    if std::env::var_os("BENCH_THREADS").is_some() {
+        println!("  (engine CPU by thread: {})", thread_cpu(pid));
+    }
     Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())
         .status()
         .ok();
     engine_proc.0.wait().ok();
-    std::fs::remove_dir_all(&base).ok();
     Ok((took, rss))
+}
+
+/// The engine's CPU time per thread name, in ms (utime+stime), busiest first.
+fn thread_cpu(pid: u32) -> String {
+    let mut by_name = std::collections::BTreeMap::<String, (u64, u64, usize)>::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("?", |(_, n)| n).to_string();
+        let f: Vec<&str> = tail.split_whitespace().collect();
+        let (u, s) = (
+            f[11].parse::<u64>().unwrap_or(0),
+            f[12].parse::<u64>().unwrap_or(0),
+        );
+        let e = by_name.entry(name).or_default();
+        e.0 += u * 10;
+        e.1 += s * 10;
+        e.2 += 1;
+    }
+    let mut v: Vec<_> = by_name.into_iter().collect();
+    v.sort_by_key(|(_, (u, s, _))| std::cmp::Reverse(u + s));
+    v.iter()
+        .map(|(n, (u, s, c))| format!("{n}×{c} user {u} sys {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
