@@ -191,7 +191,7 @@ async fn send_bytes<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Bytes of data read and sent per write when streaming a data set: several
 /// PDUs go out in one system call (peers often announce only 16 KiB).
-const STREAM_CHUNK: usize = 256 * 1024;
+const STREAM_CHUNK: usize = 1024 * 1024;
 
 /// Streams a data set from a reader as data PDVs fragmented to the peer's
 /// maximum, several PDUs per write. Memory use is bounded by a few chunks of

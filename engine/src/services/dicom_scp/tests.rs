@@ -153,7 +153,7 @@ async fn echo_is_answered_with_success_and_our_identity() {
             Some("SWITCHBOARD_01")
         )
     );
-    assert_eq!(assoc.peer_max_pdu_length(), 65536);
+    assert_eq!(assoc.peer_max_pdu_length(), 131_072);
     for _ in 0..3 {
         assert_eq!(assoc.echo().await.unwrap(), Status::SUCCESS);
     }
@@ -659,7 +659,7 @@ fn config_parses_from_toml_with_defaults_and_lists() {
     .unwrap();
     assert_eq!(cfg.ae_title.to_vec(), vec![aet("ENS-SCP")]);
     assert_eq!(cfg.bind_address.to_string(), "0.0.0.0");
-    assert_eq!(cfg.max_pdu_length, 65536);
+    assert_eq!(cfg.max_pdu_length, 131_072);
     assert!(cfg.validate().is_ok());
 
     let cfg: DicomScpConfig = toml::from_str(
