@@ -446,6 +446,8 @@ struct StoreInProgress {
     size: u64,
     /// The status to answer with instead of ingesting.
     refusal: Option<Status>,
+    /// When the command arrived, for the timing trace.
+    started: std::time::Instant,
 }
 
 /// A DIMSE request with a data set this service does not handle: the data
@@ -840,6 +842,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     spool_entry_durable,
                     size: 0,
                     refusal,
+                    started: std::time::Instant::now(),
                 })));
                 Flow::Continue
             }
@@ -967,8 +970,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             spool_entry_durable,
             size,
             refusal,
+            started,
             ..
         } = store;
+        let received = started.elapsed();
         if let Some(status) = refusal {
             remove_spool(spool.map(|(p, _)| p)).await;
             return (rq, status);
@@ -1009,9 +1014,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             move_originator_ae_title: rq.move_originator_ae_title.clone(),
             move_originator_message_id: rq.move_originator_message_id,
         };
+        let ingest_started = std::time::Instant::now();
         match ingest.ingest(instance, data).await {
             Ok(()) => {
                 debug!(sop_instance_uid = %rq.affected_sop_instance_uid, size, "Instance received.");
+                tracing::trace!(?received, ingest = ?ingest_started.elapsed(), "C-STORE timing.");
                 (rq, Status::SUCCESS)
             }
             Err(error) => {
