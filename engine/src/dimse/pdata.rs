@@ -253,8 +253,8 @@ where
 /// Streams `len` bytes of a file, from `offset`, as data PDVs fragmented to
 /// the peer's maximum. Each chunk is read on the blocking pool with one
 /// positioned vectored read straight into the payloads of its PDUs (no
-/// copy), then written with one system call. Memory use is one chunk.
-/// Returns the bytes sent.
+/// copy), then written with one system call. Memory use is one chunk, in
+/// `buffer`, which is kept for the next call. Returns the bytes sent.
 ///
 /// # Errors
 /// I/O errors from the file (including a file shorter than `offset + len`)
@@ -265,6 +265,7 @@ pub async fn send_data_from_file<S>(
     file: std::fs::File,
     offset: u64,
     len: u64,
+    buffer: &mut Vec<u8>,
 ) -> std::io::Result<u64>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -272,7 +273,30 @@ where
     let fragment = max_fragment_len(stream.max_send()).min(1024 * 1024);
     let chunk = (STREAM_CHUNK / fragment).max(1) * fragment;
     let overhead = PDU_HEADER_LENGTH + PDV_OVERHEAD;
-    let mut out = vec![0u8; chunk + (chunk / fragment) * overhead];
+    let need = chunk + (chunk / fragment) * overhead;
+    if buffer.len() < need {
+        buffer.resize(need, 0);
+    }
+    let mut out = std::mem::take(buffer);
+    let result = send_chunks(stream, pc_id, file, offset, len, &mut out).await;
+    *buffer = out;
+    result
+}
+
+async fn send_chunks<S>(
+    stream: &mut PduStream<S>,
+    pc_id: u8,
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+    out: &mut Vec<u8>,
+) -> std::io::Result<u64>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let fragment = max_fragment_len(stream.max_send()).min(1024 * 1024);
+    let chunk = (STREAM_CHUNK / fragment).max(1) * fragment;
+    let overhead = PDU_HEADER_LENGTH + PDV_OVERHEAD;
     let file = std::sync::Arc::new(file);
     let mut sent = 0u64;
     loop {
@@ -295,13 +319,14 @@ where
         }
         let reader = std::sync::Arc::clone(&file);
         let position = offset + sent;
+        let mut filled = std::mem::take(out);
         let (buf, result) = tokio::task::spawn_blocking(move || {
-            let result = read_into_slots(&reader, position, &mut out, &slots);
-            (out, result)
+            let result = read_into_slots(&reader, position, &mut filled, &slots);
+            (filled, result)
         })
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-        out = buf;
+        *out = buf;
         result?;
         stream.write_raw(&out[..at]).await?;
         sent += n as u64;

@@ -10,7 +10,7 @@
 use std::io;
 
 use dicom_ul::pdu::{
-    AbortRQServiceProviderReason, AbortRQSource, MAXIMUM_PDU_SIZE, PDataValueType, Pdu,
+    AbortRQServiceProviderReason, AbortRQSource, MAXIMUM_PDU_SIZE, PDataValue, PDataValueType, Pdu,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -335,6 +335,14 @@ fn effective_max(announced: u32) -> u32 {
 /// panic on a malformed input must never take the association task down
 /// without an answer, so it is contained here.
 fn decode(bytes: &[u8], name: &'static str) -> Result<Pdu, PduReadError> {
+    if bytes.first() == Some(&0x04) {
+        return decode_pdata(&bytes[PDU_HEADER_LENGTH..]).map_err(|reason| {
+            PduReadError::Malformed {
+                name,
+                reason: reason.into(),
+            }
+        });
+    }
     let decoded =
         std::panic::catch_unwind(|| dicom_ul::pdu::read_pdu(bytes, MAXIMUM_PDU_SIZE, false));
     match decoded {
@@ -352,6 +360,43 @@ fn decode(bytes: &[u8], name: &'static str) -> Result<Pdu, PduReadError> {
             reason: "the decoder failed on this input".into(),
         }),
     }
+}
+
+/// Decodes the body of a P-DATA-TF PDU (PS3.8 §9.3.5): one or more PDV
+/// items, each a 4-byte length, a presentation context ID, a message
+/// control header and the data. Done here rather than by the codec, which
+/// copies every fragment twice: this is the path every data set takes.
+fn decode_pdata(mut body: &[u8]) -> Result<Pdu, &'static str> {
+    let mut data = Vec::with_capacity(1);
+    while !body.is_empty() {
+        let Some((length, rest)) = body.split_first_chunk::<4>() else {
+            return Err("truncated PDV item header");
+        };
+        let length = u32::from_be_bytes(*length) as usize;
+        if length < 2 {
+            return Err("PDV item shorter than its header");
+        }
+        if length > rest.len() {
+            return Err("PDV item longer than the PDU");
+        }
+        let (item, rest) = rest.split_at(length);
+        let (pc_id, control) = (item[0], item[1]);
+        data.push(PDataValue {
+            presentation_context_id: pc_id,
+            value_type: if control & 0x01 != 0 {
+                PDataValueType::Command
+            } else {
+                PDataValueType::Data
+            },
+            is_last: control & 0x02 != 0,
+            data: item[2..].to_vec(),
+        });
+        body = rest;
+    }
+    if data.is_empty() {
+        return Err("P-DATA-TF PDU without a PDV item");
+    }
+    Ok(Pdu::PData { data })
 }
 
 #[cfg(test)]

@@ -172,6 +172,8 @@ pub struct ScuAssociation<S> {
     contexts: Vec<NegotiatedContext>,
     next_message_id: u16,
     reassembler: Reassembler,
+    /// Reused by every C-STORE from a file (one chunk of PDUs).
+    send_buffer: Vec<u8>,
     trace: Option<Trace>,
     response_timeout: Duration,
     peer_max_pdu_length: u32,
@@ -316,6 +318,7 @@ where
         contexts,
         next_message_id: 1,
         reassembler: Reassembler::new(),
+        send_buffer: Vec::new(),
         trace: options.trace.clone(),
         response_timeout: options.response_timeout,
         peer_max_pdu_length,
@@ -464,7 +467,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         let (pc_id, id) = self
             .request(sop_class_uid, sop_instance_uid, transfer_syntax)
             .await?;
-        let sent = send_data_from_file(&mut self.stream, pc_id, file, offset, len).await?;
+        let sent = send_data_from_file(
+            &mut self.stream,
+            pc_id,
+            file,
+            offset,
+            len,
+            &mut self.send_buffer,
+        )
+        .await?;
         self.store_response(id, sent).await
     }
 

@@ -63,7 +63,8 @@ async fn file_pdus(
     let (client, server) = tokio::io::duplex(1 << 22);
     let mut tx = PduStream::new(client);
     tx.set_limits(16384, peer_max);
-    let sent = send_data_from_file(&mut tx, 3, file, offset as u64, len as u64).await;
+    let sent =
+        send_data_from_file(&mut tx, 3, file, offset as u64, len as u64, &mut Vec::new()).await;
     drop(tx);
     let mut rx = PduStream::new(server);
     rx.set_limits(peer_max, 0);

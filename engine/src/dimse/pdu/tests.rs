@@ -146,3 +146,45 @@ fn descriptions() {
     assert_eq!(pdu_type_name(3), Some("A-ASSOCIATE-RJ"));
     assert_eq!(pdu_type_name(9), None);
 }
+
+/// Our P-DATA decoder reads what the codec writes, PDV for PDV, and
+/// refuses items that do not add up to the PDU.
+#[test]
+fn p_data_decodes_as_the_codec_encodes() {
+    let pdu = Pdu::PData {
+        data: vec![
+            dicom_ul::pdu::PDataValue {
+                presentation_context_id: 1,
+                value_type: PDataValueType::Command,
+                is_last: true,
+                data: vec![1, 2, 3],
+            },
+            dicom_ul::pdu::PDataValue {
+                presentation_context_id: 3,
+                value_type: PDataValueType::Data,
+                is_last: false,
+                data: (0..5000).map(|i| i as u8).collect(),
+            },
+            dicom_ul::pdu::PDataValue {
+                presentation_context_id: 3,
+                value_type: PDataValueType::Data,
+                is_last: true,
+                data: vec![],
+            },
+        ],
+    };
+    let mut bytes = Vec::new();
+    dicom_ul::pdu::write_pdu(&mut bytes, &pdu).unwrap();
+    assert_eq!(decode(&bytes, "P-DATA-TF").unwrap(), pdu);
+
+    let malformed = |body: &[u8]| {
+        let mut b = vec![0x04, 0];
+        b.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        b.extend_from_slice(body);
+        decode(&b, "P-DATA-TF").unwrap_err().to_string()
+    };
+    assert!(malformed(&[]).contains("without a PDV item"));
+    assert!(malformed(&[0, 0, 0]).contains("truncated"));
+    assert!(malformed(&[0, 0, 0, 1, 1]).contains("shorter than its header"));
+    assert!(malformed(&[0, 0, 0, 9, 1, 2, 3]).contains("longer than the PDU"));
+}
