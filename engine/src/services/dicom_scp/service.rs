@@ -929,7 +929,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             Some(InProgress::Store(store)) => {
                 store.size += bytes.len() as u64;
                 if let Some((path, writer)) = store.spool.as_mut()
-                    && let Err(error) = writer.write(&bytes).await
+                    && let Err(error) = writer.write(&bytes)
                 {
                     warn!(%error, path = %path.display(), "Could not write the spool file; the C-STORE will be refused.");
                     remove_spool(store.spool.take().map(|(p, _)| p)).await;
@@ -981,14 +981,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         let Some((path, writer)) = spool else {
             return (rq, Status::OUT_OF_RESOURCES);
         };
-        let data = match writer.finish().await {
-            Ok(data) => data,
-            Err(error) => {
-                warn!(%error, path = %path.display(), "Could not finish the spool file.");
-                remove_spool(Some(path)).await;
-                return (rq, Status::OUT_OF_RESOURCES);
-            }
-        };
+        let data = writer.finish();
         let Some(ingest) = self.shared.cx.ingest.clone() else {
             remove_spool(Some(path)).await;
             return (rq, Status::SOP_CLASS_NOT_SUPPORTED);
