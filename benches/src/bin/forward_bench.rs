@@ -14,11 +14,12 @@
 //! operation, and reports its throughput against plain store-and-forward.
 //!
 //! "Through" is timed from the start of `storescu` until the archive has
-//! every instance (end to end, forwarding included). What a run writes is
-//! removed only at the end: on a file system that delays the reuse of
-//! recently freed inodes (ext4 without a journal), deleting thousands of
-//! files makes every file created in the next seconds slower, which would
-//! tax whichever run came next. The engine's peak RSS
+//! every instance (end to end, forwarding included). Every run starts with
+//! a `sync`, so that none waits behind the write-back of what the runs
+//! before it wrote. What the runs write is removed only at the end: on a
+//! file system that delays the reuse of recently freed inodes (ext4 without
+//! a journal), deleting thousands of files makes every file created in the
+//! next seconds slower, which would tax whichever run came next. The engine's peak RSS
 //! (VmHWM) is read from /proc when it exits.
 //!
 //! Build and run (release, with the engine binary next to this one):
@@ -292,7 +293,15 @@ fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes every dirty page to disk, so that a run does not wait behind the
+/// write-back of what the runs before it wrote (the engine's `fdatasync`
+/// would, a `storescp` without it would not).
+fn settle() {
+    Command::new("sync").status().ok();
+}
+
 fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> {
+    settle();
     let port = free_port()?;
     let out = root.join(format!("direct-{port}"));
     let _scp = storescp(port, &out)?;
@@ -360,6 +369,7 @@ max_associations = 4
         ),
     )?;
     let out = base.join("archive");
+    settle();
     let _scp = storescp(archive_port, &out)?;
     let child = Command::new(engine)
         .arg("--data-dir")
