@@ -202,10 +202,18 @@ async fn failures_are_traced_and_resent_after_the_fix() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("queued again for OUT"));
+    let resent = Instant::now();
     wait_until(&engine, "all delivered", |s| {
         s.len() == 4 && s.iter().all(|x| x == "delivered")
     })
     .await;
+    // The resend woke the operation's queue reader: it did not wait for its
+    // safety-net rescan (every 5 s).
+    assert!(
+        resent.elapsed() < Duration::from_secs(3),
+        "delivered {:?} after the resend",
+        resent.elapsed()
+    );
 
     // Stopped: the same commands read the store directly.
     assert!(engine.stop().await.success());

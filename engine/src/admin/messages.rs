@@ -1,8 +1,7 @@
 //! The message-trace commands (`switchboard messages …`) against the store.
 //!
-//! A resend only writes queue entries; a running engine picks them up on its
-//! next queue scan (at most a few seconds later), so the admin server needs
-//! no handle on the running items.
+//! A resend only writes queue entries; when an engine runs, its admin server
+//! then wakes the items' queue readers ([`super::EngineState::queued`]).
 
 use super::api::Response;
 use super::execute::CommandError;

@@ -256,7 +256,7 @@ async fn answer(
             );
         }
     };
-    if let (Request::Status, Some(engine)) = (&envelope.request, engine) {
+    if let (Request::Status, Some(engine)) = (&envelope.request, engine.clone()) {
         return match tokio::task::spawn_blocking(move || engine.status()).await {
             Ok(status) => (
                 200,
@@ -273,6 +273,7 @@ async fn answer(
         };
     }
     let store = store.clone();
+    let namespace = envelope.namespace.clone();
     let span = tracing::info_span!("admin_request", namespace = %envelope.namespace);
     let outcome = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
@@ -280,7 +281,13 @@ async fn answer(
     })
     .await;
     match outcome {
-        Ok(Ok(response)) => (200, reply_body(&Reply::Ok(response))),
+        Ok(Ok(response)) => {
+            if let (Response::Resent { resent }, Some(engine)) = (&response, engine) {
+                let targets: Vec<_> = resent.iter().flat_map(|(_, t)| t.clone()).collect();
+                engine.queued(&namespace, &targets);
+            }
+            (200, reply_body(&Reply::Ok(response)))
+        }
         Ok(Err(error)) => (
             error.http_status(),
             reply_body(&Reply::Error(ErrorReply::from_error(&error))),

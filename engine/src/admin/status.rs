@@ -13,6 +13,10 @@ use crate::ids::NamespaceId;
 pub trait EngineState: Send + Sync + 'static {
     /// The state right now.
     fn status(&self) -> EngineStatus;
+
+    /// Messages were queued for these items of a namespace (a resend):
+    /// their queue readers look at once instead of at their next rescan.
+    fn queued(&self, namespace: &NamespaceId, targets: &[crate::store::messages::ItemAddress]);
 }
 
 /// Answer of [`Request::Status`](super::Request::Status).

@@ -116,8 +116,10 @@ pub async fn run_with_control(
     }
 
     let root = CancellationToken::new();
+    let wakers = Wakers::default();
     let board = StatusBoard::new(
         store.clone(),
+        wakers.clone(),
         &options.productions_dir,
         options.reload.watch,
     );
@@ -152,7 +154,7 @@ pub async fn run_with_control(
         store: store.clone(),
         bodies,
         commit,
-        wakers: Wakers::default(),
+        wakers,
         grace: options.grace_period,
         listeners: crate::component::Listeners::default(),
     };

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::task::AbortHandle;
 use tracing::warn;
 
+use super::topology::Wakers;
 use crate::admin::status::{
     EngineState, EngineStatus, ItemState, ItemStatus, ProductionStatus, RejectedFile,
     ReloadSummary, WaitingQueue,
@@ -27,6 +28,8 @@ use crate::store::messages::ItemAddress;
 #[derive(Debug, Clone)]
 pub struct StatusBoard {
     store: Store,
+    /// The items' wake-ups, poked when the admin interface queues messages.
+    wakers: Wakers,
     pub(super) board: Arc<Mutex<Board>>,
 }
 
@@ -59,9 +62,10 @@ pub(super) struct BoardItem {
 
 impl StatusBoard {
     /// An empty board for an engine running `productions_dir`.
-    pub fn new(store: Store, productions_dir: &Path, watching: bool) -> Self {
+    pub fn new(store: Store, wakers: Wakers, productions_dir: &Path, watching: bool) -> Self {
         Self {
             store,
+            wakers,
             board: Arc::new(Mutex::new(Board {
                 productions_dir: productions_dir.display().to_string(),
                 watching,
@@ -76,6 +80,12 @@ impl StatusBoard {
 }
 
 impl EngineState for StatusBoard {
+    fn queued(&self, namespace: &NamespaceId, targets: &[ItemAddress]) {
+        for target in targets {
+            self.wakers.get(namespace, target).notify_one();
+        }
+    }
+
     fn status(&self) -> EngineStatus {
         // Copy what is needed under the lock; read queues after.
         let (mut status, running): (EngineStatus, BTreeSet<(NamespaceId, ItemAddress)>) = {
