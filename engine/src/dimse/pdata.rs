@@ -31,18 +31,40 @@ pub enum PdvError {
     Command(#[from] CommandError),
 }
 
+/// One PDV, borrowed from the PDU it came in (see
+/// [`super::pdu::PDataPdu`]) or from a decoded [`PDataValue`].
+#[derive(Debug, Clone)]
+pub struct PdvRef<'a> {
+    pub presentation_context_id: u8,
+    pub value_type: PDataValueType,
+    pub is_last: bool,
+    pub data: &'a [u8],
+}
+
+impl<'a> From<&'a PDataValue> for PdvRef<'a> {
+    fn from(pdv: &'a PDataValue) -> Self {
+        Self {
+            presentation_context_id: pdv.presentation_context_id,
+            value_type: pdv.value_type.clone(),
+            is_last: pdv.is_last,
+            data: &pdv.data,
+        }
+    }
+}
+
 /// What a PDV contributed, once reassembled.
 #[derive(Debug)]
-pub enum PdvEvent {
+pub enum PdvEvent<'a> {
     /// A command set is complete.
     Command {
         presentation_context_id: u8,
         command: DimseCommand,
     },
-    /// A fragment of the data set that follows the last command.
+    /// A fragment of the data set that follows the last command, borrowed
+    /// from the PDV.
     Data {
         presentation_context_id: u8,
-        bytes: Vec<u8>,
+        bytes: &'a [u8],
         is_last: bool,
     },
 }
@@ -73,7 +95,7 @@ impl Reassembler {
     /// # Errors
     /// [`PdvError`] when the sequence is invalid or the command set does not
     /// decode; the association should be aborted.
-    pub fn push(&mut self, pdv: PDataValue) -> Result<Option<PdvEvent>, PdvError> {
+    pub fn push<'a>(&mut self, pdv: PdvRef<'a>) -> Result<Option<PdvEvent<'a>>, PdvError> {
         let pc_id = pdv.presentation_context_id;
         match pdv.value_type {
             PDataValueType::Command => {
@@ -92,7 +114,7 @@ impl Reassembler {
                 if self.command.len() + pdv.data.len() > MAX_COMMAND_SET_LENGTH {
                     return Err(CommandError::TooLong(self.command.len() + pdv.data.len()).into());
                 }
-                self.command.extend_from_slice(&pdv.data);
+                self.command.extend_from_slice(pdv.data);
                 if !pdv.is_last {
                     return Ok(None);
                 }

@@ -14,6 +14,8 @@ use dicom_ul::pdu::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::pdata::PdvRef;
+
 /// The 6-byte PDU header: type, reserved, 32-bit big-endian length.
 pub const PDU_HEADER_LENGTH: usize = 6;
 
@@ -222,6 +224,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
     /// [`PduReadError`]; see [`PduReadError::abort_reason`] for what to send
     /// back before closing.
     pub async fn read_pdu(&mut self) -> Result<Pdu, PduReadError> {
+        let name = self.read_raw().await?;
+        decode(&self.read_buf, name)
+    }
+
+    /// Reads one PDU; a P-DATA-TF PDU comes back undecoded, its PDVs
+    /// borrowed from the bytes as they arrived (no copy). Give the PDU back
+    /// with [`Self::recycle`] so that its buffer serves the next read.
+    ///
+    /// # Errors
+    /// As [`Self::read_pdu`].
+    pub async fn read_incoming(&mut self) -> Result<Incoming, PduReadError> {
+        let name = self.read_raw().await?;
+        if self.read_buf[0] != 0x04 {
+            return decode(&self.read_buf, name).map(Incoming::Other);
+        }
+        let items = pdv_items(&self.read_buf[PDU_HEADER_LENGTH..]).map_err(|reason| {
+            PduReadError::Malformed {
+                name,
+                reason: reason.into(),
+            }
+        })?;
+        Ok(Incoming::PData(PDataPdu {
+            bytes: std::mem::take(&mut self.read_buf),
+            items,
+        }))
+    }
+
+    /// Takes back the buffer of a P-DATA-TF PDU from [`Self::read_incoming`].
+    pub fn recycle(&mut self, pdu: PDataPdu) {
+        if pdu.bytes.capacity() > self.read_buf.capacity() {
+            self.read_buf = pdu.bytes;
+        }
+    }
+
+    /// Reads one whole PDU into `read_buf`; returns its type's name.
+    async fn read_raw(&mut self) -> Result<&'static str, PduReadError> {
         let mut header = [0u8; PDU_HEADER_LENGTH];
         let mut got = 0;
         while got < PDU_HEADER_LENGTH {
@@ -272,7 +310,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
                 expected,
             });
         }
-        decode(&self.read_buf, name)
+        Ok(name)
     }
 
     /// Writes one PDU and flushes it. P-DATA larger than the peer's maximum
@@ -336,11 +374,9 @@ fn effective_max(announced: u32) -> u32 {
 /// without an answer, so it is contained here.
 fn decode(bytes: &[u8], name: &'static str) -> Result<Pdu, PduReadError> {
     if bytes.first() == Some(&0x04) {
-        return decode_pdata(&bytes[PDU_HEADER_LENGTH..]).map_err(|reason| {
-            PduReadError::Malformed {
-                name,
-                reason: reason.into(),
-            }
+        return decode_pdata(bytes).map_err(|reason| PduReadError::Malformed {
+            name,
+            reason: reason.into(),
         });
     }
     let decoded =
@@ -362,12 +398,61 @@ fn decode(bytes: &[u8], name: &'static str) -> Result<Pdu, PduReadError> {
     }
 }
 
-/// Decodes the body of a P-DATA-TF PDU (PS3.8 §9.3.5): one or more PDV
-/// items, each a 4-byte length, a presentation context ID, a message
-/// control header and the data. Done here rather than by the codec, which
-/// copies every fragment twice: this is the path every data set takes.
-fn decode_pdata(mut body: &[u8]) -> Result<Pdu, &'static str> {
-    let mut data = Vec::with_capacity(1);
+/// A P-DATA-TF PDU as it arrived (from [`PduStream::read_incoming`]), with
+/// the places of its PDVs.
+#[derive(Debug)]
+pub struct PDataPdu {
+    /// The whole PDU, header included.
+    bytes: Vec<u8>,
+    items: Vec<PdvItem>,
+}
+
+/// Where one PDV is in a [`PDataPdu`]: context, message control header, data.
+#[derive(Debug, Clone, Copy)]
+struct PdvItem {
+    pc_id: u8,
+    control: u8,
+    start: usize,
+    end: usize,
+}
+
+impl PDataPdu {
+    /// The PDVs, in order, borrowed from the PDU.
+    pub fn pdvs(&self) -> impl Iterator<Item = PdvRef<'_>> {
+        self.items.iter().map(|i| PdvRef {
+            presentation_context_id: i.pc_id,
+            value_type: if i.control & 0x01 != 0 {
+                PDataValueType::Command
+            } else {
+                PDataValueType::Data
+            },
+            is_last: i.control & 0x02 != 0,
+            data: &self.bytes[i.start..i.end],
+        })
+    }
+
+    /// How many PDVs and data bytes, for logs.
+    pub fn sizes(&self) -> (usize, usize) {
+        (
+            self.items.len(),
+            self.items.iter().map(|i| i.end - i.start).sum(),
+        )
+    }
+}
+
+/// What [`PduStream::read_incoming`] read.
+#[derive(Debug)]
+pub enum Incoming {
+    PData(PDataPdu),
+    Other(Pdu),
+}
+
+/// Finds the PDV items of a P-DATA-TF PDU's body (PS3.8 §9.3.5): each a
+/// 4-byte length, a presentation context ID, a message control header and
+/// the data. Offsets are into the whole PDU (header included).
+fn pdv_items(mut body: &[u8]) -> Result<Vec<PdvItem>, &'static str> {
+    let mut items = Vec::with_capacity(1);
+    let mut at = PDU_HEADER_LENGTH;
     while !body.is_empty() {
         let Some((length, rest)) = body.split_first_chunk::<4>() else {
             return Err("truncated PDV item header");
@@ -379,23 +464,38 @@ fn decode_pdata(mut body: &[u8]) -> Result<Pdu, &'static str> {
         if length > rest.len() {
             return Err("PDV item longer than the PDU");
         }
-        let (item, rest) = rest.split_at(length);
-        let (pc_id, control) = (item[0], item[1]);
-        data.push(PDataValue {
-            presentation_context_id: pc_id,
-            value_type: if control & 0x01 != 0 {
+        items.push(PdvItem {
+            pc_id: rest[0],
+            control: rest[1],
+            start: at + 6,
+            end: at + 4 + length,
+        });
+        at += 4 + length;
+        body = &rest[length..];
+    }
+    if items.is_empty() {
+        return Err("P-DATA-TF PDU without a PDV item");
+    }
+    Ok(items)
+}
+
+/// Decodes a P-DATA-TF PDU (header included) into owned PDVs: one copy per
+/// PDV, where the codec made two.
+fn decode_pdata(bytes: &[u8]) -> Result<Pdu, &'static str> {
+    let items = pdv_items(&bytes[PDU_HEADER_LENGTH..])?;
+    let data = items
+        .iter()
+        .map(|i| PDataValue {
+            presentation_context_id: i.pc_id,
+            value_type: if i.control & 0x01 != 0 {
                 PDataValueType::Command
             } else {
                 PDataValueType::Data
             },
-            is_last: control & 0x02 != 0,
-            data: item[2..].to_vec(),
-        });
-        body = rest;
-    }
-    if data.is_empty() {
-        return Err("P-DATA-TF PDU without a PDV item");
-    }
+            is_last: i.control & 0x02 != 0,
+            data: bytes[i.start..i.end].to_vec(),
+        })
+        .collect();
     Ok(Pdu::PData { data })
 }
 

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 
 use super::commands::{CEchoRq, CStoreRq, CommandError, DimseCommand, Priority};
 use super::pdata::{
-    PdvError, PdvEvent, Reassembler, send_command, send_data_from, send_data_from_file,
+    PdvError, PdvEvent, PdvRef, Reassembler, send_command, send_data_from, send_data_from_file,
 };
 use super::pdu::{PduReadError, PduStream, PduWriteError, describe_abort_source, describe_pdu};
 use super::status::Status;
@@ -564,7 +564,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
     }
 
     fn push_pdv(&mut self, pdv: PDataValue) -> Result<Option<DimseCommand>, ScuError> {
-        match self.reassembler.push(pdv)? {
+        match self.reassembler.push(PdvRef::from(&pdv))? {
             Some(PdvEvent::Command { command, .. }) => Ok(Some(command)),
             // Responses we wait for carry no data set; skip any that does.
             Some(PdvEvent::Data { .. }) | None => Ok(None),

@@ -139,12 +139,14 @@ async fn fragments_honour_the_peer_maximum() {
 fn reassembly_of_fragmented_commands_and_data() {
     let cmd = DimseCommand::EchoRq(CEchoRq::new(1)).to_bytes().unwrap();
     let mut r = Reassembler::new();
-    let pdv = |kind, last, data: &[u8]| PDataValue {
-        presentation_context_id: 1,
-        value_type: kind,
-        is_last: last,
-        data: data.to_vec(),
-    };
+    fn pdv(value_type: PDataValueType, is_last: bool, data: &[u8]) -> PdvRef<'_> {
+        PdvRef {
+            presentation_context_id: 1,
+            value_type,
+            is_last,
+            data,
+        }
+    }
     assert!(
         r.push(pdv(PDataValueType::Command, false, &cmd[..10]))
             .unwrap()

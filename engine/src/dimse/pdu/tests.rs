@@ -188,3 +188,51 @@ fn p_data_decodes_as_the_codec_encodes() {
     assert!(malformed(&[0, 0, 0, 1, 1]).contains("shorter than its header"));
     assert!(malformed(&[0, 0, 0, 9, 1, 2, 3]).contains("longer than the PDU"));
 }
+
+/// A P-DATA-TF PDU read without decoding lends the same PDVs the decoder
+/// makes, and its buffer serves the next read.
+#[tokio::test]
+async fn p_data_is_lent_as_it_arrived() {
+    let pdu = Pdu::PData {
+        data: vec![
+            dicom_ul::pdu::PDataValue {
+                presentation_context_id: 5,
+                value_type: PDataValueType::Data,
+                is_last: false,
+                data: (0..70_000).map(|i| i as u8).collect(),
+            },
+            dicom_ul::pdu::PDataValue {
+                presentation_context_id: 5,
+                value_type: PDataValueType::Data,
+                is_last: true,
+                data: vec![9; 10],
+            },
+        ],
+    };
+    let mut bytes = Vec::new();
+    dicom_ul::pdu::write_pdu(&mut bytes, &pdu).unwrap();
+    let (mut client, server) = tokio::io::duplex(1 << 20);
+    client.write_all(&bytes).await.unwrap();
+    client.write_all(&bytes).await.unwrap();
+    drop(client);
+    let mut s = PduStream::new(server);
+    s.set_limits(1 << 20, 0);
+    let Pdu::PData { data } = &pdu else {
+        unreachable!()
+    };
+    for _ in 0..2 {
+        let Incoming::PData(lent) = s.read_incoming().await.unwrap() else {
+            panic!("not P-DATA")
+        };
+        let pdvs: Vec<_> = lent.pdvs().collect();
+        assert_eq!(pdvs.len(), 2);
+        for (got, want) in pdvs.iter().zip(data) {
+            assert_eq!(got.data, &want.data[..]);
+            assert_eq!(got.is_last, want.is_last);
+            assert_eq!(got.presentation_context_id, 5);
+        }
+        assert_eq!(lent.sizes(), (2, 70_010));
+        s.recycle(lent);
+    }
+    assert!(matches!(s.read_incoming().await, Err(PduReadError::Closed)));
+}

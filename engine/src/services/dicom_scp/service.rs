@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, AssociationRQ, PDataValue, Pdu};
+use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, AssociationRQ, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::spool::{SpoolWriter, SpooledData};
@@ -29,7 +29,9 @@ use crate::dimse::commands::{
     CStoreRq, DimseCommand, OtherCommand, command_field, command_name, encode_failure_response,
 };
 use crate::dimse::pdata::{PdvEvent, Reassembler, send_command};
-use crate::dimse::pdu::{PduReadError, PduStream, describe_abort_source, describe_pdu};
+use crate::dimse::pdu::{
+    Incoming, PDataPdu, PduReadError, PduStream, describe_abort_source, describe_pdu,
+};
 use crate::dimse::status::Status;
 use crate::dimse::uids::VERIFICATION;
 use crate::ids::NamespaceId;
@@ -647,7 +649,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     self.stream.abort(AbortRQSource::ServiceUser).await;
                     return;
                 }
-                next = tokio::time::timeout(idle, self.stream.read_pdu()) => next,
+                next = tokio::time::timeout(idle, self.stream.read_incoming()) => next,
             };
             let pdu = match next {
                 Err(_) => {
@@ -662,16 +664,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                 }
                 Ok(Ok(pdu)) => pdu,
             };
-            let flow = match pdu {
-                Pdu::PData { data } => {
-                    debug!(
-                        pdvs = data.len(),
-                        bytes = data.iter().map(|v| v.data.len()).sum::<usize>(),
-                        "{} << P-DATA-TF PDU",
-                        self.label
-                    );
-                    self.on_pdata(data).await
+            let pdu = match pdu {
+                Incoming::PData(pdata) => {
+                    let (pdvs, bytes) = pdata.sizes();
+                    debug!(pdvs, bytes, "{} << P-DATA-TF PDU", self.label);
+                    let flow = self.on_pdata(&pdata).await;
+                    self.stream.recycle(pdata);
+                    if let Flow::Done = flow {
+                        return;
+                    }
+                    continue;
                 }
+                Incoming::Other(pdu) => pdu,
+            };
+            let flow = match pdu {
                 Pdu::ReleaseRQ => {
                     self.trace("<< A-RELEASE-RQ PDU");
                     if self.in_progress.is_some() {
@@ -736,8 +742,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             .await;
     }
 
-    async fn on_pdata(&mut self, pdvs: Vec<PDataValue>) -> Flow {
-        for pdv in pdvs {
+    async fn on_pdata(&mut self, pdata: &PDataPdu) -> Flow {
+        for pdv in pdata.pdvs() {
             let pc_id = pdv.presentation_context_id;
             let known = self
                 .accepted
@@ -924,12 +930,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         Ok(((path, SpoolWriter::new(file.into_std().await)), false))
     }
 
-    async fn on_data(&mut self, bytes: Vec<u8>, is_last: bool) -> Flow {
+    async fn on_data(&mut self, bytes: &[u8], is_last: bool) -> Flow {
         match self.in_progress.as_mut() {
             Some(InProgress::Store(store)) => {
                 store.size += bytes.len() as u64;
                 if let Some((path, writer)) = store.spool.as_mut()
-                    && let Err(error) = writer.write(&bytes)
+                    && let Err(error) = writer.write(bytes)
                 {
                     warn!(%error, path = %path.display(), "Could not write the spool file; the C-STORE will be refused.");
                     remove_spool(store.spool.take().map(|(p, _)| p)).await;

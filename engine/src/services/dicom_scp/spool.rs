@@ -14,8 +14,10 @@ use std::os::unix::fs::FileExt;
 
 /// Bytes gathered before one write to the file.
 const CHUNK: usize = 256 * 1024;
+/// Fragments at least this large are written without gathering.
+const DIRECT: usize = 64 * 1024;
 
-/// A spool file being written. Memory use is one chunk.
+/// A spool file being written. Memory use is at most one chunk.
 #[derive(Debug)]
 pub struct SpoolWriter {
     file: File,
@@ -28,7 +30,7 @@ impl SpoolWriter {
     pub fn new(file: File) -> Self {
         Self {
             file,
-            buf: Vec::with_capacity(CHUNK),
+            buf: Vec::new(),
             offset: 0,
         }
     }
@@ -38,17 +40,29 @@ impl SpoolWriter {
     /// # Errors
     /// I/O errors of the file.
     pub fn write(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        // A large fragment (peers that send 64 KiB PDUs or more) is written
+        // as it is, without a copy into the buffer.
+        if self.buf.is_empty() && bytes.len() >= DIRECT {
+            return self.write_out(bytes);
+        }
         while !bytes.is_empty() {
             let take = bytes.len().min(CHUNK - self.buf.len());
             self.buf.extend_from_slice(&bytes[..take]);
             bytes = &bytes[take..];
             if self.buf.len() == CHUNK {
-                self.file.write_all_at(&self.buf, self.offset)?;
-                start_write_out(&self.file, self.offset, self.buf.len());
-                self.offset += self.buf.len() as u64;
+                let buf = std::mem::take(&mut self.buf);
+                self.write_out(&buf)?;
+                self.buf = buf;
                 self.buf.clear();
             }
         }
+        Ok(())
+    }
+
+    fn write_out(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.write_all_at(bytes, self.offset)?;
+        start_write_out(&self.file, self.offset, bytes.len());
+        self.offset += bytes.len() as u64;
         Ok(())
     }
 
@@ -107,3 +121,28 @@ fn start_write_out(file: &File, offset: u64, len: usize) {
 
 #[cfg(not(target_os = "linux"))]
 fn start_write_out(_file: &File, _offset: u64, _len: usize) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small fragments are gathered, large ones written as they are; the
+    /// file holds them in order, whatever the mix.
+    #[test]
+    fn fragments_of_any_size_end_up_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool");
+        let mut writer = SpoolWriter::new(File::create(&path).unwrap());
+        let mut expected = Vec::new();
+        for (i, len) in [16_378, 131_066, 131_066, 100, DIRECT, CHUNK + 5, 7]
+            .into_iter()
+            .enumerate()
+        {
+            let fragment: Vec<u8> = (0..len).map(|n| (n + i) as u8).collect();
+            writer.write(&fragment).unwrap();
+            expected.extend(fragment);
+        }
+        writer.finish().complete().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+}
