@@ -300,24 +300,25 @@ where
         buffer.resize(need, 0);
     }
     let mut out = std::mem::take(buffer);
-    let result = send_chunks(stream, pc_id, file, offset, len, &mut out).await;
+    let layout = (fragment, chunk);
+    let result = send_chunks(stream, pc_id, file, (offset, len), layout, &mut out).await;
     *buffer = out;
     result
 }
 
+/// The loop of [`send_data_from_file`]: `range` is (offset, length) in the
+/// file, `layout` (fragment, chunk) in bytes of data.
 async fn send_chunks<S>(
     stream: &mut PduStream<S>,
     pc_id: u8,
     file: std::fs::File,
-    offset: u64,
-    len: u64,
+    (offset, len): (u64, u64),
+    (fragment, chunk): (usize, usize),
     out: &mut Vec<u8>,
 ) -> std::io::Result<u64>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let fragment = max_fragment_len(stream.max_send()).min(1024 * 1024);
-    let chunk = (STREAM_CHUNK / fragment).max(1) * fragment;
     let overhead = PDU_HEADER_LENGTH + PDV_OVERHEAD;
     let file = std::sync::Arc::new(file);
     let mut sent = 0u64;
