@@ -1,7 +1,5 @@
 //! The `switchboard` binary: parse, set up logging, run, report.
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
     quiet_library_backtraces();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -18,7 +16,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> std::process::ExitCode {
-    let cli = switchboard::cli::Cli::parse();
+    let cli = switchboard::cli::Cli::parse_args();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

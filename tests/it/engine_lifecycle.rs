@@ -84,3 +84,38 @@ async fn a_bad_file_is_reported_and_the_others_run_and_reload() {
     let status = engine.stop().await;
     assert!(status.success(), "exit status {status}:\n{}", engine.log());
 }
+
+/// `status` shows every namespace the engine runs, or the one
+/// `--namespace` names.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_covers_every_namespace_or_the_one_named() {
+    let (a, b) = (echo_production(free_port()), echo_production(free_port()));
+    let engine =
+        TestEngine::start(&[("north", "echo", a.as_str()), ("south", "echo", b.as_str())]).await;
+    let namespaces = |args: &'static [&'static str]| {
+        let engine = &engine;
+        async move {
+            let out = engine.command(args).await;
+            assert!(out.status.success(), "{out:?}");
+            let status: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("status JSON");
+            let mut names: Vec<String> = status["productions"]
+                .as_array()
+                .expect("productions")
+                .iter()
+                .map(|p| p["namespace"].as_str().unwrap_or_default().to_string())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(namespaces(&["status", "--json"]).await, ["north", "south"]);
+    assert_eq!(
+        namespaces(&["--namespace", "south", "status", "--json"]).await,
+        ["south"]
+    );
+    assert_eq!(
+        namespaces(&["status", "--json", "--namespace", "north"]).await,
+        ["north"]
+    );
+}

@@ -47,6 +47,24 @@ pub struct GlobalArgs {
         default_value = "default"
     )]
     pub namespace: NamespaceId,
+    /// `--namespace` (or its variable) was given rather than defaulted.
+    #[arg(skip)]
+    pub namespace_given: bool,
+}
+
+impl Cli {
+    /// Parses the process's arguments (exiting with clap's message on an
+    /// error), noting whether the namespace was chosen.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+        let matches = Self::command().get_matches();
+        let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.global.namespace_given = matches!(
+            matches.value_source("namespace"),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
+        cli
+    }
 }
 
 /// The subcommands.

@@ -1,5 +1,6 @@
 //! `switchboard status`: what the running engine runs, asked through its
-//! admin socket. Without a running engine it says so and fails.
+//! admin socket, in every namespace or in the one `--namespace` names.
+//! Without a running engine it says so and fails.
 
 use clap::Args;
 
@@ -23,9 +24,15 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<()> {
         admin::with_store_or_engine(&global.data_dir, &global.namespace, Request::Status)
             .await?
             .map_err(super::association::reply_error)?;
-    let Response::Status { status } = response else {
+    let Response::Status { mut status } = response else {
         anyhow::bail!("the engine answered the status request with something else");
     };
+    // The engine's view covers every namespace; `--namespace` narrows it.
+    if global.namespace_given {
+        let ns = &global.namespace;
+        status.productions.retain(|p| &p.namespace == ns);
+        status.waiting_queues.retain(|q| &q.namespace == ns);
+    }
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&status)?)
     } else {
