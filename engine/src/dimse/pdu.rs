@@ -416,19 +416,26 @@ struct PdvItem {
     end: usize,
 }
 
-impl PDataPdu {
-    /// The PDVs, in order, borrowed from the PDU.
-    pub fn pdvs(&self) -> impl Iterator<Item = PdvRef<'_>> {
-        self.items.iter().map(|i| PdvRef {
-            presentation_context_id: i.pc_id,
-            value_type: if i.control & 0x01 != 0 {
+impl PdvItem {
+    /// The PDV this item locates in `pdu` (the whole PDU's bytes).
+    fn lend<'a>(&self, pdu: &'a [u8]) -> PdvRef<'a> {
+        PdvRef {
+            presentation_context_id: self.pc_id,
+            value_type: if self.control & 0x01 != 0 {
                 PDataValueType::Command
             } else {
                 PDataValueType::Data
             },
-            is_last: i.control & 0x02 != 0,
-            data: &self.bytes[i.start..i.end],
-        })
+            is_last: self.control & 0x02 != 0,
+            data: &pdu[self.start..self.end],
+        }
+    }
+}
+
+impl PDataPdu {
+    /// The PDVs, in order, borrowed from the PDU.
+    pub fn pdvs(&self) -> impl Iterator<Item = PdvRef<'_>> {
+        self.items.iter().map(|i| i.lend(&self.bytes))
     }
 
     /// How many PDVs and data bytes, for logs.
@@ -485,15 +492,14 @@ fn decode_pdata(bytes: &[u8]) -> Result<Pdu, &'static str> {
     let items = pdv_items(&bytes[PDU_HEADER_LENGTH..])?;
     let data = items
         .iter()
-        .map(|i| PDataValue {
-            presentation_context_id: i.pc_id,
-            value_type: if i.control & 0x01 != 0 {
-                PDataValueType::Command
-            } else {
-                PDataValueType::Data
-            },
-            is_last: i.control & 0x02 != 0,
-            data: bytes[i.start..i.end].to_vec(),
+        .map(|i| {
+            let pdv = i.lend(bytes);
+            PDataValue {
+                presentation_context_id: pdv.presentation_context_id,
+                value_type: pdv.value_type,
+                is_last: pdv.is_last,
+                data: pdv.data.to_vec(),
+            }
         })
         .collect();
     Ok(Pdu::PData { data })

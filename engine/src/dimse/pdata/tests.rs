@@ -31,6 +31,19 @@ async fn collect_pdus(bytes_len: usize, peer_max: u32) -> Vec<Pdu> {
     let sent = send_data_from(&mut tx, 5, &data[..]).await.unwrap();
     assert_eq!(sent, bytes_len as u64);
     drop(tx);
+    let (pdus, joined) = read_back(server, peer_max, 5).await;
+    assert_eq!(joined, data);
+    pdus
+}
+
+/// Reads every PDU until the stream closes: each must be P-DATA with one
+/// PDV on `pc_id`, only the last one flagged last. Returns them and their
+/// data joined.
+async fn read_back(
+    server: tokio::io::DuplexStream,
+    peer_max: u32,
+    pc_id: u8,
+) -> (Vec<Pdu>, Vec<u8>) {
     let mut rx = PduStream::new(server);
     rx.set_limits(peer_max, 0);
     let mut pdus = Vec::new();
@@ -42,11 +55,10 @@ async fn collect_pdus(bytes_len: usize, peer_max: u32) -> Vec<Pdu> {
         let Pdu::PData { data } = pdu else { panic!() };
         assert_eq!(data.len(), 1);
         assert_eq!(data[0].is_last, i == pdus.len() - 1);
-        assert_eq!(data[0].presentation_context_id, 5);
+        assert_eq!(data[0].presentation_context_id, pc_id);
         joined.extend_from_slice(&data[0].data);
     }
-    assert_eq!(joined, data);
-    pdus
+    (pdus, joined)
 }
 
 /// Sends `len` bytes at `offset` of a file through `send_data_from_file` and
@@ -66,20 +78,7 @@ async fn file_pdus(
     let sent =
         send_data_from_file(&mut tx, 3, file, offset as u64, len as u64, &mut Vec::new()).await;
     drop(tx);
-    let mut rx = PduStream::new(server);
-    rx.set_limits(peer_max, 0);
-    let mut pdus = Vec::new();
-    while let Ok(pdu) = rx.read_pdu().await {
-        pdus.push(pdu);
-    }
-    let mut joined = Vec::new();
-    for (i, pdu) in pdus.iter().enumerate() {
-        let Pdu::PData { data } = pdu else { panic!() };
-        assert_eq!(data.len(), 1);
-        assert_eq!(data[0].is_last, i == pdus.len() - 1);
-        assert_eq!(data[0].presentation_context_id, 3);
-        joined.extend_from_slice(&data[0].data);
-    }
+    let (pdus, joined) = read_back(server, peer_max, 3).await;
     let expected = contents[offset.min(file_len)..(offset + len).min(file_len)].to_vec();
     if sent.is_ok() {
         assert_eq!(joined, expected);
@@ -90,7 +89,7 @@ async fn file_pdus(
 #[tokio::test]
 async fn a_file_range_is_sent_in_pdus_of_the_peer_maximum() {
     let fragment = 16384 - 6;
-    let chunk = (256 * 1024 / fragment) * fragment;
+    let chunk = (STREAM_CHUNK / fragment) * fragment;
     for (file_len, offset, len) in [
         (1000, 0, 1000),
         (1000, 132, 0),
