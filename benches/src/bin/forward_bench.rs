@@ -30,49 +30,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use benches::{EXPLICIT, free_port, generate};
 
+/// Store-and-forward benchmark (see the module documentation).
+#[derive(Debug, clap::Parser)]
 struct Options {
+    /// Instances sent by the one storescu of the sequential scenario.
+    #[arg(long, default_value_t = 1000)]
     count: usize,
+    /// Size of each instance in KiB.
+    #[arg(long, default_value_t = 512)]
     kib: usize,
+    /// storescu processes of the concurrent scenario.
+    #[arg(long, default_value_t = 50)]
     senders: usize,
+    /// Instances each of them sends.
+    #[arg(long, default_value_t = 20)]
     files: usize,
+    /// Also send 3 multi-frame instances of 100 MiB.
+    #[arg(long)]
     large: bool,
+    /// A routing plugin (route-by-modality) to run each scenario through
+    /// as well.
+    #[arg(long)]
     plugin: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut o = Options {
-        count: 1000,
-        kib: 512,
-        senders: 50,
-        files: 20,
-        large: false,
-        plugin: None,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = |name: &str| -> anyhow::Result<usize> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} must be a number"))
-        };
-        match a.as_str() {
-            "--count" => o.count = num("--count")?,
-            "--kib" => o.kib = num("--kib")?,
-            "--senders" => o.senders = num("--senders")?,
-            "--files" => o.files = num("--files")?,
-            "--large" => o.large = true,
-            "--plugin" => {
-                let path = PathBuf::from(args.next().context("--plugin needs a path")?);
-                o.plugin = Some(
-                    std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?,
-                );
-            }
-            other => bail!("unknown argument {other}"),
-        }
+    let mut o = <Options as clap::Parser>::parse();
+    if let Some(path) = o.plugin.take() {
+        o.plugin =
+            Some(std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?);
     }
     for tool in ["storescu", "storescp"] {
         anyhow::ensure!(

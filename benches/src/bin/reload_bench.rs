@@ -19,38 +19,27 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use benches::{EXPLICIT, free_port, generate};
 
 const IMPLICIT: &str = "1.2.840.10008.1.2";
 
+/// Hot-reload benchmark (see the module documentation).
+#[derive(Debug, clap::Parser)]
 struct Options {
+    /// Reloads measured per kind of change.
+    #[arg(long, default_value_t = 30)]
     rounds: usize,
+    /// Instances streamed while the production file is rewritten.
+    #[arg(long, default_value_t = 6000)]
     count: usize,
+    /// Size of each instance in KiB.
+    #[arg(long, default_value_t = 8)]
     kib: usize,
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut o = Options {
-        rounds: 30,
-        count: 6000,
-        kib: 8,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = |name: &str| -> anyhow::Result<usize> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} must be a number"))
-        };
-        match a.as_str() {
-            "--rounds" => o.rounds = num("--rounds")?,
-            "--count" => o.count = num("--count")?,
-            "--kib" => o.kib = num("--kib")?,
-            other => bail!("unknown argument {other}"),
-        }
-    }
+    let o = <Options as clap::Parser>::parse();
     for tool in ["storescu", "storescp"] {
         anyhow::ensure!(
             Path::new("/usr/bin").join(tool).is_file(),
