@@ -88,3 +88,43 @@ pub fn free_port() -> anyhow::Result<u16> {
         .local_addr()?
         .port())
 }
+
+/// Polls `127.0.0.1:port` every millisecond until it accepts a connection;
+/// returns when it did.
+///
+/// # Errors
+/// Nothing listens within `timeout`.
+pub fn wait_tcp(port: u16, timeout: std::time::Duration) -> anyhow::Result<std::time::Instant> {
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(start.elapsed() < timeout, "nothing listens on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(std::time::Instant::now())
+}
+
+/// Checks that DCMTK's `storescu` and `storescp` are installed where the
+/// benchmarks run them, and returns the engine binary built next to the
+/// running benchmark (same profile).
+///
+/// # Errors
+/// A tool or the engine is missing.
+pub fn dcmtk_and_engine() -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    for tool in ["storescu", "storescp"] {
+        anyhow::ensure!(
+            std::path::Path::new("/usr/bin").join(tool).is_file(),
+            "/usr/bin/{tool} is missing: sudo apt-get install dcmtk"
+        );
+    }
+    let engine = std::env::current_exe()?
+        .parent()
+        .context("bench location")?
+        .join("switchboard");
+    anyhow::ensure!(
+        engine.is_file(),
+        "{} is missing: build the engine in the same profile",
+        engine.display()
+    );
+    Ok(engine)
+}

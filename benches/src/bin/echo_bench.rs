@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use benches::free_port;
 use switchboard::association::model::{AeTitle, AssociationContext, PresentationContext, Uid};
 use switchboard::association::negotiation::LookupFailed;
 use switchboard::dimse::scu::{ScuOptions, connect};
@@ -227,12 +228,6 @@ async fn forked_memory_per_association(pid: u32, port: u16, n: usize) -> anyhow:
         association.release().await?;
     }
     Ok(total as f64 / kids.len().max(1) as f64)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 async fn wait_for(addr: SocketAddr) -> anyhow::Result<()> {

@@ -31,7 +31,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use benches::{EXPLICIT, free_port, generate};
+use benches::{EXPLICIT, dcmtk_and_engine, free_port, generate, wait_tcp};
 
 /// Store-and-forward benchmark (see the module documentation).
 #[derive(Debug, clap::Parser)]
@@ -63,21 +63,7 @@ fn main() -> anyhow::Result<()> {
         o.plugin =
             Some(std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?);
     }
-    for tool in ["storescu", "storescp"] {
-        anyhow::ensure!(
-            Path::new("/usr/bin").join(tool).is_file(),
-            "/usr/bin/{tool} is missing: sudo apt-get install dcmtk"
-        );
-    }
-    let engine = std::env::current_exe()?
-        .parent()
-        .context("bench location")?
-        .join("switchboard");
-    anyhow::ensure!(
-        engine.is_file(),
-        "{} is missing: build the engine in the same profile",
-        engine.display()
-    );
+    let engine = dcmtk_and_engine()?;
     let dir = tempfile::tempdir()?;
     let root = dir.path();
 
@@ -205,18 +191,6 @@ fn report_process(what: &str, n: usize, through: Duration, with: Duration, rss_k
     );
 }
 
-fn wait_tcp(port: u16) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(
-            start.elapsed() < Duration::from_secs(30),
-            "nothing listens on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
-}
-
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -237,7 +211,7 @@ fn storescp(port: u16, out: &Path) -> anyhow::Result<Killed> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    wait_tcp(port)?;
+    wait_tcp(port, Duration::from_secs(30))?;
     Ok(Killed(child))
 }
 
@@ -374,7 +348,7 @@ max_associations = 4
         .spawn()?;
     let pid = child.id();
     let mut engine_proc = Killed(child);
-    wait_tcp(port)?;
+    wait_tcp(port, Duration::from_secs(30))?;
     let start = Instant::now();
     send(port, "ROUTER", groups)?;
     let acked = start.elapsed();

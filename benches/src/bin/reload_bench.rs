@@ -19,8 +19,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use benches::{EXPLICIT, free_port, generate};
+use benches::{EXPLICIT, dcmtk_and_engine, free_port, generate, wait_tcp};
 
 const IMPLICIT: &str = "1.2.840.10008.1.2";
 
@@ -40,21 +39,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let o = <Options as clap::Parser>::parse();
-    for tool in ["storescu", "storescp"] {
-        anyhow::ensure!(
-            Path::new("/usr/bin").join(tool).is_file(),
-            "/usr/bin/{tool} is missing: sudo apt-get install dcmtk"
-        );
-    }
-    let engine = std::env::current_exe()?
-        .parent()
-        .context("bench location")?
-        .join("switchboard");
-    anyhow::ensure!(
-        engine.is_file(),
-        "{} is missing: build the engine in the same profile",
-        engine.display()
-    );
+    let engine = dcmtk_and_engine()?;
     let dir = tempfile::tempdir()?;
     println!("# hot reload benchmark\n");
     latency(dir.path(), &engine, o.rounds)?;
@@ -83,16 +68,6 @@ fn save(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
-}
-
-/// Polls the port every millisecond until it accepts; returns when.
-fn wait_tcp(port: u16, timeout: Duration) -> anyhow::Result<Instant> {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        anyhow::ensure!(start.elapsed() < timeout, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(Instant::now())
 }
 
 struct Killed(Child);
