@@ -13,9 +13,13 @@
 //!   this engine announces.
 //! - [`dictionary`]: the standard's reference tables (SOP classes, transfer
 //!   syntaxes, data elements) and their search. Pure data, no I/O.
+//! - [`message`]: messages apart from their storage: ids, addresses,
+//!   headers, records, delivery states and their transitions, and the one
+//!   interface items and the runtime reach queues through. Pure logic.
+//! - [`part10`]: reading and writing DICOM Part 10 files.
 //! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
 //! - [`store`]: the embedded store (sled hidden behind a domain API):
-//!   association contexts, messages and queues per namespace.
+//!   association contexts, messages and queues per namespace, body files.
 //! - [`admin`]: the admin interface: every store command as a serde
 //!   request, run locally or by a running engine over its Unix socket.
 //! - [`config`]: production files: raw parse → validated production, diff.
@@ -39,7 +43,9 @@ pub mod config;
 pub mod dictionary;
 pub mod dimse;
 pub mod ids;
+pub mod message;
 pub mod operations;
+pub mod part10;
 pub mod plugin;
 pub mod processes;
 pub mod runtime;

@@ -108,7 +108,14 @@ fn a_panic_fails_alone_with_its_message() {
 
 #[test]
 fn unbounded_allocation_hits_the_memory_cap_and_fails_alone() {
-    let plugin = load("test-misbehave", "{}", CallOptions::default()).unwrap();
+    // Touching 16 MiB of fresh pages costs milliseconds of CPU, near the
+    // default 10 ms deadline on a busy machine: give the call more time, so
+    // that what stops it is the memory cap this test is about.
+    let options = CallOptions {
+        deadline: std::time::Duration::from_secs(2),
+        ..CallOptions::default()
+    };
+    let plugin = load("test-misbehave", "{}", options).unwrap();
     let error = one_bad_among_many(&plugin, "oom");
     assert_eq!(
         error,

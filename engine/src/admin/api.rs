@@ -5,9 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::status::EngineStatus;
-use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext, Uid};
+pub use super::views::{AddressView, AssociationView, MessageView};
+use crate::association::{AeTitle, PresentationContext, Uid};
 use crate::ids::NamespaceId;
-use crate::store::messages::{ItemAddress, MessageFilter, MessageId, MessageRecord};
+use crate::message::{MessageFilter, MessageId};
 
 /// The body of `POST /v1/request`: a request for one namespace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,20 +103,33 @@ pub enum Request {
         calling_aet: AeTitle,
         called_aet: AeTitle,
     },
-    /// Messages matching a filter, newest first.
+    /// Messages matching a filter, newest first: of the envelope's
+    /// namespace, or with `every_namespace` of all of them.
     MessagesList {
         #[serde(default)]
         filter: MessageFilter,
+        #[serde(default)]
+        every_namespace: bool,
     },
     /// One message: header, deliveries and the trace through the items.
-    MessagesShow { id: MessageId },
-    /// Queues the failed deliveries of these messages again (with
-    /// `all_failed`: of every message with a failed delivery).
+    /// Message ids are unique in the data directory: with `every_namespace`
+    /// it is found in whichever namespace holds it.
+    MessagesShow {
+        id: MessageId,
+        #[serde(default)]
+        every_namespace: bool,
+    },
+    /// Queues messages again: each of `ids` for every target, delivered or
+    /// not; with `all_failed`, every message with a failed delivery, for
+    /// its failed targets only. In the envelope's namespace, or with
+    /// `every_namespace` wherever the messages are.
     MessagesResend {
         #[serde(default)]
         ids: Vec<MessageId>,
         #[serde(default)]
         all_failed: bool,
+        #[serde(default)]
+        every_namespace: bool,
     },
     /// The running engine's productions, items, queues and last reload
     /// error (every namespace). Only a running engine answers it.
@@ -170,15 +184,18 @@ pub enum Response {
     /// `MessagesList`; `namespaces` lists every namespace that has messages,
     /// so that an empty answer can say where to look.
     Messages {
-        messages: Vec<MessageRecord>,
+        messages: Vec<MessageView>,
         #[serde(default)]
         namespaces: Vec<NamespaceId>,
     },
     /// `MessagesShow`.
-    Message { message: Box<MessageRecord> },
-    /// `MessagesResend`: per message, the targets it was queued for again.
+    Message { message: Box<MessageView> },
+    /// `MessagesResend`: per message, the targets it was queued for again,
+    /// and the namespace each message is in.
     Resent {
-        resent: Vec<(MessageId, Vec<ItemAddress>)>,
+        resent: Vec<(MessageId, Vec<AddressView>)>,
+        #[serde(default)]
+        namespaces: Vec<(MessageId, NamespaceId)>,
     },
     /// `Status`.
     Status { status: Box<EngineStatus> },
@@ -237,51 +254,6 @@ impl From<Reply> for Result<Response, ErrorReply> {
         match r {
             Reply::Ok(response) => Ok(response),
             Reply::Error(error) => Err(error),
-        }
-    }
-}
-
-/// An association context as the API and `--json` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AssociationView {
-    pub calling_aet: AeTitle,
-    pub called_aet: AeTitle,
-    pub name: String,
-    pub description: String,
-    pub presentation_contexts: Vec<PresentationContext>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_pdu_length: Option<u32>,
-}
-
-impl AssociationView {
-    /// The pair.
-    pub fn key(&self) -> PairKey {
-        PairKey::new(self.calling_aet.clone(), self.called_aet.clone())
-    }
-}
-
-impl From<AssociationContext> for AssociationView {
-    fn from(ctx: AssociationContext) -> Self {
-        Self {
-            calling_aet: ctx.calling_ae_title,
-            called_aet: ctx.called_ae_title,
-            name: ctx.name,
-            description: ctx.description,
-            presentation_contexts: ctx.presentation_contexts,
-            max_pdu_length: ctx.max_pdu_length,
-        }
-    }
-}
-
-impl From<AssociationView> for AssociationContext {
-    fn from(view: AssociationView) -> Self {
-        Self {
-            calling_ae_title: view.calling_aet,
-            called_ae_title: view.called_aet,
-            name: view.name,
-            description: view.description,
-            presentation_contexts: view.presentation_contexts,
-            max_pdu_length: view.max_pdu_length,
         }
     }
 }

@@ -2,78 +2,15 @@
 //! it can open the store, and the admin server calls it for its clients, so
 //! both give the same answers.
 
+use super::api::{AssociationView, Request, Response};
+use super::error::CommandError;
 use crate::association::{
-    AeTitle, AssociationContext, ModelError, PairKey, PresentationContext, Uid, import,
+    AeTitle, AssociationContext, PairKey, PresentationContext, Uid, import,
     model::{check_description, check_max_pdu_length, check_name},
 };
 use crate::dictionary;
 use crate::ids::NamespaceId;
-use crate::store::messages::MessageError;
 use crate::store::{Store, StoreError};
-
-use super::api::{AssociationView, Request, Response};
-
-/// Why a command failed. Nothing was changed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CommandError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Invalid(#[from] ModelError),
-    #[error("association {key} has no presentation context for abstract syntax {abstract_syntax}")]
-    NoSuchContext { key: PairKey, abstract_syntax: Uid },
-    #[error(
-        "abstract syntax {abstract_syntax} of association {key} does not list transfer syntax {transfer_syntax}"
-    )]
-    NoSuchTransferSyntax {
-        key: PairKey,
-        abstract_syntax: Uid,
-        transfer_syntax: Uid,
-    },
-    #[error(
-        "transfer syntax {transfer_syntax} is the only one of abstract syntax {abstract_syntax}: a presentation context needs at least one; to remove the whole context, leave out --transfer-syntax"
-    )]
-    LastTransferSyntax {
-        abstract_syntax: Uid,
-        transfer_syntax: Uid,
-    },
-    #[error("transfer syntax {0} is given twice; give each once, in order of preference")]
-    RepeatedTransferSyntax(Uid),
-    #[error("no transfer syntax given; give at least one --transfer-syntax")]
-    NoTransferSyntax,
-    #[error(
-        "nothing to change: give --name, --description, --max-pdu-length or --clear-max-pdu-length"
-    )]
-    NothingToEdit,
-    #[error("the SOP class registry holds an invalid UID")]
-    Registry(#[source] ModelError),
-    #[error(transparent)]
-    Messages(#[from] MessageError),
-    #[error("no engine is running on this data directory; start one with `switchboard run`")]
-    NoEngine,
-}
-
-impl CommandError {
-    /// The HTTP status the admin server answers with.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            CommandError::Store(StoreError::NotFound { .. })
-            | CommandError::NoSuchContext { .. }
-            | CommandError::NoSuchTransferSyntax { .. }
-            | CommandError::Messages(MessageError::NotFound(..)) => 404,
-            CommandError::NoEngine => 503,
-            CommandError::Store(StoreError::AlreadyExists { .. }) => 409,
-            CommandError::Store(StoreError::Invalid(_))
-            | CommandError::Invalid(_)
-            | CommandError::LastTransferSyntax { .. }
-            | CommandError::RepeatedTransferSyntax(_)
-            | CommandError::NoTransferSyntax
-            | CommandError::NothingToEdit => 400,
-            _ => 500,
-        }
-    }
-}
 
 /// Runs one command in a namespace. Blocks (store I/O): from async code, use
 /// `spawn_blocking`.
@@ -296,11 +233,19 @@ pub fn execute(
                 text,
             })
         }
-        Request::MessagesList { filter } => super::messages::list(store, namespace, &filter),
-        Request::MessagesShow { id } => super::messages::show(store, namespace, id),
-        Request::MessagesResend { ids, all_failed } => {
-            super::messages::resend(store, namespace, &ids, all_failed)
-        }
+        Request::MessagesList {
+            filter,
+            every_namespace,
+        } => super::messages::list(store, namespace, &filter, every_namespace),
+        Request::MessagesShow {
+            id,
+            every_namespace,
+        } => super::messages::show(store, namespace, id, every_namespace),
+        Request::MessagesResend {
+            ids,
+            all_failed,
+            every_namespace,
+        } => super::messages::resend(store, namespace, &ids, all_failed, every_namespace),
         // Answered by the server from the engine's own state; reaching
         // this means the store was opened here, so no engine runs.
         Request::Status => Err(CommandError::NoEngine),

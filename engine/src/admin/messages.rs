@@ -1,23 +1,48 @@
 //! The message-trace commands (`switchboard messages …`) against the store.
 //!
+//! Message ids are unique in the data directory, so a message named by id
+//! can be found in whichever namespace holds it (`every_namespace`).
+//!
 //! A resend only writes queue entries; when an engine runs, its admin server
 //! then wakes the items' queue readers ([`super::EngineState::queued`]).
 
+use std::collections::BTreeMap;
+
 use super::api::Response;
-use super::execute::CommandError;
+use super::error::CommandError;
+use super::views::MessageView;
 use crate::ids::NamespaceId;
+use crate::message::{DeliveryStatus, MessageFilter, MessageId};
 use crate::store::Store;
-use crate::store::messages::{DeliveryStatus, MessageFilter, MessageId};
+
+/// The namespaces a command looks in: the given one, or every one with
+/// messages.
+fn namespaces(store: &Store, namespace: &NamespaceId, every: bool) -> Vec<NamespaceId> {
+    if every {
+        store.message_namespaces()
+    } else {
+        vec![namespace.clone()]
+    }
+}
 
 pub(super) fn list(
     store: &Store,
     namespace: &NamespaceId,
     filter: &MessageFilter,
+    every_namespace: bool,
 ) -> Result<Response, CommandError> {
-    let messages = store.messages(namespace)?.list(filter)?;
+    let mut messages = Vec::new();
+    for ns in namespaces(store, namespace, every_namespace) {
+        messages.extend(store.messages(&ns)?.list(filter)?);
+    }
+    // Newest first across namespaces too (ids grow with arrival).
+    messages.sort_by_key(|m| std::cmp::Reverse(m.id));
+    if let Some(limit) = filter.limit {
+        messages.truncate(limit);
+    }
     Ok(Response::Messages {
-        messages,
-        namespaces: store.message_namespaces()?,
+        messages: messages.into_iter().map(MessageView::from).collect(),
+        namespaces: store.message_namespaces(),
     })
 }
 
@@ -25,9 +50,15 @@ pub(super) fn show(
     store: &Store,
     namespace: &NamespaceId,
     id: MessageId,
+    every_namespace: bool,
 ) -> Result<Response, CommandError> {
+    let record = if every_namespace {
+        store.find_message(id, namespace)?
+    } else {
+        store.messages(namespace)?.get(id)?
+    };
     Ok(Response::Message {
-        message: Box::new(store.messages(namespace)?.get(id)?),
+        message: Box::new(record.into()),
     })
 }
 
@@ -36,24 +67,39 @@ pub(super) fn resend(
     namespace: &NamespaceId,
     ids: &[MessageId],
     all_failed: bool,
+    every_namespace: bool,
 ) -> Result<Response, CommandError> {
-    let messages = store.messages(namespace)?;
-    let mut targets: Vec<MessageId> = ids.to_vec();
+    // Where each message is.
+    let mut found: BTreeMap<MessageId, NamespaceId> = BTreeMap::new();
+    for id in ids {
+        let ns = if every_namespace {
+            store.find_message(*id, namespace)?.namespace
+        } else {
+            store.messages(namespace)?.get(*id)?.namespace
+        };
+        found.insert(*id, ns);
+    }
     if all_failed {
         let filter = MessageFilter {
             status: Some(DeliveryStatus::Failed),
             ..MessageFilter::default()
         };
-        targets.extend(messages.list(&filter)?.into_iter().map(|r| r.id));
+        for ns in namespaces(store, namespace, every_namespace) {
+            for r in store.messages(&ns)?.list(&filter)? {
+                found.insert(r.id, ns.clone());
+            }
+        }
     }
-    targets.sort_unstable();
-    targets.dedup();
     let mut resent = Vec::new();
-    for id in targets {
+    for (id, ns) in &found {
         // An explicit id is sent again to every target, delivered or not;
-        // `--status failed` only retries what failed.
-        let include_delivered = ids.contains(&id);
-        resent.push((id, messages.resend(id, include_delivered)?));
+        // `all_failed` only retries what failed.
+        let include_delivered = ids.contains(id);
+        let targets = store.messages(ns)?.resend(*id, include_delivered)?;
+        resent.push((*id, targets.into_iter().map(Into::into).collect()));
     }
-    Ok(Response::Resent { resent })
+    Ok(Response::Resent {
+        resent,
+        namespaces: found.into_iter().collect(),
+    })
 }

@@ -1,8 +1,9 @@
 //! The admin interface: how commands reach the store, whether this process
 //! can open it or a running engine holds it.
 //!
-//! - [`api`]: the JSON contract ([`Request`], [`Response`], [`ErrorReply`],
-//!   [`AssociationView`]).
+//! - [`api`]: the JSON contract ([`Request`], [`Response`], [`ErrorReply`]);
+//!   [`views`]: what it shows of stored things ([`AssociationView`],
+//!   [`MessageView`]), apart from how they are stored.
 //! - [`execute`]: runs a request against a [`Store`]; the one place where
 //!   association commands are implemented.
 //! - [`AdminServer`] / [`serve`]: HTTP/1.1 + JSON on the Unix socket
@@ -23,21 +24,25 @@
 
 pub mod api;
 mod client;
+mod error;
 mod execute;
 mod http;
 mod messages;
 mod server;
 pub mod status;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use api::{AssociationView, Envelope, ErrorReply, Reply, Request, Response};
+pub use api::{Envelope, ErrorReply, Reply, Request, Response};
 pub use client::{MAX_REPLY_BODY, call};
-pub use execute::{CommandError, execute};
+pub use error::CommandError;
+pub use execute::execute;
 pub use http::HttpError;
 pub use server::{AdminServer, MAX_REQUEST_BODY, serve};
 pub use status::{EngineState, EngineStatus};
+pub use views::{AddressView, AssociationView, MessageView};
 
 use crate::ids::NamespaceId;
 use crate::store::{Store, StoreError};

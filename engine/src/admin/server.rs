@@ -17,6 +17,7 @@ use super::api::{Envelope, ErrorReply, Reply, Request, Response};
 use super::execute::execute;
 use super::http::{Kind, read_message, response};
 use super::status::EngineState;
+use crate::message::ItemAddress;
 use crate::store::Store;
 
 /// The largest request body accepted: an import of some ten thousand
@@ -282,9 +283,15 @@ async fn answer(
     .await;
     match outcome {
         Ok(Ok(response)) => {
-            if let (Response::Resent { resent }, Some(engine)) = (&response, engine) {
-                let targets: Vec<_> = resent.iter().flat_map(|(_, t)| t.clone()).collect();
-                engine.queued(&namespace, &targets);
+            if let (Response::Resent { resent, namespaces }, Some(engine)) = (&response, engine) {
+                for (id, targets) in resent {
+                    let targets: Vec<ItemAddress> = targets
+                        .iter()
+                        .map(|t| ItemAddress::new(t.production.as_str(), t.item.as_str()))
+                        .collect();
+                    let ns = namespaces.iter().find(|(m, _)| m == id).map(|(_, ns)| ns);
+                    engine.queued(ns.unwrap_or(&namespace), &targets);
+                }
             }
             (200, reply_body(&Reply::Ok(response)))
         }

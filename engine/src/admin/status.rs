@@ -16,7 +16,7 @@ pub trait EngineState: Send + Sync + 'static {
 
     /// Messages were queued for these items of a namespace (a resend):
     /// their queue readers look at once instead of at their next rescan.
-    fn queued(&self, namespace: &NamespaceId, targets: &[crate::store::messages::ItemAddress]);
+    fn queued(&self, namespace: &NamespaceId, targets: &[crate::message::ItemAddress]);
 }
 
 /// Answer of [`Request::Status`](super::Request::Status).

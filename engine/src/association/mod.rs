@@ -1,10 +1,13 @@
 //! Association contexts: which application entities may talk, with which
 //! presentation contexts. Pure logic only: the model, the import-file format
-//! and negotiation. No I/O here; the store and the network use these types.
+//! and negotiation from both sides (the acceptor's in [`negotiation`], the
+//! requestor's in [`request`]). No I/O here; the store and the network use
+//! these types.
 
 pub mod import;
 pub mod model;
 pub mod negotiation;
+pub mod request;
 
 pub use model::{
     AeTitle, AssociationContext, IMPLICIT_VR_LITTLE_ENDIAN, ModelError, PairKey,

@@ -249,9 +249,11 @@ impl Accepted {
     }
 }
 
-/// A failed store lookup (reported as a transient rejection).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LookupFailed(pub String);
+/// A failed store lookup (reported as a transient rejection); the store's
+/// own error says why.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct LookupFailed(pub Box<dyn std::error::Error + Send + Sync>);
 
 /// Negotiates an association.
 ///

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use crate::admin::{self, AssociationView, ErrorReply, Request, Response};
+use crate::admin::{self, AssociationView, Request, Response};
 use crate::association::{AeTitle, Uid, import};
 use crate::dictionary;
 use crate::ids::NamespaceId;
@@ -262,7 +262,7 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
     };
     let response = admin::with_store_or_engine(&global.data_dir, &global.namespace, request)
         .await?
-        .map_err(reply_error)?;
+        .map_err(super::output::reply_error)?;
     let text = match output {
         Output::Json => render_json(&response)?,
         Output::Text => render_text(&response, &global.namespace),
@@ -280,7 +280,7 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
             )
         }
     };
-    super::write_stdout(&text)
+    super::output::write_stdout(&text)
 }
 
 enum Output {
@@ -293,42 +293,6 @@ impl Output {
     fn json_if(json: bool) -> Self {
         if json { Output::Json } else { Output::Text }
     }
-}
-
-/// An error reported by `execute`, locally or by the engine, rebuilt as a
-/// chain so that `main` prints it the same way on both paths.
-#[derive(Debug)]
-struct ReportedError {
-    message: String,
-    source: Option<Box<ReportedError>>,
-}
-
-impl std::fmt::Display for ReportedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ReportedError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
-
-pub(crate) fn reply_error(reply: ErrorReply) -> anyhow::Error {
-    let mut chain: Option<Box<ReportedError>> = None;
-    for message in reply.causes.into_iter().rev() {
-        chain = Some(Box::new(ReportedError {
-            message,
-            source: chain,
-        }));
-    }
-    anyhow::Error::new(ReportedError {
-        message: reply.message,
-        source: chain,
-    })
 }
 
 /// The `--json` form: one association object, or an array for `list`.
@@ -347,10 +311,7 @@ pub fn render_json(response: &Response) -> anyhow::Result<String> {
         | Response::ContextAdded { association, .. }
         | Response::ContextRemoved { association, .. }
         | Response::Exported { association, .. } => serde_json::to_string_pretty(association)?,
-        Response::Messages { .. } | Response::Message { .. } | Response::Resent { .. } => {
-            super::messages::render_json(response)?
-        }
-        Response::Status { status } => serde_json::to_string_pretty(status)?,
+        other => serde_json::to_string_pretty(other)?,
     };
     text.push('\n');
     Ok(text)
@@ -359,10 +320,6 @@ pub fn render_json(response: &Response) -> anyhow::Result<String> {
 /// The human form of an answer.
 pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
     match response {
-        Response::Messages { .. } | Response::Message { .. } | Response::Resent { .. } => {
-            super::messages::render_text(response, namespace)
-        }
-        Response::Status { status } => super::status::render_text(status),
         Response::Imported {
             association,
             replaced,
@@ -440,6 +397,11 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
         } => render_show(association),
         Response::LookedUp { association: None } => "No association found.\n".to_string(),
         Response::Exported { text, .. } => text.clone(),
+        // Not an answer to an association command.
+        Response::Messages { .. }
+        | Response::Message { .. }
+        | Response::Resent { .. }
+        | Response::Status { .. } => String::new(),
     }
 }
 

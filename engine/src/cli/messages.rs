@@ -1,14 +1,15 @@
 //! `switchboard messages list|show|resend`: the message trace. Runs through
 //! [`admin::with_store_or_engine`], so it works the same whether or not an
-//! engine holds the data directory.
+//! engine holds the data directory. Like `status`, it covers every
+//! namespace unless `--namespace` narrows it.
 
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
-use crate::admin::{self, Request, Response};
-use crate::config::HumanDuration;
+use crate::admin::{self, MessageView, Request, Response};
+use crate::component::HumanDuration;
 use crate::ids::NamespaceId;
-use crate::store::messages::{DeliveryStatus, MessageFilter, MessageId, MessageRecord, now_ms};
+use crate::message::{DeliveryStatus, MessageFilter, MessageId, now_ms};
 
 /// `messages …`
 #[derive(Debug, Args)]
@@ -75,6 +76,7 @@ pub struct ResendArgs {
 /// # Errors
 /// The store or engine cannot be reached, or the command failed.
 pub async fn run(global: &GlobalArgs, args: MessagesArgs) -> anyhow::Result<()> {
+    let every_namespace = !global.namespace_given;
     let (request, json) = match args.command {
         MessagesCommand::List(a) => {
             let since = a.since.as_deref().map(parse_since).transpose()?;
@@ -86,28 +88,37 @@ pub async fn run(global: &GlobalArgs, args: MessagesArgs) -> anyhow::Result<()> 
                         since,
                         limit: Some(a.limit),
                     },
+                    every_namespace,
                 },
                 a.json,
             )
         }
-        MessagesCommand::Show { id, json } => (Request::MessagesShow { id }, json),
+        MessagesCommand::Show { id, json } => (
+            Request::MessagesShow {
+                id,
+                every_namespace,
+            },
+            json,
+        ),
         MessagesCommand::Resend(a) => (
             Request::MessagesResend {
                 ids: a.ids,
                 all_failed: a.status.is_some(),
+                every_namespace,
             },
             false,
         ),
     };
     let response = admin::with_store_or_engine(&global.data_dir, &global.namespace, request)
         .await?
-        .map_err(super::association::reply_error)?;
+        .map_err(super::output::reply_error)?;
     let text = if json {
         render_json(&response)?
     } else {
-        render_text(&response, &global.namespace)
+        let scope = (!every_namespace).then_some(&global.namespace);
+        render_text(&response, scope)
     };
-    super::write_stdout(&text)
+    super::output::write_stdout(&text)
 }
 
 /// The `--json` form.
@@ -124,15 +135,15 @@ pub fn render_json(response: &Response) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The human form.
-pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
+/// The human form; `scope` is the one namespace asked about, if any.
+pub fn render_text(response: &Response, scope: Option<&NamespaceId>) -> String {
     match response {
         Response::Messages {
             messages,
             namespaces,
-        } => render_list(messages, namespace, namespaces),
+        } => render_list(messages, scope, namespaces),
         Response::Message { message } => render_show(message),
-        Response::Resent { resent } => {
+        Response::Resent { resent, .. } => {
             let mut out = String::new();
             for (id, targets) in resent {
                 if targets.is_empty() {
@@ -155,11 +166,14 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
 }
 
 fn render_list(
-    messages: &[MessageRecord],
-    namespace: &NamespaceId,
+    messages: &[MessageView],
+    scope: Option<&NamespaceId>,
     namespaces: &[NamespaceId],
 ) -> String {
     if messages.is_empty() {
+        let Some(namespace) = scope else {
+            return "No messages.\n".to_string();
+        };
         let others: Vec<String> = namespaces
             .iter()
             .filter(|n| *n != namespace)
@@ -174,7 +188,19 @@ fn render_list(
             )
         };
     }
-    let rows: Vec<[String; 7]> = messages
+    let mut header = vec!["ID"];
+    if scope.is_none() {
+        header.push("NAMESPACE");
+    }
+    header.extend([
+        "RECEIVED (UTC)",
+        "SOURCE",
+        "STATUS",
+        "SOP CLASS",
+        "SOP INSTANCE UID",
+        "TARGETS",
+    ]);
+    let rows: Vec<Vec<String>> = messages
         .iter()
         .map(|m| {
             let sop = crate::dictionary::sop_class_name(&m.header.sop_class_uid)
@@ -186,26 +212,21 @@ fn render_list(
                 .map(|d| format!("{}:{}", d.target.item, d.status))
                 .collect::<Vec<_>>()
                 .join(" ");
-            [
-                m.id.to_string(),
+            let mut row = vec![m.id.to_string()];
+            if scope.is_none() {
+                row.push(m.namespace.to_string());
+            }
+            row.extend([
                 format_time(m.header.received_at),
                 format!("{}/{}", m.header.source.production, m.header.source.item),
-                m.status().to_string(),
+                m.status.to_string(),
                 sop,
                 m.header.sop_instance_uid.clone(),
                 targets,
-            ]
+            ]);
+            row
         })
         .collect();
-    let header = [
-        "ID",
-        "RECEIVED (UTC)",
-        "SOURCE",
-        "STATUS",
-        "SOP CLASS",
-        "SOP INSTANCE UID",
-        "TARGETS",
-    ];
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -223,14 +244,14 @@ fn render_list(
         }
         s.trim_end().to_string() + "\n"
     };
-    let mut out = line(header.to_vec());
+    let mut out = line(header);
     for r in &rows {
         out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
     out
 }
 
-fn render_show(m: &MessageRecord) -> String {
+fn render_show(m: &MessageView) -> String {
     let h = &m.header;
     let name = |uid: &str| {
         crate::dictionary::sop_class_name(uid)
@@ -248,7 +269,7 @@ fn render_show(m: &MessageRecord) -> String {
          Size:              {} bytes{}\n",
         m.id,
         m.namespace,
-        m.status(),
+        m.status,
         format_time(h.received_at),
         h.source.production,
         h.source.item,

@@ -6,6 +6,7 @@ mod association_source;
 pub mod association_test;
 pub mod echo;
 pub mod messages;
+pub(crate) mod output;
 mod plugin;
 mod reference;
 mod run;
@@ -116,19 +117,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Echo(args) => echo::run(&global, &args).await,
         Command::Status(args) => status::run(&global, &args).await,
         Command::Messages(args) => messages::run(&global, args).await,
-    }
-}
-
-/// Writes everything to stdout; a closed pipe (`| head`) is not an error.
-pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
     }
 }

@@ -169,23 +169,19 @@ fn run_files(cache: &ComponentCache, args: &RunArgs) -> anyhow::Result<()> {
 }
 
 fn route_file(plugin: &Plugin, args: &RunArgs, file: &Path) -> anyhow::Result<Decision> {
-    let object = dicom_object::OpenFileOptions::new()
-        .read_until(dicom_dictionary_std::tags::PIXEL_DATA)
-        .open_file(file)
-        .with_context(|| format!("cannot read {} as a DICOM file", file.display()))?;
-    let meta = object.meta();
-    let clean = |s: &str| s.trim_end_matches(['\0', ' ']).to_string();
+    let meta = crate::part10::read_meta(file)?;
     let header = MessageHeader {
         message_id: file.display().to_string(),
         source: "plugin-run".to_string(),
         calling_ae_title: args.calling.clone(),
         called_ae_title: args.called.clone(),
-        sop_class_uid: clean(meta.media_storage_sop_class_uid()),
-        sop_instance_uid: clean(meta.media_storage_sop_instance_uid()),
-        transfer_syntax_uid: clean(meta.transfer_syntax()),
+        sop_class_uid: meta.sop_class_uid,
+        sop_instance_uid: meta.sop_instance_uid,
+        transfer_syntax_uid: meta.transfer_syntax,
         targets: args.targets.clone().unwrap_or_default(),
     };
-    let source = Arc::new(DicomSource::in_memory(object.into_inner()));
+    // Read as the routing process reads a body: lazily, up to Pixel Data.
+    let source = Arc::new(DicomSource::part10(file));
     let decision = plugin.route(&header, source)?;
     if let Decision::Forward(f) = &decision {
         crate::processes::wasm_router::edit::validate(&f.edits)?;

@@ -97,7 +97,7 @@ fn print<T: Row + Serialize>(
         }
         render_table(T::HEADERS, &cells)
     };
-    super::write_stdout(&out)
+    super::output::write_stdout(&out)
 }
 
 /// An aligned text table: a header row, then one line per row; columns are

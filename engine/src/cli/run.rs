@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::config::HumanDuration;
-use crate::runtime::retention::RetentionPolicy;
+use crate::component::HumanDuration;
 use crate::runtime::{Control, ReloadOptions, RunOptions, run_with_control};
+use crate::store::retention::RetentionPolicy;
 
 /// Arguments of `run`.
 #[derive(Debug, Args)]

@@ -23,7 +23,7 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<()> {
     let response =
         admin::with_store_or_engine(&global.data_dir, &global.namespace, Request::Status)
             .await?
-            .map_err(super::association::reply_error)?;
+            .map_err(super::output::reply_error)?;
     let Response::Status { mut status } = response else {
         anyhow::bail!("the engine answered the status request with something else");
     };
@@ -38,7 +38,7 @@ pub async fn run(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<()> {
     } else {
         render_text(&status)
     };
-    super::write_stdout(&text)
+    super::output::write_stdout(&text)
 }
 
 /// Appends one formatted line.

@@ -3,73 +3,19 @@
 //! checks, and reports every error at once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-
-use serde::Serialize;
+use std::path::Path;
 
 use super::error::{ConfigError, ItemKind, list_names};
+use super::production::{Production, ProductionId};
 use super::raw::{RawAssociation, RawItem, RawProduction};
-use super::resource::Resource;
 use crate::association::{AssociationContext, PresentationContext, Uid};
-use crate::ids::{ItemName, NamespaceId};
-use crate::operations::OperationConfig;
+use crate::component::{FieldError, Resource};
+use crate::ids::ItemName;
 use crate::processes::ProcessConfig;
-use crate::services::ServiceConfig;
 
 /// The keyword that stands for every storage SOP class in
 /// `abstract_syntaxes`.
 pub const STORAGE_KEYWORD: &str = "storage";
-
-/// Names a production: its namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct ProductionId {
-    pub namespace: NamespaceId,
-    pub name: ItemName,
-}
-
-impl std::fmt::Display for ProductionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
-/// A validated production, ready to run. Compared with `==` by the reload
-/// diff, item by item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Production {
-    pub id: ProductionId,
-    /// The file it was read from.
-    pub file: PathBuf,
-    pub description: String,
-    /// Association contexts to create in the namespace when absent.
-    pub associations: Vec<AssociationContext>,
-    pub services: BTreeMap<ItemName, ServiceConfig>,
-    pub processes: BTreeMap<ItemName, ProcessConfig>,
-    pub operations: BTreeMap<ItemName, OperationConfig>,
-}
-
-impl Production {
-    /// The kind of the item with this name, if it exists.
-    pub fn kind_of(&self, name: &ItemName) -> Option<ItemKind> {
-        if self.services.contains_key(name) {
-            Some(ItemKind::Service)
-        } else if self.processes.contains_key(name) {
-            Some(ItemKind::Process)
-        } else if self.operations.contains_key(name) {
-            Some(ItemKind::Operation)
-        } else {
-            None
-        }
-    }
-
-    /// Every exclusive resource with the service that claims it.
-    pub fn resources(&self) -> Vec<(Resource, ItemName)> {
-        self.services
-            .iter()
-            .flat_map(|(name, s)| s.resources().into_iter().map(|r| (r, name.clone())))
-            .collect()
-    }
-}
 
 /// Validates one production read from its file.
 ///
@@ -108,53 +54,34 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
         }
     };
 
+    let production_dir = file.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut services = BTreeMap::new();
     for item in &raw.services {
-        check_item(
-            &file,
-            ItemKind::Service,
-            item,
-            item.config.check(),
-            &mut errors,
-        );
+        let mut config = item.config.clone();
+        let problems = check_and_resolve(&config.check(), |d| config.resolve(d), &production_dir);
+        check_item(&file, ItemKind::Service, item, problems, &mut errors);
         check_targets(
             &file,
             ItemKind::Service,
             item,
-            item.config.targets(),
+            config.targets(),
             &names,
             &mut errors,
         );
-        if let ServiceConfig::File(_) = &item.config
-            && item.config.targets().is_empty()
-        {
-            errors.push(
-                err(item.line, "has no targets: files taken from the folder would go nowhere; name at least one process or operation".into())
-                    .in_item(ItemKind::Service, &item.name)
-                    .in_field("targets"),
-            );
-        }
         if let Some(n) = item_name(ItemKind::Service, item.line, &item.name, &mut errors) {
-            services.insert(n, item.config.clone());
+            services.insert(n, config);
         }
     }
     let mut processes = BTreeMap::new();
-    let production_dir = file
-        .parent()
-        .unwrap_or(std::path::Path::new(""))
-        .to_path_buf();
     for item in &raw.processes {
         let mut config = item.config.clone();
-        let mut problems = config.check();
-        if problems.is_empty() {
-            problems = config.prepare(&production_dir);
-        }
+        let problems = check_and_resolve(&config.check(), |d| config.resolve(d), &production_dir);
         check_item(&file, ItemKind::Process, item, problems, &mut errors);
         check_targets(
             &file,
             ItemKind::Process,
             item,
-            item.config.targets(),
+            config.targets(),
             &names,
             &mut errors,
         );
@@ -164,30 +91,61 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
     }
     let mut operations = BTreeMap::new();
     for item in &raw.operations {
-        check_item(
+        let mut config = item.config.clone();
+        let problems = check_and_resolve(&config.check(), |d| config.resolve(d), &production_dir);
+        check_item(&file, ItemKind::Operation, item, problems, &mut errors);
+        check_targets(
             &file,
             ItemKind::Operation,
             item,
-            item.config.check(),
+            config.targets(),
+            &names,
             &mut errors,
         );
         if let Some(n) = item_name(ItemKind::Operation, item.line, &item.name, &mut errors) {
-            operations.insert(n, item.config.clone());
+            operations.insert(n, config);
         }
     }
     check_cycles(&file, &raw.processes, &mut errors);
 
     // Resources inside this production (across productions: check_resources).
-    let mut claimed: BTreeMap<Resource, &str> = BTreeMap::new();
-    for item in &raw.services {
-        for r in item.config.resources() {
-            if let Some(other) = claimed.insert(r.clone(), &item.name) {
+    let claims = raw
+        .services
+        .iter()
+        .map(|i| {
+            (
+                ItemKind::Service,
+                i.name.as_str(),
+                i.line,
+                i.config.resources(),
+            )
+        })
+        .chain(raw.processes.iter().map(|i| {
+            (
+                ItemKind::Process,
+                i.name.as_str(),
+                i.line,
+                i.config.resources(),
+            )
+        }))
+        .chain(raw.operations.iter().map(|i| {
+            (
+                ItemKind::Operation,
+                i.name.as_str(),
+                i.line,
+                i.config.resources(),
+            )
+        }));
+    let mut claimed: BTreeMap<Resource, (ItemKind, &str)> = BTreeMap::new();
+    for (role, item, line, resources) in claims {
+        for r in resources {
+            if let Some((other_role, other)) = claimed.insert(r.clone(), (role, item)) {
                 errors.push(
                     err(
-                        item.line,
-                        format!("{r} is already used by service '{other}' in this file"),
+                        line,
+                        format!("{r} is already used by {other_role} '{other}' in this file"),
                     )
-                    .in_item(ItemKind::Service, &item.name),
+                    .in_item(role, item),
                 );
             }
         }
@@ -231,14 +189,28 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
     }
 }
 
+/// The kind's checks, then (when they found nothing) its resolution
+/// against the file system.
+fn check_and_resolve(
+    checked: &[FieldError],
+    resolve: impl FnOnce(&Path) -> Vec<FieldError>,
+    production_dir: &Path,
+) -> Vec<FieldError> {
+    if checked.is_empty() {
+        resolve(production_dir)
+    } else {
+        checked.to_vec()
+    }
+}
+
 fn check_item<T>(
-    file: &std::path::Path,
+    file: &Path,
     kind: ItemKind,
     item: &RawItem<T>,
-    problems: Vec<(String, String)>,
+    problems: Vec<FieldError>,
     errors: &mut Vec<ConfigError>,
 ) {
-    for (field, message) in problems {
+    for FieldError { field, message } in problems {
         let top = field.split('.').next().unwrap_or(&field).to_string();
         let mut e = ConfigError::file(file, message)
             .at_line(Some(item.line_of(&top)))
@@ -251,7 +223,7 @@ fn check_item<T>(
 }
 
 fn check_targets<T>(
-    file: &std::path::Path,
+    file: &Path,
     kind: ItemKind,
     item: &RawItem<T>,
     targets: Vec<&str>,
@@ -308,11 +280,7 @@ fn check_targets<T>(
 
 /// Processes that route to each other in a loop would pass a message around
 /// forever.
-fn check_cycles(
-    file: &std::path::Path,
-    processes: &[RawItem<ProcessConfig>],
-    errors: &mut Vec<ConfigError>,
-) {
+fn check_cycles(file: &Path, processes: &[RawItem<ProcessConfig>], errors: &mut Vec<ConfigError>) {
     let edges: BTreeMap<&str, Vec<&str>> = processes
         .iter()
         .map(|p| (p.name.as_str(), p.config.targets()))
@@ -426,25 +394,25 @@ const STORAGE_ROOT: &str = "1.2.840.10008.5.1.4.";
 /// namespaces. The first production (in the given order) keeps it; each
 /// later one gets an error naming the first.
 pub fn check_resources(productions: &[Production]) -> Vec<ConfigError> {
-    let mut claimed: BTreeMap<Resource, (&Production, ItemName)> = BTreeMap::new();
+    let mut claimed: BTreeMap<Resource, (&Production, ItemKind, ItemName)> = BTreeMap::new();
     let mut errors = Vec::new();
     for p in productions {
-        for (r, item) in p.resources() {
+        for (r, role, item) in p.resources() {
             match claimed.get(&r) {
-                Some((owner, owner_item)) if owner.id != p.id => errors.push(
+                Some((owner, owner_role, owner_item)) if owner.id != p.id => errors.push(
                     ConfigError::file(
                         &p.file,
                         format!(
-                            "{r} is already used by service '{owner_item}' of production {} ({})",
+                            "{r} is already used by {owner_role} '{owner_item}' of production {} ({})",
                             owner.id,
                             owner.file.display()
                         ),
                     )
-                    .in_item(ItemKind::Service, item.as_str()),
+                    .in_item(role, item.as_str()),
                 ),
                 Some(_) => {}
                 None => {
-                    claimed.insert(r, (p, item.clone()));
+                    claimed.insert(r, (p, role, item));
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::compile::{Production, ProductionId};
+use super::production::{Production, ProductionId};
 use crate::ids::ItemName;
 
 /// The change of one kind of items.

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::compile::{Production, ProductionId, check_resources, compile};
+use super::compile::{check_resources, compile};
 use super::error::ConfigError;
+use super::production::{Production, ProductionId};
 use super::raw::parse;
 use crate::ids::NamespaceId;
 

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::component::HumanDuration;
 use crate::ids::NamespaceId;
 use crate::operations::OperationConfig;
 

@@ -6,11 +6,11 @@
 //! [`MAX_COMMAND_SET_LENGTH`]); data-set fragments are handed on as they
 //! arrive, so a data set is never held whole in memory.
 
-use dicom_ul::pdu::{PDataValue, PDataValueType};
+use dicom_ul::pdu::PDataValueType;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::commands::{CommandError, DimseCommand, MAX_COMMAND_SET_LENGTH};
-use super::pdu::{PDU_HEADER_LENGTH, PDV_OVERHEAD, PduStream};
+use super::pdu::{PDU_HEADER_LENGTH, PDV_OVERHEAD, PduStream, PdvRef};
 
 /// A PDV sequence that breaks PS3.8 Annex E or PS3.7 §6.3.1.
 #[derive(Debug, thiserror::Error)]
@@ -29,27 +29,6 @@ pub enum PdvError {
     DataContextMismatch { expected: u8, found: u8 },
     #[error(transparent)]
     Command(#[from] CommandError),
-}
-
-/// One PDV, borrowed from the PDU it came in (see
-/// [`super::pdu::PDataPdu`]) or from a decoded [`PDataValue`].
-#[derive(Debug, Clone)]
-pub struct PdvRef<'a> {
-    pub presentation_context_id: u8,
-    pub value_type: PDataValueType,
-    pub is_last: bool,
-    pub data: &'a [u8],
-}
-
-impl<'a> From<&'a PDataValue> for PdvRef<'a> {
-    fn from(pdv: &'a PDataValue) -> Self {
-        Self {
-            presentation_context_id: pdv.presentation_context_id,
-            value_type: pdv.value_type.clone(),
-            is_last: pdv.is_last,
-            data: &pdv.data,
-        }
-    }
 }
 
 /// What a PDV contributed, once reassembled.

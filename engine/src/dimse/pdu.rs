@@ -8,13 +8,12 @@
 //! shutdown) the association must be aborted, never resumed.
 
 use std::io;
+use std::time::Duration;
 
 use dicom_ul::pdu::{
     AbortRQServiceProviderReason, AbortRQSource, MAXIMUM_PDU_SIZE, PDataValue, PDataValueType, Pdu,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-use super::pdata::PdvRef;
 
 /// The 6-byte PDU header: type, reserved, 32-bit big-endian length.
 pub const PDU_HEADER_LENGTH: usize = 6;
@@ -82,6 +81,16 @@ fn printable_hint(header: [u8; 6]) -> String {
     } else {
         String::new()
     }
+}
+
+/// Why [`PduStream::read_pdu_within`] got no PDU.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadWithinError {
+    /// Nothing came in time; the association was aborted.
+    #[error("no answer within {0:?}; the association was aborted")]
+    TimedOut(Duration),
+    #[error(transparent)]
+    Read(#[from] PduReadError),
 }
 
 /// A PDU that could not be written.
@@ -226,6 +235,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
     pub async fn read_pdu(&mut self) -> Result<Pdu, PduReadError> {
         let name = self.read_raw().await?;
         decode(&self.read_buf, name)
+    }
+
+    /// Reads one PDU within `timeout`. When none comes in time, sends
+    /// A-ABORT (service-user) and closes: a read abandoned half-way cannot
+    /// be resumed, so the association is over.
+    ///
+    /// # Errors
+    /// [`ReadWithinError::TimedOut`], or the read's own error.
+    pub async fn read_pdu_within(&mut self, timeout: Duration) -> Result<Pdu, ReadWithinError> {
+        match tokio::time::timeout(timeout, self.read_pdu()).await {
+            Ok(pdu) => Ok(pdu?),
+            Err(_) => {
+                self.abort(AbortRQSource::ServiceUser).await;
+                Err(ReadWithinError::TimedOut(timeout))
+            }
+        }
     }
 
     /// Reads one PDU; a P-DATA-TF PDU comes back undecoded, its PDVs
@@ -395,6 +420,27 @@ fn decode(bytes: &[u8], name: &'static str) -> Result<Pdu, PduReadError> {
             name,
             reason: "the decoder failed on this input".into(),
         }),
+    }
+}
+
+/// One PDV, borrowed from the PDU it came in (see
+/// [`PDataPdu`]) or from a decoded [`PDataValue`].
+#[derive(Debug, Clone)]
+pub struct PdvRef<'a> {
+    pub presentation_context_id: u8,
+    pub value_type: PDataValueType,
+    pub is_last: bool,
+    pub data: &'a [u8],
+}
+
+impl<'a> From<&'a PDataValue> for PdvRef<'a> {
+    fn from(pdv: &'a PDataValue) -> Self {
+        Self {
+            presentation_context_id: pdv.presentation_context_id,
+            value_type: pdv.value_type.clone(),
+            is_last: pdv.is_last,
+            data: &pdv.data,
+        }
     }
 }
 

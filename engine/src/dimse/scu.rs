@@ -5,45 +5,39 @@
 //! and DIMSE message (`>> A-ASSOCIATE-RQ PDU`, `<< C-ECHO-RSP …`).
 //!
 //! Used by `switchboard echo`, `switchboard association test`, the outbound
-//! DICOM operation and the benchmarks.
+//! DICOM operation and the benchmarks. What goes into the A-ASSOCIATE-RQ and
+//! how the AC is read is pure logic in [`crate::association::request`].
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dicom_ul::pdu::{
-    AbortRQSource, AssociationRQ, PDataValue, Pdu, PresentationContextProposed,
-    PresentationContextResultReason, UserVariableItem,
-};
+use dicom_ul::pdu::{AbortRQSource, PDataValue, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::commands::{CEchoRq, CStoreRq, CommandError, DimseCommand, Priority};
 use super::pdata::{
-    PdvError, PdvEvent, PdvRef, Reassembler, send_command, send_data_from, send_data_from_file,
+    PdvError, PdvEvent, Reassembler, send_command, send_data_from, send_data_from_file,
 };
-use super::pdu::{PduReadError, PduStream, PduWriteError, describe_abort_source, describe_pdu};
+use super::pdu::{
+    PduReadError, PduStream, PduWriteError, PdvRef, ReadWithinError, describe_abort_source,
+    describe_pdu,
+};
 use super::status::Status;
-use super::uids::{
-    APPLICATION_CONTEXT_NAME, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, VERIFICATION,
-};
+use super::uids::VERIFICATION;
 use crate::association::negotiation::Rejection;
+pub use crate::association::request::{
+    MAX_PRESENTATION_CONTEXTS, NegotiatedContext, ProposalError, ProposedContext,
+};
+use crate::association::request::{association_rq, read_ac};
+use crate::part10::{self, Part10Error};
 
 /// A trace sink: receives lines such as `>> A-ASSOCIATE-RQ PDU`.
 pub type Trace = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The most presentation contexts one A-ASSOCIATE-RQ can carry (odd IDs 1–255).
-pub const MAX_PRESENTATION_CONTEXTS: usize = 128;
-
 /// Our default maximum PDU length as a requestor.
 pub const DEFAULT_MAX_PDU_LENGTH: u32 = 65536;
-
-/// One presentation context to propose.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProposedContext {
-    pub abstract_syntax: String,
-    pub transfer_syntaxes: Vec<String>,
-}
 
 /// How to request an association.
 #[derive(Clone)]
@@ -118,12 +112,8 @@ pub enum ScuError {
     Aborted(String),
     #[error("the peer sent an unexpected {0}")]
     Unexpected(String),
-    #[error(
-        "{0} presentation contexts proposed; at most {MAX_PRESENTATION_CONTEXTS} fit in one association"
-    )]
-    TooManyContexts(usize),
-    #[error("no presentation context proposed")]
-    NoContexts,
+    #[error(transparent)]
+    Proposal(#[from] ProposalError),
     #[error("no accepted presentation context for {abstract_syntax} with {transfer_syntax}")]
     NoAcceptedContext {
         abstract_syntax: String,
@@ -131,8 +121,8 @@ pub enum ScuError {
     },
     #[error("response to message {expected} answered message {found}")]
     WrongResponse { expected: u16, found: u16 },
-    #[error("{path}: {reason}")]
-    File { path: PathBuf, reason: String },
+    #[error(transparent)]
+    File(#[from] Part10Error),
     #[error(transparent)]
     Read(#[from] PduReadError),
     #[error(transparent)]
@@ -143,23 +133,6 @@ pub enum ScuError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
-}
-
-/// The result for one proposed context, as the acceptor answered it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NegotiatedContext {
-    pub id: u8,
-    pub abstract_syntax: String,
-    pub proposed_transfer_syntaxes: Vec<String>,
-    pub result: PresentationContextResultReason,
-    /// The accepted transfer syntax.
-    pub transfer_syntax: Option<String>,
-}
-
-impl NegotiatedContext {
-    pub fn is_accepted(&self) -> bool {
-        self.result == PresentationContextResultReason::Acceptance
-    }
 }
 
 /// An established association, as requestor.
@@ -222,49 +195,23 @@ pub async fn associate<S>(stream: S, options: &ScuOptions) -> Result<ScuAssociat
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if options.presentation_contexts.is_empty() {
-        return Err(ScuError::NoContexts);
-    }
-    if options.presentation_contexts.len() > MAX_PRESENTATION_CONTEXTS {
-        return Err(ScuError::TooManyContexts(
-            options.presentation_contexts.len(),
-        ));
-    }
-    let proposed: Vec<PresentationContextProposed> = options
-        .presentation_contexts
-        .iter()
-        .enumerate()
-        .map(|(i, pc)| PresentationContextProposed {
-            id: (2 * i + 1) as u8,
-            abstract_syntax: pc.abstract_syntax.clone(),
-            transfer_syntaxes: pc.transfer_syntaxes.clone(),
-        })
-        .collect();
-    let rq = Pdu::AssociationRQ(AssociationRQ {
-        protocol_version: 1,
-        calling_ae_title: options.calling_ae_title.clone(),
-        called_ae_title: options.called_ae_title.clone(),
-        application_context_name: APPLICATION_CONTEXT_NAME.to_string(),
-        presentation_contexts: proposed.clone(),
-        user_variables: vec![
-            UserVariableItem::MaxLength(options.max_pdu_length),
-            UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
-            UserVariableItem::ImplementationVersionName(IMPLEMENTATION_VERSION_NAME.to_string()),
-        ],
-    });
+    let rq = association_rq(
+        &options.calling_ae_title,
+        &options.called_ae_title,
+        &options.presentation_contexts,
+        options.max_pdu_length,
+    )?;
+    let proposed = rq.presentation_contexts.clone();
     let mut stream = PduStream::new(stream);
-    trace(&options.trace, &format!(">> {}", describe_pdu(&rq)));
-    stream.write_pdu(&rq).await?;
-    let reply = match tokio::time::timeout(options.response_timeout, stream.read_pdu()).await {
-        Ok(reply) => reply?,
-        Err(_) => {
-            stream.abort(AbortRQSource::ServiceUser).await;
-            return Err(ScuError::Timeout(
-                options.response_timeout,
-                "waiting for A-ASSOCIATE-AC",
-            ));
-        }
-    };
+    let rq_pdu = Pdu::AssociationRQ(rq);
+    trace(&options.trace, &format!(">> {}", describe_pdu(&rq_pdu)));
+    stream.write_pdu(&rq_pdu).await?;
+    let reply = read_within(
+        &mut stream,
+        options.response_timeout,
+        "waiting for A-ASSOCIATE-AC",
+    )
+    .await?;
     trace(&options.trace, &format!("<< {}", describe_pdu(&reply)));
     let ac = match reply {
         Pdu::AssociationAC(ac) => ac,
@@ -278,52 +225,33 @@ where
             return Err(ScuError::Unexpected(describe_pdu(&other)));
         }
     };
-    let mut peer_max_pdu_length = 0;
-    let mut peer_implementation_class_uid = None;
-    let mut peer_implementation_version_name = None;
-    for item in &ac.user_variables {
-        match item {
-            UserVariableItem::MaxLength(len) => peer_max_pdu_length = *len,
-            UserVariableItem::ImplementationClassUID(uid) => {
-                peer_implementation_class_uid = Some(uid.clone());
-            }
-            UserVariableItem::ImplementationVersionName(name) => {
-                peer_implementation_version_name = Some(name.clone());
-            }
-            _ => {}
-        }
-    }
-    let contexts = proposed
-        .iter()
-        .map(|p| {
-            let answer = ac.presentation_contexts.iter().find(|r| r.id == p.id);
-            let result = answer
-                .map(|r| r.reason.clone())
-                .unwrap_or(PresentationContextResultReason::NoReason);
-            let transfer_syntax = answer
-                .filter(|r| r.reason == PresentationContextResultReason::Acceptance)
-                .map(|r| r.transfer_syntax.trim_end_matches('\0').trim().to_string());
-            NegotiatedContext {
-                id: p.id,
-                abstract_syntax: p.abstract_syntax.clone(),
-                proposed_transfer_syntaxes: p.transfer_syntaxes.clone(),
-                result,
-                transfer_syntax,
-            }
-        })
-        .collect();
+    let accepted = read_ac(&proposed, &ac);
+    let peer_max_pdu_length = accepted.peer_max_pdu_length;
     stream.set_limits(options.max_pdu_length, peer_max_pdu_length);
     Ok(ScuAssociation {
         stream,
-        contexts,
+        contexts: accepted.contexts,
         next_message_id: 1,
         reassembler: Reassembler::new(),
         send_buffer: Vec::new(),
         trace: options.trace.clone(),
         response_timeout: options.response_timeout,
         peer_max_pdu_length,
-        peer_implementation_class_uid,
-        peer_implementation_version_name,
+        peer_implementation_class_uid: accepted.peer_implementation_class_uid,
+        peer_implementation_version_name: accepted.peer_implementation_version_name,
+    })
+}
+
+/// Reads one PDU within `timeout`, else aborts (see
+/// [`PduStream::read_pdu_within`]); `waiting_for` says what for.
+async fn read_within<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut PduStream<S>,
+    timeout: Duration,
+    waiting_for: &'static str,
+) -> Result<Pdu, ScuError> {
+    stream.read_pdu_within(timeout).await.map_err(|e| match e {
+        ReadWithinError::TimedOut(after) => ScuError::Timeout(after, waiting_for),
+        ReadWithinError::Read(e) => ScuError::Read(e),
     })
 }
 
@@ -386,9 +314,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                 transfer_syntax: "any transfer syntax".to_string(),
             })?
             .id;
-        let rq = DimseCommand::EchoRq(CEchoRq::new(self.next_message_id()));
+        let id = self.next_message_id();
+        let rq = DimseCommand::EchoRq(CEchoRq::new(id));
         self.send_command(pc_id, &rq).await?;
-        let rsp = self.read_response(message_id(&rq)).await?;
+        let rsp = self.read_response(id).await?;
         rsp.status()
             .ok_or_else(|| ScuError::Unexpected(rsp.describe()))
     }
@@ -429,8 +358,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                 transfer_syntax: transfer_syntax.to_string(),
             })?
             .id;
+        let id = self.next_message_id();
         let rq = DimseCommand::StoreRq(CStoreRq {
-            message_id: self.next_message_id(),
+            message_id: id,
             affected_sop_class_uid: sop_class_uid.to_string(),
             affected_sop_instance_uid: sop_instance_uid.to_string(),
             priority: Priority::Medium,
@@ -438,7 +368,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
             move_originator_message_id: None,
         });
         self.send_command(pc_id, &rq).await?;
-        Ok((pc_id, message_id(&rq)))
+        Ok((pc_id, id))
     }
 
     /// Reads the C-STORE-RSP of the request just sent.
@@ -486,13 +416,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
     /// # Errors
     /// [`ScuError::File`] when the file is not Part-10, else as [`Self::store`].
     pub async fn store_file(&mut self, path: &Path) -> Result<Status, ScuError> {
-        let meta = read_part10_meta(path).await?;
-        let file_error = |e: std::io::Error| ScuError::File {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let file = std::fs::File::open(path).map_err(file_error)?;
-        let len = file.metadata().map_err(file_error)?.len();
+        let owned = path.to_path_buf();
+        let (meta, file) = tokio::task::spawn_blocking(move || part10::open_data_set(&owned))
+            .await
+            .map_err(std::io::Error::other)??;
+        let len = file.metadata()?.len();
         self.store_from_file(
             &meta.sop_class_uid,
             &meta.sop_instance_uid,
@@ -513,29 +441,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
 
     async fn read_response(&mut self, expected: u16) -> Result<DimseCommand, ScuError> {
         loop {
-            let pdu =
-                match tokio::time::timeout(self.response_timeout, self.stream.read_pdu()).await {
-                    Ok(pdu) => pdu?,
-                    Err(_) => {
-                        self.stream.abort(AbortRQSource::ServiceUser).await;
-                        return Err(ScuError::Timeout(
-                            self.response_timeout,
-                            "waiting for the response",
-                        ));
-                    }
-                };
+            let pdu = read_within(
+                &mut self.stream,
+                self.response_timeout,
+                "waiting for the response",
+            )
+            .await?;
             match pdu {
                 Pdu::PData { data } => {
                     for pdv in data {
                         if let Some(command) = self.push_pdv(pdv)? {
                             trace(&self.trace, &format!("<< {}", command.describe()));
-                            let responded = match &command {
-                                DimseCommand::EchoRsp(r) => r.message_id_being_responded_to,
-                                DimseCommand::StoreRsp(r) => r.message_id_being_responded_to,
-                                other => {
-                                    self.stream.abort(AbortRQSource::ServiceUser).await;
-                                    return Err(ScuError::Unexpected(other.describe()));
-                                }
+                            let Some(responded) = command.message_id_being_responded_to() else {
+                                self.stream.abort(AbortRQSource::ServiceUser).await;
+                                return Err(ScuError::Unexpected(command.describe()));
                             };
                             if responded != expected {
                                 return Err(ScuError::WrongResponse {
@@ -581,17 +500,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         trace(&self.trace, ">> A-RELEASE-RQ PDU");
         self.stream.write_pdu(&Pdu::ReleaseRQ).await?;
         loop {
-            let pdu =
-                match tokio::time::timeout(self.response_timeout, self.stream.read_pdu()).await {
-                    Ok(pdu) => pdu?,
-                    Err(_) => {
-                        self.stream.abort(AbortRQSource::ServiceUser).await;
-                        return Err(ScuError::Timeout(
-                            self.response_timeout,
-                            "waiting for A-RELEASE-RP",
-                        ));
-                    }
-                };
+            let pdu = read_within(
+                &mut self.stream,
+                self.response_timeout,
+                "waiting for A-RELEASE-RP",
+            )
+            .await?;
             trace(&self.trace, &format!("<< {}", describe_pdu(&pdu)));
             match pdu {
                 Pdu::ReleaseRP => {
@@ -622,67 +536,4 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         trace(&self.trace, ">> A-ABORT PDU (service-user)");
         self.stream.abort(AbortRQSource::ServiceUser).await;
     }
-}
-
-fn message_id(command: &DimseCommand) -> u16 {
-    match command {
-        DimseCommand::EchoRq(c) => c.message_id,
-        DimseCommand::StoreRq(c) => c.message_id,
-        _ => 0,
-    }
-}
-
-/// What a Part-10 file's meta group says, and where its data set starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part10Meta {
-    pub sop_class_uid: String,
-    pub sop_instance_uid: String,
-    pub transfer_syntax: String,
-    pub data_set_offset: u64,
-}
-
-/// Reads the meta group of a Part-10 file (with or without the 128-byte
-/// preamble).
-///
-/// # Errors
-/// [`ScuError::File`] naming the file and the problem.
-pub async fn read_part10_meta(path: &Path) -> Result<Part10Meta, ScuError> {
-    let owned = path.to_path_buf();
-    let result = tokio::task::spawn_blocking(move || read_part10_meta_blocking(&owned)).await;
-    match result {
-        Ok(Ok(meta)) => Ok(meta),
-        Ok(Err(reason)) => Err(ScuError::File {
-            path: path.to_path_buf(),
-            reason,
-        }),
-        Err(e) => Err(ScuError::File {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        }),
-    }
-}
-
-fn read_part10_meta_blocking(path: &Path) -> Result<Part10Meta, String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 132];
-    let n = file.read(&mut head).map_err(|e| e.to_string())?;
-    let start = if n >= 132 && &head[128..132] == b"DICM" {
-        128
-    } else if n >= 4 && &head[..4] == b"DICM" {
-        0
-    } else {
-        return Err("not a DICOM Part-10 file (no DICM prefix)".to_string());
-    };
-    file.seek(SeekFrom::Start(start))
-        .map_err(|e| e.to_string())?;
-    let meta = dicom_object::meta::FileMetaTable::from_reader(std::io::BufReader::new(&mut file))
-        .map_err(|e| format!("unreadable meta group: {e}"))?;
-    Ok(Part10Meta {
-        sop_class_uid: meta.media_storage_sop_class_uid().to_string(),
-        sop_instance_uid: meta.media_storage_sop_instance_uid().to_string(),
-        transfer_syntax: meta.transfer_syntax().to_string(),
-        // DICM + the (0002,0000) element (12 bytes, explicit VR LE) + the group.
-        data_set_offset: start + 4 + 12 + u64::from(meta.information_group_length),
-    })
 }

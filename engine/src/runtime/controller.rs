@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
+use super::topology::StartError;
 use super::topology::{RunningProduction, Shared, start_production, stop_items};
-use crate::component::BuildError;
 use crate::config::{Production, ProductionDiff, ProductionId, ProductionsDiff};
 use crate::ids::NamespaceId;
 
@@ -21,7 +21,7 @@ pub enum ReloadOutcome {
     Applied,
     /// Some productions could not start or change; they were rolled back
     /// (each error names its production).
-    RolledBack(Vec<(ProductionId, BuildError)>),
+    RolledBack(Vec<(ProductionId, StartError)>),
 }
 
 /// Owns the running productions.

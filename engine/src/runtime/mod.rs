@@ -15,9 +15,7 @@
 //! future so that tests can pass their own.
 
 pub mod controller;
-pub mod recover;
 pub mod reload;
-pub mod retention;
 pub mod status;
 pub mod topology;
 pub mod watch;
@@ -30,8 +28,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::store::messages::MessageError;
-use crate::store::{Bodies, GroupCommit, Store, StoreError};
+use crate::message::MessageError;
+use crate::store::retention::{RetentionPolicy, purge_once};
+use crate::store::{Bodies, GroupCommit, Store, StoreError, recover};
 pub use controller::{Controller, ReloadOutcome};
 pub use reload::{ReloadOptions, Reloader, Trigger};
 pub use status::StatusBoard;
@@ -45,7 +44,7 @@ pub struct RunOptions {
     /// How long open work may take to finish on shutdown.
     pub grace_period: Duration,
     /// When bodies of delivered messages are removed.
-    pub retention: retention::RetentionPolicy,
+    pub retention: RetentionPolicy,
     /// How file changes are picked up while running.
     pub reload: ReloadOptions,
 }
@@ -108,7 +107,7 @@ pub async fn run_with_control(
     })?;
     let commit = GroupCommit::spawn(store.clone(), bodies.clone());
     recover::restore_missing(&store, &bodies)?;
-    for ns in store.message_namespaces()? {
+    for ns in store.message_namespaces() {
         let n = store.messages(&ns)?.requeue_in_flight()?;
         if n > 0 {
             info!(namespace = %ns, count = n, "Deliveries left in flight by the previous run are queued again.");
@@ -143,11 +142,10 @@ pub async fn run_with_control(
             }
         })
     };
-    tokio::spawn(retention::run(
+    tokio::spawn(retain(
         store.clone(),
         bodies.clone(),
         options.retention,
-        Duration::from_secs(60),
         root.clone(),
     ));
     let shared = Shared {
@@ -183,4 +181,28 @@ pub async fn run_with_control(
     tokio::task::spawn_blocking(move || s.sync()).await.ok();
     info!("Engine stopped.");
     Ok(())
+}
+
+/// Runs retention every minute until `shutdown`.
+async fn retain(
+    store: Store,
+    bodies: Bodies,
+    policy: RetentionPolicy,
+    shutdown: CancellationToken,
+) {
+    if policy.max_age.is_none() && policy.max_total_bytes.is_none() {
+        return;
+    }
+    loop {
+        let (s, b) = (store.clone(), bodies.clone());
+        match tokio::task::spawn_blocking(move || purge_once(&s, &b, policy)).await {
+            Ok(Err(e)) => warn!(error = %e, "Retention pass failed."),
+            Err(e) => warn!(error = %e, "Retention pass failed."),
+            Ok(Ok(_)) => {}
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
 }

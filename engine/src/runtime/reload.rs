@@ -36,15 +36,12 @@ use super::controller::{Controller, ReloadOutcome};
 use super::status::{BoardItem, BoardProduction, StatusBoard};
 use super::watch::{Changes, DEFAULT_DEBOUNCE, FileWatcher};
 use crate::admin::status::{RejectedFile, ReloadSummary};
+use crate::component::Resource;
 use crate::config::load::production_files;
 use crate::config::{
-    ConfigError, ItemKind, Production, ProductionId, ProductionsDiff, Resource, check_resources,
-    load_file,
+    ConfigError, Production, ProductionId, ProductionsDiff, check_resources, load_file,
 };
-use crate::ids::ItemName;
-use crate::processes::ProcessConfig;
-use crate::services::ServiceConfig;
-use crate::store::messages::now_ms;
+use crate::message::now_ms;
 
 /// How often the folder is hashed again when no event came.
 pub const DEFAULT_RESCAN: Duration = Duration::from_secs(10);
@@ -281,7 +278,7 @@ fn held_ports(running: &[Production]) -> BTreeSet<u16> {
     running
         .iter()
         .flat_map(Production::resources)
-        .filter_map(|(r, _)| match r {
+        .filter_map(|(r, _, _)| match r {
             Resource::TcpPort(port) => Some(port),
             Resource::Folder(_) => None,
         })
@@ -292,63 +289,16 @@ fn held_ports(running: &[Production]) -> BTreeSet<u16> {
 /// hold itself, so that a port another program holds is a rejected change
 /// (the old version keeps serving) rather than a failed one.
 fn probe_ports(p: &Production, held: &BTreeSet<u16>) -> Vec<String> {
-    p.services
-        .iter()
-        .filter_map(|(name, s)| match s {
-            ServiceConfig::DicomTcp(c) if c.port != 0 && !held.contains(&c.port) => {
-                Some((name, c.socket_addr()))
-            }
-            _ => None,
-        })
-        .filter_map(|(name, addr): (&ItemName, SocketAddr)| {
+    p.listen_addresses()
+        .into_iter()
+        .filter(|(addr, _, _)| !held.contains(&addr.port()))
+        .filter_map(|(addr, role, name): (SocketAddr, _, _)| {
             TcpListener::bind(addr).err().map(|e| {
                 ConfigError::file(&p.file, format!("cannot listen on {addr}: {e}"))
-                    .in_item(ItemKind::Service, name.as_str())
+                    .in_item(role, name.as_str())
                     .in_field("port")
                     .to_string()
             })
-        })
-        .collect()
-}
-
-/// The plugin files a production uses (watched for changes, and part of
-/// the fingerprint the rescan compares).
-///
-/// Every process kind that loads a file must name it here: a replaced
-/// plugin then triggers a reload, and since the plugin's content hash is
-/// part of the process config, the process is a changed item and is
-/// rebuilt (the old one finishes the message in hand on the old module).
-/// The `wasm` kind's validation resolves `plugin` to a canonical path and
-/// records its `plugin_sha256`, compiling it into the shared cache and
-/// running its `init` (on the reloader's blocking thread, while the old
-/// process keeps routing).
-pub fn plugin_files(p: &Production) -> Vec<PathBuf> {
-    p.processes
-        .values()
-        .filter_map(|c| match c {
-            ProcessConfig::PassThrough(_) => None,
-            // Validation resolved it to a canonical path.
-            ProcessConfig::Wasm(c) => Some(c.plugin.clone()),
-        })
-        .collect()
-}
-
-/// Prepares what a new or changed production needs before the controller
-/// swaps it in, while the running version keeps serving; returns error
-/// lines (then the change is rejected and the running version stays).
-///
-/// Hook for plugin processes: a kind that must compile or initialise
-/// something before it can replace its predecessor does it here (this
-/// runs on a blocking thread). The `wasm` kind already loads its plugin
-/// (compiled into the shared cache by content hash) and runs its `init`
-/// while its production is validated, so a broken plugin is a validation
-/// error and there is nothing left to do here.
-fn prepare(p: &Production) -> Vec<String> {
-    p.processes
-        .values()
-        .filter_map(|c| match c {
-            // Validation already loaded the plugin and ran its `init`.
-            ProcessConfig::PassThrough(_) | ProcessConfig::Wasm(_) => None::<String>,
         })
         .collect()
 }
@@ -556,7 +506,8 @@ impl Reloader {
     }
 
     /// Reads the folder and chooses what runs ([`plan`]). Reading,
-    /// validating (which loads plugins), probing ports and preparing block,
+    /// validating (which resolves every item: a `wasm` process loads its
+    /// plugin and runs its `init`) and probing ports block,
     /// so they run on a blocking thread while everything keeps serving.
     /// `None` when the folder cannot be read (logged once per error).
     async fn plan(&mut self, fp: &Fingerprint, running: &[Production]) -> Option<Plan> {
@@ -571,13 +522,7 @@ impl Reloader {
         let planned = tokio::task::spawn_blocking(move || {
             let folder = read_folder(&dir).map_err(|e| e.to_string())?;
             let held = held_ports(&running);
-            Ok(plan(&running, folder, &hold, &|p| {
-                let mut errors = probe_ports(p, &held);
-                if errors.is_empty() {
-                    errors = prepare(p);
-                }
-                errors
-            }))
+            Ok(plan(&running, folder, &hold, &|p| probe_ports(p, &held)))
         })
         .await
         .unwrap_or_else(|e| Err(format!("reading the productions folder failed: {e}")));
@@ -620,13 +565,13 @@ impl Reloader {
         errors
     }
 
-    /// Watches the plugin files the running productions use, and includes
-    /// them in the fingerprint.
+    /// Watches the files the running productions' items use (plugins), and
+    /// includes them in the fingerprint.
     fn sync_plugins(&mut self) {
         let plugins: BTreeSet<PathBuf> = self
             .controller
             .running()
-            .flat_map(|r| plugin_files(&r.production))
+            .flat_map(|r| r.production.watched_files())
             .collect();
         if plugins == self.plugins {
             return;
@@ -667,7 +612,7 @@ impl Reloader {
                         .map(|(name, h)| BoardItem {
                             name: name.clone(),
                             kind: h.kind,
-                            kind_type: kind_type(p, name),
+                            kind_type: p.item(name).map_or("unknown", |i| i.kind()),
                             task: h.running.task.abort_handle(),
                             listening: h.running.local_addr,
                         })
@@ -764,18 +709,6 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
             i.tick().await;
         }
         None => std::future::pending().await,
-    }
-}
-
-fn kind_type(p: &Production, name: &ItemName) -> &'static str {
-    if let Some(c) = p.services.get(name) {
-        c.kind()
-    } else if let Some(c) = p.processes.get(name) {
-        c.kind()
-    } else if let Some(c) = p.operations.get(name) {
-        c.kind()
-    } else {
-        "unknown"
     }
 }
 

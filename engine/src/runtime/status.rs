@@ -18,8 +18,8 @@ use crate::admin::status::{
 };
 use crate::config::{ItemKind, ProductionId};
 use crate::ids::{ItemName, NamespaceId};
+use crate::message::{ItemAddress, MessageQueues};
 use crate::store::Store;
-use crate::store::messages::ItemAddress;
 
 /// What `switchboard status` reads, updated after every reload.
 ///
@@ -142,10 +142,7 @@ impl EngineState for StatusBoard {
             .iter()
             .map(|p| p.namespace.clone())
             .collect();
-        match self.store.message_namespaces() {
-            Ok(ns) => namespaces.extend(ns),
-            Err(e) => warn!(error = %e, "Status: cannot list the namespaces with messages."),
-        }
+        namespaces.extend(self.store.message_namespaces());
         for ns in namespaces {
             let queues = match self.store.messages(&ns).map(|m| m.queues()) {
                 Ok(Ok(q)) => q,

@@ -16,8 +16,22 @@ use tracing::{info, warn};
 use crate::component::{BuildError, ItemContext, Listeners, Output, Outputs, RunningItem};
 use crate::config::{ItemKind, Production, ProductionDiff};
 use crate::ids::{ItemName, NamespaceId};
-use crate::store::messages::{ItemAddress, Messages};
+use crate::message::{ItemAddress, MessageQueues};
 use crate::store::{Bodies, GroupCommit, Store, StoreError};
+
+/// Why a production or one of its items could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{item}: {error}")]
+    Item { item: ItemName, error: BuildError },
+    #[error("cannot create the associations: {0}")]
+    Associations(StoreError),
+    #[error("cannot open the message queues of namespace {namespace}: {error}")]
+    Queues {
+        namespace: NamespaceId,
+        error: StoreError,
+    },
+}
 
 /// The wake-up of every item's queue, by namespace and address. Entries are
 /// never removed: a reloaded or re-added item gets the same one.
@@ -52,14 +66,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Closes the kept sockets of addresses no running service uses.
+    /// Closes the kept sockets of addresses no running item uses.
     pub fn release_listeners<'a>(&self, running: impl Iterator<Item = &'a Production>) {
         let in_use: std::collections::HashSet<std::net::SocketAddr> = running
-            .flat_map(|p| p.services.values())
-            .filter_map(|s| match s {
-                crate::services::ServiceConfig::DicomTcp(c) if c.port != 0 => Some(c.socket_addr()),
-                _ => None,
-            })
+            .flat_map(|p| p.listen_addresses().into_iter().map(|(a, _, _)| a))
             .collect();
         self.listeners.retain(|a| in_use.contains(a));
     }
@@ -72,7 +82,7 @@ pub struct ItemHandle {
     /// Where its queue is: after a worker stopped, what it still held in
     /// flight goes back to this queue.
     pub address: ItemAddress,
-    pub messages: Messages,
+    pub messages: Arc<dyn MessageQueues>,
     /// Cancelled to stop this item alone (a child of the production's).
     pub token: CancellationToken,
     pub running: RunningItem,
@@ -122,7 +132,7 @@ fn context(
     name: &ItemName,
     targets: Vec<&str>,
     token: CancellationToken,
-) -> Result<ItemContext, BuildError> {
+) -> Result<ItemContext, StartError> {
     let ns = &production.id.namespace;
     let address = ItemAddress::new(production.id.name.as_str(), name.as_str());
     let outputs = Outputs(
@@ -141,11 +151,16 @@ fn context(
         namespace: ns.clone(),
         production: production.id.name.clone(),
         name: name.clone(),
-        store: shared.store.clone(),
-        messages: shared
-            .store
-            .messages(ns)
-            .map_err(|e| BuildError(e.to_string()))?,
+        associations: shared.store.associations(ns),
+        messages: Arc::new(
+            shared
+                .store
+                .messages(ns)
+                .map_err(|error| StartError::Queues {
+                    namespace: ns.clone(),
+                    error,
+                })?,
+        ),
         bodies: shared.bodies.clone(),
         commit: shared.commit.clone(),
         shutdown: token,
@@ -159,39 +174,32 @@ fn context(
 /// Builds and spawns one item of a production.
 ///
 /// # Errors
-/// [`BuildError`] naming the item.
+/// [`StartError`] naming the item.
 pub async fn start_item(
     shared: &Shared,
     production: &Production,
     parent: &CancellationToken,
     name: &ItemName,
-) -> Result<ItemHandle, BuildError> {
+) -> Result<ItemHandle, StartError> {
+    let Some(item) = production.item(name) else {
+        return Err(StartError::Item {
+            item: name.clone(),
+            error: BuildError::Setup(format!("no item {name} in the production").into()),
+        });
+    };
     let token = parent.child_token();
-    let with_name = |e: BuildError| BuildError(format!("{name}: {}", e.0));
-    let targets = if let Some(c) = production.processes.get(name) {
-        c.targets()
-    } else if let Some(c) = production.services.get(name) {
-        c.targets()
-    } else {
-        Vec::new()
-    };
-    let cx = context(shared, production, name, targets, token.clone())?;
+    let cx = context(shared, production, name, item.targets(), token.clone())?;
     let (address, messages) = (cx.address(), cx.messages.clone());
-    let (kind, running) = if let Some(c) = production.operations.get(name) {
-        (ItemKind::Operation, c.build(cx).await)
-    } else if let Some(c) = production.processes.get(name) {
-        (ItemKind::Process, c.build(cx).await)
-    } else if let Some(c) = production.services.get(name) {
-        (ItemKind::Service, c.build(cx).await)
-    } else {
-        return Err(BuildError(format!("{name}: no such item")));
-    };
+    let running = item.build(cx).await.map_err(|error| StartError::Item {
+        item: name.clone(),
+        error,
+    })?;
     Ok(ItemHandle {
-        kind,
+        kind: item.role(),
         address,
         messages,
         token,
-        running: running.map_err(with_name)?,
+        running,
     })
 }
 
@@ -201,7 +209,7 @@ fn start_order<'a>(
     names: impl Iterator<Item = &'a ItemName>,
 ) -> Vec<&'a ItemName> {
     let mut v: Vec<&ItemName> = names.collect();
-    v.sort_by_key(|n| match production.kind_of(n) {
+    v.sort_by_key(|n| match production.item(n).map(|i| i.role()) {
         Some(ItemKind::Operation) => 0,
         Some(ItemKind::Process) => 1,
         _ => 2,
@@ -213,14 +221,13 @@ fn start_order<'a>(
 /// fails, the ones already started are stopped and the error returned.
 ///
 /// # Errors
-/// [`BuildError`] naming the item, or the store failure while seeding.
+/// [`StartError`] naming the item, or the store failure while seeding.
 pub async fn start_production(
     shared: &Shared,
     production: Production,
     parent: &CancellationToken,
-) -> Result<RunningProduction, BuildError> {
-    seed_associations(&shared.store, &production)
-        .map_err(|e| BuildError(format!("cannot create the associations: {e}")))?;
+) -> Result<RunningProduction, StartError> {
+    seed_associations(&shared.store, &production).map_err(StartError::Associations)?;
     let mut running = RunningProduction {
         token: parent.child_token(),
         items: BTreeMap::new(),
@@ -322,13 +329,13 @@ impl RunningProduction {
     /// of the stopped ones started again, and the error returned.
     ///
     /// # Errors
-    /// [`BuildError`] of the first item that could not start.
+    /// [`StartError`] of the first item that could not start.
     pub async fn apply(
         &mut self,
         shared: &Shared,
         new: Production,
         diff: &ProductionDiff,
-    ) -> Result<(), BuildError> {
+    ) -> Result<(), StartError> {
         let to_stop: Vec<ItemName> = [&diff.services, &diff.processes, &diff.operations]
             .into_iter()
             .flat_map(|d| d.to_stop().cloned())
@@ -357,13 +364,13 @@ impl RunningProduction {
         new: &Production,
         diff: &ProductionDiff,
         stopped: &[ItemName],
-    ) -> Result<Vec<(ItemName, ItemHandle)>, BuildError> {
+    ) -> Result<Vec<(ItemName, ItemHandle)>, StartError> {
         let mut started = Vec::new();
         let mut failure = None;
         if diff.associations_changed
             && let Err(e) = seed_associations(&shared.store, new)
         {
-            failure = Some(BuildError(format!("cannot create the associations: {e}")));
+            failure = Some(StartError::Associations(e));
         }
         let to_start: Vec<ItemName> = start_order(
             new,

@@ -99,6 +99,25 @@ impl Associations {
         Ok(None)
     }
 
+    /// The other namespaces that store exactly this pair.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] or [`StoreError::Corrupt`].
+    pub fn defined_elsewhere(
+        &self,
+        calling_ae_title: &AeTitle,
+        called_ae_title: &AeTitle,
+    ) -> Result<Vec<NamespaceId>, StoreError> {
+        let key = PairKey::new(calling_ae_title.clone(), called_ae_title.clone());
+        let mut out = Vec::new();
+        for ns in self.store.association_namespaces() {
+            if ns != self.namespace && self.store.associations(&ns).get(&key)?.is_some() {
+                out.push(ns);
+            }
+        }
+        Ok(out)
+    }
+
     /// Stores an association context. Without `overwrite`, an existing pair is
     /// an error and nothing changes; with it, the stored one is replaced as a
     /// whole.

@@ -7,7 +7,7 @@
 //! and the magic `SWBTRL01`. Readers use the header's `size` and never see
 //! the trailer. The trailer makes every body self-describing: if sled's files
 //! are ever corrupt, scanning `bodies/` and reading the trailers is enough
-//! to rebuild the message headers and queues (see `runtime::recover`).
+//! to rebuild the message headers and queues (see [`super::recover`]).
 //!
 //! C-STORE data sets are spooled straight into this folder by the SCP, and
 //! the body keeps the spool file's name (recorded in the header): no rename,
@@ -33,8 +33,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::messages::{ItemAddress, MessageHeader, MessageId};
 use crate::ids::NamespaceId;
+use crate::message::{ItemAddress, MessageHeader, MessageId};
 
 /// The folder of body files inside the data directory.
 pub const BODIES_DIR: &str = "bodies";

@@ -31,7 +31,7 @@ pub enum StoreError {
     },
     /// `put` without overwrite on a pair that exists.
     #[error(
-        "association {key} already exists in namespace {namespace}; pass --overwrite to replace its presentation contexts"
+        "association {key} already exists in namespace {namespace}; use `overwrite` to replace its presentation contexts"
     )]
     AlreadyExists {
         namespace: NamespaceId,
@@ -64,5 +64,11 @@ pub struct BackendError(#[from] sled::Error);
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::Backend(BackendError(e))
+    }
+}
+
+impl From<StoreError> for crate::association::negotiation::LookupFailed {
+    fn from(e: StoreError) -> Self {
+        Self(Box::new(e))
     }
 }

@@ -5,19 +5,31 @@
 //!   clone.
 //! - [`Associations`]: the association contexts of one namespace, in the tree
 //!   `<namespace>/associations`.
-//! - [`messages::Messages`]: message headers, deliveries and per-item queues
-//!   of one namespace; [`Bodies`]: the body files under `<data-dir>/bodies/`;
-//!   [`GroupCommit`]: one flush shared by concurrent writers.
+//! - [`Messages`]: message records and per-item queues of one namespace
+//!   (it implements [`crate::message::MessageQueues`]); [`Bodies`]: the body
+//!   files under `<data-dir>/bodies/`; [`GroupCommit`]: one flush shared by
+//!   concurrent writers; [`recover`]: the store rebuilt from the bodies on
+//!   start; [`retention`]: bodies of delivered messages removed.
 //!
 //! Layout on disk: `<data-dir>/store/` is sled's directory. Every value starts
 //! with a format-version byte followed by its serde_json encoding, so the
-//! format can evolve. Every write is atomic (one compare-and-swap or one
-//! transaction) and durable when it returns: sled is flushed and its log file
-//! is fsynced by us, because sled 0.34 only calls `sync_file_range` on Linux.
+//! format can evolve.
 //!
-//! All calls block (sled and fsync are synchronous); from async code, call
-//! them in `tokio::task::spawn_blocking`. Nothing outside this module sees a
-//! sled type.
+//! Durability differs by kind of data:
+//! - association contexts: every write is one compare-and-swap, durable when
+//!   it returns (sled is flushed and its log file fsynced by us, because sled
+//!   0.34 only calls `sync_file_range` on Linux);
+//! - messages and queues: ordered single-key writes (or, for rare changes,
+//!   transactions) that are durable after the next [`GroupCommit`]; a
+//!   message is acknowledged once its body file, which carries its header
+//!   and targets in a trailer, is fdatasynced, and a record sled lost is
+//!   restored from that trailer on start (see [`messages`] and [`bodies`]).
+//!
+//! Calls block (sled and fsync are synchronous). From async code, put the
+//! ones that flush, sync or scan (`Store::open`, association writes,
+//! listings, recovery, retention, group commits) on the blocking pool; the
+//! single-key message writes an item makes per message take microseconds
+//! and are made inline. Nothing outside this module sees a sled type.
 
 mod associations;
 pub mod bodies;
@@ -25,6 +37,9 @@ pub mod commit;
 mod error;
 mod keys;
 pub mod messages;
+pub mod recover;
+pub mod retention;
+pub mod spool;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -34,6 +49,7 @@ pub use associations::Associations;
 pub use bodies::{Bodies, BodyTrailer};
 pub use commit::{CommitError, GroupCommit};
 pub use error::{BackendError, StoreError};
+pub use messages::Messages;
 
 use crate::ids::NamespaceId;
 
@@ -120,6 +136,21 @@ impl Store {
     /// The association contexts of a namespace.
     pub fn associations(&self, namespace: &NamespaceId) -> Associations {
         Associations::new(self.clone(), namespace.clone())
+    }
+
+    /// Every namespace that has association contexts.
+    pub fn association_namespaces(&self) -> Vec<NamespaceId> {
+        self.inner
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|name| {
+                std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|n| n.strip_suffix("/associations"))
+                    .and_then(|n| NamespaceId::new(n).ok())
+            })
+            .collect()
     }
 
     /// sled's directory.

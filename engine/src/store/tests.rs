@@ -55,6 +55,23 @@ fn put_get_list_delete() {
     assert_eq!(a.list().unwrap().len(), 2);
 }
 
+/// Opens a store again after its last handle was dropped in this process.
+/// sled's I/O threads may still hold the directory's lock for a moment after
+/// the drop (longer on a busy machine), so `Locked` is retried.
+pub(super) fn reopen(dir: &std::path::Path) -> Store {
+    let start = std::time::Instant::now();
+    loop {
+        match Store::open(dir) {
+            Err(StoreError::Locked { .. })
+                if start.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.unwrap(),
+        }
+    }
+}
+
 #[test]
 fn data_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -66,7 +83,7 @@ fn data_survives_reopen() {
             .put(one.clone(), false)
             .unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     assert_eq!(
         store.associations(&ns("default")).list().unwrap(),
         vec![one]

@@ -142,11 +142,21 @@ fn show_names_known_and_unknown_uids_in_order() {
 }
 
 #[test]
-fn reported_errors_keep_their_chain() {
-    let err = reply_error(ErrorReply {
-        message: "top".into(),
-        causes: vec!["middle".into(), "bottom".into()],
+fn reported_errors_keep_their_chain_and_show_fields_as_flags() {
+    let err = crate::cli::output::reply_error(crate::admin::ErrorReply {
+        message: "top; use `overwrite` to replace it".into(),
+        causes: vec![
+            "middle: leave out `transfer_syntax`".into(),
+            "bottom".into(),
+        ],
     });
     let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-    assert_eq!(chain, ["top", "middle", "bottom"]);
+    assert_eq!(
+        chain,
+        [
+            "top; use --overwrite to replace it",
+            "middle: leave out --transfer-syntax",
+            "bottom"
+        ]
+    );
 }

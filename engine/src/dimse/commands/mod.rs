@@ -203,6 +203,43 @@ impl DimseCommand {
         }
     }
 
+    /// The Message ID of a request.
+    pub fn message_id(&self) -> Option<u16> {
+        match self {
+            Self::EchoRq(c) => Some(c.message_id),
+            Self::StoreRq(c) => Some(c.message_id),
+            Self::EchoRsp(_) | Self::StoreRsp(_) => None,
+            Self::Other(o) => o.message_id,
+        }
+    }
+
+    /// The Message ID Being Responded To of a response.
+    pub fn message_id_being_responded_to(&self) -> Option<u16> {
+        match self {
+            Self::EchoRsp(c) => Some(c.message_id_being_responded_to),
+            Self::StoreRsp(c) => Some(c.message_id_being_responded_to),
+            Self::EchoRq(_) | Self::StoreRq(_) | Self::Other(_) => None,
+        }
+    }
+
+    /// Whether this is a request (bit 15 of the command field clear).
+    pub fn is_request(&self) -> bool {
+        self.command_field() & 0x8000 == 0
+    }
+
+    /// What is needed to answer this command with a failure status.
+    pub fn to_other(&self) -> OtherCommand {
+        match self {
+            Self::Other(o) => o.clone(),
+            modelled => OtherCommand {
+                command_field: modelled.command_field(),
+                message_id: modelled.message_id(),
+                affected_sop_class_uid: modelled.affected_sop_class_uid().map(str::to_string),
+                has_data_set: modelled.has_data_set(),
+            },
+        }
+    }
+
     /// The status of a response.
     pub fn status(&self) -> Option<Status> {
         match self {

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::association::AeTitle;
-use crate::config::HumanDuration;
+use crate::component::{
+    BuildError, FieldError, HumanDuration, ItemConfig, ItemContext, RunningItem,
+};
 
 /// `type = "dicom-tcp"` under `[operations.NAME]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,38 +115,41 @@ impl RetryPolicy {
     }
 }
 
-impl DicomScuConfig {
-    /// Checks beyond the types: (field, message) pairs.
-    pub fn check(&self) -> Vec<(String, String)> {
+impl ItemConfig for DicomScuConfig {
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        Ok(super::operation::spawn(self.clone(), cx))
+    }
+
+    fn check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.host.trim().is_empty() {
-            errors.push(("host".into(), "must not be empty".into()));
+            errors.push(FieldError::new("host", "must not be empty"));
         }
         if self.port == 0 {
-            errors.push(("port".into(), "must be 1 to 65535".into()));
+            errors.push(FieldError::new("port", "must be 1 to 65535"));
         }
         if self.max_associations == 0 {
-            errors.push(("max_associations".into(), "must be at least 1".into()));
+            errors.push(FieldError::new("max_associations", "must be at least 1"));
         }
         if !(self.retry.factor.is_finite() && self.retry.factor >= 1.0) {
-            errors.push(("retry.factor".into(), "must be a number ≥ 1".into()));
+            errors.push(FieldError::new("retry.factor", "must be a number ≥ 1"));
         }
         if self.retry.max_attempts == Some(0) {
-            errors.push((
-                "retry.max_attempts".into(),
-                "must be at least 1 (leave it out to retry forever)".into(),
+            errors.push(FieldError::new(
+                "retry.max_attempts",
+                "must be at least 1 (leave it out to retry forever)",
             ));
         }
         if self.retry.max_delay < self.retry.initial_delay {
-            errors.push((
-                "retry.max_delay".into(),
-                "must not be shorter than retry.initial_delay".into(),
+            errors.push(FieldError::new(
+                "retry.max_delay",
+                "must not be shorter than retry.initial_delay",
             ));
         }
         if self.max_pdu_length != 0 && self.max_pdu_length < 4096 {
-            errors.push((
-                "max_pdu_length".into(),
-                "must be 0 (unlimited) or at least 4096".into(),
+            errors.push(FieldError::new(
+                "max_pdu_length",
+                "must be 0 (unlimited) or at least 4096",
             ));
         }
         errors

@@ -36,7 +36,7 @@ use crate::dimse::scu::{
     self, MAX_PRESENTATION_CONTEXTS, ProposedContext, ScuAssociation, ScuOptions,
 };
 use crate::dimse::status::StatusCategory;
-use crate::store::messages::{ItemAddress, MessageRecord, now_ms};
+use crate::message::{ItemAddress, MessageRecord, now_ms};
 
 /// What became of one attempt.
 #[derive(Debug)]
@@ -85,10 +85,7 @@ pub(crate) fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
         while lanes.join_next().await.is_some() {}
         info!(namespace = %shared.cx.namespace, item = %shared.cx.name, "DICOM operation stopped.");
     });
-    RunningItem {
-        task,
-        local_addr: None,
-    }
+    RunningItem::task(task)
 }
 
 /// An open association and what it can carry.
@@ -316,8 +313,7 @@ fn allowed_by_store(shared: &Shared, sop: &str, ts: &str) -> Result<(), String> 
     let local: &AeTitle = &config.local_ae_title;
     let remote: &AeTitle = &config.remote_ae_title;
     let stored = cx
-        .store
-        .associations(&cx.namespace)
+        .associations
         .lookup(local, remote)
         .map_err(|e| format!("cannot read the stored association: {e}"))?
         .ok_or_else(|| {

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use super::RetryPolicy;
-use crate::config::HumanDuration;
+use crate::component::HumanDuration;
 
 #[test]
 fn back_off_grows_to_the_maximum_and_counts_attempts() {

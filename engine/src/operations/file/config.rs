@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, RunningItem};
+
 /// `type = "file"` under `[operations.NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -14,13 +16,16 @@ pub struct FileOperationConfig {
     pub folder: PathBuf,
 }
 
-impl FileOperationConfig {
-    /// Checks beyond the types: (field, message) pairs.
-    pub fn check(&self) -> Vec<(String, String)> {
+impl ItemConfig for FileOperationConfig {
+    fn check(&self) -> Vec<FieldError> {
         if self.folder.as_os_str().is_empty() {
-            vec![("folder".into(), "must not be empty".into())]
+            vec![FieldError::new("folder", "must not be empty")]
         } else {
             Vec::new()
         }
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        super::operation::spawn(self.clone(), cx)
     }
 }

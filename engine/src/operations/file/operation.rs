@@ -1,31 +1,25 @@
 //! The running file operation: each message becomes
 //! `<folder>/<SOPInstanceUID>.dcm`, a DICOM Part 10 file: 128-byte preamble,
 //! `DICM`, the file meta group, then the stored data set bytes verbatim (no
-//! re-encoding). Written to a hidden temporary name, fsynced, then renamed,
-//! so a reader never sees half a file.
+//! re-encoding; see [`crate::part10::write`]).
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use dicom_object::meta::FileMetaTableBuilder;
 use tracing::{error, info, warn};
 
 use super::config::FileOperationConfig;
 use crate::component::{BuildError, ItemContext, Next, RunningItem};
-use crate::dimse::uids::{IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME};
-use crate::store::messages::MessageRecord;
+use crate::message::MessageRecord;
+use crate::part10;
 
 /// Creates the folder and spawns the operation.
 pub(crate) fn spawn(
     config: FileOperationConfig,
     cx: ItemContext,
 ) -> Result<RunningItem, BuildError> {
-    std::fs::create_dir_all(&config.folder).map_err(|e| {
-        BuildError(format!(
-            "cannot create the folder {}: {e}",
-            config.folder.display()
-        ))
+    std::fs::create_dir_all(&config.folder).map_err(|error| BuildError::Folder {
+        path: config.folder.clone(),
+        error,
     })?;
     let task = tokio::spawn(async move {
         let mut reader = cx.queue_reader();
@@ -45,13 +39,14 @@ pub(crate) fn spawn(
             let folder = config.folder.clone();
             let bodies = cx.bodies.clone();
             let rec = record.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let data = bodies.open_data_set(&rec.header)?;
-                write_part10(&folder, &rec, data)
-            })
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
-            let outcome = match written {
+            let written =
+                tokio::task::spawn_blocking(move || write_file(&folder, &bodies, &rec)).await;
+            let failure = match written {
+                Ok(Ok(path)) => Ok(path),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let outcome = match failure {
                 Ok(path) => {
                     cx.messages
                         .delivered(record.id, &me, &format!("written to {}", path.display()))
@@ -68,10 +63,7 @@ pub(crate) fn spawn(
         }
         info!(namespace = %cx.namespace, item = %cx.name, "File operation stopped.");
     });
-    Ok(RunningItem {
-        task,
-        local_addr: None,
-    })
+    Ok(RunningItem::task(task))
 }
 
 /// The file name for an instance: its SOP instance UID when that is a
@@ -85,43 +77,24 @@ fn file_name(record: &MessageRecord) -> String {
     }
 }
 
-/// Writes one Part 10 file.
-///
-/// # Errors
-/// I/O errors, or a meta group that cannot be built.
-pub(crate) fn write_part10(
+/// Writes one message as `<folder>/<name>.dcm`.
+fn write_file(
     folder: &Path,
+    bodies: &crate::store::Bodies,
     record: &MessageRecord,
-    mut data: impl std::io::Read,
-) -> std::io::Result<PathBuf> {
+) -> Result<PathBuf, part10::Part10Error> {
     let h = &record.header;
-    let meta = FileMetaTableBuilder::new()
-        .media_storage_sop_class_uid(h.sop_class_uid.as_str())
-        .media_storage_sop_instance_uid(h.sop_instance_uid.as_str())
-        .transfer_syntax(h.transfer_syntax.as_str())
-        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
-        .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
-        .source_application_entity_title(h.calling_ae_title.as_str())
-        .build()
-        .map_err(std::io::Error::other)?;
-    let name = file_name(record);
-    let tmp = folder.join(format!(".{name}.part"));
-    let path = folder.join(&name);
-    let result = (|| {
-        let file = File::create(&tmp)?;
-        let mut out = BufWriter::with_capacity(256 * 1024, file);
-        out.write_all(&[0u8; 128])?;
-        out.write_all(b"DICM")?;
-        meta.write(&mut out).map_err(std::io::Error::other)?;
-        std::io::copy(&mut data, &mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_data()?;
-        std::fs::rename(&tmp, &path)?;
-        crate::store::bodies::sync_dir(folder)?;
-        Ok(path)
-    })();
-    if result.is_err() {
-        std::fs::remove_file(&tmp).ok();
-    }
-    result
+    let path = folder.join(file_name(record));
+    let data = bodies.open_data_set(h).map_err(|e| part10::Part10Error {
+        path: bodies.path(h),
+        problem: e.into(),
+    })?;
+    let new = part10::NewFile {
+        sop_class_uid: &h.sop_class_uid,
+        sop_instance_uid: &h.sop_instance_uid,
+        transfer_syntax: &h.transfer_syntax,
+        source_ae_title: &h.calling_ae_title,
+    };
+    part10::write(&path, new, data)?;
+    Ok(path)
 }

@@ -1,13 +1,12 @@
 //! The running pass-through process: each message it takes from its queue
-//! is queued for all its targets, in one transaction.
+//! is queued for all its targets in one step of the store.
 
 use tracing::{error, info};
 
-use super::config::PassThroughConfig;
 use crate::component::{ItemContext, Next, RunningItem};
 
 /// Spawns the process.
-pub(crate) fn spawn(_config: PassThroughConfig, cx: ItemContext) -> RunningItem {
+pub(crate) fn spawn(cx: ItemContext) -> RunningItem {
     let task = tokio::spawn(async move {
         let mut reader = cx.queue_reader();
         let me = cx.address();
@@ -34,8 +33,5 @@ pub(crate) fn spawn(_config: PassThroughConfig, cx: ItemContext) -> RunningItem 
         }
         info!(namespace = %cx.namespace, item = %cx.name, "Process stopped.");
     });
-    RunningItem {
-        task,
-        local_addr: None,
-    }
+    RunningItem::task(task)
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, RunningItem};
 use crate::plugin::CallOptions;
 
 /// Default per-call deadline.
@@ -88,19 +89,60 @@ impl WasmRouterConfig {
             ..CallOptions::default()
         }
     }
+}
+
+impl ItemConfig for WasmRouterConfig {
+    fn targets(&self) -> Vec<&str> {
+        self.targets.iter().map(String::as_str).collect()
+    }
+
+    /// The plugin: replacing it reloads the production, and since its
+    /// content hash is part of these settings, the process is a changed
+    /// item and is rebuilt (the old one finishes the message in hand on the
+    /// old module).
+    fn watched_files(&self) -> Vec<PathBuf> {
+        vec![self.plugin.clone()]
+    }
+
+    fn check(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.plugin.as_os_str().is_empty() {
+            errors.push(FieldError::new("plugin", "give the path of a .wasm plugin"));
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
+            errors.push(FieldError::new(
+                "timeout_ms",
+                format!(
+                    "must be between 1 and {MAX_TIMEOUT_MS}, got {}",
+                    self.timeout_ms
+                ),
+            ));
+        }
+        if self.max_memory_bytes < 1 << 20 || self.max_memory_bytes > MAX_MEMORY_BYTES {
+            errors.push(FieldError::new(
+                "max_memory_bytes",
+                format!(
+                    "must be between 1048576 (1 MiB) and {MAX_MEMORY_BYTES} (1 GiB), got {}",
+                    self.max_memory_bytes
+                ),
+            ));
+        }
+        errors
+    }
 
     /// Resolves `plugin` against the production file's folder, reads it,
-    /// records its hash, and loads it and runs its `init` with `config`, so
-    /// a missing or broken plugin and a refused configuration are reported
-    /// when the production is validated: (field, message) pairs.
-    pub fn prepare(&mut self, production_dir: &Path) -> Vec<(String, String)> {
+    /// records its hash, and loads it (compiled into the shared cache by
+    /// content hash) and runs its `init` with `config`, so a missing or
+    /// broken plugin and a refused configuration are reported when the
+    /// production is validated, while a running version keeps routing.
+    fn resolve(&mut self, production_dir: &Path) -> Vec<FieldError> {
         let path = self.plugin_path(production_dir);
         self.plugin = std::fs::canonicalize(&path).unwrap_or(path);
         let wasm = match std::fs::read(&self.plugin) {
             Ok(w) => w,
             Err(e) => {
-                return vec![(
-                    "plugin".to_string(),
+                return vec![FieldError::new(
+                    "plugin",
                     format!(
                         "cannot read {}: {e} (build the example plugins with scripts/build-plugins)",
                         self.plugin.display()
@@ -114,45 +156,18 @@ impl WasmRouterConfig {
         });
         match loaded {
             Ok(_) => Vec::new(),
-            Err(crate::plugin::PluginError::Init(e)) => vec![(
-                "config".to_string(),
+            Err(crate::plugin::PluginError::Init(e)) => vec![FieldError::new(
+                "config",
                 format!("the plugin refused its config: {e}"),
             )],
-            Err(e) => vec![(
-                "plugin".to_string(),
+            Err(e) => vec![FieldError::new(
+                "plugin",
                 format!("{}: {e}", self.plugin.display()),
             )],
         }
     }
 
-    /// Kind-specific checks that need no file: (field, message) pairs.
-    #[must_use]
-    pub fn check(&self) -> Vec<(String, String)> {
-        let mut errors = Vec::new();
-        if self.plugin.as_os_str().is_empty() {
-            errors.push((
-                "plugin".to_string(),
-                "give the path of a .wasm plugin".to_string(),
-            ));
-        }
-        if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
-            errors.push((
-                "timeout_ms".to_string(),
-                format!(
-                    "must be between 1 and {MAX_TIMEOUT_MS}, got {}",
-                    self.timeout_ms
-                ),
-            ));
-        }
-        if self.max_memory_bytes < 1 << 20 || self.max_memory_bytes > MAX_MEMORY_BYTES {
-            errors.push((
-                "max_memory_bytes".to_string(),
-                format!(
-                    "must be between 1048576 (1 MiB) and {MAX_MEMORY_BYTES} (1 GiB), got {}",
-                    self.max_memory_bytes
-                ),
-            ));
-        }
-        errors
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        super::process::spawn(self.clone(), cx).await
     }
 }

@@ -5,11 +5,10 @@ use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
-use crate::component::{BuildError, ItemContext, Next, RunningItem};
+use crate::component::{BuildError, IntakeError, ItemContext, Next, RunningItem};
+use crate::message::{ItemAddress, MessageHeader, MessageRecord, now_ms};
 use crate::plugin::cache::ComponentCache;
 use crate::plugin::{CallError, Decision, Plugin, PluginError};
-use crate::store::BodyTrailer;
-use crate::store::messages::{ItemAddress, MessageHeader, MessageId, MessageRecord, now_ms};
 
 use super::config::WasmRouterConfig;
 use super::edit;
@@ -140,17 +139,16 @@ pub(crate) async fn spawn(
 ) -> Result<RunningItem, BuildError> {
     let item = cx.name.as_str().to_string();
     let router = tokio::task::spawn_blocking(move || {
-        let cache = crate::plugin::cache::shared().map_err(|e| e.to_string())?;
-        WasmRouter::load(&item, &config, Path::new(""), cache).map_err(|e| e.to_string())
+        let cache = crate::plugin::cache::shared().map_err(|source| LoadError {
+            item: item.clone(),
+            path: config.plugin.clone(),
+            source,
+        })?;
+        WasmRouter::load(&item, &config, Path::new(""), cache)
     })
-    .await
-    .map_err(|e| BuildError(format!("loading the plugin failed: {e}")))?
-    .map_err(BuildError)?;
-    let task = tokio::spawn(run(router, cx));
-    Ok(RunningItem {
-        task,
-        local_addr: None,
-    })
+    .await?
+    .map_err(|e| BuildError::Setup(Box::new(e)))?;
+    Ok(RunningItem::task(tokio::spawn(run(router, cx))))
 }
 
 async fn run(router: WasmRouter, cx: ItemContext) {
@@ -179,12 +177,15 @@ async fn run(router: WasmRouter, cx: ItemContext) {
 
 /// Runs the plugin on one message and records the outcome: routed, dropped,
 /// forwarded as an edited copy, or failed with the plugin's error.
+///
+/// # Errors
+/// The outcome could not be recorded.
 async fn handle(
     router: &WasmRouter,
     cx: &ItemContext,
     me: &ItemAddress,
     record: MessageRecord,
-) -> Result<(), String> {
+) -> Result<(), IntakeError> {
     let id = record.id;
     let header = record.header;
     let request = RouteRequest {
@@ -219,36 +220,28 @@ async fn handle(
     let forward = match outcome {
         Err(e) => {
             warn!(item = %cx.name, message = %id, error = %e, "The plugin failed on a message.");
-            cx.messages
-                .failed(id, me, &e.to_string())
-                .map_err(|e| e.to_string())?;
+            cx.messages.failed(id, me, &e.to_string())?;
             return Ok(());
         }
         Ok(Decision::Drop(reason)) => {
-            cx.messages
-                .route(id, me, &[], &reason)
-                .map_err(|e| e.to_string())?;
+            cx.messages.route(id, me, &[], &reason)?;
             return Ok(());
         }
         Ok(Decision::Forward(forward)) => forward,
     };
     let mut targets = Vec::new();
     for name in &forward.targets {
-        match cx.outputs.0.iter().find(|o| &o.address.item == name) {
+        match cx.outputs.named(name) {
             Some(o) => targets.push(o.address.clone()),
             None => {
                 let reason = format!("invalid decision: target \"{name}\" is not running");
-                cx.messages
-                    .failed(id, me, &reason)
-                    .map_err(|e| e.to_string())?;
+                cx.messages.failed(id, me, &reason)?;
                 return Ok(());
             }
         }
     }
     if forward.edits.is_empty() {
-        cx.messages
-            .route(id, me, &targets, "")
-            .map_err(|e| e.to_string())?;
+        cx.messages.route(id, me, &targets, "")?;
         cx.outputs.wake(&targets);
         return Ok(());
     }
@@ -257,16 +250,18 @@ async fn handle(
     let (size, ts, edits) = (header.size, header.transfer_syntax.clone(), forward.edits);
     let copy =
         tokio::task::spawn_blocking(move || edit::edited_copy(&body, Some(size), &ts, &edits))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-    let copy = match copy {
-        Ok(c) => c,
+            .await;
+    let why = match copy {
+        Ok(Ok(copy)) => Ok(copy),
+        Ok(Err(e)) => Err(e.to_string()),
+        // A panic while parsing the data set fails this message only.
+        Err(e) => Err(e.to_string()),
+    };
+    let copy = match why {
+        Ok(copy) => copy,
         Err(e) => {
             let reason = format!("cannot make the edited copy: {e}");
-            cx.messages
-                .failed(id, me, &reason)
-                .map_err(|e| e.to_string())?;
+            cx.messages.failed(id, me, &reason)?;
             return Ok(());
         }
     };
@@ -285,45 +280,18 @@ async fn handle(
         size: 0,
         ..header
     };
-    let new_id = take_in_copy(cx, copy.bytes, copy_header, targets.clone()).await?;
+    let new_id = cx
+        .take_in_reader(
+            std::io::Cursor::new(copy.bytes),
+            copy_header,
+            targets.clone(),
+        )
+        .await?;
     let names: Vec<&str> = targets.iter().map(|t| t.item.as_str()).collect();
     let note = format!(
         "original kept as received; the edited copy is message {new_id}, sent to {}",
         names.join(", ")
     );
-    cx.messages
-        .route(id, me, &[], &note)
-        .map_err(|e| e.to_string())?;
-    cx.outputs.wake(&targets);
+    cx.messages.route(id, me, &[], &note)?;
     Ok(())
-}
-
-/// Stores an edited copy as a new message queued for `targets`, durably.
-async fn take_in_copy(
-    cx: &ItemContext,
-    bytes: Vec<u8>,
-    header: MessageHeader,
-    targets: Vec<ItemAddress>,
-) -> Result<MessageId, String> {
-    let cx2 = cx.clone();
-    let id = tokio::task::spawn_blocking(move || -> Result<MessageId, String> {
-        let id = cx2.store.next_message_id().map_err(|e| e.to_string())?;
-        let mut trailer = BodyTrailer {
-            id,
-            namespace: cx2.namespace.clone(),
-            targets: targets.clone(),
-            header,
-        };
-        cx2.bodies
-            .write(std::io::Cursor::new(bytes), &mut trailer)
-            .map_err(|e| e.to_string())?;
-        cx2.messages
-            .accept(id, trailer.header, &targets)
-            .map_err(|e| e.to_string())?;
-        Ok(id)
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    cx.commit.sync().await.map_err(|e| e.to_string())?;
-    Ok(id)
 }

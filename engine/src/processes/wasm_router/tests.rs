@@ -5,6 +5,7 @@ use dicom_object::InMemDicomObject;
 use super::config::WasmRouterConfig;
 use super::edit;
 use super::source::DicomSource;
+use crate::component::ItemConfig;
 use crate::plugin::{AttributeEdit, AttributeSource, PathStep, SetAttribute};
 
 #[test]
@@ -34,7 +35,7 @@ fn config_refuses_unknown_fields_and_silly_limits() {
     assert!(err.to_string().contains("unknown field `timeout`"), "{err}");
     let c: WasmRouterConfig =
         toml::from_str("plugin = \"x.wasm\"\ntimeout_ms = 0\nmax_memory_bytes = 10").unwrap();
-    let fields: Vec<String> = c.check().into_iter().map(|(f, _)| f).collect();
+    let fields: Vec<String> = c.check().into_iter().map(|e| e.field).collect();
     assert_eq!(fields, ["timeout_ms", "max_memory_bytes"]);
 }
 

@@ -52,10 +52,7 @@ fn port_of(plan: &Plan, name: &str) -> u16 {
         .iter()
         .find(|p| p.id.name.as_str() == name)
         .unwrap();
-    match p.services.values().next().unwrap() {
-        ServiceConfig::DicomTcp(c) => c.port,
-        ServiceConfig::File(_) => 0,
-    }
+    p.listen_addresses().first().map_or(0, |(a, _, _)| a.port())
 }
 
 #[test]

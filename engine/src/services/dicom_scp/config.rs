@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::association::model::AeTitle;
+use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Resource, RunningItem};
 use crate::dimse::pdu::UNLIMITED_PDU_CAP;
 
 /// Settings of one DICOM SCP.
@@ -62,19 +63,31 @@ impl AeTitles {
     }
 }
 
-/// A setting out of range.
+/// A setting out of range; [`DicomScpConfigError::field`] names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DicomScpConfigError {
-    #[error("ae_title: give at least one AE title")]
+    #[error("give at least one AE title")]
     NoAeTitle,
-    #[error("ae_title: the wildcard \"*\" is a store key, not a listener's title")]
+    #[error("the wildcard \"*\" is a store key, not a listener's title")]
     WildcardAeTitle,
-    #[error("max_associations: must be at least 1")]
+    #[error("must be at least 1")]
     MaxAssociations,
-    #[error("max_pdu_length: {0} is out of range; use 1024 to {UNLIMITED_PDU_CAP}")]
+    #[error("{0} is out of range; use 1024 to {UNLIMITED_PDU_CAP}")]
     MaxPduLength(u32),
-    #[error("{0}: must be more than 0 seconds")]
+    #[error("must be more than 0 seconds")]
     Timeout(&'static str),
+}
+
+impl DicomScpConfigError {
+    /// The field the problem is in.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::NoAeTitle | Self::WildcardAeTitle => "ae_title",
+            Self::MaxAssociations => "max_associations",
+            Self::MaxPduLength(_) => "max_pdu_length",
+            Self::Timeout(field) => field,
+        }
+    }
 }
 
 impl DicomScpConfig {
@@ -129,10 +142,40 @@ impl DicomScpConfig {
     pub fn socket_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind_address, self.port)
     }
+}
 
-    /// The exclusive resources this service needs: its TCP port.
-    pub fn resources(&self) -> Vec<SocketAddr> {
-        vec![self.socket_addr()]
+impl ItemConfig for DicomScpConfig {
+    fn targets(&self) -> Vec<&str> {
+        self.targets.iter().map(String::as_str).collect()
+    }
+
+    /// Its TCP port; port 0 ("any free port") is not exclusive.
+    fn resources(&self) -> Vec<Resource> {
+        match self.port {
+            0 => Vec::new(),
+            port => vec![Resource::TcpPort(port)],
+        }
+    }
+
+    /// Its address, unless port 0: an ephemeral port is new on every start.
+    fn listen_addresses(&self) -> Vec<SocketAddr> {
+        match self.port {
+            0 => Vec::new(),
+            _ => vec![self.socket_addr()],
+        }
+    }
+
+    fn check(&self) -> Vec<FieldError> {
+        self.validate()
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| FieldError::new(e.field(), e.to_string()))
+            .collect()
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        super::item::build(self, cx).await
     }
 }
 

@@ -1,22 +1,33 @@
 //! The inbound DICOM service (SCP): a TCP listener with one or more local AE
 //! titles in a namespace, negotiating every association from the namespace's
-//! stored association contexts, answering C-ECHO, and receiving C-STORE into
-//! a spool file handed to an [`Ingest`] hook.
+//! stored association contexts and answering its DIMSE requests, one
+//! handler per service.
 //!
-//! - `config.rs`: [`DicomScpConfig`], the production-file table.
-//! - `service.rs`: [`DicomScp`] (bind, then run until shut down), the
-//!   association state machine, [`Ingest`] and [`AssociationLookup`].
+//! - `config.rs`: [`DicomScpConfig`], the production-file table, and what it
+//!   tells the runtime.
+//! - `item.rs`: the SCP as an item of a production: wired to the
+//!   namespace's stored associations and to the durable intake.
+//! - `hooks.rs`: what the SCP needs from whoever runs it ([`ScpContext`]:
+//!   [`AssociationLookup`], [`Ingest`], [`SpoolFiles`]).
+//! - `listener.rs`: [`DicomScp`]: bind, accept, the association limit,
+//!   shutdown.
+//! - `association.rs`: one association's state machine.
+//! - `handlers/`: one file per DIMSE service (C-ECHO, C-STORE, and the
+//!   failure answer to the others), found by command field.
 
+mod association;
 mod config;
-mod service;
-mod spool;
+mod handlers;
+mod hooks;
+mod item;
+mod listener;
 
+pub use crate::store::spool::SpooledData;
 pub use config::{AeTitles, DicomScpConfig, DicomScpConfigError};
-pub use service::{
-    AssociationLookup, DicomScp, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext,
-    ScpError, SpoolFiles,
+pub use hooks::{
+    AssociationLookup, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext, SpoolFiles,
 };
-pub use spool::SpooledData;
+pub use listener::{DicomScp, ScpError};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{HumanDuration, Resource};
+use crate::component::{
+    BuildError, FieldError, HumanDuration, ItemConfig, ItemContext, Resource, RunningItem,
+};
 use crate::ids::ItemName;
 
 /// `type = "file"` under `[services.NAME]`.
@@ -31,27 +33,40 @@ fn default_poll_interval() -> HumanDuration {
     HumanDuration::from_secs(1)
 }
 
-impl FileServiceConfig {
+impl ItemConfig for FileServiceConfig {
+    fn targets(&self) -> Vec<&str> {
+        self.targets.iter().map(ItemName::as_str).collect()
+    }
+
     /// The folder is exclusive: two services emptying one folder would race.
-    pub fn resources(&self) -> Vec<Resource> {
+    fn resources(&self) -> Vec<Resource> {
         vec![Resource::folder(&self.folder)]
     }
 
-    /// Checks beyond the types: (field, message) pairs.
-    pub fn check(&self) -> Vec<(String, String)> {
+    fn check(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.folder.as_os_str().is_empty() {
-            errors.push(("folder".into(), "must not be empty".into()));
+            errors.push(FieldError::new("folder", "must not be empty"));
         }
         if self.done_folder.as_ref().is_some_and(|d| d == &self.folder) {
-            errors.push((
-                "done_folder".into(),
-                "must differ from 'folder', or the files would be ingested again".into(),
+            errors.push(FieldError::new(
+                "done_folder",
+                "must differ from 'folder', or the files would be ingested again",
             ));
         }
         if self.poll_interval.get().is_zero() {
-            errors.push(("poll_interval".into(), "must be longer than 0".into()));
+            errors.push(FieldError::new("poll_interval", "must be longer than 0"));
+        }
+        if self.targets.is_empty() {
+            errors.push(FieldError::new(
+                "targets",
+                "has no targets: files taken from the folder would go nowhere; name at least one process or operation",
+            ));
         }
         errors
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        super::service::build(self, cx).await
     }
 }

@@ -11,8 +11,8 @@ use tracing::{debug, error, info, warn};
 
 use super::config::FileServiceConfig;
 use crate::component::{BuildError, ItemContext, RunningItem};
-use crate::dimse::scu::read_part10_meta;
-use crate::store::messages::{ItemAddress, MessageHeader, now_ms};
+use crate::message::{MessageHeader, now_ms};
+use crate::part10;
 
 const REJECTED: &str = ".rejected";
 
@@ -25,7 +25,10 @@ pub(crate) async fn build(
     for dir in std::iter::once(&config.folder).chain(config.done_folder.as_ref()) {
         tokio::fs::create_dir_all(dir)
             .await
-            .map_err(|e| BuildError(format!("cannot create the folder {}: {e}", dir.display())))?;
+            .map_err(|error| BuildError::Folder {
+                path: dir.clone(),
+                error,
+            })?;
     }
     let task = tokio::spawn(async move {
         info!(namespace = %cx.namespace, item = %cx.name, folder = %config.folder.display(), "File service watching.");
@@ -41,10 +44,7 @@ pub(crate) async fn build(
         }
         info!(namespace = %cx.namespace, item = %cx.name, "File service stopped.");
     });
-    Ok(RunningItem {
-        task,
-        local_addr: None,
-    })
+    Ok(RunningItem::task(task))
 }
 
 async fn scan(
@@ -84,10 +84,12 @@ async fn scan(
 }
 
 async fn take_in(config: &FileServiceConfig, cx: &ItemContext, path: &Path) {
-    let meta = match read_part10_meta(path).await {
-        Ok(m) => m,
-        Err(e) => {
-            warn!(item = %cx.name, file = %path.display(), error = %e, "Not a DICOM Part 10 file; moved aside.");
+    let file = path.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || part10::open_data_set(&file)).await;
+    let (meta, file) = match opened {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => {
+            warn!(item = %cx.name, error = %e, "Not a DICOM Part 10 file; moved aside.");
             let dir = config.folder.join(REJECTED);
             if tokio::fs::create_dir_all(&dir).await.is_ok()
                 && let Some(name) = path.file_name()
@@ -96,22 +98,14 @@ async fn take_in(config: &FileServiceConfig, cx: &ItemContext, path: &Path) {
             }
             return;
         }
-    };
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
         Err(e) => {
-            warn!(item = %cx.name, file = %path.display(), error = %e, "Cannot open a file.");
+            warn!(item = %cx.name, file = %path.display(), error = %e, "Cannot read a file; will try again.");
             return;
         }
     };
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(meta.data_set_offset))
-    {
-        warn!(item = %cx.name, file = %path.display(), error = %e, "Cannot read a file.");
-        return;
-    }
+    let reader = std::io::BufReader::with_capacity(256 * 1024, file);
     let header = MessageHeader {
-        source: ItemAddress::new(cx.production.as_str(), cx.name.as_str()),
+        source: cx.address(),
         received_at: now_ms(),
         sop_class_uid: meta.sop_class_uid,
         sop_instance_uid: meta.sop_instance_uid,
@@ -122,7 +116,10 @@ async fn take_in(config: &FileServiceConfig, cx: &ItemContext, path: &Path) {
         size: 0,
         body: String::new(),
     };
-    match cx.take_in_reader(reader, header).await {
+    match cx
+        .take_in_reader(reader, header, cx.outputs.addresses())
+        .await
+    {
         Ok(id) => {
             debug!(item = %cx.name, file = %path.display(), message = %id, "File taken in.");
             let done = match &config.done_folder {

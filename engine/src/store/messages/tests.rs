@@ -1,4 +1,5 @@
 use super::*;
+use crate::message::DeliveryStatus;
 use crate::store::{Bodies, BodyTrailer, GroupCommit, Store};
 
 fn header(n: u64) -> MessageHeader {
@@ -70,7 +71,7 @@ fn in_flight_goes_back_to_queued_after_a_restart() {
         m.claim(id, &out).unwrap().unwrap();
         store.sync().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::store::tests::reopen(dir.path());
     let m = store.messages(&ns()).unwrap();
     assert_eq!(m.requeue_in_flight().unwrap(), 1);
     assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
@@ -169,16 +170,16 @@ fn messages_come_back_from_their_body_files() {
     }
     // The store is lost altogether.
     std::fs::remove_dir_all(dir.path().join("store")).unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::store::tests::reopen(dir.path());
     let bodies = Bodies::open(dir.path()).unwrap();
     std::fs::write(bodies.dir().join("cut-short.part"), b"half a data set").unwrap();
-    let done = crate::runtime::recover::restore_missing(&store, &bodies).unwrap();
+    let done = crate::store::recover::restore_missing(&store, &bodies).unwrap();
     assert_eq!((done.restored, done.removed_partial), (1, 1));
     let m = store.messages(&ns()).unwrap();
     assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);
     assert_eq!(m.get(id).unwrap().header.sop_instance_uid, "1.2.3.1");
     assert_eq!(
-        crate::runtime::recover::restore_missing(&store, &bodies)
+        crate::store::recover::restore_missing(&store, &bodies)
             .unwrap()
             .restored,
         0
@@ -252,7 +253,7 @@ fn pooled_spool_files_become_bodies_and_unused_ones_go_on_start() {
     // from its trailer, and the unused (empty) pool files are removed.
     let unused = std::fs::read_dir(bodies.dir()).unwrap().count() - 1;
     assert!(unused > 0);
-    let done = crate::runtime::recover::restore_missing(&store, &bodies).unwrap();
+    let done = crate::store::recover::restore_missing(&store, &bodies).unwrap();
     assert_eq!((done.restored, done.removed_partial), (1, unused));
     let m = store.messages(&ns()).unwrap();
     assert_eq!(m.pending(&out, None, 10).unwrap(), vec![id]);

@@ -1,4 +1,4 @@
-//! Retention of body files: the body of a message delivered to every target
+//! Retention of body files (one pass; the engine runs it every minute): the body of a message delivered to every target
 //! is removed once it is older than the configured age, or, oldest first,
 //! while the body folder is larger than the configured size. Headers (and
 //! the trace) are kept; the record notes that the body is gone. Bodies of
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::store::messages::{DeliveryStatus, MessageError, MessageFilter, now_ms};
-use crate::store::{Bodies, Store};
+use super::{Bodies, Store};
+use crate::message::{DeliveryStatus, MessageError, MessageFilter, now_ms};
 
 /// How long and how much to keep.
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,7 +33,7 @@ pub fn purge_once(
 ) -> Result<usize, MessageError> {
     let now = now_ms();
     let mut candidates = Vec::new();
-    for ns in store.message_namespaces()? {
+    for ns in store.message_namespaces() {
         let messages = store.messages(&ns)?;
         for r in messages.list(&MessageFilter::default())? {
             if !r.body_purged && r.status() == DeliveryStatus::Delivered {
@@ -75,37 +75,12 @@ pub fn purge_once(
     Ok(purged)
 }
 
-/// Runs retention every `every` until `shutdown`.
-pub async fn run(
-    store: Store,
-    bodies: Bodies,
-    policy: RetentionPolicy,
-    every: Duration,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    if policy.max_age.is_none() && policy.max_total_bytes.is_none() {
-        return;
-    }
-    loop {
-        let (s, b) = (store.clone(), bodies.clone());
-        match tokio::task::spawn_blocking(move || purge_once(&s, &b, policy)).await {
-            Ok(Err(e)) => warn!(error = %e, "Retention pass failed."),
-            Err(e) => warn!(error = %e, "Retention pass failed."),
-            Ok(Ok(_)) => {}
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::NamespaceId;
+    use crate::message::{ItemAddress, MessageHeader, MessageQueues};
     use crate::store::BodyTrailer;
-    use crate::store::messages::{ItemAddress, MessageHeader};
 
     #[test]
     fn only_bodies_of_delivered_messages_are_purged_and_headers_stay() {

@@ -1,6 +1,6 @@
 //! Recovery from body files. Every body file ends with a trailer holding
 //! its message's id, namespace, header and targets (see
-//! [`crate::store::bodies`]), so the message store can be rebuilt from
+//! [`super::bodies`]), so the message store can be rebuilt from
 //! `<data-dir>/bodies/` alone.
 //!
 //! On every start, before any item runs:
@@ -22,10 +22,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use tracing::{info, warn};
 
+use super::bodies::remove_if_present;
+use super::messages::Messages;
+use super::{Bodies, Store};
 use crate::ids::NamespaceId;
-use crate::store::bodies::remove_if_present;
-use crate::store::messages::{MessageError, MessageFilter, MessageId, Messages};
-use crate::store::{Bodies, Store};
+use crate::message::{MessageError, MessageFilter, MessageId};
 
 /// What a recovery pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +43,7 @@ pub struct Recovered {
 pub fn restore_missing(store: &Store, bodies: &Bodies) -> Result<Recovered, MessageError> {
     let mut known_bodies: HashSet<String> = HashSet::new();
     let mut namespaces: BTreeMap<NamespaceId, Messages> = BTreeMap::new();
-    for ns in store.message_namespaces()? {
+    for ns in store.message_namespaces() {
         let m = store.messages(&ns)?;
         for r in m.list(&MessageFilter::default())? {
             known_bodies.insert(r.header.body);

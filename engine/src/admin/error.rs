@@ -1,0 +1,69 @@
+//! Why an admin command failed. Messages name the request's fields in
+//! backticks (`overwrite`), never a client's own spelling of them (the CLI
+//! shows them as its flags).
+
+use crate::association::{ModelError, PairKey, Uid};
+use crate::message::MessageError;
+use crate::store::StoreError;
+
+/// Why a command failed. Nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    #[error("association {key} has no presentation context for abstract syntax {abstract_syntax}")]
+    NoSuchContext { key: PairKey, abstract_syntax: Uid },
+    #[error(
+        "abstract syntax {abstract_syntax} of association {key} does not list transfer syntax {transfer_syntax}"
+    )]
+    NoSuchTransferSyntax {
+        key: PairKey,
+        abstract_syntax: Uid,
+        transfer_syntax: Uid,
+    },
+    #[error(
+        "transfer syntax {transfer_syntax} is the only one of abstract syntax {abstract_syntax}: a presentation context needs at least one; to remove the whole context, leave out `transfer_syntax`"
+    )]
+    LastTransferSyntax {
+        abstract_syntax: Uid,
+        transfer_syntax: Uid,
+    },
+    #[error("transfer syntax {0} is given twice; give each once, in order of preference")]
+    RepeatedTransferSyntax(Uid),
+    #[error("no transfer syntax given; give at least one in `transfer_syntaxes`")]
+    NoTransferSyntax,
+    #[error(
+        "nothing to change: give `name`, `description`, `max_pdu_length` or `clear_max_pdu_length`"
+    )]
+    NothingToEdit,
+    #[error("the SOP class registry holds an invalid UID")]
+    Registry(#[source] ModelError),
+    #[error(transparent)]
+    Messages(#[from] MessageError),
+    #[error("no engine is running on this data directory; start one with `switchboard run`")]
+    NoEngine,
+}
+
+impl CommandError {
+    /// The HTTP status the admin server answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            CommandError::Store(StoreError::NotFound { .. })
+            | CommandError::NoSuchContext { .. }
+            | CommandError::NoSuchTransferSyntax { .. }
+            | CommandError::Messages(MessageError::NotFound(..)) => 404,
+            CommandError::NoEngine => 503,
+            CommandError::Store(StoreError::AlreadyExists { .. }) => 409,
+            CommandError::Store(StoreError::Invalid(_))
+            | CommandError::Invalid(_)
+            | CommandError::LastTransferSyntax { .. }
+            | CommandError::RepeatedTransferSyntax(_)
+            | CommandError::NoTransferSyntax
+            | CommandError::NothingToEdit => 400,
+            _ => 500,
+        }
+    }
+}

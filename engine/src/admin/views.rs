@@ -1,0 +1,187 @@
+//! What the admin API shows of stored things: its own view types, so that
+//! the store's format can change without changing the API (and the CLI's
+//! `--json`), and the other way round. Change them only by adding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext};
+use crate::ids::NamespaceId;
+use crate::message::{
+    Delivery, DeliveryStatus, ItemAddress, MessageHeader, MessageId, MessageRecord, TraceEvent,
+};
+
+/// An item of a production, as (production, item).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AddressView {
+    pub production: String,
+    pub item: String,
+}
+
+impl From<ItemAddress> for AddressView {
+    fn from(a: ItemAddress) -> Self {
+        Self {
+            production: a.production,
+            item: a.item,
+        }
+    }
+}
+
+/// A message: what arrived, where it went and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    pub id: MessageId,
+    pub namespace: NamespaceId,
+    /// The overall status: failed if a delivery failed, else in flight or
+    /// queued if one is, else delivered.
+    pub status: DeliveryStatus,
+    pub header: HeaderView,
+    pub deliveries: Vec<DeliveryView>,
+    /// Its way through the items, oldest first.
+    pub events: Vec<EventView>,
+    /// The body file was removed by retention; the header stays.
+    pub body_purged: bool,
+}
+
+/// What is known of a message since it arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderView {
+    /// The service that took it in.
+    pub source: AddressView,
+    /// Milliseconds since the Unix epoch.
+    pub received_at: u64,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax: String,
+    pub calling_ae_title: String,
+    pub called_ae_title: String,
+    /// The peer's address (DICOM) or the file it came from.
+    pub origin: String,
+    /// Bytes of the data set.
+    pub size: u64,
+    /// The body file's name in `<data-dir>/bodies/`.
+    pub body: String,
+}
+
+/// Where a message stands for one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub target: AddressView,
+    pub status: DeliveryStatus,
+    /// Attempts that ended.
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Why it failed for good, or a note on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub updated_at: u64,
+}
+
+/// One step of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    /// Milliseconds since the Unix epoch.
+    pub at: u64,
+    pub item: AddressView,
+    pub event: String,
+}
+
+impl From<MessageRecord> for MessageView {
+    fn from(r: MessageRecord) -> Self {
+        Self {
+            status: r.status(),
+            id: r.id,
+            namespace: r.namespace,
+            header: r.header.into(),
+            deliveries: r.deliveries.into_iter().map(Into::into).collect(),
+            events: r.events.into_iter().map(Into::into).collect(),
+            body_purged: r.body_purged,
+        }
+    }
+}
+
+impl From<MessageHeader> for HeaderView {
+    fn from(h: MessageHeader) -> Self {
+        Self {
+            source: h.source.into(),
+            received_at: h.received_at,
+            sop_class_uid: h.sop_class_uid,
+            sop_instance_uid: h.sop_instance_uid,
+            transfer_syntax: h.transfer_syntax,
+            calling_ae_title: h.calling_ae_title,
+            called_ae_title: h.called_ae_title,
+            origin: h.origin,
+            size: h.size,
+            body: h.body,
+        }
+    }
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(d: Delivery) -> Self {
+        Self {
+            target: d.target.into(),
+            status: d.status,
+            attempts: d.attempts,
+            last_error: d.last_error,
+            reason: d.reason,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+impl From<TraceEvent> for EventView {
+    fn from(e: TraceEvent) -> Self {
+        Self {
+            at: e.at,
+            item: e.item.into(),
+            event: e.event,
+        }
+    }
+}
+
+/// An association context as the API and `--json` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssociationView {
+    pub calling_aet: AeTitle,
+    pub called_aet: AeTitle,
+    pub name: String,
+    pub description: String,
+    pub presentation_contexts: Vec<PresentationContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pdu_length: Option<u32>,
+}
+
+impl AssociationView {
+    /// The pair.
+    pub fn key(&self) -> PairKey {
+        PairKey::new(self.calling_aet.clone(), self.called_aet.clone())
+    }
+}
+
+impl From<AssociationContext> for AssociationView {
+    fn from(ctx: AssociationContext) -> Self {
+        Self {
+            calling_aet: ctx.calling_ae_title,
+            called_aet: ctx.called_ae_title,
+            name: ctx.name,
+            description: ctx.description,
+            presentation_contexts: ctx.presentation_contexts,
+            max_pdu_length: ctx.max_pdu_length,
+        }
+    }
+}
+
+impl From<AssociationView> for AssociationContext {
+    fn from(view: AssociationView) -> Self {
+        Self {
+            calling_ae_title: view.calling_aet,
+            called_ae_title: view.called_aet,
+            name: view.name,
+            description: view.description,
+            presentation_contexts: view.presentation_contexts,
+            max_pdu_length: view.max_pdu_length,
+        }
+    }
+}

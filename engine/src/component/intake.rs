@@ -1,0 +1,134 @@
+//! Taking a message in: its body made durable, then its record and one
+//! queue entry per target written, then the targets woken. Only then is the
+//! message acknowledged to whoever sent it.
+
+use std::path::Path;
+
+use super::ItemContext;
+use crate::message::{ItemAddress, MessageError, MessageHeader, MessageId};
+use crate::store::spool::SpooledData;
+use crate::store::{BodyTrailer, CommitError};
+
+/// Why a message could not be taken in; nothing was acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error(transparent)]
+    Messages(#[from] MessageError),
+    #[error("cannot write the body file: {0}")]
+    Body(#[from] std::io::Error),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error("the intake stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl ItemContext {
+    /// Takes in a message whose data set is in a spool file of
+    /// [`crate::store::Bodies::spool_dir`]: its last bytes are written, the
+    /// body gets its trailer and is made durable with its folder entry
+    /// (already durable when `entry_durable`: a pre-created spool file), then
+    /// the header and one queue entry per target are written. Only then does
+    /// this return `Ok`, and the targets are woken; the record's flush
+    /// follows (see below why the acknowledgement need not wait for it).
+    ///
+    /// # Errors
+    /// Any failure to persist; nothing is acknowledged then.
+    pub async fn take_in_spooled(
+        &self,
+        spool_path: &Path,
+        data: SpooledData,
+        entry_durable: bool,
+        header: MessageHeader,
+    ) -> Result<MessageId, IntakeError> {
+        let cx = self.clone();
+        let spool = spool_path.to_path_buf();
+        let t0 = std::time::Instant::now();
+        let (id, t_adopt, t_accept) =
+            tokio::task::spawn_blocking(move || -> Result<_, IntakeError> {
+                let t0 = std::time::Instant::now();
+                let file = data.complete()?;
+                let id = cx.messages.next_id()?;
+                let mut trailer = cx.trailer(id, header, cx.outputs.addresses());
+                cx.bodies.adopt(&spool, file, entry_durable, &mut trailer)?;
+                let t1 = t0.elapsed();
+                cx.messages.accept(id, trailer.header, &trailer.targets)?;
+                Ok((id, t1, t0.elapsed() - t1))
+            })
+            .await??;
+        // The acknowledgement does not wait for the store's flush: `adopt`
+        // made the body, its trailer (id, header, targets) and its folder
+        // entry durable, and on start every body the store does not know is
+        // restored from its trailer as queued (`store::recover`). Sled's log
+        // is a prefix after a crash, so a lost record takes its later
+        // changes with it, never the other way round; the worst case is a
+        // message delivered just before a power loss being delivered again.
+        // The record is flushed by the next group commit, requested here.
+        self.commit.request_soon();
+        tracing::trace!(?t_adopt, ?t_accept, blocking = ?t0.elapsed(), "Intake timing.");
+        self.outputs.wake_all();
+        Ok(id)
+    }
+
+    /// Takes in a message whose data set is read from `data` (the data set
+    /// of a Part 10 file, an edited copy), queued for `targets`: the body is
+    /// written and fdatasynced, the record and entries written, and the
+    /// group commit awaited (a new body file's folder entry is made durable
+    /// by it). Then the targets are woken.
+    ///
+    /// # Errors
+    /// Any failure to persist.
+    pub async fn take_in_reader<R: std::io::Read + Send + 'static>(
+        &self,
+        data: R,
+        header: MessageHeader,
+        targets: Vec<ItemAddress>,
+    ) -> Result<MessageId, IntakeError> {
+        let cx = self.clone();
+        let queued_for = targets.clone();
+        let id = tokio::task::spawn_blocking(move || -> Result<MessageId, IntakeError> {
+            let id = cx.messages.next_id()?;
+            let mut trailer = cx.trailer(id, header, targets);
+            cx.bodies.write(data, &mut trailer)?;
+            cx.messages.accept(id, trailer.header, &trailer.targets)?;
+            Ok(id)
+        })
+        .await??;
+        self.commit_or_withdraw(id, &queued_for).await?;
+        self.outputs.wake(&queued_for);
+        Ok(id)
+    }
+
+    fn trailer(
+        &self,
+        id: MessageId,
+        header: MessageHeader,
+        targets: Vec<ItemAddress>,
+    ) -> BodyTrailer {
+        BodyTrailer {
+            id,
+            namespace: self.namespace.clone(),
+            header,
+            targets,
+        }
+    }
+
+    /// Waits for the group commit. When it fails, the message is not
+    /// acknowledged (its sender sees a failure), so its deliveries are
+    /// marked failed at once rather than left queued without a durable body.
+    async fn commit_or_withdraw(
+        &self,
+        id: MessageId,
+        targets: &[ItemAddress],
+    ) -> Result<(), IntakeError> {
+        match self.commit.sync().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let reason = format!("not acknowledged to the sender: {e}");
+                for target in targets {
+                    self.messages.failed(id, target, &reason).ok();
+                }
+                Err(e.into())
+            }
+        }
+    }
+}

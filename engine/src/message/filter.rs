@@ -1,0 +1,35 @@
+//! What a listing of messages asks for.
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{DeliveryStatus, MessageRecord};
+
+/// A filter for message listings: every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageFilter {
+    /// Messages of this production, as source or as target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<String>,
+    /// Messages whose overall status, or one of whose deliveries, is this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<DeliveryStatus>,
+    /// Received at or after (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+    /// At most this many, newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl MessageFilter {
+    /// Whether a record matches (every field but `limit`).
+    pub fn matches(&self, r: &MessageRecord) -> bool {
+        self.production.as_ref().is_none_or(|p| {
+            &r.header.source.production == p
+                || r.deliveries.iter().any(|d| &d.target.production == p)
+        }) && self
+            .status
+            .is_none_or(|s| r.status() == s || r.deliveries.iter().any(|d| d.status == s))
+            && self.since.is_none_or(|t| r.header.received_at >= t)
+    }
+}

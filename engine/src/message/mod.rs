@@ -1,0 +1,26 @@
+//! Messages as the engine sees them, apart from how they are stored: ids,
+//! item addresses, headers, records with one delivery per target, and the
+//! pure transitions of a delivery (queued → in flight → delivered, failed or
+//! queued again). A leaf: no I/O, no store, no runtime.
+//!
+//! - [`header`]: [`MessageId`], [`ItemAddress`], [`MessageHeader`], [`now_ms`].
+//! - [`record`]: [`MessageRecord`], [`Delivery`], [`DeliveryStatus`],
+//!   [`TraceEvent`] and the transitions, each one method.
+//! - [`filter`]: [`MessageFilter`], what a listing asks for.
+//! - [`queues`]: [`MessageQueues`], the one interface through which items
+//!   and the runtime reach messages and their queues, and [`MessageError`].
+//!   `store::Messages` implements it over the embedded store; a replicated
+//!   log shared by several engines could implement it too.
+
+pub mod filter;
+pub mod header;
+pub mod queues;
+pub mod record;
+
+pub use filter::MessageFilter;
+pub use header::{ItemAddress, MessageHeader, MessageId, now_ms};
+pub use queues::{MessageError, MessageQueues};
+pub use record::{Delivery, DeliveryStatus, MessageRecord, TraceEvent};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,187 @@
+//! The transitions of a message's deliveries, without any store.
+
+use super::record::Requeued;
+use super::*;
+use crate::ids::NamespaceId;
+
+fn header() -> MessageHeader {
+    MessageHeader {
+        source: ItemAddress::new("p", "IN"),
+        received_at: 1_000,
+        sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+        sop_instance_uid: "1.2.3.4".into(),
+        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+        calling_ae_title: "SCU".into(),
+        called_ae_title: "SCP".into(),
+        origin: "127.0.0.1:1234".into(),
+        size: 4,
+        body: String::new(),
+    }
+}
+
+fn out() -> ItemAddress {
+    ItemAddress::new("p", "OUT")
+}
+
+fn received(targets: &[ItemAddress]) -> MessageRecord {
+    MessageRecord::received(
+        MessageId(7),
+        NamespaceId::new("demo").unwrap(),
+        header(),
+        targets,
+        1_000,
+    )
+}
+
+#[test]
+fn a_new_message_is_queued_for_each_target_and_says_so() {
+    let r = received(&[out(), ItemAddress::new("p", "COPY")]);
+    assert_eq!(r.status(), DeliveryStatus::Queued);
+    assert_eq!(r.deliveries.len(), 2);
+    assert_eq!(
+        r.events[0].event,
+        "received from 127.0.0.1:1234 (SCU → SCP), queued for OUT, COPY"
+    );
+    let none = received(&[]);
+    assert_eq!(none.status(), DeliveryStatus::Delivered, "nowhere to go");
+    assert!(none.events[0].event.ends_with("queued for no target"));
+}
+
+#[test]
+fn a_delivery_goes_queued_in_flight_retried_delivered() {
+    let mut r = received(&[out()]);
+    assert!(r.claim(&out(), 2_000));
+    assert_eq!(r.status(), DeliveryStatus::InFlight);
+    r.retry_later(&out(), "connection refused", 3_000).unwrap();
+    let d = r.delivery(&out()).unwrap();
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Queued, 1));
+    assert_eq!(d.last_error.as_deref(), Some("connection refused"));
+    assert!(r.claim(&out(), 4_000));
+    r.delivered(&out(), "remote answered B000H", 5_000).unwrap();
+    let d = r.delivery(&out()).unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.updated_at),
+        (DeliveryStatus::Delivered, 2, 5_000)
+    );
+    assert_eq!(d.reason.as_deref(), Some("remote answered B000H"));
+    let events: Vec<&str> = r.events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        events[1..],
+        [
+            "attempt 1 failed, will retry: connection refused",
+            "delivered: remote answered B000H"
+        ]
+    );
+    assert!(
+        !r.claim(&out(), 6_000),
+        "an ended delivery is not claimed again"
+    );
+}
+
+#[test]
+fn a_failed_delivery_can_be_resent_unless_its_body_is_gone() {
+    let mut r = received(&[out()]);
+    r.claim(&out(), 2_000);
+    r.failed(&out(), "remote answered C000H", 3_000).unwrap();
+    assert_eq!(r.status(), DeliveryStatus::Failed);
+    assert_eq!(r.resendable(false).unwrap(), vec![out()]);
+    r.resent(&out(), 4_000);
+    let d = r.delivery(&out()).unwrap();
+    assert_eq!(
+        (d.status, d.attempts, &d.reason),
+        (DeliveryStatus::Queued, 0, &None)
+    );
+    assert!(
+        r.resendable(false).unwrap().is_empty(),
+        "nothing failed any more"
+    );
+    r.claim(&out(), 5_000);
+    r.delivered(&out(), "", 6_000).unwrap();
+    assert!(r.resendable(false).unwrap().is_empty());
+    assert_eq!(
+        r.resendable(true).unwrap(),
+        vec![out()],
+        "asked by id: sent again"
+    );
+    r.body_purged = true;
+    assert!(matches!(
+        r.resendable(true),
+        Err(MessageError::BodyPurged(MessageId(7)))
+    ));
+}
+
+#[test]
+fn requeue_puts_back_only_what_is_in_flight() {
+    let mut r = received(&[out()]);
+    assert_eq!(r.requeue(&out(), 2_000), Requeued::Unchanged);
+    r.claim(&out(), 2_000);
+    assert_eq!(r.requeue(&out(), 3_000), Requeued::Queued);
+    assert_eq!(r.status(), DeliveryStatus::Queued);
+    assert_eq!(
+        r.delivery(&out()).unwrap().attempts,
+        0,
+        "no attempt counted"
+    );
+    r.claim(&out(), 4_000);
+    r.delivered(&out(), "", 5_000).unwrap();
+    assert_eq!(r.requeue(&out(), 6_000), Requeued::Ended);
+    assert_eq!(
+        r.requeue(&ItemAddress::new("p", "GONE"), 6_000),
+        Requeued::Unchanged
+    );
+}
+
+#[test]
+fn routing_ends_the_process_delivery_and_queues_the_targets() {
+    let route = ItemAddress::new("p", "ROUTE");
+    let mut r = received(std::slice::from_ref(&route));
+    r.claim(&route, 2_000);
+    r.routed(&route, &[out()], "", 3_000);
+    assert_eq!(
+        r.delivery(&route).unwrap().status,
+        DeliveryStatus::Delivered
+    );
+    assert_eq!(r.delivery(&out()).unwrap().status, DeliveryStatus::Queued);
+    assert_eq!(r.events.last().unwrap().event, "routed to OUT");
+
+    let mut dropped = received(std::slice::from_ref(&route));
+    dropped.routed(&route, &[], "SR is not archived", 3_000);
+    assert_eq!(dropped.status(), DeliveryStatus::Delivered);
+    assert_eq!(
+        dropped.events.last().unwrap().event,
+        "dropped: SR is not archived"
+    );
+}
+
+#[test]
+fn a_change_for_a_target_without_delivery_is_an_error_and_changes_nothing() {
+    let mut r = received(&[out()]);
+    let before = r.clone();
+    let stranger = ItemAddress::new("p", "STRANGER");
+    assert!(matches!(
+        r.delivered(&stranger, "", 2_000),
+        Err(MessageError::NoDelivery { .. })
+    ));
+    assert!(r.failed(&stranger, "x", 2_000).is_err());
+    assert!(r.retry_later(&stranger, "x", 2_000).is_err());
+    assert_eq!(r, before);
+}
+
+#[test]
+fn filters_match_production_status_and_time() {
+    let mut r = received(&[out()]);
+    r.claim(&out(), 2_000);
+    r.failed(&out(), "x", 3_000).unwrap();
+    let f = |production: Option<&str>, status, since| MessageFilter {
+        production: production.map(str::to_string),
+        status,
+        since,
+        limit: None,
+    };
+    assert!(f(Some("p"), Some(DeliveryStatus::Failed), Some(1_000)).matches(&r));
+    assert!(!f(Some("other"), None, None).matches(&r));
+    assert!(!f(None, Some(DeliveryStatus::Delivered), None).matches(&r));
+    assert!(!f(None, None, Some(1_001)).matches(&r));
+    assert_eq!("in-flight".parse(), Ok(DeliveryStatus::InFlight));
+    assert!("lost".parse::<DeliveryStatus>().is_err());
+}

@@ -1,0 +1,490 @@
+//! One inbound association (PS3.8 §9.2): establishment under the ARTIM
+//! timer, negotiation from the namespace's stored association contexts,
+//! then data transfer under the idle timer: P-DATA reassembled into DIMSE
+//! commands, each request handed to its handler (`handlers/`), release and
+//! abort. Generic over the stream, so TLS can be layered in.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, AssociationRQ, Pdu};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::handlers::{self, Receive, Reply, Request, Start};
+use super::listener::{Shared, wait_for_close};
+use crate::association::model::AeTitle;
+use crate::association::negotiation::{Accepted, Negotiation, Policy, Rejection, negotiate};
+use crate::dimse::commands::{DimseCommand, command_field, command_name, encode_failure_response};
+use crate::dimse::pdata::{PdvEvent, Reassembler, send_command};
+use crate::dimse::pdu::{
+    Incoming, PDataPdu, PduReadError, PduStream, describe_abort_source, describe_pdu,
+};
+use crate::ids::NamespaceId;
+
+/// One inbound association.
+///
+/// Lifecycle: created per accepted connection; `serve` runs establishment
+/// (ARTIM), negotiation, data transfer (idle timeout) and release or abort,
+/// and always ends with the connection closed and any partial spool file
+/// removed.
+pub(super) struct Association<S> {
+    stream: PduStream<S>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    abort: CancellationToken,
+    /// `#5:ENS-SCP`, the reference trace prefix.
+    label: String,
+    accepted: Option<Accepted>,
+    reassembler: Reassembler,
+    /// The request whose data set is arriving, on its presentation context.
+    in_progress: Option<(u8, Box<dyn Receive>)>,
+}
+
+/// How the association ends after handling a PDU.
+enum Flow {
+    Continue,
+    Done,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
+    pub(super) fn new(
+        stream: S,
+        peer: SocketAddr,
+        id: u64,
+        shared: Arc<Shared>,
+        abort: CancellationToken,
+    ) -> Self {
+        let first_title = shared
+            .served
+            .first()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default();
+        Self {
+            stream: PduStream::new(stream),
+            peer,
+            label: format!("#{id}:{first_title}"),
+            shared,
+            abort,
+            accepted: None,
+            reassembler: Reassembler::new(),
+            in_progress: None,
+        }
+    }
+
+    fn trace(&self, line: &str) {
+        if self.shared.config.trace {
+            info!("{} {line}", self.label);
+        } else {
+            debug!("{} {line}", self.label);
+        }
+    }
+
+    pub(super) async fn serve(mut self) {
+        if let Some(rq) = self.establish().await
+            && self.negotiate(&rq).await
+        {
+            self.transfer().await;
+        }
+        self.discard_in_progress().await;
+        self.trace("closing socket");
+    }
+
+    /// Waits for the A-ASSOCIATE-RQ under the ARTIM timer.
+    async fn establish(&mut self) -> Option<AssociationRQ> {
+        let artim = self.shared.config.artim_timeout;
+        let first = tokio::select! {
+            biased;
+            () = self.abort.cancelled() => {
+                self.stream.shutdown().await;
+                return None;
+            }
+            first = tokio::time::timeout(artim, self.stream.read_pdu()) => first,
+        };
+        match first {
+            Err(_) => {
+                warn!(timeout = ?artim, "No A-ASSOCIATE-RQ before the ARTIM timeout; closing the connection.");
+                self.stream.shutdown().await;
+                None
+            }
+            Ok(Err(error)) => {
+                self.read_failed(error).await;
+                None
+            }
+            Ok(Ok(Pdu::AssociationRQ(rq))) => {
+                // Name the trace after the title the peer called.
+                if let Some(prefix) = self.label.split(':').next() {
+                    self.label = format!("{prefix}:{}", rq.called_ae_title);
+                }
+                self.trace("<< A-ASSOCIATE-RQ PDU");
+                Some(rq)
+            }
+            Ok(Ok(other)) => {
+                warn!(
+                    pdu = %describe_pdu(&other),
+                    "Expected an A-ASSOCIATE-RQ; sending A-ABORT (unexpected PDU)."
+                );
+                self.abort_with(AbortRQServiceProviderReason::UnexpectedPdu)
+                    .await;
+                None
+            }
+        }
+    }
+
+    /// Negotiates and answers; true when accepted.
+    async fn negotiate(&mut self, rq: &AssociationRQ) -> bool {
+        let span = tracing::Span::current();
+        span.record("calling_ae_title", rq.calling_ae_title.as_str());
+        span.record("called_ae_title", rq.called_ae_title.as_str());
+        let policy = Policy {
+            served_ae_titles: &self.shared.served,
+            max_pdu_length: self.shared.config.max_pdu_length,
+            accepts_requestor_scp_role: false,
+        };
+        let lookup = &self.shared.cx.lookup;
+        let decision = negotiate(rq, &policy, |calling, called| {
+            let found = lookup.lookup(calling, called);
+            if let Err(reason) = &found {
+                warn!(%reason, "The association store could not be read.");
+            }
+            found
+        });
+        match decision {
+            Negotiation::Rejected(rejection) => {
+                let elsewhere = self.defined_elsewhere(rq, &rejection);
+                warn!(
+                    calling_ae_title = %rq.calling_ae_title,
+                    called_ae_title = %rq.called_ae_title,
+                    "Association rejected: {rejection}.{elsewhere}"
+                );
+                self.trace(&format!(">> A-ASSOCIATE-RJ PDU ({rejection})"));
+                if self
+                    .stream
+                    .write_pdu(&Pdu::AssociationRJ(rejection.to_pdu()))
+                    .await
+                    .is_ok()
+                {
+                    wait_for_close(
+                        &mut self.stream,
+                        self.shared.config.artim_timeout,
+                        &self.abort,
+                    )
+                    .await;
+                }
+                false
+            }
+            Negotiation::Accepted(accepted) => {
+                let ac = accepted.to_pdu(rq);
+                let accepted_count = accepted.contexts.iter().filter(|c| c.is_accepted()).count();
+                debug!(
+                    association = %accepted.association.key(),
+                    accepted_contexts = accepted_count,
+                    proposed_contexts = accepted.contexts.len(),
+                    max_pdu_length = accepted.max_pdu_length,
+                    peer_max_pdu_length = accepted.peer_max_pdu_length,
+                    "Association accepted."
+                );
+                self.trace(">> A-ASSOCIATE-AC PDU");
+                if let Err(error) = self.stream.write_pdu(&Pdu::AssociationAC(ac)).await {
+                    warn!(%error, "Could not send the A-ASSOCIATE-AC.");
+                    return false;
+                }
+                self.stream
+                    .set_limits(accepted.max_pdu_length, accepted.peer_max_pdu_length);
+                self.accepted = Some(*accepted);
+                true
+            }
+        }
+    }
+
+    /// The data-transfer state: P-DATA, release and abort, under the idle timer.
+    async fn transfer(&mut self) {
+        let idle = self.shared.config.idle_timeout;
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = self.abort.cancelled() => {
+                    warn!("The service is shutting down; aborting the association.");
+                    self.trace(">> A-ABORT PDU");
+                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                    return;
+                }
+                next = tokio::time::timeout(idle, self.stream.read_incoming()) => next,
+            };
+            let pdu = match next {
+                Err(_) => {
+                    warn!(timeout = ?idle, "Association idle too long; sending A-ABORT.");
+                    self.trace(">> A-ABORT PDU");
+                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                    return;
+                }
+                Ok(Err(error)) => {
+                    self.read_failed(error).await;
+                    return;
+                }
+                Ok(Ok(pdu)) => pdu,
+            };
+            let pdu = match pdu {
+                Incoming::PData(pdata) => {
+                    let (pdvs, bytes) = pdata.sizes();
+                    debug!(pdvs, bytes, "{} << P-DATA-TF PDU", self.label);
+                    let flow = self.on_pdata(&pdata).await;
+                    self.stream.recycle(pdata);
+                    if let Flow::Done = flow {
+                        return;
+                    }
+                    continue;
+                }
+                Incoming::Other(pdu) => pdu,
+            };
+            let flow = match pdu {
+                Pdu::ReleaseRQ => {
+                    self.trace("<< A-RELEASE-RQ PDU");
+                    if self.in_progress.is_some() {
+                        warn!(
+                            "Release requested in the middle of a message; the partial message is dropped."
+                        );
+                    }
+                    self.trace(">> A-RELEASE-RP PDU");
+                    if self.stream.write_pdu(&Pdu::ReleaseRP).await.is_ok() {
+                        wait_for_close(
+                            &mut self.stream,
+                            self.shared.config.artim_timeout,
+                            &self.abort,
+                        )
+                        .await;
+                    }
+                    Flow::Done
+                }
+                Pdu::AbortRQ { source } => {
+                    self.trace(&format!(
+                        "<< A-ABORT PDU ({})",
+                        describe_abort_source(&source)
+                    ));
+                    info!(source = %describe_abort_source(&source), "Association aborted by the peer.");
+                    Flow::Done
+                }
+                other => {
+                    warn!(pdu = %describe_pdu(&other), "Unexpected PDU during data transfer; sending A-ABORT.");
+                    self.abort_with(AbortRQServiceProviderReason::UnexpectedPdu)
+                        .await;
+                    Flow::Done
+                }
+            };
+            if let Flow::Done = flow {
+                return;
+            }
+        }
+    }
+
+    async fn read_failed(&mut self, error: PduReadError) {
+        match error.abort_reason() {
+            Some(reason) => {
+                warn!(%error, "Invalid PDU; sending A-ABORT and closing the connection.");
+                self.abort_with(reason).await;
+            }
+            None => match error {
+                PduReadError::Closed if self.accepted.is_none() => {
+                    debug!("Connection closed before an A-ASSOCIATE-RQ.");
+                }
+                PduReadError::Closed => {
+                    warn!("The peer closed the connection without releasing the association.");
+                }
+                other => warn!(error = %other, "Connection lost."),
+            },
+        }
+    }
+
+    async fn abort_with(&mut self, reason: AbortRQServiceProviderReason) {
+        self.trace(&format!(">> A-ABORT PDU (service-provider: {reason})"));
+        self.stream
+            .abort(AbortRQSource::ServiceProvider(reason))
+            .await;
+    }
+
+    async fn on_pdata(&mut self, pdata: &PDataPdu) -> Flow {
+        for pdv in pdata.pdvs() {
+            let pc_id = pdv.presentation_context_id;
+            let known = self
+                .accepted
+                .as_ref()
+                .is_some_and(|a| a.accepted_context(pc_id).is_some());
+            if !known {
+                warn!(
+                    presentation_context_id = pc_id,
+                    "DIMSE message on a presentation context that was not accepted; sending A-ABORT."
+                );
+                self.abort_with(AbortRQServiceProviderReason::UnexpectedPduParameter)
+                    .await;
+                return Flow::Done;
+            }
+            let event = match self.reassembler.push(pdv) {
+                Ok(Some(event)) => event,
+                Ok(None) => continue,
+                Err(error) => {
+                    warn!(%error, "Invalid DIMSE message; sending A-ABORT.");
+                    self.abort_with(AbortRQServiceProviderReason::InvalidPduParameter)
+                        .await;
+                    return Flow::Done;
+                }
+            };
+            let outcome = match event {
+                PdvEvent::Command {
+                    presentation_context_id,
+                    command,
+                } => self.on_command(presentation_context_id, command).await,
+                PdvEvent::Data { bytes, is_last, .. } => self.on_data(bytes, is_last).await,
+            };
+            if let Flow::Done = outcome {
+                return Flow::Done;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// When the pair is not stored in this service's namespace but in
+    /// others, a sentence saying so (else nothing).
+    fn defined_elsewhere(&self, rq: &AssociationRQ, rejection: &Rejection) -> String {
+        if *rejection != Rejection::calling_ae_title_not_recognized() {
+            return String::new();
+        }
+        let (Ok(calling), Ok(called)) = (
+            AeTitle::new(&rq.calling_ae_title),
+            AeTitle::new(&rq.called_ae_title),
+        ) else {
+            return String::new();
+        };
+        let others = self.shared.cx.lookup.defined_elsewhere(&calling, &called);
+        if others.is_empty() {
+            return String::new();
+        }
+        let others: Vec<&str> = others.iter().map(NamespaceId::as_str).collect();
+        format!(
+            " {calling} → {called} is defined in namespace {}, this service is in namespace {}",
+            others.join(", "),
+            self.shared.cx.namespace
+        )
+    }
+
+    /// A command set arrived: a request goes to its handler; C-CANCEL (we
+    /// have nothing to cancel) is ignored; anything else ends the
+    /// association, since no request of ours is outstanding.
+    async fn on_command(&mut self, pc_id: u8, command: DimseCommand) -> Flow {
+        self.trace(&format!("<< {}", command.describe()));
+        if command.command_field() == command_field::C_CANCEL_RQ {
+            return Flow::Continue;
+        }
+        if !command.is_request()
+            || command_name(command.command_field()).is_none()
+            || command.message_id().is_none()
+        {
+            warn!(
+                command = %command.describe(),
+                "A DIMSE command that is not a request we can answer; sending A-ABORT."
+            );
+            self.abort_with(AbortRQServiceProviderReason::UnexpectedPduParameter)
+                .await;
+            return Flow::Done;
+        }
+        let has_data_set = command.has_data_set();
+        let handler = handlers::for_request(command.command_field());
+        let Some(start) = self
+            .with_request(pc_id, |request| handler.start(request, command))
+            .await
+        else {
+            return Flow::Done;
+        };
+        match start {
+            Start::Reply(reply) => self.respond(pc_id, reply).await,
+            Start::Receive(receive) if has_data_set => {
+                self.in_progress = Some((pc_id, receive));
+                Flow::Continue
+            }
+            // A handler that expects a data set the command does not have.
+            Start::Receive(receive) => self.finish(pc_id, receive).await,
+        }
+    }
+
+    /// Runs `f` with the request context of presentation context `pc_id`
+    /// (accepted: the reassembler only passes on PDVs of accepted ones).
+    async fn with_request<T>(
+        &self,
+        pc_id: u8,
+        f: impl for<'r> FnOnce(&'r Request<'r>) -> handlers::HandlerFuture<'r, T>,
+    ) -> Option<T> {
+        let accepted = self.accepted.as_ref()?;
+        let context = accepted.accepted_context(pc_id)?;
+        let request = Request {
+            service: &self.shared.cx,
+            association: accepted,
+            context,
+            peer: self.peer,
+        };
+        Some(f(&request).await)
+    }
+
+    async fn on_data(&mut self, bytes: &[u8], is_last: bool) -> Flow {
+        // The reassembler only yields data after a command with a data set.
+        let Some((_, receive)) = self.in_progress.as_mut() else {
+            return Flow::Continue;
+        };
+        receive.data(bytes);
+        if !is_last {
+            return Flow::Continue;
+        }
+        match self.in_progress.take() {
+            Some((pc_id, receive)) => self.finish(pc_id, receive).await,
+            None => Flow::Continue,
+        }
+    }
+
+    /// The data set is complete: the handler answers.
+    async fn finish(&mut self, pc_id: u8, receive: Box<dyn Receive>) -> Flow {
+        match self
+            .with_request(pc_id, |request| receive.finish(request))
+            .await
+        {
+            Some(reply) => self.respond(pc_id, reply).await,
+            None => Flow::Done,
+        }
+    }
+
+    async fn respond(&mut self, pc_id: u8, reply: Reply) -> Flow {
+        let (encoded, described) = match &reply {
+            Reply::Command(response) => (response.to_bytes(), response.describe()),
+            Reply::Failure { request, status } => (
+                encode_failure_response(request, *status),
+                format!(
+                    "{}, status {status}",
+                    command_name(request.command_field | 0x8000).unwrap_or("response")
+                ),
+            ),
+        };
+        let bytes = match encoded {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                warn!(%error, "Could not encode a response; sending A-ABORT.");
+                self.abort_with(AbortRQServiceProviderReason::ReasonNotSpecified)
+                    .await;
+                return Flow::Done;
+            }
+        };
+        self.trace(&format!(">> {described}"));
+        match send_command(&mut self.stream, pc_id, &bytes).await {
+            Ok(()) => Flow::Continue,
+            Err(error) => {
+                warn!(%error, "Could not send a response; closing.");
+                Flow::Done
+            }
+        }
+    }
+
+    /// Drops a request whose data set was still arriving when the
+    /// association ended.
+    async fn discard_in_progress(&mut self) {
+        if let Some((_, receive)) = self.in_progress.take() {
+            receive.abandon().await;
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! C-STORE (PS3.4 Annex B, PS3.7 §9.1.1): the data set is spooled into a
+//! file as it arrives (never held whole in memory), then handed to the
+//! service's [`Ingest`](crate::services::dicom_scp::Ingest) hook, which
+//! makes it durable; the answer is 0000H only after that. A refused store
+//! still reads its data set, then answers with the refusal.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use tracing::{debug, warn};
+
+use super::{Handler, HandlerFuture, Receive, Reply, Request, Start};
+use crate::dimse::commands::{CStoreRq, DimseCommand};
+use crate::dimse::status::Status;
+use crate::services::dicom_scp::hooks::ReceivedInstance;
+use crate::store::spool::SpoolWriter;
+
+/// The C-STORE service.
+pub(super) struct CStore;
+
+/// Numbers the spool files this process creates itself.
+static NEXT_SPOOL: AtomicU64 = AtomicU64::new(1);
+
+impl Handler for CStore {
+    fn start<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+        command: DimseCommand,
+    ) -> HandlerFuture<'a, Start> {
+        Box::pin(async move {
+            let rq = match command {
+                DimseCommand::StoreRq(rq) => rq,
+                other => return Start::Reply(super::unsupported::failure(other)),
+            };
+            let refusal = if rq.affected_sop_class_uid != request.abstract_syntax() {
+                warn!(
+                    sop_class_uid = %rq.affected_sop_class_uid,
+                    presentation_context_id = request.context.id,
+                    "C-STORE-RQ for a SOP class other than its presentation context's; refusing."
+                );
+                Some(Status::SOP_CLASS_NOT_SUPPORTED)
+            } else if request.service.ingest.is_none() {
+                warn!("C-STORE-RQ on a service that does not store; refusing.");
+                Some(Status::SOP_CLASS_NOT_SUPPORTED)
+            } else {
+                None
+            };
+            let spool = match refusal {
+                Some(_) => None,
+                None => match open_spool(request).await {
+                    Ok(spool) => Some(spool),
+                    Err(error) => {
+                        warn!(%error, "Could not create a spool file; refusing the C-STORE.");
+                        None
+                    }
+                },
+            };
+            let refusal = match (&spool, refusal) {
+                (None, None) => Some(Status::OUT_OF_RESOURCES),
+                (_, refusal) => refusal,
+            };
+            Start::Receive(Box::new(StoreInProgress {
+                rq,
+                spool,
+                discard: None,
+                size: 0,
+                refusal,
+                started: Instant::now(),
+            }))
+        })
+    }
+}
+
+/// A spool file being written.
+struct Spool {
+    path: PathBuf,
+    writer: SpoolWriter,
+    /// It came from the pre-created files, so its folder entry is durable.
+    entry_durable: bool,
+}
+
+/// A C-STORE whose data set is arriving.
+struct StoreInProgress {
+    rq: CStoreRq,
+    /// Where the data set goes; `None` when it is being discarded.
+    spool: Option<Spool>,
+    /// A spool file to remove (its write failed).
+    discard: Option<PathBuf>,
+    size: u64,
+    /// The status to answer with instead of ingesting.
+    refusal: Option<Status>,
+    /// When the command arrived, for the timing trace.
+    started: Instant,
+}
+
+impl Receive for StoreInProgress {
+    fn data(&mut self, bytes: &[u8]) {
+        self.size += bytes.len() as u64;
+        if let Some(spool) = self.spool.as_mut()
+            && let Err(error) = spool.writer.write(bytes)
+        {
+            warn!(%error, path = %spool.path.display(), "Could not write the spool file; the C-STORE will be refused.");
+            self.discard = self.spool.take().map(|s| s.path);
+            self.refusal = Some(Status::OUT_OF_RESOURCES);
+        }
+    }
+
+    fn finish<'a>(self: Box<Self>, request: &'a Request<'a>) -> HandlerFuture<'a, Reply> {
+        Box::pin(self.ingest(request))
+    }
+
+    fn abandon(self: Box<Self>) -> HandlerFuture<'static, ()> {
+        Box::pin(async move {
+            if self.spool.is_some() {
+                warn!(
+                    sop_instance_uid = %self.rq.affected_sop_instance_uid,
+                    "Association ended in the middle of a C-STORE; the partial data set is dropped."
+                );
+            }
+            remove(self.spool.map(|s| s.path)).await;
+            remove(self.discard).await;
+        })
+    }
+}
+
+impl StoreInProgress {
+    /// Closes the spool file and hands it to the ingest hook; answers with
+    /// the outcome.
+    async fn ingest(self, request: &Request<'_>) -> Reply {
+        let received = self.started.elapsed();
+        remove(self.discard).await;
+        let rq = self.rq;
+        let answer = |status| Reply::Command(DimseCommand::StoreRsp(rq.response(status)));
+        let spool = match (self.spool, self.refusal, request.service.ingest.as_ref()) {
+            (Some(spool), None, Some(ingest)) => (spool, ingest),
+            (spool, refusal, _) => {
+                remove(spool.map(|s| s.path)).await;
+                return answer(refusal.unwrap_or(Status::OUT_OF_RESOURCES));
+            }
+        };
+        let (spool, ingest) = spool;
+        let accepted = request.association;
+        let instance = ReceivedInstance {
+            spool_path: spool.path.clone(),
+            spool_entry_durable: spool.entry_durable,
+            size: self.size,
+            sop_class_uid: rq.affected_sop_class_uid.clone(),
+            sop_instance_uid: rq.affected_sop_instance_uid.clone(),
+            transfer_syntax: request.transfer_syntax().to_string(),
+            calling_ae_title: accepted.calling_ae_title.clone(),
+            called_ae_title: accepted.called_ae_title.clone(),
+            peer: request.peer,
+            namespace: request.service.namespace.clone(),
+            service: request.service.name.clone(),
+            message_id: rq.message_id,
+            priority: rq.priority,
+            move_originator_ae_title: rq.move_originator_ae_title.clone(),
+            move_originator_message_id: rq.move_originator_message_id,
+        };
+        let ingest_started = Instant::now();
+        match ingest.ingest(instance, spool.writer.finish()).await {
+            Ok(()) => {
+                debug!(sop_instance_uid = %rq.affected_sop_instance_uid, size = self.size, "Instance received.");
+                tracing::trace!(?received, ingest = ?ingest_started.elapsed(), "C-STORE timing.");
+                answer(Status::SUCCESS)
+            }
+            Err(error) => {
+                warn!(%error, sop_instance_uid = %rq.affected_sop_instance_uid, "Could not take the instance in; answering A700H.");
+                remove(Some(spool.path)).await;
+                answer(Status::OUT_OF_RESOURCES)
+            }
+        }
+    }
+}
+
+/// Opens a spool file: one of the pre-created files when available (its
+/// folder entry is durable), else a new one.
+async fn open_spool(request: &Request<'_>) -> std::io::Result<Spool> {
+    let service = request.service;
+    if let Some(path) = service.spool_files.as_ref().and_then(|f| f.take()) {
+        // Opening an existing, empty file does no disk I/O: done here
+        // rather than on the blocking pool.
+        match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(file) => {
+                return Ok(Spool {
+                    path,
+                    writer: SpoolWriter::new(file),
+                    entry_durable: true,
+                });
+            }
+            Err(error) => {
+                warn!(%error, path = %path.display(), "Could not open a pre-created spool file; creating one.");
+                remove_quietly(&path).await;
+            }
+        }
+    }
+    let n = NEXT_SPOOL.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let path = service
+        .spool_dir
+        .join(format!("{nanos}-{}-{n}.part", std::process::id()));
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await?;
+    Ok(Spool {
+        path,
+        writer: SpoolWriter::new(file.into_std().await),
+        entry_durable: false,
+    })
+}
+
+async fn remove(path: Option<PathBuf>) {
+    if let Some(path) = path {
+        remove_quietly(&path).await;
+    }
+}
+
+async fn remove_quietly(path: &Path) {
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => warn!(%error, path = %path.display(), "Could not remove a spool file."),
+    }
+}

@@ -1,0 +1,109 @@
+//! One handler per DIMSE service this SCP offers, looked up by the command
+//! field of the request in [`HANDLERS`]; a request no handler takes is
+//! answered by [`unsupported`] (0211H, unrecognized operation). A new
+//! service (C-FIND, N-ACTION, …) is a new file here and one entry in the
+//! table.
+//!
+//! The association (`association.rs`) decodes the command set, checks that
+//! it is a request on an accepted presentation context, and hands it to the
+//! handler's [`Handler::start`]. The handler answers at once, or, when a
+//! data set follows, returns a [`Receive`] that gets the data set's
+//! fragments as they arrive and then gives the answer.
+
+mod c_echo;
+mod c_store;
+mod unsupported;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use crate::association::negotiation::{Accepted, ContextResult};
+use crate::dimse::commands::{DimseCommand, OtherCommand, command_field};
+use crate::dimse::status::Status;
+
+use super::hooks::ScpContext;
+
+/// The DIMSE services this SCP answers, by the command field of their
+/// request.
+static HANDLERS: &[(u16, &dyn Handler)] = &[
+    (command_field::C_ECHO_RQ, &c_echo::CEcho),
+    (command_field::C_STORE_RQ, &c_store::CStore),
+];
+
+/// The handler of a request's command field.
+pub(super) fn for_request(field: u16) -> &'static dyn Handler {
+    HANDLERS
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map_or(&unsupported::Unsupported, |(_, h)| *h)
+}
+
+/// What a handler knows of the request it answers.
+pub(super) struct Request<'a> {
+    /// The service the association came in on.
+    pub service: &'a ScpContext,
+    /// The negotiated association.
+    pub association: &'a Accepted,
+    /// The accepted presentation context the request came on.
+    pub context: &'a ContextResult,
+    pub peer: SocketAddr,
+}
+
+impl Request<'_> {
+    /// The abstract syntax of the request's presentation context.
+    pub fn abstract_syntax(&self) -> &str {
+        &self.context.abstract_syntax
+    }
+
+    /// The transfer syntax accepted on the request's presentation context.
+    pub fn transfer_syntax(&self) -> &str {
+        self.context.transfer_syntax.as_deref().unwrap_or_default()
+    }
+}
+
+/// The answer to a request.
+#[derive(Debug)]
+pub(super) enum Reply {
+    /// A modelled response (C-ECHO-RSP, C-STORE-RSP, …).
+    Command(DimseCommand),
+    /// The failure response to a request this service does not model.
+    Failure {
+        request: OtherCommand,
+        status: Status,
+    },
+}
+
+/// What a handler does with a request.
+pub(super) enum Start {
+    /// Answer now.
+    Reply(Reply),
+    /// A data set follows: its fragments go to this, which then answers.
+    Receive(Box<dyn Receive>),
+}
+
+/// A future a handler returns.
+pub(super) type HandlerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One DIMSE service.
+pub(super) trait Handler: Sync {
+    /// A request arrived (`command`, on `request.context`).
+    fn start<'a>(
+        &'a self,
+        request: &'a Request<'a>,
+        command: DimseCommand,
+    ) -> HandlerFuture<'a, Start>;
+}
+
+/// Takes the data set of a request as it arrives.
+pub(super) trait Receive: Send + Sync {
+    /// One fragment, in order.
+    fn data(&mut self, bytes: &[u8]);
+
+    /// The last fragment came: answer.
+    fn finish<'a>(self: Box<Self>, request: &'a Request<'a>) -> HandlerFuture<'a, Reply>;
+
+    /// The association ended before the last fragment: drop what was
+    /// received.
+    fn abandon(self: Box<Self>) -> HandlerFuture<'static, ()>;
+}

@@ -1,0 +1,164 @@
+//! What the SCP asks of whoever runs it: where the namespace's association
+//! contexts are ([`AssociationLookup`]), where received instances go
+//! ([`Ingest`]) and where they are spooled while they arrive
+//! ([`SpoolFiles`]), all in one [`ScpContext`]. The engine wires these to
+//! its store and durable intake (`item.rs`); tests wire them to their own.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::association::model::{AeTitle, AssociationContext};
+use crate::association::negotiation::LookupFailed;
+use crate::ids::NamespaceId;
+use crate::store::spool::SpooledData;
+
+/// Finds the stored association context for a (calling, called) pair, the
+/// store's exact-then-wildcard order applied. Called once per association,
+/// so an edit takes effect on the next one.
+pub trait AssociationLookup: Send + Sync + 'static {
+    /// # Errors
+    /// [`LookupFailed`] when the store cannot answer; the association is
+    /// rejected-transient.
+    fn lookup(
+        &self,
+        calling: &AeTitle,
+        called: &AeTitle,
+    ) -> Result<Option<AssociationContext>, LookupFailed>;
+
+    /// Other namespaces that define exactly this pair, to say so when it is
+    /// rejected here (a production in the wrong folder, an association
+    /// created without `--namespace`).
+    fn defined_elsewhere(&self, _calling: &AeTitle, _called: &AeTitle) -> Vec<NamespaceId> {
+        Vec::new()
+    }
+}
+
+impl<F> AssociationLookup for F
+where
+    F: Fn(&AeTitle, &AeTitle) -> Result<Option<AssociationContext>, LookupFailed>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn lookup(
+        &self,
+        calling: &AeTitle,
+        called: &AeTitle,
+    ) -> Result<Option<AssociationContext>, LookupFailed> {
+        self(calling, called)
+    }
+}
+
+/// The namespace's stored association contexts, looked up exact pair first,
+/// then with `*` wildcards.
+impl AssociationLookup for crate::store::Associations {
+    fn lookup(
+        &self,
+        calling: &AeTitle,
+        called: &AeTitle,
+    ) -> Result<Option<AssociationContext>, LookupFailed> {
+        crate::store::Associations::lookup(self, calling, called).map_err(LookupFailed::from)
+    }
+
+    fn defined_elsewhere(&self, calling: &AeTitle, called: &AeTitle) -> Vec<NamespaceId> {
+        self.defined_elsewhere(calling, called).unwrap_or_default()
+    }
+}
+
+/// What is known of a data set received with C-STORE; the data itself is in
+/// a spool file, handed to the [`Ingest`] hook as [`SpooledData`].
+///
+/// Ownership: the spool file belongs to the [`Ingest`] hook from the moment
+/// it is called; it should complete it ([`SpooledData::complete`]) and move
+/// it into durable storage (or delete it). When the hook fails and the file
+/// still exists, the service deletes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedInstance {
+    /// The file of the data set exactly as received: no preamble, no meta
+    /// group, encoded in `transfer_syntax`. Its last bytes are written by
+    /// [`SpooledData::complete`].
+    pub spool_path: PathBuf,
+    /// Whether the spool file's directory entry is already durable (it came
+    /// from [`ScpContext::spool_files`]), so the hook need not sync the folder.
+    pub spool_entry_durable: bool,
+    pub size: u64,
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    /// The transfer syntax accepted on the presentation context.
+    pub transfer_syntax: String,
+    pub calling_ae_title: AeTitle,
+    pub called_ae_title: AeTitle,
+    pub peer: SocketAddr,
+    pub namespace: NamespaceId,
+    /// The service's item name.
+    pub service: String,
+    pub message_id: u16,
+    pub priority: crate::dimse::Priority,
+    pub move_originator_ae_title: Option<String>,
+    pub move_originator_message_id: Option<u16>,
+}
+
+/// Why an instance could not be taken in; the C-STORE-RSP says A700H. The
+/// hook's own error says why.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct IngestError(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl IngestError {
+    /// Wraps the hook's own error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(error))
+    }
+}
+
+/// The future an [`Ingest`] returns.
+pub type IngestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), IngestError>> + Send + 'a>>;
+
+/// Takes in a received instance durably. The C-STORE-RSP is 0000H only when
+/// this returns `Ok`, A700H (out of resources) otherwise.
+pub trait Ingest: Send + Sync + 'static {
+    fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_>;
+}
+
+/// What the runtime gives a DICOM SCP besides its configuration.
+#[derive(Clone)]
+pub struct ScpContext {
+    /// The item name in the production, for logs.
+    pub name: String,
+    pub namespace: NamespaceId,
+    /// The namespace's stored association contexts.
+    pub lookup: Arc<dyn AssociationLookup>,
+    /// Where received instances go; `None` refuses C-STORE (0122H).
+    pub ingest: Option<Arc<dyn Ingest>>,
+    /// Where C-STORE data sets are spooled while they arrive.
+    pub spool_dir: PathBuf,
+    /// Pre-created, empty spool files in `spool_dir` whose directory entries
+    /// are durable; when `None` or empty, a new file is created per C-STORE.
+    pub spool_files: Option<Arc<dyn SpoolFiles>>,
+}
+
+/// A source of pre-created spool files (see [`ReceivedInstance::spool_entry_durable`]).
+pub trait SpoolFiles: Send + Sync + 'static {
+    /// An empty file in the spool folder, now owned by the caller.
+    fn take(&self) -> Option<PathBuf>;
+}
+
+impl<F: Fn() -> Option<PathBuf> + Send + Sync + 'static> SpoolFiles for F {
+    fn take(&self) -> Option<PathBuf> {
+        self()
+    }
+}
+
+impl std::fmt::Debug for ScpContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScpContext")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("ingest", &self.ingest.is_some())
+            .field("spool_dir", &self.spool_dir)
+            .finish_non_exhaustive()
+    }
+}

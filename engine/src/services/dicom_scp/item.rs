@@ -1,0 +1,93 @@
+//! The SCP as an item of a production: its associations are looked up in
+//! the namespace's store, what it receives is taken in durably and queued
+//! for its targets, and its socket is kept across reloads.
+
+use std::sync::Arc;
+
+use super::config::DicomScpConfig;
+use super::hooks::{Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext};
+use super::listener::DicomScp;
+use crate::component::{BuildError, ItemContext, RunningItem};
+use crate::message::{MessageHeader, now_ms};
+use crate::store::spool::SpooledData;
+
+/// Binds (or takes over) the service's socket, then spawns it.
+///
+/// # Errors
+/// [`BuildError::Listen`] when the port cannot be bound.
+pub(super) async fn build(
+    config: &DicomScpConfig,
+    cx: ItemContext,
+) -> Result<RunningItem, BuildError> {
+    let ingest: Option<Arc<dyn Ingest>> = if cx.outputs.0.is_empty() {
+        None
+    } else {
+        Some(Arc::new(StoreIngest { cx: cx.clone() }))
+    };
+    let scp_cx = ScpContext {
+        name: cx.name.to_string(),
+        namespace: cx.namespace.clone(),
+        lookup: Arc::new(cx.associations.clone()),
+        ingest,
+        spool_dir: cx.bodies.spool_dir().to_path_buf(),
+        spool_files: Some(Arc::new({
+            let bodies = cx.bodies.clone();
+            move || bodies.take_spool_file()
+        })),
+    };
+    let address = config.socket_addr();
+    let scp = if config.port == 0 {
+        // An ephemeral port is new on every start: nothing to take over.
+        DicomScp::bind(config.clone(), scp_cx).await
+    } else {
+        let listener = cx
+            .listeners
+            .listen(address)
+            .map_err(|error| BuildError::Listen { address, error })?;
+        DicomScp::from_std(config.clone(), scp_cx, listener).await
+    }
+    .map_err(|e| BuildError::Setup(Box::new(e)))?;
+    let local_addr = scp.local_addr();
+    let task = tokio::spawn(scp.run(cx.shutdown.clone(), cx.grace));
+    Ok(RunningItem {
+        task,
+        local_addr: Some(local_addr),
+    })
+}
+
+/// The SCP's C-STORE hook: persist durably, then answer 0000H.
+struct StoreIngest {
+    cx: ItemContext,
+}
+
+impl Ingest for StoreIngest {
+    fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_> {
+        Box::pin(async move {
+            let header = MessageHeader {
+                source: self.cx.address(),
+                received_at: now_ms(),
+                sop_class_uid: instance.sop_class_uid,
+                sop_instance_uid: instance.sop_instance_uid,
+                transfer_syntax: instance.transfer_syntax,
+                calling_ae_title: instance.calling_ae_title.to_string(),
+                called_ae_title: instance.called_ae_title.to_string(),
+                origin: instance.peer.to_string(),
+                size: instance.size,
+                body: String::new(),
+            };
+            self.cx
+                .take_in_spooled(
+                    &instance.spool_path,
+                    data,
+                    instance.spool_entry_durable,
+                    header,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    tracing::error!(item = %self.cx.name, error = %e, "Could not store a received instance; answering A700.");
+                    IngestError::new(e)
+                })
+        })
+    }
+}

@@ -1,0 +1,293 @@
+//! The listening side of the SCP: bind the port, accept connections up to
+//! `max_associations` (answering the ones past it with a transient
+//! rejection), give each its [`Association`] task, and on shutdown stop
+//! accepting, let open associations finish within the grace period and
+//! abort the rest.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dicom_ul::pdu::Pdu;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::association::Association;
+use super::config::{DicomScpConfig, DicomScpConfigError};
+use super::hooks::ScpContext;
+use crate::association::model::AeTitle;
+use crate::association::negotiation::Rejection;
+use crate::dimse::pdu::PduStream;
+
+/// Why the SCP could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ScpError {
+    #[error("invalid settings: {}", .0.iter().map(|e| format!("{}: {e}", e.field())).collect::<Vec<_>>().join("; "))]
+    Config(Vec<DicomScpConfigError>),
+    #[error("could not listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not create the spool directory {path}: {source}")]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// State shared by the listener and its associations.
+pub(super) struct Shared {
+    pub(super) config: DicomScpConfig,
+    /// The AE titles this listener answers to.
+    pub(super) served: Vec<AeTitle>,
+    pub(super) cx: ScpContext,
+    /// Numbers associations for the trace (`#5:ENS-SCP`).
+    next_id: AtomicU64,
+}
+
+/// A bound DICOM SCP, ready to run.
+///
+/// Lifecycle: [`DicomScp::bind`] claims the port (so a conflict is reported
+/// before anything starts); [`DicomScp::run`] serves until the shutdown
+/// token fires, then stops accepting, lets open associations finish within
+/// the grace period, and aborts those still open.
+pub struct DicomScp {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for DicomScp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DicomScp")
+            .field("local_addr", &self.local_addr)
+            .field("name", &self.shared.cx.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DicomScp {
+    /// Validates the settings, creates the spool directory and binds the port.
+    ///
+    /// # Errors
+    /// [`ScpError`].
+    pub async fn bind(config: DicomScpConfig, cx: ScpContext) -> Result<Self, ScpError> {
+        config.validate().map_err(ScpError::Config)?;
+        let address = config.socket_addr();
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ScpError::Bind { address, source })?;
+        Self::with_listener(config, cx, listener).await
+    }
+
+    /// Like [`DicomScp::bind`], on a socket already listening (e.g. taken
+    /// over from the previous version of this service on a reload, so that
+    /// connections arriving meanwhile wait in its backlog). The socket must
+    /// be in non-blocking mode.
+    ///
+    /// # Errors
+    /// [`ScpError`].
+    pub async fn from_std(
+        config: DicomScpConfig,
+        cx: ScpContext,
+        listener: std::net::TcpListener,
+    ) -> Result<Self, ScpError> {
+        config.validate().map_err(ScpError::Config)?;
+        let address = config.socket_addr();
+        let listener =
+            TcpListener::from_std(listener).map_err(|source| ScpError::Bind { address, source })?;
+        Self::with_listener(config, cx, listener).await
+    }
+
+    async fn with_listener(
+        config: DicomScpConfig,
+        cx: ScpContext,
+        listener: TcpListener,
+    ) -> Result<Self, ScpError> {
+        let address = config.socket_addr();
+        tokio::fs::create_dir_all(&cx.spool_dir)
+            .await
+            .map_err(|source| ScpError::Spool {
+                path: cx.spool_dir.clone(),
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ScpError::Bind { address, source })?;
+        let served = config.ae_title.to_vec();
+        Ok(Self {
+            listener,
+            local_addr,
+            shared: Arc::new(Shared {
+                config,
+                served,
+                cx,
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The address actually bound (port 0 gets an ephemeral port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` fires; then stops accepting, waits up to
+    /// `grace` for open associations, aborts the rest and returns.
+    pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
+        let shared = self.shared;
+        let limit = Arc::new(Semaphore::new(shared.config.max_associations));
+        // Connections over the limit get an RJ; this bounds how many such
+        // answers are in flight so a flood cannot grow tasks without bound.
+        let over_limit = Arc::new(Semaphore::new(shared.config.max_associations));
+        let tracker = TaskTracker::new();
+        let abort_all = CancellationToken::new();
+        info!(
+            service = %shared.cx.name,
+            namespace = %shared.cx.namespace,
+            address = %self.local_addr,
+            ae_titles = %shared.served.iter().map(AeTitle::as_str).collect::<Vec<_>>().join(","),
+            "DICOM service listening."
+        );
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => accepted,
+            };
+            let (socket, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // E.g. too many open files: back off instead of spinning.
+                    warn!(service = %shared.cx.name, %error, "Could not accept a connection.");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if let Err(error) = socket.set_nodelay(true) {
+                debug!(%peer, %error, "Could not set TCP_NODELAY.");
+            }
+            let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+            match limit.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let shared = shared.clone();
+                    let abort = abort_all.clone();
+                    tracker.spawn(async move {
+                        serve_association(socket, peer, id, shared, abort).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => match over_limit.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let shared = shared.clone();
+                        let abort = abort_all.clone();
+                        tracker.spawn(async move {
+                            reject_over_limit(socket, peer, id, shared, abort).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        warn!(service = %shared.cx.name, %peer, "Too many connections; closing one unanswered.");
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        tracker.close();
+        let open = tracker.len();
+        info!(service = %shared.cx.name, open_associations = open, "DICOM service stopped accepting.");
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            warn!(
+                service = %shared.cx.name,
+                open_associations = tracker.len(),
+                "Grace period over; aborting open associations."
+            );
+            abort_all.cancel();
+            // Each association sends its A-ABORT and closes promptly.
+            let _unused = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
+        }
+        info!(service = %shared.cx.name, "DICOM service stopped.");
+    }
+}
+
+/// Answers a connection past the association limit with A-ASSOCIATE-RJ
+/// rejected-transient, service-provider, local-limit-exceeded.
+async fn reject_over_limit(
+    socket: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: Arc<Shared>,
+    abort: CancellationToken,
+) {
+    let span = info_span!("association", id, service = %shared.cx.name, %peer);
+    async move {
+        let mut stream = PduStream::new(socket);
+        let artim = shared.config.artim_timeout;
+        match tokio::time::timeout(artim, stream.read_pdu()).await {
+            Ok(Ok(Pdu::AssociationRQ(rq))) => {
+                let rejection = Rejection::local_limit_exceeded();
+                warn!(
+                    calling_ae_title = %rq.calling_ae_title,
+                    called_ae_title = %rq.called_ae_title,
+                    max_associations = shared.config.max_associations,
+                    "Association rejected: {rejection}."
+                );
+                if stream
+                    .write_pdu(&Pdu::AssociationRJ(rejection.to_pdu()))
+                    .await
+                    .is_ok()
+                {
+                    wait_for_close(&mut stream, artim, &abort).await;
+                }
+            }
+            _ => debug!("Connection over the limit closed without an A-ASSOCIATE-RQ."),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Reads until the peer closes, at most `artim` (after RJ or RP) and never
+/// past the service's final abort.
+pub(super) async fn wait_for_close<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut PduStream<S>,
+    artim: Duration,
+    abort: &CancellationToken,
+) {
+    tokio::select! {
+        () = abort.cancelled() => {}
+        _elapsed = tokio::time::timeout(artim, async {
+            while stream.read_pdu().await.is_ok() {}
+        }) => {}
+    }
+    stream.shutdown().await;
+}
+
+async fn serve_association(
+    socket: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: Arc<Shared>,
+    abort: CancellationToken,
+) {
+    let span = info_span!(
+        "association",
+        id,
+        service = %shared.cx.name,
+        namespace = %shared.cx.namespace,
+        %peer,
+        calling_ae_title = tracing::field::Empty,
+        called_ae_title = tracing::field::Empty,
+    );
+    Association::new(socket, peer, id, shared, abort)
+        .serve()
+        .instrument(span)
+        .await;
+}
