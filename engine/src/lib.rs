@@ -35,6 +35,10 @@
 //! plugin) → model (association, ids)`. Pure logic (association model,
 //! negotiation, production diff) has no I/O; I/O lives at the edges.
 
+// Input must never panic the engine or a plugin: no unwrap, expect or
+// panic outside tests (`clippy.toml` allows them in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod admin;
 pub mod association;
 pub mod cli;

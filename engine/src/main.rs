@@ -1,5 +1,9 @@
 //! The `switchboard` binary: parse, set up logging, run, report.
 
+// Input must never panic the engine or a plugin: no unwrap, expect or
+// panic outside tests (`clippy.toml` allows them in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 fn main() -> std::process::ExitCode {
     quiet_library_backtraces();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

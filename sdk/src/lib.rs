@@ -43,6 +43,7 @@
 //! This crate depends on nothing from the engine, so plugins build fast.
 #![deny(missing_docs)]
 #![warn(unreachable_pub, missing_debug_implementations)]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt;
 

@@ -71,6 +71,12 @@ pub struct ItemStatus {
     /// The address a listening service is bound to.
     #[serde(default)]
     pub listening: Option<String>,
+    /// How many times it ended unexpectedly and was started again.
+    #[serde(default)]
+    pub failures: u32,
+    /// Why it ended the last time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }
 
 /// Whether an item's task runs.
@@ -78,7 +84,10 @@ pub struct ItemStatus {
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
     Running,
-    /// Its task ended although nobody stopped it.
+    /// Its task ended although nobody stopped it; it is started again after
+    /// a pause.
+    Restarting,
+    /// Its task ended and it is not started again.
     Stopped,
 }
 
@@ -86,6 +95,7 @@ impl std::fmt::Display for ItemState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Running => "running",
+            Self::Restarting => "restarting",
             Self::Stopped => "stopped",
         })
     }

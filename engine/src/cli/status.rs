@@ -93,6 +93,15 @@ pub fn render_text(status: &EngineStatus) -> String {
                 i.listening.as_deref().unwrap_or("-")
             );
         }
+        for i in p.items.iter().filter(|i| i.failures > 0) {
+            put!(
+                out,
+                "  {} ended on its own {} time(s) and was started again; last: {}",
+                i.name,
+                i.failures,
+                i.last_failure.as_deref().unwrap_or("no reason")
+            );
+        }
         if let Some(e) = &p.last_reload_error {
             put!(out, "  last reload error (the previous version runs): {e}");
         }
@@ -138,4 +147,45 @@ pub fn render_text(status: &EngineStatus) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::status::{ItemState, ItemStatus, ProductionStatus};
+
+    #[test]
+    fn an_item_started_again_says_how_often_and_why() {
+        let status = EngineStatus {
+            productions_dir: "productions".into(),
+            watching: true,
+            productions: vec![ProductionStatus {
+                namespace: crate::ids::NamespaceId::new("demo").unwrap(),
+                name: "store".into(),
+                file: "productions/demo/store.toml".into(),
+                items: vec![ItemStatus {
+                    name: "PACS".into(),
+                    kind: "operation".into(),
+                    kind_type: "dicom-tcp".into(),
+                    state: ItemState::Restarting,
+                    queue_depth: 3,
+                    listening: None,
+                    failures: 2,
+                    last_failure: Some("panicked: oops".into()),
+                }],
+                last_reload_error: None,
+            }],
+            rejected_files: Vec::new(),
+            waiting_queues: Vec::new(),
+            last_reload: None,
+        };
+        let text = render_text(&status);
+        assert!(text.contains("restarting"), "{text}");
+        assert!(
+            text.contains(
+                "PACS ended on its own 2 time(s) and was started again; last: panicked: oops"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -90,8 +90,8 @@ pub trait ItemConfig {
 }
 
 /// Lists the kinds of one role: `"type" => Variant(SettingsStruct),` per
-/// kind. Makes the enum and its methods, each forwarding to the kind's
-/// [`ItemConfig`]:
+/// kind (attributes such as `#[cfg(test)]` may precede a line). Makes the
+/// enum and its methods, each forwarding to the kind's [`ItemConfig`]:
 ///
 /// - `KINDS`, `kind()`: the `type` names;
 /// - `deserialize_kind(type, deserializer)`: reads a kind's own fields
@@ -104,19 +104,19 @@ macro_rules! item_kinds {
     (
         $(#[$meta:meta])*
         $vis:vis enum $Enum:ident {
-            $( $name:literal => $Variant:ident($Config:ty), )+
+            $( $(#[$attr:meta])* $name:literal => $Variant:ident($Config:ty), )+
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, serde::Serialize)]
         #[serde(tag = "type")]
         $vis enum $Enum {
-            $( #[serde(rename = $name)] $Variant($Config), )+
+            $( $(#[$attr])* #[serde(rename = $name)] $Variant($Config), )+
         }
 
         impl $Enum {
             /// The `type` values, for error messages.
-            pub const KINDS: &'static [&'static str] = &[$($name),+];
+            pub const KINDS: &'static [&'static str] = &[$( $(#[$attr])* $name ),+];
 
             /// Reads the fields of the kind named `kind`; `None` when no
             /// kind has that name.
@@ -125,44 +125,44 @@ macro_rules! item_kinds {
                 de: D,
             ) -> Option<Result<Self, D::Error>> {
                 Some(match kind {
-                    $( $name => <$Config as serde::Deserialize>::deserialize(de).map(Self::$Variant), )+
+                    $( $(#[$attr])* $name => <$Config as serde::Deserialize>::deserialize(de).map(Self::$Variant), )+
                     _ => return None,
                 })
             }
 
             /// The `type` value.
             pub fn kind(&self) -> &'static str {
-                match self { $( Self::$Variant(_) => $name, )+ }
+                match self { $( $(#[$attr])* Self::$Variant(_) => $name, )+ }
             }
 
             /// See [`ItemConfig::targets`](crate::component::ItemConfig::targets).
             pub fn targets(&self) -> Vec<&str> {
-                match self { $( Self::$Variant(c) => $crate::component::ItemConfig::targets(c), )+ }
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::targets(c), )+ }
             }
 
             /// See [`ItemConfig::resources`](crate::component::ItemConfig::resources).
             pub fn resources(&self) -> Vec<$crate::component::Resource> {
-                match self { $( Self::$Variant(c) => $crate::component::ItemConfig::resources(c), )+ }
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::resources(c), )+ }
             }
 
             /// See [`ItemConfig::listen_addresses`](crate::component::ItemConfig::listen_addresses).
             pub fn listen_addresses(&self) -> Vec<std::net::SocketAddr> {
-                match self { $( Self::$Variant(c) => $crate::component::ItemConfig::listen_addresses(c), )+ }
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::listen_addresses(c), )+ }
             }
 
             /// See [`ItemConfig::watched_files`](crate::component::ItemConfig::watched_files).
             pub fn watched_files(&self) -> Vec<std::path::PathBuf> {
-                match self { $( Self::$Variant(c) => $crate::component::ItemConfig::watched_files(c), )+ }
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::watched_files(c), )+ }
             }
 
             /// See [`ItemConfig::check`](crate::component::ItemConfig::check).
             pub fn check(&self) -> Vec<$crate::component::FieldError> {
-                match self { $( Self::$Variant(c) => $crate::component::ItemConfig::check(c), )+ }
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::check(c), )+ }
             }
 
             /// See [`ItemConfig::resolve`](crate::component::ItemConfig::resolve).
             pub fn resolve(&mut self, production_dir: &std::path::Path) -> Vec<$crate::component::FieldError> {
-                match self { $( Self::$Variant(c) => $crate::component::ItemConfig::resolve(c, production_dir), )+ }
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::resolve(c, production_dir), )+ }
             }
 
             /// See [`ItemConfig::build`](crate::component::ItemConfig::build).
@@ -173,7 +173,7 @@ macro_rules! item_kinds {
                 &self,
                 cx: $crate::component::ItemContext,
             ) -> Result<$crate::component::RunningItem, $crate::component::BuildError> {
-                match self { $( Self::$Variant(c) => $crate::component::ItemConfig::build(c, cx).await, )+ }
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::build(c, cx).await, )+ }
             }
         }
     };

@@ -132,6 +132,16 @@ impl Controller {
         }
     }
 
+    /// Starts again the items whose task ended while they should run (see
+    /// [`super::supervise`]); returns whether any item changed.
+    pub async fn restart_ended(&mut self) -> bool {
+        let mut changed = false;
+        for production in self.running.values_mut() {
+            changed |= super::supervise::restart_ended(&self.shared, production).await;
+        }
+        changed
+    }
+
     /// The change a new version of one production would make.
     pub fn diff_of(&self, new: &Production) -> ProductionDiff {
         ProductionDiff::new(self.running.get(&new.id).map(|r| &r.production), Some(new))

@@ -6,17 +6,20 @@
 //!   shutdown).
 //! - [`watch`]: the productions-folder watcher (hot reload).
 //! - [`reload`]: hot reload: reads the folder on every change (and on a
-//!   periodic rescan), chooses what runs, feeds the controller, and keeps
-//!   status board.
+//!   periodic rescan), feeds the controller, and keeps the status board;
+//!   [`plan`]: which version of each production runs.
 //! - [`status`]: what `switchboard status` shows.
+//! - [`supervise`]: items whose task ends on its own are started again.
 //!
 //! Shutdown is a token tree: root → namespace → production → item →
 //! association (inside the SCP). `run` takes the shutdown trigger as a
 //! future so that tests can pass their own.
 
 pub mod controller;
+pub mod plan;
 pub mod reload;
 pub mod status;
+pub mod supervise;
 pub mod topology;
 pub mod watch;
 

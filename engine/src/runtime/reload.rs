@@ -7,7 +7,7 @@
 //! (network filesystems, inotify limits). Either way a reload is the same:
 //!
 //! 1. read and validate the whole folder ([`read_folder`]);
-//! 2. choose which version of each production runs ([`plan`]): a file that
+//! 2. choose which version of each production runs ([`plan()`]): a file that
 //!    fails validation, claims a resource another production holds, or
 //!    names a port another program holds keeps its production's running
 //!    version exactly as it was (or, if none runs, starts nothing);
@@ -23,7 +23,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
@@ -33,18 +32,19 @@ use tracing::{debug, error, info, warn};
 
 use super::Control;
 use super::controller::{Controller, ReloadOutcome};
+use super::plan::{Plan, held_ports, plan, probe_ports, read_folder};
 use super::status::{BoardItem, BoardProduction, StatusBoard};
 use super::watch::{Changes, DEFAULT_DEBOUNCE, FileWatcher};
 use crate::admin::status::{RejectedFile, ReloadSummary};
-use crate::component::Resource;
 use crate::config::load::production_files;
-use crate::config::{
-    ConfigError, Production, ProductionId, ProductionsDiff, check_resources, load_file,
-};
+use crate::config::{Production, ProductionId, ProductionsDiff};
 use crate::message::now_ms;
 
 /// How often the folder is hashed again when no event came.
 pub const DEFAULT_RESCAN: Duration = Duration::from_secs(10);
+
+/// How often items whose task ended on their own are looked for.
+const SUPERVISION: Duration = Duration::from_secs(1);
 
 /// How changes are picked up while the engine runs.
 #[derive(Debug, Clone)]
@@ -78,229 +78,6 @@ pub enum Trigger {
     /// Asked for (SIGHUP): read and apply even if nothing changed, retry
     /// items that failed to start, and log every rejected file again.
     Request,
-}
-
-/// The productions folder as read now.
-#[derive(Debug, Default)]
-pub struct Folder {
-    /// Every valid production (each knows its file).
-    pub valid: Vec<Production>,
-    /// The errors of every invalid file.
-    pub invalid: BTreeMap<PathBuf, Vec<ConfigError>>,
-}
-
-/// Reads and validates every production file of the folder.
-///
-/// # Errors
-/// The folder itself cannot be read; then nothing should change.
-pub fn read_folder(dir: &Path) -> Result<Folder, ConfigError> {
-    let files = production_files(dir)
-        .map_err(|e| ConfigError::file(dir, format!("cannot read the productions folder: {e}")))?;
-    let mut folder = Folder::default();
-    for file in files {
-        if file.parent() == Some(dir) {
-            folder.invalid.insert(
-                file.clone(),
-                vec![ConfigError::file(
-                    &file,
-                    "a production file must be in a namespace folder: move it to productions/<namespace>/",
-                )],
-            );
-            continue;
-        }
-        match load_file(&file) {
-            Ok(p) => folder.valid.push(p),
-            Err(errors) => {
-                folder.invalid.insert(file, errors);
-            }
-        }
-    }
-    Ok(folder)
-}
-
-/// Which version of every production should run, and which files are not
-/// applied.
-#[derive(Debug, Default)]
-pub struct Plan {
-    /// The productions to run: new versions where valid, running versions
-    /// where the file's change is rejected.
-    pub productions: Vec<Production>,
-    /// Files whose content is not applied, with every reason (one line
-    /// each, naming file, line, item and field when known).
-    pub rejected: BTreeMap<PathBuf, Vec<String>>,
-}
-
-/// Chooses the version of each production to run.
-///
-/// - `running`: what runs now;
-/// - `folder`: what the files say now;
-/// - `hold`: files whose current content already failed to start (an item
-///   could not be built): they keep their running version until they change
-///   again, so an unrelated reload does not bounce their items;
-/// - `probe`: checks what only the operating system knows (a port another
-///   program holds) for a new or changed production; returns error lines.
-///
-/// Resource conflicts are checked against every production that keeps
-/// running: the one already holding a resource wins, the newcomer is
-/// rejected.
-pub fn plan(
-    running: &[Production],
-    folder: Folder,
-    hold: &BTreeMap<PathBuf, Vec<String>>,
-    probe: &dyn Fn(&Production) -> Vec<String>,
-) -> Plan {
-    let running_by_file: BTreeMap<&Path, &Production> =
-        running.iter().map(|p| (p.file.as_path(), p)).collect();
-    let running_by_id: BTreeMap<&ProductionId, &Production> =
-        running.iter().map(|p| (&p.id, p)).collect();
-    let mut chosen: BTreeMap<ProductionId, Production> = BTreeMap::new();
-    let mut rejected: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
-    let keep_running_version = |file: &Path, chosen: &mut BTreeMap<_, _>| {
-        if let Some(old) = running_by_file.get(file) {
-            chosen.insert(old.id.clone(), (*old).clone());
-        }
-    };
-
-    for (file, errors) in folder.invalid {
-        keep_running_version(&file, &mut chosen);
-        rejected.insert(file, errors.iter().map(ToString::to_string).collect());
-    }
-    let mut valid = Vec::new();
-    for p in folder.valid {
-        if let Some(errors) = hold.get(&p.file) {
-            keep_running_version(&p.file, &mut chosen);
-            rejected.insert(p.file.clone(), errors.clone());
-        } else {
-            valid.push(p);
-        }
-    }
-    // A file that runs now keeps its production's name against a newcomer.
-    valid.sort_by_key(|p| !running_by_file.contains_key(p.file.as_path()));
-
-    let mut changed = Vec::new();
-    let mut added = Vec::new();
-    for p in valid {
-        if let Some(other) = chosen.get(&p.id) {
-            rejected.insert(
-                p.file.clone(),
-                vec![
-                    ConfigError::file(
-                        &p.file,
-                        format!(
-                            "production name '{}' is already used in namespace '{}' by {}",
-                            p.id.name,
-                            p.id.namespace,
-                            other.file.display()
-                        ),
-                    )
-                    .in_field("name")
-                    .to_string(),
-                ],
-            );
-            continue;
-        }
-        match running_by_id.get(&p.id) {
-            Some(old) if **old == p => {
-                chosen.insert(p.id.clone(), p);
-            }
-            Some(_) => {
-                // Reserve the id now so that a duplicate is reported.
-                chosen.insert(p.id.clone(), p.clone());
-                changed.push(p);
-            }
-            None => {
-                chosen.insert(p.id.clone(), p.clone());
-                added.push(p);
-            }
-        }
-    }
-    // Changed and added productions are not decided yet: take them out and
-    // check them one by one against what will run.
-    for p in changed.iter().chain(&added) {
-        chosen.remove(&p.id);
-    }
-    let mut undecided_old: BTreeMap<ProductionId, Production> = changed
-        .iter()
-        .filter_map(|p| {
-            running_by_id
-                .get(&p.id)
-                .map(|o| (p.id.clone(), (*o).clone()))
-        })
-        .collect();
-    for p in changed {
-        let old = undecided_old.remove(&p.id);
-        let mut errors = conflicts(chosen.values().chain(undecided_old.values()), &p);
-        if errors.is_empty() {
-            errors = probe(&p);
-        }
-        if errors.is_empty() {
-            chosen.insert(p.id.clone(), p);
-        } else {
-            rejected.insert(p.file.clone(), errors);
-            if let Some(old) = old {
-                chosen.insert(old.id.clone(), old);
-            }
-        }
-    }
-    for p in added {
-        let mut errors = conflicts(chosen.values(), &p);
-        if errors.is_empty() {
-            errors = probe(&p);
-        }
-        if errors.is_empty() {
-            chosen.insert(p.id.clone(), p);
-        } else {
-            rejected.insert(p.file.clone(), errors);
-        }
-    }
-    Plan {
-        productions: chosen.into_values().collect(),
-        rejected,
-    }
-}
-
-/// The resource conflicts of `candidate` with `others` (which win).
-fn conflicts<'a>(
-    others: impl Iterator<Item = &'a Production>,
-    candidate: &Production,
-) -> Vec<String> {
-    let mut all: Vec<Production> = others.filter(|o| o.id != candidate.id).cloned().collect();
-    all.push(candidate.clone());
-    check_resources(&all)
-        .into_iter()
-        .filter(|e| e.file == candidate.file)
-        .map(|e| e.to_string())
-        .collect()
-}
-
-/// The TCP ports the running productions hold.
-fn held_ports(running: &[Production]) -> BTreeSet<u16> {
-    running
-        .iter()
-        .flat_map(Production::resources)
-        .filter_map(|(r, _, _)| match r {
-            Resource::TcpPort(port) => Some(port),
-            Resource::Folder(_) => None,
-        })
-        .collect()
-}
-
-/// Tries to bind every listening address of `p` that the engine does not
-/// hold itself, so that a port another program holds is a rejected change
-/// (the old version keeps serving) rather than a failed one.
-fn probe_ports(p: &Production, held: &BTreeSet<u16>) -> Vec<String> {
-    p.listen_addresses()
-        .into_iter()
-        .filter(|(addr, _, _)| !held.contains(&addr.port()))
-        .filter_map(|(addr, role, name): (SocketAddr, _, _)| {
-            TcpListener::bind(addr).err().map(|e| {
-                ConfigError::file(&p.file, format!("cannot listen on {addr}: {e}"))
-                    .in_item(role, name.as_str())
-                    .in_field("port")
-                    .to_string()
-            })
-        })
-        .collect()
 }
 
 /// Content hash of every production file and plugin file, by path. Not a
@@ -353,6 +130,8 @@ pub struct Reloader {
     plugins: BTreeSet<PathBuf>,
     /// The last error reading the folder, logged once.
     folder_error: Option<String>,
+    /// The files the last reload did not apply, with their errors.
+    rejected: BTreeMap<PathBuf, Vec<String>>,
     /// Set while watching; gets the plugin files to watch.
     watcher: Option<FileWatcher>,
     /// The watcher's batches of changed paths, until [`Reloader::run`]
@@ -380,6 +159,7 @@ impl Reloader {
             logged: BTreeMap::new(),
             plugins: BTreeSet::new(),
             folder_error: None,
+            rejected: BTreeMap::new(),
             watcher: None,
         }
     }
@@ -501,7 +281,8 @@ impl Reloader {
             changes,
             errors,
         };
-        self.publish(&plan.rejected, summary, trigger == Trigger::Start);
+        self.rejected = plan.rejected;
+        self.publish(summary, trigger == Trigger::Start);
         true
     }
 
@@ -584,24 +365,16 @@ impl Reloader {
         self.plugins = plugins;
     }
 
-    /// Updates the status board from the controller (the first load is
-    /// not a reload: `last_reload` stays empty).
-    fn publish(
-        &self,
-        rejected: &BTreeMap<PathBuf, Vec<String>>,
-        summary: ReloadSummary,
-        first: bool,
-    ) {
-        let failed: BTreeMap<&PathBuf, &Vec<String>> =
-            self.failed.iter().map(|(f, (_, e))| (f, e)).collect();
-        let productions: Vec<BoardProduction> = self
-            .controller
+    /// The running productions and items as the status board shows them.
+    fn board_productions(&self) -> Vec<BoardProduction> {
+        self.controller
             .running()
             .map(|r| {
                 let p = &r.production;
-                let error = rejected
+                let error = self
+                    .rejected
                     .get(&p.file)
-                    .or_else(|| failed.get(&p.file).copied())
+                    .or_else(|| self.failed.get(&p.file).map(|(_, e)| e))
                     .map(|e| e.join(" | "));
                 BoardProduction {
                     id: p.id.clone(),
@@ -615,14 +388,24 @@ impl Reloader {
                             kind_type: p.item(name).map_or("unknown", |i| i.kind()),
                             task: h.running.task.abort_handle(),
                             listening: h.running.local_addr,
+                            failures: h.health.failures,
+                            last_failure: h.health.last_failure.clone(),
+                            restarting: h.health.restart_at.is_some(),
                         })
                         .collect(),
                     error,
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Updates the status board from the controller (the first load is
+    /// not a reload: `last_reload` stays empty).
+    fn publish(&self, summary: ReloadSummary, first: bool) {
+        let productions = self.board_productions();
         let running_files: BTreeSet<&PathBuf> = productions.iter().map(|p| &p.file).collect();
-        let not_running: Vec<RejectedFile> = rejected
+        let not_running: Vec<RejectedFile> = self
+            .rejected
             .iter()
             .filter(|(f, _)| !running_files.contains(f))
             .map(|(f, e)| RejectedFile {
@@ -632,7 +415,7 @@ impl Reloader {
             .chain(
                 self.failed
                     .iter()
-                    .filter(|(f, _)| !running_files.contains(f) && !rejected.contains_key(*f))
+                    .filter(|(f, _)| !running_files.contains(f) && !self.rejected.contains_key(*f))
                     .map(|(f, (_, e))| RejectedFile {
                         file: f.display().to_string(),
                         errors: e.clone(),
@@ -648,6 +431,14 @@ impl Reloader {
         });
     }
 
+    /// Starts again the items that ended on their own, and shows it.
+    async fn supervise(&mut self) {
+        if self.controller.restart_ended().await {
+            let productions = self.board_productions();
+            self.board.update(|b| b.productions = productions);
+        }
+    }
+
     /// Reloads on every batch of file changes, every rescan period and
     /// every [`Control::Reload`] until `shutdown` completes, then hands the
     /// controller back for the shutdown.
@@ -657,6 +448,8 @@ impl Reloader {
         mut control: mpsc::Receiver<Control>,
     ) -> Controller {
         let mut changes = self.changes.take();
+        let mut supervision = tokio::time::interval(SUPERVISION);
+        supervision.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rescan = self.options.rescan.map(|period| {
             let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -684,6 +477,7 @@ impl Reloader {
                         self.reload(Trigger::Request).await;
                     }
                 },
+                _ = supervision.tick() => self.supervise().await,
                 () = tick(&mut rescan) => {
                     if self.reload(Trigger::Change).await && changes.is_some() {
                         info!("The periodic rescan found a change the watcher had not reported.");

@@ -58,6 +58,10 @@ pub(super) struct BoardItem {
     /// Tells whether the item's task still runs.
     pub(super) task: AbortHandle,
     pub(super) listening: Option<SocketAddr>,
+    pub(super) failures: u32,
+    pub(super) last_failure: Option<String>,
+    /// A restart is pending.
+    pub(super) restarting: bool,
 }
 
 impl StatusBoard {
@@ -119,13 +123,15 @@ impl EngineState for StatusBoard {
                                 name: i.name.to_string(),
                                 kind: i.kind.to_string(),
                                 kind_type: i.kind_type.to_string(),
-                                state: if i.task.is_finished() {
-                                    ItemState::Stopped
-                                } else {
-                                    ItemState::Running
+                                state: match (i.task.is_finished(), i.restarting) {
+                                    (false, _) => ItemState::Running,
+                                    (true, true) => ItemState::Restarting,
+                                    (true, false) => ItemState::Stopped,
                                 },
                                 queue_depth: 0,
                                 listening: i.listening.map(|a| a.to_string()),
+                                failures: i.failures,
+                                last_failure: i.last_failure.clone(),
                             })
                             .collect(),
                         last_reload_error: p.error.clone(),

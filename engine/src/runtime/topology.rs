@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::supervise::Health;
 use crate::component::{BuildError, ItemContext, Listeners, Output, Outputs, RunningItem};
 use crate::config::{ItemKind, Production, ProductionDiff};
 use crate::ids::{ItemName, NamespaceId};
@@ -86,6 +87,8 @@ pub struct ItemHandle {
     /// Cancelled to stop this item alone (a child of the production's).
     pub token: CancellationToken,
     pub running: RunningItem,
+    /// How it fared: failures, the last reason, a pending restart.
+    pub health: Health,
 }
 
 /// A running production: its validated config and its items.
@@ -200,6 +203,7 @@ pub async fn start_item(
         messages,
         token,
         running,
+        health: Health::new(tokio::time::Instant::now()),
     })
 }
 

@@ -8,6 +8,8 @@
 //! [`ItemConfig`]: crate::component::ItemConfig
 //! [`ItemContext`]: crate::component::ItemContext
 
+#[cfg(test)]
+pub mod crash_test;
 pub mod dicom_scp;
 pub mod file;
 
@@ -18,5 +20,7 @@ item_kinds! {
     pub enum ServiceConfig {
         "dicom-tcp" => DicomTcp(dicom_scp::DicomScpConfig),
         "file" => File(file::FileServiceConfig),
+        #[cfg(test)]
+        "crash-test" => CrashTest(crash_test::CrashTestConfig),
     }
 }

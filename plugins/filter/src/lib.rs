@@ -23,6 +23,10 @@
 //!   of the strings, ignoring case), `contains` (any value contains the text,
 //!   ignoring case) or `present` (whether the attribute is there).
 
+// Input must never panic the engine or a plugin: no unwrap, expect or
+// panic outside tests (`clippy.toml` allows them in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use serde::Deserialize;
 use switchboard_sdk::{AttributeValue, Decision, Error, Message, Plugin, Result, Tag};
 

@@ -14,6 +14,10 @@
 //! one, then `default`. AE titles compare exactly, without leading or
 //! trailing spaces. With no match and no default the message is dropped.
 
+// Input must never panic the engine or a plugin: no unwrap, expect or
+// panic outside tests (`clippy.toml` allows them in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;

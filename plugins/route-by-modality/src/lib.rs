@@ -9,6 +9,10 @@
 //! Modalities compare without regard to case. A message whose modality has
 //! no route goes to `default`; with no `default` it is dropped with a reason.
 
+// Input must never panic the engine or a plugin: no unwrap, expect or
+// panic outside tests (`clippy.toml` allows them in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;

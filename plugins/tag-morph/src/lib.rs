@@ -28,6 +28,10 @@
 //!
 //! Edits apply to the forwarded copy only; the stored original stays as received.
 
+// Input must never panic the engine or a plugin: no unwrap, expect or
+// panic outside tests (`clippy.toml` allows them in tests).
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use serde::Deserialize;
 use switchboard_sdk::{Decision, Edit, Error, Message, Plugin, Result, Tag, tags};
 

@@ -97,7 +97,17 @@ impl DicomSource {
     /// Why the data set cannot be read.
     pub fn header(&self) -> Result<&InMemDicomObject, String> {
         self.header
-            .get_or_init(|| self.read())
+            .get_or_init(|| {
+                // The data set came from the network: a parser bug it
+                // triggers must fail this message only, not the process.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.read()))
+                    .unwrap_or_else(|_| {
+                        Err(
+                            "the data set could not be parsed (the DICOM parser failed on it)"
+                                .to_string(),
+                        )
+                    })
+            })
             .as_ref()
             .map_err(Clone::clone)
     }

@@ -1,6 +1,7 @@
 use std::fs;
 
 use super::*;
+use crate::runtime::plan::Folder;
 
 fn production(port: u16, targets: &str, extra: &str) -> String {
     format!(
