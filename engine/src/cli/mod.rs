@@ -4,8 +4,8 @@
 pub mod association;
 mod association_source;
 pub mod association_test;
-pub mod echo;
-pub mod messages;
+pub(crate) mod echo;
+pub(crate) mod messages;
 pub(crate) mod output;
 mod plugin;
 mod reference;

@@ -12,12 +12,12 @@
 //! …) and answer for themselves through [`crate::component::ItemConfig`];
 //! this module only knows the roles' registries, never a concrete kind.
 
-pub mod compile;
-pub mod diff;
-pub mod error;
-pub mod load;
-pub mod production;
-pub mod raw;
+pub(crate) mod compile;
+pub(crate) mod diff;
+pub(crate) mod error;
+pub(crate) mod load;
+pub(crate) mod production;
+pub(crate) mod raw;
 
 pub use compile::{check_resources, compile, storage_sop_classes};
 pub use diff::{Difference, ProductionDiff, ProductionsDiff};

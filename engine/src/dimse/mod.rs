@@ -10,12 +10,12 @@
 //! - [`scu`]: the association requestor (echo, store, release, abort).
 //! - [`uids`]: our implementation class UID, version name and UID names.
 
-pub mod commands;
-pub mod pdata;
-pub mod pdu;
+pub(crate) mod commands;
+pub(crate) mod pdata;
+pub(crate) mod pdu;
 pub mod scu;
 pub mod status;
-pub mod uids;
+pub(crate) mod uids;
 
 pub use commands::{CEchoRq, CEchoRsp, CStoreRq, CStoreRsp, DimseCommand, Priority};
 pub use status::Status;

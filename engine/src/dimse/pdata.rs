@@ -39,13 +39,9 @@ pub enum PdvEvent<'a> {
         presentation_context_id: u8,
         command: DimseCommand,
     },
-    /// A fragment of the data set that follows the last command, borrowed
-    /// from the PDV.
-    Data {
-        presentation_context_id: u8,
-        bytes: &'a [u8],
-        is_last: bool,
-    },
+    /// A fragment of the data set that follows the last command (on the
+    /// same presentation context), borrowed from the PDV.
+    Data { bytes: &'a [u8], is_last: bool },
 }
 
 /// Reassembles PDVs into commands and data fragments for one association.
@@ -65,6 +61,7 @@ impl Reassembler {
     }
 
     /// Whether a command or data set is partly received.
+    #[cfg(test)]
     pub fn in_progress(&self) -> bool {
         self.command_context.is_some() || self.data_context.is_some()
     }
@@ -122,7 +119,6 @@ impl Reassembler {
                     self.data_context = None;
                 }
                 Ok(Some(PdvEvent::Data {
-                    presentation_context_id: pc_id,
                     bytes: pdv.data,
                     is_last: pdv.is_last,
                 }))
@@ -161,6 +157,7 @@ pub async fn send_command<S: AsyncRead + AsyncWrite + Unpin>(
 ///
 /// # Errors
 /// I/O errors.
+#[cfg(test)]
 pub async fn send_data<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut PduStream<S>,
     pc_id: u8,

@@ -212,19 +212,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
         self.max_send
     }
 
-    /// The largest P-DATA PDU length we accept.
-    pub fn max_receive(&self) -> u32 {
-        self.max_receive
-    }
-
     /// The underlying stream.
+    #[cfg(test)]
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.stream
-    }
-
-    /// Unwraps the stream.
-    pub fn into_inner(self) -> S {
-        self.stream
     }
 
     /// Reads one PDU.

@@ -1,15 +1,9 @@
-//! The UIDs and names this implementation announces, and the well-known UIDs
-//! the network layer needs. Every UID the engine writes on the wire comes from
-//! here or from `dicom_dictionary_std::uids`; no inline literals elsewhere.
+//! The well-known UIDs the network layer needs, and UIDs in words. What this
+//! implementation announces is in [`crate::uids`]; every UID the engine
+//! writes on the wire comes from there, from the association model or from
+//! `dicom_dictionary_std::uids`: no inline literals elsewhere.
 
-pub use crate::uids::{
-    APPLICATION_CONTEXT_NAME, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME,
-};
-
-pub use crate::association::model::{IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION};
-
-/// Explicit VR Little Endian (PS3.5 §A.2).
-pub const EXPLICIT_VR_LITTLE_ENDIAN: &str = dicom_dictionary_std::uids::EXPLICIT_VR_LITTLE_ENDIAN;
+pub use crate::association::model::VERIFICATION;
 
 /// The display name of a SOP class or transfer syntax UID from the
 /// reference tables, e.g. "Verification SOP Class" or "Implicit VR Little

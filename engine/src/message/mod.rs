@@ -8,18 +8,21 @@
 //!   [`TraceEvent`] and the transitions, each one method.
 //! - [`filter`]: [`MessageFilter`], what a listing asks for.
 //! - [`queues`]: [`MessageQueues`], the one interface through which items
-//!   and the runtime reach messages and their queues, and [`MessageError`].
+//!   and the runtime reach messages and their queues; [`error`]:
+//!   [`MessageError`].
 //!   `store::Messages` implements it over the embedded store; a replicated
 //!   log shared by several engines could implement it too.
 
+pub mod error;
 pub mod filter;
 pub mod header;
 pub mod queues;
 pub mod record;
 
+pub use error::MessageError;
 pub use filter::MessageFilter;
 pub use header::{ItemAddress, MessageHeader, MessageId, now_ms};
-pub use queues::{MessageError, MessageQueues};
+pub use queues::MessageQueues;
 pub use record::{Delivery, DeliveryStatus, MessageRecord, TraceEvent};
 
 #[cfg(test)]

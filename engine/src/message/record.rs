@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::MessageError;
 use super::header::{ItemAddress, MessageHeader, MessageId};
-use super::queues::MessageError;
 use crate::ids::NamespaceId;
 
 /// Where one delivery stands.

@@ -7,7 +7,7 @@
 //!
 //! [`ItemContext`]: crate::component::ItemContext
 
-pub mod pass_through;
+pub(crate) mod pass_through;
 pub mod wasm_router;
 
 use crate::component::kind::item_kinds;

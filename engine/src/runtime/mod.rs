@@ -15,13 +15,14 @@
 //! association (inside the SCP). `run` takes the shutdown trigger as a
 //! future so that tests can pass their own.
 
-pub mod controller;
-pub mod plan;
-pub mod reload;
-pub mod status;
-pub mod supervise;
-pub mod topology;
-pub mod watch;
+pub(crate) mod controller;
+pub(crate) mod health;
+pub(crate) mod plan;
+pub(crate) mod reload;
+pub(crate) mod status;
+pub(crate) mod supervise;
+pub(crate) mod topology;
+pub(crate) mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;

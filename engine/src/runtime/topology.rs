@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::supervise::Health;
+use super::health::Health;
 use crate::component::{BuildError, ItemContext, Listeners, Output, Outputs, RunningItem};
 use crate::config::{ItemKind, Production, ProductionDiff};
 use crate::ids::{ItemName, NamespaceId};

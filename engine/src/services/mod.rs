@@ -11,7 +11,7 @@
 #[cfg(test)]
 pub mod crash_test;
 pub mod dicom_scp;
-pub mod file;
+pub(crate) mod file;
 
 use crate::component::kind::item_kinds;
 

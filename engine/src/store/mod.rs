@@ -32,14 +32,14 @@
 //! and are made inline. Nothing outside this module sees a sled type.
 
 mod associations;
-pub mod bodies;
-pub mod commit;
+pub(crate) mod bodies;
+pub(crate) mod commit;
 mod error;
 mod keys;
-pub mod messages;
-pub mod recover;
-pub mod retention;
-pub mod spool;
+pub(crate) mod messages;
+pub(crate) mod recover;
+pub(crate) mod retention;
+pub(crate) mod spool;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -422,7 +422,7 @@ fn ac_carries_our_identity_and_echoes_the_titles() {
     assert!(
         ac.user_variables
             .contains(&UserVariableItem::ImplementationClassUID(
-                crate::dimse::uids::IMPLEMENTATION_CLASS_UID.into()
+                crate::uids::IMPLEMENTATION_CLASS_UID.into()
             ))
     );
     assert!(

@@ -4,9 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::association::AeTitle;
-use crate::component::{
-    BuildError, FieldError, HumanDuration, ItemConfig, ItemContext, RunningItem,
-};
+use crate::component::{FieldError, HumanDuration};
 
 /// `type = "dicom-tcp"` under `[operations.NAME]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,12 +113,9 @@ impl RetryPolicy {
     }
 }
 
-impl ItemConfig for DicomScuConfig {
-    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        Ok(super::operation::spawn(self.clone(), cx))
-    }
-
-    fn check(&self) -> Vec<FieldError> {
+impl DicomScuConfig {
+    /// Checks beyond the types.
+    pub fn problems(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.host.trim().is_empty() {
             errors.push(FieldError::new("host", "must not be empty"));

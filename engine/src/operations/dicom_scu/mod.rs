@@ -3,7 +3,7 @@
 pub mod config;
 pub(crate) mod operation;
 
-pub use config::{DicomScuConfig, RetryPolicy};
+pub use config::DicomScuConfig;
 
 #[cfg(test)]
 mod tests;

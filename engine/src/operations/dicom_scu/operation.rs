@@ -31,7 +31,9 @@ use tracing::{debug, error, info, warn};
 
 use super::config::DicomScuConfig;
 use crate::association::AeTitle;
-use crate::component::{ItemContext, Next, QueueReader, RunningItem};
+use crate::component::{
+    BuildError, FieldError, ItemConfig, ItemContext, Next, QueueReader, RunningItem,
+};
 use crate::dimse::scu::{
     self, MAX_PRESENTATION_CONTEXTS, ProposedContext, ScuAssociation, ScuOptions,
 };
@@ -62,8 +64,18 @@ struct Shared {
     paused_until: Mutex<Option<Instant>>,
 }
 
+impl ItemConfig for DicomScuConfig {
+    fn check(&self) -> Vec<FieldError> {
+        self.problems()
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        Ok(spawn(self.clone(), cx))
+    }
+}
+
 /// Spawns the operation's lanes.
-pub(crate) fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
+fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
     let shared = Arc::new(Shared {
         me: cx.address(),
         reader: tokio::sync::Mutex::new(cx.queue_reader()),

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::RetryPolicy;
+use super::config::RetryPolicy;
 use crate::component::HumanDuration;
 
 #[test]

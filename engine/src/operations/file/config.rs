@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, RunningItem};
+use crate::component::FieldError;
 
 /// `type = "file"` under `[operations.NAME]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,16 +16,13 @@ pub struct FileOperationConfig {
     pub folder: PathBuf,
 }
 
-impl ItemConfig for FileOperationConfig {
-    fn check(&self) -> Vec<FieldError> {
+impl FileOperationConfig {
+    /// Checks beyond the types.
+    pub fn problems(&self) -> Vec<FieldError> {
         if self.folder.as_os_str().is_empty() {
             vec![FieldError::new("folder", "must not be empty")]
         } else {
             Vec::new()
         }
-    }
-
-    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        super::operation::spawn(self.clone(), cx)
     }
 }

@@ -8,15 +8,22 @@ use std::path::{Path, PathBuf};
 use tracing::{error, info, warn};
 
 use super::config::FileOperationConfig;
-use crate::component::{BuildError, ItemContext, Next, RunningItem};
+use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Next, RunningItem};
 use crate::message::MessageRecord;
 use crate::part10;
 
+impl ItemConfig for FileOperationConfig {
+    fn check(&self) -> Vec<FieldError> {
+        self.problems()
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        spawn(self.clone(), cx)
+    }
+}
+
 /// Creates the folder and spawns the operation.
-pub(crate) fn spawn(
-    config: FileOperationConfig,
-    cx: ItemContext,
-) -> Result<RunningItem, BuildError> {
+fn spawn(config: FileOperationConfig, cx: ItemContext) -> Result<RunningItem, BuildError> {
     std::fs::create_dir_all(&config.folder).map_err(|error| BuildError::Folder {
         path: config.folder.clone(),
         error,

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::component::{BuildError, ItemConfig, ItemContext, RunningItem};
 use crate::ids::ItemName;
 
 /// `type = "pass-through"` under `[processes.NAME]`.
@@ -13,14 +12,4 @@ pub struct PassThroughConfig {
     /// Processes or operations that receive every message.
     #[serde(default)]
     pub targets: Vec<ItemName>,
-}
-
-impl ItemConfig for PassThroughConfig {
-    fn targets(&self) -> Vec<&str> {
-        self.targets.iter().map(ItemName::as_str).collect()
-    }
-
-    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        Ok(super::process::spawn(cx))
-    }
 }

@@ -3,10 +3,22 @@
 
 use tracing::{error, info};
 
-use crate::component::{ItemContext, Next, RunningItem};
+use super::config::PassThroughConfig;
+use crate::component::{BuildError, ItemConfig, ItemContext, Next, RunningItem};
+use crate::ids::ItemName;
+
+impl ItemConfig for PassThroughConfig {
+    fn targets(&self) -> Vec<&str> {
+        self.targets.iter().map(ItemName::as_str).collect()
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        Ok(spawn(cx))
+    }
+}
 
 /// Spawns the process.
-pub(crate) fn spawn(cx: ItemContext) -> RunningItem {
+fn spawn(cx: ItemContext) -> RunningItem {
     let task = tokio::spawn(async move {
         let mut reader = cx.queue_reader();
         let me = cx.address();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, RunningItem};
+use crate::component::FieldError;
 use crate::plugin::CallOptions;
 
 /// Default per-call deadline.
@@ -91,20 +91,9 @@ impl WasmRouterConfig {
     }
 }
 
-impl ItemConfig for WasmRouterConfig {
-    fn targets(&self) -> Vec<&str> {
-        self.targets.iter().map(String::as_str).collect()
-    }
-
-    /// The plugin: replacing it reloads the production, and since its
-    /// content hash is part of these settings, the process is a changed
-    /// item and is rebuilt (the old one finishes the message in hand on the
-    /// old module).
-    fn watched_files(&self) -> Vec<PathBuf> {
-        vec![self.plugin.clone()]
-    }
-
-    fn check(&self) -> Vec<FieldError> {
+impl WasmRouterConfig {
+    /// Checks that need no file.
+    pub fn problems(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.plugin.as_os_str().is_empty() {
             errors.push(FieldError::new("plugin", "give the path of a .wasm plugin"));
@@ -135,7 +124,7 @@ impl ItemConfig for WasmRouterConfig {
     /// content hash) and runs its `init` with `config`, so a missing or
     /// broken plugin and a refused configuration are reported when the
     /// production is validated, while a running version keeps routing.
-    fn resolve(&mut self, production_dir: &Path) -> Vec<FieldError> {
+    pub fn load_plugin(&mut self, production_dir: &Path) -> Vec<FieldError> {
         let path = self.plugin_path(production_dir);
         self.plugin = std::fs::canonicalize(&path).unwrap_or(path);
         let wasm = match std::fs::read(&self.plugin) {
@@ -165,9 +154,5 @@ impl ItemConfig for WasmRouterConfig {
                 format!("{}: {e}", self.plugin.display()),
             )],
         }
-    }
-
-    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        super::process::spawn(self.clone(), cx).await
     }
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
-use crate::component::{BuildError, IntakeError, ItemContext, Next, RunningItem};
+use crate::component::{
+    BuildError, FieldError, IntakeError, ItemConfig, ItemContext, Next, RunningItem,
+};
 use crate::message::{ItemAddress, MessageHeader, MessageRecord, now_ms};
 use crate::plugin::cache::ComponentCache;
 use crate::plugin::{CallError, Decision, Plugin, PluginError};
@@ -128,15 +130,38 @@ impl WasmRouter {
     }
 }
 
+impl ItemConfig for WasmRouterConfig {
+    fn targets(&self) -> Vec<&str> {
+        self.targets.iter().map(String::as_str).collect()
+    }
+
+    /// The plugin: replacing it reloads the production, and since its
+    /// content hash is part of these settings, the process is a changed
+    /// item and is rebuilt (the old one finishes the message in hand on the
+    /// old module).
+    fn watched_files(&self) -> Vec<PathBuf> {
+        vec![self.plugin.clone()]
+    }
+
+    fn check(&self) -> Vec<FieldError> {
+        self.problems()
+    }
+
+    fn resolve(&mut self, production_dir: &Path) -> Vec<FieldError> {
+        self.load_plugin(production_dir)
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        spawn(self.clone(), cx).await
+    }
+}
+
 /// Loads the plugin (its path was resolved when the production was
 /// compiled) and starts the process's task.
 ///
 /// # Errors
 /// [`BuildError`] when the plugin cannot be loaded or refuses its config.
-pub(crate) async fn spawn(
-    config: WasmRouterConfig,
-    cx: ItemContext,
-) -> Result<RunningItem, BuildError> {
+async fn spawn(config: WasmRouterConfig, cx: ItemContext) -> Result<RunningItem, BuildError> {
     let item = cx.name.as_str().to_string();
     let router = tokio::task::spawn_blocking(move || {
         let cache = crate::plugin::cache::shared().map_err(|source| LoadError {

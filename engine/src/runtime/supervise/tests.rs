@@ -2,12 +2,16 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use super::*;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use crate::component::Listeners;
 use crate::config::raw::parse;
 use crate::config::{ItemKind, compile};
 use crate::ids::NamespaceId;
 use crate::runtime::controller::{Controller, ReloadOutcome};
+use crate::runtime::health::{FIRST_BACKOFF, HEALTHY_AFTER, Health, MAX_BACKOFF, backoff};
 use crate::runtime::topology::{Shared, Wakers};
 use crate::services::crash_test::starts;
 use crate::store::{Bodies, GroupCommit, Store};

@@ -6,14 +6,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
 use dicom_ul::pdu::{AbortRQServiceProviderReason, AbortRQSource, AssociationRQ, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::config::DicomScpConfig;
 use super::handlers::{self, Receive, Reply, Request, Start};
-use super::listener::{Shared, wait_for_close};
+use super::hooks::ScpContext;
 use crate::association::model::AeTitle;
 use crate::association::negotiation::{Accepted, Negotiation, Policy, Rejection, negotiate};
 use crate::dimse::commands::{DimseCommand, command_field, command_name, encode_failure_response};
@@ -22,6 +25,32 @@ use crate::dimse::pdu::{
     Incoming, PDataPdu, PduReadError, PduStream, describe_abort_source, describe_pdu,
 };
 use crate::ids::NamespaceId;
+
+/// State shared by the listener and its associations.
+pub(super) struct Shared {
+    pub(super) config: DicomScpConfig,
+    /// The AE titles this listener answers to.
+    pub(super) served: Vec<AeTitle>,
+    pub(super) cx: ScpContext,
+    /// Numbers associations for the trace (`#5:ENS-SCP`).
+    pub(super) next_id: AtomicU64,
+}
+
+/// Reads until the peer closes, at most `artim` (after RJ or RP) and never
+/// past the service's final abort.
+pub(super) async fn wait_for_close<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut PduStream<S>,
+    artim: Duration,
+    abort: &CancellationToken,
+) {
+    tokio::select! {
+        () = abort.cancelled() => {}
+        _elapsed = tokio::time::timeout(artim, async {
+            while stream.read_pdu().await.is_ok() {}
+        }) => {}
+    }
+    stream.shutdown().await;
+}
 
 /// One inbound association.
 ///

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::association::model::AeTitle;
-use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Resource, RunningItem};
+use crate::component::FieldError;
 use crate::dimse::pdu::UNLIMITED_PDU_CAP;
 
 /// Settings of one DICOM SCP.
@@ -138,34 +138,8 @@ impl DicomScpConfig {
         }
     }
 
-    /// The socket address to bind.
-    pub fn socket_addr(&self) -> SocketAddr {
-        SocketAddr::new(self.bind_address, self.port)
-    }
-}
-
-impl ItemConfig for DicomScpConfig {
-    fn targets(&self) -> Vec<&str> {
-        self.targets.iter().map(String::as_str).collect()
-    }
-
-    /// Its TCP port; port 0 ("any free port") is not exclusive.
-    fn resources(&self) -> Vec<Resource> {
-        match self.port {
-            0 => Vec::new(),
-            port => vec![Resource::TcpPort(port)],
-        }
-    }
-
-    /// Its address, unless port 0: an ephemeral port is new on every start.
-    fn listen_addresses(&self) -> Vec<SocketAddr> {
-        match self.port {
-            0 => Vec::new(),
-            _ => vec![self.socket_addr()],
-        }
-    }
-
-    fn check(&self) -> Vec<FieldError> {
+    /// [`Self::validate`]'s problems, field by field.
+    pub fn problems(&self) -> Vec<FieldError> {
         self.validate()
             .err()
             .unwrap_or_default()
@@ -174,8 +148,9 @@ impl ItemConfig for DicomScpConfig {
             .collect()
     }
 
-    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        super::item::build(self, cx).await
+    /// The socket address to bind.
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind_address, self.port)
     }
 }
 

@@ -2,23 +2,51 @@
 //! the namespace's store, what it receives is taken in durably and queued
 //! for its targets, and its socket is kept across reloads.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::config::DicomScpConfig;
 use super::hooks::{Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext};
 use super::listener::DicomScp;
-use crate::component::{BuildError, ItemContext, RunningItem};
+use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Resource, RunningItem};
 use crate::message::{MessageHeader, now_ms};
 use crate::store::spool::SpooledData;
+
+impl ItemConfig for DicomScpConfig {
+    fn targets(&self) -> Vec<&str> {
+        self.targets.iter().map(String::as_str).collect()
+    }
+
+    /// Its TCP port; port 0 ("any free port") is not exclusive.
+    fn resources(&self) -> Vec<Resource> {
+        match self.port {
+            0 => Vec::new(),
+            port => vec![Resource::TcpPort(port)],
+        }
+    }
+
+    /// Its address, unless port 0: an ephemeral port is new on every start.
+    fn listen_addresses(&self) -> Vec<SocketAddr> {
+        match self.port {
+            0 => Vec::new(),
+            _ => vec![self.socket_addr()],
+        }
+    }
+
+    fn check(&self) -> Vec<FieldError> {
+        self.problems()
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        build(self, cx).await
+    }
+}
 
 /// Binds (or takes over) the service's socket, then spawns it.
 ///
 /// # Errors
 /// [`BuildError::Listen`] when the port cannot be bound.
-pub(super) async fn build(
-    config: &DicomScpConfig,
-    cx: ItemContext,
-) -> Result<RunningItem, BuildError> {
+async fn build(config: &DicomScpConfig, cx: ItemContext) -> Result<RunningItem, BuildError> {
     let ingest: Option<Arc<dyn Ingest>> = if cx.outputs.0.is_empty() {
         None
     } else {

@@ -11,14 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dicom_ul::pdu::Pdu;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::association::Association;
+use super::association::{Association, Shared, wait_for_close};
 use super::config::{DicomScpConfig, DicomScpConfigError};
 use super::hooks::ScpContext;
 use crate::association::model::AeTitle;
@@ -40,16 +39,6 @@ pub enum ScpError {
         path: PathBuf,
         source: std::io::Error,
     },
-}
-
-/// State shared by the listener and its associations.
-pub(super) struct Shared {
-    pub(super) config: DicomScpConfig,
-    /// The AE titles this listener answers to.
-    pub(super) served: Vec<AeTitle>,
-    pub(super) cx: ScpContext,
-    /// Numbers associations for the trace (`#5:ENS-SCP`).
-    next_id: AtomicU64,
 }
 
 /// A bound DICOM SCP, ready to run.
@@ -252,22 +241,6 @@ async fn reject_over_limit(
     }
     .instrument(span)
     .await
-}
-
-/// Reads until the peer closes, at most `artim` (after RJ or RP) and never
-/// past the service's final abort.
-pub(super) async fn wait_for_close<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut PduStream<S>,
-    artim: Duration,
-    abort: &CancellationToken,
-) {
-    tokio::select! {
-        () = abort.cancelled() => {}
-        _elapsed = tokio::time::timeout(artim, async {
-            while stream.read_pdu().await.is_ok() {}
-        }) => {}
-    }
-    stream.shutdown().await;
 }
 
 async fn serve_association(

@@ -149,7 +149,7 @@ async fn echo_is_answered_with_success_and_our_identity() {
     assert_eq!(
         assoc.peer_implementation(),
         (
-            Some(crate::dimse::uids::IMPLEMENTATION_CLASS_UID),
+            Some(crate::uids::IMPLEMENTATION_CLASS_UID),
             Some("SWITCHBOARD_01")
         )
     );

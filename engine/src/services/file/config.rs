@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::component::{
-    BuildError, FieldError, HumanDuration, ItemConfig, ItemContext, Resource, RunningItem,
-};
+use crate::component::{FieldError, HumanDuration};
 use crate::ids::ItemName;
 
 /// `type = "file"` under `[services.NAME]`.
@@ -33,17 +31,9 @@ fn default_poll_interval() -> HumanDuration {
     HumanDuration::from_secs(1)
 }
 
-impl ItemConfig for FileServiceConfig {
-    fn targets(&self) -> Vec<&str> {
-        self.targets.iter().map(ItemName::as_str).collect()
-    }
-
-    /// The folder is exclusive: two services emptying one folder would race.
-    fn resources(&self) -> Vec<Resource> {
-        vec![Resource::folder(&self.folder)]
-    }
-
-    fn check(&self) -> Vec<FieldError> {
+impl FileServiceConfig {
+    /// Checks beyond the types.
+    pub fn problems(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.folder.as_os_str().is_empty() {
             errors.push(FieldError::new("folder", "must not be empty"));
@@ -64,9 +54,5 @@ impl ItemConfig for FileServiceConfig {
             ));
         }
         errors
-    }
-
-    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        super::service::build(self, cx).await
     }
 }

@@ -10,17 +10,34 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, error, info, warn};
 
 use super::config::FileServiceConfig;
-use crate::component::{BuildError, ItemContext, RunningItem};
+use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Resource, RunningItem};
+use crate::ids::ItemName;
 use crate::message::{MessageHeader, now_ms};
 use crate::part10;
 
 const REJECTED: &str = ".rejected";
 
+impl ItemConfig for FileServiceConfig {
+    fn targets(&self) -> Vec<&str> {
+        self.targets.iter().map(ItemName::as_str).collect()
+    }
+
+    /// The folder is exclusive: two services emptying one folder would race.
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::folder(&self.folder)]
+    }
+
+    fn check(&self) -> Vec<FieldError> {
+        self.problems()
+    }
+
+    async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        build(self, cx).await
+    }
+}
+
 /// Creates the folders and spawns the service.
-pub(crate) async fn build(
-    config: &FileServiceConfig,
-    cx: ItemContext,
-) -> Result<RunningItem, BuildError> {
+async fn build(config: &FileServiceConfig, cx: ItemContext) -> Result<RunningItem, BuildError> {
     let config = config.clone();
     for dir in std::iter::once(&config.folder).chain(config.done_folder.as_ref()) {
         tokio::fs::create_dir_all(dir)
