@@ -346,3 +346,99 @@ async fn server_refuses_bad_http_and_oversized_bodies() {
     token.cancel();
     task.await.unwrap().unwrap();
 }
+
+/// Two namespaces with a message each: listings cover both unless one is
+/// named, a message is found by id wherever it is, and a resend through
+/// every namespace says where each message was.
+#[test]
+fn message_commands_cover_every_namespace_unless_one_is_named() {
+    use crate::message::{ItemAddress, MessageHeader, MessageQueues};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let out = ItemAddress::new("p", "OUT");
+    let mut ids = Vec::new();
+    for name in ["demo", "radiology"] {
+        let ns = NamespaceId::new(name).unwrap();
+        let messages = store.messages(&ns).unwrap();
+        let id = messages.next_id().unwrap();
+        let header = MessageHeader {
+            source: ItemAddress::new("p", "IN"),
+            received_at: 1_000,
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+            sop_instance_uid: format!("1.2.3.{}", id.0),
+            transfer_syntax: EXPLICIT.into(),
+            calling_ae_title: "SCU".into(),
+            called_ae_title: "SCP".into(),
+            origin: "test".into(),
+            size: 0,
+            body: String::new(),
+        };
+        messages
+            .accept(id, header, std::slice::from_ref(&out))
+            .unwrap();
+        messages.claim(id, &out).unwrap();
+        messages.failed(id, &out, "refused").unwrap();
+        ids.push((id, ns));
+    }
+    let list = |namespace: &str, every_namespace: bool| {
+        let request = Request::MessagesList {
+            filter: crate::message::MessageFilter::default(),
+            every_namespace,
+        };
+        match execute(&store, &NamespaceId::new(namespace).unwrap(), request).unwrap() {
+            Response::Messages { messages, .. } => messages
+                .into_iter()
+                .map(|m| (m.id, m.namespace))
+                .collect::<Vec<_>>(),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let newest_first: Vec<_> = ids.iter().rev().cloned().collect();
+    assert_eq!(list("default", true), newest_first);
+    assert_eq!(list("demo", false), ids[..1].to_vec());
+    assert!(list("default", false).is_empty());
+
+    let (radiology_id, radiology) = ids[1].clone();
+    let show = |every_namespace| {
+        execute(
+            &store,
+            &ns(),
+            Request::MessagesShow {
+                id: radiology_id,
+                every_namespace,
+            },
+        )
+    };
+    match show(true).unwrap() {
+        Response::Message { message } => assert_eq!(message.namespace, radiology),
+        other => panic!("unexpected {other:?}"),
+    }
+    let err = show(false).unwrap_err();
+    assert_eq!(err.http_status(), 404, "{err}");
+
+    let resent = execute(
+        &store,
+        &ns(),
+        Request::MessagesResend {
+            ids: Vec::new(),
+            all_failed: true,
+            every_namespace: true,
+        },
+    )
+    .unwrap();
+    let Response::Resent {
+        resent: rows,
+        namespaces,
+    } = &resent
+    else {
+        panic!("unexpected {resent:?}");
+    };
+    assert_eq!(rows.len(), 2);
+    assert_eq!(namespaces, &ids);
+    // The answer survives the admin socket's JSON.
+    let json = serde_json::to_string(&Reply::Ok(resent.clone())).unwrap();
+    assert_eq!(
+        Result::from(serde_json::from_str::<Reply>(&json).unwrap()),
+        Ok::<_, ErrorReply>(resent)
+    );
+}

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::Store;
 use super::bodies::Bodies;
+use super::{Store, StoreError};
 
 /// A waiting writer: whether its change needs the bodies folder synced (a
 /// new body file whose entry is not durable yet), and where to answer.
-type Reply = (bool, oneshot::Sender<Result<(), String>>);
+type Reply = (bool, oneshot::Sender<Result<(), CommitError>>);
 
 /// The handle writers use. Cheap to clone; the committer task stops when
 /// the last handle is dropped.
@@ -36,10 +36,19 @@ pub struct GroupCommit {
 /// How long a flush nobody waits for is held back to gather more changes.
 const BACKGROUND_DELAY: Duration = Duration::from_millis(20);
 
-/// Why a commit failed; the C-STORE is then answered with a failure.
+/// Why a commit failed; the C-STORE is then answered with a failure. Shared
+/// by every writer of the batch, hence the `Arc`s.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("could not make the message durable: {0}")]
-pub struct CommitError(pub String);
+pub enum CommitError {
+    #[error("could not make the message durable: {}", error_chain(.0.as_ref()))]
+    Store(Arc<StoreError>),
+    #[error("could not make the bodies folder durable: {0}")]
+    Folder(Arc<std::io::Error>),
+    #[error("the commit did not finish: {0}")]
+    Task(Arc<tokio::task::JoinError>),
+    #[error("the committer has stopped")]
+    Stopped,
+}
 
 impl GroupCommit {
     /// Spawns the committer task on the current tokio runtime.
@@ -77,24 +86,25 @@ impl GroupCommit {
                 let needs_dir = batch.iter().any(|(dir, _)| *dir);
                 let result = tokio::task::spawn_blocking(move || {
                     let t0 = std::time::Instant::now();
+                    let sync_store = || store.sync().map_err(|e| CommitError::Store(Arc::new(e)));
                     if !needs_dir {
-                        return store.sync().map_err(|e| error_chain(&e));
+                        return sync_store();
                     }
                     // The two are independent (the bodies were fdatasynced
                     // before their records were written): run them at once.
                     let (store_result, dir_result) = std::thread::scope(|s| {
-                        let dir = s.spawn(|| bodies.sync_dir().map_err(|e| e.to_string()));
-                        let store_result = store.sync().map_err(|e| error_chain(&e));
-                        let dir_result = dir
-                            .join()
-                            .unwrap_or_else(|_| Err("the folder sync panicked".to_string()));
+                        let dir = s.spawn(|| bodies.sync_dir());
+                        let store_result = sync_store();
+                        let dir_result = dir.join().unwrap_or_else(|_| {
+                            Err(std::io::Error::other("the folder sync panicked"))
+                        });
                         (store_result, dir_result)
                     });
                     tracing::trace!(batch = n, took = ?t0.elapsed(), "Group commit.");
-                    store_result.and(dir_result)
+                    store_result.and(dir_result.map_err(|e| CommitError::Folder(Arc::new(e))))
                 })
                 .await
-                .unwrap_or_else(|e| Err(e.to_string()));
+                .unwrap_or_else(|e| Err(CommitError::Task(Arc::new(e))));
                 for (_, reply) in batch {
                     reply.send(result.clone()).ok();
                 }
@@ -129,12 +139,8 @@ impl GroupCommit {
         let (reply, wait) = oneshot::channel();
         self.tx
             .send((needs_dir, reply))
-            .map_err(|_| CommitError("the committer has stopped".into()))?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CommitError(e)),
-            Err(_) => Err(CommitError("the committer has stopped".into())),
-        }
+            .map_err(|_| CommitError::Stopped)?;
+        wait.await.unwrap_or(Err(CommitError::Stopped))
     }
 }
 

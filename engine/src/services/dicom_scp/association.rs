@@ -385,15 +385,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             return String::new();
         };
         let others = self.shared.cx.lookup.defined_elsewhere(&calling, &called);
-        if others.is_empty() {
-            return String::new();
-        }
-        let others: Vec<&str> = others.iter().map(NamespaceId::as_str).collect();
-        format!(
-            " {calling} → {called} is defined in namespace {}, this service is in namespace {}",
-            others.join(", "),
-            self.shared.cx.namespace
-        )
+        elsewhere_note(&calling, &called, &others, &self.shared.cx.namespace)
     }
 
     /// A command set arrived: a request goes to its handler; C-CANCEL (we
@@ -516,4 +508,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             receive.abandon().await;
         }
     }
+}
+
+/// " A → B is defined in namespace X, this service is in namespace Y", or
+/// nothing when no other namespace defines the pair.
+pub(super) fn elsewhere_note(
+    calling: &AeTitle,
+    called: &AeTitle,
+    others: &[NamespaceId],
+    here: &NamespaceId,
+) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let others: Vec<&str> = others.iter().map(NamespaceId::as_str).collect();
+    format!(
+        " {calling} → {called} is defined in namespace {}, this service is in namespace {here}",
+        others.join(", ")
+    )
 }
