@@ -286,7 +286,7 @@ impl Reloader {
         true
     }
 
-    /// Reads the folder and chooses what runs ([`plan`]). Reading,
+    /// Reads the folder and chooses what runs ([`super::plan::plan`]). Reading,
     /// validating (which resolves every item: a `wasm` process loads its
     /// plugin and runs its `init`) and probing ports block,
     /// so they run on a blocking thread while everything keeps serving.
