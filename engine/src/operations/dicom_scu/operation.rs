@@ -94,7 +94,17 @@ fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
         for lane_no in 0..shared.config.max_associations.max(1) {
             lanes.spawn(lane(shared.clone(), lane_no));
         }
-        while lanes.join_next().await.is_some() {}
+        while let Some(ended) = lanes.join_next().await {
+            if let Err(e) = ended
+                && e.is_panic()
+            {
+                // A lane that panics takes the operation down with it: the
+                // runtime starts it again and queues what the lanes held,
+                // rather than letting it run on with a lane less.
+                lanes.abort_all();
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
         info!(namespace = %shared.cx.namespace, item = %shared.cx.name, "DICOM operation stopped.");
     });
     RunningItem::task(task)
