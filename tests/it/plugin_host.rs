@@ -108,7 +108,14 @@ fn a_panic_fails_alone_with_its_message() {
 
 #[test]
 fn unbounded_allocation_hits_the_memory_cap_and_fails_alone() {
-    let plugin = load("test-misbehave", "{}", CallOptions::default()).unwrap();
+    // A deadline the allocation cannot reach: on a busy machine, growing
+    // 16 MiB can take longer than the default 10 ms of CPU time, and then
+    // the deadline, not the cap, would stop it.
+    let options = CallOptions {
+        deadline: std::time::Duration::from_secs(5),
+        ..CallOptions::default()
+    };
+    let plugin = load("test-misbehave", "{}", options).unwrap();
     let error = one_bad_among_many(&plugin, "oom");
     assert_eq!(
         error,
