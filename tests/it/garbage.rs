@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use integration_tests::dicom::*;
+use integration_tests::dcmtk::echoscu;
+use integration_tests::scp::{TestScp, association};
+use integration_tests::uids::{IMPLICIT, VERIFICATION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -21,19 +23,8 @@ fn is_abort(answer: &[u8]) -> bool {
 }
 
 async fn echo_still_works(scp: &TestScp) {
-    let out = dcmtk_command("echoscu")
-        .args([
-            "-aet",
-            "ENS-SCU",
-            "-aec",
-            "ENS-SCP",
-            "127.0.0.1",
-            &scp.port(),
-        ])
-        .output()
-        .await
-        .expect("echoscu");
-    assert!(out.status.success(), "{}", text(&out));
+    let out = echoscu("ENS-SCU", "ENS-SCP", scp.addr.port(), &[]).await;
+    assert!(out.ok, "{out}");
 }
 
 async fn scp() -> TestScp {

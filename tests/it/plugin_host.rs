@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use integration_tests::plugins::{plugin, write_image};
+use integration_tests::instances::{Instance, Modality};
+use integration_tests::plugins::plugin;
 use switchboard::plugin::cache::ComponentCache;
 use switchboard::plugin::{
     AttributeSource, AttributeValue, CallError, CallOptions, Decision, Forward, MessageHeader,
@@ -301,7 +302,7 @@ fn a_wasm_process_routes_a_dicom_file_reading_only_what_the_plugin_asks() {
     std::fs::copy(plugin("route-by-modality"), wasm.join("modality.wasm")).unwrap();
     std::fs::copy(plugin("route-by-ae-title"), wasm.join("aet.wasm")).unwrap();
     let ct = dir.path().join("ct.dcm");
-    write_image(&ct, "CT", "42");
+    Instance::new(Modality::Ct).patient_id("42").write(&ct);
 
     let by_modality = router(
         dir.path(),
@@ -365,7 +366,7 @@ fn tag_morph_edits_apply_to_the_forwarded_copy() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(plugin("tag-morph"), dir.path().join("morph.wasm")).unwrap();
     let ct = dir.path().join("ct.dcm");
-    write_image(&ct, "CT", "42");
+    Instance::new(Modality::Ct).patient_id("42").write(&ct);
     let morph = router(
         dir.path(),
         r#"
