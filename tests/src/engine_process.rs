@@ -230,10 +230,7 @@ impl TestEngine {
     pub fn save(&self, namespace: &str, name: &str, text: &str) {
         let dir = self.productions_dir().join(namespace);
         std::fs::create_dir_all(&dir).expect("the namespace's folder");
-        let tmp = dir.join(format!("{name}.toml.tmp~"));
-        std::fs::write(&tmp, text).expect("write the temporary file");
-        std::fs::rename(&tmp, dir.join(format!("{name}.toml")))
-            .expect("rename over the production file");
+        crate::production::save(&dir.join(format!("{name}.toml")), text);
     }
 
     /// The productions folder.

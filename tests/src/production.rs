@@ -457,6 +457,17 @@ impl Display for FileOperation {
     }
 }
 
+/// Replaces the production file `path` the way editors do: a temporary
+/// file, then a rename over the original (the watcher sees one change).
+///
+/// # Panics
+/// When the file cannot be written.
+pub fn save(path: &Path, text: &str) {
+    let tmp = path.with_extension("toml.tmp~");
+    std::fs::write(&tmp, text).expect("write the temporary file");
+    std::fs::rename(&tmp, path).expect("rename over the production file");
+}
+
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_string()).collect()
 }
