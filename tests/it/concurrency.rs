@@ -7,9 +7,9 @@ use integration_tests::uids::{IMPLICIT, VERIFICATION};
 use switchboard::dimse::scu::{ScuOptions, connect};
 use switchboard::dimse::status::Status;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn fifty_associations_times_ten_echoes() {
-    let scp = TestScp::start(
+/// An SCP answering C-ECHO from ENS-SCU, with room for 100 associations.
+async fn scp() -> TestScp {
+    TestScp::start(
         "ENS-SCP",
         vec![association(
             "ENS-SCU",
@@ -18,7 +18,12 @@ async fn fifty_associations_times_ten_echoes() {
         )],
         |c| c.max_associations = 100,
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_associations_times_ten_echoes() {
+    let scp = scp().await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let address = scp.addr.to_string();
@@ -40,16 +45,7 @@ async fn fifty_associations_times_ten_echoes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_echoscu_processes_times_ten_echoes() {
-    let scp = TestScp::start(
-        "ENS-SCP",
-        vec![association(
-            "ENS-SCU",
-            "ENS-SCP",
-            &[(VERIFICATION, &[IMPLICIT])],
-        )],
-        |c| c.max_associations = 100,
-    )
-    .await;
+    let scp = scp().await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let port = scp.addr.port();
