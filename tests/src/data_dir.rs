@@ -18,8 +18,11 @@ pub struct DataDir {
 /// What one run of the binary did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
+    /// How it exited.
     pub status: ExitStatus,
+    /// What it printed on stdout.
     pub stdout: String,
+    /// What it printed on stderr.
     pub stderr: String,
 }
 

@@ -39,7 +39,9 @@ pub fn dcmtk_command(tool: &str) -> tokio::process::Command {
 /// What a DCMTK client printed (stdout and stderr) and whether it exited 0.
 #[derive(Debug, Clone)]
 pub struct Ran {
+    /// Whether it exited 0.
     pub ok: bool,
+    /// Its stdout, then its stderr.
     pub output: String,
 }
 

@@ -142,7 +142,7 @@ impl TestEngine {
         .await;
     }
 
-    /// Polls `done` until it holds (every 10 ms, plus the time `done` takes).
+    /// Polls `done` until it holds (every 20 ms, plus the time `done` takes).
     ///
     /// # Panics
     /// After two minutes, saying `what` and showing the log.
@@ -154,7 +154,7 @@ impl TestEngine {
                 "waited {WAIT:?} for {what}; engine log:\n{}",
                 self.log()
             );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

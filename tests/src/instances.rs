@@ -18,7 +18,9 @@ const UID_ROOT: &str = "1.2.826.0.1.3680043.10.1142";
 /// A kind of test instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Modality {
+    /// CT Image Storage, Modality `CT`.
     Ct,
+    /// MR Image Storage, Modality `MR`.
     Mr,
 }
 

@@ -76,8 +76,11 @@ impl Ingest for Received {
 
 /// A Switchboard SCP running in this process on 127.0.0.1:0.
 pub struct TestScp {
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// What it negotiates from; edits apply to the next association.
     pub associations: Associations,
+    /// What it received.
     pub received: Arc<Received>,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<()>,
