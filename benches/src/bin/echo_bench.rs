@@ -5,7 +5,8 @@
 //! latency (connect to A-ASSOCIATE-AC); memory per open association.
 //!
 //! Usage (release build recommended):
-//!   cargo run --release -p benches --bin echo-bench -- [ASSOCIATIONS] [CONCURRENCY]
+//! `cargo run --release -p benches --bin echo-bench -- [ASSOCIATIONS] [CONCURRENCY]`
+//!
 //! The Switchboard SCP (the test kit's) runs in a child process
 //! (`echo-bench serve`, which prints the port it listens on) so client and
 //! server do not share a runtime; storescp runs with TCP_NODELAY=1 (DCMTK
