@@ -4,7 +4,15 @@
 
 use std::time::Duration;
 
-use integration_tests::dicom::*;
+use integration_tests::data_dir::{HeldStore, data_dir_with, switchboard_in};
+use integration_tests::dcmtk::Archive;
+use integration_tests::net::Port;
+use integration_tests::pynetdicom;
+use integration_tests::scp::{TestScp, aet, association};
+use integration_tests::text;
+use integration_tests::uids::{
+    CT_IMAGE_STORAGE, EXPLICIT, IMPLICIT, JPEG_BASELINE, MR_IMAGE_STORAGE, VERIFICATION,
+};
 use switchboard::association::model::{AssociationContext, PresentationContext, Uid};
 use switchboard::cli::association_test::test_association;
 
@@ -12,7 +20,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn against_pynetdicom_each_context_gets_its_answer() {
-    let peer = start_pynetdicom_scp("PYSCP").await;
+    let peer = pynetdicom::start_scp("PYSCP").await;
     let stored = association(
         "ENS-SCU",
         "PYSCP",
@@ -23,9 +31,14 @@ async fn against_pynetdicom_each_context_gets_its_answer() {
         ],
     );
     let mut lines = Vec::new();
-    let report = test_association(&format!("127.0.0.1:{}", peer.port), &stored, TIMEOUT, |l| {
-        lines.push(l.to_string());
-    })
+    let report = test_association(
+        &format!("127.0.0.1:{}", peer.port()),
+        &stored,
+        TIMEOUT,
+        |l| {
+            lines.push(l.to_string());
+        },
+    )
     .await
     .expect("test");
     assert_eq!(report.associations, 1);
@@ -49,10 +62,10 @@ async fn against_pynetdicom_each_context_gets_its_answer() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rejected_association_rejects_its_contexts_with_the_reason() {
-    let peer = start_pynetdicom_scp("PYSCP").await;
+    let peer = pynetdicom::start_scp("PYSCP").await;
     let stored = association("ENS-SCU", "NOT-PYSCP", &[(VERIFICATION, &[IMPLICIT])]);
     let report = test_association(
-        &format!("127.0.0.1:{}", peer.port),
+        &format!("127.0.0.1:{}", peer.port()),
         &stored,
         TIMEOUT,
         |_| {},
@@ -71,7 +84,7 @@ async fn a_rejected_association_rejects_its_contexts_with_the_reason() {
 #[tokio::test(flavor = "multi_thread")]
 async fn more_than_128_contexts_against_storescp_take_two_associations() {
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let peer = start_storescp("ARCHIVE", out_dir.path()).await;
+    let peer = Archive::start("ARCHIVE", Port::reserve(), out_dir.path()).await;
     let mut stored = AssociationContext::new(aet("ENS-SCU"), aet("ARCHIVE"));
     stored.presentation_contexts = switchboard::dictionary::storage_sop_classes()
         .filter(|c| !c.retired)
@@ -89,7 +102,7 @@ async fn more_than_128_contexts_against_storescp_take_two_associations() {
         .collect();
     assert_eq!(stored.presentation_contexts.len(), 140);
     let report = test_association(
-        &format!("127.0.0.1:{}", peer.port),
+        &format!("127.0.0.1:{}", peer.port()),
         &stored,
         TIMEOUT,
         |_| {},

@@ -4,9 +4,26 @@
 
 use std::path::Path;
 
-use integration_tests::dicom::*;
+use integration_tests::dcmtk::{Archive, storescu};
+use integration_tests::instances::{Instance, Modality};
+use integration_tests::net::Port;
+use integration_tests::pynetdicom::{self, run_python};
+use integration_tests::scp::{TestScp, association};
+use integration_tests::text;
+use integration_tests::uids::{
+    CT_IMAGE_STORAGE, EXPLICIT, IMPLICIT, MR_IMAGE_STORAGE, VERIFICATION,
+};
 use switchboard::dimse::scu::{ScuOptions, connect};
 use switchboard::dimse::status::Status;
+
+/// A CT instance with this UID, in this transfer syntax, with this much
+/// pixel data.
+fn ct(uid: &str, transfer_syntax: &str, pixel_bytes: usize) -> Instance {
+    Instance::new(Modality::Ct)
+        .sop_instance_uid(uid)
+        .transfer_syntax(transfer_syntax)
+        .pixel_data(pixel_bytes, 1)
+}
 
 fn storage_store() -> Vec<switchboard::association::model::AssociationContext> {
     vec![association(
@@ -24,26 +41,12 @@ async fn storescu_into_our_scp_reaches_the_ingest_hook() {
     let scp = TestScp::start("ENS-SCP", storage_store(), |c| c.max_pdu_length = 16384).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("ct.dcm");
-    let data_set = write_ct_file(&file, "1.2.826.0.1.3680043.2.3", EXPLICIT, 3 * 1024 * 1024);
-    let out = dcmtk_command("storescu")
-        .args([
-            "-v",
-            "-aet",
-            "ENS-SCU",
-            "-aec",
-            "ENS-SCP",
-            "127.0.0.1",
-            &scp.port(),
-        ])
-        .arg(&file)
-        .output()
-        .await
-        .expect("storescu");
-    assert!(out.status.success(), "{}", text(&out));
+    let data_set = ct("1.2.826.0.1.3680043.2.3", EXPLICIT, 3 * 1024 * 1024).write(&file);
+    let out = storescu("ENS-SCP", scp.addr.port(), &[file], &["-aet", "ENS-SCU"]).await;
+    assert!(out.ok, "{out}");
     assert!(
-        text(&out).contains("Received Store Response (Success)"),
-        "{}",
-        text(&out)
+        out.output.contains("Received Store Response (Success)"),
+        "{out}"
     );
     let received = scp.received.0.lock().expect("lock").clone();
     assert_eq!(received.len(), 1);
@@ -74,28 +77,15 @@ async fn storescu_for_an_unstored_sop_class_is_refused_by_context() {
     .await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("ct.dcm");
-    write_ct_file(&file, "1.2.826.0.1.3680043.2.4", EXPLICIT, 1024);
-    let out = dcmtk_command("storescu")
-        .args([
-            "-aet",
-            "ENS-SCU",
-            "-aec",
-            "ENS-SCP",
-            "127.0.0.1",
-            &scp.port(),
-        ])
-        .arg(&file)
-        .output()
-        .await
-        .expect("storescu");
+    ct("1.2.826.0.1.3680043.2.4", EXPLICIT, 1024).write(&file);
+    let out = storescu("ENS-SCP", scp.addr.port(), &[file], &["-aet", "ENS-SCU"]).await;
     // storescu finds no accepted context for CT and reports it.
     assert!(
-        text(&out)
+        out.output
             .to_lowercase()
             .contains("no presentation context")
-            || text(&out).contains("No Acceptable Presentation Contexts"),
-        "{}",
-        text(&out)
+            || out.output.contains("No Acceptable Presentation Contexts"),
+        "{out}"
     );
     assert!(scp.received.0.lock().expect("lock").is_empty());
     scp.stop().await;
@@ -106,7 +96,7 @@ async fn pynetdicom_store_into_our_scp() {
     let scp = TestScp::start("ENS-SCP", storage_store(), |_| {}).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("ct.dcm");
-    let data_set = write_ct_file(&file, "1.2.826.0.1.3680043.2.5", IMPLICIT, 100_000);
+    let data_set = ct("1.2.826.0.1.3680043.2.5", IMPLICIT, 100_000).write(&file);
     const SCRIPT: &str = r#"
 import sys
 from pydicom import dcmread
@@ -151,11 +141,11 @@ async fn store_with_our_scu(port: u16, called: &str, file: &Path, proposed: &[&s
 #[tokio::test(flavor = "multi_thread")]
 async fn our_scu_into_dcmtk_storescp() {
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let peer = start_storescp("ARCHIVE", out_dir.path()).await;
+    let peer = Archive::start("ARCHIVE", Port::reserve(), out_dir.path()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("ct.dcm");
-    let data_set = write_ct_file(&file, "1.2.826.0.1.3680043.2.6", EXPLICIT, 2 * 1024 * 1024);
-    let status = store_with_our_scu(peer.port, "ARCHIVE", &file, &[EXPLICIT]).await;
+    let data_set = ct("1.2.826.0.1.3680043.2.6", EXPLICIT, 2 * 1024 * 1024).write(&file);
+    let status = store_with_our_scu(peer.port(), "ARCHIVE", &file, &[EXPLICIT]).await;
     assert_eq!(status, Status::SUCCESS);
     // storescp wrote the instance; its data set matches ours.
     let written: Vec<_> = std::fs::read_dir(out_dir.path())
@@ -169,10 +159,10 @@ async fn our_scu_into_dcmtk_storescp() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_scu_into_pynetdicom() {
-    let peer = start_pynetdicom_scp("PYSCP").await;
+    let peer = pynetdicom::start_scp("PYSCP").await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("ct.dcm");
-    write_ct_file(&file, "1.2.826.0.1.3680043.2.7", EXPLICIT, 300_000);
-    let status = store_with_our_scu(peer.port, "PYSCP", &file, &[EXPLICIT]).await;
+    ct("1.2.826.0.1.3680043.2.7", EXPLICIT, 300_000).write(&file);
+    let status = store_with_our_scu(peer.port(), "PYSCP", &file, &[EXPLICIT]).await;
     assert_eq!(status, Status::SUCCESS);
 }

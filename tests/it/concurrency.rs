@@ -1,13 +1,15 @@
 //! Many associations at once: 50 concurrent associations, 10 echoes each,
 //! from DCMTK echoscu processes and from our SCU.
 
-use integration_tests::dicom::*;
+use integration_tests::dcmtk::echoscu;
+use integration_tests::scp::{TestScp, association};
+use integration_tests::uids::{IMPLICIT, VERIFICATION};
 use switchboard::dimse::scu::{ScuOptions, connect};
 use switchboard::dimse::status::Status;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn fifty_associations_times_ten_echoes() {
-    let scp = TestScp::start(
+/// An SCP answering C-ECHO from ENS-SCU, with room for 100 associations.
+async fn scp() -> TestScp {
+    TestScp::start(
         "ENS-SCP",
         vec![association(
             "ENS-SCU",
@@ -16,7 +18,12 @@ async fn fifty_associations_times_ten_echoes() {
         )],
         |c| c.max_associations = 100,
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_associations_times_ten_echoes() {
+    let scp = scp().await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let address = scp.addr.to_string();
@@ -38,39 +45,17 @@ async fn fifty_associations_times_ten_echoes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_echoscu_processes_times_ten_echoes() {
-    let scp = TestScp::start(
-        "ENS-SCP",
-        vec![association(
-            "ENS-SCU",
-            "ENS-SCP",
-            &[(VERIFICATION, &[IMPLICIT])],
-        )],
-        |c| c.max_associations = 100,
-    )
-    .await;
+    let scp = scp().await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
-        let port = scp.port();
+        let port = scp.addr.port();
         tasks.push(tokio::spawn(async move {
-            dcmtk_command("echoscu")
-                .args([
-                    "--repeat",
-                    "10",
-                    "-aet",
-                    "ENS-SCU",
-                    "-aec",
-                    "ENS-SCP",
-                    "127.0.0.1",
-                    &port,
-                ])
-                .output()
-                .await
-                .expect("echoscu")
+            echoscu("ENS-SCU", "ENS-SCP", port, &["--repeat", "10"]).await
         }));
     }
     for task in tasks {
         let out = task.await.expect("echoscu task");
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.ok, "{out}");
     }
     scp.stop().await;
 }

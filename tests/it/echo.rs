@@ -2,8 +2,13 @@
 //! and our `switchboard echo` against DCMTK storescp and a pynetdicom SCP,
 //! including each rejection reason as the peer reports it.
 
-use integration_tests::dicom::*;
-use integration_tests::switchboard_bin;
+use integration_tests::data_dir::{HeldStore, data_dir_with, switchboard_in};
+use integration_tests::dcmtk::{Archive, Ran, echoscu};
+use integration_tests::net::Port;
+use integration_tests::pynetdicom;
+use integration_tests::scp::{TestScp, association};
+use integration_tests::uids::{EXPLICIT, IMPLICIT, VERIFICATION};
+use integration_tests::{switchboard_bin, text};
 
 fn echo_store() -> Vec<switchboard::association::model::AssociationContext> {
     vec![association(
@@ -13,27 +18,16 @@ fn echo_store() -> Vec<switchboard::association::model::AssociationContext> {
     )]
 }
 
-async fn echoscu(
-    scp: &TestScp,
-    calling: &str,
-    called: &str,
-    extra: &[&str],
-) -> std::process::Output {
-    dcmtk_command("echoscu")
-        .args(["-v", "-aet", calling, "-aec", called])
-        .args(extra)
-        .args(["127.0.0.1", &scp.port()])
-        .output()
-        .await
-        .expect("run echoscu")
+async fn echoscu_to(scp: &TestScp, calling: &str, called: &str, extra: &[&str]) -> Ran {
+    echoscu(calling, called, scp.addr.port(), extra).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn echoscu_is_answered() {
     let scp = TestScp::start("ENS-SCP", echo_store(), |_| {}).await;
-    let out = echoscu(&scp, "ENS-SCU", "ENS-SCP", &["-d"]).await;
-    let all = text(&out);
-    assert!(out.status.success(), "{all}");
+    let out = echoscu_to(&scp, "ENS-SCU", "ENS-SCP", &["-d"]).await;
+    let all = out.to_string();
+    assert!(out.ok, "{all}");
     assert!(all.contains("Association Accepted"), "{all}");
     assert!(all.contains("Received Echo Response (Success)"), "{all}");
     // Our implementation class UID and version name, as DCMTK reads them.
@@ -49,14 +43,14 @@ async fn echoscu_is_answered() {
 async fn echoscu_sees_each_rejection_reason() {
     let scp = TestScp::start("ENS-SCP", echo_store(), |_| {}).await;
 
-    let out = echoscu(&scp, "ENS-SCU", "NOPE", &[]).await;
-    let all = text(&out);
-    assert!(!out.status.success(), "{all}");
+    let out = echoscu_to(&scp, "ENS-SCU", "NOPE", &[]).await;
+    let all = out.to_string();
+    assert!(!out.ok, "{all}");
     assert!(all.contains("Called AE Title Not Recognized"), "{all}");
 
-    let out = echoscu(&scp, "STRANGER", "ENS-SCP", &[]).await;
-    let all = text(&out);
-    assert!(!out.status.success(), "{all}");
+    let out = echoscu_to(&scp, "STRANGER", "ENS-SCP", &[]).await;
+    let all = out.to_string();
+    assert!(!out.ok, "{all}");
     assert!(all.contains("Calling AE Title Not Recognized"), "{all}");
     assert!(all.contains("Rejected Permanent"), "{all}");
     scp.stop().await;
@@ -71,9 +65,9 @@ async fn echoscu_sees_local_limit_exceeded() {
     let held = switchboard::dimse::scu::connect(&scp.addr.to_string(), &options)
         .await
         .expect("first association");
-    let out = echoscu(&scp, "ENS-SCU", "ENS-SCP", &[]).await;
-    let all = text(&out);
-    assert!(!out.status.success(), "{all}");
+    let out = echoscu_to(&scp, "ENS-SCU", "ENS-SCP", &[]).await;
+    let all = out.to_string();
+    assert!(!out.ok, "{all}");
     assert!(all.contains("Rejected Transient"), "{all}");
     assert!(all.contains("Local Limit Exceeded"), "{all}");
     held.release().await.expect("release");
@@ -83,51 +77,35 @@ async fn echoscu_sees_local_limit_exceeded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edit_takes_effect_on_the_next_association() {
     let scp = TestScp::start("ENS-SCP", Vec::new(), |_| {}).await;
-    let out = echoscu(&scp, "ENS-SCU", "ENS-SCP", &[]).await;
-    assert!(!out.status.success(), "{}", text(&out));
+    let out = echoscu_to(&scp, "ENS-SCU", "ENS-SCP", &[]).await;
+    assert!(!out.ok, "{out}");
     scp.associations.put(association(
         "ENS-SCU",
         "ENS-SCP",
         &[(VERIFICATION, &[IMPLICIT])],
     ));
-    let out = echoscu(&scp, "ENS-SCU", "ENS-SCP", &[]).await;
-    assert!(out.status.success(), "{}", text(&out));
+    let out = echoscu_to(&scp, "ENS-SCU", "ENS-SCP", &[]).await;
+    assert!(out.ok, "{out}");
     scp.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pynetdicom_echo_is_answered_and_rejections_read_right() {
     let scp = TestScp::start("ENS-SCP", echo_store(), |_| {}).await;
-    const SCRIPT: &str = r#"
-import sys
-from pynetdicom import AE
-ae = AE(ae_title=sys.argv[1])
-ae.add_requested_context("1.2.840.10008.1.1")
-assoc = ae.associate("127.0.0.1", int(sys.argv[3]), ae_title=sys.argv[2])
-if assoc.is_established:
-    status = assoc.send_c_echo()
-    print("status 0x%04X" % status.Status)
-    assoc.release()
-elif assoc.is_rejected:
-    rj = assoc.acceptor.primitive
-    print("rejected result=%d source=%d reason=%d" % (rj.result, rj.result_source, rj.diagnostic))
-else:
-    print("aborted")
-"#;
-    let port = scp.port();
-    let out = run_python(SCRIPT, &["ENS-SCU", "ENS-SCP", &port]).await;
+    let port = scp.addr.port();
+    let out = pynetdicom::echo("ENS-SCU", "ENS-SCP", port).await;
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("status 0x0000"),
         "{}",
         text(&out)
     );
-    let out = run_python(SCRIPT, &["ENS-SCU", "NOPE", &port]).await;
+    let out = pynetdicom::echo("ENS-SCU", "NOPE", port).await;
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("rejected result=1 source=1 reason=7"),
         "{}",
         text(&out)
     );
-    let out = run_python(SCRIPT, &["WHO", "ENS-SCP", &port]).await;
+    let out = pynetdicom::echo("WHO", "ENS-SCP", port).await;
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("rejected result=1 source=1 reason=3"),
         "{}",
@@ -152,8 +130,8 @@ async fn switchboard_echo(args: &[&str]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread")]
 async fn our_echo_against_dcmtk_storescp() {
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let peer = start_storescp("ARCHIVE", out_dir.path()).await;
-    let address = format!("127.0.0.1:{}", peer.port);
+    let peer = Archive::start("ARCHIVE", Port::reserve(), out_dir.path()).await;
+    let address = format!("127.0.0.1:{}", peer.port());
     let out = switchboard_echo(&[
         &address,
         "--calling",
@@ -182,8 +160,8 @@ async fn our_echo_against_dcmtk_storescp() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_echo_against_pynetdicom() {
-    let peer = start_pynetdicom_scp("PYSCP").await;
-    let address = format!("127.0.0.1:{}", peer.port);
+    let peer = pynetdicom::start_scp("PYSCP").await;
+    let address = format!("127.0.0.1:{}", peer.port());
     let out = switchboard_echo(&[&address, "--calling", "ENS-SCU", "--called", "PYSCP"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Echo succeeded: 1 of 1"));
@@ -212,7 +190,8 @@ async fn our_echo_against_our_scp_reports_rejections_in_words() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_echo_to_nothing_fails() {
-    let port = free_port();
+    // Reserved, so nothing listens there.
+    let port = Port::reserve();
     let out = switchboard_echo(&[
         &format!("127.0.0.1:{port}"),
         "--calling",

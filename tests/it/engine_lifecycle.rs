@@ -6,43 +6,37 @@
 
 use std::time::Duration;
 
-use integration_tests::dicom::{dcmtk_command, free_port};
+use integration_tests::dcmtk::echoscu;
 use integration_tests::engine_process::TestEngine;
+use integration_tests::net::{Port, wait_for_tcp};
+use integration_tests::production::{Association, Production};
+use integration_tests::uids::{EXPLICIT, IMPLICIT, VERIFICATION};
 
+/// ECHO-SCP answers C-ECHO from ENS-SCU, in Explicit or Implicit VR LE.
 fn echo_production(port: u16) -> String {
-    format!(
-        r#"version = 1
-[[associations]]
-calling_ae_title = "ENS-SCU"
-called_ae_title = "ENS-SCP"
-abstract_syntaxes = ["1.2.840.10008.1.1"]
-transfer_syntaxes = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
-
-[services.ECHO-SCP]
-type = "dicom-tcp"
-port = {port}
-ae_title = "ENS-SCP"
-"#
-    )
+    Production::echo("ENS-SCU", port)
+        .association(Association::new(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[VERIFICATION],
+            &[EXPLICIT, IMPLICIT],
+        ))
+        .to_string()
 }
 
-async fn echoscu(port: u16) -> bool {
-    dcmtk_command("echoscu")
-        .args(["-aet", "ENS-SCU", "-aec", "ENS-SCP", "127.0.0.1"])
-        .arg(port.to_string())
-        .output()
-        .await
-        .is_ok_and(|o| o.status.success())
+async fn echo(port: u16) -> bool {
+    echoscu("ENS-SCU", "ENS-SCP", port, &[]).await.ok
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_file_is_reported_and_the_others_run_and_reload() {
-    let port = free_port();
+    let (reserved, moved) = (Port::reserve(), Port::reserve());
+    let port = reserved.get();
     let good = echo_production(port);
     let bad = "version = 1\n[services.IN]\ntype = \"dicom-tcp\"\nport = 4000\nae_title = \"IN\"\ntargets = [\"Archiv\"]\n";
     let mut engine =
         TestEngine::start(&[("demo", "echo", good.as_str()), ("demo", "broken", bad)]).await;
-    assert!(echoscu(port).await, "{}", engine.log());
+    assert!(echo(port).await, "{}", engine.log());
     assert!(
         engine.log().contains(
             "broken.toml:6: service 'IN': field 'targets': target 'Archiv' does not exist"
@@ -61,25 +55,17 @@ async fn a_bad_file_is_reported_and_the_others_run_and_reload() {
     std::fs::write(&file, format!("{good}\nport = \"oops\"\n")).expect("edit");
     engine.reload();
     engine
-        .wait_for_log("the running version, if any, is kept")
+        .wait_for_log("the running version, if any, is kept", 1)
         .await;
-    assert!(echoscu(port).await, "{}", engine.log());
+    assert!(echo(port).await, "{}", engine.log());
 
     // A valid edit that moves the port: the service rebinds.
-    let moved = free_port();
-    std::fs::write(&file, echo_production(moved)).expect("edit");
+    std::fs::write(&file, echo_production(moved.get())).expect("edit");
     engine.reload();
-    engine.wait_for_log("Production reloaded.").await;
-    let mut answered = false;
-    for _ in 0..100 {
-        if echoscu(moved).await {
-            answered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(answered, "{}", engine.log());
-    assert!(!echoscu(port).await, "the old port still answers");
+    engine.wait_for_log("Production reloaded.", 1).await;
+    wait_for_tcp(moved.addr(), Duration::from_secs(30)).await;
+    assert!(echo(moved.get()).await, "{}", engine.log());
+    assert!(!echo(port).await, "the old port still answers");
 
     let status = engine.stop().await;
     assert!(status.success(), "exit status {status}:\n{}", engine.log());
@@ -89,7 +75,11 @@ async fn a_bad_file_is_reported_and_the_others_run_and_reload() {
 /// `--namespace` names.
 #[tokio::test(flavor = "multi_thread")]
 async fn status_covers_every_namespace_or_the_one_named() {
-    let (a, b) = (echo_production(free_port()), echo_production(free_port()));
+    let ports = (Port::reserve(), Port::reserve());
+    let (a, b) = (
+        echo_production(ports.0.get()),
+        echo_production(ports.1.get()),
+    );
     let engine =
         TestEngine::start(&[("north", "echo", a.as_str()), ("south", "echo", b.as_str())]).await;
     let namespaces = |args: &'static [&'static str]| {

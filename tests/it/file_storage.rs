@@ -2,61 +2,47 @@
 //! `<SOPInstanceUID>.dcm` Part 10 files with the data set unchanged, and a
 //! folder service sends the files dropped into it to an archive.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use integration_tests::dicom::{EXPLICIT, dcmtk, dcmtk_command, free_port, wait_for_tcp};
+use integration_tests::dcmtk::{Archive, dcmtk, storescu};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, data_set_bytes, write_instances};
+use integration_tests::net::Port;
+use integration_tests::production::{
+    Association, DicomOperation, DicomService, FileOperation, FileService, Production,
+};
+use integration_tests::uids::EXPLICIT;
 
+/// DICOM in, files out (`FILER` → `RECEIVED`); files in, DICOM out
+/// (`OUTBOX` → `ARCHIVE`).
 fn production(port: u16, archive_port: u16, received: &Path, outbox: &Path) -> String {
-    format!(
-        r#"version = 1
-
-[[associations]]
-calling_ae_title = "STORESCU"
-called_ae_title = "FILER"
-abstract_syntaxes = ["storage"]
-transfer_syntaxes = ["{EXPLICIT}"]
-
-[[associations]]
-calling_ae_title = "FILER"
-called_ae_title = "ARCHIVE"
-abstract_syntaxes = ["storage"]
-transfer_syntaxes = ["{EXPLICIT}"]
-
-[services.FILER]
-type = "dicom-tcp"
-port = {port}
-ae_title = "FILER"
-targets = ["RECEIVED"]
-
-[operations.RECEIVED]
-type = "file"
-folder = "{received}"
-
-[services.OUTBOX]
-type = "file"
-folder = "{outbox}"
-poll_interval = "100ms"
-targets = ["ARCHIVE"]
-
-[operations.ARCHIVE]
-type = "dicom-tcp"
-host = "127.0.0.1"
-port = {archive_port}
-remote_ae_title = "ARCHIVE"
-local_ae_title = "FILER"
-"#,
-        received = received.display(),
-        outbox = outbox.display()
-    )
+    Production::new()
+        .association(Association::new(
+            "STORESCU",
+            "FILER",
+            &["storage"],
+            &[EXPLICIT],
+        ))
+        .association(Association::new(
+            "FILER",
+            "ARCHIVE",
+            &["storage"],
+            &[EXPLICIT],
+        ))
+        .dicom_service(DicomService::new("FILER", port, "FILER").targets(["RECEIVED"]))
+        .file_operation(FileOperation::new("RECEIVED", received))
+        .file_service(FileService::new("OUTBOX", outbox, ["ARCHIVE"]).poll_interval("100ms"))
+        .dicom_operation(DicomOperation::new(
+            "ARCHIVE",
+            archive_port,
+            "ARCHIVE",
+            "FILER",
+        ))
+        .to_string()
 }
 
 async fn wait_for_files(dir: &Path, n: usize, engine: &TestEngine) -> Vec<PathBuf> {
-    let start = Instant::now();
-    loop {
+    let files = || {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
@@ -64,58 +50,34 @@ async fn wait_for_files(dir: &Path, n: usize, engine: &TestEngine) -> Vec<PathBu
             !p.file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         });
-        if files.len() >= n && engine.all_delivered("files").await {
-            files.sort();
-            return files;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{} of {n} files in {}:\n{}",
-            files.len(),
-            dir.display(),
-            engine.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        files.sort();
+        files
+    };
+    engine
+        .wait_until(&format!("{n} files in {}", dir.display()), async || {
+            files().len() >= n && engine.all_delivered("files").await
+        })
+        .await;
+    files()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn received_instances_are_filed_and_dropped_files_are_sent() {
-    let (port, archive_port) = (free_port(), free_port());
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
     let root = tempfile::tempdir().expect("temp dir");
     let received = root.path().join("received");
     let outbox = root.path().join("outbox");
-    let text = production(port, archive_port, &received, &outbox);
-    let engine = TestEngine::start(&[("files", "file-storage", text.as_str())]).await;
+    let text = production(port.get(), archive_port.get(), &received, &outbox);
+    let engine = TestEngine::start(&[("files", "file-storage", &text)]).await;
     let archive_dir = engine.folder("archive");
-    let _archive = dcmtk_command("storescp")
-        .args(["-aet", "ARCHIVE", "+B", "-od"])
-        .arg(&archive_dir)
-        .arg(archive_port.to_string())
-        .spawn()
-        .expect("storescp");
-    wait_for_tcp(
-        SocketAddr::from(([127, 0, 0, 1], archive_port)),
-        Duration::from_secs(10),
-    )
-    .await;
+    let _archive = Archive::start("ARCHIVE", archive_port, &archive_dir).await;
 
     // DICOM in, files out.
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 3, 2048);
     let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
-    let out = dcmtk_command("storescu")
-        .args(["-aec", "FILER", "127.0.0.1"])
-        .arg(port.to_string())
-        .args(&files)
-        .output()
-        .await
-        .expect("storescu");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stored = storescu("FILER", port.get(), &files, &[]).await;
+    assert!(stored.ok, "{stored}");
     wait_for_files(&received, 3, &engine).await;
     for (path, uid) in &sent {
         let filed = received.join(format!("{uid}.dcm"));
@@ -148,12 +110,9 @@ async fn received_instances_are_filed_and_dropped_files_are_sent() {
             .unwrap_or_else(|| panic!("{uid} did not arrive"));
         assert!(data_set_bytes(path) == data_set_bytes(got), "{uid} changed");
     }
-    let start = Instant::now();
-    while std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) > 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the outbox is not emptied"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    engine
+        .wait_until("the outbox emptied", async || {
+            std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) == 0
+        })
+        .await;
 }

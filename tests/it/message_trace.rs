@@ -3,67 +3,46 @@
 //! A message the remote cannot take fails with the reason, is never shown as
 //! delivered, and is delivered after the cause is fixed and it is resent.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use integration_tests::dicom::{
-    CT_IMAGE_STORAGE, EXPLICIT, MR_IMAGE_STORAGE, dcmtk_command, free_port, wait_for_tcp,
-};
+use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
+use integration_tests::net::Port;
+use integration_tests::production::{Association, DicomOperation, Production};
+use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT, MR_IMAGE_STORAGE};
 
-/// Outbound, the stored association allows CT only: MR messages fail.
+/// Store and forward where the stored association outbound allows CT
+/// only: MR messages fail.
 fn production(port: u16, archive_port: u16) -> String {
-    format!(
-        r#"version = 1
-
-[[associations]]
-calling_ae_title = "STORESCU"
-called_ae_title = "ROUTER"
-abstract_syntaxes = ["{CT_IMAGE_STORAGE}", "{MR_IMAGE_STORAGE}"]
-transfer_syntaxes = ["{EXPLICIT}"]
-
-[[associations]]
-calling_ae_title = "ROUTER"
-called_ae_title = "ARCHIVE"
-abstract_syntaxes = ["{CT_IMAGE_STORAGE}"]
-transfer_syntaxes = ["{EXPLICIT}"]
-
-[services.IN]
-type = "dicom-tcp"
-port = {port}
-ae_title = "ROUTER"
-targets = ["OUT"]
-
-[operations.OUT]
-type = "dicom-tcp"
-host = "127.0.0.1"
-port = {archive_port}
-remote_ae_title = "ARCHIVE"
-local_ae_title = "ROUTER"
-"#
-    )
+    Production::store_and_forward(port, archive_port)
+        .association(Association::new(
+            "STORESCU",
+            "ROUTER",
+            &[CT_IMAGE_STORAGE, MR_IMAGE_STORAGE],
+            &[EXPLICIT],
+        ))
+        .association(Association::new(
+            "ROUTER",
+            "ARCHIVE",
+            &[CT_IMAGE_STORAGE],
+            &[EXPLICIT],
+        ))
+        .dicom_operation(DicomOperation::new(
+            "OUT",
+            archive_port,
+            "ARCHIVE",
+            "ROUTER",
+        ))
+        .to_string()
 }
 
-async fn json(engine: &TestEngine, args: &[&str]) -> serde_json::Value {
-    let out = engine.command(args).await;
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
+/// The status of each message's (only) delivery, oldest first.
 async fn statuses(engine: &TestEngine) -> Vec<String> {
-    let list = json(
-        engine,
-        &["--namespace", "trace", "messages", "list", "--json"],
-    )
-    .await;
-    list.as_array()
-        .expect("an array")
+    engine
+        .messages("trace")
+        .await
         .iter()
         .map(|m| {
             m["deliveries"][0]["status"]
@@ -74,39 +53,12 @@ async fn statuses(engine: &TestEngine) -> Vec<String> {
         .collect()
 }
 
-async fn wait_until(engine: &TestEngine, what: &str, check: impl Fn(&[String]) -> bool) {
-    let start = Instant::now();
-    loop {
-        let s = statuses(engine).await;
-        if check(&s) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{what}: {s:?}\n{}",
-            engine.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_are_traced_and_resent_after_the_fix() {
-    let (port, archive_port) = (free_port(), free_port());
-    let text = production(port, archive_port);
-    let mut engine = TestEngine::start(&[("trace", "forward", text.as_str())]).await;
-    let archive_dir = engine.folder("archive");
-    let _archive = dcmtk_command("storescp")
-        .args(["-aet", "ARCHIVE", "-od"])
-        .arg(&archive_dir)
-        .arg(archive_port.to_string())
-        .spawn()
-        .expect("storescp");
-    wait_for_tcp(
-        SocketAddr::from(([127, 0, 0, 1], archive_port)),
-        Duration::from_secs(10),
-    )
-    .await;
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let text = production(port.get(), archive_port.get());
+    let mut engine = TestEngine::start(&[("trace", "forward", &text)]).await;
+    let _archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
 
     let input = engine.folder("input");
     let mut files: Vec<PathBuf> = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 1024)
@@ -118,27 +70,18 @@ async fn failures_are_traced_and_resent_after_the_fix() {
             .into_iter()
             .map(|(p, _)| p),
     );
-    let out = dcmtk_command("storescu")
-        .args(["-aec", "ROUTER", "127.0.0.1"])
-        .arg(port.to_string())
-        .args(&files)
-        .output()
-        .await
-        .expect("storescu");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stored = storescu("ROUTER", port.get(), &files, &[]).await;
+    assert!(stored.ok, "{stored}");
 
-    wait_until(&engine, "2 delivered and 2 failed", |s| {
-        s.iter().filter(|x| *x == "delivered").count() == 2
-            && s.iter().filter(|x| *x == "failed").count() == 2
-    })
-    .await;
-    let failed = json(
-        &engine,
-        &[
+    engine
+        .wait_until("2 delivered and 2 failed", async || {
+            let s = statuses(&engine).await;
+            s.iter().filter(|x| *x == "delivered").count() == 2
+                && s.iter().filter(|x| *x == "failed").count() == 2
+        })
+        .await;
+    let failed = engine
+        .json(&[
             "--namespace",
             "trace",
             "messages",
@@ -146,9 +89,8 @@ async fn failures_are_traced_and_resent_after_the_fix() {
             "--status",
             "failed",
             "--json",
-        ],
-    )
-    .await;
+        ])
+        .await;
     let failed = failed.as_array().expect("array");
     assert_eq!(failed.len(), 2);
     let reason = failed[0]["deliveries"][0]["reason"].as_str().unwrap_or("");
@@ -203,10 +145,12 @@ async fn failures_are_traced_and_resent_after_the_fix() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("queued again for OUT"));
     let resent = Instant::now();
-    wait_until(&engine, "all delivered", |s| {
-        s.len() == 4 && s.iter().all(|x| x == "delivered")
-    })
-    .await;
+    engine
+        .wait_until("all delivered", async || {
+            let s = statuses(&engine).await;
+            s.len() == 4 && s.iter().all(|x| x == "delivered")
+        })
+        .await;
     // The resend woke the operation's queue reader: it did not wait for its
     // safety-net rescan (every 5 s).
     assert!(

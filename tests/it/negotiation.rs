@@ -1,7 +1,11 @@
 //! Negotiation from the stored associations as real requestors see it:
 //! our transfer-syntax order wins, results 3 and 4 per context.
 
-use integration_tests::dicom::*;
+use integration_tests::dcmtk::echoscu;
+use integration_tests::pynetdicom::run_python;
+use integration_tests::scp::{TestScp, association};
+use integration_tests::text;
+use integration_tests::uids::{BIG_ENDIAN, CT_IMAGE_STORAGE, EXPLICIT, IMPLICIT, VERIFICATION};
 
 async fn accepted_by_echoscu(stored: &[&str]) -> String {
     let scp = TestScp::start(
@@ -11,23 +15,9 @@ async fn accepted_by_echoscu(stored: &[&str]) -> String {
     )
     .await;
     // -pts 3 proposes [Implicit, Explicit LE, Explicit BE], in that order.
-    let out = dcmtk_command("echoscu")
-        .args([
-            "-d",
-            "-pts",
-            "3",
-            "-aet",
-            "ENS-SCU",
-            "-aec",
-            "ENS-SCP",
-            "127.0.0.1",
-            &scp.port(),
-        ])
-        .output()
-        .await
-        .expect("echoscu");
-    let all = text(&out);
-    assert!(out.status.success(), "{all}");
+    let out = echoscu("ENS-SCU", "ENS-SCP", scp.addr.port(), &["-d", "-pts", "3"]).await;
+    let all = out.to_string();
+    assert!(out.ok, "{all}");
     scp.stop().await;
     all.lines()
         .find_map(|l| l.split("Accepted Transfer Syntax: =").nth(1))

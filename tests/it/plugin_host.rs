@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use integration_tests::plugins::{plugin, write_image};
+use integration_tests::instances::{Instance, Modality};
+use integration_tests::plugins::plugin;
 use switchboard::plugin::cache::ComponentCache;
 use switchboard::plugin::{
     AttributeSource, AttributeValue, CallError, CallOptions, Decision, Forward, MessageHeader,
@@ -108,11 +109,11 @@ fn a_panic_fails_alone_with_its_message() {
 
 #[test]
 fn unbounded_allocation_hits_the_memory_cap_and_fails_alone() {
-    // Touching 16 MiB of fresh pages costs milliseconds of CPU, near the
-    // default 10 ms deadline on a busy machine: give the call more time, so
-    // that what stops it is the memory cap this test is about.
+    // A deadline the allocation cannot reach: on a busy machine, growing
+    // 16 MiB can take longer than the default 10 ms of CPU time, and then
+    // the deadline, not the cap, would stop it.
     let options = CallOptions {
-        deadline: std::time::Duration::from_secs(2),
+        deadline: std::time::Duration::from_secs(5),
         ..CallOptions::default()
     };
     let plugin = load("test-misbehave", "{}", options).unwrap();
@@ -301,7 +302,7 @@ fn a_wasm_process_routes_a_dicom_file_reading_only_what_the_plugin_asks() {
     std::fs::copy(plugin("route-by-modality"), wasm.join("modality.wasm")).unwrap();
     std::fs::copy(plugin("route-by-ae-title"), wasm.join("aet.wasm")).unwrap();
     let ct = dir.path().join("ct.dcm");
-    write_image(&ct, "CT", "42");
+    Instance::new(Modality::Ct).patient_id("42").write(&ct);
 
     let by_modality = router(
         dir.path(),
@@ -365,7 +366,7 @@ fn tag_morph_edits_apply_to_the_forwarded_copy() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(plugin("tag-morph"), dir.path().join("morph.wasm")).unwrap();
     let ct = dir.path().join("ct.dcm");
-    write_image(&ct, "CT", "42");
+    Instance::new(Modality::Ct).patient_id("42").write(&ct);
     let morph = router(
         dir.path(),
         r#"

@@ -1,6 +1,7 @@
 //! `switchboard plugin check` and `switchboard plugin run` through the binary.
 
-use integration_tests::plugins::{plugin, write_image};
+use integration_tests::instances::{Instance, Modality};
+use integration_tests::plugins::plugin;
 use integration_tests::switchboard;
 
 fn text(out: &std::process::Output) -> (String, String) {
@@ -116,8 +117,8 @@ fn run_prints_each_decision() {
     let dir = tempfile::tempdir().unwrap();
     let ct = dir.path().join("ct.dcm");
     let mr = dir.path().join("mr.dcm");
-    write_image(&ct, "CT", "1");
-    write_image(&mr, "MR", "2");
+    Instance::new(Modality::Ct).patient_id("1").write(&ct);
+    Instance::new(Modality::Mr).patient_id("2").write(&mr);
     let path = plugin("route-by-modality");
     let out = switchboard(&[
         "plugin",
@@ -163,8 +164,10 @@ fn run_reports_a_failing_message_and_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.dcm");
     let looping = dir.path().join("loop.dcm");
-    write_image(&good, "CT", "ok");
-    write_image(&looping, "CT", "loop");
+    Instance::new(Modality::Ct).patient_id("ok").write(&good);
+    Instance::new(Modality::Ct)
+        .patient_id("loop")
+        .write(&looping);
     let path = plugin("test-misbehave");
     let out = switchboard(&[
         "plugin",

@@ -4,107 +4,72 @@
 //! others are delivered.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use integration_tests::archive::Archive;
-use integration_tests::dicom::{EXPLICIT, dcmtk_command, free_port};
+use integration_tests::dcmtk::{Archive, Ran, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, data_set_bytes, write_instances};
-use integration_tests::plugins::{plugin, write_image_with_uid};
+use integration_tests::instances::{Instance, Modality, data_set_bytes, write_instances};
+use integration_tests::net::Port;
+use integration_tests::plugins::plugin;
+use integration_tests::production::{
+    Association, DicomOperation, DicomService, Process, Production,
+};
+use integration_tests::uids::EXPLICIT;
 
-fn association(calling: &str, called: &str) -> String {
-    format!(
-        "[[associations]]\ncalling_ae_title = \"{calling}\"\ncalled_ae_title = \"{called}\"\nabstract_syntaxes = [\"storage\"]\ntransfer_syntaxes = [\"{EXPLICIT}\", \"1.2.840.10008.1.2\"]\n\n"
-    )
-}
-
-fn operation(name: &str, port: u16) -> String {
-    format!(
-        "[operations.{name}]\ntype = \"dicom-tcp\"\nhost = \"127.0.0.1\"\nport = {port}\nremote_ae_title = \"{name}\"\nlocal_ae_title = \"ROUTER-MOD\"\nmax_associations = 1\nidle_release = \"1s\"\nretry = {{ initial_delay = \"100ms\", factor = 2.0, max_delay = \"1s\" }}\n\n"
-    )
-}
-
-async fn wait_until(what: &str, engine: &TestEngine, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "{what}; engine log:\n{}",
-            engine.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until every file storescp wrote so far is complete (it may still be
-/// writing the last one when it appears in the folder).
-async fn wait_complete(archive: &Archive) {
-    for path in archive.received().values() {
-        let start = Instant::now();
-        let size = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        loop {
-            let before = size();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if before == size() && dicom_object::open_file(path).is_ok() {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "{} stays incomplete",
-                path.display()
+/// STORESCU sends to `IN` (AE title ROUTER-MOD) on `port`, which hands
+/// every instance to `process`, which routes to an operation per (AE title,
+/// port) in `archives`, named after the AE title.
+fn production(port: u16, process: Process, archives: &[(&str, u16)]) -> String {
+    let mut production = Production::new()
+        .association(Association::storage("STORESCU", "ROUTER-MOD"))
+        .dicom_service(DicomService::new("IN", port, "ROUTER-MOD").targets([process.name()]))
+        .process(process);
+    for (ae_title, archive_port) in archives {
+        production = production
+            .association(Association::storage("ROUTER-MOD", ae_title))
+            .dicom_operation(
+                DicomOperation::new(ae_title, *archive_port, ae_title, "ROUTER-MOD")
+                    .max_associations(1)
+                    .idle_release("1s")
+                    .retry("100ms", 2.0, "1s"),
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
+    production.to_string()
 }
 
-async fn storescu(port: u16, files: &[PathBuf]) -> (bool, usize, String) {
-    let out = dcmtk_command("storescu")
-        .args(["-v", "-aec", "ROUTER-MOD", "127.0.0.1"])
-        .arg(port.to_string())
-        .args(files)
-        .output()
-        .await
-        .expect("run storescu");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let acked = text.matches("Received Store Response (Success)").count();
-    (out.status.success(), acked, text)
+async fn send(port: u16, files: &[PathBuf]) -> Ran {
+    storescu("ROUTER-MOD", port, files, &[]).await
+}
+
+fn uids(sent: &[(PathBuf, String)]) -> Vec<String> {
+    sent.iter().map(|(_, u)| u.clone()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_routing_demo_sends_ct_only_to_the_ct_archive_and_the_rest_to_the_archive() {
-    let (port, ct_port, archive_port) = (free_port(), free_port(), free_port());
-    let wasm = plugin("route-by-modality");
-    let text = format!(
-        "version = 1\n\n{}{}{}[services.IN]\ntype = \"dicom-tcp\"\nport = {port}\nae_title = \"ROUTER-MOD\"\ntargets = [\"BY-MODALITY\"]\n\n\
-         [processes.BY-MODALITY]\ntype = \"wasm\"\nplugin = \"{}\"\nconfig = {{ routes = {{ CT = [\"CT-ARCHIVE\"] }}, default = [\"ARCHIVE\"] }}\ntargets = [\"CT-ARCHIVE\", \"ARCHIVE\"]\n\n{}{}",
-        association("STORESCU", "ROUTER-MOD"),
-        association("ROUTER-MOD", "CT-ARCHIVE"),
-        association("ROUTER-MOD", "ARCHIVE"),
-        wasm.display(),
-        operation("CT-ARCHIVE", ct_port),
-        operation("ARCHIVE", archive_port),
+    let (port, ct_port, archive_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let by_modality = Process::wasm(
+        "BY-MODALITY",
+        &plugin("route-by-modality"),
+        r#"{ routes = { CT = ["CT-ARCHIVE"] }, default = ["ARCHIVE"] }"#,
+        ["CT-ARCHIVE", "ARCHIVE"],
     );
-    let engine = TestEngine::start(&[("demo", "route-by-modality", text.as_str())]).await;
+    let archives = [
+        ("CT-ARCHIVE", ct_port.get()),
+        ("ARCHIVE", archive_port.get()),
+    ];
+    let text = production(port.get(), by_modality, &archives);
+    let engine = TestEngine::start(&[("demo", "route-by-modality", &text)]).await;
     let ct_archive = Archive::start("CT-ARCHIVE", ct_port, &engine.folder("ct-archive")).await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let input = engine.folder("input");
     let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 10, 2048);
     let mr = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 10, 2048);
     let files: Vec<PathBuf> = ct.iter().chain(&mr).map(|(p, _)| p.clone()).collect();
-    let (ok, acked, out) = storescu(port, &files).await;
-    assert!(ok && acked == files.len(), "{out}");
+    let sent = send(port.get(), &files).await;
+    assert!(sent.ok && sent.acknowledged() == files.len(), "{sent}");
 
-    wait_until("every instance arrives", &engine, || {
-        ct_archive.received().len() == ct.len() && archive.received().len() == mr.len()
-    })
-    .await;
-    wait_complete(&ct_archive).await;
-    wait_complete(&archive).await;
+    ct_archive.wait_for(&uids(&ct), &engine, "demo").await;
+    archive.wait_for(&uids(&mr), &engine, "demo").await;
     let (at_ct, at_archive) = (ct_archive.received(), archive.received());
     for (path, uid) in &ct {
         let got = at_ct
@@ -133,17 +98,10 @@ async fn the_routing_demo_sends_ct_only_to_the_ct_archive_and_the_rest_to_the_ar
 
 #[tokio::test(flavor = "multi_thread")]
 async fn messages_that_break_the_plugin_fail_alone_while_a_thousand_others_are_delivered() {
-    let (port, archive_port) = (free_port(), free_port());
-    let wasm = plugin("test-misbehave");
-    let text = format!(
-        "version = 1\n\n{}{}[services.IN]\ntype = \"dicom-tcp\"\nport = {port}\nae_title = \"ROUTER-MOD\"\ntargets = [\"BAD-PLUGIN\"]\n\n\
-         [processes.BAD-PLUGIN]\ntype = \"wasm\"\nplugin = \"{}\"\ntargets = [\"ARCHIVE\"]\n\n{}",
-        association("STORESCU", "ROUTER-MOD"),
-        association("ROUTER-MOD", "ARCHIVE"),
-        wasm.display(),
-        operation("ARCHIVE", archive_port),
-    );
-    let engine = TestEngine::start(&[("test", "misbehave", text.as_str())]).await;
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let bad = Process::wasm("BAD-PLUGIN", &plugin("test-misbehave"), "{}", ["ARCHIVE"]);
+    let text = production(port.get(), bad, &[("ARCHIVE", archive_port.get())]);
+    let engine = TestEngine::start(&[("test", "misbehave", &text)]).await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let input = engine.folder("input");
     let good = write_instances(&input, "good", Modality::Ct, EXPLICIT, 1000, 64);
@@ -153,21 +111,25 @@ async fn messages_that_break_the_plugin_fail_alone_while_a_thousand_others_are_d
     for (i, kind) in bad_kinds.iter().enumerate() {
         let uid = format!("1.2.826.0.1.3680043.10.1142.99.{}", i + 1);
         let path = input.join(format!("bad-{kind}.dcm"));
-        write_image_with_uid(&path, "CT", kind, &uid);
+        Instance::new(Modality::Ct)
+            .sop_instance_uid(&uid)
+            .patient_id(kind)
+            .write(&path);
         // Spread the bad messages among the good ones.
         files.insert(100 + i * 200, path);
         bad_uids.push(uid);
     }
-    let (ok, acked, out) = storescu(port, &files).await;
+    let sent = send(port.get(), &files).await;
     assert!(
-        ok && acked == files.len(),
-        "every message is acknowledged: {out}"
+        sent.ok && sent.acknowledged() == files.len(),
+        "every message is acknowledged: {sent}"
     );
 
-    wait_until("the good instances arrive", &engine, || {
-        archive.received().len() >= good.len()
-    })
-    .await;
+    engine
+        .wait_until("the good instances arrive", async || {
+            archive.received().len() >= good.len()
+        })
+        .await;
     let got = archive.received();
     for (_, uid) in &good {
         assert!(got.contains_key(uid), "{uid} did not arrive");
@@ -207,17 +169,15 @@ async fn messages_that_break_the_plugin_fail_alone_while_a_thousand_others_are_d
 
 #[tokio::test(flavor = "multi_thread")]
 async fn edits_reach_the_archive_as_a_copy_while_the_original_stays_as_received() {
-    let (port, archive_port) = (free_port(), free_port());
-    let wasm = plugin("tag-morph");
-    let text = format!(
-        "version = 1\n\n{}{}[services.IN]\ntype = \"dicom-tcp\"\nport = {port}\nae_title = \"ROUTER-MOD\"\ntargets = [\"MORPH\"]\n\n\
-         [processes.MORPH]\ntype = \"wasm\"\nplugin = \"{}\"\nconfig = {{ remove = [\"PatientName\"], set = [{{ tag = \"InstitutionName\", value = \"ANON\" }}] }}\ntargets = [\"ARCHIVE\"]\n\n{}",
-        association("STORESCU", "ROUTER-MOD"),
-        association("ROUTER-MOD", "ARCHIVE"),
-        wasm.display(),
-        operation("ARCHIVE", archive_port),
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let morph = Process::wasm(
+        "MORPH",
+        &plugin("tag-morph"),
+        r#"{ remove = ["PatientName"], set = [{ tag = "InstitutionName", value = "ANON" }] }"#,
+        ["ARCHIVE"],
     );
-    let engine = TestEngine::start(&[("test", "morph", text.as_str())]).await;
+    let text = production(port.get(), morph, &[("ARCHIVE", archive_port.get())]);
+    let engine = TestEngine::start(&[("test", "morph", &text)]).await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let sent = write_instances(
         &engine.folder("input"),
@@ -228,12 +188,12 @@ async fn edits_reach_the_archive_as_a_copy_while_the_original_stays_as_received(
         1024,
     );
     let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
-    let (ok, acked, out) = storescu(port, &files).await;
-    assert!(ok && acked == files.len(), "{out}");
-    wait_until("the copies arrive", &engine, || {
-        archive.received().len() == sent.len()
-    })
-    .await;
+    let stored = send(port.get(), &files).await;
+    assert!(
+        stored.ok && stored.acknowledged() == files.len(),
+        "{stored}"
+    );
+    archive.wait_for(&uids(&sent), &engine, "test").await;
 
     let got = archive.received();
     for (_, uid) in &sent {

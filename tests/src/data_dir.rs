@@ -1,8 +1,11 @@
 //! A throw-away data directory and a runner for `switchboard` commands
-//! against it.
+//! against it; a data directory seeded with associations, and its store
+//! held (with the admin socket served) the way a running engine holds it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+
+use switchboard::association::model::AssociationContext;
 
 use crate::switchboard_bin;
 
@@ -15,8 +18,11 @@ pub struct DataDir {
 /// What one run of the binary did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
+    /// How it exited.
     pub status: ExitStatus,
+    /// What it printed on stdout.
     pub stdout: String,
+    /// What it printed on stderr.
     pub stderr: String,
 }
 
@@ -118,4 +124,73 @@ impl DataDir {
     pub fn root(&self) -> &Path {
         self.root.path()
     }
+}
+
+/// A data directory whose store holds these associations in the default
+/// namespace (the store is closed again, so a command can open it).
+pub fn data_dir_with(associations: Vec<AssociationContext>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = switchboard::store::Store::open(dir.path()).expect("open the store");
+    let namespace = Default::default();
+    for ctx in associations {
+        store
+            .associations(&namespace)
+            .put(ctx, true)
+            .expect("store");
+    }
+    drop(store);
+    dir
+}
+
+/// Holds a data directory's store the way a running engine does, and serves
+/// its admin socket, until released.
+pub struct HeldStore {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl HeldStore {
+    /// Opens the store of `data_dir` and serves its admin socket.
+    pub async fn hold(data_dir: &Path) -> Self {
+        let store = switchboard::store::Store::open(data_dir).expect("open the store");
+        let server = switchboard::admin::AdminServer::bind(
+            &switchboard::admin::socket_path(data_dir),
+            store,
+        )
+        .expect("bind the admin socket");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _served = server
+                .run(async move {
+                    let _stopped = rx.await;
+                })
+                .await;
+        });
+        Self {
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops serving and closes the store.
+    pub async fn release(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _sent = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _joined = handle.await;
+        }
+    }
+}
+
+/// Runs `switchboard --data-dir DIR ARGS…`.
+pub async fn switchboard_in(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(switchboard_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("run switchboard")
 }

@@ -10,6 +10,9 @@ use tokio::process::{Child, Command};
 
 use crate::switchboard_bin;
 
+/// How long a wait for the engine may take before the test fails.
+const WAIT: Duration = Duration::from_secs(120);
+
 /// A running engine. Killed when dropped.
 pub struct TestEngine {
     root: tempfile::TempDir,
@@ -121,16 +124,34 @@ impl TestEngine {
         signal(self.pid(), "-HUP");
     }
 
-    /// Waits until the current run's log contains `text`.
+    /// How many times the current run's log says `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    /// Waits until the current run's log says `needle` at least `times`
+    /// times.
     ///
     /// # Panics
-    /// After 30 s, showing the log.
-    pub async fn wait_for_log(&self, text: &str) {
+    /// After two minutes (compiling a plugin in a debug build takes a
+    /// while), showing the log.
+    pub async fn wait_for_log(&self, needle: &str, times: usize) {
+        self.wait_until(&format!("{times} × {needle:?} in the log"), async || {
+            self.log_count(needle) >= times
+        })
+        .await;
+    }
+
+    /// Polls `done` until it holds (every 20 ms, plus the time `done` takes).
+    ///
+    /// # Panics
+    /// After two minutes, saying `what` and showing the log.
+    pub async fn wait_until(&self, what: &str, mut done: impl AsyncFnMut() -> bool) {
         let start = Instant::now();
-        while !self.log().contains(text) {
+        while !done().await {
             assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the log never said {text:?}:\n{}",
+                start.elapsed() < WAIT,
+                "waited {WAIT:?} for {what}; engine log:\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -155,22 +176,30 @@ impl TestEngine {
             .expect("run switchboard")
     }
 
-    /// Whether every message of `namespace` is delivered to every target.
+    /// Runs a command that prints JSON and returns what it printed.
+    ///
+    /// # Panics
+    /// When the command fails or prints something else.
+    pub async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.command(args).await;
+        assert!(out.status.success(), "{args:?}: {}", crate::text(&out));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", crate::text(&out)))
+    }
+
+    /// Every message of `namespace`, oldest first (`messages list --json`).
+    pub async fn messages(&self, namespace: &str) -> Vec<serde_json::Value> {
+        let list = self.json(&messages_list(namespace)).await;
+        list.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Whether every message of `namespace` is delivered to every target
+    /// (false while the list cannot be read).
     /// A peer such as storescp creates a file before it has written it whole
     /// and answers only after; the engine marks a delivery done on that
     /// answer, so from then on the file is complete.
     pub async fn all_delivered(&self, namespace: &str) -> bool {
-        let out = self
-            .command(&[
-                "--namespace",
-                namespace,
-                "messages",
-                "list",
-                "--json",
-                "--limit",
-                "1000000",
-            ])
-            .await;
+        let out = self.command(&messages_list(namespace)).await;
         let Ok(list) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
             return false;
         };
@@ -183,6 +212,27 @@ impl TestEngine {
         })
     }
 
+    /// The queue depth of a running item, from `switchboard status --json`.
+    pub async fn queue_depth(&self, production: &str, item: &str) -> Option<usize> {
+        let status = self.json(&["status", "--json"]).await;
+        status["productions"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["name"] == production)
+            .flat_map(|p| p["items"].as_array().cloned().unwrap_or_default())
+            .find(|i| i["name"] == item)?["queue_depth"]
+            .as_u64()
+            .and_then(|d| usize::try_from(d).ok())
+    }
+
+    /// Replaces `productions/<namespace>/<name>.toml` the way editors do:
+    /// a temporary file, then a rename over the original.
+    pub fn save(&self, namespace: &str, name: &str, text: &str) {
+        let dir = self.productions_dir().join(namespace);
+        std::fs::create_dir_all(&dir).expect("the namespace's folder");
+        crate::production::save(&dir.join(format!("{name}.toml")), text);
+    }
+
     /// The productions folder.
     pub fn productions_dir(&self) -> PathBuf {
         self.root.path().join("productions")
@@ -192,6 +242,19 @@ impl TestEngine {
     pub fn root(&self) -> &Path {
         self.root.path()
     }
+}
+
+/// `messages list --json` of every message of `namespace`.
+fn messages_list(namespace: &str) -> [&str; 7] {
+    [
+        "--namespace",
+        namespace,
+        "messages",
+        "list",
+        "--json",
+        "--limit",
+        "1000000",
+    ]
 }
 
 fn signal(pid: u32, sig: &str) {

@@ -1,22 +1,42 @@
-//! Test harness: start the engine and real DICOM peers on 127.0.0.1.
+//! The test kit: what the integration tests (`it/`) and the benchmarks
+//! (`benches/`) use to run the engine and real DICOM peers on 127.0.0.1.
+//!
+//! - [`net`]: ports reserved for peers ([`net::Port`]) and readiness waits.
+//! - [`peer`]: a peer program serving on a reserved port.
+//! - [`dcmtk`]: DCMTK: storescp as an archive, storescu and echoscu runs.
+//! - [`pynetdicom`]: pynetdicom: scripts, an SCP, an echo client.
+//! - [`scp`]: a Switchboard SCP in this process.
+//! - [`engine_process`]: `switchboard run` as a child process.
+//! - [`data_dir`]: a throw-away data directory and commands against it.
+//! - [`production`]: production files, from a typed builder.
+//! - [`instances`]: the one DICOM file writer.
+//! - [`plugins`]: routing plugins built from `plugins/`.
+//! - [`uids`]: the UIDs the tests name.
+//!
+//! A missing peer or a failed step panics with what to do: the kit serves
+//! tests and benchmark programs, where that is the report wanted.
 
-pub mod dicom;
+pub mod data_dir;
+pub mod dcmtk;
+pub mod engine_process;
+pub mod instances;
+pub mod net;
+pub mod peer;
 pub mod plugins;
+pub mod production;
+pub mod pynetdicom;
+pub mod scp;
+pub mod uids;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-pub mod archive;
-pub mod data_dir;
-pub mod engine_process;
-pub mod instances;
-
 pub use data_dir::{DataDir, Run};
 
-/// The built `switchboard` binary: `<target dir>/debug/switchboard`, found
-/// from this test executable (`<target dir>/debug/deps/it-…`), since
-/// `CARGO_BIN_EXE_switchboard` is only set for the engine's own tests.
-/// `SWITCHBOARD_BIN` overrides it.
+/// The built `switchboard` binary of the running program's profile: next to
+/// it (a benchmark in `<target>/release/`), or one folder up (a test in
+/// `<target>/debug/deps/`; `CARGO_BIN_EXE_switchboard` is only set for the
+/// engine's own tests). `SWITCHBOARD_BIN` overrides it.
 ///
 /// # Panics
 /// When the binary is missing: build it first (`cargo build -p switchboard-engine`,
@@ -25,18 +45,28 @@ pub fn switchboard_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("SWITCHBOARD_BIN") {
         return PathBuf::from(path);
     }
-    let exe = std::env::current_exe().expect("path of the test executable");
-    let debug = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executable lives in <target>/debug/deps");
-    let bin = debug.join(format!("switchboard{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p switchboard-engine` (or scripts/test) first",
-        bin.display()
-    );
-    bin
+    let exe = std::env::current_exe().expect("path of the running program");
+    let name = format!("switchboard{}", std::env::consts::EXE_SUFFIX);
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join(&name))
+        .collect();
+    candidates
+        .iter()
+        .find(|bin| bin.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{} is missing: run `cargo build -p switchboard-engine` (or scripts/test) first, \
+                 in the profile of {}",
+                candidates
+                    .last()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+                exe.display()
+            )
+        })
 }
 
 /// Runs `switchboard ARGS…` to completion and returns what it printed.
@@ -46,4 +76,14 @@ pub fn switchboard(args: &[&str]) -> Output {
         .env_remove("RUST_LOG")
         .output()
         .expect("run the switchboard binary")
+}
+
+/// A finished command's status and output, for assertion messages.
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }

@@ -5,65 +5,54 @@
 //! latency (connect to A-ASSOCIATE-AC); memory per open association.
 //!
 //! Usage (release build recommended):
-//!   cargo run --release -p benches --bin echo-bench -- [ASSOCIATIONS] [CONCURRENCY]
-//! The Switchboard SCP runs in a child process (`echo-bench serve PORT`) so
-//! client and server do not share a runtime; storescp runs with
-//! TCP_NODELAY=1 (DCMTK leaves Nagle on otherwise).
+//! `cargo run --release -p benches --bin echo-bench -- [ASSOCIATIONS] [CONCURRENCY]`
+//!
+//! The Switchboard SCP (the test kit's) runs in a child process
+//! (`echo-bench serve`, which prints the port it listens on) so client and
+//! server do not share a runtime; storescp runs with TCP_NODELAY=1 (DCMTK
+//! leaves Nagle on otherwise).
 
-use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use benches::free_port;
-use switchboard::association::model::{AeTitle, AssociationContext, PresentationContext, Uid};
-use switchboard::association::negotiation::LookupFailed;
+use integration_tests::dcmtk::Archive;
+use integration_tests::net::Port;
+use integration_tests::scp::{TestScp, association};
+use integration_tests::uids::{IMPLICIT, VERIFICATION};
 use switchboard::dimse::scu::{ScuOptions, connect};
-use switchboard::services::dicom_scp::{DicomScp, DicomScpConfig, ScpContext};
+use tokio::io::AsyncBufReadExt;
 use tokio::process::Command;
-use tokio_util::sync::CancellationToken;
-
-const VERIFICATION: &str = "1.2.840.10008.1.1";
-const IMPLICIT: &str = "1.2.840.10008.1.2";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("serve") {
-        let port: u16 = args.get(2).context("serve PORT")?.parse()?;
-        return serve(port).await;
+        return serve().await;
     }
     let associations: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let concurrency: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(32);
 
-    let ours_port = free_port()?;
     let mut ours = Command::new(std::env::current_exe()?)
-        .args(["serve", &ours_port.to_string()])
-        .stdout(Stdio::null())
+        .arg("serve")
+        .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let storescp_port = free_port()?;
+    let mut announced = String::new();
+    tokio::io::BufReader::new(ours.stdout.take().context("the SCP's stdout")?)
+        .read_line(&mut announced)
+        .await?;
+    let ours_port: u16 = announced
+        .trim()
+        .parse()
+        .with_context(|| format!("the SCP announced {announced:?}, not its port"))?;
     let out_dir = tempfile::tempdir()?;
-    let mut storescp = Command::new("/usr/bin/storescp")
-        .env("TCP_NODELAY", "1")
-        .args(["-aet", "ENS-SCP", "-od"])
-        .arg(out_dir.path())
-        .arg(storescp_port.to_string())
-        .kill_on_drop(true)
-        .spawn()
-        .context("start /usr/bin/storescp (apt-get install dcmtk)")?;
-    let storescp_fork_port = free_port()?;
-    let mut storescp_fork = Command::new("/usr/bin/storescp")
-        .env("TCP_NODELAY", "1")
-        .args(["--fork", "-aet", "ENS-SCP", "-od"])
-        .arg(out_dir.path())
-        .arg(storescp_fork_port.to_string())
-        .kill_on_drop(true)
-        .spawn()?;
-    for port in [ours_port, storescp_port, storescp_fork_port] {
-        wait_for(([127, 0, 0, 1], port).into()).await?;
-    }
+    let storescp = Archive::start_with("ENS-SCP", Port::reserve(), out_dir.path(), &[]).await;
+    let storescp_fork =
+        Archive::start_with("ENS-SCP", Port::reserve(), out_dir.path(), &["--fork"]).await;
+    let storescp_port = storescp.port();
+    let storescp_fork_port = storescp_fork.port();
 
     println!("# C-ECHO, fresh association per echo; client: Switchboard SCU in one process");
     println!(
@@ -107,11 +96,7 @@ async fn main() -> anyhow::Result<()> {
             "storescp --fork: {per:.1} KiB RSS per open association (one process each, 20 held open)"
         );
     }
-    let _stopped = (
-        ours.start_kill(),
-        storescp.start_kill(),
-        storescp_fork.start_kill(),
-    );
+    // The children are killed as they drop.
     Ok(())
 }
 
@@ -230,41 +215,19 @@ async fn forked_memory_per_association(pid: u32, port: u16, n: usize) -> anyhow:
     Ok(total as f64 / kids.len().max(1) as f64)
 }
 
-async fn wait_for(addr: SocketAddr) -> anyhow::Result<()> {
-    for _ in 0..250 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bail!("nothing listens on {addr}")
-}
-
-/// The Switchboard side: an SCP that accepts Verification from anyone.
-async fn serve(port: u16) -> anyhow::Result<()> {
-    let mut stored = AssociationContext::new(AeTitle::wildcard(), AeTitle::new("ENS-SCP")?);
-    stored.presentation_contexts = vec![PresentationContext::new(
-        Uid::new(VERIFICATION)?,
-        vec![Uid::new(IMPLICIT)?],
-    )?];
-    let mut config = DicomScpConfig::new(port, AeTitle::new("ENS-SCP")?);
-    config.bind_address = "127.0.0.1".parse()?;
-    config.max_associations = 1000;
-    let dir = tempfile::tempdir()?;
-    let cx = ScpContext {
-        name: "BENCH".into(),
-        namespace: Default::default(),
-        lookup: Arc::new(
-            move |_: &AeTitle, _: &AeTitle| -> Result<Option<AssociationContext>, LookupFailed> {
-                Ok(Some(stored.clone()))
-            },
-        ),
-        ingest: None,
-        spool_dir: dir.path().join("spool"),
-        spool_files: None,
-    };
-    let scp = DicomScp::bind(config, cx).await?;
-    scp.run(CancellationToken::new(), Duration::from_secs(1))
-        .await;
+/// The Switchboard side: the test kit's SCP, accepting Verification from
+/// anyone; prints its port, then serves until killed.
+async fn serve() -> anyhow::Result<()> {
+    let scp = TestScp::start(
+        "ENS-SCP",
+        vec![association("*", "ENS-SCP", &[(VERIFICATION, &[IMPLICIT])])],
+        |c| {
+            c.max_associations = 1000;
+            c.trace = false;
+        },
+    )
+    .await;
+    println!("{}", scp.addr.port());
+    std::future::pending::<()>().await;
     Ok(())
 }

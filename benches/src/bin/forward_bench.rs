@@ -27,11 +27,16 @@
 //!  target/release/forward-bench [--count N] [--kib S] [--senders C] [--files F] [--large]`
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use benches::{EXPLICIT, dcmtk_and_engine, free_port, generate, wait_tcp};
+use benches::Engine;
+use integration_tests::dcmtk::{Archive, dcmtk_command};
+use integration_tests::instances::{Instance, Modality, write_series};
+use integration_tests::net::Port;
+use integration_tests::production::{DicomOperation, DicomService, Process, Production};
+use tokio::process::Command;
 
 /// Store-and-forward benchmark (see the module documentation).
 #[derive(Debug, clap::Parser)]
@@ -57,13 +62,15 @@ struct Options {
     plugin: Option<PathBuf>,
 }
 
-fn main() -> anyhow::Result<()> {
+// One thread: the benchmark itself only waits for its children.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
     let mut o = <Options as clap::Parser>::parse();
     if let Some(path) = o.plugin.take() {
         o.plugin =
             Some(std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?);
     }
-    let engine = dcmtk_and_engine()?;
+    benches::check_tools();
     let dir = tempfile::tempdir()?;
     let root = dir.path();
 
@@ -73,9 +80,9 @@ fn main() -> anyhow::Result<()> {
 
     // 1. sequential
     let input = root.join("seq");
-    let files = generate(&input, "seq", 1, o.count, o.kib * 1024, 1)?;
-    let direct = direct_run(root, std::slice::from_ref(&files))?;
-    let (through, rss) = through_run(root, &engine, std::slice::from_ref(&files), "seq", None)?;
+    let files = generate(&input, "seq", o.count, o.kib * 1024, 1);
+    let direct = direct_run(root, std::slice::from_ref(&files)).await?;
+    let (through, rss) = through_run(root, std::slice::from_ref(&files), "seq", None).await?;
     report(
         &format!("{} × {} KiB, one storescu", o.count, o.kib),
         o.count,
@@ -86,13 +93,13 @@ fn main() -> anyhow::Result<()> {
     if let Some(p) = &o.plugin {
         let (pass, rss) = through_run(
             root,
-            &engine,
             std::slice::from_ref(&files),
             "seq-pass",
             Some(Path::new("-")),
-        )?;
+        )
+        .await?;
         report_process("a pass-through process", o.count, through, pass, rss);
-        let (with, rss) = through_run(root, &engine, &[files], "seq-wasm", Some(p))?;
+        let (with, rss) = through_run(root, &[files], "seq-wasm", Some(p)).await?;
         report_process(
             "a wasm routing process (route-by-modality)",
             o.count,
@@ -106,17 +113,10 @@ fn main() -> anyhow::Result<()> {
     let mut groups = Vec::new();
     for s in 0..o.senders {
         let d = root.join(format!("con{s}"));
-        groups.push(generate(
-            &d,
-            &format!("c{s}"),
-            100 + s,
-            o.files,
-            o.kib * 1024,
-            1,
-        )?);
+        groups.push(generate(&d, &format!("c{s}"), o.files, o.kib * 1024, 1));
     }
-    let direct = direct_run(root, &groups)?;
-    let (through, rss) = through_run(root, &engine, &groups, "con", None)?;
+    let direct = direct_run(root, &groups).await?;
+    let (through, rss) = through_run(root, &groups, "con", None).await?;
     report(
         &format!(
             "{} storescu × {} × {} KiB, concurrent",
@@ -129,9 +129,9 @@ fn main() -> anyhow::Result<()> {
     );
     if let Some(p) = &o.plugin {
         let n = o.senders * o.files;
-        let (pass, rss) = through_run(root, &engine, &groups, "con-pass", Some(Path::new("-")))?;
+        let (pass, rss) = through_run(root, &groups, "con-pass", Some(Path::new("-"))).await?;
         report_process("a pass-through process", n, through, pass, rss);
-        let (with, rss) = through_run(root, &engine, &groups, "con-wasm", Some(p))?;
+        let (with, rss) = through_run(root, &groups, "con-wasm", Some(p)).await?;
         report_process(
             "a wasm routing process (route-by-modality)",
             n,
@@ -144,9 +144,9 @@ fn main() -> anyhow::Result<()> {
     // 3. large
     if o.large {
         let d = root.join("large");
-        let files = generate(&d, "large", 2, 3, 100 * 1024 * 1024, 100)?;
-        let direct = direct_run(root, std::slice::from_ref(&files))?;
-        let (through, rss) = through_run(root, &engine, &[files], "large", None)?;
+        let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100);
+        let direct = direct_run(root, std::slice::from_ref(&files)).await?;
+        let (through, rss) = through_run(root, &[files], "large", None).await?;
         report(
             "3 × 100 MiB multi-frame, one storescu",
             3,
@@ -191,37 +191,28 @@ fn report_process(what: &str, n: usize, through: Duration, with: Duration, rss_k
     );
 }
 
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
+/// `count` CT instances of one series with `bytes` of pixel data in
+/// `frames` frames, in `dir`.
+fn generate(dir: &Path, tag: &str, count: usize, bytes: usize, frames: usize) -> Vec<PathBuf> {
+    let template = Instance::new(Modality::Ct).pixel_data(bytes, frames);
+    write_series(dir, tag, count, &template)
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
 }
 
-fn storescp(port: u16, out: &Path) -> anyhow::Result<Killed> {
-    std::fs::create_dir_all(out)?;
-    let child = Command::new("/usr/bin/storescp")
-        .env("TCP_NODELAY", "1")
-        // --fork: one process per association, so concurrent senders are
-        // served at once (the engine's lanes too).
-        .args(["--fork", "-aet", "ARCHIVE", "-od"])
-        .arg(out)
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    wait_tcp(port, Duration::from_secs(30))?;
-    Ok(Killed(child))
+/// DCMTK storescp as ARCHIVE; `--fork`: one process per association, so
+/// concurrent senders are served at once (the engine's lanes too).
+async fn storescp(port: Port, out: &Path) -> Archive {
+    Archive::start_with("ARCHIVE", port, out, &["--fork"]).await
 }
 
 /// Runs one storescu per group at once and waits for all.
-fn send(port: u16, called: &str, groups: &[Vec<PathBuf>]) -> anyhow::Result<()> {
-    let children: Vec<Child> = groups
+async fn send(port: u16, called: &str, groups: &[Vec<PathBuf>]) -> anyhow::Result<()> {
+    let children: Vec<_> = groups
         .iter()
         .map(|files| {
-            Command::new("/usr/bin/storescu")
-                .env("TCP_NODELAY", "1")
+            dcmtk_command("storescu")
                 .args(["-aec", called, "127.0.0.1"])
                 .arg(port.to_string())
                 .args(files)
@@ -231,7 +222,7 @@ fn send(port: u16, called: &str, groups: &[Vec<PathBuf>]) -> anyhow::Result<()> 
         })
         .collect::<Result<_, _>>()?;
     for mut c in children {
-        let status = c.wait()?;
+        let status = c.wait().await?;
         anyhow::ensure!(status.success(), "storescu failed: {status}");
     }
     Ok(())
@@ -242,7 +233,7 @@ fn count_files(dir: &Path) -> usize {
 }
 
 /// Waits until `dir` holds `n` files.
-fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
+async fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
     let start = Instant::now();
     while count_files(dir) < n {
         anyhow::ensure!(
@@ -251,7 +242,7 @@ fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
             count_files(dir),
             dir.display()
         );
-        std::thread::sleep(Duration::from_millis(2));
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Ok(())
 }
@@ -259,101 +250,68 @@ fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
 /// Writes every dirty page to disk, so that a run does not wait behind the
 /// write-back of what the runs before it wrote (the engine's `fdatasync`
 /// would, a `storescp` without it would not).
-fn settle() {
-    Command::new("sync").status().ok();
+async fn settle() {
+    Command::new("sync").status().await.ok();
 }
 
-fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> {
-    settle();
-    let port = free_port()?;
+async fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> {
+    settle().await;
+    let port = Port::reserve();
     let out = root.join(format!("direct-{port}"));
-    let _scp = storescp(port, &out)?;
+    let scp = storescp(port, &out).await;
     let start = Instant::now();
-    send(port, "ARCHIVE", groups)?;
+    send(scp.port(), "ARCHIVE", groups).await?;
     let n: usize = groups.iter().map(Vec::len).sum();
-    wait_files(&out, n)?;
+    wait_files(&out, n).await?;
     Ok(start.elapsed())
 }
 
-fn through_run(
+/// Store and forward, with up to 4 associations to the archive; with a
+/// `ROUTE` process between service and operation when `plugin` is given
+/// (`-` for a pass-through process).
+fn production(port: u16, archive_port: u16, plugin: Option<&Path>) -> Production {
+    let production = Production::store_and_forward(port, archive_port).dicom_operation(
+        DicomOperation::new("OUT", archive_port, "ARCHIVE", "ROUTER").max_associations(4),
+    );
+    let route = match plugin {
+        None => return production,
+        Some(p) if p == Path::new("-") => Process::pass_through("ROUTE", ["OUT"]),
+        Some(p) => Process::wasm(
+            "ROUTE",
+            p,
+            r#"{ routes = { CT = ["OUT"] }, default = ["OUT"] }"#,
+            ["OUT"],
+        ),
+    };
+    production
+        .dicom_service(DicomService::new("IN", port, "ROUTER").targets(["ROUTE"]))
+        .process(route)
+}
+
+async fn through_run(
     root: &Path,
-    engine: &Path,
     groups: &[Vec<PathBuf>],
     tag: &str,
     plugin: Option<&Path>,
 ) -> anyhow::Result<(Duration, u64)> {
-    let (port, archive_port) = (free_port()?, free_port()?);
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
     let base = root.join(format!("through-{tag}"));
-    let (first, process) = match plugin {
-        // A plugin path of "-" means a pass-through process (no plugin), for comparison.
-        Some(p) if p == Path::new("-") => (
-            "ROUTE",
-            "[processes.ROUTE]\ntype = \"pass-through\"\ntargets = [\"OUT\"]".to_string(),
-        ),
-        Some(p) => (
-            "ROUTE",
-            format!(
-                "[processes.ROUTE]\ntype = \"wasm\"\nplugin = \"{}\"\nconfig = {{ routes = {{ CT = [\"OUT\"] }}, default = [\"OUT\"] }}\ntargets = [\"OUT\"]",
-                p.display()
-            ),
-        ),
-        None => ("OUT", String::new()),
-    };
     let productions = base.join("productions/bench");
     std::fs::create_dir_all(&productions)?;
     std::fs::write(
         productions.join("forward.toml"),
-        format!(
-            r#"version = 1
-[[associations]]
-calling_ae_title = "STORESCU"
-called_ae_title = "ROUTER"
-abstract_syntaxes = ["storage"]
-transfer_syntaxes = ["{EXPLICIT}", "1.2.840.10008.1.2"]
-[[associations]]
-calling_ae_title = "ROUTER"
-called_ae_title = "ARCHIVE"
-abstract_syntaxes = ["storage"]
-transfer_syntaxes = ["{EXPLICIT}", "1.2.840.10008.1.2"]
-[services.IN]
-type = "dicom-tcp"
-port = {port}
-ae_title = "ROUTER"
-targets = ["{first}"]
-{process}
-[operations.OUT]
-type = "dicom-tcp"
-host = "127.0.0.1"
-port = {archive_port}
-remote_ae_title = "ARCHIVE"
-local_ae_title = "ROUTER"
-max_associations = 4
-"#
-        ),
+        production(port.get(), archive_port.get(), plugin).to_string(),
     )?;
     let out = base.join("archive");
-    settle();
-    let _scp = storescp(archive_port, &out)?;
-    let child = Command::new(engine)
-        .arg("--data-dir")
-        .arg(base.join("data"))
-        .args(["run", "--productions"])
-        .arg(base.join("productions"))
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_ENGINE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let pid = child.id();
-    let mut engine_proc = Killed(child);
-    wait_tcp(port, Duration::from_secs(30))?;
+    settle().await;
+    let _scp = storescp(archive_port, &out).await;
+    let engine = Engine::start(&base, &port).await?;
+    let pid = engine.pid().context("the engine's pid")?;
     let start = Instant::now();
-    send(port, "ROUTER", groups)?;
+    send(port.get(), "ROUTER", groups).await?;
     let acked = start.elapsed();
     let n: usize = groups.iter().map(Vec::len).sum();
-    wait_files(&out, n)?;
+    wait_files(&out, n).await?;
     let took = start.elapsed();
     println!(
         "  (through: every instance acknowledged after {:.2} s, {:.1} images/s)",
@@ -386,12 +344,7 @@ max_associations = 4
     if std::env::var_os("BENCH_THREADS").is_some() {
         println!("  (engine CPU by thread: {})", thread_cpu(pid));
     }
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
-        .ok();
-    engine_proc.0.wait().ok();
+    engine.stop().await?;
     Ok((took, rss))
 }
 

@@ -16,12 +16,15 @@
 //!  target/release/reload-bench [--rounds N] [--count N] [--kib S]`
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use benches::{EXPLICIT, dcmtk_and_engine, free_port, generate, wait_tcp};
-
-const IMPLICIT: &str = "1.2.840.10008.1.2";
+use benches::Engine;
+use integration_tests::dcmtk::{Archive, dcmtk_command};
+use integration_tests::instances::{Modality, write_instances};
+use integration_tests::net::{Port, wait_for_tcp};
+use integration_tests::production::{self, DicomOperation, DicomService, Production};
+use integration_tests::uids::EXPLICIT;
 
 /// Hot-reload benchmark (see the module documentation).
 #[derive(Debug, clap::Parser)]
@@ -37,65 +40,20 @@ struct Options {
     kib: usize,
 }
 
-fn main() -> anyhow::Result<()> {
+// One thread: the benchmark itself only waits for its children and polls.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
     let o = <Options as clap::Parser>::parse();
-    let engine = dcmtk_and_engine()?;
+    benches::check_tools();
     let dir = tempfile::tempdir()?;
     println!("# hot reload benchmark\n");
-    latency(dir.path(), &engine, o.rounds)?;
-    throughput(dir.path(), &engine, o.count, o.kib)?;
+    latency(dir.path(), o.rounds).await?;
+    throughput(dir.path(), o.count, o.kib).await?;
     Ok(())
 }
 
-fn echo_production(port: u16) -> String {
-    format!(
-        r#"version = 1
-[[associations]]
-calling_ae_title = "ECHOSCU"
-called_ae_title = "ENS-SCP"
-abstract_syntaxes = ["1.2.840.10008.1.1"]
-transfer_syntaxes = ["{IMPLICIT}"]
-[services.ECHO-SCP]
-type = "dicom-tcp"
-port = {port}
-ae_title = "ENS-SCP"
-"#
-    )
-}
-
-fn save(path: &Path, text: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("toml.tmp~");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status()
-            .ok();
-        self.0.wait().ok();
-    }
-}
-
-fn start_engine(engine: &Path, base: &Path) -> anyhow::Result<Killed> {
-    let child = Command::new(engine)
-        .arg("--data-dir")
-        .arg(base.join("data"))
-        .args(["run", "--productions"])
-        .arg(base.join("productions"))
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_ENGINE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    Ok(Killed(child))
+fn echo_production(port: &Port) -> String {
+    Production::echo("ECHOSCU", port.get()).to_string()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -115,112 +73,101 @@ fn report_latency(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-fn latency(root: &Path, engine: &Path, rounds: usize) -> anyhow::Result<()> {
+async fn latency(root: &Path, rounds: usize) -> anyhow::Result<()> {
     let base = root.join("latency");
     let ns = base.join("productions/bench");
     std::fs::create_dir_all(&ns)?;
     let file = ns.join("echo.toml");
-    let port = free_port()?;
-    std::fs::write(&file, echo_production(port))?;
-    let _engine = start_engine(engine, &base)?;
-    wait_tcp(port, Duration::from_secs(30))?;
+    let port = Port::reserve();
+    std::fs::write(&file, echo_production(&port))?;
+    let engine = Engine::start(&base, &port).await?;
+    let timeout = Duration::from_secs(30);
 
+    // The ports stay reserved until the end, so that none is reused.
+    let mut ports = Vec::new();
     let mut changed = Vec::new();
     for _ in 0..rounds {
-        let next = free_port()?;
+        let next = Port::reserve();
         let written = Instant::now();
-        save(&file, &echo_production(next))?;
-        let serving = wait_tcp(next, Duration::from_secs(30))?;
+        production::save(&file, &echo_production(&next));
+        let serving = wait_for_tcp(next.addr(), timeout).await;
         changed.push(serving - written);
+        ports.push(next);
         // Let the watcher settle so that rounds do not merge.
-        std::thread::sleep(Duration::from_millis(150));
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     report_latency("port of a running production changed", changed);
 
     let mut added = Vec::new();
     for n in 0..rounds {
-        let next = free_port()?;
+        let next = Port::reserve();
         let new = ns.join(format!("new{n}.toml"));
         let written = Instant::now();
-        save(&new, &echo_production(next))?;
-        let serving = wait_tcp(next, Duration::from_secs(30))?;
+        production::save(&new, &echo_production(&next));
+        let serving = wait_for_tcp(next.addr(), timeout).await;
         added.push(serving - written);
-        std::thread::sleep(Duration::from_millis(150));
+        ports.push(next);
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     report_latency("new production file", added);
     println!();
-    Ok(())
+    engine.stop().await
 }
 
+/// Store and forward, one association at a time to the archive, with the
+/// service's association limit and OUT's first retry delay as given.
 fn forward_production(port: u16, archive_port: u16, delay: &str, limit: u32) -> String {
-    format!(
-        r#"version = 1
-[[associations]]
-calling_ae_title = "STORESCU"
-called_ae_title = "ROUTER"
-abstract_syntaxes = ["storage"]
-transfer_syntaxes = ["{EXPLICIT}", "{IMPLICIT}"]
-[[associations]]
-calling_ae_title = "ROUTER"
-called_ae_title = "ARCHIVE"
-abstract_syntaxes = ["storage"]
-transfer_syntaxes = ["{EXPLICIT}", "{IMPLICIT}"]
-[services.IN]
-type = "dicom-tcp"
-port = {port}
-ae_title = "ROUTER"
-max_associations = {limit}
-targets = ["OUT"]
-[operations.OUT]
-type = "dicom-tcp"
-host = "127.0.0.1"
-port = {archive_port}
-remote_ae_title = "ARCHIVE"
-local_ae_title = "ROUTER"
-max_associations = 1
-retry = {{ initial_delay = "{delay}", factor = 2.0, max_delay = "1s" }}
-"#
-    )
+    Production::store_and_forward(port, archive_port)
+        .dicom_service(
+            DicomService::new("IN", port, "ROUTER")
+                .max_associations(limit)
+                .targets(["OUT"]),
+        )
+        .dicom_operation(
+            DicomOperation::new("OUT", archive_port, "ARCHIVE", "ROUTER")
+                .max_associations(1)
+                .retry(delay, 2.0, "1s"),
+        )
+        .to_string()
 }
 
-fn throughput(root: &Path, engine: &Path, count: usize, kib: usize) -> anyhow::Result<()> {
+async fn throughput(root: &Path, count: usize, kib: usize) -> anyhow::Result<()> {
     let base = root.join("throughput");
     let ns = base.join("productions/bench");
     std::fs::create_dir_all(&ns)?;
-    let (port, archive_port) = (free_port()?, free_port()?);
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let (to, at) = (port.get(), archive_port.get());
     let file = ns.join("forward.toml");
-    std::fs::write(&file, forward_production(port, archive_port, "100ms", 100))?;
-    let files = generate(&base.join("input"), "i", 0, count, kib * 1024, 1)?;
+    std::fs::write(&file, forward_production(to, at, "100ms", 100))?;
+    let files: Vec<_> = write_instances(
+        &base.join("input"),
+        "i",
+        Modality::Ct,
+        EXPLICIT,
+        count,
+        kib * 1024,
+    )
+    .into_iter()
+    .map(|(path, _)| path)
+    .collect();
     let out = base.join("archive");
-    std::fs::create_dir_all(&out)?;
-    let _archive = Killed(
-        Command::new("/usr/bin/storescp")
-            .env("TCP_NODELAY", "1")
-            .args(["-aet", "ARCHIVE", "-od"])
-            .arg(&out)
-            .arg(archive_port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    wait_tcp(archive_port, Duration::from_secs(30))?;
-    let _engine = start_engine(engine, &base)?;
-    wait_tcp(port, Duration::from_secs(30))?;
+    let _archive = Archive::start_with("ARCHIVE", archive_port, &out, &[]).await;
+    let engine = Engine::start(&base, &port).await?;
 
     // Associations of 100 instances, one after the other.
-    let sender = std::thread::spawn(move || -> anyhow::Result<()> {
+    let sender = tokio::spawn(async move {
         for chunk in files.chunks(100) {
-            let status = Command::new("/usr/bin/storescu")
-                .env("TCP_NODELAY", "1")
+            let status = dcmtk_command("storescu")
                 .args(["-aec", "ROUTER", "127.0.0.1"])
-                .arg(port.to_string())
+                .arg(to.to_string())
                 .args(chunk)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .status()?;
+                .status()
+                .await?;
             anyhow::ensure!(status.success(), "storescu failed: {status}");
         }
-        Ok(())
+        anyhow::Ok(())
     });
 
     // Sample the archive every 10 ms; reload twice in the middle.
@@ -233,21 +180,19 @@ fn throughput(root: &Path, engine: &Path, count: usize, kib: usize) -> anyhow::R
         let t = start.elapsed();
         samples.push((t, delivered));
         if reloads.is_empty() && delivered >= count * 3 / 10 {
-            save(&file, &forward_production(port, archive_port, "200ms", 100))?;
+            production::save(&file, &forward_production(to, at, "200ms", 100));
             reloads.push((start.elapsed(), "operation changed (~OUT)"));
         } else if reloads.len() == 1 && delivered >= count * 6 / 10 {
-            save(&file, &forward_production(port, archive_port, "200ms", 50))?;
+            production::save(&file, &forward_production(to, at, "200ms", 50));
             reloads.push((start.elapsed(), "service changed (~IN), socket taken over"));
         }
         anyhow::ensure!(
             t < Duration::from_secs(600),
             "only {delivered} of {count} delivered"
         );
-        std::thread::sleep(Duration::from_millis(10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    sender
-        .join()
-        .map_err(|_| anyhow::anyhow!("the sender panicked"))??;
+    sender.await??;
     let total = start.elapsed();
 
     let at = |t: Duration| -> usize {
@@ -292,5 +237,5 @@ fn throughput(root: &Path, engine: &Path, count: usize, kib: usize) -> anyhow::R
             }
         );
     }
-    Ok(())
+    engine.stop().await
 }
