@@ -60,14 +60,14 @@ impl Ingest for Received {
         Box::pin(async move {
             tokio::task::spawn_blocking(move || data.complete())
                 .await
-                .map_err(|e| IngestError(e.to_string()))?
-                .map_err(|e| IngestError(e.to_string()))?;
+                .map_err(IngestError::new)?
+                .map_err(IngestError::new)?;
             let bytes = tokio::fs::read(&instance.spool_path)
                 .await
-                .map_err(|e| IngestError(e.to_string()))?;
+                .map_err(IngestError::new)?;
             tokio::fs::remove_file(&instance.spool_path)
                 .await
-                .map_err(|e| IngestError(e.to_string()))?;
+                .map_err(IngestError::new)?;
             self.0.lock().expect("lock").push((instance, bytes));
             Ok(())
         })
