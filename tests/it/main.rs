@@ -10,6 +10,7 @@ mod engine_lifecycle;
 mod file_storage;
 mod garbage;
 mod message_trace;
+mod namespaces;
 mod negotiation;
 mod plugin_host;
 mod plugins;
