@@ -10,10 +10,9 @@
 //! items.
 
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use super::topology::{ItemHandle, RunningProduction, Shared, start_item};
-use crate::config::ItemKind;
 use crate::ids::ItemName;
 
 /// Why a task ended, in words.
@@ -53,17 +52,7 @@ pub async fn restart_ended(shared: &Shared, production: &mut RunningProduction) 
         match handle.health.restart_at {
             None if handle.running.task.is_finished() => {
                 let why = why_it_ended(handle).await;
-                if handle.kind != ItemKind::Service {
-                    match handle.messages.requeue_in_flight_of(&handle.address) {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            info!(item = %name, count = n, "Deliveries the item held are queued again.")
-                        }
-                        Err(e) => {
-                            warn!(item = %name, error = %e, "Could not queue again what the item held; the next start will.")
-                        }
-                    }
-                }
+                handle.requeue_held(&name);
                 let wait = handle.health.failed(why.clone(), now);
                 error!(
                     namespace = %production.production.id.namespace,

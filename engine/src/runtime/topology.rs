@@ -277,9 +277,9 @@ pub async fn stop_items(items: Vec<(ItemName, ItemHandle)>, grace: Duration) {
         for (_, h) in &phase {
             h.token.cancel();
         }
-        for (name, h) in phase {
+        for (name, mut h) in phase {
             let abort = h.running.task.abort_handle();
-            if tokio::time::timeout_at(deadline, h.running.task)
+            if tokio::time::timeout_at(deadline, &mut h.running.task)
                 .await
                 .is_err()
             {
@@ -290,19 +290,26 @@ pub async fn stop_items(items: Vec<(ItemName, ItemHandle)>, grace: Duration) {
                     tokio::task::yield_now().await;
                 }
             }
-            // A worker stopped or aborted while holding messages: back to
-            // its queue, for its successor or its return (services hold
-            // none).
-            if h.kind != ItemKind::Service {
-                match h.messages.requeue_in_flight_of(&h.address) {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        info!(item = %name, count = n, "Deliveries the stopped item held are queued again.")
-                    }
-                    Err(e) => {
-                        warn!(item = %name, error = %e, "Could not queue again what the stopped item held; the next start will.")
-                    }
-                }
+            h.requeue_held(&name);
+        }
+    }
+}
+
+impl ItemHandle {
+    /// A worker that stopped (or was aborted, or died) while holding
+    /// messages puts them back in its queue, for its successor or its return;
+    /// services hold none. Only call it when its task no longer runs.
+    pub fn requeue_held(&self, name: &ItemName) {
+        if self.kind == ItemKind::Service {
+            return;
+        }
+        match self.messages.requeue_in_flight_of(&self.address) {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(item = %name, count = n, "Deliveries the stopped item held are queued again.")
+            }
+            Err(e) => {
+                warn!(item = %name, error = %e, "Could not queue again what the stopped item held; the next start will.")
             }
         }
     }

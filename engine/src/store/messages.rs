@@ -140,17 +140,7 @@ impl Store {
 
     /// Every namespace that has messages.
     pub fn message_namespaces(&self) -> Vec<NamespaceId> {
-        self.inner
-            .db
-            .tree_names()
-            .iter()
-            .filter_map(|name| {
-                std::str::from_utf8(name)
-                    .ok()
-                    .and_then(|n| n.strip_suffix("/messages"))
-                    .and_then(|n| NamespaceId::new(n).ok())
-            })
-            .collect()
+        self.namespaces_with("/messages")
     }
 
     /// The message with this id in whichever namespace holds it (ids are

@@ -140,6 +140,11 @@ impl Store {
 
     /// Every namespace that has association contexts.
     pub fn association_namespaces(&self) -> Vec<NamespaceId> {
+        self.namespaces_with("/associations")
+    }
+
+    /// Every namespace with a tree `<namespace><suffix>`.
+    pub(crate) fn namespaces_with(&self, suffix: &str) -> Vec<NamespaceId> {
         self.inner
             .db
             .tree_names()
@@ -147,7 +152,7 @@ impl Store {
             .filter_map(|name| {
                 std::str::from_utf8(name)
                     .ok()
-                    .and_then(|n| n.strip_suffix("/associations"))
+                    .and_then(|n| n.strip_suffix(suffix))
                     .and_then(|n| NamespaceId::new(n).ok())
             })
             .collect()
