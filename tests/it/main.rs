@@ -15,6 +15,7 @@ mod negotiation;
 mod plugin_host;
 mod plugins;
 mod production_files;
+mod quarantine;
 mod reference_tables;
 mod reload;
 mod routing;

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::status::EngineStatus;
-pub use super::views::{AddressView, AssociationView, MessageView};
+pub use super::views::{
+    AddressView, AssociationView, MessageView, QuarantinedBodyView, QuarantinedRecordView,
+    RestoredView,
+};
 use crate::association::{AeTitle, PresentationContext, Uid};
 use crate::ids::NamespaceId;
 use crate::message::{MessageFilter, MessageId};
@@ -134,6 +137,18 @@ pub enum Request {
     /// The running engine's productions, items, queues and last reload
     /// error (every namespace). Only a running engine answers it.
     Status,
+    /// What is in quarantine: body files and store records that may hold
+    /// acknowledged messages but could not be read (every namespace).
+    QuarantineList,
+    /// Moves quarantined body files back and queues their messages: the
+    /// named ones (all or none: each must read again), or with `all` every
+    /// one that reads again.
+    QuarantineRestore {
+        #[serde(default)]
+        names: Vec<String>,
+        #[serde(default)]
+        all: bool,
+    },
 }
 
 /// What a successful command returns.
@@ -199,6 +214,17 @@ pub enum Response {
     },
     /// `Status`.
     Status { status: Box<EngineStatus> },
+    /// `QuarantineList`.
+    Quarantine {
+        folder: String,
+        bodies: Vec<QuarantinedBodyView>,
+        records: Vec<QuarantinedRecordView>,
+    },
+    /// `QuarantineRestore`: what went back, and what stays.
+    QuarantineRestored {
+        restored: Vec<RestoredView>,
+        left: Vec<QuarantinedBodyView>,
+    },
 }
 
 /// A failed command: its message and the messages of its causes, outermost

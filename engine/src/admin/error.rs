@@ -5,6 +5,7 @@
 use crate::association::{ModelError, PairKey, Uid};
 use crate::message::MessageError;
 use crate::store::StoreError;
+use crate::store::quarantine::RestoreError;
 
 /// Why a command failed. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,16 @@ pub enum CommandError {
     Messages(#[from] MessageError),
     #[error("no engine is running on this data directory; start one with `switchboard run`")]
     NoEngine,
+    #[error("cannot read {path}")]
+    QuarantineRead {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("nothing to restore: give the file names (`names`) or `all`")]
+    NothingToRestore,
+    #[error(transparent)]
+    Quarantine(#[from] RestoreError),
 }
 
 impl CommandError {
@@ -54,7 +65,9 @@ impl CommandError {
             CommandError::Store(StoreError::NotFound { .. })
             | CommandError::NoSuchContext { .. }
             | CommandError::NoSuchTransferSyntax { .. }
-            | CommandError::Messages(MessageError::NotFound(..)) => 404,
+            | CommandError::Messages(MessageError::NotFound(..))
+            | CommandError::Quarantine(RestoreError::NotQuarantined { .. }) => 404,
+            CommandError::Quarantine(RestoreError::StillUnreadable { .. }) => 409,
             CommandError::NoEngine => 503,
             CommandError::Store(StoreError::AlreadyExists { .. }) => 409,
             CommandError::Store(StoreError::Invalid(_))
@@ -62,7 +75,8 @@ impl CommandError {
             | CommandError::LastTransferSyntax { .. }
             | CommandError::RepeatedTransferSyntax(_)
             | CommandError::NoTransferSyntax
-            | CommandError::NothingToEdit => 400,
+            | CommandError::NothingToEdit
+            | CommandError::NothingToRestore => 400,
             _ => 500,
         }
     }

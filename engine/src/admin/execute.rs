@@ -246,6 +246,8 @@ pub fn execute(
             all_failed,
             every_namespace,
         } => super::messages::resend(store, namespace, &ids, all_failed, every_namespace),
+        Request::QuarantineList => super::quarantine::list(store),
+        Request::QuarantineRestore { names, all } => super::quarantine::restore(store, names, all),
         // Answered by the server from the engine's own state; reaching
         // this means the store was opened here, so no engine runs.
         Request::Status => Err(CommandError::NoEngine),

@@ -28,6 +28,7 @@ mod error;
 mod execute;
 mod http;
 mod messages;
+mod quarantine;
 mod server;
 pub mod status;
 pub mod views;

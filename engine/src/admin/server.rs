@@ -283,7 +283,7 @@ async fn answer(
     .await;
     match outcome {
         Ok(Ok(response)) => {
-            if let (Response::Resent { resent, namespaces }, Some(engine)) = (&response, engine) {
+            if let (Response::Resent { resent, namespaces }, Some(engine)) = (&response, &engine) {
                 for (id, targets) in resent {
                     let targets: Vec<ItemAddress> = targets
                         .iter()
@@ -291,6 +291,18 @@ async fn answer(
                         .collect();
                     let ns = namespaces.iter().find(|(m, _)| m == id).map(|(_, ns)| ns);
                     engine.queued(ns.unwrap_or(&namespace), &targets);
+                }
+            }
+            if let (Response::QuarantineRestored { restored, .. }, Some(engine)) =
+                (&response, &engine)
+            {
+                for r in restored {
+                    let targets: Vec<ItemAddress> = r
+                        .queued_for
+                        .iter()
+                        .map(|t| ItemAddress::new(t.production.as_str(), t.item.as_str()))
+                        .collect();
+                    engine.queued(&r.namespace, &targets);
                 }
             }
             (200, reply_body(&Reply::Ok(response)))

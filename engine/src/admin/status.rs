@@ -40,6 +40,23 @@ pub struct EngineStatus {
     /// The last reload, if any happened since start.
     #[serde(default)]
     pub last_reload: Option<ReloadSummary>,
+    /// What was set aside because it could not be read.
+    #[serde(default)]
+    pub quarantine: QuarantineSummary,
+    /// Set once a sync to disk failed: why the engine acknowledges and
+    /// stores nothing more until it is restarted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusing_writes: Option<String>,
+}
+
+/// How much is in quarantine (`switchboard quarantine list` shows it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineSummary {
+    pub folder: String,
+    /// Body files whose trailer could not be read.
+    pub bodies: usize,
+    /// Store records that could not be decoded.
+    pub records: usize,
 }
 
 /// One running production.

@@ -9,6 +9,7 @@ use crate::ids::NamespaceId;
 use crate::message::{
     Delivery, DeliveryStatus, ItemAddress, MessageHeader, MessageId, MessageRecord, TraceEvent,
 };
+use crate::store::quarantine::{QuarantinedBody, QuarantinedRecord, RestoredBody};
 
 /// An item of a production, as (production, item).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -182,6 +183,71 @@ impl From<AssociationView> for AssociationContext {
             description: view.description,
             presentation_contexts: view.presentation_contexts,
             max_pdu_length: view.max_pdu_length,
+        }
+    }
+}
+
+/// A body file in quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedBodyView {
+    /// Its file name (what `quarantine restore` takes).
+    pub name: String,
+    pub size: u64,
+    /// Why it was set aside.
+    pub reason: String,
+}
+
+impl From<QuarantinedBody> for QuarantinedBodyView {
+    fn from(b: QuarantinedBody) -> Self {
+        Self {
+            name: b.name,
+            size: b.size,
+            reason: b.reason,
+        }
+    }
+}
+
+/// A store record in quarantine (its message, if its body file remains, was
+/// restored from the body's trailer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedRecordView {
+    pub namespace: NamespaceId,
+    /// `messages`, or `queue/<production>/<item>`.
+    pub tree: String,
+    /// The message id it was stored under.
+    pub key: u64,
+    pub size: usize,
+}
+
+impl From<QuarantinedRecord> for QuarantinedRecordView {
+    fn from(r: QuarantinedRecord) -> Self {
+        Self {
+            namespace: r.namespace,
+            tree: r.tree,
+            key: r.key,
+            size: r.size,
+        }
+    }
+}
+
+/// A body file taken back from quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoredView {
+    pub name: String,
+    pub namespace: NamespaceId,
+    pub id: MessageId,
+    /// The targets its message was queued for; empty when the store knew
+    /// the message already.
+    pub queued_for: Vec<AddressView>,
+}
+
+impl From<RestoredBody> for RestoredView {
+    fn from(r: RestoredBody) -> Self {
+        Self {
+            name: r.name,
+            namespace: r.namespace,
+            id: r.id,
+            queued_for: r.queued_for.into_iter().map(AddressView::from).collect(),
         }
     }
 }

@@ -401,7 +401,9 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
         Response::Messages { .. }
         | Response::Message { .. }
         | Response::Resent { .. }
-        | Response::Status { .. } => String::new(),
+        | Response::Status { .. }
+        | Response::Quarantine { .. }
+        | Response::QuarantineRestored { .. } => String::new(),
     }
 }
 

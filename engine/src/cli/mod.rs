@@ -8,6 +8,7 @@ pub(crate) mod echo;
 pub(crate) mod messages;
 pub(crate) mod output;
 mod plugin;
+mod quarantine;
 mod reference;
 mod run;
 mod status;
@@ -94,6 +95,9 @@ pub enum Command {
     /// its state and queue depth, queues waiting for missing items, and
     /// the last reload and its errors.
     Status(status::StatusArgs),
+    /// What could not be read and was set aside instead of deleted: list
+    /// it, or restore body files that read again.
+    Quarantine(quarantine::QuarantineArgs),
     /// Send C-ECHO to a DICOM peer and print the PDU trace with round-trip
     /// times. Proposes Verification with the transfer syntaxes of the stored
     /// association for the pair, else Implicit VR Little Endian.
@@ -117,5 +121,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Echo(args) => echo::run(&global, &args).await,
         Command::Status(args) => status::run(&global, &args).await,
         Command::Messages(args) => messages::run(&global, args).await,
+        Command::Quarantine(args) => quarantine::run(&global, args).await,
     }
 }

@@ -122,6 +122,19 @@ pub fn render_text(status: &EngineStatus) -> String {
             );
         }
     }
+    if let Some(why) = &status.refusing_writes {
+        put!(out, "\nREFUSING WRITES: {why}.");
+    }
+    let q = &status.quarantine;
+    if q.bodies + q.records > 0 {
+        put!(
+            out,
+            "\nQuarantine: {} body file(s) and {} store record(s) could not be read and were set aside in {} (nothing was deleted); see `switchboard quarantine list`.",
+            q.bodies,
+            q.records,
+            q.folder
+        );
+    }
     if !status.rejected_files.is_empty() {
         put!(out, "\nNot running (errors):");
         for f in &status.rejected_files {
@@ -178,6 +191,8 @@ mod tests {
             rejected_files: Vec::new(),
             waiting_queues: Vec::new(),
             last_reload: None,
+            quarantine: Default::default(),
+            refusing_writes: None,
         };
         let text = render_text(&status);
         assert!(text.contains("restarting"), "{text}");

@@ -105,7 +105,7 @@ pub async fn run_with_control(
         return Err(RuntimeError::NoProductions(options.productions_dir));
     }
     let store = Store::open(&options.data_dir)?;
-    let bodies = Bodies::open(&options.data_dir).map_err(|source| RuntimeError::Bodies {
+    let bodies = store.bodies().map_err(|source| RuntimeError::Bodies {
         path: options.data_dir.clone(),
         source,
     })?;

@@ -13,13 +13,14 @@ use tracing::warn;
 
 use super::topology::Wakers;
 use crate::admin::status::{
-    EngineState, EngineStatus, ItemState, ItemStatus, ProductionStatus, RejectedFile,
-    ReloadSummary, WaitingQueue,
+    EngineState, EngineStatus, ItemState, ItemStatus, ProductionStatus, QuarantineSummary,
+    RejectedFile, ReloadSummary, WaitingQueue,
 };
 use crate::config::{ItemKind, ProductionId};
 use crate::ids::{ItemName, NamespaceId};
 use crate::message::{ItemAddress, MessageQueues};
 use crate::store::Store;
+use crate::store::quarantine::{self, Quarantine};
 
 /// What `switchboard status` reads, updated after every reload.
 ///
@@ -140,6 +141,8 @@ impl EngineState for StatusBoard {
                 rejected_files: b.rejected.clone(),
                 waiting_queues: Vec::new(),
                 last_reload: b.last_reload.clone(),
+                quarantine: QuarantineSummary::default(),
+                refusing_writes: None,
             };
             (status, running)
         };
@@ -182,6 +185,30 @@ impl EngineState for StatusBoard {
                 }
             }
         }
+        status.quarantine = self.quarantine();
+        status.refusing_writes = self.store.check_latch().err().map(|e| e.to_string());
         status
+    }
+}
+
+impl StatusBoard {
+    /// How much is in quarantine; what cannot be read is logged, not fatal.
+    fn quarantine(&self) -> QuarantineSummary {
+        let folder = Quarantine::new(self.store.data_dir());
+        let bodies = folder.bodies().map(|b| b.len()).unwrap_or_else(|e| {
+            warn!(error = %e, "Status: cannot read the quarantine folder.");
+            0
+        });
+        let records = quarantine::records(&self.store)
+            .map(|r| r.len())
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "Status: cannot read the quarantined records.");
+                0
+            });
+        QuarantineSummary {
+            folder: folder.dir().display().to_string(),
+            bodies,
+            records,
+        }
     }
 }

@@ -212,6 +212,9 @@ impl Associations {
         E: From<StoreError>,
         F: FnMut(Option<AssociationContext>) -> Result<Option<AssociationContext>, E>,
     {
+        // A no-op below returns without syncing: after a failed sync, the
+        // value it left in memory must not read as stored.
+        self.store.check_latch()?;
         let tree = self.tree()?;
         let k = pair_key(key);
         loop {

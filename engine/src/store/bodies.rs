@@ -4,7 +4,8 @@
 //! A body file holds the data set exactly as received (no preamble, no meta
 //! group, in the transfer syntax it arrived in), followed by a trailer: the
 //! message's id, namespace, header and targets as JSON, its length (u32 LE)
-//! and the magic `SWBTRL01`. Readers use the header's `size` and never see
+//! and the magic `SWBTRL` followed by the trailer's format version as two
+//! ASCII digits (`SWBTRL01`). Readers use the header's `size` and never see
 //! the trailer. The trailer makes every body self-describing: if sled's files
 //! are ever corrupt, scanning `bodies/` and reading the trailers is enough
 //! to rebuild the message headers and queues (see [`super::recover`]).
@@ -14,7 +15,9 @@
 //! so making a message durable costs one `fdatasync` of its file (which on
 //! a journaling file system also commits its creation) and a shared fsync of
 //! the folder in the group commit. A file without a valid trailer was never
-//! acknowledged (a transfer cut short) and is removed on start.
+//! acknowledged (a transfer cut short) and is removed on start; a file
+//! whose trailer is there but cannot be read (an I/O error, a damaged or
+//! newer trailer) goes to quarantine instead (see [`super::quarantine`]).
 //!
 //! The folder fsync that makes a new file's entry durable costs a journal
 //! commit (about 1.5 ms here, more than the 512 KiB data sync), so the SCP
@@ -33,12 +36,16 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::latch::SyncLatch;
 use crate::ids::NamespaceId;
 use crate::message::{ItemAddress, MessageHeader, MessageId};
 
 /// The folder of body files inside the data directory.
 pub const BODIES_DIR: &str = "bodies";
-const TRAILER_MAGIC: &[u8; 8] = b"SWBTRL01";
+/// The trailer's magic, followed by its format version (two ASCII digits).
+const TRAILER_MAGIC: &[u8; 6] = b"SWBTRL";
+/// The trailer format this engine writes and reads.
+const TRAILER_VERSION: &[u8; 2] = b"01";
 /// A trailer longer than this is not ours.
 const MAX_TRAILER: u32 = 1 << 20;
 
@@ -61,6 +68,8 @@ const POOL_LOW_WATER: usize = 16;
 pub struct Bodies {
     dir: PathBuf,
     pool: Arc<SpoolPool>,
+    /// Shared with the store ([`super::Store::bodies`]).
+    latch: SyncLatch,
 }
 
 /// Empty files in the bodies folder whose directory entries are already
@@ -84,7 +93,19 @@ impl Bodies {
         Ok(Self {
             dir,
             pool: Arc::default(),
+            latch: SyncLatch::default(),
         })
+    }
+
+    /// These bodies with the store's sync latch.
+    pub(super) fn with_latch(mut self, latch: SyncLatch) -> Self {
+        self.latch = latch;
+        self
+    }
+
+    /// fdatasyncs a body file; a failure latches.
+    fn sync_file(&self, file: &File, path: &Path) -> std::io::Result<()> {
+        self.latch.watch(path, file.sync_data())
     }
 
     /// Takes an empty spool file from the pool: it exists in
@@ -145,7 +166,7 @@ impl Bodies {
                     .open(&path)?;
                 created.push(path);
             }
-            sync_dir(&self.dir)
+            self.sync_dir()
         })();
         match result {
             Ok(()) => {
@@ -209,6 +230,7 @@ impl Bodies {
             .and_then(|n| n.to_str())
             .ok_or_else(|| std::io::Error::other("spool file name is not UTF-8"))?;
         trailer.header.body = name.to_string();
+        self.latch.check()?;
         let len = file.metadata()?.len();
         if len != trailer.header.size {
             return Err(std::io::Error::other(format!(
@@ -218,7 +240,7 @@ impl Bodies {
         }
         write_trailer(&mut file, trailer)?;
         if entry_durable {
-            file.sync_data()?;
+            self.sync_file(&file, spool_path)?;
             return Ok(spool_path.to_path_buf());
         }
         // The file's data and its directory entry (created when the spool
@@ -226,8 +248,8 @@ impl Bodies {
         // other, so both syncs run at once (on ext4 they usually share one
         // journal commit).
         std::thread::scope(|s| {
-            let dir = s.spawn(|| sync_dir(&self.dir));
-            let data = file.sync_data();
+            let dir = s.spawn(|| self.sync_dir());
+            let data = self.sync_file(&file, spool_path);
             let dir = dir
                 .join()
                 .unwrap_or_else(|_| Err(std::io::Error::other("the folder sync panicked")));
@@ -246,13 +268,14 @@ impl Bodies {
         mut data: impl Read,
         trailer: &mut BodyTrailer,
     ) -> std::io::Result<PathBuf> {
+        self.latch.check()?;
         trailer.header.body = format!("{}.dcm", trailer.id.0);
         let path = self.dir.join(&trailer.header.body);
         let result = (|| {
             let mut file = File::create(&path)?;
             trailer.header.size = std::io::copy(&mut data, &mut file)?;
             write_trailer(&mut file, trailer)?;
-            file.sync_data()?;
+            self.sync_file(&file, &path)?;
             Ok(path.clone())
         })();
         if result.is_err() {
@@ -261,12 +284,14 @@ impl Bodies {
         result
     }
 
-    /// fsyncs the bodies folder, making new files in it durable.
+    /// fsyncs the bodies folder, making new files in it durable; a failure
+    /// latches.
     ///
     /// # Errors
-    /// I/O errors.
+    /// I/O errors, or [`super::latch::Latched`] after an earlier failure.
     pub fn sync_dir(&self) -> std::io::Result<()> {
-        sync_dir(&self.dir)
+        self.latch.check()?;
+        self.latch.watch(&self.dir, sync_dir(&self.dir))
     }
 
     /// Opens a body for reading, limited to its data set.
@@ -305,33 +330,61 @@ impl Bodies {
     /// message store from the bodies alone.
     ///
     /// # Errors
-    /// I/O errors, or a file without a valid trailer.
-    pub fn read_trailer(path: &Path) -> std::io::Result<BodyTrailer> {
-        let mut file = File::open(path)?;
-        let len = file.metadata()?.len();
+    /// [`TrailerError::Missing`] only for a file that was read and provably
+    /// has no complete trailer (never acknowledged); anything else that
+    /// stops the read is [`TrailerError::Unreadable`].
+    pub fn read_trailer(path: &Path) -> Result<BodyTrailer, TrailerError> {
+        let unreadable = |reason: String| TrailerError::Unreadable(reason);
+        let io = |what: &str, e: std::io::Error| unreadable(format!("cannot {what}: {e}"));
+        let mut file = File::open(path).map_err(|e| io("open it", e))?;
+        let len = file.metadata().map_err(|e| io("read its size", e))?.len();
         if len < 12 {
-            return Err(std::io::Error::other("too short for a trailer"));
+            return Err(TrailerError::Missing);
         }
         let mut tail = [0u8; 12];
-        file.seek(SeekFrom::Start(len - 12))?;
-        file.read_exact(&mut tail)?;
-        if &tail[4..] != TRAILER_MAGIC {
-            return Err(std::io::Error::other("no trailer"));
+        file.seek(SeekFrom::Start(len - 12))
+            .and_then(|_| file.read_exact(&mut tail))
+            .map_err(|e| io("read its last 12 bytes", e))?;
+        if &tail[4..10] != TRAILER_MAGIC {
+            return Err(TrailerError::Missing);
+        }
+        if &tail[10..] != TRAILER_VERSION {
+            return Err(unreadable(format!(
+                "its trailer has format version {:?}, this engine reads {:?} (written by a newer engine?)",
+                String::from_utf8_lossy(&tail[10..]),
+                String::from_utf8_lossy(TRAILER_VERSION)
+            )));
         }
         let n = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
         if n > MAX_TRAILER || u64::from(n) + 12 > len {
-            return Err(std::io::Error::other("trailer length out of range"));
+            return Err(unreadable(format!(
+                "its trailer claims {n} bytes in a file of {len}"
+            )));
         }
         let mut json = vec![0u8; n as usize];
-        file.seek(SeekFrom::Start(len - 12 - u64::from(n)))?;
-        file.read_exact(&mut json)?;
-        let mut trailer: BodyTrailer =
-            serde_json::from_slice(&json).map_err(std::io::Error::other)?;
+        file.seek(SeekFrom::Start(len - 12 - u64::from(n)))
+            .and_then(|_| file.read_exact(&mut json))
+            .map_err(|e| io("read its trailer", e))?;
+        let mut trailer: BodyTrailer = serde_json::from_slice(&json)
+            .map_err(|e| unreadable(format!("its trailer does not parse: {e}")))?;
         if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
             trailer.header.body = name.to_string();
         }
         Ok(trailer)
     }
+}
+
+/// Why a body's trailer could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TrailerError {
+    /// The file was read and has no complete trailer: a transfer cut short
+    /// or an unused spool file, never acknowledged.
+    #[error("no trailer: a transfer cut short, never acknowledged")]
+    Missing,
+    /// It may hold an acknowledged message but cannot be read now (I/O
+    /// error, a damaged trailer, a newer format): never to be removed.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 fn write_trailer(file: &mut File, trailer: &BodyTrailer) -> std::io::Result<()> {
@@ -340,6 +393,7 @@ fn write_trailer(file: &mut File, trailer: &BodyTrailer) -> std::io::Result<()> 
     let mut tail = json;
     tail.extend_from_slice(&n.to_le_bytes());
     tail.extend_from_slice(TRAILER_MAGIC);
+    tail.extend_from_slice(TRAILER_VERSION);
     file.write_all(&tail)
 }
 

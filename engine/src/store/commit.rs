@@ -50,6 +50,13 @@ pub enum CommitError {
     Stopped,
 }
 
+impl CommitError {
+    /// Refused because an earlier sync failed.
+    pub fn is_latched(&self) -> bool {
+        matches!(self, Self::Store(e) if matches!(**e, StoreError::Latched(_)))
+    }
+}
+
 impl GroupCommit {
     /// Spawns the committer task on the current tokio runtime.
     pub fn spawn(store: Store, bodies: Bodies) -> Self {
@@ -105,6 +112,13 @@ impl GroupCommit {
                 })
                 .await
                 .unwrap_or_else(|e| Err(CommitError::Task(Arc::new(e))));
+                // Nobody may wait for this result (`request_soon`): say it
+                // here. A latched store has said so once already.
+                if let Err(e) = &result
+                    && !e.is_latched()
+                {
+                    tracing::error!(error = %e, batch = n, "A group commit failed.");
+                }
                 for (_, reply) in batch {
                     reply.send(result.clone()).ok();
                 }

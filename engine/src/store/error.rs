@@ -46,6 +46,9 @@ pub enum StoreError {
     /// A value would break the model's rules; nothing was written.
     #[error(transparent)]
     Invalid(#[from] ModelError),
+    /// A sync to disk failed earlier: nothing more is written until restart.
+    #[error(transparent)]
+    Latched(#[from] super::latch::Latched),
     /// A stored value cannot be read back.
     #[error("stored value for {key} in namespace {namespace} cannot be read: {reason}")]
     Corrupt {

@@ -96,6 +96,16 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
+/// Whether a stored value is a readable message record.
+pub(super) fn decodes_as_record(bytes: &[u8]) -> bool {
+    decode::<MessageRecord>(bytes).is_ok()
+}
+
+/// Whether a stored value is a readable queue entry.
+pub(super) fn decodes_as_entry(bytes: &[u8]) -> bool {
+    decode::<QueueEntry>(bytes).is_ok()
+}
+
 /// The messages and queues of one namespace. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Messages {

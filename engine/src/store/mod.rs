@@ -9,7 +9,9 @@
 //!   (it implements [`crate::message::MessageQueues`]); [`Bodies`]: the body
 //!   files under `<data-dir>/bodies/`; [`GroupCommit`]: one flush shared by
 //!   concurrent writers; [`recover`]: the store rebuilt from the bodies on
-//!   start; [`retention`]: bodies of delivered messages removed.
+//!   start; [`retention`]: bodies of delivered messages removed;
+//!   [`quarantine`]: what may hold an acknowledged message but cannot be
+//!   read, set aside and never deleted.
 //!
 //! Layout on disk: `<data-dir>/store/` is sled's directory. Every value starts
 //! with a format-version byte followed by its serde_json encoding, so the
@@ -36,7 +38,9 @@ pub(crate) mod bodies;
 pub(crate) mod commit;
 mod error;
 mod keys;
+pub(crate) mod latch;
 pub(crate) mod messages;
+pub(crate) mod quarantine;
 pub(crate) mod recover;
 pub(crate) mod retention;
 pub(crate) mod spool;
@@ -81,6 +85,8 @@ struct Inner {
     /// Held by every write to messages and queues (see `messages.rs`: they
     /// are ordered single-key writes, not sled transactions).
     message_writes: std::sync::Mutex<()>,
+    /// Tripped by the first failed sync of the store or a body.
+    latch: latch::SyncLatch,
 }
 
 impl std::fmt::Debug for Store {
@@ -120,6 +126,7 @@ impl Store {
                 path,
                 log_file,
                 message_writes: std::sync::Mutex::new(()),
+                latch: latch::SyncLatch::default(),
             }),
         };
         // Make the directory entries of a freshly created store durable
@@ -131,6 +138,23 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The body files of this data directory, sharing the store's sync
+    /// latch: after a failed sync of either, both refuse to acknowledge.
+    ///
+    /// # Errors
+    /// The bodies folder cannot be created.
+    pub fn bodies(&self) -> std::io::Result<Bodies> {
+        Ok(Bodies::open(self.data_dir())?.with_latch(self.inner.latch.clone()))
+    }
+
+    /// `Err` once a sync of the store or a body failed (see [`latch`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Latched`].
+    pub fn check_latch(&self) -> Result<(), StoreError> {
+        Ok(self.inner.latch.check()?)
     }
 
     /// The association contexts of a namespace.
@@ -163,6 +187,11 @@ impl Store {
         &self.inner.path
     }
 
+    /// The data directory the store is in.
+    pub fn data_dir(&self) -> &Path {
+        self.inner.path.parent().unwrap_or(&self.inner.path)
+    }
+
     /// Opens (creating) one of sled's trees.
     pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
         Ok(self.inner.db.open_tree(name)?)
@@ -172,15 +201,17 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Backend`] or [`StoreError::Sync`].
+    /// After one failure every later call fails too (see [`latch`]).
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        self.inner
-            .log_file
-            .sync_all()
-            .map_err(|source| StoreError::Sync {
-                path: self.inner.path.join("db"),
-                source,
-            })
+        self.inner.latch.check()?;
+        let latch = &self.inner.latch;
+        self.inner.db.flush().inspect_err(|e| {
+            latch.trip(format!("flushing the store's log failed: {e}"));
+        })?;
+        let log = self.inner.path.join("db");
+        latch
+            .watch(&log, self.inner.log_file.sync_all())
+            .map_err(|source| StoreError::Sync { path: log, source })
     }
 }
 

@@ -4,8 +4,13 @@
 //! `<data-dir>/bodies/` alone.
 //!
 //! On every start, before any item runs:
-//! - a file without a valid trailer is a transfer cut short (never
+//! - store records that cannot be decoded go to quarantine (see
+//!   [`super::quarantine`]), so that one bad record stops nothing;
+//! - a file that was read and has no trailer is a transfer cut short (never
 //!   acknowledged): it is removed;
+//! - a file whose trailer cannot be read (an I/O error, a damaged or newer
+//!   trailer) may hold an acknowledged message: it goes to quarantine,
+//!   never away;
 //! - a body whose message the store does not know is restored and queued for
 //!   its targets. This covers a store that lost its last writes, and the
 //!   disaster path for a corrupt store:
@@ -22,8 +27,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use tracing::{info, warn};
 
-use super::bodies::remove_if_present;
+use super::bodies::{TrailerError, remove_if_present};
 use super::messages::Messages;
+use super::quarantine::{Quarantine, quarantine_undecodable};
 use super::{Bodies, Store};
 use crate::ids::NamespaceId;
 use crate::message::{MessageError, MessageFilter, MessageId};
@@ -33,14 +39,23 @@ use crate::message::{MessageError, MessageFilter, MessageId};
 pub struct Recovered {
     pub restored: usize,
     pub removed_partial: usize,
+    /// Body files moved to quarantine.
+    pub quarantined_bodies: usize,
+    /// Store records moved to quarantine.
+    pub quarantined_records: usize,
 }
 
-/// Restores the messages of body files the store does not know and removes
-/// partial files.
+/// Restores the messages of body files the store does not know, removes
+/// partial files and quarantines what cannot be read.
 ///
 /// # Errors
-/// Store errors; unreadable files are logged and skipped.
+/// Store errors; unreadable files and records are quarantined and logged.
 pub fn restore_missing(store: &Store, bodies: &Bodies) -> Result<Recovered, MessageError> {
+    let mut done = Recovered {
+        quarantined_records: quarantine_undecodable(store)?,
+        ..Recovered::default()
+    };
+    let quarantine = Quarantine::new(store.data_dir());
     let mut known_bodies: HashSet<String> = HashSet::new();
     let mut namespaces: BTreeMap<NamespaceId, Messages> = BTreeMap::new();
     for ns in store.message_namespaces() {
@@ -54,10 +69,9 @@ pub fn restore_missing(store: &Store, bodies: &Bodies) -> Result<Recovered, Mess
         Ok(f) => f,
         Err(e) => {
             warn!(error = %e, "Cannot list the body files; nothing restored.");
-            return Ok(Recovered::default());
+            return Ok(done);
         }
     };
-    let mut done = Recovered::default();
     let mut max_id = MessageId(0);
     let mut to_restore = Vec::new();
     for (path, _) in files {
@@ -72,14 +86,31 @@ pub fn restore_missing(store: &Store, bodies: &Bodies) -> Result<Recovered, Mess
                 max_id = max_id.max(trailer.id);
                 to_restore.push(trailer);
             }
-            Err(_) => {
+            Err(TrailerError::Missing) => {
                 if let Err(e) = remove_if_present(&path) {
                     warn!(file = %path.display(), error = %e, "Cannot remove a partial body file.");
                 } else {
                     done.removed_partial += 1;
                 }
             }
+            Err(TrailerError::Unreadable(reason)) => match quarantine.put(&path, &reason) {
+                Ok(to) => {
+                    warn!(file = %to.display(), %reason, "A body file's trailer cannot be read: moved to quarantine.");
+                    done.quarantined_bodies += 1;
+                }
+                Err(e) => {
+                    warn!(file = %path.display(), %reason, error = %e, "A body file's trailer cannot be read, and it cannot be moved to quarantine: left in place.");
+                }
+            },
         }
+    }
+    if done.quarantined_bodies + done.quarantined_records > 0 {
+        warn!(
+            bodies = done.quarantined_bodies,
+            records = done.quarantined_records,
+            folder = %quarantine.dir().display(),
+            "Quarantined what may hold acknowledged messages but cannot be read; nothing was deleted. See `switchboard quarantine list`."
+        );
     }
     if to_restore.is_empty() {
         return Ok(done);

@@ -12,8 +12,12 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::quarantine::quarantine_undecodable;
 use super::{Bodies, Store};
-use crate::message::{DeliveryStatus, MessageError, MessageFilter, now_ms};
+use crate::ids::NamespaceId;
+use crate::message::{
+    DeliveryStatus, MessageError, MessageFilter, MessageHeader, MessageId, now_ms,
+};
 
 /// How long and how much to keep.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,15 +36,15 @@ pub fn purge_once(
     policy: RetentionPolicy,
 ) -> Result<usize, MessageError> {
     let now = now_ms();
-    let mut candidates = Vec::new();
-    for ns in store.message_namespaces() {
-        let messages = store.messages(&ns)?;
-        for r in messages.list(&MessageFilter::default())? {
-            if !r.body_purged && r.status() == DeliveryStatus::Delivered {
-                candidates.push((r.header.received_at, ns.clone(), r.id, r.header));
-            }
+    let mut candidates = match delivered(store) {
+        // One record that cannot be decoded stops nothing: it goes to
+        // quarantine and the pass goes on without it.
+        Err(MessageError::Corrupt { .. }) => {
+            quarantine_undecodable(store)?;
+            delivered(store)?
         }
-    }
+        other => other?,
+    };
     candidates.sort_by_key(|c| (c.0, c.2));
     let mut total: u64 = bodies
         .list()
@@ -75,11 +79,26 @@ pub fn purge_once(
     Ok(purged)
 }
 
+/// The delivered messages whose bodies are still there.
+fn delivered(
+    store: &Store,
+) -> Result<Vec<(u64, NamespaceId, MessageId, MessageHeader)>, MessageError> {
+    let mut candidates = Vec::new();
+    for ns in store.message_namespaces() {
+        let messages = store.messages(&ns)?;
+        for r in messages.list(&MessageFilter::default())? {
+            if !r.body_purged && r.status() == DeliveryStatus::Delivered {
+                candidates.push((r.header.received_at, ns.clone(), r.id, r.header));
+            }
+        }
+    }
+    Ok(candidates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::NamespaceId;
-    use crate::message::{ItemAddress, MessageHeader, MessageQueues};
+    use crate::message::{ItemAddress, MessageQueues};
     use crate::store::BodyTrailer;
 
     #[test]

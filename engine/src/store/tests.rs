@@ -238,3 +238,64 @@ fn concurrent_updates_are_all_kept() {
         40
     );
 }
+
+/// A real sync failure: `fdatasync` of a pipe fails (EINVAL), as a body's
+/// would on a failing disk. From then on the store and the bodies refuse to
+/// acknowledge or write, also what a retry would find already in memory.
+#[test]
+fn one_failed_sync_refuses_every_later_write_until_restart() {
+    use crate::message::{ItemAddress, MessageHeader, MessageId};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bodies = store.bodies().unwrap();
+    let a = store.associations(&ns("default"));
+    let one = ctx("ENS-SCU", "MWL-SCP", &[VERIFICATION]);
+    a.put(one.clone(), false).unwrap();
+    store.sync().unwrap();
+
+    let (_reader, writer) = std::io::pipe().unwrap();
+    let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(writer));
+    let mut trailer = BodyTrailer {
+        id: MessageId(1),
+        namespace: ns("default"),
+        header: MessageHeader {
+            source: ItemAddress::new("p", "IN"),
+            received_at: 0,
+            sop_class_uid: VERIFICATION.into(),
+            sop_instance_uid: "1.2.3".into(),
+            transfer_syntax: IMPLICIT_VR_LITTLE_ENDIAN.into(),
+            calling_ae_title: "A".into(),
+            called_ae_title: "B".into(),
+            origin: "test".into(),
+            size: 0,
+            body: String::new(),
+        },
+        targets: Vec::new(),
+    };
+    let spool = bodies.dir().join("spooled.part");
+    assert!(bodies.adopt(&spool, pipe, true, &mut trailer).is_err());
+
+    let refused = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        assert!(
+            text.contains("refuses writes since a sync to disk failed"),
+            "{text}"
+        );
+    };
+    refused(&store.sync().unwrap_err());
+    refused(
+        &bodies
+            .write(&b"DATA"[..], &mut trailer.clone())
+            .unwrap_err(),
+    );
+    refused(&bodies.sync_dir().unwrap_err());
+    // Unchanged or not, an edit is refused: nothing reads as stored.
+    refused(&a.put(one.clone(), true).unwrap_err());
+    refused(&a.delete(&one.key()).unwrap_err());
+    assert_eq!(a.get(&one.key()).unwrap(), Some(one), "reads still work");
+    drop((a, bodies, store));
+    // A restart reads what is on disk and starts afresh.
+    let store = reopen(dir.path());
+    store.sync().unwrap();
+    store.bodies().unwrap().sync_dir().unwrap();
+}
