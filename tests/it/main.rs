@@ -4,6 +4,7 @@ mod association_test;
 mod associations;
 mod c_store;
 mod concurrency;
+mod delivery_failures;
 mod doesnt_reload;
 mod echo;
 mod engine_lifecycle;

@@ -61,6 +61,13 @@ impl QueueReader {
         }
     }
 
+    /// Forgets what it read ahead: the next scan starts from the oldest
+    /// pending message (after a retry, so that it goes first again).
+    pub fn rewind(&mut self) {
+        self.buffer.clear();
+        self.cursor = None;
+    }
+
     /// The next message, waiting for one up to `idle` (forever if `None`).
     ///
     /// # Errors

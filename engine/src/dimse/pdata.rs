@@ -31,6 +31,17 @@ pub enum PdvError {
     Command(#[from] CommandError),
 }
 
+/// Why a data set could not be sent from its file.
+#[derive(Debug, thiserror::Error)]
+pub enum SendFileError {
+    /// Reading the file failed: a local fault, not the peer's.
+    #[error("cannot read the data set from its file: {0}")]
+    File(#[source] std::io::Error),
+    /// Writing to the peer failed.
+    #[error(transparent)]
+    Stream(std::io::Error),
+}
+
 /// What a PDV contributed, once reassembled.
 #[derive(Debug)]
 pub enum PdvEvent<'a> {
@@ -255,8 +266,9 @@ where
 /// `buffer`, which is kept for the next call. Returns the bytes sent.
 ///
 /// # Errors
-/// I/O errors from the file (including a file shorter than `offset + len`)
-/// or the stream.
+/// [`SendFileError::File`] when the file cannot be read (including a file
+/// shorter than `offset + len`): the data set will not pass by retrying;
+/// [`SendFileError::Stream`] when the peer cannot be written to.
 pub async fn send_data_from_file<S>(
     stream: &mut PduStream<S>,
     pc_id: u8,
@@ -264,7 +276,7 @@ pub async fn send_data_from_file<S>(
     offset: u64,
     len: u64,
     buffer: &mut Vec<u8>,
-) -> std::io::Result<u64>
+) -> Result<u64, SendFileError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -291,7 +303,7 @@ async fn send_chunks<S>(
     (offset, len): (u64, u64),
     (fragment, chunk): (usize, usize),
     out: &mut Vec<u8>,
-) -> std::io::Result<u64>
+) -> Result<u64, SendFileError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -324,10 +336,13 @@ where
             (filled, result)
         })
         .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        .map_err(|e| SendFileError::File(std::io::Error::other(e.to_string())))?;
         *out = buf;
-        result?;
-        stream.write_raw(&out[..at]).await?;
+        result.map_err(SendFileError::File)?;
+        stream
+            .write_raw(&out[..at])
+            .await
+            .map_err(SendFileError::Stream)?;
         sent += n as u64;
         if ends {
             return Ok(sent);

@@ -18,7 +18,8 @@ use tokio::net::TcpStream;
 
 use super::commands::{CEchoRq, CStoreRq, CommandError, DimseCommand, Priority};
 use super::pdata::{
-    PdvError, PdvEvent, Reassembler, send_command, send_data_from, send_data_from_file,
+    PdvError, PdvEvent, Reassembler, SendFileError, send_command, send_data_from,
+    send_data_from_file,
 };
 use super::pdu::{
     PduReadError, PduStream, PduWriteError, PdvRef, ReadWithinError, describe_abort_source,
@@ -133,6 +134,10 @@ pub enum ScuError {
     Command(#[from] CommandError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The data set's own file could not be read: a local fault, which no
+    /// retry towards the peer mends.
+    #[error(transparent)]
+    Body(SendFileError),
 }
 
 /// An established association, as requestor.
@@ -405,7 +410,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
             len,
             &mut self.send_buffer,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            SendFileError::Stream(io) => ScuError::Io(io),
+            file => ScuError::Body(file),
+        })?;
         self.store_response(id, sent).await
     }
 

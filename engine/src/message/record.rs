@@ -247,7 +247,25 @@ impl MessageRecord {
         let attempt = self
             .delivery(target)
             .map_or(1, |d| d.attempts.saturating_add(1));
-        let event = format!("attempt {attempt} failed, will retry: {error}");
+        // A remote down for days must not grow the record with every
+        // attempt: the trace keeps the first retry and one line for the
+        // latest, which says how many failed in between.
+        let mine = || {
+            self.events
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, e)| &e.item == target)
+        };
+        let first_kept = mine().take_while(|(_, e)| is_retry_of(e, target)).count() >= 2;
+        if first_kept && let Some((latest, _)) = mine().next() {
+            self.events.remove(latest);
+        }
+        let event = if first_kept {
+            format!("attempts 2–{attempt} {RETRY_MARK}; the last: {error}")
+        } else {
+            format!("attempt {attempt} {RETRY_MARK}: {error}")
+        };
         let d = self.end_attempt(target, DeliveryStatus::Queued, event, now)?;
         d.last_error = Some(error.to_string());
         Ok(())
@@ -368,6 +386,14 @@ impl MessageRecord {
         d.updated_at = now;
         Ok(d)
     }
+}
+
+/// What every retry's trace event says.
+const RETRY_MARK: &str = "failed, will retry";
+
+/// Whether a trace event is a retry of the delivery to `target`.
+fn is_retry_of(event: &TraceEvent, target: &ItemAddress) -> bool {
+    &event.item == target && event.event.contains(RETRY_MARK)
 }
 
 /// `A, B, C`: the item names of addresses, for the trace.

@@ -185,3 +185,34 @@ fn filters_match_production_status_and_time() {
     assert_eq!("in-flight".parse(), Ok(DeliveryStatus::InFlight));
     assert!("lost".parse::<DeliveryStatus>().is_err());
 }
+
+#[test]
+fn a_delivery_retried_for_days_keeps_a_small_record() {
+    let copy = ItemAddress::new("p", "COPY");
+    let mut r = received(&[out(), copy.clone()]);
+    for n in 0..1_000u64 {
+        for target in [out(), copy.clone()] {
+            assert!(r.claim(&target, n));
+            r.retry_later(&target, &format!("connection refused ({n})"), n)
+                .unwrap();
+        }
+    }
+    let events: Vec<&str> = r
+        .events
+        .iter()
+        .filter(|e| e.item == out())
+        .map(|e| e.event.as_str())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "attempt 1 failed, will retry: connection refused (0)",
+            "attempts 2–1000 failed, will retry; the last: connection refused (999)"
+        ]
+    );
+    assert_eq!(r.events.len(), 5, "received, and two lines per target");
+    assert_eq!(r.delivery(&copy).unwrap().attempts, 1_000);
+    r.claim(&out(), 2_000);
+    r.delivered(&out(), "", 2_000).unwrap();
+    assert_eq!(r.events.last().unwrap().event, "delivered");
+}

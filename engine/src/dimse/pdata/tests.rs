@@ -68,7 +68,7 @@ async fn file_pdus(
     offset: usize,
     len: usize,
     peer_max: u32,
-) -> (std::io::Result<u64>, Vec<Pdu>, Vec<u8>) {
+) -> (Result<u64, SendFileError>, Vec<Pdu>, Vec<u8>) {
     let contents: Vec<u8> = (0..file_len).map(|i| (i * 7) as u8).collect();
     let mut file = tempfile::tempfile().unwrap();
     std::io::Write::write_all(&mut file, &contents).unwrap();
@@ -110,7 +110,9 @@ async fn a_file_range_is_sent_in_pdus_of_the_peer_maximum() {
 #[tokio::test]
 async fn a_body_file_shorter_than_recorded_is_an_error() {
     let (sent, _, _) = file_pdus(1000, 0, 5000, 16384).await;
-    let error = sent.unwrap_err();
+    let Err(SendFileError::File(error)) = sent else {
+        panic!("{sent:?}");
+    };
     assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof, "{error}");
 }
 

@@ -13,15 +13,21 @@
 //!
 //! Failures:
 //! - the remote is down, refuses the association, drops it, or answers
-//!   "out of resources" (A7xxH): retried with exponential back-off; the whole
-//!   operation pauses for the delay (the next attempt is the same message,
-//!   the oldest), other operations are unaffected;
-//! - any other failure status, no acceptable context, no stored association
-//!   or a missing body: the message fails for this target, with the reason.
+//!   "out of resources" (A7xxH): retried with exponential back-off. The
+//!   delay grows with the operation's streak of such failures (not with one
+//!   message's attempts, so fresh messages do not reset it) and is forgotten
+//!   at the first delivery; the whole operation pauses for it, and the next
+//!   attempt is the oldest pending message, so messages keep their order.
+//!   Other operations are unaffected. A store read that fails is retried the
+//!   same way;
+//! - any other failure status, no acceptable context, no stored association,
+//!   or a body file that is missing, unreadable or short: the message fails
+//!   for this target, with the reason.
 //!
 //! A failure status is never recorded as delivered; a warning status is
 //! delivered, with the warning noted.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -58,10 +64,21 @@ struct Shared {
     /// The queue, read by one lane at a time (tokio Mutex: held across the
     /// wait for the next message).
     reader: tokio::sync::Mutex<QueueReader>,
-    /// No lane starts an attempt before this (back-off after a failure that
-    /// concerns the remote, not the message). std Mutex: never held across
-    /// an await.
-    paused_until: Mutex<Option<Instant>>,
+    /// The back-off after failures that concern the remote, not the
+    /// message. std Mutex: never held across an await.
+    backoff: Mutex<Backoff>,
+    /// Set after a retry: the reader starts again from the oldest pending
+    /// message (it may hold later ones it read ahead).
+    rewind: AtomicBool,
+}
+
+/// The operation's failure streak and the pause it imposes.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// Retried failures in a row, across messages; reset by a delivery.
+    streak: u32,
+    /// No lane starts an attempt before this.
+    until: Option<Instant>,
 }
 
 impl ItemConfig for DicomScuConfig {
@@ -79,7 +96,8 @@ fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
     let shared = Arc::new(Shared {
         me: cx.address(),
         reader: tokio::sync::Mutex::new(cx.queue_reader()),
-        paused_until: Mutex::new(None),
+        backoff: Mutex::new(Backoff::default()),
+        rewind: AtomicBool::new(false),
         config,
         cx,
     });
@@ -122,10 +140,7 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
     let mut known: Vec<(String, String)> = Vec::new();
     loop {
         // Respect a back-off pause.
-        let pause = *shared
-            .paused_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let pause = shared.backoff().until;
         if let Some(until) = pause
             && until > Instant::now()
         {
@@ -139,15 +154,15 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
         }
         let idle = open.as_ref().map(|_| shared.config.idle_release.get());
         let next = match idle {
-            Some(d) => match tokio::time::timeout(d, async {
-                shared.reader.lock().await.next(Some(d)).await
-            })
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => Ok(Next::Idle),
-            },
-            None => shared.reader.lock().await.next(None).await,
+            Some(d) => {
+                match tokio::time::timeout(d, async { shared.reader().await.next(Some(d)).await })
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Ok(Next::Idle),
+                }
+            }
+            None => shared.reader().await.next(None).await,
         };
         let record = match next {
             Ok(Next::Message(record)) => record,
@@ -165,11 +180,7 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
                 continue;
             }
         };
-        let paused = shared
-            .paused_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some_and(|u| u > Instant::now());
+        let paused = shared.backoff().until.is_some_and(|u| u > Instant::now());
         if paused || cx.shutdown.is_cancelled() {
             // Another lane hit a failure meanwhile, or we are stopping: put
             // it back untouched.
@@ -184,16 +195,29 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
     }
 }
 
+impl Shared {
+    fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
+        self.backoff.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The queue reader, rewound to the oldest pending message if a retry
+    /// asked for it.
+    async fn reader(&self) -> tokio::sync::MutexGuard<'_, QueueReader> {
+        let mut reader = self.reader.lock().await;
+        if self.rewind.swap(false, Ordering::AcqRel) {
+            reader.rewind();
+        }
+        reader
+    }
+}
+
 fn record_outcome(shared: &Shared, record: &MessageRecord, outcome: Outcome) {
     let cx = &shared.cx;
     let me = &shared.me;
     let result = match outcome {
         Outcome::Delivered(note) => {
             debug!(item = %cx.name, message = %record.id, "Delivered.");
-            *shared
-                .paused_until
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = None;
+            *shared.backoff() = Backoff::default();
             cx.messages.delivered(record.id, me, &note)
         }
         Outcome::Fail(reason) => {
@@ -209,14 +233,19 @@ fn record_outcome(shared: &Shared, record: &MessageRecord, outcome: Outcome) {
                 + 1;
             let retry = &shared.config.retry;
             if retry.allows_another(attempts) {
-                let delay = retry.delay_after(attempts);
+                // The message is due (also after a restart) no later than
+                // the pause ends, so that it is the first one taken then.
+                let (delay, at) = {
+                    let mut backoff = shared.backoff();
+                    backoff.streak = backoff.streak.saturating_add(1);
+                    let delay = retry.delay_after(backoff.streak);
+                    let at = now_ms()
+                        .saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+                    backoff.until = Some(Instant::now() + delay + Duration::from_millis(1));
+                    (delay, at)
+                };
+                shared.rewind.store(true, Ordering::Release);
                 warn!(item = %cx.name, message = %record.id, attempt = attempts, retry_in = ?delay, error = %err, "Delivery failed; will retry.");
-                *shared
-                    .paused_until
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + delay);
-                let at =
-                    now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
                 cx.messages.retry_later(record.id, me, &err, at)
             } else {
                 let reason = format!("gave up after {attempts} attempts: {err}");
@@ -248,8 +277,8 @@ async fn deliver(
         if let Some(o) = open.take() {
             o.association.release().await.ok();
         }
-        if let Err(reason) = allowed_by_store(shared, sop, ts) {
-            return Outcome::Fail(reason);
+        if let Err(outcome) = allowed_by_store(shared, sop, ts) {
+            return outcome;
         }
         let pair = (sop.to_string(), ts.to_string());
         known.retain(|k| k != &pair);
@@ -300,9 +329,22 @@ async fn deliver(
     }
     // Opening is a quick metadata lookup next to the transfer; the reads
     // are done on the blocking pool by the sender.
-    let file = match std::fs::File::open(cx.bodies.path(&record.header)) {
-        Ok(f) => f,
-        Err(e) => return Outcome::Fail(format!("the body file cannot be read: {e}")),
+    let path = cx.bodies.path(&record.header);
+    let file = match std::fs::File::open(&path).and_then(|f| Ok((f.metadata()?.len(), f))) {
+        Ok((len, _)) if len < h.size => {
+            return Outcome::Fail(format!(
+                "the body file {} is {len} bytes, shorter than the {} recorded",
+                path.display(),
+                h.size
+            ));
+        }
+        Ok((_, f)) => f,
+        Err(e) => {
+            return Outcome::Fail(format!(
+                "the body file {} cannot be read: {e}",
+                path.display()
+            ));
+        }
     };
     match o
         .association
@@ -322,14 +364,19 @@ async fn deliver(
             if let Some(o) = open.take() {
                 o.association.abort().await;
             }
-            Outcome::Retry(e.to_string())
+            match e {
+                scu::ScuError::Body(e) => Outcome::Fail(format!("{} ({})", e, path.display())),
+                e => Outcome::Retry(e.to_string()),
+            }
         }
     }
 }
 
 /// Whether the stored association (local → remote) lets us propose this
-/// SOP class with this transfer syntax; the reason when not.
-fn allowed_by_store(shared: &Shared, sop: &str, ts: &str) -> Result<(), String> {
+/// SOP class with this transfer syntax; when not, the outcome: a retry when
+/// the store cannot be read (that may pass), a failure with the reason
+/// otherwise.
+fn allowed_by_store(shared: &Shared, sop: &str, ts: &str) -> Result<(), Outcome> {
     let config = &shared.config;
     let cx = &shared.cx;
     let local: &AeTitle = &config.local_ae_title;
@@ -337,7 +384,23 @@ fn allowed_by_store(shared: &Shared, sop: &str, ts: &str) -> Result<(), String> 
     let stored = cx
         .associations
         .lookup(local, remote)
-        .map_err(|e| format!("cannot read the stored association: {e}"))?
+        .map_err(|e| Outcome::Retry(format!("cannot read the stored association: {e}")))?;
+    allowed_by(stored.as_ref(), shared, sop, ts).map_err(Outcome::Fail)
+}
+
+/// Whether a stored association lets us propose this SOP class with this
+/// transfer syntax; the reason when not.
+fn allowed_by(
+    stored: Option<&crate::association::AssociationContext>,
+    shared: &Shared,
+    sop: &str,
+    ts: &str,
+) -> Result<(), String> {
+    let config = &shared.config;
+    let cx = &shared.cx;
+    let local: &AeTitle = &config.local_ae_title;
+    let remote: &AeTitle = &config.remote_ae_title;
+    let stored = stored
         .ok_or_else(|| {
             format!(
                 "no association {local} → {remote} is stored in namespace {}; create it (switchboard association create) and resend",

@@ -1,0 +1,167 @@
+//! How deliveries fail. A remote that is down while many messages wait:
+//! the operation's connection attempts back off by its streak of failures
+//! (fresh messages do not reset the delay), and once the remote is back
+//! every message arrives, in arrival order. A local fault (a body file cut
+//! short) fails its message with the reason instead of retrying forever.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use integration_tests::dcmtk::{Archive, storescu};
+use integration_tests::engine_process::TestEngine;
+use integration_tests::instances::{Modality, write_instances};
+use integration_tests::net::Port;
+use integration_tests::production::{DicomOperation, Production};
+use integration_tests::scp::{TestScp, association};
+use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT};
+use tokio::net::TcpSocket;
+
+const COUNT: usize = 1_000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_down_is_called_with_back_off_and_then_gets_everything_in_order() {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let production = Production::store_and_forward(port.get(), archive_port.get())
+        .dicom_operation(DicomOperation::archive(archive_port.get()).retry("200ms", 2.0, "1600ms"))
+        .to_string();
+    let engine = TestEngine::start(&[("test", "forward", &production)]).await;
+
+    // The remote is "down": it takes each connection and closes it at once,
+    // noting when.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(archive_port.addr()).unwrap();
+    let listener = socket.listen(64).unwrap();
+    let (tx, mut attempts) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let down = tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            tx.send(Instant::now()).ok();
+            drop(conn);
+        }
+    });
+
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, COUNT, 256);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("ROUTER", port.get(), &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == COUNT, "{stored}");
+
+    // Five attempts: each pause at least the configured delay for the
+    // streak so far (a busy machine only makes them longer).
+    let mut times = Vec::new();
+    while times.len() < 5 {
+        let at = tokio::time::timeout(Duration::from_secs(30), attempts.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no attempt within 30 s:\n{}", engine.log()))
+            .unwrap();
+        times.push(at);
+    }
+    down.abort();
+    down.await.ok();
+    for (i, floor_ms) in [200u64, 400, 800, 1600].into_iter().enumerate() {
+        let gap = times[i + 1] - times[i];
+        assert!(
+            gap >= Duration::from_millis(floor_ms * 9 / 10),
+            "attempt {} came {gap:?} after the one before; the back-off says {floor_ms} ms",
+            i + 2
+        );
+    }
+
+    // The remote is back: everything arrives, oldest first.
+    let scp = TestScp::start(
+        "ARCHIVE",
+        vec![association(
+            "ROUTER",
+            "ARCHIVE",
+            &[(CT_IMAGE_STORAGE, &[EXPLICIT])],
+        )],
+        |c| {
+            c.port = archive_port.get();
+            c.bind_address = "127.0.0.1".parse().unwrap();
+        },
+    )
+    .await;
+    engine
+        .wait_until("every message delivered", async || {
+            scp.received.0.lock().unwrap().len() >= COUNT
+        })
+        .await;
+    let order: Vec<String> = scp
+        .received
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(r, _)| r.sop_instance_uid.clone())
+        .collect();
+    let expected: Vec<String> = sent.iter().map(|(_, uid)| uid.clone()).collect();
+    assert_eq!(order.len(), COUNT, "each once");
+    assert!(order == expected, "not in arrival order");
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_cut_short_fails_its_message_with_the_reason_instead_of_retrying() {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let production = Production::store_and_forward(port.get(), archive_port.get()).to_string();
+    let engine = TestEngine::start(&[("test", "forward", &production)]).await;
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 4 * 1024);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    // The archive is down: both wait.
+    let stored = storescu("ROUTER", port.get(), &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
+    let messages = engine.messages("test").await;
+    let first = messages
+        .iter()
+        .find(|m| m["header"]["sop_instance_uid"] == sent[0].1.as_str())
+        .expect("the first message");
+    let body = engine.data_dir().join("bodies").join(
+        std::fs::read_dir(engine.data_dir().join("bodies"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                std::fs::read(p).is_ok_and(|b| {
+                    b.windows(sent[0].1.len())
+                        .any(|w| w == sent[0].1.as_bytes())
+                })
+            })
+            .expect("the first body"),
+    );
+    let id = first["id"].as_u64().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&body)
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
+    engine
+        .wait_until(
+            "the first message failed, the second delivered",
+            async || {
+                let statuses: Vec<String> = engine
+                    .messages("test")
+                    .await
+                    .iter()
+                    .map(|m| {
+                        let first = m["id"].as_u64() == Some(id);
+                        format!("{first}:{}", m["status"].as_str().unwrap_or_default())
+                    })
+                    .collect();
+                statuses.contains(&"true:failed".to_string())
+                    && statuses.contains(&"false:delivered".to_string())
+            },
+        )
+        .await;
+    let shown = engine
+        .json(&["messages", "show", &id.to_string(), "--json"])
+        .await;
+    let reason = shown["deliveries"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("shorter than"), "{shown}");
+    assert!(!archive.received().contains_key(&sent[0].1));
+}
