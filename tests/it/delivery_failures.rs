@@ -165,3 +165,94 @@ async fn a_body_cut_short_fails_its_message_with_the_reason_instead_of_retrying(
     assert!(reason.contains("shorter than"), "{shown}");
     assert!(!archive.received().contains_key(&sent[0].1));
 }
+
+/// Between the engine and the archive: forwards everything, except that on
+/// the first connection it stops reading from the engine after `stall_after`
+/// bytes (a remote with a full TCP window). Returns how many connections
+/// it took.
+async fn stalling_proxy(
+    listen: &Port,
+    archive: u16,
+    stall_after: usize,
+) -> (
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    // A small receive window, so that the engine's writes block soon.
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind(listen.addr()).unwrap();
+    let listener = socket.listen(8).unwrap();
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = connections.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((engine_side, _)) = listener.accept().await {
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let archive_side = tokio::net::TcpStream::connect(("127.0.0.1", archive))
+                .await
+                .unwrap();
+            let (mut er, mut ew) = engine_side.into_split();
+            let (mut ar, mut aw) = archive_side.into_split();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut passed = 0;
+                loop {
+                    if n == 0 && passed >= stall_after {
+                        // Let the archive go (storescp serves one
+                        // association at a time); hold the engine's side
+                        // and read nothing more.
+                        drop(aw);
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        break;
+                    }
+                    let Ok(got) = er.read(&mut buf).await else {
+                        break;
+                    };
+                    if got == 0 || aw.write_all(&buf[..got]).await.is_err() {
+                        break;
+                    }
+                    passed += got;
+                }
+            });
+            tokio::spawn(async move {
+                let _copied = tokio::io::copy(&mut ar, &mut ew).await;
+            });
+        }
+    });
+    (task, connections)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_that_stops_reading_mid_store_costs_one_write_timeout_then_it_is_delivered() {
+    let (port, proxy_port, archive_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let production = Production::store_and_forward(port.get(), proxy_port.get())
+        .dicom_operation(DicomOperation::archive(proxy_port.get()).write_timeout("1s"))
+        .to_string();
+    let engine = TestEngine::start(&[("test", "forward", &production)]).await;
+    let archive_dir = engine.folder("archive");
+    let archive = Archive::start("ARCHIVE", archive_port, &archive_dir).await;
+    let (proxy, connections) = stalling_proxy(&proxy_port, archive.port(), 256 * 1024).await;
+
+    let input = engine.folder("input");
+    // Far more than the socket buffers hold between the engine and the proxy.
+    let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 1, 24 << 20);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("ROUTER", port.get(), &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 1, "{stored}");
+
+    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine, "test").await;
+    assert!(
+        connections.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "delivered on a second association"
+    );
+    assert!(
+        engine.log().contains("stopped reading"),
+        "the retry says why:\n{}",
+        engine.log()
+    );
+    proxy.abort();
+}

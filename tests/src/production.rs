@@ -358,6 +358,7 @@ pub struct DicomOperation {
     max_associations: Option<u32>,
     idle_release: Option<String>,
     retry: Option<(String, f64, String)>,
+    write_timeout: Option<String>,
 }
 
 impl DicomOperation {
@@ -372,6 +373,7 @@ impl DicomOperation {
             max_associations: None,
             idle_release: None,
             retry: None,
+            write_timeout: None,
         }
     }
 
@@ -404,6 +406,12 @@ impl DicomOperation {
         self.retry = Some((initial_delay.to_string(), factor, max_delay.to_string()));
         self
     }
+
+    /// How long one write waits for a remote that stops reading.
+    pub fn write_timeout(mut self, after: &str) -> Self {
+        self.write_timeout = Some(after.to_string());
+        self
+    }
 }
 
 impl Display for DicomOperation {
@@ -419,6 +427,9 @@ impl Display for DicomOperation {
         }
         if let Some(after) = &self.idle_release {
             writeln!(f, "idle_release = {}", quote(after))?;
+        }
+        if let Some(after) = &self.write_timeout {
+            writeln!(f, "write_timeout = {}", quote(after))?;
         }
         if let Some((initial, factor, max)) = &self.retry {
             writeln!(

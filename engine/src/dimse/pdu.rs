@@ -185,7 +185,14 @@ pub struct PduStream<S> {
     max_receive: u32,
     /// Largest PDU length the peer accepts (what it announced), capped.
     max_send: u32,
+    /// How long one write may wait for a peer that does not read.
+    write_timeout: Duration,
 }
+
+/// How long a write waits for a peer that does not read, unless set.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the A-ABORT of a connection being torn down may take.
+const ABORT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
     /// Wraps a connected stream.
@@ -196,7 +203,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
             write_buf: Vec::new(),
             max_receive: UNLIMITED_PDU_CAP,
             max_send: UNLIMITED_PDU_CAP,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
+    }
+
+    /// Sets how long one write may wait for a peer that stops reading (a
+    /// full TCP window); past it the write fails with `TimedOut` and the
+    /// association must end.
+    pub fn set_write_timeout(&mut self, timeout: Duration) {
+        self.write_timeout = timeout;
     }
 
     /// Installs the negotiated limits. `ours` is the maximum length we
@@ -349,8 +364,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
                 });
             }
         }
-        self.stream.write_all(&self.write_buf).await?;
-        self.stream.flush().await?;
+        let Self {
+            stream,
+            write_buf,
+            write_timeout,
+            ..
+        } = self;
+        within(*write_timeout, async {
+            stream.write_all(write_buf).await?;
+            stream.flush().await
+        })
+        .await?;
         Ok(())
     }
 
@@ -360,21 +384,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
     /// # Errors
     /// I/O errors.
     pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await?;
-        self.stream.flush().await
+        let stream = &mut self.stream;
+        within(self.write_timeout, async {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        })
+        .await
     }
 
     /// Sends an A-ABORT with the given source, ignoring write errors (the
-    /// connection is being torn down anyway), and shuts the stream down.
+    /// connection is being torn down anyway), and shuts the stream down;
+    /// a peer that does not read gets a short while, not the write timeout.
     pub async fn abort(&mut self, source: AbortRQSource) {
+        let write_timeout = self.write_timeout;
+        self.write_timeout = write_timeout.min(ABORT_WRITE_TIMEOUT);
         let _sent = self.write_pdu(&Pdu::AbortRQ { source }).await;
-        let _closed = self.stream.shutdown().await;
+        self.write_timeout = write_timeout;
+        self.shutdown().await;
     }
 
-    /// Shuts the write side down (TCP FIN).
+    /// Shuts the write side down (TCP FIN), within a short while.
     pub async fn shutdown(&mut self) {
-        let _closed = self.stream.shutdown().await;
+        let stream = &mut self.stream;
+        let _closed = within(ABORT_WRITE_TIMEOUT, stream.shutdown()).await;
     }
+}
+
+/// Runs a write within `timeout`; past it, a `TimedOut` error that says so.
+async fn within(timeout: Duration, write: impl Future<Output = io::Result<()>>) -> io::Result<()> {
+    tokio::time::timeout(timeout, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the peer took nothing for {timeout:?} (it stopped reading)"),
+            ))
+        })
 }
 
 fn effective_max(announced: u32) -> u32 {

@@ -22,8 +22,8 @@ use super::pdata::{
     send_data_from_file,
 };
 use super::pdu::{
-    PduReadError, PduStream, PduWriteError, PdvRef, ReadWithinError, describe_abort_source,
-    describe_pdu,
+    DEFAULT_WRITE_TIMEOUT, PduReadError, PduStream, PduWriteError, PdvRef, ReadWithinError,
+    describe_abort_source, describe_pdu,
 };
 use super::status::Status;
 use super::uids::VERIFICATION;
@@ -52,6 +52,8 @@ pub struct ScuOptions {
     pub connect_timeout: Duration,
     /// How long to wait for the AC/RJ, a response or the release reply.
     pub response_timeout: Duration,
+    /// How long one write may wait for a peer that stops reading.
+    pub write_timeout: Duration,
     pub trace: Option<Trace>,
 }
 
@@ -77,6 +79,7 @@ impl ScuOptions {
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
             connect_timeout: Duration::from_secs(30),
             response_timeout: Duration::from_secs(30),
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             trace: None,
         }
     }
@@ -208,6 +211,7 @@ where
     )?;
     let proposed = rq.presentation_contexts.clone();
     let mut stream = PduStream::new(stream);
+    stream.set_write_timeout(options.write_timeout);
     let rq_pdu = Pdu::AssociationRQ(rq);
     trace(&options.trace, &format!(">> {}", describe_pdu(&rq_pdu)));
     stream.write_pdu(&rq_pdu).await?;

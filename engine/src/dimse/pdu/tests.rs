@@ -236,3 +236,21 @@ async fn p_data_is_lent_as_it_arrived() {
     }
     assert!(matches!(s.read_incoming().await, Err(PduReadError::Closed)));
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_times_a_write_out_and_an_abort_does_not_hang() {
+    let (_peer, ours) = tokio::io::duplex(1024);
+    let mut s = PduStream::new(ours);
+    s.set_write_timeout(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let error = s.write_raw(&vec![0u8; 64 * 1024]).await.unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::TimedOut, "{error}");
+    assert!(error.to_string().contains("stopped reading"), "{error}");
+    let pdu = Pdu::ReleaseRQ;
+    assert!(matches!(
+        s.write_pdu(&pdu).await,
+        Err(PduWriteError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut
+    ));
+    s.abort(AbortRQSource::ServiceUser).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

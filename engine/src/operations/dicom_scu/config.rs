@@ -31,6 +31,10 @@ pub struct DicomScuConfig {
     /// Limit for the remote's C-STORE-RSP.
     #[serde(default = "default_response_timeout")]
     pub response_timeout: HumanDuration,
+    /// Limit for one write to a remote that stops reading (a full TCP
+    /// window): past it the association is aborted and the message retried.
+    #[serde(default = "default_write_timeout")]
+    pub write_timeout: HumanDuration,
     /// An open association with nothing to send is released after this.
     #[serde(default = "default_idle_release")]
     pub idle_release: HumanDuration,
@@ -47,6 +51,9 @@ fn default_connect_timeout() -> HumanDuration {
 }
 fn default_response_timeout() -> HumanDuration {
     HumanDuration::from_secs(60)
+}
+fn default_write_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
 }
 fn default_idle_release() -> HumanDuration {
     HumanDuration::from_secs(5)

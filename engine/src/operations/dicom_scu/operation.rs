@@ -300,6 +300,7 @@ async fn deliver(
         options.max_pdu_length = config.max_pdu_length;
         options.connect_timeout = config.connect_timeout.get();
         options.response_timeout = config.response_timeout.get();
+        options.write_timeout = config.write_timeout.get();
         let address = format!("{}:{}", config.host, config.port);
         match scu::connect(&address, &options).await {
             Ok(association) => *open = Some(Open { association }),

@@ -90,8 +90,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             .first()
             .map(|t| t.as_str().to_string())
             .unwrap_or_default();
+        let mut stream = PduStream::new(stream);
+        stream.set_write_timeout(shared.config.write_timeout);
         Self {
-            stream: PduStream::new(stream),
+            stream,
             peer,
             label: format!("#{id}:{first_title}"),
             shared,

@@ -36,6 +36,10 @@ pub struct DicomScpConfig {
     /// Seconds an established association may stay silent before we abort it.
     #[serde(default = "default_idle_timeout", with = "seconds")]
     pub idle_timeout: Duration,
+    /// Seconds one write may wait for a peer that stops reading (a full TCP
+    /// window) before we abort the association and free its slot.
+    #[serde(default = "default_write_timeout", with = "seconds")]
+    pub write_timeout: Duration,
     /// Log every PDU and DIMSE message at info, in the reference form
     /// (`#5:ENS-SCP << A-ASSOCIATE-RQ PDU`).
     #[serde(default)]
@@ -101,6 +105,7 @@ impl DicomScpConfig {
             max_pdu_length: default_max_pdu_length(),
             artim_timeout: default_artim_timeout(),
             idle_timeout: default_idle_timeout(),
+            write_timeout: default_write_timeout(),
             trace: false,
             targets: Vec::new(),
         }
@@ -130,6 +135,9 @@ impl DicomScpConfig {
         }
         if self.idle_timeout.is_zero() {
             errors.push(DicomScpConfigError::Timeout("idle_timeout"));
+        }
+        if self.write_timeout.is_zero() {
+            errors.push(DicomScpConfigError::Timeout("write_timeout"));
         }
         if errors.is_empty() {
             Ok(())
@@ -174,6 +182,10 @@ fn default_artim_timeout() -> Duration {
 
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(300)
+}
+
+fn default_write_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// Durations written as seconds (integer or fractional).

@@ -218,6 +218,7 @@ async fn reject_over_limit(
     let span = info_span!("association", id, service = %shared.cx.name, %peer);
     async move {
         let mut stream = PduStream::new(socket);
+        stream.set_write_timeout(shared.config.write_timeout);
         let artim = shared.config.artim_timeout;
         match tokio::time::timeout(artim, stream.read_pdu()).await {
             Ok(Ok(Pdu::AssociationRQ(rq))) => {
