@@ -1,7 +1,8 @@
 //! Garbage on the socket: random bytes, an HTTP request, a PDU claiming
 //! 4 GiB, P-DATA before association, silence. Each gets an A-ABORT or a
 //! close (and the connection is closed by the SCP, not given up by the
-//! test), and the service keeps serving others.
+//! test), and the service keeps serving others, also while 200 connections
+//! hold a half-sent A-ASSOCIATE-RQ.
 
 use std::time::Duration;
 
@@ -119,5 +120,32 @@ async fn silent_and_half_open_connections_are_closed() {
         "{answer:?}"
     );
     echo_still_works(&scp).await;
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_stalled_handshakes_do_not_keep_a_real_peer_out() {
+    // An ARTIM timer longer than the test: only the handshake budget can
+    // make room.
+    let scp = TestScp::start(
+        "ENS-SCP",
+        vec![association(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[(VERIFICATION, &[IMPLICIT])],
+        )],
+        |c| c.artim_timeout = Duration::from_secs(300),
+    )
+    .await;
+    let mut stalled = Vec::new();
+    for _ in 0..200 {
+        let mut s = TcpStream::connect(scp.addr).await.expect("connect");
+        // The first bytes of an A-ASSOCIATE-RQ, and then nothing.
+        s.write_all(&[0x01, 0, 0, 0, 0, 200]).await.expect("write");
+        stalled.push(s);
+    }
+    echo_still_works(&scp).await;
+    echo_still_works(&scp).await;
+    drop(stalled);
     scp.stop().await;
 }

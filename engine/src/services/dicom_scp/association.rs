@@ -14,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::admission::Admission;
 use super::config::DicomScpConfig;
 use super::handlers::{self, Receive, Reply, Request, Start};
 use super::hooks::ScpContext;
@@ -29,6 +30,8 @@ use crate::ids::NamespaceId;
 /// State shared by the listener and its associations.
 pub(super) struct Shared {
     pub(super) config: DicomScpConfig,
+    /// The handshake budget and the association slots.
+    pub(super) admission: Admission,
     /// The AE titles this listener answers to.
     pub(super) served: Vec<AeTitle>,
     pub(super) cx: ScpContext,
@@ -63,12 +66,16 @@ pub(super) struct Association<S> {
     peer: SocketAddr,
     shared: Arc<Shared>,
     abort: CancellationToken,
+    /// Numbers the association (the handshake budget knows it by it).
+    id: u64,
     /// `#5:ENS-SCP`, the reference trace prefix.
     label: String,
     accepted: Option<Accepted>,
     reassembler: Reassembler,
     /// The request whose data set is arriving, on its presentation context.
     in_progress: Option<(u8, Box<dyn Receive>)>,
+    /// When that data set must be complete (`data_set_timeout`).
+    data_set_deadline: Option<tokio::time::Instant>,
 }
 
 /// How the association ends after handling a PDU.
@@ -95,12 +102,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         Self {
             stream,
             peer,
+            id,
             label: format!("#{id}:{first_title}"),
             shared,
             abort,
             accepted: None,
             reassembler: Reassembler::new(),
             in_progress: None,
+            data_set_deadline: None,
         }
     }
 
@@ -112,22 +121,66 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         }
     }
 
-    pub(super) async fn serve(mut self) {
-        if let Some(rq) = self.establish().await
-            && self.negotiate(&rq).await
-        {
-            self.transfer().await;
+    /// Runs the association; `handshake` closes it while it has not sent
+    /// its A-ASSOCIATE-RQ (see [`Admission`]).
+    pub(super) async fn serve(mut self, handshake: CancellationToken) {
+        let rq = self.establish(&handshake).await;
+        self.shared.admission.handshake_done(self.id);
+        if let Some(rq) = rq {
+            match self.shared.admission.slot() {
+                Some(slot) => {
+                    if self.negotiate(&rq).await {
+                        self.transfer().await;
+                    }
+                    drop(slot);
+                }
+                None => self.reject_over_limit(&rq).await,
+            }
         }
         self.discard_in_progress().await;
         self.trace("closing socket");
     }
 
-    /// Waits for the A-ASSOCIATE-RQ under the ARTIM timer.
-    async fn establish(&mut self) -> Option<AssociationRQ> {
+    /// Answers a requester past `max_associations` with A-ASSOCIATE-RJ
+    /// rejected-transient, service-provider, local-limit-exceeded.
+    async fn reject_over_limit(&mut self, rq: &AssociationRQ) {
+        let rejection = Rejection::local_limit_exceeded();
+        warn!(
+            calling_ae_title = %rq.calling_ae_title,
+            called_ae_title = %rq.called_ae_title,
+            max_associations = self.shared.config.max_associations,
+            "Association rejected: {rejection}."
+        );
+        self.trace(&format!(">> A-ASSOCIATE-RJ PDU ({rejection})"));
+        let sent = self
+            .stream
+            .write_pdu(&Pdu::AssociationRJ(rejection.to_pdu()))
+            .await;
+        match self.shared.admission.rejection() {
+            Some(_waiting) if sent.is_ok() => {
+                wait_for_close(
+                    &mut self.stream,
+                    self.shared.config.artim_timeout,
+                    &self.abort,
+                )
+                .await;
+            }
+            _ => self.stream.shutdown().await,
+        }
+    }
+
+    /// Waits for the A-ASSOCIATE-RQ under the ARTIM timer, unless the
+    /// handshake budget closes the connection first.
+    async fn establish(&mut self, handshake: &CancellationToken) -> Option<AssociationRQ> {
         let artim = self.shared.config.artim_timeout;
         let first = tokio::select! {
             biased;
             () = self.abort.cancelled() => {
+                self.stream.shutdown().await;
+                return None;
+            }
+            () = handshake.cancelled() => {
+                warn!("Closing a connection that sent no A-ASSOCIATE-RQ, to admit a newer one (too many connections in the handshake).");
                 self.stream.shutdown().await;
                 return None;
             }
@@ -233,6 +286,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
     async fn transfer(&mut self) {
         let idle = self.shared.config.idle_timeout;
         loop {
+            // While a data set arrives, it must be complete by its deadline:
+            // a PDU now and then does not hold a slot and a spool file.
+            let deadline = self
+                .in_progress
+                .as_ref()
+                .and(self.data_set_deadline)
+                .filter(|d| *d < tokio::time::Instant::now() + idle);
+            let wait = deadline.map_or(idle, |d| {
+                d.saturating_duration_since(tokio::time::Instant::now())
+            });
             let next = tokio::select! {
                 biased;
                 () = self.abort.cancelled() => {
@@ -241,9 +304,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     self.stream.abort(AbortRQSource::ServiceUser).await;
                     return;
                 }
-                next = tokio::time::timeout(idle, self.stream.read_incoming()) => next,
+                next = tokio::time::timeout(wait, self.stream.read_incoming()) => next,
             };
             let pdu = match next {
+                Err(_) if deadline.is_some() => {
+                    let timeout = self.shared.config.data_set_timeout;
+                    warn!(
+                        ?timeout,
+                        "The data set did not arrive within data_set_timeout; sending A-ABORT."
+                    );
+                    self.trace(">> A-ABORT PDU");
+                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                    return;
+                }
                 Err(_) => {
                     warn!(timeout = ?idle, "Association idle too long; sending A-ABORT.");
                     self.trace(">> A-ABORT PDU");
@@ -422,6 +495,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             Start::Reply(reply) => self.respond(pc_id, reply).await,
             Start::Receive(receive) if has_data_set => {
                 self.in_progress = Some((pc_id, receive));
+                self.data_set_deadline =
+                    Some(tokio::time::Instant::now() + self.shared.config.data_set_timeout);
                 Flow::Continue
             }
             // A handler that expects a data set the command does not have.

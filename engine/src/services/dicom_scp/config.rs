@@ -36,6 +36,10 @@ pub struct DicomScpConfig {
     /// Seconds an established association may stay silent before we abort it.
     #[serde(default = "default_idle_timeout", with = "seconds")]
     pub idle_timeout: Duration,
+    /// Seconds a C-STORE's data set may take from its command to its last
+    /// fragment, however often fragments come.
+    #[serde(default = "default_data_set_timeout", with = "seconds")]
+    pub data_set_timeout: Duration,
     /// Seconds one write may wait for a peer that stops reading (a full TCP
     /// window) before we abort the association and free its slot.
     #[serde(default = "default_write_timeout", with = "seconds")]
@@ -106,6 +110,7 @@ impl DicomScpConfig {
             artim_timeout: default_artim_timeout(),
             idle_timeout: default_idle_timeout(),
             write_timeout: default_write_timeout(),
+            data_set_timeout: default_data_set_timeout(),
             trace: false,
             targets: Vec::new(),
         }
@@ -138,6 +143,9 @@ impl DicomScpConfig {
         }
         if self.write_timeout.is_zero() {
             errors.push(DicomScpConfigError::Timeout("write_timeout"));
+        }
+        if self.data_set_timeout.is_zero() {
+            errors.push(DicomScpConfigError::Timeout("data_set_timeout"));
         }
         if errors.is_empty() {
             Ok(())
@@ -186,6 +194,10 @@ fn default_idle_timeout() -> Duration {
 
 fn default_write_timeout() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_data_set_timeout() -> Duration {
+    Duration::from_secs(600)
 }
 
 /// Durations written as seconds (integer or fractional).

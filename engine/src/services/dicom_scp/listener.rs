@@ -1,8 +1,9 @@
-//! The listening side of the SCP: bind the port, accept connections up to
-//! `max_associations` (answering the ones past it with a transient
-//! rejection), give each its [`Association`] task, and on shutdown stop
-//! accepting, let open associations finish within the grace period and
-//! abort the rest.
+//! The listening side of the SCP: bind the port, accept connections, give
+//! each its [`Association`] task under the listener's [`Admission`] (a
+//! handshake budget, then one of `max_associations` slots once a valid
+//! A-ASSOCIATE-RQ came; past the limit a transient rejection), and on
+//! shutdown stop accepting, let open associations finish within the grace
+//! period and abort the rest.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,19 +11,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dicom_ul::pdu::Pdu;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::association::{Association, Shared, wait_for_close};
+use super::admission::{Admission, handshake_budget};
+use super::association::{Association, Shared};
 use super::config::{DicomScpConfig, DicomScpConfigError};
 use super::hooks::ScpContext;
 use crate::association::model::AeTitle;
-use crate::association::negotiation::Rejection;
-use crate::dimse::pdu::PduStream;
 
 /// Why the SCP could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +113,10 @@ impl DicomScp {
             listener,
             local_addr,
             shared: Arc::new(Shared {
+                admission: Admission::new(
+                    config.max_associations,
+                    handshake_budget(config.max_associations),
+                ),
                 config,
                 served,
                 cx,
@@ -132,10 +134,6 @@ impl DicomScp {
     /// `grace` for open associations, aborts the rest and returns.
     pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
         let shared = self.shared;
-        let limit = Arc::new(Semaphore::new(shared.config.max_associations));
-        // Connections over the limit get an RJ; this bounds how many such
-        // answers are in flight so a flood cannot grow tasks without bound.
-        let over_limit = Arc::new(Semaphore::new(shared.config.max_associations));
         let tracker = TaskTracker::new();
         let abort_all = CancellationToken::new();
         info!(
@@ -164,29 +162,15 @@ impl DicomScp {
                 debug!(%peer, %error, "Could not set TCP_NODELAY.");
             }
             let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-            match limit.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let shared = shared.clone();
-                    let abort = abort_all.clone();
-                    tracker.spawn(async move {
-                        serve_association(socket, peer, id, shared, abort).await;
-                        drop(permit);
-                    });
-                }
-                Err(_) => match over_limit.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let shared = shared.clone();
-                        let abort = abort_all.clone();
-                        tracker.spawn(async move {
-                            reject_over_limit(socket, peer, id, shared, abort).await;
-                            drop(permit);
-                        });
-                    }
-                    Err(_) => {
-                        warn!(service = %shared.cx.name, %peer, "Too many connections; closing one unanswered.");
-                    }
-                },
+            let (handshake, evicted) = shared.admission.handshake(id);
+            if evicted {
+                debug!(service = %shared.cx.name, %peer, "Handshake budget full: closed the oldest connection that sent no A-ASSOCIATE-RQ.");
             }
+            let shared = shared.clone();
+            let abort = abort_all.clone();
+            tracker.spawn(serve_association(
+                socket, peer, id, shared, abort, handshake,
+            ));
         }
         drop(self.listener);
         tracker.close();
@@ -206,50 +190,13 @@ impl DicomScp {
     }
 }
 
-/// Answers a connection past the association limit with A-ASSOCIATE-RJ
-/// rejected-transient, service-provider, local-limit-exceeded.
-async fn reject_over_limit(
-    socket: TcpStream,
-    peer: SocketAddr,
-    id: u64,
-    shared: Arc<Shared>,
-    abort: CancellationToken,
-) {
-    let span = info_span!("association", id, service = %shared.cx.name, %peer);
-    async move {
-        let mut stream = PduStream::new(socket);
-        stream.set_write_timeout(shared.config.write_timeout);
-        let artim = shared.config.artim_timeout;
-        match tokio::time::timeout(artim, stream.read_pdu()).await {
-            Ok(Ok(Pdu::AssociationRQ(rq))) => {
-                let rejection = Rejection::local_limit_exceeded();
-                warn!(
-                    calling_ae_title = %rq.calling_ae_title,
-                    called_ae_title = %rq.called_ae_title,
-                    max_associations = shared.config.max_associations,
-                    "Association rejected: {rejection}."
-                );
-                if stream
-                    .write_pdu(&Pdu::AssociationRJ(rejection.to_pdu()))
-                    .await
-                    .is_ok()
-                {
-                    wait_for_close(&mut stream, artim, &abort).await;
-                }
-            }
-            _ => debug!("Connection over the limit closed without an A-ASSOCIATE-RQ."),
-        }
-    }
-    .instrument(span)
-    .await
-}
-
 async fn serve_association(
     socket: TcpStream,
     peer: SocketAddr,
     id: u64,
     shared: Arc<Shared>,
     abort: CancellationToken,
+    handshake: CancellationToken,
 ) {
     let span = info_span!(
         "association",
@@ -261,7 +208,7 @@ async fn serve_association(
         called_ae_title = tracing::field::Empty,
     );
     Association::new(socket, peer, id, shared, abort)
-        .serve()
+        .serve(handshake)
         .instrument(span)
         .await;
 }

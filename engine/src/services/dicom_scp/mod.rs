@@ -9,12 +9,13 @@
 //!   namespace's stored associations and to the durable intake.
 //! - `hooks.rs`: what the SCP needs from whoever runs it ([`ScpContext`]:
 //!   [`AssociationLookup`], [`Ingest`], [`SpoolFiles`]).
-//! - `listener.rs`: [`DicomScp`]: bind, accept, the association limit,
-//!   shutdown.
+//! - `listener.rs`: [`DicomScp`]: bind, accept, shutdown;
+//!   `admission.rs`: the handshake budget and the association slots.
 //! - `association.rs`: one association's state machine.
 //! - `handlers/`: one file per DIMSE service (C-ECHO, C-STORE, and the
 //!   failure answer to the others), found by command field.
 
+mod admission;
 mod association;
 mod config;
 mod handlers;

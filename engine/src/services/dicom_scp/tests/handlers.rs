@@ -171,6 +171,41 @@ async fn interrupted_store(send_abort: bool) {
         Some(recorder.clone()),
     )
     .await;
+    let mut s = store_started(&scp).await;
+    let mut out = Vec::new();
+    crate::dimse::pdata::encode_pdata(&mut out, 1, false, false, &[7; 1000]);
+    s.write_raw(&out).await.unwrap();
+    if send_abort {
+        s.write_pdu(&Pdu::AbortRQ {
+            source: AbortRQSource::ServiceUser,
+        })
+        .await
+        .unwrap();
+        let mut rest = Vec::new();
+        let _unused = s.get_mut().read_to_end(&mut rest).await;
+    } else {
+        // Half a P-DATA PDU, then the connection drops.
+        s.write_raw(&out[..out.len() / 2]).await.unwrap();
+        drop(s);
+    }
+    // The server cleans up once it has seen the abort.
+    let spool = scp.spool.path().join("spool");
+    let mut empty = false;
+    for _ in 0..100 {
+        if std::fs::read_dir(&spool).unwrap().next().is_none() {
+            empty = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(empty, "partial spool file left behind");
+    assert!(recorder.got.lock().unwrap().is_empty());
+    scp.stop().await;
+}
+
+/// An association with the SCP on which a C-STORE-RQ was sent; its data
+/// set is still to come.
+async fn store_started(scp: &Running) -> PduStream<tokio::net::TcpStream> {
     let mut s = PduStream::new(raw(scp.addr).await);
     s.write_pdu(&Pdu::AssociationRQ(dicom_ul::pdu::AssociationRQ {
         protocol_version: 1,
@@ -198,23 +233,34 @@ async fn interrupted_store(send_abort: bool) {
     crate::dimse::pdata::send_command(&mut s, 1, &rq.to_bytes().unwrap())
         .await
         .unwrap();
-    let mut out = Vec::new();
-    crate::dimse::pdata::encode_pdata(&mut out, 1, false, false, &[7; 1000]);
-    s.write_raw(&out).await.unwrap();
-    if send_abort {
-        s.write_pdu(&Pdu::AbortRQ {
-            source: AbortRQSource::ServiceUser,
-        })
-        .await
-        .unwrap();
-        let mut rest = Vec::new();
-        let _unused = s.get_mut().read_to_end(&mut rest).await;
-    } else {
-        // Half a P-DATA PDU, then the connection drops.
-        s.write_raw(&out[..out.len() / 2]).await.unwrap();
-        drop(s);
+    s
+}
+
+#[tokio::test]
+async fn a_data_set_that_trickles_past_its_deadline_is_aborted_and_removed() {
+    let recorder = Arc::new(Recorder::default());
+    let scp = start_with(
+        |c| c.data_set_timeout = Duration::from_millis(800),
+        Some(association(&[(CT, &[IMPLICIT])])),
+        Some(recorder.clone()),
+    )
+    .await;
+    let mut s = store_started(&scp).await;
+    let mut fragment = Vec::new();
+    crate::dimse::pdata::encode_pdata(&mut fragment, 1, false, false, &[7; 100]);
+    // A fragment every 200 ms: never idle, never done.
+    let mut aborted = false;
+    for _ in 0..50 {
+        if s.write_raw(&fragment).await.is_err() {
+            aborted = true;
+            break;
+        }
+        if let Ok(Ok(pdu)) = tokio::time::timeout(Duration::from_millis(200), s.read_pdu()).await {
+            aborted = matches!(pdu, Pdu::AbortRQ { .. });
+            break;
+        }
     }
-    // The server cleans up once it has seen the abort.
+    assert!(aborted, "the SCP kept the trickling data set");
     let spool = scp.spool.path().join("spool");
     let mut empty = false;
     for _ in 0..100 {
