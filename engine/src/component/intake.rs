@@ -85,15 +85,23 @@ impl ItemContext {
     ) -> Result<MessageId, IntakeError> {
         let cx = self.clone();
         let queued_for = targets.clone();
-        let id = tokio::task::spawn_blocking(move || -> Result<MessageId, IntakeError> {
+        let (id, body) = tokio::task::spawn_blocking(move || -> Result<_, IntakeError> {
             let id = cx.messages.next_id()?;
             let mut trailer = cx.trailer(id, header, targets);
-            cx.bodies.write(data, &mut trailer)?;
-            cx.messages.accept(id, trailer.header, &trailer.targets)?;
-            Ok(id)
+            let body = cx.bodies.write(data, &mut trailer)?;
+            if let Err(e) = cx.messages.accept(id, trailer.header, &trailer.targets) {
+                // Not taken in: its body must not come back on the next
+                // start as a message nobody acknowledged.
+                remove_body(&body);
+                return Err(e.into());
+            }
+            Ok((id, body))
         })
         .await??;
-        self.commit_or_withdraw(id, &queued_for).await?;
+        if let Err(e) = self.commit_or_withdraw(id, &queued_for).await {
+            remove_body(&body);
+            return Err(e);
+        }
         self.outputs.wake(&queued_for);
         Ok(id)
     }
@@ -130,5 +138,14 @@ impl ItemContext {
                 Err(e.into())
             }
         }
+    }
+}
+
+/// Removes the body of a message that was not taken in; a failure is only
+/// logged (the file is then restored on the next start, a duplicate at
+/// worst).
+fn remove_body(path: &Path) {
+    if let Err(error) = std::fs::remove_file(path) {
+        tracing::warn!(file = %path.display(), %error, "Could not remove the body of a message that was not taken in.");
     }
 }

@@ -295,6 +295,14 @@ impl MessageRecord {
         reason: &str,
         now: u64,
     ) -> Result<(), MessageError> {
+        // What was delivered stays delivered (a late withdrawal of a
+        // message a worker already delivered changes nothing).
+        if self
+            .delivery(target)
+            .is_some_and(|d| d.status == DeliveryStatus::Delivered)
+        {
+            return Ok(());
+        }
         let d = self.end_attempt(
             target,
             DeliveryStatus::Failed,
@@ -351,6 +359,16 @@ impl MessageRecord {
             })
             .map(|d| d.target.clone())
             .collect())
+    }
+
+    /// Retention removes the body: only of a message delivered everywhere
+    /// whose body is still there. Returns whether it was marked purged.
+    pub fn purge(&mut self) -> bool {
+        if self.body_purged || self.status() != DeliveryStatus::Delivered {
+            return false;
+        }
+        self.body_purged = true;
+        true
     }
 
     /// The delivery to `target` is queued again from scratch (a resend).

@@ -216,3 +216,19 @@ fn a_delivery_retried_for_days_keeps_a_small_record() {
     r.delivered(&out(), "", 2_000).unwrap();
     assert_eq!(r.events.last().unwrap().event, "delivered");
 }
+
+#[test]
+fn a_delivered_delivery_is_never_marked_failed_afterwards() {
+    let mut r = received(&[out()]);
+    assert!(r.claim(&out(), 2_000));
+    r.delivered(&out(), "", 3_000).unwrap();
+    r.failed(
+        &out(),
+        "not acknowledged to the sender: commit failed",
+        4_000,
+    )
+    .unwrap();
+    let d = r.delivery(&out()).unwrap();
+    assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 1));
+    assert_eq!(r.status(), DeliveryStatus::Delivered);
+}

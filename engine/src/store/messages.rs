@@ -306,6 +306,10 @@ impl Messages {
         let targets = self.get(id)?.resendable(include_delivered)?;
         for target in &targets {
             self.update(id, target, |record, _| {
+                // Retention may have purged the body since the read above.
+                if record.body_purged {
+                    return Err(MessageError::BodyPurged(id));
+                }
                 record.resent(target, now_ms());
                 Ok(Some(QueueEntry::QUEUED))
             })?;
@@ -327,29 +331,36 @@ impl Messages {
         Ok(count)
     }
 
-    /// Marks the bodies of these messages as purged (the files are removed
-    /// by the caller).
+    /// Marks a message's body as purged if retention may remove it: every
+    /// delivery delivered, checked in the same transaction (a resend that
+    /// got in first keeps the body). Returns whether it was marked; the
+    /// caller then removes the file, or calls it back with `purged: false`
+    /// when it cannot.
     ///
     /// # Errors
     /// A store failure, [`MessageError::Corrupt`].
-    pub fn mark_purged(&self, ids: &[MessageId]) -> Result<(), MessageError> {
+    pub fn set_purged(&self, id: MessageId, purged: bool) -> Result<bool, MessageError> {
         let _writes = self.lock();
-        for id in ids {
-            let key = id.0.to_be_bytes();
-            self.records
-                .transaction(|records| {
-                    if let Some(bytes) = records.get(key)? {
-                        let mut r: MessageRecord = decode(&bytes).map_err(|reason| {
-                            ConflictableTransactionError::Abort(self.corrupt(&key, reason))
-                        })?;
-                        r.body_purged = true;
-                        records.insert(&key, encode(&r))?;
-                    }
-                    Ok(())
-                })
-                .map_err(abort_or_storage)?;
-        }
-        Ok(())
+        let key = id.0.to_be_bytes();
+        self.records
+            .transaction(|records| {
+                let Some(bytes) = records.get(key)? else {
+                    return Ok(false);
+                };
+                let mut r: MessageRecord = decode(&bytes).map_err(|reason| {
+                    ConflictableTransactionError::Abort(self.corrupt(&key, reason))
+                })?;
+                let changed = if purged {
+                    r.purge()
+                } else {
+                    std::mem::replace(&mut r.body_purged, false)
+                };
+                if changed {
+                    records.insert(&key, encode(&r))?;
+                }
+                Ok(changed)
+            })
+            .map_err(abort_or_storage)
     }
 
     /// Writes a new record and its queue entries: the entries first (see

@@ -59,12 +59,18 @@ pub fn purge_once(
         if !too_old && !too_big {
             continue;
         }
-        store.messages(&ns)?.mark_purged(&[id])?;
+        let messages = store.messages(&ns)?;
+        // Marked only if still delivered everywhere: a resend since the
+        // scan keeps its body.
+        if !messages.set_purged(id, true)? {
+            continue;
+        }
         let size = std::fs::metadata(bodies.path(&header))
             .map(|m| m.len())
             .unwrap_or(0);
         if let Err(e) = bodies.remove(&header) {
-            warn!(message = %id, error = %e, "Could not remove a body file.");
+            warn!(message = %id, error = %e, "Could not remove a body file; it stays, and so does its message's resend.");
+            messages.set_purged(id, false)?;
             continue;
         }
         total = total.saturating_sub(size);
@@ -151,5 +157,106 @@ mod tests {
         let queued = m.get(ids[2]).unwrap();
         assert!(!queued.body_purged && bodies.path(&queued.header).exists());
         assert_eq!(purge_once(&store, &bodies, policy).unwrap(), 0);
+    }
+
+    /// A delivered message with a body, in a fresh store.
+    fn delivered_one(
+        store: &Store,
+        bodies: &Bodies,
+        m: &crate::store::Messages,
+    ) -> (crate::message::MessageId, std::path::PathBuf) {
+        let out = ItemAddress::new("p", "OUT");
+        let id = store.next_message_id().unwrap();
+        let mut trailer = BodyTrailer {
+            id,
+            namespace: m.namespace().clone(),
+            header: MessageHeader {
+                source: ItemAddress::new("p", "IN"),
+                received_at: 0,
+                sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+                sop_instance_uid: format!("1.2.3.{}", id.0),
+                transfer_syntax: "1.2.840.10008.1.2.1".into(),
+                calling_ae_title: "A".into(),
+                called_ae_title: "B".into(),
+                origin: "test".into(),
+                size: 0,
+                body: String::new(),
+            },
+            targets: vec![out.clone()],
+        };
+        let path = bodies.write(&b"DATA"[..], &mut trailer).unwrap();
+        m.accept(id, trailer.header, &trailer.targets).unwrap();
+        m.claim(id, &out).unwrap().unwrap();
+        m.delivered(id, &out, "").unwrap();
+        (id, path)
+    }
+
+    const ALL: RetentionPolicy = RetentionPolicy {
+        max_age: None,
+        max_total_bytes: Some(0),
+    };
+
+    #[test]
+    fn a_resent_message_keeps_its_body_and_a_purged_one_is_not_resent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
+        let (id, path) = delivered_one(&store, &bodies, &m);
+        m.resend(id, true).unwrap();
+        assert!(!m.set_purged(id, true).unwrap(), "queued again: kept");
+        assert_eq!(purge_once(&store, &bodies, ALL).unwrap(), 0);
+        assert!(path.exists());
+
+        let (id, path) = delivered_one(&store, &bodies, &m);
+        assert!(m.set_purged(id, true).unwrap());
+        assert!(matches!(
+            m.resend(id, true),
+            Err(MessageError::BodyPurged(_))
+        ));
+        assert!(path.exists(), "the caller removes the file");
+    }
+
+    #[test]
+    fn a_body_that_cannot_be_removed_is_not_marked_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
+        let (id, path) = delivered_one(&store, &bodies, &m);
+        // A directory where the file was: removing it fails (even as root).
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir_all(path.join("in-the-way")).unwrap();
+        assert_eq!(purge_once(&store, &bodies, ALL).unwrap(), 0);
+        assert!(!m.get(id).unwrap().body_purged);
+    }
+
+    #[test]
+    fn retention_racing_resend_never_leaves_a_queued_message_without_its_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
+        for _ in 0..200 {
+            let (id, path) = delivered_one(&store, &bodies, &m);
+            let (s, b) = (store.clone(), bodies.clone());
+            let purge = std::thread::spawn(move || purge_once(&s, &b, ALL).unwrap());
+            let resent = m.resend(id, true);
+            purge.join().unwrap();
+            let r = m.get(id).unwrap();
+            match resent {
+                Ok(_) => assert!(
+                    path.exists() && !r.body_purged && r.status() == DeliveryStatus::Queued,
+                    "{r:?}"
+                ),
+                Err(e) => assert!(matches!(e, MessageError::BodyPurged(_)), "{e}"),
+            }
+            // Deliver it again so the next round starts clean.
+            if r.status() == DeliveryStatus::Queued {
+                let out = ItemAddress::new("p", "OUT");
+                m.claim(id, &out).unwrap().unwrap();
+                m.delivered(id, &out, "").unwrap();
+            }
+        }
     }
 }
