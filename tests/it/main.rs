@@ -20,4 +20,5 @@ mod quarantine;
 mod reference_tables;
 mod reload;
 mod routing;
+mod shutdown;
 mod store_and_forward;

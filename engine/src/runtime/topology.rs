@@ -263,35 +263,45 @@ pub async fn start_production(
     Ok(running)
 }
 
-/// Stops items in two phases within `grace`: services first (they stop
-/// accepting and finish open associations), then processes and operations
-/// (they finish the message in hand; anything else stays queued). Tasks
-/// still running after the grace period are aborted: what they held is in
-/// flight in the store and is queued again on the next start.
+/// Stops items in two phases, each with its own budget: services first
+/// (they stop accepting, let open associations finish within `grace`, then
+/// abort the rest), then processes and operations (they get `grace` of
+/// their own to finish what they hold; anything else stays queued). A
+/// shared deadline would let one open inbound association use up the
+/// workers' time, and a delivery cut off then is sent twice. Tasks still
+/// running after their phase are aborted: what they held is in flight in
+/// the store and is queued again on the next start.
 pub async fn stop_items(items: Vec<(ItemName, ItemHandle)>, grace: Duration) {
-    let deadline = tokio::time::Instant::now() + grace;
     let (services, workers): (Vec<_>, Vec<_>) = items
         .into_iter()
         .partition(|(_, h)| h.kind == ItemKind::Service);
-    for phase in [services, workers] {
-        for (_, h) in &phase {
-            h.token.cancel();
-        }
-        for (name, mut h) in phase {
-            let abort = h.running.task.abort_handle();
-            if tokio::time::timeout_at(deadline, &mut h.running.task)
-                .await
-                .is_err()
-            {
-                warn!(item = %name, "Item did not stop within the grace period; aborted.");
-                abort.abort();
-                // Wait for the abort to take effect before touching its queue.
-                while !abort.is_finished() {
-                    tokio::task::yield_now().await;
-                }
+    stop_phase(services, grace + SERVICE_ABORT_TIME).await;
+    stop_phase(workers, grace).await;
+}
+
+/// What a service needs after its grace period to abort the associations
+/// still open (each sends its A-ABORT within a few seconds).
+const SERVICE_ABORT_TIME: Duration = Duration::from_secs(6);
+
+async fn stop_phase(phase: Vec<(ItemName, ItemHandle)>, budget: Duration) {
+    let deadline = tokio::time::Instant::now() + budget;
+    for (_, h) in &phase {
+        h.token.cancel();
+    }
+    for (name, mut h) in phase {
+        let abort = h.running.task.abort_handle();
+        if tokio::time::timeout_at(deadline, &mut h.running.task)
+            .await
+            .is_err()
+        {
+            warn!(item = %name, "Item did not stop within the grace period; aborted.");
+            abort.abort();
+            // Wait for the abort to take effect before touching its queue.
+            while !abort.is_finished() {
+                tokio::task::yield_now().await;
             }
-            h.requeue_held(&name);
         }
+        h.requeue_held(&name);
     }
 }
 

@@ -136,6 +136,10 @@ impl DicomScp {
         let shared = self.shared;
         let tracker = TaskTracker::new();
         let abort_all = CancellationToken::new();
+        // Should this task itself be aborted, its associations (tasks of
+        // their own) are aborted too: never left answering for a service
+        // that is gone.
+        let _abort_on_drop = abort_all.clone().drop_guard();
         info!(
             service = %shared.cx.name,
             namespace = %shared.cx.namespace,
