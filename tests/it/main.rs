@@ -9,6 +9,7 @@ mod doesnt_reload;
 mod echo;
 mod engine_lifecycle;
 mod file_storage;
+mod full_disk;
 mod garbage;
 mod message_trace;
 mod namespaces;

@@ -381,6 +381,7 @@ async fn the_rescan_picks_up_a_change_without_the_watcher() {
         productions_dir: productions.clone(),
         grace_period: Duration::from_secs(2),
         retention: Default::default(),
+        min_free_space: 0,
         reload: ReloadOptions {
             watch: false,
             rescan: Some(Duration::from_millis(200)),

@@ -18,13 +18,27 @@ pub struct TestEngine {
     root: tempfile::TempDir,
     child: Option<Child>,
     runs: usize,
+    /// More `run` options, on every start.
+    run_args: Vec<String>,
 }
 
 impl TestEngine {
     /// Writes `productions/<namespace>/<name>.toml` for each `(namespace,
     /// name, text)`, starts the engine and waits until it runs.
     pub async fn start(productions: &[(&str, &str, &str)]) -> Self {
+        Self::start_with(productions, &[], |_| {}).await
+    }
+
+    /// [`TestEngine::start`] with more `run` options, once `prepare` has
+    /// seen the (not yet created) data directory, e.g. to mount a small
+    /// file system there.
+    pub async fn start_with(
+        productions: &[(&str, &str, &str)],
+        run_args: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Self {
         let root = tempfile::tempdir().expect("a temporary folder");
+        prepare(&root.path().join("data"));
         for (namespace, name, text) in productions {
             let dir = root.path().join("productions").join(namespace);
             std::fs::create_dir_all(&dir).expect("productions folder");
@@ -35,6 +49,7 @@ impl TestEngine {
             root,
             child: None,
             runs: 0,
+            run_args: run_args.iter().map(ToString::to_string).collect(),
         };
         engine.spawn().await;
         engine
@@ -69,6 +84,7 @@ impl TestEngine {
             .arg(self.data_dir())
             .args(["run", "--grace-period", "5s", "--productions"])
             .arg(self.root.path().join("productions"))
+            .args(&self.run_args)
             .current_dir(self.root.path())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")

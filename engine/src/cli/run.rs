@@ -29,6 +29,11 @@ pub struct RunArgs {
     /// bodies together take more than this many MiB.
     #[arg(long)]
     pub retention_size_mib: Option<u64>,
+    /// Refuse new messages (C-STORE answered A700) while the data
+    /// directory's file system has less than this many MiB free, so that
+    /// the store never finds the disk full; "0" turns the check off.
+    #[arg(long, default_value_t = 256)]
+    pub min_free_space_mib: u64,
     /// Apply changes of production files and plugins while running (the
     /// default); `--no-watch` runs what was read at start only (no watch,
     /// no rescan).
@@ -60,6 +65,7 @@ pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
                 .retention_size_mib
                 .map(|m| m.saturating_mul(1024 * 1024)),
         },
+        min_free_space: args.min_free_space_mib.saturating_mul(1024 * 1024),
         reload: ReloadOptions {
             watch: !args.no_watch,
             rescan: (!args.no_watch && !args.rescan_interval.get().is_zero())

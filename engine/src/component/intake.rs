@@ -20,6 +20,8 @@ pub enum IntakeError {
     Commit(#[from] CommitError),
     #[error("the intake stopped: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("nothing can be taken in now: {0}")]
+    Refused(String),
 }
 
 impl ItemContext {
@@ -83,6 +85,9 @@ impl ItemContext {
         header: MessageHeader,
         targets: Vec<ItemAddress>,
     ) -> Result<MessageId, IntakeError> {
+        if let Some(why) = self.bodies.refuses() {
+            return Err(IntakeError::Refused(why));
+        }
         let cx = self.clone();
         let queued_for = targets.clone();
         let (id, body) = tokio::task::spawn_blocking(move || -> Result<_, IntakeError> {

@@ -49,6 +49,9 @@ pub struct RunOptions {
     pub grace_period: Duration,
     /// When bodies of delivered messages are removed.
     pub retention: RetentionPolicy,
+    /// Bytes that must stay free on the data directory's file system:
+    /// below it new messages are refused (0: no check).
+    pub min_free_space: u64,
     /// How file changes are picked up while running.
     pub reload: ReloadOptions,
 }
@@ -105,10 +108,13 @@ pub async fn run_with_control(
         return Err(RuntimeError::NoProductions(options.productions_dir));
     }
     let store = Store::open(&options.data_dir)?;
-    let bodies = store.bodies().map_err(|source| RuntimeError::Bodies {
-        path: options.data_dir.clone(),
-        source,
-    })?;
+    let bodies = store
+        .bodies()
+        .map_err(|source| RuntimeError::Bodies {
+            path: options.data_dir.clone(),
+            source,
+        })?
+        .with_free_space_floor(options.min_free_space);
     let commit = GroupCommit::spawn(store.clone(), bodies.clone());
     recover::restore_missing(&store, &bodies)?;
     for ns in store.message_namespaces() {

@@ -70,6 +70,19 @@ pub struct Bodies {
     pool: Arc<SpoolPool>,
     /// Shared with the store ([`super::Store::bodies`]).
     latch: SyncLatch,
+    /// The free-space floor below which nothing more is taken in.
+    space: Arc<SpaceFloor>,
+}
+
+/// Intake stops while the data directory's file system has less than
+/// `floor` bytes free: the store's own log must never be the write that
+/// finds the disk full (sled 0.34 keeps such an error until reopened),
+/// and a body cut short by a full disk only costs a refused C-STORE.
+#[derive(Debug, Default)]
+struct SpaceFloor {
+    floor: u64,
+    /// Below the floor at the last look (logged once per change).
+    low: AtomicBool,
 }
 
 /// Empty files in the bodies folder whose directory entries are already
@@ -94,6 +107,58 @@ impl Bodies {
             dir,
             pool: Arc::default(),
             latch: SyncLatch::default(),
+            space: Arc::default(),
+        })
+    }
+
+    /// These bodies with a free-space floor (bytes; 0 checks nothing).
+    pub fn with_free_space_floor(mut self, floor: u64) -> Self {
+        self.space = Arc::new(SpaceFloor {
+            floor,
+            low: AtomicBool::new(false),
+        });
+        self
+    }
+
+    /// Why nothing can be taken in now, if so: an earlier sync failed, or
+    /// the file system is below the free-space floor. Each change of the
+    /// free-space state is logged once, not once per refused message.
+    pub fn refuses(&self) -> Option<String> {
+        if let Err(latched) = self.latch.check() {
+            return Some(latched.to_string());
+        }
+        let floor = self.space.floor;
+        if floor == 0 {
+            return None;
+        }
+        let free = match fs2::available_space(&self.dir) {
+            Ok(free) => free,
+            // Cannot tell: the writes themselves will say.
+            Err(_) => return None,
+        };
+        let low = free < floor;
+        if self.space.low.swap(low, Ordering::AcqRel) != low {
+            if low {
+                tracing::error!(
+                    free_mib = free >> 20,
+                    floor_mib = floor >> 20,
+                    folder = %self.dir.display(),
+                    "Low on disk space: new messages are refused (A700) until space is freed. Nothing acknowledged is affected."
+                );
+            } else {
+                tracing::info!(
+                    free_mib = free >> 20,
+                    "Disk space is back above the floor: taking messages in again."
+                );
+            }
+        }
+        low.then(|| {
+            format!(
+                "only {} MiB free in {}, below the floor of {} MiB",
+                free >> 20,
+                self.dir.display(),
+                floor >> 20
+            )
         })
     }
 

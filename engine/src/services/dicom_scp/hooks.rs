@@ -121,6 +121,12 @@ pub type IngestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), IngestError>>
 /// this returns `Ok`, A700H (out of resources) otherwise.
 pub trait Ingest: Send + Sync + 'static {
     fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_>;
+
+    /// Why nothing can be taken in now (low disk space, a failed sync), if
+    /// so: a C-STORE is then answered A700H before its data set is written.
+    fn refuses(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What the runtime gives a DICOM SCP besides its configuration.

@@ -89,6 +89,10 @@ struct StoreIngest {
 }
 
 impl Ingest for StoreIngest {
+    fn refuses(&self) -> Option<String> {
+        self.cx.bodies.refuses()
+    }
+
     fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_> {
         Box::pin(async move {
             let header = MessageHeader {

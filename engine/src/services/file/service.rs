@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use tracing::{debug, error, info, warn};
 
 use super::config::FileServiceConfig;
-use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Resource, RunningItem};
+use crate::component::{
+    BuildError, FieldError, IntakeError, ItemConfig, ItemContext, Resource, RunningItem,
+};
 use crate::ids::ItemName;
 use crate::message::{MessageHeader, now_ms};
 use crate::part10;
@@ -149,6 +151,10 @@ async fn take_in(config: &FileServiceConfig, cx: &ItemContext, path: &Path) {
             if let Err(e) = done {
                 error!(item = %cx.name, file = %path.display(), error = %e, "File taken in but not removed; it will be taken in again.");
             }
+        }
+        // Low disk space or a failed sync: said once where it is decided.
+        Err(e @ IntakeError::Refused(_)) => {
+            tracing::debug!(item = %cx.name, file = %path.display(), error = %e, "File left for later.");
         }
         Err(e) => {
             error!(item = %cx.name, file = %path.display(), error = %e, "Could not take a file in; will try again.")

@@ -40,11 +40,15 @@ impl Handler for CStore {
                     "C-STORE-RQ for a SOP class other than its presentation context's; refusing."
                 );
                 Some(Status::SOP_CLASS_NOT_SUPPORTED)
-            } else if request.service.ingest.is_none() {
+            } else if let Some(ingest) = &request.service.ingest {
+                ingest.refuses().map(|why| {
+                    // Said once by whoever refuses; per message only here.
+                    debug!(%why, "C-STORE-RQ refused: nothing can be taken in now.");
+                    Status::OUT_OF_RESOURCES
+                })
+            } else {
                 warn!("C-STORE-RQ on a service that does not store; refusing.");
                 Some(Status::SOP_CLASS_NOT_SUPPORTED)
-            } else {
-                None
             };
             let spool = match refusal {
                 Some(_) => None,

@@ -1,0 +1,122 @@
+//! A full disk: with the data directory on a small tmpfs, C-STOREs are
+//! refused with A700 once free space falls below the floor (said once in the
+//! log, not once per message), C-ECHO is still answered, and once space is
+//! freed C-STOREs succeed again without a restart; everything acknowledged
+//! before and after is delivered.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use integration_tests::dcmtk::{Archive, echoscu, storescu};
+use integration_tests::engine_process::TestEngine;
+use integration_tests::instances::{Modality, write_instances};
+use integration_tests::net::Port;
+use integration_tests::production::{Association, Production};
+use integration_tests::uids::EXPLICIT;
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// `None` when this user cannot mount (not root).
+    fn mount(at: &Path, size_mib: u64) -> Option<Self> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _unmounted = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Bytes free on the file system of `path`.
+fn available(path: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .expect("df");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .expect("df prints the free bytes")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_free_space_floor_c_stores_are_refused_and_accepted_again_once_space_is_freed() {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let production = Production::store_and_forward(port.get(), archive_port.get())
+        .association(Association::verification("ECHOSCU", "ROUTER"))
+        .to_string();
+    let mut mounted = None;
+    let engine = TestEngine::start_with(
+        &[("test", "forward", &production)],
+        &["--min-free-space-mib", "16"],
+        |data| mounted = Tmpfs::mount(data, 64),
+    )
+    .await;
+    let Some(_tmpfs) = mounted else {
+        // Only a user who cannot mount may skip it: never root (CI).
+        let root = Command::new("id").arg("-u").output().expect("id");
+        assert_ne!(
+            String::from_utf8_lossy(&root.stdout).trim(),
+            "0",
+            "root could not mount a tmpfs"
+        );
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    let data = engine.data_dir();
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 6, 64 * 1024);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+
+    // Room: acknowledged (the archive is down, so they wait on this disk).
+    let stored = storescu("ROUTER", port.get(), &files[..2], &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
+
+    // Below the floor: refused, and said once.
+    let filler = data.join("filler");
+    let fill = available(&data).saturating_sub(8 << 20);
+    std::fs::write(&filler, vec![0u8; usize::try_from(fill).unwrap()]).unwrap();
+    for file in &files[2..4] {
+        let refused = storescu("ROUTER", port.get(), std::slice::from_ref(file), &[]).await;
+        assert_eq!(refused.acknowledged(), 0, "{refused}");
+        assert!(
+            refused.output.contains("Refused: OutOfResources"),
+            "{refused}"
+        );
+    }
+    assert!(echoscu("ECHOSCU", "ROUTER", port.get(), &[]).await.ok);
+    assert_eq!(engine.log_count("Low on disk space"), 1, "{}", engine.log());
+
+    // Space again: accepted, no restart.
+    std::fs::remove_file(&filler).unwrap();
+    let stored = storescu("ROUTER", port.get(), &files[4..], &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
+    assert_eq!(
+        engine.log_count("Disk space is back"),
+        1,
+        "{}",
+        engine.log()
+    );
+
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
+    let acknowledged: Vec<String> = sent[..2]
+        .iter()
+        .chain(&sent[4..])
+        .map(|(_, u)| u.clone())
+        .collect();
+    archive.wait_for(&acknowledged, &engine, "test").await;
+    assert!(!archive.received().contains_key(&sent[2].1));
+    drop(archive);
+    drop(engine);
+}
