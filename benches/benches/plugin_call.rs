@@ -182,7 +182,7 @@ fn main() {
 
     // What a message adds: cloning the parsed header (included above) vs
     // reading it lazily from a spooled data set on disk.
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = integration_tests::private_tempdir();
     let body = dir.path().join("body");
     let ts = TransferSyntaxRegistry
         .get("1.2.840.10008.1.2.1")

@@ -6,6 +6,7 @@
 
 fn main() -> std::process::ExitCode {
     quiet_library_backtraces();
+    private_files();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,5 +53,19 @@ fn quiet_library_backtraces() {
         unsafe {
             std::env::set_var("RUST_LIB_BACKTRACE", "0");
         }
+    }
+}
+
+/// Everything the engine creates (bodies, spool files, sled's files,
+/// caches) holds patient data: readable by this user only, whatever the
+/// umask it was started with. A `file` operation sets its own files' mode
+/// explicitly (`file_mode`).
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only swaps the process's file-creation mask; called
+    // first thing in `main`, before any thread creates files.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::umask(0o077);
     }
 }

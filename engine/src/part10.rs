@@ -138,6 +138,8 @@ pub struct NewFile<'a> {
     pub transfer_syntax: &'a str,
     /// The AE title the data set came from, if any (empty: none).
     pub source_ae_title: &'a str,
+    /// The file's mode, set whatever the umask (`None`: as the umask says).
+    pub mode: Option<u32>,
 }
 
 /// Writes a Part 10 file at `path`: preamble, `DICM`, a meta group naming
@@ -169,6 +171,10 @@ pub fn write(path: &Path, new: NewFile<'_>, mut data: impl Read) -> Result<(), P
         meta.write(&mut out)?;
         std::io::copy(&mut data, &mut out)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
+        if let Some(mode) = new.mode {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
         file.sync_data()?;
         std::fs::rename(&tmp, path)?;
         File::open(folder)?.sync_all()?;
@@ -195,6 +201,7 @@ mod tests {
             sop_instance_uid: "1.2.3.4",
             transfer_syntax: EXPLICIT,
             source_ae_title: "MODALITY",
+            mode: Some(0o640),
         }
     }
 

@@ -83,7 +83,7 @@ async fn a_rejected_association_rejects_its_contexts_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn more_than_128_contexts_against_storescp_take_two_associations() {
-    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = integration_tests::private_tempdir();
     let peer = Archive::start("ARCHIVE", Port::reserve(), out_dir.path()).await;
     let mut stored = AssociationContext::new(aet("ENS-SCU"), aet("ARCHIVE"));
     stored.presentation_contexts = switchboard::dictionary::storage_sop_classes()

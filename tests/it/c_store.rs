@@ -39,7 +39,7 @@ fn storage_store() -> Vec<switchboard::association::model::AssociationContext> {
 #[tokio::test(flavor = "multi_thread")]
 async fn storescu_into_our_scp_reaches_the_ingest_hook() {
     let scp = TestScp::start("ENS-SCP", storage_store(), |c| c.max_pdu_length = 16384).await;
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = integration_tests::private_tempdir();
     let file = dir.path().join("ct.dcm");
     let data_set = ct("1.2.826.0.1.3680043.2.3", EXPLICIT, 3 * 1024 * 1024).write(&file);
     let out = storescu("ENS-SCP", scp.addr.port(), &[file], &["-aet", "ENS-SCU"]).await;
@@ -75,7 +75,7 @@ async fn storescu_for_an_unstored_sop_class_is_refused_by_context() {
         |_| {},
     )
     .await;
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = integration_tests::private_tempdir();
     let file = dir.path().join("ct.dcm");
     ct("1.2.826.0.1.3680043.2.4", EXPLICIT, 1024).write(&file);
     let out = storescu("ENS-SCP", scp.addr.port(), &[file], &["-aet", "ENS-SCU"]).await;
@@ -94,7 +94,7 @@ async fn storescu_for_an_unstored_sop_class_is_refused_by_context() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pynetdicom_store_into_our_scp() {
     let scp = TestScp::start("ENS-SCP", storage_store(), |_| {}).await;
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = integration_tests::private_tempdir();
     let file = dir.path().join("ct.dcm");
     let data_set = ct("1.2.826.0.1.3680043.2.5", IMPLICIT, 100_000).write(&file);
     const SCRIPT: &str = r#"
@@ -140,9 +140,9 @@ async fn store_with_our_scu(port: u16, called: &str, file: &Path, proposed: &[&s
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_scu_into_dcmtk_storescp() {
-    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = integration_tests::private_tempdir();
     let peer = Archive::start("ARCHIVE", Port::reserve(), out_dir.path()).await;
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = integration_tests::private_tempdir();
     let file = dir.path().join("ct.dcm");
     let data_set = ct("1.2.826.0.1.3680043.2.6", EXPLICIT, 2 * 1024 * 1024).write(&file);
     let status = store_with_our_scu(peer.port(), "ARCHIVE", &file, &[EXPLICIT]).await;
@@ -160,7 +160,7 @@ async fn our_scu_into_dcmtk_storescp() {
 #[tokio::test(flavor = "multi_thread")]
 async fn our_scu_into_pynetdicom() {
     let peer = pynetdicom::start_scp("PYSCP").await;
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = integration_tests::private_tempdir();
     let file = dir.path().join("ct.dcm");
     ct("1.2.826.0.1.3680043.2.7", EXPLICIT, 300_000).write(&file);
     let status = store_with_our_scu(peer.port(), "PYSCP", &file, &[EXPLICIT]).await;

@@ -115,7 +115,7 @@ async fn pynetdicom_echo_is_answered_and_rejections_read_right() {
 }
 
 async fn switchboard_echo(args: &[&str]) -> std::process::Output {
-    let data = tempfile::tempdir().expect("temp dir");
+    let data = integration_tests::private_tempdir();
     tokio::process::Command::new(switchboard_bin())
         .arg("--data-dir")
         .arg(data.path())
@@ -129,7 +129,7 @@ async fn switchboard_echo(args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_echo_against_dcmtk_storescp() {
-    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = integration_tests::private_tempdir();
     let peer = Archive::start("ARCHIVE", Port::reserve(), out_dir.path()).await;
     let address = format!("127.0.0.1:{}", peer.port());
     let out = switchboard_echo(&[
@@ -230,7 +230,7 @@ async fn our_echo_proposes_the_stored_transfer_syntaxes() {
     ];
 
     // Nothing stored on our side: Implicit only, which the peer refuses.
-    let empty = tempfile::tempdir().expect("temp dir");
+    let empty = integration_tests::private_tempdir();
     let out = switchboard_in(empty.path(), &args).await;
     assert!(!out.status.success(), "{}", text(&out));
     assert!(

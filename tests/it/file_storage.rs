@@ -64,7 +64,7 @@ async fn wait_for_files(dir: &Path, n: usize, engine: &TestEngine) -> Vec<PathBu
 #[tokio::test(flavor = "multi_thread")]
 async fn received_instances_are_filed_and_dropped_files_are_sent() {
     let (port, archive_port) = (Port::reserve(), Port::reserve());
-    let root = tempfile::tempdir().expect("temp dir");
+    let root = integration_tests::private_tempdir();
     let received = root.path().join("received");
     let outbox = root.path().join("outbox");
     let text = production(port.get(), archive_port.get(), &received, &outbox);
@@ -79,8 +79,12 @@ async fn received_instances_are_filed_and_dropped_files_are_sent() {
     let stored = storescu("FILER", port.get(), &files, &[]).await;
     assert!(stored.ok, "{stored}");
     wait_for_files(&received, 3, &engine).await;
+    // For other programs: the production's file_mode (default 0640), not
+    // the engine's private 0600, and a folder they can enter.
+    assert_eq!(mode(&received), 0o750);
     for (path, uid) in &sent {
         let filed = received.join(format!("{uid}.dcm"));
+        assert_eq!(mode(&filed), 0o640, "{}", filed.display());
         assert!(
             data_set_bytes(path) == data_set_bytes(&filed),
             "{uid} changed"
@@ -115,4 +119,13 @@ async fn received_instances_are_filed_and_dropped_files_are_sent() {
             std::fs::read_dir(&outbox).map(|d| d.count()).unwrap_or(0) == 0
         })
         .await;
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o7777
 }

@@ -22,7 +22,13 @@ impl Tmpfs {
     fn mount(at: &Path, size_mib: u64) -> Option<Self> {
         std::fs::create_dir_all(at).expect("mount point");
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size_mib}m,mode=0700"),
+                "tmpfs",
+            ])
             .arg(at)
             .status()
             .is_ok_and(|s| s.success());

@@ -16,6 +16,7 @@ mod namespaces;
 mod negotiation;
 mod plugin_host;
 mod plugins;
+mod private_data;
 mod production_files;
 mod quarantine;
 mod reference_tables;

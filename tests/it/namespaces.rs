@@ -28,7 +28,7 @@ fn filer(port: u16, folder: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_message_trace_covers_every_namespace_unless_one_is_named() {
     let (demo_port, radiology_port) = (Port::reserve(), Port::reserve());
-    let root = tempfile::tempdir().expect("temp dir");
+    let root = integration_tests::private_tempdir();
     let demo = filer(demo_port.get(), &root.path().join("demo"));
     let radiology = filer(radiology_port.get(), &root.path().join("radiology"));
     let engine =

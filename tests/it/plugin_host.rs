@@ -218,7 +218,7 @@ fn an_unknown_major_contract_version_is_refused() {
 
 #[test]
 fn corrupt_files_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::private_tempdir();
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"\0asm\x0d\0\x01\0 definitely not a component").unwrap();
     let err = Plugin::load_file(&cache(), &junk, "{}", CallOptions::default()).unwrap_err();
@@ -234,7 +234,7 @@ fn corrupt_files_are_refused() {
 
 #[test]
 fn compiled_plugins_are_cached_on_disk_by_content_hash() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::private_tempdir();
     let engine = PluginEngine::shared().unwrap();
     let wasm = std::fs::read(plugin("route-by-modality")).unwrap();
     let first = ComponentCache::new(engine.clone(), Some(dir.path().to_path_buf()));
@@ -296,7 +296,7 @@ fn request() -> RouteRequest {
 
 #[test]
 fn a_wasm_process_routes_a_dicom_file_reading_only_what_the_plugin_asks() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::private_tempdir();
     let wasm = dir.path().join("plugins");
     std::fs::create_dir(&wasm).unwrap();
     std::fs::copy(plugin("route-by-modality"), wasm.join("modality.wasm")).unwrap();
@@ -349,7 +349,7 @@ fn a_wasm_process_routes_a_dicom_file_reading_only_what_the_plugin_asks() {
 
 #[test]
 fn a_wasm_process_reports_a_missing_plugin_with_item_and_path() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::private_tempdir();
     let config: WasmRouterConfig = toml::from_str("plugin = \"nope.wasm\"").unwrap();
     let err = WasmRouter::load("ROUTER", &config, dir.path(), &cache()).unwrap_err();
     let text = err.to_string();
@@ -363,7 +363,7 @@ fn a_wasm_process_reports_a_missing_plugin_with_item_and_path() {
 fn tag_morph_edits_apply_to_the_forwarded_copy() {
     use dicom_core::Tag;
     use switchboard::processes::wasm_router::edit;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::private_tempdir();
     std::fs::copy(plugin("tag-morph"), dir.path().join("morph.wasm")).unwrap();
     let ct = dir.path().join("ct.dcm");
     Instance::new(Modality::Ct).patient_id("42").write(&ct);

@@ -67,7 +67,7 @@ fn check_runs_init_with_a_config() {
 
 #[test]
 fn check_refuses_a_corrupt_file_and_a_wrong_contract_version() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::private_tempdir();
     let corrupt = dir.path().join("corrupt.wasm");
     std::fs::write(&corrupt, b"this is not wasm at all").unwrap();
     let out = switchboard(&["plugin", "check", corrupt.to_str().unwrap()]);
@@ -114,7 +114,7 @@ fn check_refuses_a_corrupt_file_and_a_wrong_contract_version() {
 
 #[test]
 fn run_prints_each_decision() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::private_tempdir();
     let ct = dir.path().join("ct.dcm");
     let mr = dir.path().join("mr.dcm");
     Instance::new(Modality::Ct).patient_id("1").write(&ct);
@@ -161,7 +161,7 @@ fn run_prints_each_decision() {
 
 #[test]
 fn run_reports_a_failing_message_and_exits_non_zero() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::private_tempdir();
     let good = dir.path().join("good.dcm");
     let looping = dir.path().join("loop.dcm");
     Instance::new(Modality::Ct).patient_id("ok").write(&good);

@@ -370,7 +370,7 @@ async fn sighup_retries_a_file_whose_port_was_taken() {
 async fn the_rescan_picks_up_a_change_without_the_watcher() {
     use switchboard::runtime::{ReloadOptions, RunOptions, run};
 
-    let root = tempfile::tempdir().expect("a temporary folder");
+    let root = integration_tests::private_tempdir();
     let productions = root.path().join("productions");
     std::fs::create_dir_all(productions.join("test")).expect("namespace folder");
     let (first, port) = (Port::reserve(), Port::reserve());

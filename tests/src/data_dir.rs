@@ -65,7 +65,7 @@ impl DataDir {
     /// # Panics
     /// When no temporary directory can be created.
     pub fn new() -> Self {
-        let root = tempfile::tempdir().expect("create a temporary directory");
+        let root = crate::private_tempdir();
         std::fs::create_dir_all(root.path().join("files")).expect("create the files folder");
         Self { root }
     }
@@ -129,7 +129,7 @@ impl DataDir {
 /// A data directory whose store holds these associations in the default
 /// namespace (the store is closed again, so a command can open it).
 pub fn data_dir_with(associations: Vec<AssociationContext>) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = crate::private_tempdir();
     let store = switchboard::store::Store::open(dir.path()).expect("open the store");
     let namespace = Default::default();
     for ctx in associations {

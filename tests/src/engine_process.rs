@@ -37,7 +37,7 @@ impl TestEngine {
         run_args: &[&str],
         prepare: impl FnOnce(&Path),
     ) -> Self {
-        let root = tempfile::tempdir().expect("a temporary folder");
+        let root = crate::private_tempdir();
         prepare(&root.path().join("data"));
         for (namespace, name, text) in productions {
             let dir = root.path().join("productions").join(namespace);

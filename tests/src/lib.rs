@@ -33,6 +33,19 @@ use std::process::{Command, Output};
 
 pub use data_dir::{DataDir, Run};
 
+/// A temporary folder only this user may use, as the engine requires of a
+/// data directory (`tempfile::tempdir` leaves the mode to the umask).
+///
+/// # Panics
+/// When no folder can be created.
+pub fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("a temporary folder")
+}
+
 /// The built `switchboard` binary of the running program's profile: next to
 /// it (a benchmark in `<target>/release/`), or one folder up (a test in
 /// `<target>/debug/deps/`; `CARGO_BIN_EXE_switchboard` is only set for the

@@ -99,7 +99,7 @@ impl TestScp {
         config.bind_address = "127.0.0.1".parse().expect("address");
         config.trace = true;
         configure(&mut config);
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = crate::private_tempdir();
         let store =
             switchboard::store::Store::open(&dir.path().join("data")).expect("open the store");
         let associations = Associations(store.associations(&Default::default()));

@@ -39,7 +39,7 @@ fn listed(store: &Store) -> Vec<AssociationView> {
 
 #[test]
 fn import_refuses_existing_pair_unless_overwrite_and_keeps_the_name() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     execute(
         &store,
@@ -87,7 +87,7 @@ fn import_refuses_existing_pair_unless_overwrite_and_keeps_the_name() {
 
 #[test]
 fn create_uses_every_registry_sop_class_with_the_given_order() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let Response::Created { association, .. } = execute(
         &store,
@@ -134,7 +134,7 @@ fn create_uses_every_registry_sop_class_with_the_given_order() {
 
 #[test]
 fn context_add_appends_and_remove_refuses_the_last_transfer_syntax() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     execute(
         &store,
@@ -189,7 +189,7 @@ fn context_add_appends_and_remove_refuses_the_last_transfer_syntax() {
 
 #[test]
 fn edit_checks_values_and_needs_a_change() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     execute(&store, &ns(), import(false, vec![])).unwrap();
     let edit = |name: Option<String>, max: Option<u32>, clear: bool| Request::Edit {
@@ -214,7 +214,7 @@ fn edit_checks_values_and_needs_a_change() {
 
 #[test]
 fn lookup_finds_exact_or_wildcard_pairs_without_failing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let lookup = |calling: &str, wildcards: bool| match execute(
         &store,
@@ -266,7 +266,7 @@ fn requests_and_replies_round_trip_as_json() {
 
 #[tokio::test]
 async fn server_answers_like_a_local_execute() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let path = socket_path(dir.path());
     let server = AdminServer::bind(&path, store.clone()).unwrap();
@@ -314,7 +314,7 @@ async fn server_answers_like_a_local_execute() {
 #[tokio::test]
 async fn server_refuses_bad_http_and_oversized_bodies() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let path = socket_path(dir.path());
     let server = AdminServer::bind(&path, store).unwrap();
@@ -353,7 +353,7 @@ async fn server_refuses_bad_http_and_oversized_bodies() {
 #[test]
 fn message_commands_cover_every_namespace_unless_one_is_named() {
     use crate::message::{ItemAddress, MessageHeader, MessageQueues};
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let out = ItemAddress::new("p", "OUT");
     let mut ids = Vec::new();

@@ -12,6 +12,12 @@ pub enum StoreError {
     /// Another process (usually `switchboard run`) holds the data directory.
     #[error("the store in {path} is in use by another process")]
     Locked { path: PathBuf },
+    /// The data directory is open to group or others: patient data must
+    /// be private.
+    #[error(
+        "the data directory {path} can be read or written by other users (mode {mode:04o}); it holds patient data: run `chmod 700 {path}`"
+    )]
+    NotPrivate { path: PathBuf, mode: u32 },
     /// The store could not be opened for another reason.
     #[error("cannot open the store in {path}")]
     Open {

@@ -102,9 +102,11 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::Locked`] when another process holds the directory (for
-    /// example a running `switchboard run`), [`StoreError::Open`] or
-    /// [`StoreError::Sync`] for anything else.
+    /// example a running `switchboard run`), [`StoreError::NotPrivate`]
+    /// when group or others may use the data directory, [`StoreError::Open`]
+    /// or [`StoreError::Sync`] for anything else.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        private_data_dir(data_dir)?;
         let path = data_dir.join(STORE_DIR);
         let fresh = !path.exists();
         std::fs::create_dir_all(&path).map_err(|source| StoreError::Sync {
@@ -215,6 +217,35 @@ impl Store {
     }
 }
 
+/// Creates the data directory 0700 when missing; refuses one that group or
+/// others may read, write or enter (as PostgreSQL does), with the fix.
+fn private_data_dir(data_dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let sync_error = |source| StoreError::Sync {
+        path: data_dir.to_path_buf(),
+        source,
+    };
+    if !data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(sync_error)?;
+    }
+    let mode = std::fs::metadata(data_dir)
+        .map_err(sync_error)?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(StoreError::NotPrivate {
+            path: data_dir.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
 fn open_error(path: &Path, e: sled::Error) -> StoreError {
     if let sled::Error::Io(io) = &e
         && io.to_string().contains(SLED_LOCK_MESSAGE)
@@ -236,6 +267,18 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// A temporary folder only this user may use, as a data directory must be
+/// (`tempfile::tempdir` leaves it to the umask).
+#[cfg(test)]
+pub(crate) fn private_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    #[allow(clippy::expect_used)]
+    tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .expect("a temporary folder")
 }
 
 #[cfg(test)]

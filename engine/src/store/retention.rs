@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn only_bodies_of_delivered_messages_are_purged_and_headers_stay() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::store::private_tempdir();
         let store = Store::open(dir.path()).unwrap();
         let bodies = Bodies::open(dir.path()).unwrap();
         let ns = NamespaceId::new("demo").unwrap();
@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_resent_message_keeps_its_body_and_a_purged_one_is_not_resent() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::store::private_tempdir();
         let store = Store::open(dir.path()).unwrap();
         let bodies = Bodies::open(dir.path()).unwrap();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_body_that_cannot_be_removed_is_not_marked_purged() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::store::private_tempdir();
         let store = Store::open(dir.path()).unwrap();
         let bodies = Bodies::open(dir.path()).unwrap();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn retention_racing_resend_never_leaves_a_queued_message_without_its_body() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::store::private_tempdir();
         let store = Store::open(dir.path()).unwrap();
         let bodies = Bodies::open(dir.path()).unwrap();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();

@@ -130,7 +130,7 @@ mod tests {
     /// file holds them in order, whatever the mix.
     #[test]
     fn fragments_of_any_size_end_up_in_order() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = crate::store::private_tempdir();
         let path = dir.path().join("spool");
         let mut writer = SpoolWriter::new(File::create(&path).unwrap());
         let mut expected = Vec::new();

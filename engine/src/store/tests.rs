@@ -28,7 +28,7 @@ fn ns(s: &str) -> NamespaceId {
 
 #[test]
 fn put_get_list_delete() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let a = store.associations(&ns("default"));
     let one = ctx("ENS-SCU", "MWL-SCP", &[VERIFICATION]);
@@ -74,7 +74,7 @@ pub(super) fn reopen(dir: &std::path::Path) -> Store {
 
 #[test]
 fn data_survives_reopen() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let one = ctx("ENS-SCU", "MWL-SCP", &[VERIFICATION, "1.2.3"]);
     {
         let store = Store::open(dir.path()).unwrap();
@@ -92,7 +92,7 @@ fn data_survives_reopen() {
 
 #[test]
 fn second_open_is_locked() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let _held = Store::open(dir.path()).unwrap();
     let err = Store::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
@@ -100,7 +100,7 @@ fn second_open_is_locked() {
 
 #[test]
 fn namespaces_are_isolated() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let a = store.associations(&ns("a"));
     let b = store.associations(&ns("b"));
@@ -116,7 +116,7 @@ fn namespaces_are_isolated() {
 
 #[test]
 fn update_is_atomic_on_error() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let a = store.associations(&ns("default"));
     let one = ctx("A", "B", &[VERIFICATION]);
@@ -145,7 +145,7 @@ fn update_is_atomic_on_error() {
 
 #[test]
 fn lookup_prefers_exact_then_wildcards() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let a = store.associations(&ns("default"));
     let name = |c: Option<AssociationContext>| c.map(|c| c.name);
@@ -174,7 +174,7 @@ fn lookup_prefers_exact_then_wildcards() {
 
 #[test]
 fn stored_values_carry_a_version_byte() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let one = ctx("A", "B", &[VERIFICATION]);
     store
@@ -198,7 +198,7 @@ fn stored_values_carry_a_version_byte() {
 
 #[test]
 fn concurrent_updates_are_all_kept() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let a = store.associations(&ns("default"));
     let one = ctx("A", "B", &[]);
@@ -245,7 +245,7 @@ fn concurrent_updates_are_all_kept() {
 #[test]
 fn one_failed_sync_refuses_every_later_write_until_restart() {
     use crate::message::{ItemAddress, MessageHeader, MessageId};
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let bodies = store.bodies().unwrap();
     let a = store.associations(&ns("default"));
@@ -298,4 +298,27 @@ fn one_failed_sync_refuses_every_later_write_until_restart() {
     let store = reopen(dir.path());
     store.sync().unwrap();
     store.bodies().unwrap().sync_dir().unwrap();
+}
+
+#[test]
+fn a_new_data_dir_is_private_and_one_open_to_others_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = crate::store::private_tempdir();
+    let data = dir.path().join("data");
+    drop(Store::open(&data).unwrap());
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let e = Store::open(&data).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        matches!(e, StoreError::NotPrivate { mode: 0o755, .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("chmod 700 {}", data.display())),
+        "{text}"
+    );
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    drop(reopen(&data));
 }

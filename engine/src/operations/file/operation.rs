@@ -22,9 +22,24 @@ impl ItemConfig for FileOperationConfig {
     }
 }
 
+/// Creates the folder when missing, with the mode that lets the readers of
+/// its files in (the engine's umask keeps its own files private); an
+/// existing folder keeps the mode it has.
+fn create_folder(config: &FileOperationConfig) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if config.folder.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&config.folder)?;
+    std::fs::set_permissions(
+        &config.folder,
+        std::fs::Permissions::from_mode(config.folder_mode()),
+    )
+}
+
 /// Creates the folder and spawns the operation.
 fn spawn(config: FileOperationConfig, cx: ItemContext) -> Result<RunningItem, BuildError> {
-    std::fs::create_dir_all(&config.folder).map_err(|error| BuildError::Folder {
+    create_folder(&config).map_err(|error| BuildError::Folder {
         path: config.folder.clone(),
         error,
     })?;
@@ -43,11 +58,12 @@ fn spawn(config: FileOperationConfig, cx: ItemContext) -> Result<RunningItem, Bu
                     continue;
                 }
             };
-            let folder = config.folder.clone();
+            let (folder, file_mode) = (config.folder.clone(), config.file_mode);
             let bodies = cx.bodies.clone();
             let rec = record.clone();
             let written =
-                tokio::task::spawn_blocking(move || write_file(&folder, &bodies, &rec)).await;
+                tokio::task::spawn_blocking(move || write_file(&folder, file_mode, &bodies, &rec))
+                    .await;
             let failure = match written {
                 Ok(Ok(path)) => Ok(path),
                 Ok(Err(e)) => Err(e.to_string()),
@@ -87,6 +103,7 @@ fn file_name(record: &MessageRecord) -> String {
 /// Writes one message as `<folder>/<name>.dcm`.
 fn write_file(
     folder: &Path,
+    file_mode: u32,
     bodies: &crate::store::Bodies,
     record: &MessageRecord,
 ) -> Result<PathBuf, part10::Part10Error> {
@@ -101,6 +118,7 @@ fn write_file(
         sop_instance_uid: &h.sop_instance_uid,
         transfer_syntax: &h.transfer_syntax,
         source_ae_title: &h.calling_ae_title,
+        mode: Some(file_mode),
     };
     part10::write(&path, new, data)?;
     Ok(path)

@@ -176,7 +176,7 @@ fn the_source_answers_multi_values_sequences_and_nested_items() {
 
 #[test]
 fn an_unreadable_body_is_an_error_not_an_absent_attribute() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let path = dir.path().join("junk");
     std::fs::write(&path, b"junk").unwrap();
     let source = DicomSource::part10(&path);
@@ -214,7 +214,7 @@ fn an_edited_copy_reads_only_the_data_set_of_a_body_and_drops_stale_group_length
     obj.write_dataset_with_ts(&mut body, ts).unwrap();
     let size = body.len() as u64;
     body.extend_from_slice(b"a trailer that is not DICOM");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let path = dir.path().join("1.dcm");
     std::fs::write(&path, &body).unwrap();
 

@@ -24,7 +24,7 @@ struct Dir(tempfile::TempDir);
 
 impl Dir {
     fn new() -> Self {
-        Self(tempfile::tempdir().unwrap())
+        Self(crate::store::private_tempdir())
     }
 
     fn write(&self, rel: &str, text: &str) -> PathBuf {

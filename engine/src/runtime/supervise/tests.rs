@@ -53,7 +53,7 @@ fn health(controller: &Controller) -> Health {
 
 #[tokio::test(start_paused = true)]
 async fn an_item_that_dies_is_started_again_after_a_pause_and_says_why() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let bodies = Bodies::open(dir.path()).unwrap();
     let shared = Shared {

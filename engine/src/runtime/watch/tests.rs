@@ -62,7 +62,7 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<Changes>) -> Changes {
 
 #[tokio::test]
 async fn editor_style_save_is_one_change_of_the_real_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let ns = dir.path().join("demo");
     fs::create_dir(&ns).unwrap();
     let (_watcher, mut rx) = FileWatcher::start(dir.path(), Duration::from_millis(50)).unwrap();
@@ -81,8 +81,8 @@ async fn editor_style_save_is_one_change_of_the_real_file() {
 
 #[tokio::test]
 async fn new_namespace_folder_and_plugin_files_are_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let plugins = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
+    let plugins = crate::store::private_tempdir();
     let (mut watcher, mut rx) = FileWatcher::start(dir.path(), Duration::from_millis(50)).unwrap();
     let root = dir.path().canonicalize().unwrap();
     let plugin = plugins.path().canonicalize().unwrap().join("route.wasm");

@@ -23,7 +23,7 @@ fn ns() -> NamespaceId {
 
 #[test]
 fn a_message_moves_through_its_states() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let m = store.messages(&ns()).unwrap();
     let out = ItemAddress::new("p", "OUT");
@@ -60,7 +60,7 @@ fn a_message_moves_through_its_states() {
 
 #[test]
 fn in_flight_goes_back_to_queued_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let out = ItemAddress::new("p", "OUT");
     let id;
     {
@@ -81,7 +81,7 @@ fn in_flight_goes_back_to_queued_after_a_restart() {
 
 #[test]
 fn a_process_routes_in_one_step() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let m = store.messages(&ns()).unwrap();
     let (p, a, b) = (
@@ -102,7 +102,7 @@ fn a_process_routes_in_one_step() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_writers_share_commits_and_bodies_carry_their_header() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let bodies = Bodies::open(dir.path()).unwrap();
     let commit = GroupCommit::spawn(store.clone(), bodies.clone());
@@ -152,7 +152,7 @@ async fn concurrent_writers_share_commits_and_bodies_carry_their_header() {
 
 #[test]
 fn messages_come_back_from_their_body_files() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let out = ItemAddress::new("p", "OUT");
     let id;
     {
@@ -189,7 +189,7 @@ fn messages_come_back_from_their_body_files() {
 
 #[test]
 fn ids_stay_above_restored_bodies() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     store.ensure_message_ids_above(MessageId(5000)).unwrap();
     assert!(store.next_message_id().unwrap() > MessageId(5000));
@@ -197,7 +197,7 @@ fn ids_stay_above_restored_bodies() {
 
 #[test]
 fn in_flight_of_one_item_goes_back_to_its_queue_only() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let m = store.messages(&ns()).unwrap();
     let (out, other) = (ItemAddress::new("p", "OUT"), ItemAddress::new("p", "OTHER"));
@@ -218,7 +218,7 @@ fn in_flight_of_one_item_goes_back_to_its_queue_only() {
 
 #[test]
 fn pooled_spool_files_become_bodies_and_unused_ones_go_on_start() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let out = ItemAddress::new("p", "OUT");
     let store = Store::open(dir.path()).unwrap();
     let bodies = Bodies::open(dir.path()).unwrap();
@@ -264,7 +264,7 @@ fn pooled_spool_files_become_bodies_and_unused_ones_go_on_start() {
 /// removed by whoever finds it, and nothing else changes.
 #[test]
 fn entries_left_by_a_crash_between_writes_are_removed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let m = store.messages(&ns()).unwrap();
     let out = ItemAddress::new("p", "OUT");

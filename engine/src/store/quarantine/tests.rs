@@ -45,7 +45,7 @@ fn set_trailer_version(path: &Path, version: &[u8; 2]) {
 
 #[test]
 fn an_unreadable_trailer_is_quarantined_never_deleted_and_comes_back() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let bodies = Bodies::open(dir.path()).unwrap();
     let (newer, newer_path) = body(&store, &bodies, 1);
@@ -97,7 +97,7 @@ fn an_unreadable_trailer_is_quarantined_never_deleted_and_comes_back() {
 
 #[test]
 fn an_undecodable_record_is_set_aside_and_its_message_restored_from_the_body() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let bodies = Bodies::open(dir.path()).unwrap();
     let (id, path) = body(&store, &bodies, 1);
@@ -128,7 +128,7 @@ fn an_undecodable_record_is_set_aside_and_its_message_restored_from_the_body() {
 
 #[test]
 fn retention_goes_on_past_an_undecodable_record() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let bodies = Bodies::open(dir.path()).unwrap();
     let m = store.messages(&ns()).unwrap();

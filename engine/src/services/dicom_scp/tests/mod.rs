@@ -96,7 +96,7 @@ async fn start_with(
     cfg.artim_timeout = Duration::from_secs(5);
     cfg.trace = true;
     config(&mut cfg);
-    let spool = tempfile::tempdir().unwrap();
+    let spool = crate::store::private_tempdir();
     let stored = Arc::new(stored);
     let lookup = move |calling: &AeTitle, _called: &AeTitle| -> Result<_, LookupFailed> {
         Ok(stored
