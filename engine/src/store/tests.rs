@@ -289,6 +289,8 @@ fn one_failed_sync_refuses_every_later_write_until_restart() {
             .unwrap_err(),
     );
     refused(&bodies.sync_dir().unwrap_err());
+    // The SCP asks before it spools a C-STORE, and answers A700.
+    refused(&bodies.refuses().unwrap());
     // Unchanged or not, an edit is refused: nothing reads as stored.
     refused(&a.put(one.clone(), true).unwrap_err());
     refused(&a.delete(&one.key()).unwrap_err());
