@@ -510,3 +510,66 @@ fn a_pair_stored_in_another_namespace_is_named_in_the_warning() {
 }
 
 mod handlers;
+
+/// A peer that sends requests but stops reading the responses (a full TCP
+/// window) loses its own association after the write timeout; others are
+/// served meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_that_stops_reading_blocks_only_its_own_association() {
+    let scp = start_with(
+        |c| c.write_timeout = Duration::from_millis(500),
+        Some(association(&[(ECHO, &[IMPLICIT])])),
+        None,
+    )
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = PduStream::new(socket.connect(scp.addr).await.unwrap());
+    // Our own writes wait longer than the test allows: only the SCP's
+    // close can end the loop below in time.
+    s.set_write_timeout(Duration::from_secs(300));
+    s.write_pdu(&Pdu::AssociationRQ(dicom_ul::pdu::AssociationRQ {
+        protocol_version: 1,
+        calling_ae_title: "ENS-SCU".into(),
+        called_ae_title: "ENS-SCP".into(),
+        application_context_name: "1.2.840.10008.3.1.1.1".into(),
+        presentation_contexts: vec![dicom_ul::pdu::PresentationContextProposed {
+            id: 1,
+            abstract_syntax: ECHO.into(),
+            transfer_syntaxes: vec![IMPLICIT.into()],
+        }],
+        user_variables: vec![],
+    }))
+    .await
+    .unwrap();
+    assert!(matches!(s.read_pdu().await.unwrap(), Pdu::AssociationAC(_)));
+    // C-ECHO-RQs, never reading a response, until the SCP gives up on us.
+    let rq = crate::dimse::DimseCommand::EchoRq(crate::dimse::CEchoRq {
+        message_id: 1,
+        affected_sop_class_uid: ECHO.into(),
+    })
+    .to_bytes()
+    .unwrap();
+    let mut sent = 0;
+    let send = async {
+        while crate::dimse::pdata::send_command(&mut s, 1, &rq)
+            .await
+            .is_ok()
+        {
+            sent += 1;
+            if sent % 1000 == 0 {
+                // Meanwhile another peer is served.
+                echo_ok(scp.addr).await;
+            }
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(60), send)
+            .await
+            .is_ok(),
+        "the SCP kept a peer that stopped reading for a minute"
+    );
+    assert!(sent > 100, "{sent} requests before the SCP closed");
+    echo_ok(scp.addr).await;
+    scp.stop().await;
+}
