@@ -180,7 +180,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                 return None;
             }
             () = handshake.cancelled() => {
-                warn!("Closing a connection that sent no A-ASSOCIATE-RQ, to admit a newer one (too many connections in the handshake).");
+                // One line per connection would flood the log in a flood.
+                debug!("Closing a connection that sent no A-ASSOCIATE-RQ, to admit a newer one (too many connections in the handshake).");
                 self.stream.shutdown().await;
                 return None;
             }

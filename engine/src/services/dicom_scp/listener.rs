@@ -147,6 +147,8 @@ impl DicomScp {
             ae_titles = %shared.served.iter().map(AeTitle::as_str).collect::<Vec<_>>().join(","),
             "DICOM service listening."
         );
+        // Said once per spell of a full handshake budget, not per eviction.
+        let mut handshake_full = false;
         loop {
             let accepted = tokio::select! {
                 biased;
@@ -167,9 +169,10 @@ impl DicomScp {
             }
             let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
             let (handshake, evicted) = shared.admission.handshake(id);
-            if evicted {
-                debug!(service = %shared.cx.name, %peer, "Handshake budget full: closed the oldest connection that sent no A-ASSOCIATE-RQ.");
+            if evicted && !handshake_full {
+                warn!(service = %shared.cx.name, %peer, "Too many connections that send no A-ASSOCIATE-RQ: the oldest of them are closed to admit new ones (a port scan, a flood or a stalled client).");
             }
+            handshake_full = evicted;
             let shared = shared.clone();
             let abort = abort_all.clone();
             tracker.spawn(serve_association(
