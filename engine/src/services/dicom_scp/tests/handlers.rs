@@ -189,16 +189,7 @@ async fn interrupted_store(send_abort: bool) {
         drop(s);
     }
     // The server cleans up once it has seen the abort.
-    let spool = scp.spool.path().join("spool");
-    let mut empty = false;
-    for _ in 0..100 {
-        if std::fs::read_dir(&spool).unwrap().next().is_none() {
-            empty = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(empty, "partial spool file left behind");
+    assert_spool_empties(&scp).await;
     assert!(recorder.got.lock().unwrap().is_empty());
     scp.stop().await;
 }
@@ -207,21 +198,7 @@ async fn interrupted_store(send_abort: bool) {
 /// set is still to come.
 async fn store_started(scp: &Running) -> PduStream<tokio::net::TcpStream> {
     let mut s = PduStream::new(raw(scp.addr).await);
-    s.write_pdu(&Pdu::AssociationRQ(dicom_ul::pdu::AssociationRQ {
-        protocol_version: 1,
-        calling_ae_title: "ENS-SCU".into(),
-        called_ae_title: "ENS-SCP".into(),
-        application_context_name: "1.2.840.10008.3.1.1.1".into(),
-        presentation_contexts: vec![dicom_ul::pdu::PresentationContextProposed {
-            id: 1,
-            abstract_syntax: CT.into(),
-            transfer_syntaxes: vec![IMPLICIT.into()],
-        }],
-        user_variables: vec![],
-    }))
-    .await
-    .unwrap();
-    assert!(matches!(s.read_pdu().await.unwrap(), Pdu::AssociationAC(_)));
+    associate(&mut s, CT).await;
     let rq = crate::dimse::DimseCommand::StoreRq(crate::dimse::CStoreRq {
         message_id: 1,
         affected_sop_class_uid: CT.into(),
@@ -261,6 +238,13 @@ async fn a_data_set_that_trickles_past_its_deadline_is_aborted_and_removed() {
         }
     }
     assert!(aborted, "the SCP kept the trickling data set");
+    assert_spool_empties(&scp).await;
+    assert!(recorder.got.lock().unwrap().is_empty());
+    scp.stop().await;
+}
+
+/// Waits (up to 2 s) until the SCP has removed every spool file.
+async fn assert_spool_empties(scp: &Running) {
     let spool = scp.spool.path().join("spool");
     let mut empty = false;
     for _ in 0..100 {
@@ -271,6 +255,4 @@ async fn a_data_set_that_trickles_past_its_deadline_is_aborted_and_removed() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(empty, "partial spool file left behind");
-    assert!(recorder.got.lock().unwrap().is_empty());
-    scp.stop().await;
 }

@@ -257,6 +257,29 @@ async fn limit_exceeded_is_a_transient_provider_rejection() {
     scp.stop().await;
 }
 
+/// ENS-SCU associates with ENS-SCP over `s`, proposing `abstract_syntax`
+/// in Implicit VR LE as presentation context 1, and is accepted.
+async fn associate<S>(s: &mut PduStream<S>, abstract_syntax: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    s.write_pdu(&Pdu::AssociationRQ(dicom_ul::pdu::AssociationRQ {
+        protocol_version: 1,
+        calling_ae_title: "ENS-SCU".into(),
+        called_ae_title: "ENS-SCP".into(),
+        application_context_name: "1.2.840.10008.3.1.1.1".into(),
+        presentation_contexts: vec![dicom_ul::pdu::PresentationContextProposed {
+            id: 1,
+            abstract_syntax: abstract_syntax.into(),
+            transfer_syntaxes: vec![IMPLICIT.into()],
+        }],
+        user_variables: vec![],
+    }))
+    .await
+    .unwrap();
+    assert!(matches!(s.read_pdu().await.unwrap(), Pdu::AssociationAC(_)));
+}
+
 async fn raw(addr: SocketAddr) -> TcpStream {
     TcpStream::connect(addr).await.unwrap()
 }
@@ -528,21 +551,7 @@ async fn a_peer_that_stops_reading_blocks_only_its_own_association() {
     // Our own writes wait longer than the test allows: only the SCP's
     // close can end the loop below in time.
     s.set_write_timeout(Duration::from_secs(300));
-    s.write_pdu(&Pdu::AssociationRQ(dicom_ul::pdu::AssociationRQ {
-        protocol_version: 1,
-        calling_ae_title: "ENS-SCU".into(),
-        called_ae_title: "ENS-SCP".into(),
-        application_context_name: "1.2.840.10008.3.1.1.1".into(),
-        presentation_contexts: vec![dicom_ul::pdu::PresentationContextProposed {
-            id: 1,
-            abstract_syntax: ECHO.into(),
-            transfer_syntaxes: vec![IMPLICIT.into()],
-        }],
-        user_variables: vec![],
-    }))
-    .await
-    .unwrap();
-    assert!(matches!(s.read_pdu().await.unwrap(), Pdu::AssociationAC(_)));
+    associate(&mut s, ECHO).await;
     // C-ECHO-RQs, never reading a response, until the SCP gives up on us.
     let rq = crate::dimse::DimseCommand::EchoRq(crate::dimse::CEchoRq {
         message_id: 1,
