@@ -269,6 +269,24 @@ fn sync_dir(path: &Path) -> Result<(), StoreError> {
         })
 }
 
+/// The message header the store's tests use: CT Image Storage, instance
+/// `1.2.3.<n>`, 4 bytes, from `p/IN`.
+#[cfg(test)]
+pub(crate) fn test_header(n: u64) -> crate::message::MessageHeader {
+    crate::message::MessageHeader {
+        source: crate::message::ItemAddress::new("p", "IN"),
+        received_at: crate::message::now_ms(),
+        sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+        sop_instance_uid: format!("1.2.3.{n}"),
+        transfer_syntax: "1.2.840.10008.1.2.1".into(),
+        calling_ae_title: "SCU".into(),
+        called_ae_title: "SCP".into(),
+        origin: "127.0.0.1:1234".into(),
+        size: 4,
+        body: String::new(),
+    }
+}
+
 /// A temporary folder only this user may use, as a data directory must be
 /// (`tempfile::tempdir` leaves it to the umask).
 #[cfg(test)]

@@ -121,18 +121,7 @@ mod tests {
             let mut trailer = BodyTrailer {
                 id,
                 namespace: ns.clone(),
-                header: MessageHeader {
-                    source: ItemAddress::new("p", "IN"),
-                    received_at: now_ms(),
-                    sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
-                    sop_instance_uid: format!("1.2.3.{n}"),
-                    transfer_syntax: "1.2.840.10008.1.2.1".into(),
-                    calling_ae_title: "A".into(),
-                    called_ae_title: "B".into(),
-                    origin: "test".into(),
-                    size: 0,
-                    body: String::new(),
-                },
+                header: crate::store::test_header(n),
                 targets: vec![out.clone()],
             };
             bodies.write(&b"DATA"[..], &mut trailer).unwrap();
@@ -170,18 +159,7 @@ mod tests {
         let mut trailer = BodyTrailer {
             id,
             namespace: m.namespace().clone(),
-            header: MessageHeader {
-                source: ItemAddress::new("p", "IN"),
-                received_at: 0,
-                sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
-                sop_instance_uid: format!("1.2.3.{}", id.0),
-                transfer_syntax: "1.2.840.10008.1.2.1".into(),
-                calling_ae_title: "A".into(),
-                called_ae_title: "B".into(),
-                origin: "test".into(),
-                size: 0,
-                body: String::new(),
-            },
+            header: crate::store::test_header(id.0),
             targets: vec![out.clone()],
         };
         let path = bodies.write(&b"DATA"[..], &mut trailer).unwrap();

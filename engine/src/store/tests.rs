@@ -244,7 +244,7 @@ fn concurrent_updates_are_all_kept() {
 /// acknowledge or write, also what a retry would find already in memory.
 #[test]
 fn one_failed_sync_refuses_every_later_write_until_restart() {
-    use crate::message::{ItemAddress, MessageHeader, MessageId};
+    use crate::message::{MessageHeader, MessageId};
     let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let bodies = store.bodies().unwrap();
@@ -258,17 +258,10 @@ fn one_failed_sync_refuses_every_later_write_until_restart() {
     let mut trailer = BodyTrailer {
         id: MessageId(1),
         namespace: ns("default"),
+        // An empty data set: the pipe below holds nothing.
         header: MessageHeader {
-            source: ItemAddress::new("p", "IN"),
-            received_at: 0,
-            sop_class_uid: VERIFICATION.into(),
-            sop_instance_uid: "1.2.3".into(),
-            transfer_syntax: IMPLICIT_VR_LITTLE_ENDIAN.into(),
-            calling_ae_title: "A".into(),
-            called_ae_title: "B".into(),
-            origin: "test".into(),
             size: 0,
-            body: String::new(),
+            ..crate::store::test_header(1)
         },
         targets: Vec::new(),
     };

@@ -1,21 +1,7 @@
 use super::*;
 use crate::message::DeliveryStatus;
+use crate::store::test_header as header;
 use crate::store::{Bodies, BodyTrailer, GroupCommit, Store};
-
-fn header(n: u64) -> MessageHeader {
-    MessageHeader {
-        source: ItemAddress::new("p", "IN"),
-        received_at: now_ms(),
-        sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
-        sop_instance_uid: format!("1.2.3.{n}"),
-        transfer_syntax: "1.2.840.10008.1.2.1".into(),
-        calling_ae_title: "SCU".into(),
-        called_ae_title: "SCP".into(),
-        origin: "127.0.0.1:1234".into(),
-        size: 4,
-        body: String::new(),
-    }
-}
 
 fn ns() -> NamespaceId {
     NamespaceId::new("demo").unwrap()

@@ -1,5 +1,5 @@
 use super::*;
-use crate::message::{MessageHeader, MessageQueues, now_ms};
+use crate::message::MessageQueues;
 use crate::store::BodyTrailer;
 use crate::store::recover::restore_missing;
 
@@ -17,18 +17,7 @@ fn body(store: &Store, bodies: &Bodies, n: u64) -> (MessageId, PathBuf) {
     let mut trailer = BodyTrailer {
         id,
         namespace: ns(),
-        header: MessageHeader {
-            source: ItemAddress::new("p", "IN"),
-            received_at: now_ms(),
-            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
-            sop_instance_uid: format!("1.2.3.{n}"),
-            transfer_syntax: "1.2.840.10008.1.2.1".into(),
-            calling_ae_title: "SCU".into(),
-            called_ae_title: "SCP".into(),
-            origin: "test".into(),
-            size: 0,
-            body: String::new(),
-        },
+        header: crate::store::test_header(n),
         targets: vec![out()],
     };
     let path = bodies.write(&b"DATA"[..], &mut trailer).unwrap();

@@ -16,21 +16,7 @@ async fn unsupported_command_gets_a_failure_status() {
     drop(assoc);
     // A C-FIND-RQ with an identifier, by hand.
     let mut s = PduStream::new(raw(scp.addr).await);
-    s.write_pdu(&Pdu::AssociationRQ(dicom_ul::pdu::AssociationRQ {
-        protocol_version: 1,
-        calling_ae_title: "ENS-SCU".into(),
-        called_ae_title: "ENS-SCP".into(),
-        application_context_name: "1.2.840.10008.3.1.1.1".into(),
-        presentation_contexts: vec![dicom_ul::pdu::PresentationContextProposed {
-            id: 1,
-            abstract_syntax: FIND.into(),
-            transfer_syntaxes: vec![IMPLICIT.into()],
-        }],
-        user_variables: vec![],
-    }))
-    .await
-    .unwrap();
-    assert!(matches!(s.read_pdu().await.unwrap(), Pdu::AssociationAC(_)));
+    associate(&mut s, FIND).await;
     use dicom_dictionary_std::tags;
     let find = dicom_object::InMemDicomObject::command_from_element_iter([
         crate::dimse::commands::ui(tags::AFFECTED_SOP_CLASS_UID, FIND),
