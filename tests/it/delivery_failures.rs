@@ -14,7 +14,6 @@ use integration_tests::net::Port;
 use integration_tests::production::{DicomOperation, Production};
 use integration_tests::scp::{TestScp, association};
 use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT};
-use tokio::net::TcpSocket;
 
 const COUNT: usize = 1_000;
 
@@ -28,10 +27,7 @@ async fn a_remote_down_is_called_with_back_off_and_then_gets_everything_in_order
 
     // The remote is "down": it takes each connection and closes it at once,
     // noting when.
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_reuseaddr(true).unwrap();
-    socket.bind(archive_port.addr()).unwrap();
-    let listener = socket.listen(64).unwrap();
+    let listener = archive_port.listen(None);
     let (tx, mut attempts) = tokio::sync::mpsc::unbounded_channel::<Instant>();
     let down = tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
@@ -180,12 +176,8 @@ async fn stalling_proxy(
 ) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_reuseaddr(true).unwrap();
     // A small receive window, so that the engine's writes block soon.
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.bind(listen.addr()).unwrap();
-    let listener = socket.listen(8).unwrap();
+    let listener = listen.listen(Some(4096));
     let connections = std::sync::Arc::new(AtomicUsize::new(0));
     let count = connections.clone();
     let task = tokio::spawn(async move {

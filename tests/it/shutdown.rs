@@ -15,7 +15,6 @@ use integration_tests::net::Port;
 use integration_tests::production::Production;
 use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
 use tokio::sync::{Notify, oneshot};
 
 /// Between the engine and the archive: passes everything through, except
@@ -29,10 +28,7 @@ struct HoldingProxy {
 
 impl HoldingProxy {
     async fn start(listen: &Port, archive: u16, holding: oneshot::Sender<()>) -> Self {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.set_reuseaddr(true).unwrap();
-        socket.bind(listen.addr()).unwrap();
-        let listener = socket.listen(8).unwrap();
+        let listener = listen.listen(None);
         let connections = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(Notify::new());
         let (count, hold) = (connections.clone(), release.clone());

@@ -60,6 +60,22 @@ impl Port {
     pub fn addr(&self) -> SocketAddr {
         localhost(self.port)
     }
+
+    /// A listener of the test's own on the reserved port (a stand-in
+    /// remote), with at most `recv_buffer` bytes of receive window per
+    /// connection when given (so that a peer's writes block soon).
+    ///
+    /// # Panics
+    /// When the port cannot be bound.
+    pub fn listen(&self, recv_buffer: Option<u32>) -> tokio::net::TcpListener {
+        let socket = TcpSocket::new_v4().expect("a TCP socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        if let Some(bytes) = recv_buffer {
+            socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        }
+        socket.bind(self.addr()).expect("bind the reserved port");
+        socket.listen(64).expect("listen")
+    }
 }
 
 impl fmt::Display for Port {
