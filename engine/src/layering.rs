@@ -9,7 +9,7 @@ const MODEL: &[&str] = &["association", "dictionary", "ids", "message", "uids"];
 
 /// Who may use whom, besides [`MODEL`]: `cli → runtime → config → items
 /// (services, processes, operations) → component → (dimse, store, plugin,
-/// part10) → model`, with `admin` beside `runtime` on top of `store`.
+/// part10, dataset) → model`, with `admin` beside `runtime` on top of `store`.
 const MAY_USE: &[(&str, &[&str])] = &[
     (
         "cli",
@@ -32,13 +32,17 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &["component", "operations", "processes", "services"],
     ),
     ("services", &["component", "dimse", "part10", "store"]),
-    ("processes", &["component", "plugin", "part10", "store"]),
+    (
+        "processes",
+        &["component", "dataset", "plugin", "part10", "store"],
+    ),
     ("operations", &["component", "dimse", "part10", "store"]),
     ("component", &["store"]),
     ("dimse", &["part10"]),
     ("store", &[]),
     ("plugin", &[]),
     ("part10", &[]),
+    ("dataset", &[]),
     ("association", &[]),
     ("dictionary", &[]),
     ("message", &[]),

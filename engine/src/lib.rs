@@ -17,6 +17,8 @@
 //!   headers, records, delivery states and their transitions, and the one
 //!   interface items and the runtime reach queues through. Pure logic.
 //! - `part10`: reading and writing DICOM Part 10 files.
+//! - `dataset`: reading data sets from untrusted bytes, every length
+//!   checked against what is left.
 //! - [`dimse`]: the DICOM network layer: PDU I/O, P-DATA, DIMSE commands, the SCU.
 //! - [`store`]: the embedded store (sled hidden behind a domain API):
 //!   association contexts, messages and queues per namespace, body files.
@@ -33,7 +35,7 @@
 //! # Dependency rule
 //!
 //! `cli → runtime → config → items (services, processes, operations) →
-//! component → (dimse, store, plugin, part10) → model (association,
+//! component → (dimse, store, plugin, part10, dataset) → model (association,
 //! dictionary, ids, message, uids)`, with `admin` beside the runtime on top
 //! of the store. Pure logic (association model and negotiation, messages,
 //! production diff) has no I/O; I/O lives at the edges. The test in
@@ -49,6 +51,7 @@ pub mod association;
 pub mod cli;
 pub(crate) mod component;
 pub mod config;
+pub(crate) mod dataset;
 pub mod dictionary;
 pub mod dimse;
 pub mod ids;

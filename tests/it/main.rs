@@ -12,6 +12,7 @@ mod file_storage;
 mod full_disk;
 mod garbage;
 mod message_trace;
+mod mis_encoded;
 mod namespaces;
 mod negotiation;
 mod plugin_host;

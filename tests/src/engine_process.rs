@@ -110,6 +110,18 @@ impl TestEngine {
         }
     }
 
+    /// The most memory the engine process has held so far (its `VmHWM`), in MiB.
+    pub fn peak_memory_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the engine's /proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status");
+        kib / 1024
+    }
+
     fn pid(&self) -> u32 {
         self.child
             .as_ref()

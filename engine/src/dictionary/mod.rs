@@ -24,7 +24,9 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
-pub use transfer_syntaxes::{TransferSyntaxInfo, transfer_syntax_name, transfer_syntaxes};
+pub use transfer_syntaxes::{
+    TransferSyntaxInfo, transfer_syntax, transfer_syntax_name, transfer_syntaxes,
+};
 
 /// What a name column shows for a syntactically valid UID that the
 /// registry does not know (private SOP classes exist).

@@ -39,6 +39,14 @@ pub fn transfer_syntaxes() -> Vec<TransferSyntaxInfo> {
     TRANSFER_SYNTAXES.clone()
 }
 
+/// The transfer syntax with this UID, if the registry knows it.
+pub fn transfer_syntax(uid: &str) -> Option<TransferSyntaxInfo> {
+    TRANSFER_SYNTAXES
+        .iter()
+        .find(|t| t.uid == uid.trim())
+        .copied()
+}
+
 /// The name of the transfer syntax with this UID, if the registry knows it.
 pub fn transfer_syntax_name(uid: &str) -> Option<&'static str> {
     TransferSyntaxRegistry

@@ -7,11 +7,10 @@ use std::str::FromStr;
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_encoding::TransferSyntaxIndex;
-use dicom_object::file::ReadPreamble;
-use dicom_object::{DicomCollectorOptions, InMemDicomObject};
+use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use super::source::BoundedFile;
+use crate::dataset::{self, Stop};
 use crate::plugin::{AttributeEdit, SetAttribute};
 
 /// An edit that cannot be applied, or the copy cannot be written.
@@ -189,16 +188,13 @@ pub fn edited_copy(
     let ts = TransferSyntaxRegistry
         .get(ts_uid)
         .ok_or_else(|| EditError::Io(format!("unknown transfer syntax {ts_uid}")))?;
-    let io = |e: &dyn std::fmt::Display| EditError::Io(format!("{}: {e}", path.display()));
-    let file = BoundedFile::open(path, size).map_err(|e| io(&e))?;
-    let mut collector = DicomCollectorOptions::new()
-        .read_preamble(ReadPreamble::Never)
-        .expected_ts(ts_uid.to_string())
-        .from_reader(std::io::BufReader::new(file));
-    let mut object = InMemDicomObject::new_empty();
-    collector
-        .read_dataset_to_end(&mut object)
-        .map_err(|e| io(&e))?;
+    let data_set = dataset::read_file(path, size, ts_uid, Stop::End).map_err(EditError::Io)?;
+    // A copy of a cut data set would forward an instance with a part
+    // missing: refuse the edit instead.
+    if let Some(cut) = data_set.cut {
+        return Err(EditError::Io(format!("{}: {cut}", path.display())));
+    }
+    let mut object = data_set.object;
     apply(&mut object, edits)?;
     // Group lengths (retired in data sets) would be stale after an edit.
     let group_lengths: Vec<Tag> = object
@@ -212,7 +208,7 @@ pub fn edited_copy(
     let mut bytes = Vec::new();
     object
         .write_dataset_with_ts(&mut bytes, ts)
-        .map_err(|e| io(&e))?;
+        .map_err(|e| EditError::Io(format!("{}: {e}", path.display())))?;
     let uid = |tag| {
         object
             .get(tag)

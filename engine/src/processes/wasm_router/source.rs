@@ -2,17 +2,18 @@
 //!
 //! Nothing is read until the plugin asks for its first attribute; then the
 //! data set is read once, up to Pixel Data (never the pixels), and kept for
-//! the rest of the call.
+//! the rest of the call. A data set whose lengths lie is read up to the lie
+//! (see [`crate::dataset`]).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use dicom_core::value::Value;
 use dicom_core::{Tag, VR};
-use dicom_object::collector::DicomCollector;
-use dicom_object::file::ReadPreamble;
-use dicom_object::{DicomCollectorOptions, InMemDicomObject};
+use dicom_object::InMemDicomObject;
 
+use crate::dataset::{self, Stop};
+use crate::part10;
 use crate::plugin::{AttributeSource, AttributeValue, PathStep};
 
 /// Where the data set is.
@@ -113,36 +114,41 @@ impl DicomSource {
     }
 
     fn read(&self) -> Result<InMemDicomObject, String> {
-        let mut object = InMemDicomObject::new_empty();
-        match &self.origin {
+        let (data_set, path) = match &self.origin {
             Origin::Spooled {
                 path,
                 transfer_syntax,
                 size,
-            } => {
-                let file = BoundedFile::open(path, *size)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                let mut collector = DicomCollectorOptions::new()
-                    .read_preamble(ReadPreamble::Never)
-                    .expected_ts(transfer_syntax.clone())
-                    .from_reader(std::io::BufReader::new(file));
-                collector
-                    .read_dataset_up_to_pixeldata(&mut object)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
+            } => (
+                dataset::read_file(path, *size, transfer_syntax, Stop::BeforePixelData)?,
+                path,
+            ),
             Origin::Part10 { path } => {
-                let mut collector = DicomCollector::open_file(path)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                collector
-                    .read_file_meta()
-                    .map_err(|e| format!("{}: not a DICOM Part-10 file: {e}", path.display()))?;
-                collector
-                    .read_dataset_up_to_pixeldata(&mut object)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let (meta, file) = part10::open_data_set(path).map_err(|e| e.to_string())?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .len()
+                    .saturating_sub(meta.data_set_offset);
+                let data_set =
+                    dataset::read(file, len, &meta.transfer_syntax, Stop::BeforePixelData)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                (data_set, path)
             }
-            Origin::Loaded => {}
+            Origin::Loaded => return Ok(InMemDicomObject::new_empty()),
+        };
+        // The plugin sees what could be read; the log says what could not.
+        if let Some(cut) = &data_set.cut {
+            tracing::warn!(file = %path.display(), "Data set read only in part: {cut}.");
         }
-        Ok(object)
+        if let Some(first) = data_set.repairs.first() {
+            tracing::info!(
+                file = %path.display(),
+                repairs = data_set.repairs.len(),
+                "Data set mis-encoded, read as DICOM readers do: {first}."
+            );
+        }
+        Ok(data_set.object)
     }
 }
 
@@ -210,56 +216,4 @@ impl AttributeSource for DicomSource {
 
 fn to_tag(tag: u32) -> Tag {
     Tag((tag >> 16) as u16, (tag & 0xFFFF) as u16)
-}
-
-/// A file seen as only its first `len` bytes (a body's data set without its trailer).
-#[derive(Debug)]
-pub struct BoundedFile {
-    file: std::fs::File,
-    len: u64,
-    pos: u64,
-}
-
-impl BoundedFile {
-    /// Opens `path`, limited to `len` bytes (the whole file when `None`).
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn open(path: &std::path::Path, len: Option<u64>) -> std::io::Result<Self> {
-        let file = std::fs::File::open(path)?;
-        let actual = file.metadata()?.len();
-        Ok(BoundedFile {
-            file,
-            len: len.map_or(actual, |l| l.min(actual)),
-            pos: 0,
-        })
-    }
-}
-
-impl std::io::Read for BoundedFile {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = usize::try_from(self.len.saturating_sub(self.pos)).unwrap_or(usize::MAX);
-        let want = buf.len().min(left);
-        if want == 0 {
-            return Ok(0);
-        }
-        let n = self.file.read(&mut buf[..want])?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl std::io::Seek for BoundedFile {
-    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
-        let target = match to {
-            std::io::SeekFrom::Start(n) => Some(n),
-            std::io::SeekFrom::End(d) => self.len.checked_add_signed(d),
-            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        }
-        .ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
-        self.pos = self.file.seek(std::io::SeekFrom::Start(target))?;
-        Ok(self.pos)
-    }
 }
