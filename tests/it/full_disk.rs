@@ -2,7 +2,8 @@
 //! refused with A700 once free space falls below the floor (said once in the
 //! log, not once per message), C-ECHO is still answered, and once space is
 //! freed C-STOREs succeed again without a restart; everything acknowledged
-//! before and after is delivered.
+//! before and after is delivered. With no floor, the store's own log hits
+//! the full disk, and the store is reopened in place once space is back.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,6 +124,87 @@ async fn below_the_free_space_floor_c_stores_are_refused_and_accepted_again_once
         .collect();
     archive.wait_for(&acknowledged, &engine, "test").await;
     assert!(!archive.received().contains_key(&sent[2].1));
+    drop(archive);
+    drop(engine);
+}
+
+/// Fills the file system of `dir` to the last byte; returns the filler.
+fn fill_to_the_byte(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).expect("filler");
+    for chunk in [1 << 16, 1] {
+        while file.write_all(&vec![0u8; chunk]).is_ok() {}
+    }
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_store_fails_on_a_full_disk_it_is_reopened_once_space_is_freed_without_a_restart()
+{
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let production = Production::store_and_forward(port.get(), archive_port.get())
+        .association(Association::verification("ECHOSCU", "ROUTER"))
+        .to_string();
+    let mut mounted = None;
+    // No floor: the disk fills to the byte under the store's own writes.
+    let engine = TestEngine::start_with(
+        &[("test", "forward", &production)],
+        &["--min-free-space-mib", "0"],
+        |data| mounted = Tmpfs::mount(data, 64),
+    )
+    .await;
+    let Some(_tmpfs) = mounted else {
+        let root = Command::new("id").arg("-u").output().expect("id");
+        assert_ne!(
+            String::from_utf8_lossy(&root.stdout).trim(),
+            "0",
+            "root could not mount a tmpfs"
+        );
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    let data = engine.data_dir();
+    let input = engine.folder("input");
+    let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 5, 16 * 1024);
+    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+
+    // Acknowledged; the archive is down, so their lane keeps writing retries.
+    let stored = storescu("ROUTER", port.get(), &files[..2], &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
+
+    // Another program fills the disk: sled's next log write fails.
+    let filler = fill_to_the_byte(&data);
+    let refused = storescu("ROUTER", port.get(), &files[2..3], &[]).await;
+    assert_eq!(refused.acknowledged(), 0, "{refused}");
+    engine
+        .wait_for_log("The store has stopped writing", 1)
+        .await;
+    assert!(echoscu("ECHOSCU", "ROUTER", port.get(), &[]).await.ok);
+
+    // Space again: the store is reopened in place, C-STOREs are taken in.
+    std::fs::remove_file(&filler).unwrap();
+    engine.wait_for_log("was reopened: it works again", 1).await;
+    let stored = storescu("ROUTER", port.get(), &files[3..], &[]).await;
+    assert!(
+        stored.ok && stored.acknowledged() == 2,
+        "{stored}\n{}",
+        engine.log()
+    );
+
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
+    let acknowledged: Vec<String> = sent[..2]
+        .iter()
+        .chain(&sent[3..])
+        .map(|(_, u)| u.clone())
+        .collect();
+    archive.wait_for(&acknowledged, &engine, "test").await;
+    assert_eq!(
+        engine.log_count("The store has stopped writing"),
+        1,
+        "{}",
+        engine.log()
+    );
     drop(archive);
     drop(engine);
 }

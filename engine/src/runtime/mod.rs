@@ -34,7 +34,7 @@ use tracing::{error, info, warn};
 
 use crate::message::MessageError;
 use crate::store::retention::{RetentionPolicy, purge_once};
-use crate::store::{Bodies, GroupCommit, Store, StoreError, recover};
+use crate::store::{Bodies, GroupCommit, Health, Store, StoreError, recover};
 pub use controller::{Controller, ReloadOutcome};
 pub use reload::{ReloadOptions, Reloader, Trigger};
 pub use status::StatusBoard;
@@ -158,6 +158,12 @@ pub async fn run_with_control(
         options.retention,
         root.clone(),
     ));
+    tokio::spawn(heal(
+        store.clone(),
+        bodies.clone(),
+        wakers.clone(),
+        root.clone(),
+    ));
     let shared = Shared {
         store: store.clone(),
         bodies,
@@ -191,6 +197,45 @@ pub async fn run_with_control(
     tokio::task::spawn_blocking(move || s.sync()).await.ok();
     info!("Engine stopped.");
     Ok(())
+}
+
+/// Checks every second that sled still writes, and reopens it when it
+/// stopped (after a full disk, see [`Store::heal`]) until `shutdown`. Says
+/// once that it failed, and once that it works again.
+async fn heal(store: Store, bodies: Bodies, wakers: Wakers, shutdown: CancellationToken) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let (s, b) = (store.clone(), bodies.clone());
+        match tokio::task::spawn_blocking(move || s.heal(&b)).await {
+            Ok(Ok(Health::Working)) => failing = false,
+            Ok(Ok(Health::Reopened(healed))) => {
+                info!(
+                    restored = healed.restored,
+                    requeued = healed.requeued,
+                    "The store had stopped writing (sled failed, e.g. on a full disk) and was reopened: it works again."
+                );
+                failing = false;
+                wakers.wake_all();
+            }
+            Ok(Ok(Health::Waiting(why))) => {
+                if !failing {
+                    error!(%why, "The store has stopped writing (sled failed, e.g. on a full disk); it is reopened once there is room.");
+                }
+                failing = true;
+            }
+            Ok(Err(e)) => {
+                if !failing {
+                    error!(error = %e, "The store has stopped writing and cannot be reopened yet; trying again every second.");
+                }
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Runs retention every minute until `shutdown`.

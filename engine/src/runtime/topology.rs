@@ -51,6 +51,19 @@ impl Wakers {
             .or_default()
             .clone()
     }
+
+    /// Wakes every item (after the store was reopened, its queues may hold
+    /// restored messages).
+    pub fn wake_all(&self) {
+        for notify in self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            notify.notify_one();
+        }
+    }
 }
 
 /// What every item of the engine shares.

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::bodies::Bodies;
+use super::error::error_chain;
 use super::{Store, StoreError};
 
 /// A waiting writer: whether its change needs the bodies folder synced (a
@@ -156,15 +157,4 @@ impl GroupCommit {
             .map_err(|_| CommitError::Stopped)?;
         wait.await.unwrap_or(Err(CommitError::Stopped))
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

@@ -28,6 +28,10 @@ pub enum StoreError {
     /// A read or write failed in the storage engine.
     #[error("the store failed")]
     Backend(#[from] BackendError),
+    /// The store could not be opened again after sled failed (see
+    /// [`super::Store::heal`]); the engine keeps trying.
+    #[error("the store is closed: reopening it failed ({0}); the engine tries again every second")]
+    Closed(String),
     /// Flushing or syncing the store's files failed.
     #[error("cannot sync the store's files to disk in {path}")]
     Sync {
@@ -80,4 +84,16 @@ impl From<StoreError> for crate::association::negotiation::LookupFailed {
     fn from(e: StoreError) -> Self {
         Self(Box::new(e))
     }
+}
+
+/// An error and its sources, joined by `: `.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }

@@ -111,7 +111,6 @@ pub(super) fn decodes_as_entry(bytes: &[u8]) -> bool {
 pub struct Messages {
     store: Store,
     namespace: NamespaceId,
-    records: sled::Tree,
 }
 
 impl Store {
@@ -120,11 +119,12 @@ impl Store {
     /// # Errors
     /// [`StoreError::Backend`] when the tree cannot be opened.
     pub fn messages(&self, namespace: &NamespaceId) -> Result<Messages, StoreError> {
-        Ok(Messages {
+        let messages = Messages {
             store: self.clone(),
             namespace: namespace.clone(),
-            records: self.tree(&format!("{namespace}/messages"))?,
-        })
+        };
+        messages.records()?;
+        Ok(messages)
     }
 
     /// A new message id, unique in this data directory and larger than every
@@ -134,7 +134,7 @@ impl Store {
     /// [`StoreError::Backend`].
     pub fn next_message_id(&self) -> Result<MessageId, StoreError> {
         // sled starts at 0; keep 0 free so that ids read as 1, 2, 3, …
-        Ok(MessageId(self.inner.db.generate_id()? + 1))
+        Ok(MessageId(self.db()?.generate_id()? + 1))
     }
 
     /// Makes sure later ids are larger than `id` (after the store was
@@ -144,7 +144,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Backend`].
     pub fn ensure_message_ids_above(&self, id: MessageId) -> Result<(), StoreError> {
-        while self.inner.db.generate_id()? < id.0 {}
+        while self.db()?.generate_id()? < id.0 {}
         Ok(())
     }
 
@@ -188,6 +188,12 @@ impl Messages {
         )
     }
 
+    /// The records tree. Opened on each use, never kept: the store may be
+    /// reopened under a running engine (see [`Store::heal`]).
+    fn records(&self) -> Result<sled::Tree, StoreError> {
+        self.store.tree(&format!("{}/messages", self.namespace))
+    }
+
     fn queue(&self, target: &ItemAddress) -> Result<sled::Tree, MessageError> {
         Ok(self.store.tree(&self.queue_name(target))?)
     }
@@ -196,8 +202,6 @@ impl Messages {
     fn queue_addresses(&self) -> Vec<ItemAddress> {
         let prefix = format!("{}/queue/", self.namespace);
         self.store
-            .inner
-            .db
             .tree_names()
             .iter()
             .filter_map(|name| {
@@ -258,7 +262,7 @@ impl Messages {
     /// # Errors
     /// A store failure.
     pub fn contains(&self, id: MessageId) -> Result<bool, MessageError> {
-        Ok(self.records.contains_key(id.0.to_be_bytes())?)
+        Ok(self.records()?.contains_key(id.0.to_be_bytes())?)
     }
 
     /// Messages matching a filter, newest first.
@@ -267,7 +271,7 @@ impl Messages {
     /// A store failure, [`MessageError::Corrupt`].
     pub fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageRecord>, MessageError> {
         let mut out = Vec::new();
-        for item in self.records.iter().rev() {
+        for item in self.records()?.iter().rev() {
             let (k, v) = item?;
             let r: MessageRecord = decode(&v).map_err(|e| self.corrupt(&k, e))?;
             if filter.since.is_some_and(|t| r.header.received_at < t) {
@@ -342,7 +346,7 @@ impl Messages {
     pub fn set_purged(&self, id: MessageId, purged: bool) -> Result<bool, MessageError> {
         let _writes = self.lock();
         let key = id.0.to_be_bytes();
-        self.records
+        self.records()?
             .transaction(|records| {
                 let Some(bytes) = records.get(key)? else {
                     return Ok(false);
@@ -380,7 +384,7 @@ impl Messages {
         for q in &queues {
             q.insert(key, entry.as_slice())?;
         }
-        self.records.insert(key, encode(record))?;
+        self.records()?.insert(key, encode(record))?;
         Ok(())
     }
 
@@ -394,7 +398,7 @@ impl Messages {
     }
 
     fn read_record(&self, key: &[u8; 8]) -> Result<Option<MessageRecord>, MessageError> {
-        self.records
+        self.records()?
             .get(key)?
             .map(|b| decode(&b).map_err(|r| self.corrupt(key, r)))
             .transpose()
@@ -436,10 +440,10 @@ impl Messages {
         match f(&mut record, entry)? {
             Some(e) => {
                 q.insert(key, encode(&e))?;
-                self.records.insert(key, encode(&record))?;
+                self.records()?.insert(key, encode(&record))?;
             }
             None => {
-                self.records.insert(key, encode(&record))?;
+                self.records()?.insert(key, encode(&record))?;
                 q.remove(key)?;
             }
         }
@@ -468,7 +472,8 @@ impl Messages {
         let key = id.0.to_be_bytes();
         let q = self.queue(target)?;
         let _writes = self.lock();
-        let result = (&self.records, &q).transaction(|(records, queue)| {
+        let records = self.records()?;
+        let result = (&records, &q).transaction(|(records, queue)| {
             let abort = ConflictableTransactionError::Abort;
             let bytes = records.get(key)?.ok_or_else(|| abort(self.not_found(id)))?;
             let mut record: MessageRecord =
@@ -584,7 +589,7 @@ impl MessageQueues for Messages {
         }
         entry.in_flight = true;
         q.insert(key, encode(&entry))?;
-        self.records.insert(key, encode(&record))?;
+        self.records()?.insert(key, encode(&record))?;
         Ok(Some(record))
     }
 
@@ -663,7 +668,7 @@ impl MessageQueues for Messages {
         for q in &queues {
             q.insert(key, entry.as_slice())?;
         }
-        self.records.insert(key, encode(&record))?;
+        self.records()?.insert(key, encode(&record))?;
         own.remove(key)?;
         Ok(record)
     }

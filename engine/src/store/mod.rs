@@ -37,6 +37,7 @@ mod associations;
 pub(crate) mod bodies;
 pub(crate) mod commit;
 mod error;
+mod heal;
 mod keys;
 pub(crate) mod latch;
 pub(crate) mod messages;
@@ -47,12 +48,13 @@ pub(crate) mod spool;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 pub use associations::Associations;
 pub use bodies::{Bodies, BodyTrailer};
 pub use commit::{CommitError, GroupCommit};
 pub use error::{BackendError, StoreError};
+pub use heal::{Healed, Health};
 pub use messages::Messages;
 
 use crate::ids::NamespaceId;
@@ -76,17 +78,41 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
+    /// Replaced when the store is reopened ([`Store::heal`]).
+    backend: RwLock<Backend>,
     /// sled's directory, `<data-dir>/store`.
     path: PathBuf,
-    /// sled's log file `<path>/db`, kept open to fsync it after each write.
-    /// fsync works per inode, so a read-only handle is enough.
-    log_file: File,
     /// Held by every write to messages and queues (see `messages.rs`: they
     /// are ordered single-key writes, not sled transactions).
     message_writes: std::sync::Mutex<()>,
     /// Tripped by the first failed sync of the store or a body.
     latch: latch::SyncLatch,
+}
+
+/// The open database, or why there is none (a reopen failed).
+enum Backend {
+    Open {
+        db: sled::Db,
+        /// sled's log file `<path>/db`, kept open to fsync it after each
+        /// write. fsync works per inode, so a read-only handle is enough.
+        log_file: File,
+    },
+    Closed(String),
+}
+
+impl Backend {
+    fn open(path: &Path) -> Result<Backend, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
+            .open()
+            .map_err(|e| open_error(path, e))?;
+        let log_file = File::open(path.join("db")).map_err(|source| StoreError::Sync {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Backend::Open { db, log_file })
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -113,20 +139,11 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let db = sled::Config::new()
-            .path(&path)
-            .flush_every_ms(Some(BACKGROUND_FLUSH_MS))
-            .open()
-            .map_err(|e| open_error(&path, e))?;
-        let log_file = File::open(path.join("db")).map_err(|source| StoreError::Sync {
-            path: path.clone(),
-            source,
-        })?;
+        let backend = Backend::open(&path)?;
         let store = Store {
             inner: Arc::new(Inner {
-                db,
+                backend: RwLock::new(backend),
                 path,
-                log_file,
                 message_writes: std::sync::Mutex::new(()),
                 latch: latch::SyncLatch::default(),
             }),
@@ -171,9 +188,7 @@ impl Store {
 
     /// Every namespace with a tree `<namespace><suffix>`.
     pub(crate) fn namespaces_with(&self, suffix: &str) -> Vec<NamespaceId> {
-        self.inner
-            .db
-            .tree_names()
+        self.tree_names()
             .iter()
             .filter_map(|name| {
                 std::str::from_utf8(name)
@@ -194,9 +209,30 @@ impl Store {
         self.inner.path.parent().unwrap_or(&self.inner.path)
     }
 
+    /// The database. Callers hold it (and the trees they open) only for
+    /// one operation: a reopen waits for every handle on the old one.
+    pub(crate) fn db(&self) -> Result<sled::Db, StoreError> {
+        match &*self.backend() {
+            Backend::Open { db, .. } => Ok(db.clone()),
+            Backend::Closed(why) => Err(StoreError::Closed(why.clone())),
+        }
+    }
+
+    fn backend(&self) -> std::sync::RwLockReadGuard<'_, Backend> {
+        self.inner
+            .backend
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Opens (creating) one of sled's trees.
     pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.inner.db.open_tree(name)?)
+        Ok(self.db()?.open_tree(name)?)
+    }
+
+    /// The names of sled's trees (none while the store is closed).
+    pub(crate) fn tree_names(&self) -> Vec<sled::IVec> {
+        self.db().map(|db| db.tree_names()).unwrap_or_default()
     }
 
     /// Makes every write so far durable: flushes sled, then fsyncs its log.
@@ -206,13 +242,18 @@ impl Store {
     /// After one failure every later call fails too (see [`latch`]).
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
         self.inner.latch.check()?;
-        let latch = &self.inner.latch;
-        self.inner.db.flush().inspect_err(|e| {
-            latch.trip(format!("flushing the store's log failed: {e}"));
-        })?;
+        let backend = self.backend();
+        let (db, log_file) = match &*backend {
+            Backend::Open { db, log_file } => (db, log_file),
+            Backend::Closed(why) => return Err(StoreError::Closed(why.clone())),
+        };
+        // A failed write of sled's log (ENOSPC) leaves sled refusing every
+        // later operation: `heal` reopens it. Only a failed fsync latches.
+        db.flush()?;
         let log = self.inner.path.join("db");
-        latch
-            .watch(&log, self.inner.log_file.sync_all())
+        self.inner
+            .latch
+            .watch(&log, log_file.sync_all())
             .map_err(|source| StoreError::Sync { path: log, source })
     }
 }

@@ -246,7 +246,7 @@ pub fn quarantine_undecodable(store: &Store) -> Result<usize, StoreError> {
     for ns in store.message_namespaces() {
         let mut trees = vec![("messages".to_string(), true)];
         let prefix = format!("{ns}/queue/");
-        for name in store.inner.db.tree_names() {
+        for name in store.tree_names() {
             if let Some(rest) = std::str::from_utf8(&name)
                 .ok()
                 .and_then(|n| n.strip_prefix(&prefix))

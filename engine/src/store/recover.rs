@@ -51,6 +51,24 @@ pub struct Recovered {
 /// # Errors
 /// Store errors; unreadable files and records are quarantined and logged.
 pub fn restore_missing(store: &Store, bodies: &Bodies) -> Result<Recovered, MessageError> {
+    restore(store, bodies, true)
+}
+
+/// [`restore_missing`] under a running engine (after the store was
+/// reopened): only bodies with a readable trailer are restored; a file
+/// without one may be a transfer in progress, so it is left alone for the
+/// next start to judge.
+///
+/// # Errors
+/// Store errors.
+pub(super) fn restore_missing_live(
+    store: &Store,
+    bodies: &Bodies,
+) -> Result<Recovered, MessageError> {
+    restore(store, bodies, false)
+}
+
+fn restore(store: &Store, bodies: &Bodies, at_start: bool) -> Result<Recovered, MessageError> {
     let mut done = Recovered {
         quarantined_records: quarantine_undecodable(store)?,
         ..Recovered::default()
@@ -86,6 +104,7 @@ pub fn restore_missing(store: &Store, bodies: &Bodies) -> Result<Recovered, Mess
                 max_id = max_id.max(trailer.id);
                 to_restore.push(trailer);
             }
+            Err(_) if !at_start => {}
             Err(TrailerError::Missing) => {
                 if let Err(e) = remove_if_present(&path) {
                     warn!(file = %path.display(), error = %e, "Cannot remove a partial body file.");

@@ -317,3 +317,121 @@ fn a_new_data_dir_is_private_and_one_open_to_others_is_refused_with_the_fix() {
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
     drop(reopen(&data));
 }
+
+/// A tmpfs of `mib` MiB mounted at `at` for one test (root only), unmounted
+/// when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, mib: u64) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mib}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success())
+            .then(|| Self(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _unmounted = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system of `dir` to the last byte; returns the filler.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for chunk in [1 << 16, 1] {
+        while file.write_all(&vec![0u8; chunk]).is_ok() {}
+    }
+    path
+}
+
+#[test]
+fn a_store_sled_gave_up_on_when_the_disk_filled_is_reopened_with_nothing_lost() {
+    use crate::message::{ItemAddress, MessageId, MessageQueues};
+    let dir = crate::store::private_tempdir();
+    let Some(_fs) = Tmpfs::mount(&dir.path().join("fs"), 8) else {
+        let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+        assert_ne!(
+            String::from_utf8_lossy(&uid.stdout).trim(),
+            "0",
+            "root could not mount"
+        );
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return;
+    };
+    let data = dir.path().join("fs/data");
+    let store = Store::open(&data).unwrap();
+    let bodies = store.bodies().unwrap();
+    let messages = store.messages(&ns("full")).unwrap();
+    let target = [ItemAddress::new("p", "OUT")];
+    let mut acknowledged = Vec::new();
+    for n in 0..20 {
+        let id = messages.next_id().unwrap();
+        messages.accept(id, test_header(n), &target).unwrap();
+        acknowledged.push(id);
+    }
+    store.sync().unwrap();
+
+    // Another program fills the disk; sled's next log writes fail.
+    let filler = fill(&dir.path().join("fs"));
+    let mut failed = false;
+    for n in 20..5000 {
+        let written = messages
+            .next_id()
+            .and_then(|id| messages.accept(id, test_header(n), &target))
+            .and_then(|_| Ok(store.sync()?));
+        if written.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "sled never hit the full disk");
+    assert!(
+        matches!(store.heal(&bodies).unwrap(), Health::Waiting(why) if why.contains("KiB free"))
+    );
+    std::fs::remove_file(filler).unwrap();
+    // Space is back, but sled still refuses to write.
+    assert!(!store.healthy());
+    let id = messages.next_id().unwrap_or(MessageId(1_000_000));
+    assert!(
+        messages
+            .accept(id, test_header(8888), &target)
+            .and_then(|_| Ok(store.sync()?))
+            .is_err()
+    );
+
+    let Health::Reopened(healed) = store.heal(&bodies).unwrap() else {
+        panic!("not reopened");
+    };
+    assert_eq!(healed.requeued, 0);
+    assert!(store.healthy());
+    assert_eq!(store.heal(&bodies).unwrap(), Health::Working);
+    for id in &acknowledged {
+        let record = messages.get(*id).unwrap();
+        assert!(record.deliveries[0].status.is_pending(), "{record:?}");
+    }
+    let id = messages.next_id().unwrap();
+    messages.accept(id, test_header(9999), &target).unwrap();
+    store.sync().unwrap();
+    assert!(
+        messages
+            .pending(&target[0], None, 10_000)
+            .unwrap()
+            .contains(&id)
+    );
+}
