@@ -51,9 +51,13 @@ impl ItemContext {
                 let file = data.complete()?;
                 let id = cx.messages.next_id()?;
                 let mut trailer = cx.trailer(id, header, cx.outputs.addresses());
-                cx.bodies.adopt(&spool, file, entry_durable, &mut trailer)?;
+                let body = cx.bodies.adopt(&spool, file, entry_durable, &mut trailer)?;
                 let t1 = t0.elapsed();
-                cx.messages.accept(id, trailer.header, &trailer.targets)?;
+                if let Err(e) = cx.messages.accept(id, trailer.header, &trailer.targets) {
+                    // Not acknowledged: the sender will send it again.
+                    remove_body(&body);
+                    return Err(e.into());
+                }
                 Ok((id, t1, t0.elapsed() - t1))
             })
             .await??;
@@ -154,3 +158,6 @@ fn remove_body(path: &Path) {
         tracing::warn!(file = %path.display(), %error, "Could not remove the body of a message that was not taken in.");
     }
 }
+
+#[cfg(test)]
+mod tests;
