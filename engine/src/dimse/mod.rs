@@ -5,7 +5,7 @@
 //!
 //! - [`pdu`]: read/write one PDU with bounded lengths, trace descriptions.
 //! - [`pdata`]: our P-DATA fragmenter and the PDV reassembler.
-//! - [`commands`]: C-ECHO and C-STORE request/response types.
+//! - [`commands`]: C-ECHO, C-STORE, C-FIND and C-CANCEL command sets.
 //! - [`status`]: status words.
 //! - [`scu`]: the association requestor (echo, store, release, abort).
 //! - [`uids`]: our implementation class UID, version name and UID names.
@@ -17,5 +17,7 @@ pub mod scu;
 pub mod status;
 pub(crate) mod uids;
 
-pub use commands::{CEchoRq, CEchoRsp, CStoreRq, CStoreRsp, DimseCommand, Priority};
+pub use commands::{
+    CCancelRq, CEchoRq, CEchoRsp, CFindRq, CFindRsp, CStoreRq, CStoreRsp, DimseCommand, Priority,
+};
 pub use status::Status;

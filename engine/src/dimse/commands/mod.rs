@@ -4,10 +4,14 @@
 //!
 //! Adapters see [`DimseCommand`], never PDVs or raw bytes.
 
+mod c_cancel;
 mod c_echo;
+mod c_find;
 mod c_store;
 
+pub use c_cancel::CCancelRq;
 pub use c_echo::{CEchoRq, CEchoRsp};
+pub use c_find::{CFindRq, CFindRsp};
 pub use c_store::{CStoreRq, CStoreRsp, Priority};
 
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -107,6 +111,9 @@ pub enum DimseCommand {
     EchoRsp(CEchoRsp),
     StoreRq(CStoreRq),
     StoreRsp(CStoreRsp),
+    FindRq(CFindRq),
+    FindRsp(CFindRsp),
+    CancelRq(CCancelRq),
     /// Any other command: enough to answer it or report it.
     Other(OtherCommand),
 }
@@ -143,6 +150,9 @@ impl DimseCommand {
             command_field::C_ECHO_RSP => Self::EchoRsp(CEchoRsp::from_command(obj)?),
             command_field::C_STORE_RQ => Self::StoreRq(CStoreRq::from_command(obj)?),
             command_field::C_STORE_RSP => Self::StoreRsp(CStoreRsp::from_command(obj)?),
+            command_field::C_FIND_RQ => Self::FindRq(CFindRq::from_command(obj)?),
+            command_field::C_FIND_RSP => Self::FindRsp(CFindRsp::from_command(obj)?),
+            command_field::C_CANCEL_RQ => Self::CancelRq(CCancelRq::from_command(obj)?),
             other => Self::Other(OtherCommand {
                 command_field: other,
                 message_id: opt_u16(obj, tags::MESSAGE_ID),
@@ -163,6 +173,9 @@ impl DimseCommand {
             Self::EchoRsp(c) => c.to_command(),
             Self::StoreRq(c) => c.to_command(),
             Self::StoreRsp(c) => c.to_command(),
+            Self::FindRq(c) => c.to_command(),
+            Self::FindRsp(c) => c.to_command(),
+            Self::CancelRq(c) => c.to_command(),
             Self::Other(_) => {
                 return Err(CommandError::Encode(
                     "a command this engine does not model cannot be sent".into(),
@@ -179,6 +192,9 @@ impl DimseCommand {
             Self::EchoRsp(_) => command_field::C_ECHO_RSP,
             Self::StoreRq(_) => command_field::C_STORE_RQ,
             Self::StoreRsp(_) => command_field::C_STORE_RSP,
+            Self::FindRq(_) => command_field::C_FIND_RQ,
+            Self::FindRsp(_) => command_field::C_FIND_RSP,
+            Self::CancelRq(_) => command_field::C_CANCEL_RQ,
             Self::Other(o) => o.command_field,
         }
     }
@@ -186,8 +202,9 @@ impl DimseCommand {
     /// Whether a data set follows this command set.
     pub fn has_data_set(&self) -> bool {
         match self {
-            Self::StoreRq(_) => true,
-            Self::EchoRq(_) | Self::EchoRsp(_) | Self::StoreRsp(_) => false,
+            Self::StoreRq(_) | Self::FindRq(_) => true,
+            Self::FindRsp(c) => c.has_identifier,
+            Self::EchoRq(_) | Self::EchoRsp(_) | Self::StoreRsp(_) | Self::CancelRq(_) => false,
             Self::Other(o) => o.has_data_set,
         }
     }
@@ -199,6 +216,11 @@ impl DimseCommand {
             Self::EchoRsp(c) => Some(&c.affected_sop_class_uid),
             Self::StoreRq(c) => Some(&c.affected_sop_class_uid),
             Self::StoreRsp(c) => Some(&c.affected_sop_class_uid),
+            Self::FindRq(c) => Some(&c.affected_sop_class_uid),
+            Self::FindRsp(c) => {
+                Some(c.affected_sop_class_uid.as_str()).filter(|uid| !uid.is_empty())
+            }
+            Self::CancelRq(_) => None,
             Self::Other(o) => o.affected_sop_class_uid.as_deref(),
         }
     }
@@ -208,7 +230,8 @@ impl DimseCommand {
         match self {
             Self::EchoRq(c) => Some(c.message_id),
             Self::StoreRq(c) => Some(c.message_id),
-            Self::EchoRsp(_) | Self::StoreRsp(_) => None,
+            Self::FindRq(c) => Some(c.message_id),
+            Self::EchoRsp(_) | Self::StoreRsp(_) | Self::FindRsp(_) | Self::CancelRq(_) => None,
             Self::Other(o) => o.message_id,
         }
     }
@@ -218,7 +241,9 @@ impl DimseCommand {
         match self {
             Self::EchoRsp(c) => Some(c.message_id_being_responded_to),
             Self::StoreRsp(c) => Some(c.message_id_being_responded_to),
-            Self::EchoRq(_) | Self::StoreRq(_) | Self::Other(_) => None,
+            Self::FindRsp(c) => Some(c.message_id_being_responded_to),
+            Self::CancelRq(c) => Some(c.message_id_being_responded_to),
+            Self::EchoRq(_) | Self::StoreRq(_) | Self::FindRq(_) | Self::Other(_) => None,
         }
     }
 
@@ -245,6 +270,7 @@ impl DimseCommand {
         match self {
             Self::EchoRsp(c) => Some(c.status),
             Self::StoreRsp(c) => Some(c.status),
+            Self::FindRsp(c) => Some(c.status),
             _ => None,
         }
     }

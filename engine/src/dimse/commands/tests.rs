@@ -1,5 +1,6 @@
+use super::c_find::MAX_ERROR_COMMENT;
 use super::*;
-use crate::dimse::status::Status;
+use crate::dimse::status::{Status, StatusCategory};
 
 #[test]
 fn c_echo_round_trips() {
@@ -49,12 +50,12 @@ fn c_store_round_trips() {
 
 #[test]
 fn other_commands_are_decoded_enough_to_answer() {
-    let find = InMemDicomObject::command_from_element_iter([
-        us(tags::COMMAND_FIELD, command_field::C_FIND_RQ),
+    let moved = InMemDicomObject::command_from_element_iter([
+        us(tags::COMMAND_FIELD, command_field::C_MOVE_RQ),
         us(tags::MESSAGE_ID, 4),
         us(tags::COMMAND_DATA_SET_TYPE, 0),
     ]);
-    let DimseCommand::Other(other) = DimseCommand::from_command(&find).unwrap() else {
+    let DimseCommand::Other(other) = DimseCommand::from_command(&moved).unwrap() else {
         panic!("expected Other")
     };
     assert_eq!(other.message_id, Some(4));
@@ -65,7 +66,7 @@ fn other_commands_are_decoded_enough_to_answer() {
     .unwrap();
     assert_eq!(
         get_u16(&rsp, tags::COMMAND_FIELD, "").unwrap(),
-        command_field::C_FIND_RSP
+        command_field::C_MOVE_RSP
     );
     assert_eq!(get_u16(&rsp, tags::STATUS, "").unwrap(), 0x0211);
     assert!(DimseCommand::Other(other).to_bytes().is_err());
@@ -136,4 +137,115 @@ fn c_store_rq_without_a_data_set_is_refused() {
         DimseCommand::from_command(&rq),
         Err(CommandError::Invalid(_))
     ));
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Command sets as pynetdicom 3.0.4 encodes them (`dimse_messages`, implicit
+/// VR little endian), for Message ID 7 and Patient Root FIND.
+const PYNETDICOM_FIND_RQ: &str = "00000000040000004c000000000002001c000000312e322e3834302e31303030382e352e312e342e312e322e312e310000000001020000002000000010010200000007000000000702000000020000000008020000000100";
+const PYNETDICOM_FIND_RSP_PENDING: &str = "00000000040000004c000000000002001c000000312e322e3834302e31303030382e352e312e342e312e322e312e3100000000010200000020800000200102000000070000000008020000000100000000090200000001ff";
+const PYNETDICOM_FIND_RSP_FAILED: &str = "000000000400000062000000000002001c000000312e322e3834302e31303030382e352e312e342e312e322e312e3100000000010200000020800000200102000000070000000008020000000101000000090200000001c0000002090e000000757073747265616d20646f776e20";
+const PYNETDICOM_CANCEL: &str =
+    "00000000040000001e0000000000000102000000ff0f0000200102000000070000000008020000000101";
+const PATIENT_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.1.1";
+
+#[test]
+fn c_find_and_c_cancel_read_what_pynetdicom_writes() {
+    let rq = CFindRq {
+        message_id: 7,
+        affected_sop_class_uid: PATIENT_ROOT_FIND.into(),
+        priority: Priority::Low,
+    };
+    let back = DimseCommand::from_bytes(&unhex(PYNETDICOM_FIND_RQ)).unwrap();
+    assert_eq!(back, DimseCommand::FindRq(rq.clone()));
+    assert!(back.has_data_set() && back.is_request());
+    assert_eq!(back.message_id(), Some(7));
+
+    let pending = DimseCommand::from_bytes(&unhex(PYNETDICOM_FIND_RSP_PENDING)).unwrap();
+    let DimseCommand::FindRsp(pending) = pending else {
+        panic!("{pending:?}");
+    };
+    assert_eq!(
+        (pending.status, pending.has_identifier),
+        (Status(0xFF01), true)
+    );
+    assert_eq!(pending.status.category(), StatusCategory::Pending);
+
+    let failed = DimseCommand::from_bytes(&unhex(PYNETDICOM_FIND_RSP_FAILED)).unwrap();
+    let DimseCommand::FindRsp(failed) = failed else {
+        panic!("{failed:?}");
+    };
+    assert_eq!(failed.status, Status(0xC001));
+    assert!(!failed.has_identifier);
+    assert_eq!(failed.error_comment.as_deref(), Some("upstream down"));
+    assert_eq!(failed.message_id_being_responded_to, 7);
+
+    let cancel = DimseCommand::from_bytes(&unhex(PYNETDICOM_CANCEL)).unwrap();
+    assert_eq!(
+        cancel,
+        DimseCommand::CancelRq(CCancelRq {
+            message_id_being_responded_to: 7
+        })
+    );
+    assert!(!cancel.has_data_set() && cancel.is_request());
+    assert_eq!(cancel.message_id_being_responded_to(), Some(7));
+}
+
+#[test]
+fn c_find_responses_round_trip_with_a_bounded_error_comment() {
+    let rq = CFindRq {
+        message_id: 12,
+        affected_sop_class_uid: PATIENT_ROOT_FIND.into(),
+        priority: Priority::Medium,
+    };
+    let bytes = DimseCommand::FindRq(rq.clone()).to_bytes().unwrap();
+    assert_eq!(
+        DimseCommand::from_bytes(&bytes).unwrap(),
+        DimseCommand::FindRq(rq.clone())
+    );
+    for status in [Status(0xFF00), Status(0xFF01)] {
+        let pending = rq.response(status);
+        assert!(pending.has_identifier);
+        let back =
+            DimseCommand::from_bytes(&DimseCommand::FindRsp(pending.clone()).to_bytes().unwrap())
+                .unwrap();
+        assert_eq!(back, DimseCommand::FindRsp(pending));
+    }
+    let mut failed = rq.response(Status(0xA700));
+    assert!(!failed.has_identifier);
+    failed.error_comment = Some(format!("upstream\\down {}", "x".repeat(100)));
+    let back = DimseCommand::from_bytes(&DimseCommand::FindRsp(failed.clone()).to_bytes().unwrap())
+        .unwrap();
+    let DimseCommand::FindRsp(back) = back else {
+        panic!("{back:?}");
+    };
+    let comment = back.error_comment.unwrap();
+    assert_eq!(comment.chars().count(), MAX_ERROR_COMMENT);
+    assert!(comment.starts_with("upstream/down x"), "{comment}");
+    assert_eq!(
+        DimseCommand::FindRsp(rq.response(Status::SUCCESS)).describe(),
+        "C-FIND-RSP Patient Root Query/Retrieve Information Model - FIND, status #0000H[Success]"
+    );
+}
+
+#[test]
+fn a_c_find_rq_without_an_identifier_is_refused_by_name() {
+    let mut command = CFindRq {
+        message_id: 1,
+        affected_sop_class_uid: PATIENT_ROOT_FIND.into(),
+        priority: Priority::Medium,
+    }
+    .to_command();
+    command.put(us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET));
+    let err = DimseCommand::from_command(&command).unwrap_err();
+    assert!(
+        err.to_string().contains("must carry an identifier"),
+        "{err}"
+    );
 }
