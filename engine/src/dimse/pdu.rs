@@ -4,8 +4,9 @@
 //!
 //! The stream is generic so TLS can be layered in later.
 //!
-//! Reads are not cancellation-safe: when a read is abandoned (timeout,
-//! shutdown) the association must be aborted, never resumed.
+//! Reads are cancellation-safe (a read abandoned by `select!` keeps the
+//! bytes it got and the next read resumes), so an association can wait for
+//! the peer's next PDU and for its own outgoing responses at once.
 
 use std::io;
 use std::time::Duration;
@@ -187,6 +188,10 @@ pub struct PduStream<S> {
     max_send: u32,
     /// How long one write may wait for a peer that does not read.
     write_timeout: Duration,
+    /// A PDU is partly in `read_buf` (a read was cancelled half-way).
+    reading: bool,
+    /// The name and whole length of that PDU, once its header is in.
+    partial: Option<(&'static str, usize)>,
 }
 
 /// How long a write waits for a peer that does not read, unless set.
@@ -204,6 +209,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
             max_receive: UNLIMITED_PDU_CAP,
             max_send: UNLIMITED_PDU_CAP,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
+            reading: false,
+            partial: None,
         }
     }
 
@@ -244,8 +251,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
     }
 
     /// Reads one PDU within `timeout`. When none comes in time, sends
-    /// A-ABORT (service-user) and closes: a read abandoned half-way cannot
-    /// be resumed, so the association is over.
+    /// A-ABORT (service-user) and closes: a peer that does not answer in
+    /// time has ended the association for us.
     ///
     /// # Errors
     /// [`ReadWithinError::TimedOut`], or the read's own error.
@@ -290,23 +297,64 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
     }
 
     /// Reads one whole PDU into `read_buf`; returns its type's name.
+    ///
+    /// Cancellation-safe: every byte read is kept in `read_buf` (and the
+    /// PDU's name and length in `partial`), so a read abandoned by a
+    /// `select!` resumes where it stopped. Reads never go past the PDU's
+    /// last byte.
     async fn read_raw(&mut self) -> Result<&'static str, PduReadError> {
-        let mut header = [0u8; PDU_HEADER_LENGTH];
-        let mut got = 0;
-        while got < PDU_HEADER_LENGTH {
-            let n = self.stream.read(&mut header[got..]).await?;
+        if !self.reading {
+            self.read_buf.clear();
+            self.partial = None;
+            self.reading = true;
+        }
+        let result = self.read_raw_resumable().await;
+        // Done or failed: the next read starts a new PDU. A cancelled read
+        // never gets here and keeps its progress.
+        self.reading = false;
+        result
+    }
+
+    async fn read_raw_resumable(&mut self) -> Result<&'static str, PduReadError> {
+        loop {
+            let have = self.read_buf.len();
+            let want = match self.partial {
+                Some((name, expected)) if have >= expected => return Ok(name),
+                Some((_, expected)) => expected - have,
+                None if have >= PDU_HEADER_LENGTH => {
+                    self.partial = Some(self.check_header()?);
+                    continue;
+                }
+                None => PDU_HEADER_LENGTH - have,
+            };
+            // The buffer grows only as bytes actually arrive, so even a
+            // bounded claim costs nothing until the peer sends the bytes.
+            self.read_buf.reserve(want.min(256 * 1024));
+            let n = (&mut self.stream)
+                .take(want as u64)
+                .read_buf(&mut self.read_buf)
+                .await?;
             if n == 0 {
-                return Err(if got == 0 {
-                    PduReadError::Closed
-                } else {
-                    PduReadError::Truncated {
-                        got,
+                return Err(match self.partial {
+                    None if have == 0 => PduReadError::Closed,
+                    None => PduReadError::Truncated {
+                        got: have,
                         expected: PDU_HEADER_LENGTH,
-                    }
+                    },
+                    Some((_, expected)) => PduReadError::Truncated {
+                        got: have,
+                        expected,
+                    },
                 });
             }
-            got += n;
         }
+    }
+
+    /// Checks the header in `read_buf`: a known type and a length within
+    /// the limit for it. Returns the type's name and the whole PDU's length.
+    fn check_header(&self) -> Result<(&'static str, usize), PduReadError> {
+        let mut header = [0u8; PDU_HEADER_LENGTH];
+        header.copy_from_slice(&self.read_buf[..PDU_HEADER_LENGTH]);
         let pdu_type = header[0];
         let length = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
         let Some(name) = pdu_type_name(pdu_type) else {
@@ -325,23 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PduStream<S> {
                 limit,
             });
         }
-        // The buffer grows only as bytes actually arrive (`take` + `read_to_end`),
-        // so even a bounded claim costs nothing until the peer sends the bytes.
-        self.read_buf.clear();
-        self.read_buf.extend_from_slice(&header);
-        let expected = PDU_HEADER_LENGTH + length as usize;
-        self.read_buf.reserve(expected.min(256 * 1024));
-        let body = (&mut self.stream)
-            .take(u64::from(length))
-            .read_to_end(&mut self.read_buf)
-            .await?;
-        if body < length as usize {
-            return Err(PduReadError::Truncated {
-                got: PDU_HEADER_LENGTH + body,
-                expected,
-            });
-        }
-        Ok(name)
+        Ok((name, PDU_HEADER_LENGTH + length as usize))
     }
 
     /// Writes one PDU and flushes it. P-DATA larger than the peer's maximum

@@ -254,3 +254,28 @@ async fn a_peer_that_stops_reading_times_a_write_out_and_an_abort_does_not_hang(
     s.abort(AbortRQSource::ServiceUser).await;
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn a_cancelled_read_resumes_where_it_stopped() {
+    let (mut client, server) = tokio::io::duplex(1 << 16);
+    let mut s = PduStream::new(server);
+    let mut bytes = Vec::new();
+    dicom_ul::pdu::write_pdu(
+        &mut bytes,
+        &Pdu::AbortRQ {
+            source: AbortRQSource::ServiceUser,
+        },
+    )
+    .unwrap();
+    // Half a header, then half the body, each followed by a cancelled read.
+    for part in [&bytes[..3], &bytes[3..8]] {
+        client.write_all(part).await.unwrap();
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(20), s.read_pdu()).await;
+        assert!(cut.is_err(), "the PDU is not complete yet");
+    }
+    client.write_all(&bytes[8..]).await.unwrap();
+    client.write_all(&bytes).await.unwrap();
+    for _ in 0..2 {
+        assert!(matches!(s.read_pdu().await.unwrap(), Pdu::AbortRQ { .. }));
+    }
+}
