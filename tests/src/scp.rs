@@ -112,6 +112,7 @@ impl TestScp {
             namespace: Default::default(),
             lookup: Arc::new(associations.0.clone()),
             ingest: Some(received.clone()),
+            query: None,
             spool_dir: dir.path().join("spool"),
             spool_files: None,
         };

@@ -168,7 +168,6 @@ pub async fn send_command<S: AsyncRead + AsyncWrite + Unpin>(
 ///
 /// # Errors
 /// I/O errors.
-#[cfg(test)]
 pub async fn send_data<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut PduStream<S>,
     pc_id: u8,

@@ -35,6 +35,10 @@ impl Status {
     pub const UNRECOGNIZED_OPERATION: Status = Status(0x0211);
     /// C000H: C-STORE failure, cannot understand (PS3.4 §B.2.3).
     pub const CANNOT_UNDERSTAND: Status = Status(0xC000);
+    /// C-FIND, C-GET, C-MOVE: ended by the requester's C-CANCEL.
+    pub const CANCEL: Status = Status(0xFE00);
+    /// C-FIND, C-GET, C-MOVE: a match (or sub-operation) follows.
+    pub const PENDING: Status = Status(0xFF00);
 
     /// The status word.
     pub fn code(self) -> u16 {

@@ -17,14 +17,15 @@ use tracing::{debug, info, warn};
 use super::admission::Admission;
 use super::config::DicomScpConfig;
 use super::handlers::{self, Receive, Reply, Request, Start};
-use super::hooks::ScpContext;
+use super::hooks::{FindAnswer, ScpContext};
 use crate::association::model::AeTitle;
 use crate::association::negotiation::{Accepted, Negotiation, Policy, Rejection, negotiate};
-use crate::dimse::commands::{DimseCommand, command_field, command_name, encode_failure_response};
-use crate::dimse::pdata::{PdvEvent, Reassembler, send_command};
+use crate::dimse::commands::{CFindRq, DimseCommand, command_name, encode_failure_response};
+use crate::dimse::pdata::{PdvEvent, Reassembler, send_command, send_data};
 use crate::dimse::pdu::{
     Incoming, PDataPdu, PduReadError, PduStream, describe_abort_source, describe_pdu,
 };
+use crate::dimse::status::Status;
 use crate::ids::NamespaceId;
 
 /// State shared by the listener and its associations.
@@ -76,6 +77,18 @@ pub(super) struct Association<S> {
     in_progress: Option<(u8, Box<dyn Receive>)>,
     /// When that data set must be complete (`data_set_timeout`).
     data_set_deadline: Option<tokio::time::Instant>,
+    /// The C-FIND being answered: with no asynchronous operations
+    /// negotiated, a peer has at most one request outstanding.
+    outstanding: Option<Outstanding>,
+}
+
+/// A request whose answers are still coming.
+struct Outstanding {
+    pc_id: u8,
+    request: CFindRq,
+    answers: tokio::sync::mpsc::Receiver<FindAnswer>,
+    /// Fired on the requester's C-CANCEL, and when the association ends.
+    cancel: CancellationToken,
 }
 
 /// How the association ends after handling a PDU.
@@ -110,6 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             reassembler: Reassembler::new(),
             in_progress: None,
             data_set_deadline: None,
+            outstanding: None,
         }
     }
 
@@ -138,6 +152,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             }
         }
         self.discard_in_progress().await;
+        if let Some(outstanding) = self.outstanding.take() {
+            outstanding.cancel.cancel();
+        }
         self.trace("closing socket");
     }
 
@@ -305,7 +322,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     self.stream.abort(AbortRQSource::ServiceUser).await;
                     return;
                 }
+                // Cancellation-safe: an answer to relay abandons the read,
+                // and the next one resumes it.
                 next = tokio::time::timeout(wait, self.stream.read_incoming()) => next,
+                answer = next_answer(&mut self.outstanding) => {
+                    if let Flow::Done = self.on_answer(answer).await {
+                        return;
+                    }
+                    continue;
+                }
             };
             let pdu = match next {
                 Err(_) if deadline.is_some() => {
@@ -464,12 +489,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         elsewhere_note(&calling, &called, &others, &self.shared.cx.namespace)
     }
 
-    /// A command set arrived: a request goes to its handler; C-CANCEL (we
-    /// have nothing to cancel) is ignored; anything else ends the
-    /// association, since no request of ours is outstanding.
+    /// A command set arrived: a request goes to its handler; C-CANCEL
+    /// reaches the request it names (one that is over or unknown is
+    /// ignored); anything else ends the association, since no request of
+    /// ours is outstanding.
     async fn on_command(&mut self, pc_id: u8, command: DimseCommand) -> Flow {
         self.trace(&format!("<< {}", command.describe()));
-        if command.command_field() == command_field::C_CANCEL_RQ {
+        if let DimseCommand::CancelRq(cancel) = &command {
+            match &self.outstanding {
+                Some(o) if o.request.message_id == cancel.message_id_being_responded_to => {
+                    o.cancel.cancel();
+                }
+                _ => debug!(
+                    message_id = cancel.message_id_being_responded_to,
+                    "C-CANCEL for no outstanding request; ignored."
+                ),
+            }
             return Flow::Continue;
         }
         if !command.is_request()
@@ -550,6 +585,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
     }
 
     async fn respond(&mut self, pc_id: u8, reply: Reply) -> Flow {
+        let reply = match reply {
+            Reply::Find {
+                request,
+                answers,
+                cancel,
+            } => {
+                if self.outstanding.is_none() {
+                    self.outstanding = Some(Outstanding {
+                        pc_id,
+                        request,
+                        answers,
+                        cancel,
+                    });
+                    return Flow::Continue;
+                }
+                // No asynchronous operations were negotiated.
+                cancel.cancel();
+                let mut rsp = request.response(Status::OUT_OF_RESOURCES);
+                rsp.error_comment =
+                    Some("another request is outstanding on this association".into());
+                Reply::Command(DimseCommand::FindRsp(rsp))
+            }
+            other => other,
+        };
         let (encoded, described) = match &reply {
             Reply::Command(response) => (response.to_bytes(), response.describe()),
             Reply::Failure { request, status } => (
@@ -559,6 +618,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     command_name(request.command_field | 0x8000).unwrap_or("response")
                 ),
             ),
+            Reply::Find { .. } => return Flow::Continue,
         };
         let bytes = match encoded {
             Ok(bytes) => bytes,
@@ -576,6 +636,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                 warn!(%error, "Could not send a response; closing.");
                 Flow::Done
             }
+        }
+    }
+
+    /// Relays one answer of the outstanding request: a match (its
+    /// identifier as the data set), or the final status, which ends the
+    /// request. A query that stopped without a final status ends with A700H.
+    async fn on_answer(&mut self, answer: Option<FindAnswer>) -> Flow {
+        let Some(outstanding) = &self.outstanding else {
+            return Flow::Continue;
+        };
+        let pc_id = outstanding.pc_id;
+        let (rsp, identifier) = match answer {
+            Some(FindAnswer::Match { status, identifier }) => {
+                (outstanding.request.response(status), Some(identifier))
+            }
+            Some(FindAnswer::Done {
+                status,
+                error_comment,
+            }) => {
+                let mut rsp = outstanding.request.response(status);
+                rsp.has_identifier = false;
+                rsp.error_comment = error_comment;
+                (rsp, None)
+            }
+            None => {
+                let mut rsp = outstanding.request.response(Status::OUT_OF_RESOURCES);
+                rsp.error_comment = Some("the query ended without a final status".into());
+                (rsp, None)
+            }
+        };
+        if identifier.is_none() {
+            self.outstanding = None;
+        }
+        let flow = self
+            .respond(pc_id, Reply::Command(DimseCommand::FindRsp(rsp)))
+            .await;
+        match (flow, identifier) {
+            (Flow::Continue, Some(identifier)) => {
+                match send_data(&mut self.stream, pc_id, &identifier).await {
+                    Ok(()) => Flow::Continue,
+                    Err(error) => {
+                        warn!(%error, "Could not send a match; closing.");
+                        Flow::Done
+                    }
+                }
+            }
+            (flow, _) => flow,
         }
     }
 
@@ -604,4 +711,12 @@ pub(super) fn elsewhere_note(
         " {calling} → {called} is defined in namespace {}, this service is in namespace {here}",
         others.join(", ")
     )
+}
+
+/// The next answer of the outstanding request; never, when there is none.
+async fn next_answer(outstanding: &mut Option<Outstanding>) -> Option<FindAnswer> {
+    match outstanding {
+        Some(o) => o.answers.recv().await,
+        None => std::future::pending().await,
+    }
 }

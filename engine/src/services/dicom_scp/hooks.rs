@@ -1,7 +1,7 @@
 //! What the SCP asks of whoever runs it: where the namespace's association
 //! contexts are ([`AssociationLookup`]), where received instances go
-//! ([`Ingest`]) and where they are spooled while they arrive
-//! ([`SpoolFiles`]), all in one [`ScpContext`]. The engine wires these to
+//! ([`Ingest`]), where they are spooled while they arrive ([`SpoolFiles`])
+//! and who answers C-FIND ([`Query`]), all in one [`ScpContext`]. The engine wires these to
 //! its store and durable intake (`item.rs`); tests wire them to their own.
 
 use std::future::Future;
@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::association::model::{AeTitle, AssociationContext};
 use crate::association::negotiation::LookupFailed;
@@ -129,6 +131,74 @@ pub trait Ingest: Send + Sync + 'static {
     }
 }
 
+/// A C-FIND request as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindRequest {
+    pub message_id: u16,
+    /// The information model (Patient Root FIND, Modality Worklist FIND, …).
+    pub sop_class_uid: String,
+    pub priority: crate::dimse::Priority,
+    /// The identifier (the query keys), exactly as received, encoded in
+    /// `transfer_syntax`.
+    pub identifier: Vec<u8>,
+    /// The transfer syntax accepted on the presentation context: answers
+    /// are encoded in it too.
+    pub transfer_syntax: String,
+    pub calling_ae_title: AeTitle,
+    pub called_ae_title: AeTitle,
+    pub peer: SocketAddr,
+    pub namespace: NamespaceId,
+    /// The service's item name.
+    pub service: String,
+}
+
+/// What a query answers, in order: matches, then one end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindAnswer {
+    /// A match (status FF00 or FF01), encoded in the request's transfer
+    /// syntax.
+    Match {
+        status: crate::dimse::Status,
+        identifier: Vec<u8>,
+    },
+    /// The final status, with an Error Comment when it failed.
+    Done {
+        status: crate::dimse::Status,
+        error_comment: Option<String>,
+    },
+}
+
+/// Where a query's answers go, as they come. A query that drops it without
+/// [`FindAnswer::Done`] ends with A700H.
+#[derive(Debug, Clone)]
+pub struct FindAnswers(pub(super) tokio::sync::mpsc::Sender<FindAnswer>);
+
+/// The requester is gone: the association ended.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the requester's association ended")]
+pub struct RequesterGone;
+
+impl FindAnswers {
+    /// Sends one answer to the requester. Waits while the requester reads
+    /// slower than answers come, so that memory stays flat in the number
+    /// of matches.
+    ///
+    /// # Errors
+    /// [`RequesterGone`].
+    pub async fn send(&self, answer: FindAnswer) -> Result<(), RequesterGone> {
+        self.0.send(answer).await.map_err(|_| RequesterGone)
+    }
+}
+
+/// Answers C-FIND requests.
+pub trait Query: Send + Sync + 'static {
+    /// Starts answering `request` from a task of its own: matches, then one
+    /// [`FindAnswer::Done`], sent to `answers`. `cancel` fires when the
+    /// requester sends C-CANCEL (answer [`crate::dimse::Status::CANCEL`]
+    /// then) or its association ends.
+    fn find(&self, request: FindRequest, answers: FindAnswers, cancel: CancellationToken);
+}
+
 /// What the runtime gives a DICOM SCP besides its configuration.
 #[derive(Clone)]
 pub struct ScpContext {
@@ -139,6 +209,8 @@ pub struct ScpContext {
     pub lookup: Arc<dyn AssociationLookup>,
     /// Where received instances go; `None` refuses C-STORE (0122H).
     pub ingest: Option<Arc<dyn Ingest>>,
+    /// Who answers C-FIND; `None` answers it 0211H (unrecognized operation).
+    pub query: Option<Arc<dyn Query>>,
     /// Where C-STORE data sets are spooled while they arrive.
     pub spool_dir: PathBuf,
     /// Pre-created, empty spool files in `spool_dir` whose directory entries
@@ -164,6 +236,7 @@ impl std::fmt::Debug for ScpContext {
             .field("name", &self.name)
             .field("namespace", &self.namespace)
             .field("ingest", &self.ingest.is_some())
+            .field("query", &self.query.is_some())
             .field("spool_dir", &self.spool_dir)
             .finish_non_exhaustive()
     }

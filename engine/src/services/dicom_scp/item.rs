@@ -57,6 +57,7 @@ async fn build(config: &DicomScpConfig, cx: ItemContext) -> Result<RunningItem, 
         namespace: cx.namespace.clone(),
         lookup: Arc::new(cx.associations.clone()),
         ingest,
+        query: None,
         spool_dir: cx.bodies.spool_dir().to_path_buf(),
         spool_files: Some(Arc::new({
             let bodies = cx.bodies.clone();

@@ -8,12 +8,12 @@
 //! - `item.rs`: the SCP as an item of a production: wired to the
 //!   namespace's stored associations and to the durable intake.
 //! - `hooks.rs`: what the SCP needs from whoever runs it ([`ScpContext`]:
-//!   [`AssociationLookup`], [`Ingest`], [`SpoolFiles`]).
+//!   [`AssociationLookup`], [`Ingest`], [`SpoolFiles`], [`Query`]).
 //! - `listener.rs`: [`DicomScp`]: bind, accept, shutdown;
 //!   `admission.rs`: the handshake budget and the association slots.
 //! - `association.rs`: one association's state machine.
-//! - `handlers/`: one file per DIMSE service (C-ECHO, C-STORE, and the
-//!   failure answer to the others), found by command field.
+//! - `handlers/`: one file per DIMSE service (C-ECHO, C-STORE, C-FIND,
+//!   and the failure answer to the others), found by command field.
 
 mod admission;
 mod association;
@@ -26,7 +26,8 @@ mod listener;
 pub use crate::store::spool::SpooledData;
 pub use config::{AeTitles, DicomScpConfig, DicomScpConfigError};
 pub use hooks::{
-    AssociationLookup, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext, SpoolFiles,
+    AssociationLookup, FindAnswer, FindAnswers, FindRequest, Ingest, IngestError, IngestFuture,
+    Query, ReceivedInstance, RequesterGone, ScpContext, SpoolFiles,
 };
 pub use listener::{DicomScp, ScpError};
 

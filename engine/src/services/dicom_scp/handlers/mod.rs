@@ -8,9 +8,11 @@
 //! it is a request on an accepted presentation context, and hands it to the
 //! handler's [`Handler::start`]. The handler answers at once, or, when a
 //! data set follows, returns a [`Receive`] that gets the data set's
-//! fragments as they arrive and then gives the answer.
+//! fragments as they arrive and then gives the answer: one response, or a
+//! stream of them ([`Reply::Find`]).
 
 mod c_echo;
+mod c_find;
 mod c_store;
 mod unsupported;
 
@@ -19,16 +21,17 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use crate::association::negotiation::{Accepted, ContextResult};
-use crate::dimse::commands::{DimseCommand, OtherCommand, command_field};
+use crate::dimse::commands::{CFindRq, DimseCommand, OtherCommand, command_field};
 use crate::dimse::status::Status;
 
-use super::hooks::ScpContext;
+use super::hooks::{FindAnswer, ScpContext};
 
 /// The DIMSE services this SCP answers, by the command field of their
 /// request.
 static HANDLERS: &[(u16, &dyn Handler)] = &[
     (command_field::C_ECHO_RQ, &c_echo::CEcho),
     (command_field::C_STORE_RQ, &c_store::CStore),
+    (command_field::C_FIND_RQ, &c_find::CFind),
 ];
 
 /// The handler of a request's command field.
@@ -71,6 +74,13 @@ pub(super) enum Reply {
     Failure {
         request: OtherCommand,
         status: Status,
+    },
+    /// A C-FIND being answered: the association relays the answers as they
+    /// come and fires `cancel` on C-CANCEL or when it ends.
+    Find {
+        request: CFindRq,
+        answers: tokio::sync::mpsc::Receiver<FindAnswer>,
+        cancel: tokio_util::sync::CancellationToken,
     },
 }
 

@@ -91,6 +91,15 @@ async fn start_with(
     stored: Option<AssociationContext>,
     ingest: Option<Arc<dyn Ingest>>,
 ) -> Running {
+    start_scp(config, stored, ingest, None).await
+}
+
+async fn start_scp(
+    config: impl FnOnce(&mut DicomScpConfig),
+    stored: Option<AssociationContext>,
+    ingest: Option<Arc<dyn Ingest>>,
+    query: Option<Arc<dyn Query>>,
+) -> Running {
     let mut cfg = DicomScpConfig::new(0, aet("ENS-SCP"));
     cfg.bind_address = "127.0.0.1".parse().unwrap();
     cfg.artim_timeout = Duration::from_secs(5);
@@ -109,6 +118,7 @@ async fn start_with(
         namespace: Default::default(),
         lookup: Arc::new(lookup),
         ingest,
+        query,
         spool_dir: spool.path().join("spool"),
         spool_files: None,
     };
@@ -505,6 +515,7 @@ async fn bind_conflict_is_reported_before_running() {
             },
         ),
         ingest: None,
+        query: None,
         spool_dir: scp.spool.path().join("twin"),
         spool_files: None,
     };
@@ -532,6 +543,7 @@ fn a_pair_stored_in_another_namespace_is_named_in_the_warning() {
     );
 }
 
+mod c_find;
 mod handlers;
 
 /// A peer that sends requests but stops reading the responses (a full TCP
