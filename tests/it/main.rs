@@ -1,5 +1,6 @@
 //! The one integration test binary; modules are named after behaviour.
 
+mod ae_directory;
 mod association_test;
 mod associations;
 mod c_store;

@@ -9,7 +9,7 @@ pub use super::views::{
     AddressView, AssociationView, MessageView, QuarantinedBodyView, QuarantinedRecordView,
     RestoredView,
 };
-use crate::association::{AeTitle, PresentationContext, Uid};
+use crate::association::{AeEntry, AeTitle, PresentationContext, Uid};
 use crate::ids::NamespaceId;
 use crate::message::{MessageFilter, MessageId};
 
@@ -149,6 +149,30 @@ pub enum Request {
         #[serde(default)]
         all: bool,
     },
+    /// Adds an AE to the namespace's AE directory; with `overwrite`, an
+    /// existing entry is replaced.
+    AeAdd {
+        entry: AeEntry,
+        #[serde(default)]
+        overwrite: bool,
+    },
+    /// Every entry of the AE directory.
+    AeList,
+    /// One entry.
+    AeShow { ae_title: AeTitle },
+    /// Changes an entry's host, port or description; the AE title never
+    /// changes.
+    AeEdit {
+        ae_title: AeTitle,
+        #[serde(default)]
+        host: Option<String>,
+        #[serde(default)]
+        port: Option<u16>,
+        #[serde(default)]
+        description: Option<String>,
+    },
+    /// Removes an entry.
+    AeDelete { ae_title: AeTitle },
 }
 
 /// What a successful command returns.
@@ -225,6 +249,16 @@ pub enum Response {
         restored: Vec<RestoredView>,
         left: Vec<QuarantinedBodyView>,
     },
+    /// `AeAdd` done; `replaced` when the AE title had an entry.
+    AeAdded { entry: AeEntry, replaced: bool },
+    /// `AeList`.
+    AeEntries { entries: Vec<AeEntry> },
+    /// `AeShow`.
+    AeShown { entry: AeEntry },
+    /// `AeEdit` done.
+    AeEdited { entry: AeEntry },
+    /// `AeDelete` done; the entry as it was.
+    AeDeleted { entry: AeEntry },
 }
 
 /// A failed command: its message and the messages of its causes, outermost

@@ -40,6 +40,8 @@ pub enum CommandError {
         "nothing to change: give `name`, `description`, `max_pdu_length` or `clear_max_pdu_length`"
     )]
     NothingToEdit,
+    #[error("nothing to change: give `host`, `port` or `description`")]
+    NothingToEditAe,
     #[error("the SOP class registry holds an invalid UID")]
     Registry(#[source] ModelError),
     #[error(transparent)]

@@ -248,6 +248,48 @@ pub fn execute(
         } => super::messages::resend(store, namespace, &ids, all_failed, every_namespace),
         Request::QuarantineList => super::quarantine::list(store),
         Request::QuarantineRestore { names, all } => super::quarantine::restore(store, names, all),
+        Request::AeAdd { entry, overwrite } => {
+            let replaced = store
+                .ae_directory(namespace)
+                .put(entry.clone(), overwrite)?;
+            Ok(Response::AeAdded { entry, replaced })
+        }
+        Request::AeList => Ok(Response::AeEntries {
+            entries: store.ae_directory(namespace).list()?,
+        }),
+        Request::AeShow { ae_title } => {
+            let directory = store.ae_directory(namespace);
+            let entry = directory.get(&ae_title)?.ok_or(StoreError::AeNotFound {
+                namespace: namespace.clone(),
+                ae_title,
+            })?;
+            Ok(Response::AeShown { entry })
+        }
+        Request::AeEdit {
+            ae_title,
+            host,
+            port,
+            description,
+        } => {
+            if host.is_none() && port.is_none() && description.is_none() {
+                return Err(CommandError::NothingToEditAe);
+            }
+            let entry = store.ae_directory(namespace).update(&ae_title, |e| {
+                if let Some(host) = &host {
+                    e.host.clone_from(host);
+                }
+                if let Some(port) = port {
+                    e.port = port;
+                }
+                if let Some(description) = &description {
+                    e.description.clone_from(description);
+                }
+            })?;
+            Ok(Response::AeEdited { entry })
+        }
+        Request::AeDelete { ae_title } => Ok(Response::AeDeleted {
+            entry: store.ae_directory(namespace).delete(&ae_title)?,
+        }),
         // Answered by the server from the engine's own state; reaching
         // this means the store was opened here, so no engine runs.
         Request::Status => Err(CommandError::NoEngine),

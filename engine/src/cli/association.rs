@@ -403,7 +403,12 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
         | Response::Resent { .. }
         | Response::Status { .. }
         | Response::Quarantine { .. }
-        | Response::QuarantineRestored { .. } => String::new(),
+        | Response::QuarantineRestored { .. }
+        | Response::AeAdded { .. }
+        | Response::AeEntries { .. }
+        | Response::AeShown { .. }
+        | Response::AeEdited { .. }
+        | Response::AeDeleted { .. } => String::new(),
     }
 }
 

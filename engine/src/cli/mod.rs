@@ -1,6 +1,7 @@
 //! The `switchboard` command line (clap derive). Each subcommand lives in its
 //! own file; this one only declares them and dispatches.
 
+mod ae;
 pub mod association;
 mod association_source;
 pub mod association_test;
@@ -74,6 +75,9 @@ impl Cli {
 pub enum Command {
     /// Manage association contexts (import, create, list, show, edit, delete, export).
     Association(association::AssociationArgs),
+    /// The AE directory: where the AEs the engine calls are (add, list,
+    /// show, edit, delete).
+    Ae(ae::AeArgs),
     /// List the SOP classes of the standard (UID, name, keyword).
     AbstractSyntax(reference::ReferenceArgs),
     /// List the transfer syntaxes the engine knows (UID, name, VR, byte
@@ -112,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
     match command {
         Command::Association(args) => association::run(&global, args).await,
+        Command::Ae(args) => ae::run(&global, args).await,
         Command::AbstractSyntax(args) => reference::abstract_syntax(&args),
         Command::TransferSyntax(args) => reference::transfer_syntax(&args),
         Command::Dictionary(args) => reference::dictionary(&args),

@@ -64,6 +64,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("`description`", "--description"),
     ("`max_pdu_length`", "--max-pdu-length"),
     ("`clear_max_pdu_length`", "--clear-max-pdu-length"),
+    ("`host`", "--host"),
+    ("`port`", "--port"),
 ];
 
 fn with_flags(message: &str) -> String {

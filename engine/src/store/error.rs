@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::association::{ModelError, PairKey};
+use crate::association::{AeTitle, DirectoryError, ModelError, PairKey};
 use crate::ids::NamespaceId;
 
 /// What can go wrong in the store.
@@ -53,6 +53,23 @@ pub enum StoreError {
         namespace: NamespaceId,
         key: PairKey,
     },
+    /// `add` without overwrite on an AE title the directory has.
+    #[error(
+        "AE {ae_title} is already in the AE directory of namespace {namespace}; use `overwrite` to replace its entry, or edit it"
+    )]
+    AeExists {
+        namespace: NamespaceId,
+        ae_title: AeTitle,
+    },
+    /// The AE title is not in the directory.
+    #[error("no AE {ae_title} in the AE directory of namespace {namespace}")]
+    AeNotFound {
+        namespace: NamespaceId,
+        ae_title: AeTitle,
+    },
+    /// An AE directory entry would break a rule; nothing was written.
+    #[error(transparent)]
+    InvalidEntry(#[from] DirectoryError),
     /// A value would break the model's rules; nothing was written.
     #[error(transparent)]
     Invalid(#[from] ModelError),

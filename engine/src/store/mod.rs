@@ -33,6 +33,7 @@
 //! single-key message writes an item makes per message take microseconds
 //! and are made inline. Nothing outside this module sees a sled type.
 
+mod ae_directory;
 mod associations;
 pub(crate) mod bodies;
 pub(crate) mod commit;
@@ -50,6 +51,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+pub use ae_directory::AeDirectory;
 pub use associations::Associations;
 pub use bodies::{Bodies, BodyTrailer};
 pub use commit::{CommitError, GroupCommit};
