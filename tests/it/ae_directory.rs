@@ -152,3 +152,53 @@ async fn a_running_engine_answers_the_same_through_its_admin_socket() {
     // What the engine stored is there without it.
     assert_eq!(json(&data.run(&["ae", "list", "--json"]).ok().stdout), list);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_production_file_seeds_entries_that_are_absent_and_never_overwrites_an_edit() {
+    use integration_tests::engine_process::TestEngine;
+    use integration_tests::production::{Association, Production};
+    let seeds = |port: u16| {
+        format!(
+            "{}\n[[ae_directory]]\nae_title = \"MWL-SCP\"\nhost = \"127.0.0.1\"\nport = {port}\ndescription = \"RIS worklist\"\n",
+            Production::echo("ECHOSCU", 0).association(Association::verification("X", "Y"))
+        )
+    };
+    let engine = TestEngine::start(&[("radiology", "worklist", &seeds(2005))]).await;
+    let list = ["--namespace", "radiology", "ae", "list", "--json"];
+    let listed = engine.json(&list).await;
+    assert_eq!(listed[0]["ae_title"], "MWL-SCP");
+    assert_eq!(listed[0]["port"], 2005);
+
+    // A user's edit stays across a reload that changes the seed.
+    let edited = engine
+        .command(&[
+            "--namespace",
+            "radiology",
+            "ae",
+            "edit",
+            "MWL-SCP",
+            "--port",
+            "3000",
+        ])
+        .await;
+    assert!(
+        edited.status.success(),
+        "{}",
+        integration_tests::text(&edited)
+    );
+    // A reload that changes the seed and adds another: the other is
+    // created, the edited one stays.
+    let more = "\n[[ae_directory]]\nae_title = \"PACS\"\nhost = \"pacs.local\"\nport = 104\n";
+    engine.save("radiology", "worklist", &(seeds(2006) + more));
+    engine
+        .wait_until("PACS seeded", async || {
+            engine.json(&list).await.as_array().map_or(0, Vec::len) == 2
+        })
+        .await;
+    let listed = engine.json(&list).await;
+    assert_eq!(
+        (&listed[0]["ae_title"], &listed[0]["port"]),
+        (&"MWL-SCP".into(), &3000.into())
+    );
+    assert_eq!(listed[1]["ae_title"], "PACS");
+}

@@ -14,6 +14,7 @@ pub const MAX_HOST_LEN: usize = 253;
 
 /// One application entity of the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AeEntry {
     pub ae_title: AeTitle,
     /// A host name or an IP address.

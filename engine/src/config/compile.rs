@@ -171,6 +171,28 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
         }
     }
 
+    // The AE directory.
+    let mut ae_directory = Vec::new();
+    let mut titles = BTreeSet::new();
+    for (i, (line, entry)) in raw.ae_directory.iter().enumerate() {
+        if let Err(e) = entry.check() {
+            let field = match e {
+                crate::association::DirectoryError::Host { .. } => "host",
+                crate::association::DirectoryError::Port { .. } => "port",
+                crate::association::DirectoryError::DescriptionTooLong { .. } => "description",
+            };
+            errors.push(err(*line, e.to_string()).in_field(format!("ae_directory[{i}].{field}")));
+            continue;
+        }
+        if !titles.insert(entry.ae_title.clone()) {
+            errors.push(
+                err(*line, format!("AE {} is listed twice", entry.ae_title))
+                    .in_field(format!("ae_directory[{i}]")),
+            );
+        }
+        ae_directory.push(entry.clone());
+    }
+
     errors.sort_by_key(|a| a.line);
     match name {
         Some(name) if errors.is_empty() => Ok(Production {
@@ -181,6 +203,7 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
             file: raw.file,
             description: raw.description,
             associations,
+            ae_directory,
             services,
             processes,
             operations,

@@ -80,8 +80,8 @@ pub struct ProductionDiff {
     pub services: Difference,
     pub processes: Difference,
     pub operations: Difference,
-    /// Whether the `[[associations]]` seeds changed (seeding never
-    /// overwrites, so this only adds absent pairs).
+    /// Whether the `[[associations]]` or `[[ae_directory]]` seeds changed
+    /// (seeding never overwrites, so this only adds absent entries).
     pub associations_changed: bool,
 }
 
@@ -92,7 +92,8 @@ impl ProductionDiff {
             services: Difference::new(old.map(|p| &p.services), new.map(|p| &p.services)),
             processes: Difference::new(old.map(|p| &p.processes), new.map(|p| &p.processes)),
             operations: Difference::new(old.map(|p| &p.operations), new.map(|p| &p.operations)),
-            associations_changed: old.map(|p| &p.associations) != new.map(|p| &p.associations),
+            associations_changed: old.map(|p| (&p.associations, &p.ae_directory))
+                != new.map(|p| (&p.associations, &p.ae_directory)),
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::error::ItemKind;
-use crate::association::AssociationContext;
+use crate::association::{AeEntry, AssociationContext};
 use crate::component::{BuildError, ItemContext, Resource, RunningItem};
 use crate::ids::{ItemName, NamespaceId};
 use crate::operations::OperationConfig;
@@ -38,6 +38,8 @@ pub struct Production {
     pub description: String,
     /// Association contexts to create in the namespace when absent.
     pub associations: Vec<AssociationContext>,
+    /// AE directory entries to create in the namespace when absent.
+    pub ae_directory: Vec<AeEntry>,
     pub services: BTreeMap<ItemName, ServiceConfig>,
     pub processes: BTreeMap<ItemName, ProcessConfig>,
     pub operations: BTreeMap<ItemName, OperationConfig>,

@@ -15,7 +15,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::error::{ConfigError, ItemKind};
-use crate::association::{AeTitle, Uid};
+use crate::association::{AeEntry, AeTitle, Uid};
 use crate::ids::NamespaceId;
 use crate::operations::OperationConfig;
 use crate::processes::ProcessConfig;
@@ -73,6 +73,8 @@ pub struct RawProduction {
     pub name_line: Option<usize>,
     pub description: String,
     pub associations: Vec<(usize, RawAssociation)>,
+    /// `[[ae_directory]]` entries, with their lines.
+    pub ae_directory: Vec<(usize, AeEntry)>,
     pub services: Vec<RawItem<ServiceConfig>>,
     pub processes: Vec<RawItem<ProcessConfig>>,
     pub operations: Vec<RawItem<OperationConfig>>,
@@ -167,6 +169,7 @@ pub fn parse(
         name_line: None,
         description: String::new(),
         associations: Vec::new(),
+        ae_directory: Vec::new(),
         services: Vec::new(),
         processes: Vec::new(),
         operations: Vec::new(),
@@ -212,6 +215,26 @@ pub fn parse(
                 }
                 None => errors.push(err(
                     "must be an array of tables: write each as [[associations]]".into(),
+                )),
+            },
+            "ae_directory" => match value.get_ref().as_array() {
+                Some(entries) => {
+                    for (i, entry) in entries.iter().enumerate() {
+                        let entry_line = lines.of(entry.span().start);
+                        match AeEntry::deserialize(ValueDeserializer::from(entry.clone())) {
+                            Ok(a) => raw.ae_directory.push((entry_line, a)),
+                            Err(e) => errors.push(field_error(
+                                file,
+                                &lines,
+                                entry,
+                                &e,
+                                &format!("ae_directory[{i}]"),
+                            )),
+                        }
+                    }
+                }
+                None => errors.push(err(
+                    "must be an array of tables: write each as [[ae_directory]]".into(),
                 )),
             },
             table @ ("services" | "processes" | "operations") => {
@@ -291,7 +314,7 @@ pub fn parse(
                 }
             }
             other => errors.push(err(format!(
-                "unknown field `{other}`; a production file has version, name, description, associations, services, processes and operations"
+                "unknown field `{other}`; a production file has version, name, description, associations, ae_directory, services, processes and operations"
             ))),
         }
     }

@@ -190,3 +190,65 @@ fn diff_is_per_item_and_flips() {
     assert_eq!(d.flip().operations.to_add, d.operations.to_remove);
     assert!(ProductionDiff::new(Some(&a), Some(&a)).is_empty());
 }
+
+#[test]
+fn ae_directory_entries_are_read_and_checked_with_their_lines() {
+    let good = format!(
+        "{GOOD}\n[[ae_directory]]\nae_title = \"MWL-SCP\"\nhost = \"127.0.0.1\"\nport = 2005\ndescription = \"RIS\"\n"
+    );
+    let p = compile_text(&good).unwrap();
+    assert_eq!(p.ae_directory.len(), 1);
+    assert_eq!(p.ae_directory[0].address(), "127.0.0.1:2005");
+
+    let bad = format!(
+        "{GOOD}
+[[ae_directory]]
+ae_title = \"A\"
+host = \"bad host\"
+port = 104
+
+[[ae_directory]]
+ae_title = \"B\"
+host = \"b\"
+port = 0
+
+[[ae_directory]]
+ae_title = \"C\"
+host = \"c\"
+port = 104
+
+[[ae_directory]]
+ae_title = \"C\"
+host = \"c2\"
+port = 105
+
+[[ae_directory]]
+ae_title = \"D\"
+hots = \"d\"
+port = 105
+"
+    );
+    let errors = messages(&bad);
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(
+        errors[0].contains("ae_directory[0].host")
+            && errors[0].contains("invalid host \"bad host\""),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("ae_directory[1].port") && errors[1].contains("invalid port 0"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].contains("ae_directory[3]") && errors[2].contains("AE C is listed twice"),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        errors[3].contains("ae_directory[4]") && errors[3].contains("hots"),
+        "{}",
+        errors[3]
+    );
+}

@@ -117,9 +117,9 @@ pub struct RunningProduction {
     pub items: BTreeMap<ItemName, ItemHandle>,
 }
 
-/// Creates the production's `[[associations]]` in its namespace when the
-/// pair is absent; an existing pair (perhaps edited by a user) is left as it
-/// is. Returns how many were created.
+/// Creates the production's `[[associations]]` and `[[ae_directory]]`
+/// entries in its namespace when absent; an existing one (perhaps edited by
+/// a user) is left as it is. Returns how many were created.
 ///
 /// # Errors
 /// A store failure.
@@ -136,6 +136,20 @@ pub fn seed_associations(store: &Store, production: &Production) -> Result<usize
                 info!(namespace = %production.id.namespace, pair = %ctx.key(), production = %production.id.name, "Association created from the production file.");
             }
             Err(StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let directory = store.ae_directory(&production.id.namespace);
+    for entry in &production.ae_directory {
+        if directory.get(&entry.ae_title)?.is_some() {
+            continue;
+        }
+        match directory.put(entry.clone(), false) {
+            Ok(_) => {
+                created += 1;
+                info!(namespace = %production.id.namespace, ae = %entry, production = %production.id.name, "AE directory entry created from the production file.");
+            }
+            Err(StoreError::AeExists { .. }) => {}
             Err(e) => return Err(e),
         }
     }
