@@ -1,6 +1,7 @@
 //! The association requestor (SCU): connect, propose presentation contexts,
-//! read the A-ASSOCIATE-AC/RJ, send C-ECHO and C-STORE (streamed from a
-//! reader or a Part-10 file, fragmented to the peer's maximum PDU length),
+//! read the A-ASSOCIATE-AC/RJ, send C-ECHO, C-STORE (streamed from a
+//! reader or a Part-10 file, fragmented to the peer's maximum PDU length)
+//! and C-FIND (its responses read one by one as they come, C-CANCEL),
 //! release and abort. An optional trace callback receives one line per PDU
 //! and DIMSE message (`>> A-ASSOCIATE-RQ PDU`, `<< C-ECHO-RSP …`).
 //!
@@ -16,7 +17,9 @@ use dicom_ul::pdu::{AbortRQSource, PDataValue, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::commands::{CEchoRq, CStoreRq, CommandError, DimseCommand, Priority};
+use super::commands::{
+    CCancelRq, CEchoRq, CFindRq, CFindRsp, CStoreRq, CommandError, DimseCommand, Priority,
+};
 use super::pdata::{
     PdvError, PdvEvent, Reassembler, SendFileError, send_command, send_data_from,
     send_data_from_file,
@@ -160,6 +163,32 @@ pub struct ScuAssociation<S> {
     peer_max_pdu_length: u32,
     peer_implementation_class_uid: Option<String>,
     peer_implementation_version_name: Option<String>,
+    /// C-FIND responses read but not yet taken, in order.
+    find_responses: std::collections::VecDeque<FindResponse>,
+    /// A C-FIND response whose identifier is still arriving.
+    find_partial: Option<(CFindRsp, Vec<u8>)>,
+}
+
+/// One C-FIND response: a match (pending, with its identifier) or the
+/// final status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindResponse {
+    pub message_id_being_responded_to: u16,
+    pub status: Status,
+    /// The match, encoded in the context's transfer syntax.
+    pub identifier: Option<Vec<u8>>,
+    pub error_comment: Option<String>,
+}
+
+impl FindResponse {
+    fn new(rsp: CFindRsp, identifier: Option<Vec<u8>>) -> Self {
+        Self {
+            message_id_being_responded_to: rsp.message_id_being_responded_to,
+            status: rsp.status,
+            identifier,
+            error_comment: rsp.error_comment,
+        }
+    }
 }
 
 impl<S> std::fmt::Debug for ScuAssociation<S> {
@@ -248,6 +277,8 @@ where
         peer_max_pdu_length,
         peer_implementation_class_uid: accepted.peer_implementation_class_uid,
         peer_implementation_version_name: accepted.peer_implementation_version_name,
+        find_responses: std::collections::VecDeque::new(),
+        find_partial: None,
     })
 }
 
@@ -443,6 +474,133 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
             len.saturating_sub(meta.data_set_offset),
         )
         .await
+    }
+
+    /// Sends a C-FIND-RQ with `identifier` (encoded in `transfer_syntax`)
+    /// on the context accepted for the information model with that transfer
+    /// syntax; returns its message id. Read the responses with
+    /// [`Self::find_response`].
+    ///
+    /// # Errors
+    /// [`ScuError::NoAcceptedContext`] and protocol or I/O errors.
+    pub async fn find(
+        &mut self,
+        sop_class_uid: &str,
+        transfer_syntax: &str,
+        priority: Priority,
+        identifier: &[u8],
+    ) -> Result<u16, ScuError> {
+        let pc_id = self
+            .accepted_context(sop_class_uid, Some(transfer_syntax))
+            .ok_or_else(|| ScuError::NoAcceptedContext {
+                abstract_syntax: sop_class_uid.to_string(),
+                transfer_syntax: transfer_syntax.to_string(),
+            })?
+            .id;
+        let id = self.next_message_id();
+        let rq = DimseCommand::FindRq(CFindRq {
+            message_id: id,
+            affected_sop_class_uid: sop_class_uid.to_string(),
+            priority,
+        });
+        self.send_command(pc_id, &rq).await?;
+        super::pdata::send_data(&mut self.stream, pc_id, identifier).await?;
+        Ok(id)
+    }
+
+    /// The next response to the C-FIND `message_id`: a match, or the final
+    /// status (then the request is over). Waits as long as the peer takes
+    /// (time it out around the call); cancellation-safe, so a `select!`
+    /// may abandon it and call it again.
+    ///
+    /// # Errors
+    /// An A-ABORT, an unexpected PDU or DIMSE message, or I/O errors.
+    pub async fn find_response(&mut self, message_id: u16) -> Result<FindResponse, ScuError> {
+        loop {
+            if let Some(rsp) = self.find_responses.pop_front() {
+                if rsp.message_id_being_responded_to != message_id {
+                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                    return Err(ScuError::WrongResponse {
+                        expected: message_id,
+                        found: rsp.message_id_being_responded_to,
+                    });
+                }
+                return Ok(rsp);
+            }
+            // The only await: everything after it runs to completion, so
+            // an abandoned call loses nothing.
+            let pdu = self.stream.read_pdu().await?;
+            match pdu {
+                Pdu::PData { data } => {
+                    for pdv in data {
+                        self.push_find_pdv(&pdv).await?;
+                    }
+                }
+                Pdu::AbortRQ { source } => {
+                    trace(
+                        &self.trace,
+                        &format!("<< A-ABORT PDU ({})", describe_abort_source(&source)),
+                    );
+                    return Err(ScuError::Aborted(describe_abort_source(&source)));
+                }
+                other => {
+                    trace(&self.trace, &format!("<< {}", describe_pdu(&other)));
+                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                    return Err(ScuError::Unexpected(describe_pdu(&other)));
+                }
+            }
+        }
+    }
+
+    async fn push_find_pdv(&mut self, pdv: &PDataValue) -> Result<(), ScuError> {
+        match self.reassembler.push(PdvRef::from(pdv))? {
+            Some(PdvEvent::Command { command, .. }) => {
+                trace(&self.trace, &format!("<< {}", command.describe()));
+                let DimseCommand::FindRsp(rsp) = command else {
+                    self.stream.abort(AbortRQSource::ServiceUser).await;
+                    return Err(ScuError::Unexpected(command.describe()));
+                };
+                if rsp.has_identifier {
+                    self.find_partial = Some((rsp, Vec::new()));
+                } else {
+                    self.find_responses.push_back(FindResponse::new(rsp, None));
+                }
+            }
+            Some(PdvEvent::Data { bytes, is_last }) => {
+                if let Some((_, data)) = self.find_partial.as_mut() {
+                    data.extend_from_slice(bytes);
+                }
+                if is_last && let Some((rsp, data)) = self.find_partial.take() {
+                    self.find_responses
+                        .push_back(FindResponse::new(rsp, Some(data)));
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Sends C-CANCEL-RQ for the C-FIND `message_id`; its final response
+    /// (FE00, or whatever it had reached) follows.
+    ///
+    /// # Errors
+    /// Protocol or I/O errors.
+    pub async fn cancel(
+        &mut self,
+        pc_sop_class_uid: &str,
+        message_id: u16,
+    ) -> Result<(), ScuError> {
+        let pc_id = self
+            .accepted_context(pc_sop_class_uid, None)
+            .ok_or_else(|| ScuError::NoAcceptedContext {
+                abstract_syntax: pc_sop_class_uid.to_string(),
+                transfer_syntax: "any transfer syntax".to_string(),
+            })?
+            .id;
+        let cancel = DimseCommand::CancelRq(CCancelRq {
+            message_id_being_responded_to: message_id,
+        });
+        self.send_command(pc_id, &cancel).await
     }
 
     async fn send_command(&mut self, pc_id: u8, command: &DimseCommand) -> Result<(), ScuError> {

@@ -262,3 +262,54 @@ async fn findscu_gets_every_match_and_its_cancel_is_answered_fe00() {
     assert!(text.contains("Final Find Response (Cancel:"), "{text}");
     scp.stop().await;
 }
+
+#[tokio::test]
+async fn our_scu_reads_each_match_as_it_comes_and_cancels() {
+    let stub = Arc::new(Stub {
+        matches: 3,
+        ..Stub::default()
+    });
+    let scp = start_find(stub.clone()).await;
+    let options = ScuOptions::new("ENS-SCU", "ENS-SCP").with_context(FIND, &[IMPLICIT]);
+    let mut assoc = connect(&scp.addr.to_string(), &options).await.unwrap();
+    let priority = crate::dimse::Priority::Medium;
+    let id = assoc
+        .find(FIND, IMPLICIT, priority, IDENTIFIER)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let rsp = assoc.find_response(id).await.unwrap();
+        assert_eq!(rsp.status, Status::PENDING);
+        assert_eq!(rsp.identifier.as_deref(), Some(IDENTIFIER));
+    }
+    let last = assoc.find_response(id).await.unwrap();
+    assert_eq!((last.status, last.identifier), (Status::SUCCESS, None));
+    assoc.release().await.unwrap();
+    scp.stop().await;
+
+    let stub = Arc::new(Stub {
+        matches: 1,
+        hold: true,
+        ..Stub::default()
+    });
+    let scp = start_find(stub.clone()).await;
+    let mut assoc = connect(&scp.addr.to_string(), &options).await.unwrap();
+    let id = assoc
+        .find(FIND, IMPLICIT, priority, IDENTIFIER)
+        .await
+        .unwrap();
+    assert_eq!(
+        assoc.find_response(id).await.unwrap().status,
+        Status::PENDING
+    );
+    // Abandoned by a timeout, the read resumes on the next call.
+    let waited = tokio::time::timeout(Duration::from_millis(50), assoc.find_response(id)).await;
+    assert!(waited.is_err());
+    assoc.cancel(FIND, id).await.unwrap();
+    assert_eq!(
+        assoc.find_response(id).await.unwrap().status,
+        Status::CANCEL
+    );
+    assoc.release().await.unwrap();
+    scp.stop().await;
+}
