@@ -26,3 +26,4 @@ mod reload;
 mod routing;
 mod shutdown;
 mod store_and_forward;
+mod worklist;

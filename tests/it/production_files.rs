@@ -32,6 +32,7 @@ fn demo_productions_are_valid() {
         "demo/store-and-forward",
         "demo/file-storage",
         "demo/route-by-modality",
+        "demo/worklist",
     ] {
         assert!(names.iter().any(|n| n == expected), "{names:?}");
     }

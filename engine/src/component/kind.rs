@@ -87,6 +87,16 @@ pub trait ItemConfig {
         &self,
         cx: ItemContext,
     ) -> impl Future<Output = Result<RunningItem, BuildError>> + Send;
+
+    /// Who answers the C-FIND queries a service relays to this item, if it
+    /// answers queries (a query operation), with the namespace's store.
+    fn query(
+        &self,
+        _store: &crate::store::Store,
+        _namespace: &crate::ids::NamespaceId,
+    ) -> Option<std::sync::Arc<dyn super::query::Query>> {
+        None
+    }
 }
 
 /// Lists the kinds of one role: `"type" => Variant(SettingsStruct),` per
@@ -169,6 +179,14 @@ macro_rules! item_kinds {
             ///
             /// # Errors
             /// What could not be set up.
+            pub fn query(
+                &self,
+                store: &$crate::store::Store,
+                namespace: &$crate::ids::NamespaceId,
+            ) -> Option<std::sync::Arc<dyn $crate::component::query::Query>> {
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::query(c, store, namespace), )+ }
+            }
+
             pub async fn build(
                 &self,
                 cx: $crate::component::ItemContext,

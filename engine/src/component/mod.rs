@@ -22,6 +22,7 @@
 pub mod duration;
 pub mod intake;
 pub mod kind;
+pub mod query;
 pub mod queue;
 pub mod resource;
 
@@ -103,6 +104,9 @@ pub struct ItemContext {
     pub outputs: Outputs,
     /// Listening sockets kept across reloads (see [`Listeners`]).
     pub listeners: Listeners,
+    /// Who answers the C-FIND queries this item relays: its targets that
+    /// answer queries (never given messages), in the order written.
+    pub queries: Vec<(ItemAddress, std::sync::Arc<dyn query::Query>)>,
 }
 
 impl ItemContext {

@@ -156,6 +156,24 @@ pub fn seed_associations(store: &Store, production: &Production) -> Result<usize
     Ok(created)
 }
 
+/// The targets that answer queries (query operations), in order.
+fn targets_answering_queries(
+    shared: &Shared,
+    production: &Production,
+    outputs: &Outputs,
+) -> Vec<(ItemAddress, Arc<dyn crate::component::query::Query>)> {
+    let ns = &production.id.namespace;
+    outputs
+        .0
+        .iter()
+        .filter_map(|o| {
+            let name = ItemName::new(&o.address.item).ok()?;
+            let query = production.operations.get(&name)?.query(&shared.store, ns)?;
+            Some((o.address.clone(), query))
+        })
+        .collect()
+}
+
 fn context(
     shared: &Shared,
     production: &Production,
@@ -196,6 +214,7 @@ fn context(
         shutdown: token,
         grace: shared.grace,
         inbox: shared.wakers.get(ns, &address),
+        queries: targets_answering_queries(shared, production, &outputs),
         outputs,
         listeners: shared.listeners.clone(),
     })

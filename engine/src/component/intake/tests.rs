@@ -117,6 +117,7 @@ fn context(store: &Store) -> ItemContext {
         inbox: Arc::new(Notify::new()),
         outputs: Outputs(Vec::new()),
         listeners: Listeners::default(),
+        queries: Vec::new(),
     }
 }
 

@@ -47,17 +47,25 @@ impl ItemConfig for DicomScpConfig {
 /// # Errors
 /// [`BuildError::Listen`] when the port cannot be bound.
 async fn build(config: &DicomScpConfig, cx: ItemContext) -> Result<RunningItem, BuildError> {
-    let ingest: Option<Arc<dyn Ingest>> = if cx.outputs.0.is_empty() {
+    // Instances go to the targets that take messages, never to a query
+    // operation; with none, C-STORE is refused.
+    let mut store_cx = cx.clone();
+    store_cx
+        .outputs
+        .0
+        .retain(|o| !cx.queries.iter().any(|(address, _)| address == &o.address));
+    let ingest: Option<Arc<dyn Ingest>> = if store_cx.outputs.0.is_empty() {
         None
     } else {
-        Some(Arc::new(StoreIngest { cx: cx.clone() }))
+        Some(Arc::new(StoreIngest { cx: store_cx }))
     };
     let scp_cx = ScpContext {
         name: cx.name.to_string(),
         namespace: cx.namespace.clone(),
         lookup: Arc::new(cx.associations.clone()),
         ingest,
-        query: None,
+        // One upstream for now: the first target that answers queries.
+        query: cx.queries.first().map(|(_, query)| query.clone()),
         spool_dir: cx.bodies.spool_dir().to_path_buf(),
         spool_files: Some(Arc::new({
             let bodies = cx.bodies.clone();

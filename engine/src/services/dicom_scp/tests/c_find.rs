@@ -13,7 +13,7 @@ use crate::services::dicom_scp::{FindAnswer, FindAnswers, FindRequest, Query};
 /// Answers each query with `matches` copies of its identifier, then
 /// success; when `hold`, waits for C-CANCEL after the matches and answers
 /// FE00.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Stub {
     matches: usize,
     hold: bool,

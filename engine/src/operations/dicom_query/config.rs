@@ -1,0 +1,72 @@
+//! Configuration of a `dicom-query` operation.
+
+use serde::{Deserialize, Serialize};
+
+use crate::association::AeTitle;
+use crate::component::{FieldError, HumanDuration};
+
+/// `type = "dicom-query"` under `[operations.NAME]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DicomQueryConfig {
+    /// The upstream SCP's AE title; its host and port come from the
+    /// namespace's AE directory (`switchboard ae add`), read per query.
+    pub remote_ae_title: AeTitle,
+    /// Ours. The presentation context proposed comes from the stored
+    /// association (local_ae_title → remote_ae_title).
+    pub local_ae_title: AeTitle,
+    /// Limit for the TCP connect and the association negotiation.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
+    /// Longest wait for the upstream's next response.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: HumanDuration,
+    /// Longest a whole query may take.
+    #[serde(default = "default_total_timeout")]
+    pub total_timeout: HumanDuration,
+    /// Largest PDU we accept from the upstream.
+    #[serde(default = "default_max_pdu_length")]
+    pub max_pdu_length: u32,
+}
+
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+fn default_total_timeout() -> HumanDuration {
+    HumanDuration::from_secs(300)
+}
+fn default_max_pdu_length() -> u32 {
+    65536
+}
+
+impl DicomQueryConfig {
+    /// Checks beyond the types.
+    pub fn problems(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        for (field, d) in [
+            ("connect_timeout", &self.connect_timeout),
+            ("idle_timeout", &self.idle_timeout),
+            ("total_timeout", &self.total_timeout),
+        ] {
+            if d.get().is_zero() {
+                errors.push(FieldError::new(field, "must be longer than 0"));
+            }
+        }
+        if self.idle_timeout.get() > self.total_timeout.get() {
+            errors.push(FieldError::new(
+                "idle_timeout",
+                "must not be longer than total_timeout",
+            ));
+        }
+        if self.max_pdu_length != 0 && self.max_pdu_length < 1024 {
+            errors.push(FieldError::new(
+                "max_pdu_length",
+                "must be 0 (unlimited) or at least 1024",
+            ));
+        }
+        errors
+    }
+}

@@ -1,0 +1,10 @@
+//! The `dicom-query` operation: answers the C-FIND queries a service relays
+//! to it by asking one upstream SCP (a worklist server, a PACS), whose
+//! address comes from the namespace's AE directory, and relaying every
+//! match as it arrives. It takes no messages: a service sends it queries
+//! only.
+
+pub mod config;
+mod relay;
+
+pub use config::DicomQueryConfig;

@@ -1,0 +1,176 @@
+//! Modality worklist queries relayed through a production to DCMTK's
+//! `wlmscpfs`: `findscu -W` through the engine gets exactly what it gets
+//! asking `wlmscpfs` directly, the upstream's address comes from the AE
+//! directory, and an upstream that is down gives a failure status at once.
+
+use std::path::Path;
+
+use integration_tests::dcmtk::dcmtk_command;
+use integration_tests::engine_process::TestEngine;
+use integration_tests::net::Port;
+use integration_tests::peer::Peer;
+use integration_tests::production::{Association, DicomService, Production};
+use integration_tests::uids::{EXPLICIT, IMPLICIT};
+
+const MWL_FIND: &str = "1.2.840.10008.5.1.4.31";
+
+/// A worklist item scheduled on `station`.
+fn item_dump(accession: &str, patient: &str, station: &str) -> String {
+    format!(
+        "(0008,0005) CS [ISO_IR 192]
+(0008,0050) SH [{accession}]
+(0010,0010) PN [{patient}]
+(0010,0020) LO [P-{accession}]
+(0020,000d) UI [1.2.826.0.1.3680043.8.498.{}]
+(0040,0100) SQ
+(fffe,e000) -
+(0008,0060) CS [MR]
+(0040,0001) AE [{station}]
+(0040,0002) DA [20261206]
+(0040,0003) TM [090000]
+(0040,0009) SH [SPS-{accession}]
+(fffe,e00d) -
+(fffe,e0dd) -
+(0040,1001) SH [RP-{accession}]
+",
+        accession.len()
+    )
+}
+
+/// `wl/MWL-SCP/` with its lockfile and two items, one per station.
+async fn worklist_folder(root: &Path) -> std::path::PathBuf {
+    let folder = root.join("wl");
+    let scp = folder.join("MWL-SCP");
+    std::fs::create_dir_all(&scp).unwrap();
+    std::fs::write(scp.join("lockfile"), "").unwrap();
+    for (accession, patient, station) in [
+        ("ACC001", "MÜLLER^HANS", "MODALITY1"),
+        ("ACC0002", "DOE^JANE", "MODALITY2"),
+    ] {
+        let dump = root.join(format!("{accession}.dump"));
+        std::fs::write(&dump, item_dump(accession, patient, station)).unwrap();
+        let out = dcmtk_command("dump2dcm")
+            .arg(&dump)
+            .arg(scp.join(format!("{accession}.wl")))
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    folder
+}
+
+/// `findscu -W` as `calling` to `called` on `port`: its exit status and
+/// what it printed.
+async fn findscu(calling: &str, called: &str, port: u16) -> (bool, String) {
+    let out = dcmtk_command("findscu")
+        .args(["-W", "-aet", calling, "-aec", called, "-v"])
+        .args([
+            "-k",
+            "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=",
+        ])
+        .args([
+            "-k",
+            "PatientName",
+            "-k",
+            "AccessionNumber",
+            "-k",
+            "PatientID",
+        ])
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The matches findscu printed: each response's data set lines, sorted.
+fn matches(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split("Find Response:")
+        .skip(1)
+        .map(|block| {
+            block
+                .lines()
+                .filter(|l| l.contains('(') && !l.contains("Find Response"))
+                .map(|l| l.trim_start_matches("I: ").trim().to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worklist_queries_relayed_to_wlmscpfs_return_what_a_direct_query_returns() {
+    let (port, mwl_port) = (Port::reserve(), Port::reserve());
+    let mwl_port_number = mwl_port.get();
+    let text = format!(
+        "{}
+[[ae_directory]]
+ae_title = \"MWL-SCP\"
+host = \"127.0.0.1\"
+port = {mwl_port_number}
+
+[operations.MWL]
+type = \"dicom-query\"
+remote_ae_title = \"MWL-SCP\"
+local_ae_title = \"ROUTER\"
+idle_timeout = \"5s\"
+",
+        Production::new()
+            .association(Association::new(
+                "MODALITY1",
+                "ROUTER",
+                &[MWL_FIND],
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .association(Association::new(
+                "ROUTER",
+                "MWL-SCP",
+                &[MWL_FIND],
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["MWL"]))
+    );
+    let engine = TestEngine::start(&[("radiology", "worklist", &text)]).await;
+    let folder = worklist_folder(&engine.folder("mwl")).await;
+    let mut command = dcmtk_command("wlmscpfs");
+    command
+        .args(["-dfr", "-dfp"])
+        .arg(&folder)
+        .arg(mwl_port_number.to_string());
+    let wlmscpfs = Peer::start("wlmscpfs", command, mwl_port).await;
+
+    let (direct_ok, direct) = findscu("ROUTER", "MWL-SCP", mwl_port_number).await;
+    assert!(direct_ok, "{direct}");
+    let (relayed_ok, relayed) = findscu("MODALITY1", "ROUTER", port.get()).await;
+    assert!(relayed_ok, "{relayed}\n{}", engine.log());
+    let expected = matches(&direct);
+    assert_eq!(expected.len(), 2, "{direct}");
+    assert_eq!(matches(&relayed), expected, "{relayed}");
+    assert!(relayed.contains("MÜLLER^HANS"), "{relayed}");
+    assert!(
+        relayed.contains("Final Find Response (Success)"),
+        "{relayed}"
+    );
+
+    // The upstream is down: a failure status with the reason, at once.
+    drop(wlmscpfs);
+    let started = std::time::Instant::now();
+    let (_, down) = findscu("MODALITY1", "ROUTER", port.get()).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(
+        down.contains("Final Find Response (Failed: UnableToProcess)"),
+        "{down}"
+    );
+    assert!(engine.log().contains("connect"), "{}", engine.log());
+    assert!(!down.contains("Find Response: 1"), "{down}");
+}
