@@ -67,8 +67,13 @@ async fn worklist_folder(root: &Path) -> std::path::PathBuf {
 /// `findscu -W` as `calling` to `called` on `port`: its exit status and
 /// what it printed.
 async fn findscu(calling: &str, called: &str, port: u16) -> (bool, String) {
+    findscu_with(calling, called, port, &[]).await
+}
+
+async fn findscu_with(calling: &str, called: &str, port: u16, extra: &[&str]) -> (bool, String) {
     let out = dcmtk_command("findscu")
         .args(["-W", "-aet", calling, "-aec", called, "-v"])
+        .args(extra)
         .args([
             "-k",
             "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=",
@@ -88,6 +93,40 @@ async fn findscu(calling: &str, called: &str, port: u16) -> (bool, String) {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
+}
+
+/// MODALITY1 asks ROUTER on `port`, which relays to MWL-SCP, found in the
+/// AE directory at `mwl_port`.
+fn production(port: u16, mwl_port: u16, connect_timeout: &str) -> String {
+    format!(
+        "{}
+[[ae_directory]]
+ae_title = \"MWL-SCP\"
+host = \"127.0.0.1\"
+port = {mwl_port}
+
+[operations.MWL]
+type = \"dicom-query\"
+remote_ae_title = \"MWL-SCP\"
+local_ae_title = \"ROUTER\"
+connect_timeout = \"{connect_timeout}\"
+idle_timeout = \"10s\"
+",
+        Production::new()
+            .association(Association::new(
+                "MODALITY1",
+                "ROUTER",
+                &[MWL_FIND],
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .association(Association::new(
+                "ROUTER",
+                "MWL-SCP",
+                &[MWL_FIND],
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .dicom_service(DicomService::new("IN", port, "ROUTER").targets(["MWL"]))
+    )
 }
 
 /// The matches findscu printed: each response's data set lines, sorted.
@@ -112,34 +151,7 @@ fn matches(text: &str) -> Vec<String> {
 async fn worklist_queries_relayed_to_wlmscpfs_return_what_a_direct_query_returns() {
     let (port, mwl_port) = (Port::reserve(), Port::reserve());
     let mwl_port_number = mwl_port.get();
-    let text = format!(
-        "{}
-[[ae_directory]]
-ae_title = \"MWL-SCP\"
-host = \"127.0.0.1\"
-port = {mwl_port_number}
-
-[operations.MWL]
-type = \"dicom-query\"
-remote_ae_title = \"MWL-SCP\"
-local_ae_title = \"ROUTER\"
-idle_timeout = \"5s\"
-",
-        Production::new()
-            .association(Association::new(
-                "MODALITY1",
-                "ROUTER",
-                &[MWL_FIND],
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .association(Association::new(
-                "ROUTER",
-                "MWL-SCP",
-                &[MWL_FIND],
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["MWL"]))
-    );
+    let text = production(port.get(), mwl_port_number, "5s");
     let engine = TestEngine::start(&[("radiology", "worklist", &text)]).await;
     let folder = worklist_folder(&engine.folder("mwl")).await;
     let mut command = dcmtk_command("wlmscpfs");
@@ -173,4 +185,55 @@ idle_timeout = \"5s\"
     );
     assert!(engine.log().contains("connect"), "{}", engine.log());
     assert!(!down.contains("Find Response: 1"), "{down}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_reaches_wlmscpfs_and_a_silent_upstream_fails_within_its_timeout() {
+    let (port, mwl_port, silent) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let mwl_port_number = mwl_port.get();
+    let text = production(port.get(), mwl_port_number, "1s");
+    let engine = TestEngine::start(&[("radiology", "worklist", &text)]).await;
+    let folder = worklist_folder(&engine.folder("mwl")).await;
+    // A second between matches (within the 10 s idle timeout), so that
+    // the C-CANCEL lands before the last.
+    let mut command = dcmtk_command("wlmscpfs");
+    command
+        .args(["-dfr", "--sleep-during", "1", "-dfp"])
+        .arg(&folder)
+        .arg(mwl_port_number.to_string());
+    let _wlmscpfs = Peer::start("wlmscpfs", command, mwl_port).await;
+    let (_, cancelled) = findscu_with("MODALITY1", "ROUTER", port.get(), &["--cancel", "1"]).await;
+    assert!(
+        cancelled.contains("Final Find Response (Cancel"),
+        "{cancelled}\n{}",
+        engine.log()
+    );
+
+    // The AE directory now points at a listener that never answers: the
+    // next query fails within the connect timeout, with the reason.
+    let _listener = silent.listen(None);
+    let moved = engine
+        .command(&[
+            "--namespace",
+            "radiology",
+            "ae",
+            "edit",
+            "MWL-SCP",
+            "--port",
+            &silent.get().to_string(),
+        ])
+        .await;
+    assert!(
+        moved.status.success(),
+        "{}",
+        integration_tests::text(&moved)
+    );
+    let started = std::time::Instant::now();
+    let (_, failed) = findscu("MODALITY1", "ROUTER", port.get()).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        failed.contains("Final Find Response (Failed: UnableToProcess)"),
+        "{failed}"
+    );
+    assert!(engine.log().contains("timed out"), "{}", engine.log());
 }

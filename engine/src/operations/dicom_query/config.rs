@@ -70,3 +70,33 @@ impl DicomQueryConfig {
         errors
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_refused_values_name_their_field() {
+        let c: DicomQueryConfig =
+            toml::from_str("remote_ae_title = \"MWL\"\nlocal_ae_title = \"ME\"").unwrap();
+        assert!(c.problems().is_empty());
+        assert_eq!(c.idle_timeout.get(), std::time::Duration::from_secs(30));
+        let bad: DicomQueryConfig = toml::from_str(
+            "remote_ae_title = \"MWL\"\nlocal_ae_title = \"ME\"\nconnect_timeout = \"0s\"\nidle_timeout = \"10m\"\ntotal_timeout = \"1m\"\nmax_pdu_length = 10",
+        )
+        .unwrap();
+        let fields: Vec<String> = bad.problems().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["connect_timeout", "idle_timeout", "max_pdu_length"]
+        );
+        let unknown = toml::from_str::<DicomQueryConfig>(
+            "remote_ae_title = \"MWL\"\nlocal_ae_title = \"ME\"\nhost = \"x\"",
+        )
+        .unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown field `host`"),
+            "{unknown}"
+        );
+    }
+}
