@@ -21,6 +21,7 @@ mod plugins;
 mod private_data;
 mod production_files;
 mod quarantine;
+mod query;
 mod reference_tables;
 mod reload;
 mod routing;

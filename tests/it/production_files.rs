@@ -33,6 +33,7 @@ fn demo_productions_are_valid() {
         "demo/file-storage",
         "demo/route-by-modality",
         "demo/worklist",
+        "demo/query",
     ] {
         assert!(names.iter().any(|n| n == expected), "{names:?}");
     }

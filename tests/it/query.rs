@@ -1,0 +1,129 @@
+//! Patient and study queries relayed through a production to DCMTK's
+//! `dcmqrscp`: `findscu -P`/`-S` through the engine get exactly the
+//! matches a direct query gets.
+
+use std::path::{Path, PathBuf};
+
+use integration_tests::dcmtk::{dcmtk_command, storescu};
+use integration_tests::engine_process::TestEngine;
+use integration_tests::instances::{Modality, write_instances};
+use integration_tests::net::Port;
+use integration_tests::peer::Peer;
+use integration_tests::production::{Association, DicomService, Production};
+use integration_tests::uids::{EXPLICIT, IMPLICIT};
+
+const PATIENT_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.1.1";
+const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
+
+/// `dcmqrscp.cfg` for one archive, `QRSCP`, storing into `db/QRSCP`.
+fn dcmqrscp_config(root: &Path, port: u16) -> PathBuf {
+    let db = root.join("db/QRSCP");
+    std::fs::create_dir_all(&db).unwrap();
+    let config = root.join("dcmqrscp.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\
+             HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n\
+             AETable BEGIN\nQRSCP {} RW (100, 1024mb) ANY\nAETable END\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+async fn findscu(model: &str, level: &str, calling: &str, called: &str, port: u16) -> String {
+    let out = dcmtk_command("findscu")
+        .args([model, "-v", "-aet", calling, "-aec", called])
+        .args(["-k", &format!("QueryRetrieveLevel={level}")])
+        .args(["-k", "PatientName", "-k", "PatientID"])
+        .args(if level == "STUDY" {
+            vec!["-k", "StudyInstanceUID", "-k", "ModalitiesInStudy"]
+        } else {
+            vec![]
+        })
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// The matches findscu printed: each response's data set lines, sorted.
+fn matches(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split("Find Response:")
+        .skip(1)
+        .map(|block| {
+            block
+                .lines()
+                .filter(|l| l.contains('(') && !l.contains("Find Response"))
+                .map(|l| l.trim_start_matches("I: ").trim().to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn patient_and_study_queries_relayed_to_dcmqrscp_return_what_a_direct_query_returns() {
+    let (port, qr_port) = (Port::reserve(), Port::reserve());
+    let qr = qr_port.get();
+    let models = [PATIENT_ROOT_FIND, STUDY_ROOT_FIND];
+    let text = format!(
+        "{}
+[[ae_directory]]
+ae_title = \"QRSCP\"
+host = \"127.0.0.1\"
+port = {qr}
+
+[operations.PACS]
+type = \"dicom-query\"
+remote_ae_title = \"QRSCP\"
+local_ae_title = \"ROUTER\"
+",
+        Production::new()
+            .association(Association::new(
+                "VIEWER",
+                "ROUTER",
+                &models,
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .association(Association::new(
+                "ROUTER",
+                "QRSCP",
+                &models,
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["PACS"]))
+    );
+    let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
+    let root = engine.folder("qr");
+    let config = dcmqrscp_config(&root, qr);
+    let mut command = dcmtk_command("dcmqrscp");
+    command.arg("-c").arg(&config).current_dir(&root);
+    let _dcmqrscp = Peer::start("dcmqrscp", command, qr_port).await;
+    let input = engine.folder("input");
+    let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 64);
+    let mr = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 2, 64);
+    let files: Vec<PathBuf> = ct.iter().chain(&mr).map(|(p, _)| p.clone()).collect();
+    let stored = storescu("QRSCP", qr, &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 4, "{stored}");
+
+    for (model, level, expected) in [("-P", "PATIENT", 1), ("-S", "STUDY", 2)] {
+        let direct = matches(&findscu(model, level, "ROUTER", "QRSCP", qr).await);
+        assert_eq!(direct.len(), expected, "{level}: {direct:#?}");
+        let relayed = findscu(model, level, "VIEWER", "ROUTER", port.get()).await;
+        assert!(
+            relayed.contains("Final Find Response (Success)"),
+            "{relayed}"
+        );
+        assert_eq!(matches(&relayed), direct, "{level}: {relayed}");
+    }
+}
