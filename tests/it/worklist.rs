@@ -237,3 +237,30 @@ async fn a_cancel_reaches_wlmscpfs_and_a_silent_upstream_fails_within_its_timeou
     );
     assert!(engine.log().contains("timed out"), "{}", engine.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_of_the_query_production_drops_no_query_in_progress() {
+    let (port, mwl_port) = (Port::reserve(), Port::reserve());
+    let mwl_port_number = mwl_port.get();
+    let text = production(port.get(), mwl_port_number, "5s");
+    let engine = TestEngine::start(&[("radiology", "worklist", &text)]).await;
+    let folder = worklist_folder(&engine.folder("mwl")).await;
+    let mut command = dcmtk_command("wlmscpfs");
+    command
+        .args(["-dfr", "--sleep-during", "1", "-dfp"])
+        .arg(&folder)
+        .arg(mwl_port_number.to_string());
+    let _wlmscpfs = Peer::start("wlmscpfs", command, mwl_port).await;
+    let query = tokio::spawn(findscu("MODALITY1", "ROUTER", port.get()));
+    // While wlmscpfs takes its time, the query operation and the service
+    // are changed and reloaded.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let changed = production(port.get(), mwl_port_number, "6s")
+        .replace("[services.IN]", "[services.IN]\nidle_timeout = 120");
+    engine.save("radiology", "worklist", &changed);
+    engine.wait_for_log("Production reloaded", 1).await;
+    let (ok, text) = query.await.unwrap();
+    assert!(ok, "{text}");
+    assert_eq!(matches(&text).len(), 2, "{text}\n{}", engine.log());
+    assert!(text.contains("Final Find Response (Success)"), "{text}");
+}
