@@ -37,7 +37,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &["component", "dataset", "plugin", "part10", "store"],
     ),
     ("operations", &["component", "dimse", "part10", "store"]),
-    ("component", &["dimse", "store"]),
+    ("component", &["dataset", "dimse", "store"]),
     ("dimse", &["part10"]),
     ("store", &[]),
     ("plugin", &[]),

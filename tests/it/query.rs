@@ -15,9 +15,9 @@ use integration_tests::uids::{EXPLICIT, IMPLICIT};
 const PATIENT_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.1.1";
 const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
 
-/// `dcmqrscp.cfg` for one archive, `QRSCP`, storing into `db/QRSCP`.
-fn dcmqrscp_config(root: &Path, port: u16) -> PathBuf {
-    let db = root.join("db/QRSCP");
+/// `dcmqrscp.cfg` for one archive, `ae_title`, storing into `db/<ae_title>`.
+fn dcmqrscp_config(root: &Path, port: u16, ae_title: &str) -> PathBuf {
+    let db = root.join("db").join(ae_title);
     std::fs::create_dir_all(&db).unwrap();
     let config = root.join("dcmqrscp.cfg");
     std::fs::write(
@@ -25,7 +25,7 @@ fn dcmqrscp_config(root: &Path, port: u16) -> PathBuf {
         format!(
             "NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\
              HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n\
-             AETable BEGIN\nQRSCP {} RW (100, 1024mb) ANY\nAETable END\n",
+             AETable BEGIN\n{ae_title} {} RW (100, 1024mb) ANY\nAETable END\n",
             db.display()
         ),
     )
@@ -105,7 +105,7 @@ local_ae_title = \"ROUTER\"
     );
     let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
     let root = engine.folder("qr");
-    let config = dcmqrscp_config(&root, qr);
+    let config = dcmqrscp_config(&root, qr, "QRSCP");
     let mut command = dcmtk_command("dcmqrscp");
     command.arg("-c").arg(&config).current_dir(&root);
     let _dcmqrscp = Peer::start("dcmqrscp", command, qr_port).await;
@@ -126,4 +126,115 @@ local_ae_title = \"ROUTER\"
         );
         assert_eq!(matches(&relayed), direct, "{level}: {relayed}");
     }
+}
+
+/// The Study Instance UIDs of the matches findscu printed, sorted.
+fn studies(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = matches(text)
+        .iter()
+        .flat_map(|m| {
+            m.lines()
+                .filter(|l| l.contains("(0020,000d)"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Starts a `dcmqrscp` called `ae_title` on `port`, in its own folder.
+async fn archive(engine: &TestEngine, ae_title: &str, port: Port) -> Peer {
+    let root = engine.folder(&format!("qr-{ae_title}"));
+    let config = dcmqrscp_config(&root, port.get(), ae_title);
+    let mut command = dcmtk_command("dcmqrscp");
+    command.arg("-c").arg(&config).current_dir(&root);
+    Peer::start("dcmqrscp", command, port).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_archives_with_overlapping_studies_give_one_merged_answer_and_a_failed_one_is_reported()
+{
+    let (port, qr1, qr2) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let models = [PATIENT_ROOT_FIND, STUDY_ROOT_FIND];
+    let (p1, p2) = (qr1.get(), qr2.get());
+    let text = format!(
+        "{}
+[[ae_directory]]
+ae_title = \"QRSCP1\"
+host = \"127.0.0.1\"
+port = {p1}
+
+[[ae_directory]]
+ae_title = \"QRSCP2\"
+host = \"127.0.0.1\"
+port = {p2}
+
+[operations.PACS1]
+type = \"dicom-query\"
+remote_ae_title = \"QRSCP1\"
+local_ae_title = \"ROUTER\"
+
+[operations.PACS2]
+type = \"dicom-query\"
+remote_ae_title = \"QRSCP2\"
+local_ae_title = \"ROUTER\"
+",
+        Production::new()
+            .association(Association::new(
+                "VIEWER",
+                "ROUTER",
+                &models,
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .association(Association::new(
+                "ROUTER",
+                "QRSCP1",
+                &models,
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .association(Association::new(
+                "ROUTER",
+                "QRSCP2",
+                &models,
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .dicom_service(
+                DicomService::new("IN", port.get(), "ROUTER").targets(["PACS1", "PACS2"])
+            )
+    );
+    let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
+    let first = archive(&engine, "QRSCP1", qr1).await;
+    let _second = archive(&engine, "QRSCP2", qr2).await;
+    let input = engine.folder("input");
+    let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 64);
+    let mr = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 2, 64);
+    let ct_files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
+    let mr_files: Vec<PathBuf> = mr.iter().map(|(p, _)| p.clone()).collect();
+    // The CT study is in both archives, the MR study only in the second.
+    assert!(storescu("QRSCP1", p1, &ct_files, &[]).await.ok);
+    assert!(storescu("QRSCP2", p2, &ct_files, &[]).await.ok);
+    assert!(storescu("QRSCP2", p2, &mr_files, &[]).await.ok);
+
+    // The archives differ in Retrieve AE Title: compare the studies.
+    let mut union = studies(&findscu("-S", "STUDY", "ROUTER", "QRSCP1", p1).await);
+    union.extend(studies(
+        &findscu("-S", "STUDY", "ROUTER", "QRSCP2", p2).await,
+    ));
+    union.sort();
+    union.dedup();
+    assert_eq!(union.len(), 2, "{union:#?}");
+    let merged = findscu("-S", "STUDY", "VIEWER", "ROUTER", port.get()).await;
+    assert!(merged.contains("Final Find Response (Success)"), "{merged}");
+    assert_eq!(matches(&merged).len(), 2, "one match per study: {merged}");
+    assert_eq!(studies(&merged), union, "{merged}");
+
+    // One archive down: the other's matches, then a failure naming it.
+    drop(first);
+    let partial = findscu("-S", "STUDY", "VIEWER", "ROUTER", port.get()).await;
+    assert_eq!(matches(&partial).len(), 2, "{partial}");
+    assert!(
+        partial.contains("Final Find Response (Failed: UnableToProcess)"),
+        "{partial}"
+    );
 }

@@ -64,8 +64,14 @@ async fn build(config: &DicomScpConfig, cx: ItemContext) -> Result<RunningItem, 
         namespace: cx.namespace.clone(),
         lookup: Arc::new(cx.associations.clone()),
         ingest,
-        // One upstream for now: the first target that answers queries.
-        query: cx.queries.first().map(|(_, query)| query.clone()),
+        // One upstream, or several merged.
+        query: match cx.queries.as_slice() {
+            [] => None,
+            [(_, one)] => Some(one.clone()),
+            several => Some(Arc::new(crate::component::query::FanOut(
+                several.iter().map(|(_, q)| q.clone()).collect(),
+            ))),
+        },
         spool_dir: cx.bodies.spool_dir().to_path_buf(),
         spool_files: Some(Arc::new({
             let bodies = cx.bodies.clone();
