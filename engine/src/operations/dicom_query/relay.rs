@@ -196,7 +196,8 @@ async fn relay(
                 // A pending response without a match: nothing to relay.
             }
             _ => {
-                assoc.release().await.ok();
+                // The requester need not wait for the upstream's release.
+                tokio::spawn(async move { assoc.release().await.ok() });
                 return Ok(Some(FindAnswer::Done {
                     status: response.status,
                     error_comment: response.error_comment,
