@@ -238,3 +238,92 @@ local_ae_title = \"ROUTER\"
         "{partial}"
     );
 }
+
+/// A Part 10 CT file of patient `name` (raw bytes, in `charset`).
+async fn write_named(dir: &Path, file: &str, charset: &str, name: &[u8], n: u32) -> PathBuf {
+    let mut dump = format!(
+        "(0002,0010) UI [1.2.840.10008.1.2.1]\n(0008,0005) CS [{charset}]\n\
+         (0008,0016) UI [1.2.840.10008.5.1.4.1.1.2]\n(0008,0018) UI [1.2.826.0.1.3680043.8.498.7{n}.1]\n\
+         (0008,0060) CS [CT]\n(0010,0020) LO [PID{n}]\n(0020,000d) UI [1.2.826.0.1.3680043.8.498.7{n}]\n\
+         (0020,000e) UI [1.2.826.0.1.3680043.8.498.7{n}.2]\n"
+    )
+    .into_bytes();
+    dump.extend_from_slice(b"(0010,0010) PN [");
+    dump.extend_from_slice(name);
+    dump.extend_from_slice(b"]\n");
+    let dump_path = dir.join(format!("{file}.dump"));
+    std::fs::write(&dump_path, dump).unwrap();
+    let path = dir.join(format!("{file}.dcm"));
+    let out = dcmtk_command("dump2dcm")
+        .args(["+te", "-g"])
+        .arg(&dump_path)
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latin_1_and_utf_8_names_come_back_as_the_archive_sent_them() {
+    let (port, qr_port) = (Port::reserve(), Port::reserve());
+    let qr = qr_port.get();
+    let models = [PATIENT_ROOT_FIND, STUDY_ROOT_FIND];
+    let text = format!(
+        "{}
+[[ae_directory]]
+ae_title = \"QRSCP\"
+host = \"127.0.0.1\"
+port = {qr}
+
+[operations.PACS]
+type = \"dicom-query\"
+remote_ae_title = \"QRSCP\"
+local_ae_title = \"ROUTER\"
+",
+        Production::new()
+            .association(Association::new(
+                "VIEWER",
+                "ROUTER",
+                &models,
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .association(Association::new(
+                "ROUTER",
+                "QRSCP",
+                &models,
+                &[IMPLICIT, EXPLICIT]
+            ))
+            .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["PACS"]))
+    );
+    let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
+    let _dcmqrscp = archive(&engine, "QRSCP", qr_port).await;
+    let input = engine.folder("input");
+    let files = [
+        write_named(&input, "latin1", "ISO_IR 100", b"M\xdcLLER^J\xf6RG", 1).await,
+        write_named(&input, "utf8", "ISO_IR 192", "GÖTZ^ÄNNE".as_bytes(), 2).await,
+    ];
+    let stored = storescu("QRSCP", qr, &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
+    let direct = findscu("-P", "PATIENT", "ROUTER", "QRSCP", qr).await;
+    let relayed = findscu("-P", "PATIENT", "VIEWER", "ROUTER", port.get()).await;
+    assert_eq!(matches(&direct).len(), 2, "{direct}");
+    assert_eq!(matches(&relayed), matches(&direct), "{relayed}");
+    assert!(relayed.contains("GÖTZ^ÄNNE"), "{relayed}");
+    // The Latin-1 bytes themselves, untouched (not transcoded).
+    let raw = dcmtk_command("findscu")
+        .args(["-P", "-v", "-aet", "VIEWER", "-aec", "ROUTER"])
+        .args(["-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientName"])
+        .args(["127.0.0.1", &port.get().to_string()])
+        .output()
+        .await
+        .unwrap();
+    let printed = [raw.stdout, raw.stderr].concat();
+    let latin_1: &[u8] = b"M\xdcLLER^J\xf6RG";
+    assert!(printed.windows(latin_1.len()).any(|w| w == latin_1));
+}
