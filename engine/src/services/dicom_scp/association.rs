@@ -491,8 +491,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
 
     /// A command set arrived: a request goes to its handler; C-CANCEL
     /// reaches the request it names (one that is over or unknown is
-    /// ignored); anything else ends the association, since no request of
-    /// ours is outstanding.
+    /// ignored); a response (we send no requests) is ignored; anything else
+    /// ends the association.
     async fn on_command(&mut self, pc_id: u8, command: DimseCommand) -> Flow {
         self.trace(&format!("<< {}", command.describe()));
         if let DimseCommand::CancelRq(cancel) = &command {
@@ -505,6 +505,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     "C-CANCEL for no outstanding request; ignored."
                 ),
             }
+            return Flow::Continue;
+        }
+        if !command.is_request() && command_name(command.command_field()).is_some() {
+            // We send no requests: a response answers nothing. Its data set,
+            // if any, is dropped as it arrives; the association goes on.
+            warn!(
+                command = %command.describe(),
+                "A DIMSE response to no request of ours; ignored."
+            );
             return Flow::Continue;
         }
         if !command.is_request()

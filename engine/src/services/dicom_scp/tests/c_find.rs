@@ -313,3 +313,39 @@ async fn our_scu_reads_each_match_as_it_comes_and_cancels() {
     assoc.release().await.unwrap();
     scp.stop().await;
 }
+
+#[tokio::test]
+async fn a_response_to_no_request_is_ignored_and_the_association_goes_on() {
+    let stub = Arc::new(Stub {
+        matches: 1,
+        ..Stub::default()
+    });
+    let scp = start_find(stub).await;
+    let mut s = PduStream::new(raw(scp.addr).await);
+    associate(&mut s, FIND).await;
+    // A C-FIND-RSP with a match, out of the blue.
+    let stray = CFindRq {
+        message_id: 42,
+        affected_sop_class_uid: FIND.into(),
+        priority: crate::dimse::Priority::Medium,
+    }
+    .response(Status::PENDING);
+    send_command(&mut s, 1, &DimseCommand::FindRsp(stray).to_bytes().unwrap())
+        .await
+        .unwrap();
+    send_data(&mut s, 1, IDENTIFIER).await.unwrap();
+    // The association still answers.
+    let mut reassembler = crate::dimse::pdata::Reassembler::new();
+    send_find(&mut s, 7).await;
+    let (first, data) = next_message(&mut s, &mut reassembler).await;
+    assert_eq!(
+        (first.status(), first.message_id_being_responded_to()),
+        (Some(Status::PENDING), Some(7))
+    );
+    assert_eq!(data.as_deref(), Some(IDENTIFIER));
+    let (last, _) = next_message(&mut s, &mut reassembler).await;
+    assert_eq!(last.status(), Some(Status::SUCCESS));
+    s.write_pdu(&Pdu::ReleaseRQ).await.unwrap();
+    assert!(matches!(s.read_pdu().await.unwrap(), Pdu::ReleaseRP));
+    scp.stop().await;
+}
