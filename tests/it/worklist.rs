@@ -173,6 +173,17 @@ async fn worklist_queries_relayed_to_wlmscpfs_return_what_a_direct_query_returns
         relayed.contains("Final Find Response (Success)"),
         "{relayed}"
     );
+    // One log line per query, with the caller and the outcome, no keys.
+    let log = engine.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("Query answered."))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        line.contains("MODALITY1") && line.contains("matches=2") && line.contains("0000H"),
+        "{line}"
+    );
+    assert!(!line.contains("MÜLLER"), "{line}");
 
     // The upstream is down: a failure status with the reason, at once.
     drop(wlmscpfs);

@@ -89,6 +89,9 @@ struct Outstanding {
     answers: tokio::sync::mpsc::Receiver<FindAnswer>,
     /// Fired on the requester's C-CANCEL, and when the association ends.
     cancel: CancellationToken,
+    /// For the log line that ends it.
+    started: tokio::time::Instant,
+    matches: usize,
 }
 
 /// How the association ends after handling a PDU.
@@ -606,6 +609,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                         request,
                         answers,
                         cancel,
+                        started: tokio::time::Instant::now(),
+                        matches: 0,
                     });
                     return Flow::Continue;
                 }
@@ -652,12 +657,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
     /// identifier as the data set), or the final status, which ends the
     /// request. A query that stopped without a final status ends with A700H.
     async fn on_answer(&mut self, answer: Option<FindAnswer>) -> Flow {
-        let Some(outstanding) = &self.outstanding else {
+        let Some(outstanding) = self.outstanding.as_mut() else {
             return Flow::Continue;
         };
         let pc_id = outstanding.pc_id;
         let (rsp, identifier) = match answer {
             Some(FindAnswer::Match { status, identifier }) => {
+                outstanding.matches += 1;
                 (outstanding.request.response(status), Some(identifier))
             }
             Some(FindAnswer::Done {
@@ -676,6 +682,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             }
         };
         if identifier.is_none() {
+            // One line per query: who asked what, how it ended (no keys,
+            // which may be patient data).
+            info!(
+                information_model = %crate::dimse::uids::uid_name_or_uid(&outstanding.request.affected_sop_class_uid),
+                matches = outstanding.matches,
+                status = %rsp.status,
+                error_comment = rsp.error_comment.as_deref().unwrap_or(""),
+                took_ms = outstanding.started.elapsed().as_millis(),
+                "Query answered."
+            );
             self.outstanding = None;
         }
         let flow = self
