@@ -107,6 +107,47 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
         }
     }
     check_cycles(&file, &raw.processes, &mut errors);
+    // A query operation takes queries from a DICOM service, never messages.
+    let query_only: BTreeSet<&str> = operations
+        .iter()
+        .filter(|(_, c)| c.kind() == "dicom-query")
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let senders = raw
+        .services
+        .iter()
+        .filter(|s| s.config.kind() != "dicom-tcp")
+        .map(|s| {
+            (
+                ItemKind::Service,
+                &s.name,
+                s.line_of("targets"),
+                s.config.targets(),
+            )
+        })
+        .chain(raw.processes.iter().map(|p| {
+            (
+                ItemKind::Process,
+                &p.name,
+                p.line_of("targets"),
+                p.config.targets(),
+            )
+        }));
+    for (kind, name, line, targets) in senders {
+        for t in targets.into_iter().filter(|t| query_only.contains(t)) {
+            errors.push(
+                ConfigError::file(
+                    &file,
+                    format!(
+                        "target '{t}' is a dicom-query operation: it answers the C-FIND of a dicom-tcp service and takes no messages; send messages to a dicom-tcp or file operation"
+                    ),
+                )
+                .at_line(Some(line))
+                .in_item(kind, name)
+                .in_field("targets"),
+            );
+        }
+    }
 
     // Resources inside this production (across productions: check_resources).
     let claims = raw

@@ -252,3 +252,38 @@ port = 105
         errors[3]
     );
 }
+
+#[test]
+fn a_query_operation_takes_queries_from_a_dicom_service_and_never_messages() {
+    let text = r#"
+version = 1
+
+[services.IN]
+type = "dicom-tcp"
+port = 11114
+ae_title = "ROUTER"
+targets = ["MWL", "ROUTE"]
+
+[services.FOLDER]
+type = "file"
+folder = "in"
+targets = ["MWL"]
+
+[processes.ROUTE]
+type = "pass-through"
+targets = ["MWL"]
+
+[operations.MWL]
+type = "dicom-query"
+remote_ae_title = "MWL-SCP"
+local_ae_title = "ROUTER"
+"#;
+    let errors = messages(text);
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    for (error, item) in errors.iter().zip(["service 'FOLDER'", "process 'ROUTE'"]) {
+        assert!(
+            error.contains(item) && error.contains("target 'MWL' is a dicom-query operation"),
+            "{error}"
+        );
+    }
+}
