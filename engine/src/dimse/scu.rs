@@ -347,13 +347,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
     /// [`ScuError::NoAcceptedContext`] when Verification was not accepted,
     /// and protocol errors.
     pub async fn echo(&mut self) -> Result<Status, ScuError> {
-        let pc_id = self
-            .accepted_context(VERIFICATION, None)
-            .ok_or_else(|| ScuError::NoAcceptedContext {
-                abstract_syntax: VERIFICATION.to_string(),
-                transfer_syntax: "any transfer syntax".to_string(),
-            })?
-            .id;
+        let pc_id = self.context_id(VERIFICATION, None)?;
         let id = self.next_message_id();
         let rq = DimseCommand::EchoRq(CEchoRq::new(id));
         self.send_command(pc_id, &rq).await?;
@@ -391,13 +385,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         sop_instance_uid: &str,
         transfer_syntax: &str,
     ) -> Result<(u8, u16), ScuError> {
-        let pc_id = self
-            .accepted_context(sop_class_uid, Some(transfer_syntax))
-            .ok_or_else(|| ScuError::NoAcceptedContext {
-                abstract_syntax: sop_class_uid.to_string(),
-                transfer_syntax: transfer_syntax.to_string(),
-            })?
-            .id;
+        let pc_id = self.context_id(sop_class_uid, Some(transfer_syntax))?;
         let id = self.next_message_id();
         let rq = DimseCommand::StoreRq(CStoreRq {
             message_id: id,
@@ -490,13 +478,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         priority: Priority,
         identifier: &[u8],
     ) -> Result<u16, ScuError> {
-        let pc_id = self
-            .accepted_context(sop_class_uid, Some(transfer_syntax))
-            .ok_or_else(|| ScuError::NoAcceptedContext {
-                abstract_syntax: sop_class_uid.to_string(),
-                transfer_syntax: transfer_syntax.to_string(),
-            })?
-            .id;
+        let pc_id = self.context_id(sop_class_uid, Some(transfer_syntax))?;
         let id = self.next_message_id();
         let rq = DimseCommand::FindRq(CFindRq {
             message_id: id,
@@ -536,18 +518,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                         self.push_find_pdv(&pdv).await?;
                     }
                 }
-                Pdu::AbortRQ { source } => {
-                    trace(
-                        &self.trace,
-                        &format!("<< A-ABORT PDU ({})", describe_abort_source(&source)),
-                    );
-                    return Err(ScuError::Aborted(describe_abort_source(&source)));
-                }
-                other => {
-                    trace(&self.trace, &format!("<< {}", describe_pdu(&other)));
-                    self.stream.abort(AbortRQSource::ServiceUser).await;
-                    return Err(ScuError::Unexpected(describe_pdu(&other)));
-                }
+                other => return Err(self.not_pdata(other).await),
             }
         }
     }
@@ -590,17 +561,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         pc_sop_class_uid: &str,
         message_id: u16,
     ) -> Result<(), ScuError> {
-        let pc_id = self
-            .accepted_context(pc_sop_class_uid, None)
-            .ok_or_else(|| ScuError::NoAcceptedContext {
-                abstract_syntax: pc_sop_class_uid.to_string(),
-                transfer_syntax: "any transfer syntax".to_string(),
-            })?
-            .id;
+        let pc_id = self.context_id(pc_sop_class_uid, None)?;
         let cancel = DimseCommand::CancelRq(CCancelRq {
             message_id_being_responded_to: message_id,
         });
         self.send_command(pc_id, &cancel).await
+    }
+
+    /// The id of the context accepted for `abstract_syntax` (with
+    /// `transfer_syntax` when given).
+    fn context_id(
+        &self,
+        abstract_syntax: &str,
+        transfer_syntax: Option<&str>,
+    ) -> Result<u8, ScuError> {
+        self.accepted_context(abstract_syntax, transfer_syntax)
+            .map(|c| c.id)
+            .ok_or_else(|| ScuError::NoAcceptedContext {
+                abstract_syntax: abstract_syntax.to_string(),
+                transfer_syntax: transfer_syntax.unwrap_or("any transfer syntax").to_string(),
+            })
+    }
+
+    /// A PDU other than P-DATA while a response is awaited: the peer's
+    /// A-ABORT, or anything else, answered with ours.
+    async fn not_pdata(&mut self, pdu: Pdu) -> ScuError {
+        if let Pdu::AbortRQ { source } = &pdu {
+            let source = describe_abort_source(source);
+            trace(&self.trace, &format!("<< A-ABORT PDU ({source})"));
+            return ScuError::Aborted(source);
+        }
+        trace(&self.trace, &format!("<< {}", describe_pdu(&pdu)));
+        self.stream.abort(AbortRQSource::ServiceUser).await;
+        ScuError::Unexpected(describe_pdu(&pdu))
     }
 
     async fn send_command(&mut self, pc_id: u8, command: &DimseCommand) -> Result<(), ScuError> {
@@ -637,18 +630,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                         }
                     }
                 }
-                Pdu::AbortRQ { source } => {
-                    trace(
-                        &self.trace,
-                        &format!("<< A-ABORT PDU ({})", describe_abort_source(&source)),
-                    );
-                    return Err(ScuError::Aborted(describe_abort_source(&source)));
-                }
-                other => {
-                    trace(&self.trace, &format!("<< {}", describe_pdu(&other)));
-                    self.stream.abort(AbortRQSource::ServiceUser).await;
-                    return Err(ScuError::Unexpected(describe_pdu(&other)));
-                }
+                other => return Err(self.not_pdata(other).await),
             }
         }
     }
