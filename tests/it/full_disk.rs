@@ -57,20 +57,25 @@ fn available(path: &Path) -> u64 {
         .expect("df prints the free bytes")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn below_the_free_space_floor_c_stores_are_refused_and_accepted_again_once_space_is_freed() {
-    let (port, archive_port) = (Port::reserve(), Port::reserve());
+/// A store-and-forward engine (C-ECHO from ECHOSCU too) whose data
+/// directory is a 64 MiB tmpfs, with this free-space floor; `None` when
+/// this user cannot mount (a test then says it is skipped; root never may).
+async fn engine_on_tmpfs(
+    port: &Port,
+    archive_port: &Port,
+    floor_mib: &str,
+) -> Option<(TestEngine, Tmpfs)> {
     let production = Production::store_and_forward(port.get(), archive_port.get())
         .association(Association::verification("ECHOSCU", "ROUTER"))
         .to_string();
     let mut mounted = None;
     let engine = TestEngine::start_with(
         &[("test", "forward", &production)],
-        &["--min-free-space-mib", "16"],
+        &["--min-free-space-mib", floor_mib],
         |data| mounted = Tmpfs::mount(data, 64),
     )
     .await;
-    let Some(_tmpfs) = mounted else {
+    let Some(tmpfs) = mounted else {
         // Only a user who cannot mount may skip it: never root (CI).
         let root = Command::new("id").arg("-u").output().expect("id");
         assert_ne!(
@@ -79,6 +84,15 @@ async fn below_the_free_space_floor_c_stores_are_refused_and_accepted_again_once
             "root could not mount a tmpfs"
         );
         eprintln!("SKIPPED: mounting a tmpfs needs root");
+        return None;
+    };
+    Some((engine, tmpfs))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_free_space_floor_c_stores_are_refused_and_accepted_again_once_space_is_freed() {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let Some((engine, _tmpfs)) = engine_on_tmpfs(&port, &archive_port, "16").await else {
         return;
     };
     let data = engine.data_dir();
@@ -143,25 +157,8 @@ fn fill_to_the_byte(dir: &Path) -> PathBuf {
 async fn when_the_store_fails_on_a_full_disk_it_is_reopened_once_space_is_freed_without_a_restart()
 {
     let (port, archive_port) = (Port::reserve(), Port::reserve());
-    let production = Production::store_and_forward(port.get(), archive_port.get())
-        .association(Association::verification("ECHOSCU", "ROUTER"))
-        .to_string();
-    let mut mounted = None;
     // No floor: the disk fills to the byte under the store's own writes.
-    let engine = TestEngine::start_with(
-        &[("test", "forward", &production)],
-        &["--min-free-space-mib", "0"],
-        |data| mounted = Tmpfs::mount(data, 64),
-    )
-    .await;
-    let Some(_tmpfs) = mounted else {
-        let root = Command::new("id").arg("-u").output().expect("id");
-        assert_ne!(
-            String::from_utf8_lossy(&root.stdout).trim(),
-            "0",
-            "root could not mount a tmpfs"
-        );
-        eprintln!("SKIPPED: mounting a tmpfs needs root");
+    let Some((engine, _tmpfs)) = engine_on_tmpfs(&port, &archive_port, "0").await else {
         return;
     };
     let data = engine.data_dir();

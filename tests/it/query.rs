@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use integration_tests::dcmtk::{dcmtk_command, storescu};
+use integration_tests::dcmtk::{dcmtk_command, find_matches, storescu};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::Port;
@@ -33,6 +33,30 @@ fn dcmqrscp_config(root: &Path, port: u16, ae_title: &str) -> PathBuf {
     config
 }
 
+/// VIEWER asks ROUTER on `port`, which relays Patient and Study Root
+/// queries to every archive of `archives` (AE title, port), each found in
+/// the AE directory.
+fn production(port: u16, archives: &[(&str, u16)]) -> String {
+    let models = [PATIENT_ROOT_FIND, STUDY_ROOT_FIND];
+    let syntaxes = [IMPLICIT, EXPLICIT];
+    let mut production =
+        Production::new().association(Association::new("VIEWER", "ROUTER", &models, &syntaxes));
+    let mut targets = Vec::new();
+    let mut declared = String::new();
+    for (ae_title, archive_port) in archives {
+        production =
+            production.association(Association::new("ROUTER", ae_title, &models, &syntaxes));
+        targets.push(format!("TO-{ae_title}"));
+        declared.push_str(&format!(
+            "\n[[ae_directory]]\nae_title = \"{ae_title}\"\nhost = \"127.0.0.1\"\nport = {archive_port}\n\n\
+             [operations.TO-{ae_title}]\ntype = \"dicom-query\"\nremote_ae_title = \"{ae_title}\"\nlocal_ae_title = \"ROUTER\"\n"
+        ));
+    }
+    let service =
+        DicomService::new("IN", port, "ROUTER").targets(targets.iter().map(String::as_str));
+    format!("{}{declared}", production.dicom_service(service))
+}
+
 async fn findscu(model: &str, level: &str, calling: &str, called: &str, port: u16) -> String {
     let out = dcmtk_command("findscu")
         .args([model, "-v", "-aet", calling, "-aec", called])
@@ -53,62 +77,13 @@ async fn findscu(model: &str, level: &str, calling: &str, called: &str, port: u1
     text
 }
 
-/// The matches findscu printed: each response's data set lines, sorted.
-fn matches(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = text
-        .split("Find Response:")
-        .skip(1)
-        .map(|block| {
-            block
-                .lines()
-                .filter(|l| l.contains('(') && !l.contains("Find Response"))
-                .map(|l| l.trim_start_matches("I: ").trim().to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn patient_and_study_queries_relayed_to_dcmqrscp_return_what_a_direct_query_returns() {
     let (port, qr_port) = (Port::reserve(), Port::reserve());
     let qr = qr_port.get();
-    let models = [PATIENT_ROOT_FIND, STUDY_ROOT_FIND];
-    let text = format!(
-        "{}
-[[ae_directory]]
-ae_title = \"QRSCP\"
-host = \"127.0.0.1\"
-port = {qr}
-
-[operations.PACS]
-type = \"dicom-query\"
-remote_ae_title = \"QRSCP\"
-local_ae_title = \"ROUTER\"
-",
-        Production::new()
-            .association(Association::new(
-                "VIEWER",
-                "ROUTER",
-                &models,
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .association(Association::new(
-                "ROUTER",
-                "QRSCP",
-                &models,
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["PACS"]))
-    );
+    let text = production(port.get(), &[("QRSCP", qr)]);
     let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
-    let root = engine.folder("qr");
-    let config = dcmqrscp_config(&root, qr, "QRSCP");
-    let mut command = dcmtk_command("dcmqrscp");
-    command.arg("-c").arg(&config).current_dir(&root);
-    let _dcmqrscp = Peer::start("dcmqrscp", command, qr_port).await;
+    let _dcmqrscp = archive(&engine, "QRSCP", qr_port).await;
     let input = engine.folder("input");
     let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 64);
     let mr = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 2, 64);
@@ -117,20 +92,20 @@ local_ae_title = \"ROUTER\"
     assert!(stored.ok && stored.acknowledged() == 4, "{stored}");
 
     for (model, level, expected) in [("-P", "PATIENT", 1), ("-S", "STUDY", 2)] {
-        let direct = matches(&findscu(model, level, "ROUTER", "QRSCP", qr).await);
+        let direct = find_matches(&findscu(model, level, "ROUTER", "QRSCP", qr).await);
         assert_eq!(direct.len(), expected, "{level}: {direct:#?}");
         let relayed = findscu(model, level, "VIEWER", "ROUTER", port.get()).await;
         assert!(
             relayed.contains("Final Find Response (Success)"),
             "{relayed}"
         );
-        assert_eq!(matches(&relayed), direct, "{level}: {relayed}");
+        assert_eq!(find_matches(&relayed), direct, "{level}: {relayed}");
     }
 }
 
 /// The Study Instance UIDs of the matches findscu printed, sorted.
 fn studies(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = matches(text)
+    let mut out: Vec<String> = find_matches(text)
         .iter()
         .flat_map(|m| {
             m.lines()
@@ -156,53 +131,8 @@ async fn archive(engine: &TestEngine, ae_title: &str, port: Port) -> Peer {
 async fn two_archives_with_overlapping_studies_give_one_merged_answer_and_a_failed_one_is_reported()
 {
     let (port, qr1, qr2) = (Port::reserve(), Port::reserve(), Port::reserve());
-    let models = [PATIENT_ROOT_FIND, STUDY_ROOT_FIND];
     let (p1, p2) = (qr1.get(), qr2.get());
-    let text = format!(
-        "{}
-[[ae_directory]]
-ae_title = \"QRSCP1\"
-host = \"127.0.0.1\"
-port = {p1}
-
-[[ae_directory]]
-ae_title = \"QRSCP2\"
-host = \"127.0.0.1\"
-port = {p2}
-
-[operations.PACS1]
-type = \"dicom-query\"
-remote_ae_title = \"QRSCP1\"
-local_ae_title = \"ROUTER\"
-
-[operations.PACS2]
-type = \"dicom-query\"
-remote_ae_title = \"QRSCP2\"
-local_ae_title = \"ROUTER\"
-",
-        Production::new()
-            .association(Association::new(
-                "VIEWER",
-                "ROUTER",
-                &models,
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .association(Association::new(
-                "ROUTER",
-                "QRSCP1",
-                &models,
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .association(Association::new(
-                "ROUTER",
-                "QRSCP2",
-                &models,
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .dicom_service(
-                DicomService::new("IN", port.get(), "ROUTER").targets(["PACS1", "PACS2"])
-            )
-    );
+    let text = production(port.get(), &[("QRSCP1", p1), ("QRSCP2", p2)]);
     let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
     let first = archive(&engine, "QRSCP1", qr1).await;
     let _second = archive(&engine, "QRSCP2", qr2).await;
@@ -226,13 +156,17 @@ local_ae_title = \"ROUTER\"
     assert_eq!(union.len(), 2, "{union:#?}");
     let merged = findscu("-S", "STUDY", "VIEWER", "ROUTER", port.get()).await;
     assert!(merged.contains("Final Find Response (Success)"), "{merged}");
-    assert_eq!(matches(&merged).len(), 2, "one match per study: {merged}");
+    assert_eq!(
+        find_matches(&merged).len(),
+        2,
+        "one match per study: {merged}"
+    );
     assert_eq!(studies(&merged), union, "{merged}");
 
     // One archive down: the other's matches, then a failure naming it.
     drop(first);
     let partial = findscu("-S", "STUDY", "VIEWER", "ROUTER", port.get()).await;
-    assert_eq!(matches(&partial).len(), 2, "{partial}");
+    assert_eq!(find_matches(&partial).len(), 2, "{partial}");
     assert!(
         partial.contains("Final Find Response (Failed: UnableToProcess)"),
         "{partial}"
@@ -273,34 +207,7 @@ async fn write_named(dir: &Path, file: &str, charset: &str, name: &[u8], n: u32)
 async fn latin_1_and_utf_8_names_come_back_as_the_archive_sent_them() {
     let (port, qr_port) = (Port::reserve(), Port::reserve());
     let qr = qr_port.get();
-    let models = [PATIENT_ROOT_FIND, STUDY_ROOT_FIND];
-    let text = format!(
-        "{}
-[[ae_directory]]
-ae_title = \"QRSCP\"
-host = \"127.0.0.1\"
-port = {qr}
-
-[operations.PACS]
-type = \"dicom-query\"
-remote_ae_title = \"QRSCP\"
-local_ae_title = \"ROUTER\"
-",
-        Production::new()
-            .association(Association::new(
-                "VIEWER",
-                "ROUTER",
-                &models,
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .association(Association::new(
-                "ROUTER",
-                "QRSCP",
-                &models,
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["PACS"]))
-    );
+    let text = production(port.get(), &[("QRSCP", qr)]);
     let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
     let _dcmqrscp = archive(&engine, "QRSCP", qr_port).await;
     let input = engine.folder("input");
@@ -312,8 +219,8 @@ local_ae_title = \"ROUTER\"
     assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
     let direct = findscu("-P", "PATIENT", "ROUTER", "QRSCP", qr).await;
     let relayed = findscu("-P", "PATIENT", "VIEWER", "ROUTER", port.get()).await;
-    assert_eq!(matches(&direct).len(), 2, "{direct}");
-    assert_eq!(matches(&relayed), matches(&direct), "{relayed}");
+    assert_eq!(find_matches(&direct).len(), 2, "{direct}");
+    assert_eq!(find_matches(&relayed), find_matches(&direct), "{relayed}");
     assert!(relayed.contains("GÖTZ^ÄNNE"), "{relayed}");
     // The Latin-1 bytes themselves, untouched (not transcoded).
     let raw = dcmtk_command("findscu")

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use integration_tests::dcmtk::dcmtk_command;
+use integration_tests::dcmtk::{dcmtk_command, find_matches};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
@@ -62,6 +62,18 @@ async fn worklist_folder(root: &Path) -> std::path::PathBuf {
         );
     }
     folder
+}
+
+/// `wlmscpfs` serving `folder` on `port`; when `slow`, a second between
+/// matches.
+async fn wlmscpfs(folder: &Path, port: Port, slow: bool) -> Peer {
+    let mut command = dcmtk_command("wlmscpfs");
+    command.arg("-dfr");
+    if slow {
+        command.args(["--sleep-during", "1"]);
+    }
+    command.arg("-dfp").arg(folder).arg(port.get().to_string());
+    Peer::start("wlmscpfs", command, port).await
 }
 
 /// `findscu -W` as `calling` to `called` on `port`: its exit status and
@@ -129,24 +141,6 @@ idle_timeout = \"10s\"
     )
 }
 
-/// The matches findscu printed: each response's data set lines, sorted.
-fn matches(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = text
-        .split("Find Response:")
-        .skip(1)
-        .map(|block| {
-            block
-                .lines()
-                .filter(|l| l.contains('(') && !l.contains("Find Response"))
-                .map(|l| l.trim_start_matches("I: ").trim().to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn worklist_queries_relayed_to_wlmscpfs_return_what_a_direct_query_returns() {
     let (port, mwl_port) = (Port::reserve(), Port::reserve());
@@ -154,20 +148,15 @@ async fn worklist_queries_relayed_to_wlmscpfs_return_what_a_direct_query_returns
     let text = production(port.get(), mwl_port_number, "5s");
     let engine = TestEngine::start(&[("radiology", "worklist", &text)]).await;
     let folder = worklist_folder(&engine.folder("mwl")).await;
-    let mut command = dcmtk_command("wlmscpfs");
-    command
-        .args(["-dfr", "-dfp"])
-        .arg(&folder)
-        .arg(mwl_port_number.to_string());
-    let wlmscpfs = Peer::start("wlmscpfs", command, mwl_port).await;
+    let wlmscpfs = wlmscpfs(&folder, mwl_port, false).await;
 
     let (direct_ok, direct) = findscu("ROUTER", "MWL-SCP", mwl_port_number).await;
     assert!(direct_ok, "{direct}");
     let (relayed_ok, relayed) = findscu("MODALITY1", "ROUTER", port.get()).await;
     assert!(relayed_ok, "{relayed}\n{}", engine.log());
-    let expected = matches(&direct);
+    let expected = find_matches(&direct);
     assert_eq!(expected.len(), 2, "{direct}");
-    assert_eq!(matches(&relayed), expected, "{relayed}");
+    assert_eq!(find_matches(&relayed), expected, "{relayed}");
     assert!(relayed.contains("MÜLLER^HANS"), "{relayed}");
     assert!(
         relayed.contains("Final Find Response (Success)"),
@@ -207,12 +196,7 @@ async fn a_cancel_reaches_wlmscpfs_and_a_silent_upstream_fails_within_its_timeou
     let folder = worklist_folder(&engine.folder("mwl")).await;
     // A second between matches (within the 10 s idle timeout), so that
     // the C-CANCEL lands before the last.
-    let mut command = dcmtk_command("wlmscpfs");
-    command
-        .args(["-dfr", "--sleep-during", "1", "-dfp"])
-        .arg(&folder)
-        .arg(mwl_port_number.to_string());
-    let _wlmscpfs = Peer::start("wlmscpfs", command, mwl_port).await;
+    let _wlmscpfs = wlmscpfs(&folder, mwl_port, true).await;
     let (_, cancelled) = findscu_with("MODALITY1", "ROUTER", port.get(), &["--cancel", "1"]).await;
     assert!(
         cancelled.contains("Final Find Response (Cancel"),
@@ -256,12 +240,7 @@ async fn a_reload_of_the_query_production_drops_no_query_in_progress() {
     let text = production(port.get(), mwl_port_number, "5s");
     let engine = TestEngine::start(&[("radiology", "worklist", &text)]).await;
     let folder = worklist_folder(&engine.folder("mwl")).await;
-    let mut command = dcmtk_command("wlmscpfs");
-    command
-        .args(["-dfr", "--sleep-during", "1", "-dfp"])
-        .arg(&folder)
-        .arg(mwl_port_number.to_string());
-    let _wlmscpfs = Peer::start("wlmscpfs", command, mwl_port).await;
+    let _wlmscpfs = wlmscpfs(&folder, mwl_port, true).await;
     let query = tokio::spawn(findscu("MODALITY1", "ROUTER", port.get()));
     // While wlmscpfs takes its time, the query operation and the service
     // are changed and reloaded.
@@ -272,6 +251,6 @@ async fn a_reload_of_the_query_production_drops_no_query_in_progress() {
     engine.wait_for_log("Production reloaded", 1).await;
     let (ok, text) = query.await.unwrap();
     assert!(ok, "{text}");
-    assert_eq!(matches(&text).len(), 2, "{text}\n{}", engine.log());
+    assert_eq!(find_matches(&text).len(), 2, "{text}\n{}", engine.log());
     assert!(text.contains("Final Find Response (Success)"), "{text}");
 }

@@ -185,3 +185,23 @@ impl Archive {
         }
     }
 }
+
+/// The matches `findscu -v` printed: each response's data set lines, the
+/// responses sorted (upstreams merged by the engine may answer in another
+/// order than a direct query).
+pub fn find_matches(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split("Find Response:")
+        .skip(1)
+        .map(|block| {
+            block
+                .lines()
+                .filter(|l| l.contains('(') && !l.contains("Find Response"))
+                .map(|l| l.trim_start_matches("I: ").trim().to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    out.sort();
+    out
+}
