@@ -1,15 +1,12 @@
 //! The AE directory of one namespace: tree `<namespace>/ae-directory`, key
-//! = AE title, value = version byte + JSON entry. Every write is one
+//! = AE title, value = version byte + JSON entry ([`super::versioned`]). Every write is one
 //! compare-and-swap, then a sync: all or nothing, as for associations.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, versioned};
 use crate::association::{AeEntry, AeTitle};
 use crate::ids::NamespaceId;
-
-/// The first byte of every stored entry.
-const FORMAT_V1: u8 = 1;
 
 /// The stored form, version 1, apart from the model.
 #[derive(Serialize, Deserialize)]
@@ -168,15 +165,7 @@ impl AeDirectory {
             key: String::from_utf8_lossy(key).into_owned(),
             reason,
         };
-        let (version, body) = bytes
-            .split_first()
-            .ok_or_else(|| corrupt("empty value".to_string()))?;
-        if *version != FORMAT_V1 {
-            return Err(corrupt(format!(
-                "format version {version} is not known to this build (it reads version {FORMAT_V1})"
-            )));
-        }
-        let r: RecordV1 = serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))?;
+        let r: RecordV1 = versioned::decode(bytes).map_err(corrupt)?;
         if r.ae_title.as_str().as_bytes() != key {
             return Err(corrupt("the key does not match the stored AE title".into()));
         }
@@ -198,13 +187,11 @@ fn encode(entry: &AeEntry) -> Result<Vec<u8>, StoreError> {
         port: entry.port,
         description: entry.description.clone(),
     };
-    let mut out = vec![FORMAT_V1];
-    serde_json::to_writer(&mut out, &record).map_err(|e| StoreError::Corrupt {
+    versioned::encode(&record).map_err(|e| StoreError::Corrupt {
         namespace: NamespaceId::default(),
         key: entry.ae_title.to_string(),
         reason: e.to_string(),
-    })?;
-    Ok(out)
+    })
 }
 
 #[cfg(test)]

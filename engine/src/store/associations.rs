@@ -4,12 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::keys::{associations_tree, decode_pair_key, display_key, pair_key};
-use super::{Store, StoreError};
+use super::{Store, StoreError, versioned};
 use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext};
 use crate::ids::NamespaceId;
-
-/// The first byte of every stored association context.
-const FORMAT_V1: u8 = 1;
 
 /// The stored form, version 1. Kept apart from the model so that the model can
 /// change without silently changing what is on disk.
@@ -255,15 +252,7 @@ impl Associations {
             key: display_key(key),
             reason,
         };
-        let (version, body) = bytes
-            .split_first()
-            .ok_or_else(|| corrupt("empty value".to_string()))?;
-        if *version != FORMAT_V1 {
-            return Err(corrupt(format!(
-                "format version {version} is not known to this build (it reads version {FORMAT_V1})"
-            )));
-        }
-        let record: RecordV1 = serde_json::from_slice(body).map_err(|e| corrupt(e.to_string()))?;
+        let record: RecordV1 = versioned::decode(bytes).map_err(corrupt)?;
         let ctx = AssociationContext {
             calling_ae_title: record.calling_ae_title,
             called_ae_title: record.called_ae_title,
@@ -290,14 +279,12 @@ impl Associations {
             presentation_contexts: ctx.presentation_contexts.clone(),
             max_pdu_length: ctx.max_pdu_length,
         };
-        let mut out = vec![FORMAT_V1];
         // Serialising plain structs of strings and numbers cannot fail; map the
         // error anyway rather than panic.
-        serde_json::to_writer(&mut out, &record).map_err(|e| StoreError::Corrupt {
+        versioned::encode(&record).map_err(|e| StoreError::Corrupt {
             namespace: self.namespace.clone(),
             key: ctx.key().to_string(),
             reason: e.to_string(),
-        })?;
-        Ok(out)
+        })
     }
 }

@@ -46,6 +46,7 @@ pub(crate) mod quarantine;
 pub(crate) mod recover;
 pub(crate) mod retention;
 pub(crate) mod spool;
+mod versioned;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
