@@ -171,6 +171,58 @@ async fn two_archives_with_overlapping_studies_give_one_merged_answer_and_a_fail
         partial.contains("Final Find Response (Failed: UnableToProcess)"),
         "{partial}"
     );
+
+    // Each query is in the trace: level, matches, status, one delivery
+    // per upstream; its keys only in `show`; nothing to send again.
+    let ns = ["--namespace", "radiology"];
+    engine
+        .wait_until("both queries in the trace", async || {
+            let list = engine
+                .json(&[&ns[..], &["messages", "list", "--json"]].concat())
+                .await;
+            list.as_array().is_some_and(|l| l.len() == 2)
+        })
+        .await;
+    let list = engine
+        .json(&[&ns[..], &["messages", "list", "--json"]].concat())
+        .await;
+    let (latest, earlier) = (&list[0], &list[1]);
+    assert_eq!(earlier["status"], "delivered", "{earlier:#}");
+    assert_eq!(latest["status"], "failed", "{latest:#}");
+    assert_eq!(latest["query"]["level"], "STUDY");
+    assert_eq!(latest["query"]["matches"], 2);
+    assert_eq!(latest["query"]["status"], 0xC001);
+    let deliveries = latest["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries[0]["target"]["item"], "TO-QRSCP1");
+    assert_eq!(deliveries[0]["status"], "failed");
+    assert_eq!(deliveries[1]["status"], "delivered");
+    let text = engine
+        .command(&[&ns[..], &["messages", "list"]].concat())
+        .await;
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("(query: STUDY level, 2 matches)"), "{text}");
+    assert!(!text.contains("PatientName"), "no keys in the list: {text}");
+    let id = latest["id"].to_string();
+    let show = engine
+        .command(&[&ns[..], &["messages", "show", &id]].concat())
+        .await;
+    let show = String::from_utf8_lossy(&show.stdout).into_owned();
+    for expected in [
+        "STUDY level, 2 matches",
+        "PatientName (returned)",
+        "Upstreams:",
+        "TO-QRSCP1: failed",
+    ] {
+        assert!(show.contains(expected), "{expected:?} in {show}");
+    }
+    let resend = engine
+        .command(&[&ns[..], &["messages", "resend", &id]].concat())
+        .await;
+    let refused = String::from_utf8_lossy(&resend.stderr).into_owned();
+    assert!(
+        !resend.status.success() && refused.contains("is a query"),
+        "{refused}"
+    );
 }
 
 /// A Part 10 CT file of patient `name` (raw bytes, in `charset`).

@@ -85,7 +85,13 @@ pub(super) fn resend(
             ..MessageFilter::default()
         };
         for ns in namespaces(store, namespace, every_namespace) {
-            for r in store.messages(&ns)?.list(&filter)? {
+            // A query that failed is asked again by its requester.
+            for r in store
+                .messages(&ns)?
+                .list(&filter)?
+                .into_iter()
+                .filter(|r| r.has_body())
+            {
                 found.insert(r.id, ns.clone());
             }
         }

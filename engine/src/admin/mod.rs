@@ -43,7 +43,7 @@ pub use execute::execute;
 pub use http::HttpError;
 pub use server::{AdminServer, MAX_REQUEST_BODY, serve};
 pub use status::{EngineState, EngineStatus};
-pub use views::{AddressView, AssociationView, MessageView};
+pub use views::{AddressView, AssociationView, MessageView, QueryView};
 
 use crate::ids::NamespaceId;
 use crate::store::{Store, StoreError};

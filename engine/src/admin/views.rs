@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext};
 use crate::ids::NamespaceId;
 use crate::message::{
-    Delivery, DeliveryStatus, ItemAddress, MessageHeader, MessageId, MessageRecord, TraceEvent,
+    Delivery, DeliveryStatus, ItemAddress, MessageHeader, MessageId, MessageRecord, QueryTrace,
+    TraceEvent,
 };
 use crate::store::quarantine::{QuarantinedBody, QuarantinedRecord, RestoredBody};
 
@@ -41,6 +42,59 @@ pub struct MessageView {
     pub events: Vec<EventView>,
     /// The body file was removed by retention; the header stays.
     pub body_purged: bool,
+    /// A query (C-FIND): what was asked and how it was answered; its
+    /// deliveries are its upstreams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryView>,
+}
+
+/// A query in the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryView {
+    /// PATIENT, STUDY, SERIES, IMAGE or WORKLIST.
+    pub level: String,
+    /// The identifier's keys, in its order; `Sequence>Keyword` inside a
+    /// sequence.
+    pub keys: Vec<QueryKeyView>,
+    /// Matches sent to the requester.
+    pub matches: u64,
+    /// The final status sent to the requester.
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_match_ms: Option<u64>,
+    pub duration_ms: u64,
+}
+
+/// One key of a query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryKeyView {
+    pub keyword: String,
+    /// The value matched; empty for a key only to be returned.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
+}
+
+impl From<QueryTrace> for QueryView {
+    fn from(q: QueryTrace) -> Self {
+        Self {
+            level: q.level,
+            keys: q
+                .keys
+                .into_iter()
+                .map(|k| QueryKeyView {
+                    keyword: k.keyword,
+                    value: k.value,
+                })
+                .collect(),
+            matches: q.matches,
+            status: q.status,
+            error_comment: q.error_comment,
+            first_match_ms: q.first_match_ms,
+            duration_ms: q.duration_ms,
+        }
+    }
 }
 
 /// What is known of a message since it arrived.
@@ -98,6 +152,7 @@ impl From<MessageRecord> for MessageView {
             deliveries: r.deliveries.into_iter().map(Into::into).collect(),
             events: r.events.into_iter().map(Into::into).collect(),
             body_purged: r.body_purged,
+            query: r.query.map(Into::into),
         }
     }
 }

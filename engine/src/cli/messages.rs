@@ -6,7 +6,7 @@
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
-use crate::admin::{self, MessageView, Request, Response};
+use crate::admin::{self, MessageView, QueryView, Request, Response};
 use crate::component::HumanDuration;
 use crate::ids::NamespaceId;
 use crate::message::{DeliveryStatus, MessageFilter, MessageId, now_ms};
@@ -216,12 +216,17 @@ fn render_list(
             if scope.is_none() {
                 row.push(m.namespace.to_string());
             }
+            // A query's keys are patient data: the list names its level only.
+            let instance = match &m.query {
+                Some(q) => format!("(query: {} level, {} matches)", q.level, q.matches),
+                None => m.header.sop_instance_uid.clone(),
+            };
             row.extend([
                 format_time(m.header.received_at),
                 format!("{}/{}", m.header.source.production, m.header.source.item),
                 m.status.to_string(),
                 sop,
-                m.header.sop_instance_uid.clone(),
+                instance,
                 targets,
             ]);
             row
@@ -263,10 +268,7 @@ fn render_show(m: &MessageView) -> String {
         "Message {} in namespace {}: {}\n\
          Received:          {} UTC by {}/{}\n\
          From:              {} ({} → {})\n\
-         SOP class:         {}\n\
-         SOP instance UID:  {}\n\
-         Transfer syntax:   {}\n\
-         Size:              {} bytes{}\n",
+         SOP class:         {}\n",
         m.id,
         m.namespace,
         m.status,
@@ -277,16 +279,28 @@ fn render_show(m: &MessageView) -> String {
         h.calling_ae_title,
         h.called_ae_title,
         name(&h.sop_class_uid),
-        h.sop_instance_uid,
-        name(&h.transfer_syntax),
-        h.size,
-        if m.body_purged {
-            " (body purged by retention)"
-        } else {
-            ""
-        },
     );
-    out.push_str("Deliveries:\n");
+    match &m.query {
+        Some(q) => out.push_str(&render_query(q, &name(&h.transfer_syntax))),
+        None => out.push_str(&format!(
+            "SOP instance UID:  {}\n\
+             Transfer syntax:   {}\n\
+             Size:              {} bytes{}\n",
+            h.sop_instance_uid,
+            name(&h.transfer_syntax),
+            h.size,
+            if m.body_purged {
+                " (body purged by retention)"
+            } else {
+                ""
+            },
+        )),
+    }
+    out.push_str(if m.query.is_some() {
+        "Upstreams:\n"
+    } else {
+        "Deliveries:\n"
+    });
     if m.deliveries.is_empty() {
         out.push_str("  none (the service has no target)\n");
     }
@@ -303,6 +317,11 @@ fn render_show(m: &MessageView) -> String {
         if let Some(e) = &d.last_error {
             out.push_str(&format!("\n    last error: {e}"));
         }
+        if m.query.is_some()
+            && let Some(r) = &d.reason
+        {
+            out.push_str(&format!("\n    {r}"));
+        }
         out.push('\n');
     }
     out.push_str("Trace:\n");
@@ -314,6 +333,38 @@ fn render_show(m: &MessageView) -> String {
             e.item.item,
             e.event
         ));
+    }
+    out
+}
+
+/// What a query asked and how it ended.
+fn render_query(q: &QueryView, transfer_syntax: &str) -> String {
+    let status = crate::dimse::Status(q.status);
+    let mut out = format!(
+        "Transfer syntax:   {transfer_syntax}\n\
+         Query:             {} level, {} matches, final status {status}{}\n\
+         Took:              {} ms{}\n\
+         Keys:\n",
+        q.level,
+        q.matches,
+        q.error_comment
+            .as_ref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default(),
+        q.duration_ms,
+        q.first_match_ms
+            .map(|f| format!(", first match after {f} ms"))
+            .unwrap_or_default(),
+    );
+    if q.keys.is_empty() {
+        out.push_str("  none readable\n");
+    }
+    for k in &q.keys {
+        if k.value.is_empty() {
+            out.push_str(&format!("  {} (returned)\n", k.keyword));
+        } else {
+            out.push_str(&format!("  {} = {}\n", k.keyword, k.value));
+        }
     }
     out
 }

@@ -13,6 +13,8 @@ pub enum MessageError {
     NoDelivery { id: MessageId, target: ItemAddress },
     #[error("message {0} cannot be sent again: its body was purged by retention")]
     BodyPurged(MessageId),
+    #[error("message {0} is a query: there is nothing to send again (the requester asks again)")]
+    Query(MessageId),
     #[error("stored message {key} in namespace {namespace} cannot be read: {reason}")]
     Corrupt {
         namespace: NamespaceId,

@@ -7,6 +7,8 @@
 //! - [`record`]: [`MessageRecord`], [`Delivery`], [`DeliveryStatus`],
 //!   [`TraceEvent`] and the transitions, each one method.
 //! - [`filter`]: [`MessageFilter`], what a listing asks for.
+//! - [`query`]: [`QueryTrace`], a query (C-FIND) as a message without a
+//!   body, one delivery per upstream.
 //! - [`queues`]: [`MessageQueues`], the one interface through which items
 //!   and the runtime reach messages and their queues; [`error`]:
 //!   [`MessageError`].
@@ -16,12 +18,14 @@
 pub mod error;
 pub mod filter;
 pub mod header;
+pub mod query;
 pub mod queues;
 pub mod record;
 
 pub use error::MessageError;
 pub use filter::MessageFilter;
 pub use header::{ItemAddress, MessageHeader, MessageId, now_ms};
+pub use query::{QueryKey, QueryTrace, UpstreamOutcome};
 pub use queues::MessageQueues;
 pub use record::{Delivery, DeliveryStatus, MessageRecord, TraceEvent};
 

@@ -43,6 +43,14 @@ pub trait MessageQueues: Send + Sync + std::fmt::Debug {
         targets: &[ItemAddress],
     ) -> Result<MessageRecord, MessageError>;
 
+    /// Records a message that has no body and nothing left to deliver (a
+    /// query, answered): one write, no queue entry. Like the other writes,
+    /// it is made durable by the backend's next flush.
+    ///
+    /// # Errors
+    /// The backend failed.
+    fn record(&self, record: &MessageRecord) -> Result<(), MessageError>;
+
     /// Pending deliveries of an item, oldest first, after `after`, at most
     /// `limit`; entries in flight or waiting for their back-off are left out.
     ///

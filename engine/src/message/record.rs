@@ -99,7 +99,8 @@ pub struct TraceEvent {
 /// Everything known about a message.
 ///
 /// The store keeps it as the serde encoding of this type behind a format
-/// version byte: a change of its fields needs a new format version.
+/// version byte: fields may be added (optional, with a default); any other
+/// change of its fields needs a new format version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
     pub id: MessageId,
@@ -110,6 +111,10 @@ pub struct MessageRecord {
     /// The body file was removed by retention; the header stays.
     #[serde(default)]
     pub body_purged: bool,
+    /// A query (C-FIND): what was asked and how it was answered. It has no
+    /// body (see [`super::query`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<super::query::QueryTrace>,
 }
 
 /// What [`MessageRecord::requeue`] found.
@@ -155,6 +160,7 @@ impl MessageRecord {
             }],
             header,
             body_purged: false,
+            query: None,
         }
     }
 
@@ -347,6 +353,9 @@ impl MessageRecord {
     /// [`MessageError::BodyPurged`]: without its body a message cannot be
     /// sent again.
     pub fn resendable(&self, include_delivered: bool) -> Result<Vec<ItemAddress>, MessageError> {
+        if self.query.is_some() {
+            return Err(MessageError::Query(self.id));
+        }
         if self.body_purged {
             return Err(MessageError::BodyPurged(self.id));
         }
@@ -364,7 +373,7 @@ impl MessageRecord {
     /// Retention removes the body: only of a message delivered everywhere
     /// whose body is still there. Returns whether it was marked purged.
     pub fn purge(&mut self) -> bool {
-        if self.body_purged || self.status() != DeliveryStatus::Delivered {
+        if self.body_purged || !self.has_body() || self.status() != DeliveryStatus::Delivered {
             return false;
         }
         self.body_purged = true;

@@ -232,3 +232,78 @@ fn a_delivered_delivery_is_never_marked_failed_afterwards() {
     assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 1));
     assert_eq!(r.status(), DeliveryStatus::Delivered);
 }
+
+fn query(upstreams: &[UpstreamOutcome]) -> MessageRecord {
+    let trace = QueryTrace {
+        level: "STUDY".into(),
+        keys: vec![QueryKey {
+            keyword: "PatientName".into(),
+            value: "DOE^J*".into(),
+        }],
+        matches: 3,
+        status: 0xC001,
+        error_comment: Some("upstream 2: connection refused".into()),
+        first_match_ms: Some(5),
+        duration_ms: 40,
+    };
+    MessageRecord::query(
+        MessageId(8),
+        NamespaceId::new("demo").unwrap(),
+        header(),
+        trace,
+        upstreams,
+    )
+}
+
+#[test]
+fn a_query_is_a_message_without_a_body_with_one_delivery_per_upstream() {
+    let pacs = |item: &str, status, comment: Option<&str>| UpstreamOutcome {
+        target: ItemAddress::new("p", item),
+        matches: 3,
+        status,
+        error_comment: comment.map(Into::into),
+        duration_ms: 30,
+    };
+    let r = query(&[
+        pacs("PACS-A", Some(0x0000), None),
+        pacs("PACS-B", Some(0xC001), Some("connection refused")),
+        pacs("PACS-C", None, None),
+    ]);
+    let statuses: Vec<_> = r.deliveries.iter().map(|d| d.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Failed
+        ]
+    );
+    assert_eq!(r.status(), DeliveryStatus::Failed);
+    assert_eq!(
+        r.deliveries[1].reason.as_deref(),
+        Some("connection refused")
+    );
+    assert!(
+        r.events[0].event.contains("STUDY level, 1 key"),
+        "{:?}",
+        r.events
+    );
+    assert!(
+        r.events[2]
+            .event
+            .contains("failed with C001H after 30 ms: connection refused")
+    );
+    assert!(
+        r.events[4]
+            .event
+            .starts_with("answered: 3 matches, final status C001H after 40 ms")
+    );
+    assert!(!r.has_body());
+    assert!(matches!(
+        r.resendable(true),
+        Err(MessageError::Query(MessageId(8)))
+    ));
+    let mut r = query(&[pacs("PACS-A", Some(0x0000), None)]);
+    assert_eq!(r.status(), DeliveryStatus::Delivered);
+    assert!(!r.purge(), "retention has no body to remove");
+}

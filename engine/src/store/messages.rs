@@ -521,6 +521,10 @@ impl MessageQueues for Messages {
         Ok(record)
     }
 
+    fn record(&self, record: &MessageRecord) -> Result<(), MessageError> {
+        self.write_new(record, &[])
+    }
+
     fn pending(
         &self,
         target: &ItemAddress,

@@ -93,7 +93,7 @@ fn delivered(
     for ns in store.message_namespaces() {
         let messages = store.messages(&ns)?;
         for r in messages.list(&MessageFilter::default())? {
-            if !r.body_purged && r.status() == DeliveryStatus::Delivered {
+            if r.has_body() && !r.body_purged && r.status() == DeliveryStatus::Delivered {
                 candidates.push((r.header.received_at, ns.clone(), r.id, r.header));
             }
         }

@@ -42,6 +42,9 @@ impl MessageQueues for RefusesRecords {
     ) -> Result<MessageRecord, MessageError> {
         Err(refused())
     }
+    fn record(&self, _: &MessageRecord) -> Result<(), MessageError> {
+        Err(refused())
+    }
     fn pending(
         &self,
         target: &ItemAddress,

@@ -64,14 +64,13 @@ async fn build(config: &DicomScpConfig, cx: ItemContext) -> Result<RunningItem, 
         namespace: cx.namespace.clone(),
         lookup: Arc::new(cx.associations.clone()),
         ingest,
-        // One upstream, or several merged.
-        query: match cx.queries.as_slice() {
-            [] => None,
-            [(_, one)] => Some(one.clone()),
-            several => Some(Arc::new(crate::component::query::FanOut(
-                several.iter().map(|(_, q)| q.clone()).collect(),
-            ))),
-        },
+        query: (!cx.queries.is_empty()).then(|| {
+            Arc::new(crate::component::query::Route {
+                upstreams: cx.queries.clone(),
+                source: cx.address(),
+                messages: cx.messages.clone(),
+            }) as Arc<dyn crate::component::query::Query>
+        }),
         spool_dir: cx.bodies.spool_dir().to_path_buf(),
         spool_files: Some(Arc::new({
             let bodies = cx.bodies.clone();

@@ -295,3 +295,34 @@ fn entries_left_by_a_crash_between_writes_are_removed() {
     assert_eq!(m.queue_depth(&out).unwrap(), 0);
     assert_eq!(m.get(done).unwrap().status(), DeliveryStatus::Delivered);
 }
+
+#[test]
+fn a_query_is_recorded_listed_and_never_sent_again() {
+    let dir = crate::store::private_tempdir();
+    let store = Store::open(dir.path()).unwrap();
+    let m = store.messages(&ns()).unwrap();
+    let id = store.next_message_id().unwrap();
+    let trace = crate::message::QueryTrace {
+        level: "WORKLIST".into(),
+        keys: Vec::new(),
+        matches: 0,
+        status: 0,
+        error_comment: None,
+        first_match_ms: None,
+        duration_ms: 3,
+    };
+    let upstream = crate::message::UpstreamOutcome {
+        target: ItemAddress::new("p", "MWL"),
+        matches: 0,
+        status: Some(0),
+        error_comment: None,
+        duration_ms: 2,
+    };
+    let record = MessageRecord::query(id, ns(), header(1), trace, &[upstream]);
+    m.record(&record).unwrap();
+    assert_eq!(m.get(id).unwrap(), record);
+    assert_eq!(m.list(&MessageFilter::default()).unwrap(), vec![record]);
+    assert!(m.queues().unwrap().is_empty(), "nothing is queued");
+    assert!(matches!(m.resend(id, true), Err(MessageError::Query(_))));
+    assert!(!m.set_purged(id, true).unwrap());
+}

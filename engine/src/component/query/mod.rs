@@ -1,0 +1,83 @@
+//! Queries (C-FIND) between the items of a production: a service that
+//! accepts one hands it to a [`Query`] (a query operation among its
+//! targets), which answers with matches as they come, then one end.
+
+use std::net::SocketAddr;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::association::AeTitle;
+use crate::ids::NamespaceId;
+
+/// A C-FIND request as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindRequest {
+    pub message_id: u16,
+    /// The information model (Patient Root FIND, Modality Worklist FIND, …).
+    pub sop_class_uid: String,
+    pub priority: crate::dimse::Priority,
+    /// The identifier (the query keys), exactly as received, encoded in
+    /// `transfer_syntax`.
+    pub identifier: Vec<u8>,
+    /// The transfer syntax accepted on the presentation context: answers
+    /// are encoded in it too.
+    pub transfer_syntax: String,
+    pub calling_ae_title: AeTitle,
+    pub called_ae_title: AeTitle,
+    pub peer: SocketAddr,
+    pub namespace: NamespaceId,
+    /// The service's item name.
+    pub service: String,
+}
+
+/// What a query answers, in order: matches, then one end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindAnswer {
+    /// A match (status FF00 or FF01), encoded in the request's transfer
+    /// syntax.
+    Match {
+        status: crate::dimse::Status,
+        identifier: Vec<u8>,
+    },
+    /// The final status, with an Error Comment when it failed.
+    Done {
+        status: crate::dimse::Status,
+        error_comment: Option<String>,
+    },
+}
+
+/// Where a query's answers go, as they come. A query that drops it without
+/// [`FindAnswer::Done`] ends with A700H.
+#[derive(Debug, Clone)]
+pub struct FindAnswers(pub tokio::sync::mpsc::Sender<FindAnswer>);
+
+/// The requester is gone: the association ended.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the requester's association ended")]
+pub struct RequesterGone;
+
+impl FindAnswers {
+    /// Sends one answer to the requester. Waits while the requester reads
+    /// slower than answers come, so that memory stays flat in the number
+    /// of matches.
+    ///
+    /// # Errors
+    /// [`RequesterGone`].
+    pub async fn send(&self, answer: FindAnswer) -> Result<(), RequesterGone> {
+        self.0.send(answer).await.map_err(|_| RequesterGone)
+    }
+}
+
+/// Answers C-FIND requests.
+pub trait Query: Send + Sync + std::fmt::Debug + 'static {
+    /// Starts answering `request` from a task of its own: matches, then one
+    /// [`FindAnswer::Done`], sent to `answers`. `cancel` fires when the
+    /// requester sends C-CANCEL (answer [`crate::dimse::Status::CANCEL`]
+    /// then) or its association ends.
+    fn find(&self, request: FindRequest, answers: FindAnswers, cancel: CancellationToken);
+}
+
+mod keys;
+mod route;
+
+pub use route::Route;
