@@ -1,6 +1,8 @@
 //! Guest glue between the generated WIT bindings and [`crate::Plugin`].
 //! Only compiled for `wasm32`; used by [`crate::export_plugin!`].
 
+pub mod query;
+
 use std::any::Any;
 use std::cell::RefCell;
 
@@ -9,7 +11,9 @@ use crate::{
     Plugin, Tag,
 };
 
-/// The bindings `wit-bindgen` generates from `wit/router.wit`.
+/// The bindings `wit-bindgen` generates from `wit/router.wit`, world
+/// `query-router`: every plugin built with this SDK exports the query hook;
+/// one exported with [`crate::export_plugin!`] lets queries pass unchanged.
 #[allow(
     missing_docs,
     unreachable_pub,
@@ -19,9 +23,9 @@ use crate::{
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
-        world: "router",
+        world: "query-router",
         pub_export_macro: true,
-        export_macro_name: "__export_router_world",
+        export_macro_name: "__export_query_router_world",
         default_bindings_module: "switchboard_sdk::__glue::bindings",
     });
 }
@@ -76,16 +80,7 @@ pub fn route<P: Plugin>(header: WitHeader) -> Result<WitDecision, String> {
         transfer_syntax_uid: header.transfer_syntax_uid,
         targets: header.targets,
     };
-    let decision = PLUGIN.with(|slot| {
-        let slot = slot.borrow();
-        let plugin = slot
-            .as_ref()
-            .and_then(|p| p.downcast_ref::<P>())
-            .ok_or_else(|| "route was called before init".to_string())?;
-        plugin
-            .route(&Message::new(&header, &HostSource))
-            .map_err(|e| e.to_string())
-    })?;
+    let decision = with_plugin::<P, _>(|p| p.route(&Message::new(&header, &HostSource)))?;
     Ok(match decision {
         Decision::Drop(reason) => types::Decision::Drop(reason),
         Decision::Forward { targets, edits } => types::Decision::Forward(types::Forward {
@@ -107,8 +102,22 @@ pub fn route<P: Plugin>(header: WitHeader) -> Result<WitDecision, String> {
     })
 }
 
+/// Runs `f` on the plugin `init` built.
+pub(crate) fn with_plugin<P: 'static, T>(
+    f: impl FnOnce(&P) -> crate::Result<T>,
+) -> Result<T, String> {
+    PLUGIN.with(|slot| {
+        let slot = slot.borrow();
+        let plugin = slot
+            .as_ref()
+            .and_then(|p| p.downcast_ref::<P>())
+            .ok_or_else(|| "called before init".to_string())?;
+        f(plugin).map_err(|e| e.to_string())
+    })
+}
+
 /// Reads attributes through the engine's `host` imports.
-struct HostSource;
+pub(crate) struct HostSource;
 
 impl AttributeSource for HostSource {
     fn attribute(&self, path: &[PathStep], tag: Tag) -> Option<AttributeValue> {

@@ -1,8 +1,10 @@
 //! The Switchboard plugin SDK: write a routing plugin in plain Rust.
 //!
 //! The contract between the engine and a plugin is the WIT world in
-//! `wit/router.wit` (package `switchboard:router@1.0.0`). This crate hides it:
-//! a plugin author implements [`Plugin`] and calls [`export_plugin!`] once.
+//! `wit/router.wit` (package `switchboard:router@1.1.0`). This crate hides it:
+//! a plugin author implements [`Plugin`] and calls [`export_plugin!`] once;
+//! a plugin that also sees queries implements [`QueryHook`] too and calls
+//! [`export_query_plugin!`] instead.
 //!
 //! ```
 //! use switchboard_sdk::{tags, Decision, Message, Plugin, Result};
@@ -33,6 +35,9 @@
 //! # Layout
 //!
 //! - [`Plugin`], [`Message`], [`Decision`], [`Edit`]: what a plugin sees and returns.
+//! - [`QueryHook`], [`Query`], [`Match`], [`QueryDecision`], [`MatchDecision`],
+//!   [`KeyEdit`]: the same for queries (C-FIND) and their matches.
+//! - [`Attributes`]: a data set read lazily, behind all of them.
 //! - [`AttributeValue`], [`Date`]: attribute values with helpers for strings,
 //!   numbers, dates and multi-valued attributes.
 //! - [`tags`]: typed constants for common standard tags.
@@ -47,6 +52,7 @@
 
 use std::fmt;
 
+mod query;
 pub mod tags;
 pub mod testing;
 mod value;
@@ -55,10 +61,11 @@ mod value;
 #[doc(hidden)]
 pub mod __glue;
 
+pub use query::{KeyEdit, Match, MatchDecision, Query, QueryDecision, QueryHeader, QueryHook};
 pub use value::{AttributeValue, Date};
 
 /// The version of the WIT contract this SDK targets.
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "1.1.0";
 
 /// A data element tag: group in the high 16 bits, element in the low 16.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -304,31 +311,23 @@ pub trait AttributeSource {
     fn attribute(&self, path: &[PathStep], tag: Tag) -> Option<AttributeValue>;
 }
 
-/// One message as a plugin sees it: the header, and its data set read lazily.
-pub struct Message<'a> {
-    header: &'a MessageHeader,
+/// A data set read lazily through the engine: a message's, a query's
+/// identifier, or one match. Only what is asked for is parsed.
+pub struct Attributes<'a> {
     source: &'a dyn AttributeSource,
 }
 
-impl fmt::Debug for Message<'_> {
+impl fmt::Debug for Attributes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message")
-            .field("header", self.header)
-            .finish_non_exhaustive()
+        f.debug_struct("Attributes").finish_non_exhaustive()
     }
 }
 
-impl<'a> Message<'a> {
-    /// A message over a header and an attribute source (used by the glue and [`testing`]).
+impl<'a> Attributes<'a> {
+    /// Attributes read from `source`.
     #[must_use]
-    pub fn new(header: &'a MessageHeader, source: &'a dyn AttributeSource) -> Self {
-        Message { header, source }
-    }
-
-    /// The header.
-    #[must_use]
-    pub fn header(&self) -> &MessageHeader {
-        self.header
+    pub fn new(source: &'a dyn AttributeSource) -> Self {
+        Attributes { source }
     }
 
     /// Reads a top-level attribute; `None` when absent.
@@ -347,6 +346,14 @@ impl<'a> Message<'a> {
     #[must_use]
     pub fn string(&self, tag: Tag) -> Option<String> {
         self.attribute(tag)
+            .and_then(|v| v.first().map(str::to_string))
+    }
+
+    /// The first value of an attribute inside sequence items, trimmed;
+    /// `None` when absent or empty.
+    #[must_use]
+    pub fn string_in(&self, path: &[PathStep], tag: Tag) -> Option<String> {
+        self.attribute_in(path, tag)
             .and_then(|v| v.first().map(str::to_string))
     }
 
@@ -375,6 +382,45 @@ impl<'a> Message<'a> {
     }
 }
 
+/// One message as a plugin sees it: the header, and its data set read
+/// lazily (the [`Attributes`] methods: `message.string(tags::MODALITY)`).
+pub struct Message<'a> {
+    header: &'a MessageHeader,
+    attributes: Attributes<'a>,
+}
+
+impl fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("header", self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Message<'a> {
+    /// A message over a header and an attribute source (used by the glue and [`testing`]).
+    #[must_use]
+    pub fn new(header: &'a MessageHeader, source: &'a dyn AttributeSource) -> Self {
+        Message {
+            header,
+            attributes: Attributes::new(source),
+        }
+    }
+
+    /// The header.
+    #[must_use]
+    pub fn header(&self) -> &MessageHeader {
+        self.header
+    }
+}
+
+impl<'a> std::ops::Deref for Message<'a> {
+    type Target = Attributes<'a>;
+    fn deref(&self) -> &Attributes<'a> {
+        &self.attributes
+    }
+}
+
 /// A routing plugin. Implement it once and export it with [`export_plugin!`].
 pub trait Plugin: Sized + 'static {
     /// Builds the plugin from the process's configuration (JSON text, "{}"
@@ -399,7 +445,9 @@ pub fn log(level: Level, text: &str) {
     testing::record_log(level, text);
 }
 
-/// Exports a [`Plugin`] implementation as the component's `plugin` interface.
+/// Exports a [`Plugin`] implementation as the component's `plugin`
+/// interface; queries passing through its process go on unchanged (see
+/// [`export_query_plugin!`] for a plugin that sees them).
 ///
 /// Call it once, at the top level of the plugin crate. On native targets it
 /// expands to nothing, so the same crate builds as an `rlib` for tests.
@@ -419,7 +467,19 @@ macro_rules! export_plugin {
                     $crate::__glue::route::<$plugin>(header)
                 }
             }
-            $crate::__glue::bindings::__export_router_world!(__SwitchboardExport with_types_in $crate::__glue::bindings);
+            impl $crate::__glue::query::HookGuest for __SwitchboardExport {
+                fn query(
+                    _header: $crate::__glue::query::WitQueryHeader,
+                ) -> ::std::result::Result<$crate::__glue::query::WitQueryDecision, ::std::string::String> {
+                    ::std::result::Result::Ok($crate::__glue::query::pass_query())
+                }
+                fn filter_match(
+                    _header: $crate::__glue::query::WitQueryHeader,
+                ) -> ::std::result::Result<$crate::__glue::query::WitMatchDecision, ::std::string::String> {
+                    ::std::result::Result::Ok($crate::__glue::query::pass_match())
+                }
+            }
+            $crate::__glue::bindings::__export_query_router_world!(__SwitchboardExport with_types_in $crate::__glue::bindings);
         };
     };
 }

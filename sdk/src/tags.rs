@@ -244,8 +244,12 @@ pub const REQUESTING_SERVICE: Tag = Tag::new(0x0032, 0x1033);
 pub const REQUESTED_PROCEDURE_DESCRIPTION: Tag = Tag::new(0x0032, 0x1060);
 /// RequestAttributesSequence (0040,0275) SQ 1
 pub const REQUEST_ATTRIBUTES_SEQUENCE: Tag = Tag::new(0x0040, 0x0275);
+/// ScheduledStationAETitle (0040,0001) AE 1-n
+pub const SCHEDULED_STATION_AE_TITLE: Tag = Tag::new(0x0040, 0x0001);
 /// ScheduledProcedureStepID (0040,0009) SH 1
 pub const SCHEDULED_PROCEDURE_STEP_ID: Tag = Tag::new(0x0040, 0x0009);
+/// ScheduledProcedureStepSequence (0040,0100) SQ 1
+pub const SCHEDULED_PROCEDURE_STEP_SEQUENCE: Tag = Tag::new(0x0040, 0x0100);
 /// RequestedProcedureID (0040,1001) SH 1
 pub const REQUESTED_PROCEDURE_ID: Tag = Tag::new(0x0040, 0x1001);
 /// PerformedProcedureStepStartDate (0040,0244) DA 1
@@ -437,10 +441,16 @@ pub const ALL: &[(&str, Tag, &str)] = &[
         REQUEST_ATTRIBUTES_SEQUENCE,
         "SQ",
     ),
+    ("ScheduledStationAETitle", SCHEDULED_STATION_AE_TITLE, "AE"),
     (
         "ScheduledProcedureStepID",
         SCHEDULED_PROCEDURE_STEP_ID,
         "SH",
+    ),
+    (
+        "ScheduledProcedureStepSequence",
+        SCHEDULED_PROCEDURE_STEP_SEQUENCE,
+        "SQ",
     ),
     ("RequestedProcedureID", REQUESTED_PROCEDURE_ID, "SH"),
     (

@@ -17,8 +17,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::{
-    AttributeSource, AttributeValue, Decision, Level, Message, MessageHeader, PathStep, Plugin,
-    Result, Tag,
+    AttributeSource, AttributeValue, Decision, Level, Match, MatchDecision, Message, MessageHeader,
+    PathStep, Plugin, Query, QueryDecision, QueryHeader, QueryHook, Result, Tag,
 };
 
 /// A message for tests: a header plus a map of attributes (with sequence items).
@@ -112,6 +112,39 @@ impl MockMessage {
             )));
         }
         Ok(decision)
+    }
+}
+
+impl MockMessage {
+    /// The header a query hook sees: the message header's id, source, AE
+    /// titles, SOP class and transfer syntax.
+    #[must_use]
+    pub fn query_header(&self) -> QueryHeader {
+        let h = &self.header;
+        QueryHeader {
+            query_id: h.message_id.clone(),
+            source: h.source.clone(),
+            calling_ae_title: h.calling_ae_title.clone(),
+            called_ae_title: h.called_ae_title.clone(),
+            sop_class_uid: h.sop_class_uid.clone(),
+            transfer_syntax_uid: h.transfer_syntax_uid.clone(),
+        }
+    }
+
+    /// Runs `plugin.query` with this as the query's identifier.
+    ///
+    /// # Errors
+    /// The plugin's error.
+    pub fn query<P: QueryHook>(&self, plugin: &P) -> Result<QueryDecision> {
+        plugin.query(&Query::new(&self.query_header(), self))
+    }
+
+    /// Runs `plugin.filter_match` with this as the match.
+    ///
+    /// # Errors
+    /// The plugin's error.
+    pub fn filter_match<P: QueryHook>(&self, plugin: &P) -> Result<MatchDecision> {
+        plugin.filter_match(&Match::new(&self.query_header(), self))
     }
 }
 

@@ -10,8 +10,9 @@ use integration_tests::instances::{Instance, Modality};
 use integration_tests::plugins::plugin;
 use switchboard::plugin::cache::ComponentCache;
 use switchboard::plugin::{
-    AttributeSource, AttributeValue, CallError, CallOptions, Decision, Forward, MessageHeader,
-    Plugin, PluginEngine, PluginError,
+    AttributeEdit, AttributeSource, AttributeValue, CallError, CallOptions, Decision, Forward,
+    KeyEdit, KeyPath, MatchDecision, MessageHeader, PathStep, Plugin, PluginEngine, PluginError,
+    QueryDecision, QueryHeader, SetAttribute, SetKey,
 };
 use switchboard::processes::wasm_router::{
     DicomSource, RouteRequest, WasmRouter, WasmRouterConfig,
@@ -214,6 +215,97 @@ fn an_unknown_major_contract_version_is_refused() {
         err.to_string().contains("switchboard:router@2.0.0"),
         "{err}"
     );
+}
+
+#[test]
+fn a_plugin_built_for_contract_1_0_loads_and_routes_as_before() {
+    let first = load("test-contract-1-0", "{}", CallOptions::default()).unwrap();
+    assert_eq!(first.info().contract_version, "1.0.0");
+    assert!(!first.has_query_hook());
+    let mut attributes = BTreeMap::new();
+    attributes.insert(
+        0x0008_0060,
+        AttributeValue {
+            vr: "CS".into(),
+            values: vec!["CT".into()],
+            items: 0,
+        },
+    );
+    let decision = first.route(&header(1), Arc::new(attributes)).unwrap();
+    let Decision::Forward(Forward { targets, edits }) = decision else {
+        panic!("forwarded: {decision:?}");
+    };
+    assert_eq!(targets, ["ARCHIVE", "BACKUP"]);
+    assert_eq!(
+        edits,
+        [AttributeEdit::Set(SetAttribute {
+            tag: 0x0008_0080,
+            vr: "LO".into(),
+            values: vec!["CONTRACT 1.0 CT".into()],
+        })]
+    );
+    let current = load(
+        "route-by-modality",
+        r#"{"routes": {"CT": ["ARCHIVE"]}}"#,
+        CallOptions::default(),
+    );
+    assert_eq!(
+        current.unwrap().info().contract_version,
+        switchboard::plugin::CONTRACT_VERSION
+    );
+}
+
+#[test]
+fn a_plugin_with_the_query_hook_is_asked_about_queries_and_matches() {
+    let header = QueryHeader {
+        query_id: "q1".into(),
+        source: "SCP".into(),
+        calling_ae_title: "MR1".into(),
+        called_ae_title: "ROUTER".into(),
+        sop_class_uid: "1.2.840.10008.5.1.4.31".into(),
+        transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+    };
+    let nothing = || -> Arc<dyn AttributeSource> { Arc::new(BTreeMap::new()) };
+    let scope = load("worklist-scope", "{}", CallOptions::default()).unwrap();
+    assert!(scope.has_query_hook());
+    let station = KeyEdit::Set(SetKey {
+        at: KeyPath {
+            path: vec![PathStep {
+                sequence: 0x0040_0100,
+                item: 0,
+            }],
+            tag: 0x0040_0001,
+        },
+        vr: "AE".into(),
+        values: vec!["MR1".into()],
+    });
+    assert_eq!(
+        scope.query(&header, nothing()).unwrap(),
+        QueryDecision::Ask(vec![station])
+    );
+    // No Scheduled Procedure Step: not the caller's station.
+    assert_eq!(
+        scope.filter_match(&header, nothing()).unwrap(),
+        MatchDecision::Drop
+    );
+    // A plugin exported without the hook, and one built for 1.0.0, let
+    // queries and matches pass.
+    for (name, config) in [
+        ("route-by-ae-title", r#"{"calling": {"MR1": ["ARCHIVE"]}}"#),
+        ("test-contract-1-0", "{}"),
+    ] {
+        let plugin = load(name, config, CallOptions::default()).unwrap();
+        assert_eq!(
+            plugin.query(&header, nothing()).unwrap(),
+            QueryDecision::Ask(Vec::new()),
+            "{name}"
+        );
+        assert_eq!(
+            plugin.filter_match(&header, nothing()).unwrap(),
+            MatchDecision::Keep(Vec::new()),
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -24,15 +24,15 @@ fn check_prints_contract_version_and_exports_of_every_example_plugin() {
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{name}: {stderr}");
         assert!(
-            stdout.contains("contract: switchboard:router@1.0.0"),
+            stdout.contains("contract: switchboard:router@1.1.0"),
             "{name}: {stdout}"
         );
         assert!(
-            stdout.contains("switchboard:router/plugin@1.0.0: init, route"),
+            stdout.contains("switchboard:router/plugin@1.1.0: init, route"),
             "{name}: {stdout}"
         );
         assert!(
-            stdout.contains("switchboard:router/host@1.0.0"),
+            stdout.contains("switchboard:router/host@1.1.0"),
             "{name}: {stdout}"
         );
     }

@@ -11,8 +11,10 @@ pub const PLUGINS: &[&str] = &[
     "route-by-ae-title",
     "tag-morph",
     "filter",
+    "worklist-scope",
     "test-misbehave",
     "test-wrong-version",
+    "test-contract-1-0",
 ];
 
 fn workspace_root() -> PathBuf {

@@ -1,9 +1,10 @@
 //! A loaded plugin and one bounded call into it per message.
 //!
-//! Instances are pre-linked once ([`RouterPre`]) and kept warm: each call
-//! takes an initialised instance from a small idle pool (or makes one), runs
-//! `route` under an epoch deadline and a memory cap, and puts the instance
-//! back. An instance that traps, overruns its deadline or hits the memory cap
+//! Instances are pre-linked once ([`RouterPre`], or [`QueryRouterPre`] for a
+//! plugin with the query hook) and kept warm: each call takes an
+//! initialised instance from a small idle pool (or makes one), runs `route`
+//! (or `query`, `filter-match`) under an epoch deadline and a memory cap,
+//! and puts the instance back. An instance that traps, overruns its deadline or hits the memory cap
 //! is thrown away, so a failure never leaks into the next message. Set
 //! [`CallOptions::fresh_instance_per_call`] to instantiate (and `init`) per
 //! call instead: full isolation between messages, at the cost measured in
@@ -22,7 +23,11 @@ use super::cache::ComponentCache;
 use super::engine::{PluginEngine, ticks_for};
 use super::error::{CallError, PluginError};
 use super::host::{AttributeSource, CallBudget, HostState};
-use super::{CONTRACT_MAJOR, CONTRACT_PACKAGE, Decision, Forward, MessageHeader};
+use super::query_bindings::{QueryRouter, QueryRouterPre};
+use super::{
+    CONTRACT_MAJOR, CONTRACT_PACKAGE, Decision, Forward, MatchDecision, MessageHeader,
+    QueryDecision, QueryHeader,
+};
 
 /// Limits of each call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,14 +86,26 @@ pub struct PluginInfo {
 
 struct Ready {
     store: Store<HostState>,
-    router: Router,
+    instance: Instance,
+}
+
+/// A plugin linked as what it exports.
+enum Pre {
+    Router(RouterPre<HostState>),
+    /// It exports the query hook too.
+    QueryRouter(QueryRouterPre<HostState>),
+}
+
+enum Instance {
+    Router(Router),
+    QueryRouter(QueryRouter),
 }
 
 /// A loaded, initialised plugin. Share it (`Arc`) between workers.
 pub struct Plugin {
     name: Arc<str>,
     engine: PluginEngine,
-    pre: RouterPre<HostState>,
+    pre: Pre,
     config: String,
     options: CallOptions,
     idle: Mutex<Vec<Ready>>,
@@ -254,12 +271,14 @@ impl Plugin {
         };
         let mut linker = Linker::<HostState>::new(engine.wasmtime());
         Router::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(link)?;
-        // WASI imports the guest toolchain adds: not granted, they trap if called.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(link)?;
-        let pre =
-            RouterPre::new(linker.instantiate_pre(&component).map_err(link)?).map_err(link)?;
+        stub_ungranted(&mut linker, &component, engine.wasmtime()).map_err(link)?;
+        let linked = linker.instantiate_pre(&component).map_err(link)?;
+        let hook = format!("{CONTRACT_PACKAGE}/query-hook@{CONTRACT_MAJOR}.");
+        let pre = if info.exports.iter().any(|e| e.starts_with(&hook)) {
+            Pre::QueryRouter(QueryRouterPre::new(linked).map_err(link)?)
+        } else {
+            Pre::Router(RouterPre::new(linked).map_err(link)?)
+        };
         let plugin = Plugin {
             name: Arc::from(name),
             engine,
@@ -309,8 +328,12 @@ impl Plugin {
         });
         store.data_mut().budget = CallBudget::start(self.options.init_deadline);
         store.set_epoch_deadline(ticks_for(self.options.init_deadline));
-        let router = match self.pre.instantiate(&mut store) {
-            Ok(r) => r,
+        let instantiated = match &self.pre {
+            Pre::Router(pre) => pre.instantiate(&mut store).map(Instance::Router),
+            Pre::QueryRouter(pre) => pre.instantiate(&mut store).map(Instance::QueryRouter),
+        };
+        let instance = match instantiated {
+            Ok(i) => i,
             Err(e) => {
                 return Err(classify(
                     e,
@@ -320,11 +343,16 @@ impl Plugin {
                 ));
             }
         };
-        match router
-            .switchboard_router_plugin()
-            .call_init(&mut store, &self.config)
-        {
-            Ok(Ok(())) => Ok(Ready { store, router }),
+        let init = match &instance {
+            Instance::Router(r) => r
+                .switchboard_router_plugin()
+                .call_init(&mut store, &self.config),
+            Instance::QueryRouter(r) => r
+                .switchboard_router_plugin()
+                .call_init(&mut store, &self.config),
+        };
+        match init {
+            Ok(Ok(())) => Ok(Ready { store, instance }),
             Ok(Err(message)) => Err(CallError::Plugin(message)),
             Err(e) => Err(classify(
                 e,
@@ -346,6 +374,12 @@ impl Plugin {
         }
     }
 
+    /// Whether the plugin exports the query hook (contract 1.1.0 and later).
+    #[must_use]
+    pub fn has_query_hook(&self) -> bool {
+        matches!(self.pre, Pre::QueryRouter(_))
+    }
+
     /// Routes one message. Any failure affects this call only.
     ///
     /// # Errors
@@ -356,6 +390,63 @@ impl Plugin {
         header: &MessageHeader,
         source: Arc<dyn AttributeSource>,
     ) -> Result<Decision, CallError> {
+        let decision = self.call(
+            &header.message_id,
+            source,
+            |instance, store| match instance {
+                Instance::Router(r) => r.switchboard_router_plugin().call_route(store, header),
+                Instance::QueryRouter(r) => r.switchboard_router_plugin().call_route(store, header),
+            },
+        )?;
+        if self.options.check_targets {
+            validate(decision, header)
+        } else {
+            Ok(decision)
+        }
+    }
+
+    /// Asks the plugin about a query before it goes upstream; `source`
+    /// reads its identifier. A plugin without the hook lets it pass.
+    ///
+    /// # Errors
+    /// As [`Plugin::route`].
+    pub fn query(
+        &self,
+        header: &QueryHeader,
+        source: Arc<dyn AttributeSource>,
+    ) -> Result<QueryDecision, CallError> {
+        self.call(&header.query_id, source, |instance, store| match instance {
+            Instance::Router(_) => Ok(Ok(QueryDecision::Ask(Vec::new()))),
+            Instance::QueryRouter(r) => r.switchboard_router_query_hook().call_query(store, header),
+        })
+    }
+
+    /// Asks the plugin about one match before it goes to the requester;
+    /// `source` reads the match. A plugin without the hook keeps it.
+    ///
+    /// # Errors
+    /// As [`Plugin::route`].
+    pub fn filter_match(
+        &self,
+        header: &QueryHeader,
+        source: Arc<dyn AttributeSource>,
+    ) -> Result<MatchDecision, CallError> {
+        self.call(&header.query_id, source, |instance, store| match instance {
+            Instance::Router(_) => Ok(Ok(MatchDecision::Keep(Vec::new()))),
+            Instance::QueryRouter(r) => r
+                .switchboard_router_query_hook()
+                .call_filter_match(store, header),
+        })
+    }
+
+    /// One bounded call on a warm instance (or a new one); an instance that
+    /// failed is dropped.
+    fn call<T>(
+        &self,
+        id: &str,
+        source: Arc<dyn AttributeSource>,
+        f: impl FnOnce(&Instance, &mut Store<HostState>) -> wasmtime::Result<Result<T, String>>,
+    ) -> Result<T, CallError> {
         let _slot = self.slots.acquire();
         let taken = if self.options.fresh_instance_per_call {
             None
@@ -372,26 +463,19 @@ impl Plugin {
         {
             let state = ready.store.data_mut();
             state.reset();
-            state.message_id.push_str(&header.message_id);
+            state.message_id.push_str(id);
             state.source = Some(source);
         }
         ready.store.data_mut().budget = CallBudget::start(self.options.deadline);
         ready
             .store
             .set_epoch_deadline(ticks_for(self.options.deadline));
-        let result = ready
-            .router
-            .switchboard_router_plugin()
-            .call_route(&mut ready.store, header);
+        let result = f(&ready.instance, &mut ready.store);
         ready.store.data_mut().source = None;
         match result {
-            Ok(Ok(decision)) => {
+            Ok(Ok(value)) => {
                 self.put_back(ready);
-                if self.options.check_targets {
-                    validate(decision, header)
-                } else {
-                    Ok(decision)
-                }
+                Ok(value)
             }
             Ok(Err(message)) => {
                 self.put_back(ready);
@@ -406,6 +490,55 @@ impl Plugin {
             )),
         }
     }
+}
+
+/// Links the imports outside the contract (WASI, which the guest toolchain
+/// adds) to stubs that trap if called: nothing is granted. The contract's
+/// own imports are left to the linker, which resolves an older 1.x name
+/// (`host@1.0.0`) to this engine's (`host@1.1.0`); a stub under the older
+/// name would shadow it.
+fn stub_ungranted(
+    linker: &mut Linker<HostState>,
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> wasmtime::Result<()> {
+    let contract = format!("{CONTRACT_PACKAGE}/");
+    for (name, import) in component.component_type().imports(engine) {
+        if name.starts_with(&contract) {
+            continue;
+        }
+        match import.ty {
+            ComponentItem::ComponentInstance(instance) => {
+                let mut stubs = linker.instance(name)?;
+                for (export, item) in instance.exports(engine) {
+                    match item.ty {
+                        ComponentItem::ComponentFunc(_) => {
+                            let what = format!("{name}#{export}");
+                            stubs.func_new(export, move |_, _, _, _| {
+                                wasmtime::bail!("{what} is not granted to plugins")
+                            })?;
+                        }
+                        ComponentItem::Resource(_) => {
+                            stubs.resource(
+                                export,
+                                wasmtime::component::ResourceType::host::<()>(),
+                                |_, _| Ok(()),
+                            )?;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ComponentItem::ComponentFunc(_) => {
+                let what = name.to_string();
+                linker.root().func_new(name, move |_, _, _, _| {
+                    wasmtime::bail!("{what} is not granted to plugins")
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn classify(

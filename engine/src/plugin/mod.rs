@@ -9,7 +9,9 @@
 //! - [`cache`]: compile once; components are cached in memory and on disk,
 //!   keyed by the `.wasm` content hash and the engine's compatibility hash.
 //! - [`call`]: a loaded [`Plugin`]: contract check, pre-linked instances, one
-//!   bounded call per message (deadline, memory cap), decision validation.
+//!   bounded call per message, query or match (deadline, memory cap),
+//!   decision validation. A plugin that exports the query hook (world
+//!   `query-router`, since 1.1.0) is also asked about queries.
 //! - [`host`]: the one implementation of the WIT imports.
 //! - [`error`]: [`PluginError`] (loading) and [`CallError`] (one call).
 //!
@@ -30,7 +32,7 @@ pub use engine::{EngineOptions, PluginEngine};
 pub use error::{CallError, PluginError};
 pub use host::AttributeSource;
 
-/// The generated engine side of the WIT contract.
+/// The generated engine side of the WIT contract: world `router`.
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../sdk/wit",
@@ -40,14 +42,32 @@ mod bindings {
     });
 }
 
+/// World `query-router` (since 1.1.0): `router` plus the query hook, sharing
+/// its types and host.
+mod query_bindings {
+    wasmtime::component::bindgen!({
+        path: "../sdk/wit",
+        world: "query-router",
+        imports: { default: trappable },
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "switchboard:router/types": super::bindings::switchboard::router::types,
+            "switchboard:router/host": super::bindings::switchboard::router::host,
+        },
+    });
+}
+
 pub use bindings::switchboard::router::types::{
     AttributeEdit, AttributeValue, Decision, Forward, Level, MessageHeader, PathStep, SetAttribute,
+};
+pub use query_bindings::exports::switchboard::router::query_hook::{
+    KeyEdit, KeyPath, MatchDecision, QueryDecision, QueryHeader, SetKey,
 };
 
 /// The contract package this engine implements.
 pub const CONTRACT_PACKAGE: &str = "switchboard:router";
 /// The contract version this engine implements; plugins of the same major version load.
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "1.1.0";
 /// The major version this engine accepts.
 pub const CONTRACT_MAJOR: u64 = 1;
 
