@@ -9,7 +9,8 @@ use integration_tests::dcmtk::{dcmtk_command, find_matches};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
-use integration_tests::production::{Association, DicomService, Production};
+use integration_tests::plugins::plugin;
+use integration_tests::production::{Association, DicomService, Process, Production};
 use integration_tests::uids::{EXPLICIT, IMPLICIT};
 
 const MWL_FIND: &str = "1.2.840.10008.5.1.4.31";
@@ -110,6 +111,23 @@ async fn findscu_with(calling: &str, called: &str, port: u16, extra: &[&str]) ->
 /// MODALITY1 asks ROUTER on `port`, which relays to MWL-SCP, found in the
 /// AE directory at `mwl_port`.
 fn production(port: u16, mwl_port: u16, connect_timeout: &str) -> String {
+    relaying(
+        Production::new()
+            .association(caller("MODALITY1"))
+            .dicom_service(DicomService::new("IN", port, "ROUTER").targets(["MWL"])),
+        mwl_port,
+        connect_timeout,
+    )
+}
+
+/// `calling` may ask ROUTER for worklists.
+fn caller(calling: &str) -> Association {
+    Association::new(calling, "ROUTER", &[MWL_FIND], &[IMPLICIT, EXPLICIT])
+}
+
+/// `production` with the query operation MWL, relaying to MWL-SCP at
+/// `mwl_port`.
+fn relaying(production: Production, mwl_port: u16, connect_timeout: &str) -> String {
     format!(
         "{}
 [[ae_directory]]
@@ -124,20 +142,12 @@ local_ae_title = \"ROUTER\"
 connect_timeout = \"{connect_timeout}\"
 idle_timeout = \"10s\"
 ",
-        Production::new()
-            .association(Association::new(
-                "MODALITY1",
-                "ROUTER",
-                &[MWL_FIND],
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .association(Association::new(
-                "ROUTER",
-                "MWL-SCP",
-                &[MWL_FIND],
-                &[IMPLICIT, EXPLICIT]
-            ))
-            .dicom_service(DicomService::new("IN", port, "ROUTER").targets(["MWL"]))
+        production.association(Association::new(
+            "ROUTER",
+            "MWL-SCP",
+            &[MWL_FIND],
+            &[IMPLICIT, EXPLICIT]
+        ))
     )
 }
 
@@ -253,4 +263,50 @@ async fn a_reload_of_the_query_production_drops_no_query_in_progress() {
     assert!(ok, "{text}");
     assert_eq!(find_matches(&text).len(), 2, "{text}\n{}", engine.log());
     assert!(text.contains("Final Find Response (Success)"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worklist_scope_plugin_shows_each_modality_only_its_own_stations_items() {
+    let (port, mwl_port) = (Port::reserve(), Port::reserve());
+    let mwl_port_number = mwl_port.get();
+    let scope = Process::wasm("SCOPE", &plugin("worklist-scope"), "{}", ["MWL"]);
+    let text = relaying(
+        Production::new()
+            .association(caller("MODALITY1"))
+            .association(caller("MODALITY2"))
+            .process(scope)
+            .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["SCOPE"])),
+        mwl_port_number,
+        "5s",
+    );
+    let engine = TestEngine::start(&[("radiology", "worklist", &text)]).await;
+    let folder = worklist_folder(&engine.folder("mwl")).await;
+    let _wlmscpfs = wlmscpfs(&folder, mwl_port, false).await;
+
+    // Asked directly with the station left open, wlmscpfs gives both items.
+    let (_, everything) = findscu("ROUTER", "MWL-SCP", mwl_port_number).await;
+    assert_eq!(find_matches(&everything).len(), 2, "{everything}");
+    for (modality, accession, other) in [
+        ("MODALITY1", "ACC001", "ACC0002"),
+        ("MODALITY2", "ACC0002", "ACC001"),
+    ] {
+        let (ok, scoped) = findscu(modality, "ROUTER", port.get()).await;
+        assert!(ok, "{scoped}\n{}", engine.log());
+        let matches = find_matches(&scoped);
+        assert_eq!(matches.len(), 1, "{modality}: {scoped}");
+        // The station's item, as wlmscpfs gives it (after its number).
+        let data_set = |m: &String| m.split_once('\n').map(|(_, d)| d.to_string());
+        let expected: Vec<_> = find_matches(&everything)
+            .iter()
+            .filter(|m| m.contains(accession))
+            .map(data_set)
+            .collect();
+        let got: Vec<_> = matches.iter().map(data_set).collect();
+        assert_eq!(got, expected, "{modality}: {scoped}");
+        assert!(
+            scoped.contains(accession) && !scoped.contains(other),
+            "{scoped}"
+        );
+        assert!(scoped.contains("Final Find Response (Success)"), "{scoped}");
+    }
 }

@@ -89,11 +89,10 @@ pub trait ItemConfig {
     ) -> impl Future<Output = Result<RunningItem, BuildError>> + Send;
 
     /// Who answers the C-FIND queries a service relays to this item, if it
-    /// answers queries (a query operation), with the namespace's store.
+    /// answers queries (a query operation, or a process in their way).
     fn query(
         &self,
-        _store: &crate::store::Store,
-        _namespace: &crate::ids::NamespaceId,
+        _cx: super::query::QueryContext<'_>,
     ) -> Option<std::sync::Arc<dyn super::query::Query>> {
         None
     }
@@ -181,10 +180,9 @@ macro_rules! item_kinds {
             /// What could not be set up.
             pub fn query(
                 &self,
-                store: &$crate::store::Store,
-                namespace: &$crate::ids::NamespaceId,
+                cx: $crate::component::query::QueryContext<'_>,
             ) -> Option<std::sync::Arc<dyn $crate::component::query::Query>> {
-                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::query(c, store, namespace), )+ }
+                match self { $( $(#[$attr])* Self::$Variant(c) => $crate::component::ItemConfig::query(c, cx), )+ }
             }
 
             pub async fn build(

@@ -107,12 +107,26 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
         }
     }
     check_cycles(&file, &raw.processes, &mut errors);
-    // A query operation takes queries from a DICOM service, never messages.
-    let query_only: BTreeSet<&str> = operations
+    // A query operation takes queries from a DICOM service, never messages;
+    // so does a `wasm` process whose targets all take queries only (its
+    // plugin's query hook is in the queries' way).
+    let mut query_only: BTreeSet<&str> = operations
         .iter()
         .filter(|(_, c)| c.kind() == "dicom-query")
         .map(|(n, _)| n.as_str())
         .collect();
+    let query_process = |p: &RawItem<ProcessConfig>, only: &BTreeSet<&str>| {
+        let targets = p.config.targets();
+        p.config.kind() == "wasm" && !targets.is_empty() && targets.iter().all(|t| only.contains(t))
+    };
+    // Chains of such processes: until nothing changes (cycles were refused).
+    while let Some(p) = raw
+        .processes
+        .iter()
+        .find(|p| !query_only.contains(p.name.as_str()) && query_process(p, &query_only))
+    {
+        query_only.insert(p.name.as_str());
+    }
     let senders = raw
         .services
         .iter()
@@ -125,21 +139,31 @@ pub fn compile(raw: RawProduction) -> Result<Production, Vec<ConfigError>> {
                 s.config.targets(),
             )
         })
-        .chain(raw.processes.iter().map(|p| {
-            (
-                ItemKind::Process,
-                &p.name,
-                p.line_of("targets"),
-                p.config.targets(),
-            )
-        }));
+        .chain(
+            raw.processes
+                .iter()
+                .filter(|p| !query_only.contains(p.name.as_str()))
+                .map(|p| {
+                    (
+                        ItemKind::Process,
+                        &p.name,
+                        p.line_of("targets"),
+                        p.config.targets(),
+                    )
+                }),
+        );
     for (kind, name, line, targets) in senders {
         for t in targets.into_iter().filter(|t| query_only.contains(t)) {
+            let what = if operations.keys().any(|n| n.as_str() == t) {
+                "a dicom-query operation"
+            } else {
+                "a process in the way of queries"
+            };
             errors.push(
                 ConfigError::file(
                     &file,
                     format!(
-                        "target '{t}' is a dicom-query operation: it answers the C-FIND of a dicom-tcp service and takes no messages; send messages to a dicom-tcp or file operation"
+                        "target '{t}' is {what}: it answers the C-FIND of a dicom-tcp service and takes no messages; send messages to a dicom-tcp or file operation (a wasm process may stand before query operations if all its targets take queries)"
                     ),
                 )
                 .at_line(Some(line))

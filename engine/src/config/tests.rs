@@ -287,3 +287,58 @@ local_ae_title = "ROUTER"
         );
     }
 }
+
+#[test]
+fn a_wasm_process_whose_targets_all_take_queries_stands_in_their_way() {
+    let text = r#"
+version = 1
+
+[services.IN]
+type = "dicom-tcp"
+port = 11114
+ae_title = "ROUTER"
+targets = ["SCOPE"]
+
+[services.FOLDER]
+type = "file"
+folder = "in"
+targets = ["SCOPE"]
+
+[processes.SCOPE]
+type = "wasm"
+plugin = "scope.wasm"
+targets = ["MWL"]
+
+[processes.MIXED]
+type = "wasm"
+plugin = "scope.wasm"
+targets = ["MWL", "ARCHIVE"]
+
+[operations.MWL]
+type = "dicom-query"
+remote_ae_title = "MWL-SCP"
+local_ae_title = "ROUTER"
+
+[operations.ARCHIVE]
+type = "file"
+folder = "out"
+"#;
+    // The plugin file is not there: that is its own error, for each process.
+    let errors: Vec<String> = messages(text)
+        .into_iter()
+        .filter(|e| !e.contains("field 'plugin'"))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].contains("service 'FOLDER'")
+            && errors[0].contains("target 'SCOPE' is a process in the way of queries"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("process 'MIXED'")
+            && errors[1].contains("target 'MWL' is a dicom-query operation"),
+        "{}",
+        errors[1]
+    );
+}

@@ -156,20 +156,41 @@ pub fn seed_associations(store: &Store, production: &Production) -> Result<usize
     Ok(created)
 }
 
-/// The targets that answer queries (query operations), in order.
+/// The targets that answer queries, in order: query operations, and
+/// processes in the way of queries with their own such targets (chains of
+/// them were checked for cycles when the production was compiled).
 fn targets_answering_queries(
     shared: &Shared,
     production: &Production,
-    outputs: &Outputs,
+    targets: &[ItemAddress],
 ) -> Vec<(ItemAddress, Arc<dyn crate::component::query::Query>)> {
     let ns = &production.id.namespace;
-    outputs
-        .0
+    targets
         .iter()
-        .filter_map(|o| {
-            let name = ItemName::new(&o.address.item).ok()?;
-            let query = production.operations.get(&name)?.query(&shared.store, ns)?;
-            Some((o.address.clone(), query))
+        .filter_map(|address| {
+            let name = ItemName::new(&address.item).ok()?;
+            let cx = |downstream| crate::component::query::QueryContext {
+                store: &shared.store,
+                namespace: ns,
+                address: address.clone(),
+                downstream,
+            };
+            let query = if let Some(operation) = production.operations.get(&name) {
+                operation.query(cx(Vec::new()))?
+            } else {
+                let process = production.processes.get(&name)?;
+                let own: Vec<ItemAddress> = process
+                    .targets()
+                    .into_iter()
+                    .map(|t| ItemAddress::new(production.id.name.as_str(), t))
+                    .collect();
+                let downstream = targets_answering_queries(shared, production, &own);
+                if downstream.is_empty() {
+                    return None;
+                }
+                process.query(cx(downstream))?
+            };
+            Some((address.clone(), query))
         })
         .collect()
 }
@@ -214,7 +235,7 @@ fn context(
         shutdown: token,
         grace: shared.grace,
         inbox: shared.wakers.get(ns, &address),
-        queries: targets_answering_queries(shared, production, &outputs),
+        queries: targets_answering_queries(shared, production, &outputs.addresses()),
         outputs,
         listeners: shared.listeners.clone(),
     })

@@ -28,6 +28,20 @@ pub struct FindRequest {
     pub namespace: NamespaceId,
     /// The service's item name.
     pub service: String,
+    /// The query's id in the trace, once the service's route gave it one.
+    pub trace_id: Option<crate::message::MessageId>,
+}
+
+/// What an item needs to answer queries.
+#[derive(Debug)]
+pub struct QueryContext<'a> {
+    pub store: &'a crate::store::Store,
+    pub namespace: &'a NamespaceId,
+    /// The item's own address.
+    pub address: crate::message::ItemAddress,
+    /// Its targets that answer queries, in the order written (for a process
+    /// in the way of queries).
+    pub downstream: Vec<(crate::message::ItemAddress, std::sync::Arc<dyn Query>)>,
 }
 
 /// What a query answers, in order: matches, then one end.
@@ -44,6 +58,17 @@ pub enum FindAnswer {
         status: crate::dimse::Status,
         error_comment: Option<String>,
     },
+}
+
+impl FindAnswer {
+    /// The end of a query that could not be answered: C001H (unable to
+    /// process, PS3.4 C.4.1.1.4) with the reason as Error Comment.
+    pub fn unable_to_process(reason: impl Into<String>) -> Self {
+        FindAnswer::Done {
+            status: crate::dimse::Status(0xC001),
+            error_comment: Some(reason.into()),
+        }
+    }
 }
 
 /// Where a query's answers go, as they come. A query that drops it without

@@ -31,8 +31,9 @@ pub struct Route {
     pub upstreams: Vec<(ItemAddress, Arc<dyn Query>)>,
     /// The service, as the trace names it.
     pub source: ItemAddress,
-    /// Where the query is recorded.
-    pub messages: Arc<dyn MessageQueues>,
+    /// Where the query is recorded: the service's route records it; one
+    /// inside a process (several downstream) does not.
+    pub messages: Option<Arc<dyn MessageQueues>>,
 }
 
 /// What the merge saw of one upstream.
@@ -47,7 +48,11 @@ impl Query for Route {
         let started = Instant::now();
         let received_at = now_ms();
         // Taken now, so that ids keep increasing with arrival.
-        let id = self.messages.next_id();
+        let id = self.messages.as_ref().map(|m| m.next_id());
+        let mut request = request;
+        if let Some(Ok(id)) = &id {
+            request.trace_id = Some(*id);
+        }
         let (merged_tx, mut merged) =
             tokio::sync::mpsc::channel::<(usize, FindAnswer)>(MERGE_IN_FLIGHT);
         for (i, (_, query)) in self.upstreams.iter().enumerate() {
@@ -152,6 +157,9 @@ impl Query for Route {
                     duration_ms: millis(u.at.duration_since(started)),
                 })
                 .collect::<Vec<_>>();
+            let (Some(messages), Some(id)) = (messages, id) else {
+                return;
+            };
             tokio::task::spawn_blocking(move || {
                 let written = id.and_then(|id| {
                     record(

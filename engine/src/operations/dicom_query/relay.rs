@@ -13,15 +13,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::config::DicomQueryConfig;
-use crate::component::query::{FindAnswer, FindAnswers, FindRequest, Query};
+use crate::component::query::{FindAnswer, FindAnswers, FindRequest, Query, QueryContext};
 use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, RunningItem};
-use crate::dimse::Status;
 use crate::dimse::scu::{self, ProposedContext, ScuAssociation, ScuOptions};
 use crate::ids::NamespaceId;
-use crate::store::{AeDirectory, Associations, Store};
-
-/// C001H: unable to process (PS3.4 C.4.1.1.4), with the reason.
-const UNABLE_TO_PROCESS: Status = Status(0xC001);
+use crate::store::{AeDirectory, Associations};
 
 impl ItemConfig for DicomQueryConfig {
     fn check(&self) -> Vec<FieldError> {
@@ -35,12 +31,12 @@ impl ItemConfig for DicomQueryConfig {
         })))
     }
 
-    fn query(&self, store: &Store, namespace: &NamespaceId) -> Option<Arc<dyn Query>> {
+    fn query(&self, cx: QueryContext<'_>) -> Option<Arc<dyn Query>> {
         Some(Arc::new(Relay {
             config: self.clone(),
-            directory: store.ae_directory(namespace),
-            associations: store.associations(namespace),
-            namespace: namespace.clone(),
+            directory: cx.store.ae_directory(cx.namespace),
+            associations: cx.store.associations(cx.namespace),
+            namespace: cx.namespace.clone(),
         }))
     }
 }
@@ -71,10 +67,7 @@ impl Query for Relay {
                 Ok(None) => return,
                 Err(reason) => {
                     warn!(upstream = %config.remote_ae_title, %reason, "A query could not be answered.");
-                    FindAnswer::Done {
-                        status: UNABLE_TO_PROCESS,
-                        error_comment: Some(reason),
-                    }
+                    FindAnswer::unable_to_process(reason)
                 }
             };
             answers.send(answer).await.ok();

@@ -7,10 +7,15 @@
 //! - [`process`]: [`WasmRouter`], loading the plugin relative to the
 //!   production file and routing one message.
 //! - [`edit`]: applying a decision's edits to the forwarded copy.
+//! - [`query`]: the process in the way of queries, its plugin's query hook
+//!   rewriting each query and filtering each match; [`keys`]: applying the
+//!   hook's key edits, which reach into sequences.
 
 pub mod config;
 pub mod edit;
+pub mod keys;
 pub mod process;
+mod query;
 pub mod source;
 
 pub use config::WasmRouterConfig;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tracing::{error, info, warn};
 
+use crate::component::query::{Query, QueryContext};
 use crate::component::{
     BuildError, FieldError, IntakeError, ItemConfig, ItemContext, Next, RunningItem,
 };
@@ -153,6 +154,18 @@ impl ItemConfig for WasmRouterConfig {
 
     async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
         spawn(self.clone(), cx).await
+    }
+
+    /// In the way of queries when its targets answer them (the production's
+    /// compile allows that only when all of them do).
+    fn query(&self, cx: QueryContext<'_>) -> Option<Arc<dyn Query>> {
+        (!cx.downstream.is_empty()).then(|| {
+            Arc::new(super::query::PluginQuery::new(
+                cx.address,
+                self.clone(),
+                cx.downstream,
+            )) as Arc<dyn Query>
+        })
     }
 }
 

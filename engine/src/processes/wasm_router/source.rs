@@ -29,6 +29,12 @@ enum Origin {
     },
     /// A Part-10 file.
     Part10 { path: PathBuf },
+    /// Bytes in memory (a query's identifier, a match): a data set in this
+    /// transfer syntax.
+    Bytes {
+        bytes: Vec<u8>,
+        transfer_syntax: String,
+    },
     /// Already in memory.
     Loaded,
 }
@@ -73,6 +79,18 @@ impl DicomSource {
     pub fn part10(path: impl Into<PathBuf>) -> Self {
         DicomSource {
             origin: Origin::Part10 { path: path.into() },
+            header: OnceLock::new(),
+        }
+    }
+
+    /// A data set in `bytes` (no preamble or meta group), in `transfer_syntax`.
+    #[must_use]
+    pub fn bytes(bytes: Vec<u8>, transfer_syntax: &str) -> Self {
+        DicomSource {
+            origin: Origin::Bytes {
+                bytes,
+                transfer_syntax: transfer_syntax.trim_end_matches('\0').to_string(),
+            },
             header: OnceLock::new(),
         }
     }
@@ -134,6 +152,18 @@ impl DicomSource {
                     dataset::read(file, len, &meta.transfer_syntax, Stop::BeforePixelData)
                         .map_err(|e| format!("{}: {e}", path.display()))?;
                 (data_set, path)
+            }
+            Origin::Bytes {
+                bytes,
+                transfer_syntax,
+            } => {
+                let data_set = dataset::read(
+                    std::io::Cursor::new(bytes),
+                    bytes.len() as u64,
+                    transfer_syntax,
+                    Stop::BeforePixelData,
+                )?;
+                return Ok(data_set.object);
             }
             Origin::Loaded => return Ok(InMemDicomObject::new_empty()),
         };

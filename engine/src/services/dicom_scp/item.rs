@@ -68,7 +68,7 @@ async fn build(config: &DicomScpConfig, cx: ItemContext) -> Result<RunningItem, 
             Arc::new(crate::component::query::Route {
                 upstreams: cx.queries.clone(),
                 source: cx.address(),
-                messages: cx.messages.clone(),
+                messages: Some(cx.messages.clone()),
             }) as Arc<dyn crate::component::query::Query>
         }),
         spool_dir: cx.bodies.spool_dir().to_path_buf(),

@@ -93,6 +93,7 @@ impl Receive for Identifier {
                         peer: request.peer,
                         namespace: request.service.namespace.clone(),
                         service: request.service.name.clone(),
+                        trace_id: None,
                     },
                     FindAnswers(tx),
                     cancel.clone(),
