@@ -10,6 +10,7 @@ use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
 use integration_tests::production::{Association, DicomService, Production};
+use integration_tests::pynetdicom::start_qrscp;
 use integration_tests::uids::{EXPLICIT, IMPLICIT};
 
 const PATIENT_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.1.1";
@@ -128,14 +129,14 @@ async fn archive(engine: &TestEngine, ae_title: &str, port: Port) -> Peer {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn two_archives_with_overlapping_studies_give_one_merged_answer_and_a_failed_one_is_reported()
-{
+async fn dcmqrscp_and_pynetdicoms_qrscp_with_overlapping_studies_give_one_merged_answer_and_a_failed_one_is_reported()
+ {
     let (port, qr1, qr2) = (Port::reserve(), Port::reserve(), Port::reserve());
     let (p1, p2) = (qr1.get(), qr2.get());
     let text = production(port.get(), &[("QRSCP1", p1), ("QRSCP2", p2)]);
     let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
     let first = archive(&engine, "QRSCP1", qr1).await;
-    let _second = archive(&engine, "QRSCP2", qr2).await;
+    let _second = start_qrscp("QRSCP2", qr2, &engine.folder("qrscp")).await;
     let input = engine.folder("input");
     let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 64);
     let mr = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 2, 64);

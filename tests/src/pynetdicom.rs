@@ -69,6 +69,31 @@ ae.start_server(("127.0.0.1", int(sys.argv[2])), block=True, evt_handlers=[(evt.
     Peer::start("the pynetdicom SCP", command, port).await
 }
 
+/// Starts pynetdicom's own Query/Retrieve SCP (`python -m pynetdicom
+/// qrscp`) as `ae_title` on `port`, keeping what it is sent in `folder`
+/// (an SQLite database and the instances).
+pub async fn start_qrscp(ae_title: &str, port: Port, folder: &Path) -> Peer {
+    std::fs::create_dir_all(folder.join("instances")).expect("qrscp folder");
+    let with_sqlalchemy = std::process::Command::new(python())
+        .args(["-c", "import sqlalchemy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        with_sqlalchemy,
+        "pynetdicom's qrscp needs sqlalchemy: `.venv/bin/pip install 'sqlalchemy>=2,<3'` (scripts/test does it)"
+    );
+    let mut command = Command::new(python());
+    command
+        .args(["-m", "pynetdicom", "qrscp", "--port", &port.to_string()])
+        .args(["--ae-title", ae_title])
+        .arg("--database-location")
+        .arg(folder.join("instances.sqlite"))
+        .arg("--instance-location")
+        .arg(folder.join("instances"))
+        .current_dir(folder);
+    Peer::start("pynetdicom's qrscp", command, port).await
+}
+
 /// Requests an association for Verification and prints one line: `status
 /// 0xNNNN` (accepted, echoed), `rejected result=R source=S reason=D` (the
 /// A-ASSOCIATE-RJ as pynetdicom's ACSE reports it), `lost rejection …`
