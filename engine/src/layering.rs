@@ -36,7 +36,10 @@ const MAY_USE: &[(&str, &[&str])] = &[
         "processes",
         &["component", "dataset", "plugin", "part10", "store"],
     ),
-    ("operations", &["component", "dimse", "part10", "store"]),
+    (
+        "operations",
+        &["component", "dataset", "dimse", "part10", "store"],
+    ),
     ("component", &["dataset", "dimse", "store"]),
     ("dimse", &["part10"]),
     ("store", &[]),

@@ -38,15 +38,25 @@ fn dcmqrscp_config(root: &Path, port: u16, ae_title: &str) -> PathBuf {
 /// queries to every archive of `archives` (AE title, port), each found in
 /// the AE directory.
 fn production(port: u16, archives: &[(&str, u16)]) -> String {
+    production_in(port, archives, &[IMPLICIT, EXPLICIT], &[IMPLICIT, EXPLICIT])
+}
+
+/// [`production`] with the transfer syntaxes of the viewer's association
+/// and of the archives'.
+fn production_in(
+    port: u16,
+    archives: &[(&str, u16)],
+    viewer: &[&str],
+    syntaxes: &[&str],
+) -> String {
     let models = [PATIENT_ROOT_FIND, STUDY_ROOT_FIND];
-    let syntaxes = [IMPLICIT, EXPLICIT];
     let mut production =
-        Production::new().association(Association::new("VIEWER", "ROUTER", &models, &syntaxes));
+        Production::new().association(Association::new("VIEWER", "ROUTER", &models, viewer));
     let mut targets = Vec::new();
     let mut declared = String::new();
     for (ae_title, archive_port) in archives {
         production =
-            production.association(Association::new("ROUTER", ae_title, &models, &syntaxes));
+            production.association(Association::new("ROUTER", ae_title, &models, syntaxes));
         targets.push(format!("TO-{ae_title}"));
         declared.push_str(&format!(
             "\n[[ae_directory]]\nae_title = \"{ae_title}\"\nhost = \"127.0.0.1\"\nport = {archive_port}\n\n\
@@ -258,9 +268,21 @@ async fn write_named(dir: &Path, file: &str, charset: &str, name: &[u8], n: u32)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn latin_1_and_utf_8_names_come_back_as_the_archive_sent_them() {
+    names_come_back_untouched(&[IMPLICIT, EXPLICIT], &[IMPLICIT, EXPLICIT]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn between_implicit_and_explicit_vr_associations_the_query_is_re_encoded_and_names_untouched()
+{
+    names_come_back_untouched(&[IMPLICIT], &[EXPLICIT]).await;
+}
+
+/// The viewer on `viewer`'s transfer syntaxes, the archive's association
+/// on `upstream`'s: Latin-1 and UTF-8 names come back byte for byte.
+async fn names_come_back_untouched(viewer: &[&str], upstream: &[&str]) {
     let (port, qr_port) = (Port::reserve(), Port::reserve());
     let qr = qr_port.get();
-    let text = production(port.get(), &[("QRSCP", qr)]);
+    let text = production_in(port.get(), &[("QRSCP", qr)], viewer, upstream);
     let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
     let _dcmqrscp = archive(&engine, "QRSCP", qr_port).await;
     let input = engine.folder("input");
@@ -275,6 +297,14 @@ async fn latin_1_and_utf_8_names_come_back_as_the_archive_sent_them() {
     assert_eq!(find_matches(&direct).len(), 2, "{direct}");
     assert_eq!(find_matches(&relayed), find_matches(&direct), "{relayed}");
     assert!(relayed.contains("GÖTZ^ÄNNE"), "{relayed}");
+    if viewer == [IMPLICIT] {
+        // The upstream association offers explicit VR only: the matches
+        // were re-encoded for the viewer.
+        assert!(
+            relayed.contains("Used TransferSyntax: Little Endian Implicit"),
+            "{relayed}"
+        );
+    }
     // The Latin-1 bytes themselves, untouched (not transcoded).
     let raw = dcmtk_command("findscu")
         .args(["-P", "-v", "-aet", "VIEWER", "-aec", "ROUTER"])

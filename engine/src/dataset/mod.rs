@@ -95,6 +95,48 @@ pub fn read_file(
     read(file, len, transfer_syntax, stop).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Implicit VR Little Endian and Explicit VR Little Endian: a data set in
+/// one can be re-encoded in the other by rewriting its element headers.
+const LITTLE_ENDIAN: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
+
+/// Whether [`reencode`] can turn a data set in `from` into one in `to`.
+pub fn can_reencode(from: &str, to: &str) -> bool {
+    let plain = |ts: &str| LITTLE_ENDIAN.contains(&ts.trim_end_matches(['\0', ' ']));
+    plain(from) && plain(to)
+}
+
+/// A data set (no preamble or meta group) in `from`, re-encoded in `to`:
+/// element headers are rewritten (the VR of an implicit VR element comes
+/// from the dictionary, UN when unknown), value bytes are copied as they
+/// are, so text is never transcoded.
+///
+/// # Errors
+/// Transfer syntaxes [`can_reencode`] refuses, or a data set whose lengths
+/// lie (a part of it would be lost).
+pub fn reencode(bytes: &[u8], from: &str, to: &str) -> Result<Vec<u8>, String> {
+    if !can_reencode(from, to) {
+        return Err(format!(
+            "cannot re-encode {} as {}: only between implicit and explicit VR little endian",
+            crate::dictionary::transfer_syntax_name_or_unknown(from),
+            crate::dictionary::transfer_syntax_name_or_unknown(to)
+        ));
+    }
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 4);
+    let walked = walk::walk_into(
+        std::io::Cursor::new(bytes),
+        bytes.len() as u64,
+        encoding(from.trim_end_matches(['\0', ' ']))?,
+        encoding(to.trim_end_matches(['\0', ' ']))?,
+        Stop::End,
+        Some(&mut out),
+    )
+    .map_err(|e| e.to_string())?;
+    match walked.cut {
+        Some(cut) => Err(cut),
+        None => Ok(out),
+    }
+}
+
 /// How the transfer syntax with this UID encodes element headers.
 fn encoding(uid: &str) -> Result<Encoding, String> {
     let info = crate::dictionary::transfer_syntax(uid)

@@ -3,7 +3,7 @@ use std::io::Cursor;
 use dicom_core::Tag;
 
 use super::walk::{self, Encoding, Stop};
-use super::{DataSet, read};
+use super::{DataSet, can_reencode, read, reencode};
 
 const IMPLICIT: &str = "1.2.840.10008.1.2";
 const EXPLICIT: &str = "1.2.840.10008.1.2.1";
@@ -312,4 +312,68 @@ fn any_changed_byte_leaves_a_copy_no_larger_than_the_input_that_walks_clean() {
             drop(read(Cursor::new(&bytes), len, EXPLICIT, Stop::End));
         }
     }
+}
+
+#[test]
+fn implicit_and_explicit_little_endian_re_encode_into_each_other_with_values_untouched() {
+    // (0008,0052) STUDY, (0010,0010) Latin-1 "MÜLLER", (0040,0100) a
+    // sequence of one item holding (0040,0001) MR1, implicit VR.
+    let mut implicit = Vec::new();
+    let element = |out: &mut Vec<u8>, g: u16, e: u16, value: &[u8]| {
+        out.extend(g.to_le_bytes());
+        out.extend(e.to_le_bytes());
+        out.extend(u32::try_from(value.len()).unwrap().to_le_bytes());
+        out.extend(value);
+    };
+    element(&mut implicit, 0x0008, 0x0052, b"STUDY ");
+    element(&mut implicit, 0x0010, 0x0010, b"M\xdcLLER");
+    let mut item = Vec::new();
+    element(&mut item, 0x0040, 0x0001, b"MR1 ");
+    let mut wrapped = Vec::new();
+    element(&mut wrapped, 0xFFFE, 0xE000, &item);
+    element(&mut implicit, 0x0040, 0x0100, &wrapped);
+
+    let explicit = reencode(&implicit, IMPLICIT, EXPLICIT).unwrap();
+    let object = read(
+        std::io::Cursor::new(&explicit),
+        explicit.len() as u64,
+        EXPLICIT,
+        Stop::End,
+    )
+    .unwrap()
+    .object;
+    let name = object.get(Tag(0x0010, 0x0010)).unwrap();
+    assert_eq!(name.vr(), dicom_core::VR::PN);
+    assert!(
+        explicit.windows(6).any(|w| w == b"M\xdcLLER"),
+        "value bytes untouched"
+    );
+    let step = object.get(Tag(0x0040, 0x0100)).unwrap().items().unwrap();
+    assert_eq!(
+        step[0]
+            .get(Tag(0x0040, 0x0001))
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim(),
+        "MR1"
+    );
+    assert!(
+        explicit.windows(2).any(|w| w == b"PN"),
+        "explicit VR headers"
+    );
+
+    // And back: the same bytes as the original, its sequence written with
+    // undefined length as every walk writes it.
+    let back = reencode(&explicit, EXPLICIT, IMPLICIT).unwrap();
+    assert_eq!(back, reencode(&implicit, IMPLICIT, IMPLICIT).unwrap());
+
+    assert!(!can_reencode(EXPLICIT, JPEG));
+    let err = reencode(&explicit, EXPLICIT, BIG).unwrap_err();
+    assert!(
+        err.contains("only between implicit and explicit VR little endian"),
+        "{err}"
+    );
+    let cut = reencode(&implicit[..implicit.len() - 3], IMPLICIT, EXPLICIT).unwrap_err();
+    assert!(cut.contains("left") || cut.contains("cut"), "{cut}");
 }

@@ -70,11 +70,30 @@ pub fn walk<R: Read + Seek>(
     stop: Stop,
     out: Option<&mut Vec<u8>>,
 ) -> io::Result<Walked> {
+    walk_into(input, len, encoding, encoding, stop, out)
+}
+
+/// [`walk`], writing element headers in `out_encoding`: explicit or
+/// implicit VR, of the same byte order (values are copied as they are, so
+/// the byte order cannot change).
+///
+/// # Errors
+/// As [`walk`].
+pub fn walk_into<R: Read + Seek>(
+    input: R,
+    len: u64,
+    encoding: Encoding,
+    out_encoding: Encoding,
+    stop: Stop,
+    out: Option<&mut Vec<u8>>,
+) -> io::Result<Walked> {
+    debug_assert_eq!(encoding.big_endian, out_encoding.big_endian);
     let mut walker = Walker {
         input: BufReader::new(input),
         pos: 0,
         out,
         encoding,
+        out_encoding,
         stop,
         repairs: Vec::new(),
     };
@@ -122,6 +141,8 @@ struct Walker<'o, R> {
     pos: u64,
     out: Option<&'o mut Vec<u8>>,
     encoding: Encoding,
+    /// How headers are written.
+    out_encoding: Encoding,
     stop: Stop,
     repairs: Vec<String>,
 }
@@ -344,7 +365,7 @@ impl<R: Read + Seek> Walker<'_, R> {
         Ok(())
     }
 
-    /// Writes an element, item or delimiter header in the walk's encoding.
+    /// Writes an element, item or delimiter header in the output's encoding.
     fn write_header(&mut self, tag: Tag, vr: VR, len: u32) {
         let Some(out) = self.out.as_deref_mut() else {
             return;
@@ -366,7 +387,7 @@ impl<R: Read + Seek> Walker<'_, R> {
         };
         out.extend_from_slice(&u16b(tag.group()));
         out.extend_from_slice(&u16b(tag.element()));
-        if !self.encoding.explicit_vr || tag.group() == 0xFFFE {
+        if !self.out_encoding.explicit_vr || tag.group() == 0xFFFE {
             out.extend_from_slice(&u32b(len));
             return;
         }

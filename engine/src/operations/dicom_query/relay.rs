@@ -4,7 +4,10 @@
 //! one). Matches go to the requester as they arrive; C-CANCEL goes
 //! upstream; an upstream that is down, refuses or goes silent ends the
 //! query with C001 (unable to process) and the reason as Error Comment,
-//! never a hang.
+//! never a hang. The identifier and the matches pass untouched, unless the
+//! upstream's association has only the other of implicit and explicit VR
+//! little endian: then they are re-encoded (headers only, see
+//! [`crate::dataset::reencode`]).
 
 use std::sync::Arc;
 
@@ -99,26 +102,45 @@ impl Relay {
                     self.namespace
                 )
             })?;
-        let allowed = stored
+        let requester = request.transfer_syntax.as_str();
+        let stored: Vec<String> = stored
             .context_for(&request.sop_class_uid)
-            .is_some_and(|pc| {
+            .map(|pc| {
                 pc.transfer_syntaxes
                     .iter()
-                    .any(|t| t.as_str() == request.transfer_syntax)
-            });
-        if !allowed {
+                    .map(|t| t.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The requester's transfer syntax on a context of its own, so that
+        // an upstream that takes it is never made to choose another; the
+        // others the identifier can be re-encoded in on a second one.
+        let mut contexts = Vec::new();
+        if stored.iter().any(|t| t == requester) {
+            contexts.push(vec![requester.to_string()]);
+        }
+        let others: Vec<String> = stored
+            .into_iter()
+            .filter(|t| t != requester && crate::dataset::can_reencode(requester, t))
+            .collect();
+        if !others.is_empty() {
+            contexts.push(others);
+        }
+        if contexts.is_empty() {
             return Err(format!(
-                "the association {local} → {remote} has no context for {} in {}",
+                "the association {local} → {remote} has no context for {} in {} (or in a transfer syntax it can be re-encoded in)",
                 crate::dimse::uids::uid_name_or_uid(&request.sop_class_uid),
-                crate::dimse::uids::uid_name_or_uid(&request.transfer_syntax)
+                crate::dimse::uids::uid_name_or_uid(requester)
             ));
         }
         let mut options = ScuOptions::new(local.as_str(), remote.as_str());
-        // The identifier passes untouched: the requester's transfer syntax.
-        options.presentation_contexts = vec![ProposedContext {
-            abstract_syntax: request.sop_class_uid.clone(),
-            transfer_syntaxes: vec![request.transfer_syntax.clone()],
-        }];
+        options.presentation_contexts = contexts
+            .into_iter()
+            .map(|transfer_syntaxes| ProposedContext {
+                abstract_syntax: request.sop_class_uid.clone(),
+                transfer_syntaxes,
+            })
+            .collect();
         options.max_pdu_length = self.config.max_pdu_length;
         options.connect_timeout = self.config.connect_timeout.get();
         options.response_timeout = self.config.connect_timeout.get();
@@ -141,12 +163,35 @@ async fn relay(
     let mut assoc = scu::connect(address, options)
         .await
         .map_err(|e| format!("{upstream}: {e}"))?;
+    // The requester's transfer syntax when the upstream took it, else one
+    // the identifier and the matches are re-encoded in and back.
+    let requester = request.transfer_syntax.as_str();
+    let accepted = assoc
+        .accepted_context(&request.sop_class_uid, Some(requester))
+        .or_else(|| assoc.accepted_context(&request.sop_class_uid, None))
+        .and_then(|c| c.transfer_syntax.clone());
+    let Some(theirs) = accepted else {
+        assoc.abort().await;
+        return Err(format!(
+            "{upstream} accepted no context for {}",
+            crate::dimse::uids::uid_name_or_uid(&request.sop_class_uid)
+        ));
+    };
+    let reencode = |bytes: &[u8], from: &str, to: &str| {
+        crate::dataset::reencode(bytes, from, to)
+            .map_err(|e| format!("{upstream}: cannot re-encode for the other association: {e}"))
+    };
+    let identifier = if theirs == requester {
+        std::borrow::Cow::Borrowed(&request.identifier[..])
+    } else {
+        std::borrow::Cow::Owned(reencode(&request.identifier, requester, &theirs)?)
+    };
     let id = assoc
         .find(
             &request.sop_class_uid,
-            &request.transfer_syntax,
+            &theirs,
             request.priority,
-            &request.identifier,
+            &identifier,
         )
         .await
         .map_err(|e| format!("{upstream}: {e}"))?;
@@ -176,6 +221,17 @@ async fn relay(
             Some(identifier)
                 if response.status.category() == crate::dimse::status::StatusCategory::Pending =>
             {
+                let identifier = if theirs == requester {
+                    identifier
+                } else {
+                    match reencode(&identifier, &theirs, requester) {
+                        Ok(bytes) => bytes,
+                        Err(e) => {
+                            abandon(assoc, &request.sop_class_uid, id).await;
+                            return Err(e);
+                        }
+                    }
+                };
                 let answer = FindAnswer::Match {
                     status: response.status,
                     identifier,
