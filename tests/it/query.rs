@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use integration_tests::dcmtk::{dcmtk_command, find_matches, storescu};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
-use integration_tests::net::Port;
+use integration_tests::net::{Port, established_to, kill_children};
 use integration_tests::peer::Peer;
 use integration_tests::production::{Association, DicomService, Production};
 use integration_tests::pynetdicom::start_qrscp;
@@ -316,4 +316,40 @@ async fn names_come_back_untouched(viewer: &[&str], upstream: &[&str]) {
     let printed = [raw.stdout, raw.stderr].concat();
     let latin_1: &[u8] = b"M\xdcLLER^J\xf6RG";
     assert!(printed.windows(latin_1.len()).any(|w| w == latin_1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_association_kept_open_serves_the_next_queries_and_one_the_upstream_closed_is_replaced()
+{
+    let (port, qr_port) = (Port::reserve(), Port::reserve());
+    let qr = qr_port.get();
+    let text = production(port.get(), &[("QRSCP", qr)]).replace(
+        "type = \"dicom-query\"",
+        "type = \"dicom-query\"\nkeep_open = \"60s\"",
+    );
+    let engine = TestEngine::start(&[("radiology", "query", &text)]).await;
+    let dcmqrscp = archive(&engine, "QRSCP", qr_port).await;
+    let input = engine.folder("input");
+    let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 64);
+    let files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
+    assert!(storescu("QRSCP", qr, &files, &[]).await.ok);
+    let direct = find_matches(&findscu("-S", "STUDY", "ROUTER", "QRSCP", qr).await);
+    assert_eq!(direct.len(), 1, "{direct:#?}");
+    let ask = async || find_matches(&findscu("-S", "STUDY", "VIEWER", "ROUTER", port.get()).await);
+    for _ in 0..3 {
+        assert_eq!(ask().await, direct);
+    }
+    // Three queries, one association, still open for the next.
+    assert_eq!(established_to(qr), 1);
+
+    // dcmqrscp's worker for that association dies: the next query finds
+    // the association closed and asks again on a new one.
+    kill_children(dcmqrscp.id().expect("dcmqrscp runs"));
+    engine
+        .wait_until("the kept association closed", async || {
+            established_to(qr) == 0
+        })
+        .await;
+    assert_eq!(ask().await, direct, "{}", engine.log());
+    assert_eq!(established_to(qr), 1);
 }

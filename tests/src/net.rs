@@ -123,3 +123,45 @@ pub async fn wait_until_closed(addr: SocketAddr, timeout: Duration, context: imp
         tokio::time::sleep(POLL).await;
     }
 }
+
+/// How many TCP connections on this machine are established to local
+/// `port` from a client socket (read from `/proc/net/tcp`): the
+/// associations a client keeps open to a peer listening there.
+pub fn established_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl, local address, remote address, state (01: established)
+            fields.len() > 3 && fields[2].ends_with(&port) && fields[3] == "01"
+        })
+        .count()
+}
+
+/// Kills (SIGKILL) every child process of `parent`: a forking server's
+/// per-connection workers.
+pub fn kill_children(parent: u32) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid …: the comm may hold spaces, so read after ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            let killed = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            assert!(killed.is_ok(), "kill {pid}: {killed:?}");
+        }
+    }
+}

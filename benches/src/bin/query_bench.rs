@@ -2,7 +2,8 @@
 //! the same client (our SCU library): a fresh association per query
 //! (connect, A-ASSOCIATE, C-FIND, every response, A-RELEASE), to DCMTK's
 //! `dcmqrscp` holding a few studies (p50/p99 per query, and what the relay
-//! adds), then one Modality Worklist query to `wlmscpfs` with MATCHES items
+//! adds, opening an association upstream per query and with `keep_open`),
+//! then one Modality Worklist query to `wlmscpfs` with MATCHES items
 //! (when the first match arrives vs the final response, and how much the
 //! engine's peak RSS grew).
 //!
@@ -47,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(10_000);
     let (port, qr_port, mwl_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let kept_port = Port::reserve();
     let (qr, mwl) = (qr_port.get(), mwl_port.get());
     let models = [STUDY_ROOT_FIND, MWL_FIND];
     let text = format!(
@@ -65,6 +67,12 @@ port = {mwl}
 type = \"dicom-query\"
 remote_ae_title = \"QRSCP\"
 local_ae_title = \"ROUTER\"
+
+[operations.PACS-KEPT]
+type = \"dicom-query\"
+remote_ae_title = \"QRSCP\"
+local_ae_title = \"ROUTER\"
+keep_open = \"60s\"
 
 [operations.MWL]
 type = \"dicom-query\"
@@ -86,7 +94,16 @@ local_ae_title = \"ROUTER-MWL\"
                 &models,
                 &[IMPLICIT]
             ))
+            .association(Association::new(
+                "BENCH",
+                "ROUTER-KEPT",
+                &models,
+                &[IMPLICIT]
+            ))
             .dicom_service(DicomService::new("QR", port.get(), "ROUTER").targets(["PACS"]))
+            .dicom_service(
+                DicomService::new("QR-KEPT", kept_port.get(), "ROUTER-KEPT").targets(["PACS-KEPT"])
+            )
             .dicom_service(
                 DicomService::new("WL", Port::reserve().get(), "ROUTER-MWL").targets(["MWL"])
             )
@@ -109,9 +126,28 @@ local_ae_title = \"ROUTER-MWL\"
     for _ in 0..20 {
         query_once("BENCH", "QRSCP", qr, STUDY_ROOT_FIND, STUDY_QUERY).await?;
         query_once("BENCH", "ROUTER", port.get(), STUDY_ROOT_FIND, STUDY_QUERY).await?;
+        query_once(
+            "BENCH",
+            "ROUTER-KEPT",
+            kept_port.get(),
+            STUDY_ROOT_FIND,
+            STUDY_QUERY,
+        )
+        .await?;
     }
-    let (mut direct, mut relayed) = (Vec::new(), Vec::new());
+    let (mut direct, mut relayed, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..queries {
+        kept.push(
+            query_once(
+                "BENCH",
+                "ROUTER-KEPT",
+                kept_port.get(),
+                STUDY_ROOT_FIND,
+                STUDY_QUERY,
+            )
+            .await?
+            .total,
+        );
         direct.push(
             query_once("ROUTER", "QRSCP", qr, STUDY_ROOT_FIND, STUDY_QUERY)
                 .await?
@@ -125,10 +161,15 @@ local_ae_title = \"ROUTER-MWL\"
     }
     let (d50, d99) = percentiles(&mut direct);
     let (r50, r99) = percentiles(&mut relayed);
+    let (k50, k99) = percentiles(&mut kept);
     println!("  direct    p50 {d50:>8.2?}  p99 {d99:>8.2?}");
     println!(
-        "  relayed   p50 {r50:>8.2?}  p99 {r99:>8.2?}   adds {:.2?} at p50",
+        "  relayed   p50 {r50:>8.2?}  p99 {r99:>8.2?}   adds {:.2?} at p50 (an association upstream per query)",
         r50.saturating_sub(d50)
+    );
+    println!(
+        "  relayed   p50 {k50:>8.2?}  p99 {k99:>8.2?}   adds {:.2?} at p50 (keep_open: the upstream association reused)",
+        k50.saturating_sub(d50)
     );
     drop(dcmqrscp);
 

@@ -27,6 +27,10 @@ pub struct DicomQueryConfig {
     /// Largest PDU we accept from the upstream.
     #[serde(default = "default_max_pdu_length")]
     pub max_pdu_length: u32,
+    /// How long an association stays open after a query for the next one
+    /// ("0s": closed after each query). See `pool`.
+    #[serde(default = "default_keep_open")]
+    pub keep_open: HumanDuration,
 }
 
 fn default_connect_timeout() -> HumanDuration {
@@ -40,6 +44,9 @@ fn default_total_timeout() -> HumanDuration {
 }
 fn default_max_pdu_length() -> u32 {
     65536
+}
+fn default_keep_open() -> HumanDuration {
+    HumanDuration::from_secs(0)
 }
 
 impl DicomQueryConfig {

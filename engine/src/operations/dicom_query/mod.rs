@@ -3,8 +3,12 @@
 //! address comes from the namespace's AE directory, and relaying every
 //! match as it arrives. It takes no messages: a service sends it queries
 //! only.
+//!
+//! - [`config`]: its settings; `relay`: one query, one association
+//!   upstream; `pool`: associations kept open between queries.
 
 pub mod config;
+mod pool;
 mod relay;
 
 pub use config::DicomQueryConfig;

@@ -16,9 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::config::DicomQueryConfig;
+use super::pool::{self, Key, Pool};
 use crate::component::query::{FindAnswer, FindAnswers, FindRequest, Query, QueryContext};
 use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, RunningItem};
 use crate::dimse::scu::{self, ProposedContext, ScuAssociation, ScuOptions};
+use crate::dimse::status::StatusCategory;
 use crate::ids::NamespaceId;
 use crate::store::{AeDirectory, Associations};
 
@@ -27,7 +29,8 @@ impl ItemConfig for DicomQueryConfig {
         self.problems()
     }
 
-    /// Nothing runs between queries: each query opens its own association.
+    /// Nothing runs between queries: each query opens its own association
+    /// (or takes one kept open).
     async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
         Ok(RunningItem::task(tokio::spawn(async move {
             cx.shutdown.cancelled().await;
@@ -40,6 +43,7 @@ impl ItemConfig for DicomQueryConfig {
             directory: cx.store.ae_directory(cx.namespace),
             associations: cx.store.associations(cx.namespace),
             namespace: cx.namespace.clone(),
+            pool: Pool::new(self.keep_open.get()),
         }))
     }
 }
@@ -51,16 +55,25 @@ struct Relay {
     directory: AeDirectory,
     associations: Associations,
     namespace: NamespaceId,
+    /// Associations kept open between queries.
+    pool: Arc<Pool>,
 }
 
 impl Query for Relay {
     fn find(&self, request: FindRequest, answers: FindAnswers, cancel: CancellationToken) {
         let config = self.config.clone();
         let setup = self.options(&request);
+        let pool = self.pool.clone();
         tokio::spawn(async move {
             let done = match setup {
                 Ok((address, options)) => {
-                    relay(&config, &address, &options, &request, &answers, &cancel).await
+                    let upstream = Upstream {
+                        config: &config,
+                        pool: &pool,
+                        address: &address,
+                        options: &options,
+                    };
+                    upstream.relay(&request, &answers, &cancel).await
                 }
                 Err(reason) => Err(reason),
             };
@@ -148,112 +161,179 @@ impl Relay {
     }
 }
 
-/// Relays one query: `Ok(Some(final answer))`, `Ok(None)` when the
-/// requester went away, `Err(reason)` when the upstream failed.
-async fn relay(
-    config: &DicomQueryConfig,
-    address: &str,
-    options: &ScuOptions,
-    request: &FindRequest,
-    answers: &FindAnswers,
-    cancel: &CancellationToken,
-) -> Result<Option<FindAnswer>, String> {
-    let deadline = Instant::now() + config.total_timeout.get();
-    let upstream = format!("{}@{address}", config.remote_ae_title);
-    let mut assoc = scu::connect(address, options)
-        .await
-        .map_err(|e| format!("{upstream}: {e}"))?;
-    // The requester's transfer syntax when the upstream took it, else one
-    // the identifier and the matches are re-encoded in and back.
-    let requester = request.transfer_syntax.as_str();
-    let accepted = assoc
-        .accepted_context(&request.sop_class_uid, Some(requester))
-        .or_else(|| assoc.accepted_context(&request.sop_class_uid, None))
-        .and_then(|c| c.transfer_syntax.clone());
-    let Some(theirs) = accepted else {
-        assoc.abort().await;
-        return Err(format!(
-            "{upstream} accepted no context for {}",
-            crate::dimse::uids::uid_name_or_uid(&request.sop_class_uid)
-        ));
-    };
-    let reencode = |bytes: &[u8], from: &str, to: &str| {
-        crate::dataset::reencode(bytes, from, to)
-            .map_err(|e| format!("{upstream}: cannot re-encode for the other association: {e}"))
-    };
-    let identifier = if theirs == requester {
-        std::borrow::Cow::Borrowed(&request.identifier[..])
-    } else {
-        std::borrow::Cow::Owned(reencode(&request.identifier, requester, &theirs)?)
-    };
-    let id = assoc
-        .find(
-            &request.sop_class_uid,
-            &theirs,
-            request.priority,
-            &identifier,
-        )
-        .await
-        .map_err(|e| format!("{upstream}: {e}"))?;
-    let mut cancelled = false;
-    loop {
-        let idle = Instant::now() + config.idle_timeout.get();
-        let response = tokio::select! {
-            () = cancel.cancelled(), if !cancelled => {
-                cancelled = true;
-                debug!(%upstream, "C-CANCEL forwarded upstream.");
-                if let Err(e) = assoc.cancel(&request.sop_class_uid, id).await {
-                    return Err(format!("{upstream}: {e}"));
-                }
-                continue;
-            }
-            () = tokio::time::sleep_until(idle.min(deadline)) => {
-                assoc.abort().await;
-                return Err(if idle < deadline {
-                    format!("{upstream} sent nothing for {:?}", config.idle_timeout.get())
-                } else {
-                    format!("{upstream} did not finish within {:?}", config.total_timeout.get())
-                });
-            }
-            response = assoc.find_response(id) => response.map_err(|e| format!("{upstream}: {e}"))?,
+/// Where one query goes.
+struct Upstream<'a> {
+    config: &'a DicomQueryConfig,
+    pool: &'a Arc<Pool>,
+    address: &'a str,
+    options: &'a ScuOptions,
+}
+
+/// A query sent upstream: its message id and the transfer syntax the
+/// upstream answers in.
+struct Sent {
+    id: u16,
+    theirs: String,
+}
+
+impl Upstream<'_> {
+    fn name(&self) -> String {
+        format!("{}@{}", self.config.remote_ae_title, self.address)
+    }
+
+    async fn connect(&self) -> Result<pool::Upstream, String> {
+        scu::connect(self.address, self.options)
+            .await
+            .map_err(|e| format!("{}: {e}", self.name()))
+    }
+
+    /// Sends the query on `assoc`: in the requester's transfer syntax when
+    /// the upstream took it, else re-encoded in the one it took.
+    async fn send(
+        &self,
+        assoc: &mut pool::Upstream,
+        request: &FindRequest,
+    ) -> Result<Sent, String> {
+        let upstream = self.name();
+        let requester = request.transfer_syntax.as_str();
+        let accepted = assoc
+            .accepted_context(&request.sop_class_uid, Some(requester))
+            .or_else(|| assoc.accepted_context(&request.sop_class_uid, None))
+            .and_then(|c| c.transfer_syntax.clone());
+        let Some(theirs) = accepted else {
+            return Err(format!(
+                "{upstream} accepted no context for {}",
+                crate::dimse::uids::uid_name_or_uid(&request.sop_class_uid)
+            ));
         };
-        match response.identifier {
-            Some(identifier)
-                if response.status.category() == crate::dimse::status::StatusCategory::Pending =>
-            {
-                let identifier = if theirs == requester {
-                    identifier
-                } else {
-                    match reencode(&identifier, &theirs, requester) {
-                        Ok(bytes) => bytes,
-                        Err(e) => {
-                            abandon(assoc, &request.sop_class_uid, id).await;
-                            return Err(e);
-                        }
+        let identifier = if theirs == requester {
+            std::borrow::Cow::Borrowed(&request.identifier[..])
+        } else {
+            std::borrow::Cow::Owned(reencode(
+                &upstream,
+                &request.identifier,
+                requester,
+                &theirs,
+            )?)
+        };
+        let id = assoc
+            .find(
+                &request.sop_class_uid,
+                &theirs,
+                request.priority,
+                &identifier,
+            )
+            .await
+            .map_err(|e| format!("{upstream}: {e}"))?;
+        Ok(Sent { id, theirs })
+    }
+
+    /// Relays one query: `Ok(Some(final answer))`, `Ok(None)` when the
+    /// requester went away, `Err(reason)` when the upstream failed.
+    async fn relay(
+        &self,
+        request: &FindRequest,
+        answers: &FindAnswers,
+        cancel: &CancellationToken,
+    ) -> Result<Option<FindAnswer>, String> {
+        let config = self.config;
+        let deadline = Instant::now() + config.total_timeout.get();
+        let upstream = self.name();
+        let key = Key {
+            address: self.address.to_string(),
+            contexts: self.options.presentation_contexts.clone(),
+        };
+        // An association kept open may have been closed by the upstream
+        // since: until it has answered, a failure sends the query again on
+        // a new one (a C-FIND asked twice changes nothing).
+        let (mut assoc, mut reused) = match self.pool.take(&key) {
+            Some(assoc) => (assoc, true),
+            None => (self.connect().await?, false),
+        };
+        let mut sent = match self.send(&mut assoc, request).await {
+            Err(_) if reused => {
+                reused = false;
+                assoc = self.connect().await?;
+                self.send(&mut assoc, request).await?
+            }
+            other => other?,
+        };
+        let requester = request.transfer_syntax.as_str();
+        let mut cancelled = false;
+        loop {
+            let idle = Instant::now() + config.idle_timeout.get();
+            let response = tokio::select! {
+                () = cancel.cancelled(), if !cancelled => {
+                    cancelled = true;
+                    debug!(%upstream, "C-CANCEL forwarded upstream.");
+                    if let Err(e) = assoc.cancel(&request.sop_class_uid, sent.id).await {
+                        return Err(format!("{upstream}: {e}"));
                     }
-                };
-                let answer = FindAnswer::Match {
-                    status: response.status,
-                    identifier,
-                };
-                if answers.send(answer).await.is_err() {
-                    abandon(assoc, &request.sop_class_uid, id).await;
-                    return Ok(None);
+                    continue;
                 }
-            }
-            _ if response.status.category() == crate::dimse::status::StatusCategory::Pending => {
+                () = tokio::time::sleep_until(idle.min(deadline)) => {
+                    assoc.abort().await;
+                    return Err(if idle < deadline {
+                        format!("{upstream} sent nothing for {:?}", config.idle_timeout.get())
+                    } else {
+                        format!("{upstream} did not finish within {:?}", config.total_timeout.get())
+                    });
+                }
+                response = assoc.find_response(sent.id) => response,
+            };
+            let response = match response {
+                Err(_) if reused && !cancelled => {
+                    reused = false;
+                    assoc = self.connect().await?;
+                    sent = self.send(&mut assoc, request).await?;
+                    continue;
+                }
+                other => other.map_err(|e| format!("{upstream}: {e}"))?,
+            };
+            reused = false;
+            let pending = response.status.category() == StatusCategory::Pending;
+            match response.identifier {
+                Some(identifier) if pending => {
+                    let identifier = if sent.theirs == requester {
+                        identifier
+                    } else {
+                        match reencode(&upstream, &identifier, &sent.theirs, requester) {
+                            Ok(bytes) => bytes,
+                            Err(e) => {
+                                abandon(assoc, &request.sop_class_uid, sent.id).await;
+                                return Err(e);
+                            }
+                        }
+                    };
+                    let answer = FindAnswer::Match {
+                        status: response.status,
+                        identifier,
+                    };
+                    if answers.send(answer).await.is_err() {
+                        abandon(assoc, &request.sop_class_uid, sent.id).await;
+                        return Ok(None);
+                    }
+                }
                 // A pending response without a match: nothing to relay.
-            }
-            _ => {
-                // The requester need not wait for the upstream's release.
-                tokio::spawn(async move { assoc.release().await.ok() });
-                return Ok(Some(FindAnswer::Done {
-                    status: response.status,
-                    error_comment: response.error_comment,
-                }));
+                _ if pending => {}
+                _ => {
+                    // Kept for the next query, or released without making
+                    // the requester wait for it.
+                    self.pool.put(key, assoc);
+                    return Ok(Some(FindAnswer::Done {
+                        status: response.status,
+                        error_comment: response.error_comment,
+                    }));
+                }
             }
         }
     }
+}
+
+/// `bytes` in `from` re-encoded in `to`, for the other association.
+fn reencode(upstream: &str, bytes: &[u8], from: &str, to: &str) -> Result<Vec<u8>, String> {
+    crate::dataset::reencode(bytes, from, to)
+        .map_err(|e| format!("{upstream}: cannot re-encode for the other association: {e}"))
 }
 
 /// The requester went away mid-query: cancel upstream and let go.
