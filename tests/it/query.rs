@@ -89,7 +89,8 @@ async fn findscu(model: &str, level: &str, calling: &str, called: &str, port: u1
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn patient_and_study_queries_relayed_to_dcmqrscp_return_what_a_direct_query_returns() {
+async fn patient_study_series_and_image_queries_relayed_to_dcmqrscp_return_what_a_direct_query_returns()
+ {
     let (port, qr_port) = (Port::reserve(), Port::reserve());
     let qr = qr_port.get();
     let text = production(port.get(), &[("QRSCP", qr)]);
@@ -112,6 +113,65 @@ async fn patient_and_study_queries_relayed_to_dcmqrscp_return_what_a_direct_quer
         );
         assert_eq!(find_matches(&relayed), direct, "{level}: {relayed}");
     }
+
+    // SERIES and IMAGE levels name the study (and series) they look in.
+    let study = uid_in(
+        &find_matches(&findscu("-S", "STUDY", "ROUTER", "QRSCP", qr).await)[0],
+        "(0020,000d)",
+    );
+    let series_keys = [
+        "QueryRetrieveLevel=SERIES".to_string(),
+        format!("StudyInstanceUID={study}"),
+        "SeriesInstanceUID".to_string(),
+        "Modality".to_string(),
+    ];
+    let direct = find_matches(&findscu_keys("ROUTER", "QRSCP", qr, &series_keys).await);
+    assert_eq!(direct.len(), 1, "{direct:#?}");
+    let relayed = findscu_keys("VIEWER", "ROUTER", port.get(), &series_keys).await;
+    assert_eq!(find_matches(&relayed), direct, "SERIES: {relayed}");
+    let series = uid_in(&direct[0], "(0020,000e)");
+    let image_keys = [
+        "QueryRetrieveLevel=IMAGE".to_string(),
+        format!("StudyInstanceUID={study}"),
+        format!("SeriesInstanceUID={series}"),
+        "SOPInstanceUID".to_string(),
+    ];
+    let direct = find_matches(&findscu_keys("ROUTER", "QRSCP", qr, &image_keys).await);
+    assert_eq!(direct.len(), 2, "{direct:#?}");
+    let relayed = findscu_keys("VIEWER", "ROUTER", port.get(), &image_keys).await;
+    assert_eq!(find_matches(&relayed), direct, "IMAGE: {relayed}");
+}
+
+/// `findscu -S` with these keys.
+async fn findscu_keys(calling: &str, called: &str, port: u16, keys: &[String]) -> String {
+    let mut command = dcmtk_command("findscu");
+    command.args(["-S", "-v", "-aet", calling, "-aec", called]);
+    for key in keys {
+        command.args(["-k", key]);
+    }
+    let out = command
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// The value of the UID element `tag` (as findscu prints it) in a match.
+fn uid_in(found: &str, tag: &str) -> String {
+    let line = found
+        .lines()
+        .find(|l| l.starts_with(tag))
+        .unwrap_or_else(|| panic!("{tag} in {found}"));
+    line.split('[')
+        .nth(1)
+        .and_then(|v| v.split(']').next())
+        .unwrap_or_else(|| panic!("a value in {line}"))
+        .trim_end_matches(['\0', ' '])
+        .to_string()
 }
 
 /// The Study Instance UIDs of the matches findscu printed, sorted.
