@@ -1,14 +1,16 @@
-//! The admin client: one request over the Unix socket.
+//! The admin client: one request over the Unix socket, on hyper's HTTP/1.1.
 
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use axum::body::Bytes;
+use axum::http::{Request as HttpRequest, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 use super::AdminError;
 use super::api::{Envelope, ErrorReply, Reply, Request, Response};
-use super::http::{Kind, post, read_message};
 use crate::ids::NamespaceId;
 
 /// The largest reply body read (an export of a big association fits).
@@ -38,18 +40,34 @@ pub async fn call(
     };
     let body = serde_json::to_vec(&envelope)
         .map_err(|e| AdminError::Protocol(format!("cannot encode the request: {e}")))?;
+    let protocol = |e: &dyn std::fmt::Display| AdminError::Protocol(e.to_string());
     let exchange = async {
-        let mut stream = UnixStream::connect(path)
+        let stream = UnixStream::connect(path)
             .await
             .map_err(|source| AdminError::Connect {
                 path: path.to_path_buf(),
                 source,
             })?;
-        stream.write_all(&post("/v1/request", &body)).await?;
-        let (head, body) = read_message(&mut stream, MAX_REPLY_BODY, Kind::Response)
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| AdminError::Protocol(e.to_string()))?;
-        let status = head.start.get(1).cloned().unwrap_or_default();
+            .map_err(|e| protocol(&e))?;
+        let connection = tokio::spawn(connection);
+        let request = HttpRequest::post("/v1/request")
+            .header(header::HOST, "localhost")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| protocol(&e))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| protocol(&e))?;
+        let status = response.status();
+        let body = Limited::new(response.into_body(), MAX_REPLY_BODY)
+            .collect()
+            .await
+            .map_err(|e| protocol(&e))?
+            .to_bytes();
+        connection.abort();
         serde_json::from_slice::<Reply>(&body).map_err(|e| {
             AdminError::Protocol(format!("unexpected answer (HTTP status {status}): {e}"))
         })

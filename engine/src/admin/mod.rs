@@ -6,9 +6,10 @@
 //!   [`MessageView`]), apart from how they are stored.
 //! - [`execute`]: runs a request against a [`Store`]; the one place where
 //!   association commands are implemented.
-//! - [`AdminServer`] / [`serve`]: HTTP/1.1 + JSON on the Unix socket
-//!   `<data-dir>/admin.sock` (mode 0600, only the engine's own user), one
-//!   endpoint `POST /v1/request` plus `GET /v1/health`. `switchboard run`
+//! - [`AdminServer`] / [`serve`]: HTTP/1.1 (hyper, routed by axum) + JSON
+//!   on the Unix socket `<data-dir>/admin.sock` (mode 0600, only the
+//!   engine's own user), one endpoint `POST /v1/request` plus
+//!   `GET /v1/health`. `switchboard run`
 //!   spawns it next to the productions; the management portal will be its
 //!   next client.
 //! - [`call`]: the client side.
@@ -26,7 +27,6 @@ pub mod api;
 mod client;
 mod error;
 mod execute;
-mod http;
 mod messages;
 mod quarantine;
 mod server;
@@ -40,7 +40,6 @@ pub use api::{Envelope, ErrorReply, Reply, Request, Response};
 pub use client::{MAX_REPLY_BODY, call};
 pub use error::CommandError;
 pub use execute::execute;
-pub use http::HttpError;
 pub use server::{AdminServer, MAX_REQUEST_BODY, serve};
 pub use status::{EngineState, EngineStatus};
 pub use views::{AddressView, AssociationView, MessageView, QueryView};

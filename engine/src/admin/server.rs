@@ -1,6 +1,7 @@
 //! The admin server: HTTP/1.1 + JSON on a Unix socket, answering
 //! `POST /v1/request` (an [`Envelope`]) with a [`Reply`], and
-//! `GET /v1/health`.
+//! `GET /v1/health`. HTTP is hyper's, routed by axum; a connection from
+//! another user is refused before anything it sends is parsed.
 
 use std::future::Future;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -8,14 +9,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::task::TaskTracker;
 
 use super::AdminError;
 use super::api::{Envelope, ErrorReply, Reply, Request, Response};
 use super::execute::execute;
-use super::http::{Kind, read_message, response};
 use super::status::EngineState;
 use crate::message::ItemAddress;
 use crate::store::Store;
@@ -24,7 +30,7 @@ use crate::store::Store;
 /// presentation contexts fits many times over.
 pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
-/// How long a client may take to send its request.
+/// How long a client may take to send its request's head.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long shutdown waits for requests in progress.
@@ -112,17 +118,19 @@ impl AdminServer {
     /// answered to that client and logged.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AdminError> {
         let tracker = TaskTracker::new();
+        let app = router(Served {
+            store: self.store.clone(),
+            engine: self.engine.clone(),
+        });
         tokio::pin!(shutdown);
         let result = loop {
             tokio::select! {
                 () = &mut shutdown => break Ok(()),
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, _)) => {
-                        let store = self.store.clone();
-                        let owner_uid = self.owner_uid;
-                        let engine = self.engine.clone();
+                        let (app, owner_uid) = (app.clone(), self.owner_uid);
                         tracker.spawn(async move {
-                            if let Err(error) = handle(stream, store, engine, owner_uid).await {
+                            if let Err(error) = handle(stream, app, owner_uid).await {
                                 tracing::debug!(%error, "Admin connection failed.");
                             }
                         });
@@ -180,67 +188,97 @@ fn is_transient(error: &std::io::Error) -> bool {
         || error.raw_os_error() == Some(23) // ENFILE
 }
 
-async fn handle(
-    mut stream: UnixStream,
+/// What the routes serve.
+#[derive(Clone)]
+struct Served {
     store: Store,
     engine: Option<Arc<dyn EngineState>>,
-    owner_uid: u32,
-) -> Result<(), AdminError> {
+}
+
+/// The admin API's routes.
+fn router(served: Served) -> Router {
+    Router::new()
+        .route("/v1/request", post(request))
+        .route("/v1/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(served)
+}
+
+/// Serves one connection: one request, then the connection closes.
+async fn handle(stream: UnixStream, app: Router, owner_uid: u32) -> Result<(), AdminError> {
     let peer_uid = stream
         .peer_cred()
         .map(|c| c.uid())
         .map_err(AdminError::Io)?;
-    if peer_uid != owner_uid && peer_uid != 0 {
-        let body = reply_body(&error_reply(format!(
+    let app = if peer_uid == owner_uid || peer_uid == 0 {
+        app
+    } else {
+        let refusal = reply_body(&error_reply(format!(
             "user {peer_uid} may not use this engine's admin socket"
         )));
-        stream.write_all(&response(403, &body)).await?;
-        return Ok(());
+        Router::new().fallback(move || std::future::ready(json(StatusCode::FORBIDDEN, refusal)))
+    };
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT);
+    http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+        .await
+        .map_err(|e| AdminError::Protocol(e.to_string()))
+}
+
+async fn request(
+    State(served): State<Served>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> HttpResponse {
+    let too_long = || {
+        json(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            reply_body(&error_reply(format!(
+                "the request body is over the limit of {MAX_REQUEST_BODY} bytes"
+            ))),
+        )
+    };
+    // Refused on its declared length, before a byte of it is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return too_long();
     }
-    let read = tokio::time::timeout(
-        READ_TIMEOUT,
-        read_message(&mut stream, MAX_REQUEST_BODY, Kind::Request),
+    let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BODY).await else {
+        return too_long();
+    };
+    let (status, body) = answer(&served.store, served.engine, &body).await;
+    json(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        body,
     )
-    .await;
-    let (head, body) = match read {
-        Err(_) => return Ok(()),
-        Ok(Err(super::http::HttpError::BodyTooLong { length, limit })) => {
-            let body = reply_body(&error_reply(format!(
-                "request body of {length} bytes is over the limit of {limit} bytes"
-            )));
-            stream.write_all(&response(413, &body)).await?;
-            return Ok(());
-        }
-        Ok(Err(error)) => {
-            let body = reply_body(&error_reply(error.to_string()));
-            stream.write_all(&response(400, &body)).await?;
-            return Ok(());
-        }
-        Ok(Ok(message)) => message,
-    };
-    let method = head.start.first().map(String::as_str).unwrap_or_default();
-    let target = head.start.get(1).map(String::as_str).unwrap_or_default();
-    let (status, body) = match (method, target) {
-        ("POST", "/v1/request") if head.content_length.is_none() => (
-            411,
-            reply_body(&error_reply(
-                "a request needs a Content-Length header".to_string(),
-            )),
-        ),
-        ("POST", "/v1/request") => answer(&store, engine, &body).await,
-        ("GET", "/v1/health") => (200, b"{\"status\":\"ok\"}".to_vec()),
-        (_, "/v1/request" | "/v1/health") => (
-            405,
-            reply_body(&error_reply(format!("method {method} is not allowed here"))),
-        ),
-        _ => (
-            404,
-            reply_body(&error_reply(format!("no such endpoint {target}"))),
-        ),
-    };
-    stream.write_all(&response(status, &body)).await?;
-    stream.shutdown().await?;
-    Ok(())
+}
+
+async fn health() -> HttpResponse {
+    json(StatusCode::OK, b"{\"status\":\"ok\"}".to_vec())
+}
+
+async fn not_found(uri: Uri) -> HttpResponse {
+    json(
+        StatusCode::NOT_FOUND,
+        reply_body(&error_reply(format!("no such endpoint {}", uri.path()))),
+    )
+}
+
+async fn method_not_allowed(method: Method) -> HttpResponse {
+    json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        reply_body(&error_reply(format!("method {method} is not allowed here"))),
+    )
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn answer(

@@ -326,7 +326,13 @@ async fn server_refuses_bad_http_and_oversized_bodies() {
             let mut s = tokio::net::UnixStream::connect(&path).await.unwrap();
             s.write_all(&raw).await.unwrap();
             let mut out = String::new();
-            s.read_to_string(&mut out).await.unwrap();
+            tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                s.read_to_string(&mut out),
+            )
+            .await
+            .expect("the server answers and closes")
+            .unwrap();
             out
         }
     };
@@ -335,8 +341,10 @@ async fn server_refuses_bad_http_and_oversized_bodies() {
         MAX_REQUEST_BODY + 1
     );
     assert!(exchange(big.into_bytes()).await.starts_with("HTTP/1.1 413"));
-    let no_length = b"POST /v1/request HTTP/1.1\r\n\r\n".to_vec();
-    assert!(exchange(no_length).await.starts_with("HTTP/1.1 411"));
+    let no_body = b"POST /v1/request HTTP/1.1\r\n\r\n".to_vec();
+    assert!(exchange(no_body).await.starts_with("HTTP/1.1 400"));
+    let wrong_method = b"GET /v1/request HTTP/1.1\r\n\r\n".to_vec();
+    assert!(exchange(wrong_method).await.starts_with("HTTP/1.1 405"));
     let garbage = b"POST /v1/request HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello".to_vec();
     assert!(exchange(garbage).await.starts_with("HTTP/1.1 400"));
     let health = b"GET /v1/health HTTP/1.1\r\n\r\n".to_vec();
