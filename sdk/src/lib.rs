@@ -454,6 +454,16 @@ pub fn log(level: Level, text: &str) {
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        $crate::__export!($plugin, pass_query, pass_match);
+    };
+}
+
+/// The exports of both macros: the `plugin` interface, and the query hook
+/// answered by the functions of `__glue::query` named.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export {
+    ($plugin:ty, $query:ident, $filter_match:ident) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __SwitchboardExport;
@@ -469,14 +479,14 @@ macro_rules! export_plugin {
             }
             impl $crate::__glue::query::HookGuest for __SwitchboardExport {
                 fn query(
-                    _header: $crate::__glue::query::WitQueryHeader,
+                    header: $crate::__glue::query::WitQueryHeader,
                 ) -> ::std::result::Result<$crate::__glue::query::WitQueryDecision, ::std::string::String> {
-                    ::std::result::Result::Ok($crate::__glue::query::pass_query())
+                    $crate::__glue::query::$query::<$plugin>(header)
                 }
                 fn filter_match(
-                    _header: $crate::__glue::query::WitQueryHeader,
+                    header: $crate::__glue::query::WitQueryHeader,
                 ) -> ::std::result::Result<$crate::__glue::query::WitMatchDecision, ::std::string::String> {
-                    ::std::result::Result::Ok($crate::__glue::query::pass_match())
+                    $crate::__glue::query::$filter_match::<$plugin>(header)
                 }
             }
             $crate::__glue::bindings::__export_query_router_world!(__SwitchboardExport with_types_in $crate::__glue::bindings);

@@ -237,32 +237,6 @@ pub trait QueryHook: Plugin {
 #[macro_export]
 macro_rules! export_query_plugin {
     ($plugin:ty) => {
-        #[cfg(target_arch = "wasm32")]
-        const _: () = {
-            struct __SwitchboardExport;
-            impl $crate::__glue::Guest for __SwitchboardExport {
-                fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
-                    $crate::__glue::init::<$plugin>(&config)
-                }
-                fn route(
-                    header: $crate::__glue::WitHeader,
-                ) -> ::std::result::Result<$crate::__glue::WitDecision, ::std::string::String> {
-                    $crate::__glue::route::<$plugin>(header)
-                }
-            }
-            impl $crate::__glue::query::HookGuest for __SwitchboardExport {
-                fn query(
-                    header: $crate::__glue::query::WitQueryHeader,
-                ) -> ::std::result::Result<$crate::__glue::query::WitQueryDecision, ::std::string::String> {
-                    $crate::__glue::query::query::<$plugin>(header)
-                }
-                fn filter_match(
-                    header: $crate::__glue::query::WitQueryHeader,
-                ) -> ::std::result::Result<$crate::__glue::query::WitMatchDecision, ::std::string::String> {
-                    $crate::__glue::query::filter_match::<$plugin>(header)
-                }
-            }
-            $crate::__glue::bindings::__export_query_router_world!(__SwitchboardExport with_types_in $crate::__glue::bindings);
-        };
+        $crate::__export!($plugin, query, filter_match);
     };
 }

@@ -69,23 +69,18 @@ fn production_in(
 }
 
 async fn findscu(model: &str, level: &str, calling: &str, called: &str, port: u16) -> String {
-    let out = dcmtk_command("findscu")
-        .args([model, "-v", "-aet", calling, "-aec", called])
-        .args(["-k", &format!("QueryRetrieveLevel={level}")])
-        .args(["-k", "PatientName", "-k", "PatientID"])
-        .args(if level == "STUDY" {
-            vec!["-k", "StudyInstanceUID", "-k", "ModalitiesInStudy"]
-        } else {
-            vec![]
-        })
-        .args(["127.0.0.1", &port.to_string()])
-        .output()
-        .await
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    text
+    let mut keys = vec![
+        format!("QueryRetrieveLevel={level}"),
+        "PatientName".to_string(),
+        "PatientID".to_string(),
+    ];
+    if level == "STUDY" {
+        keys.extend([
+            "StudyInstanceUID".to_string(),
+            "ModalitiesInStudy".to_string(),
+        ]);
+    }
+    findscu_keys(model, calling, called, port, &keys).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,9 +120,9 @@ async fn patient_study_series_and_image_queries_relayed_to_dcmqrscp_return_what_
         "SeriesInstanceUID".to_string(),
         "Modality".to_string(),
     ];
-    let direct = find_matches(&findscu_keys("ROUTER", "QRSCP", qr, &series_keys).await);
+    let direct = find_matches(&findscu_keys("-S", "ROUTER", "QRSCP", qr, &series_keys).await);
     assert_eq!(direct.len(), 1, "{direct:#?}");
-    let relayed = findscu_keys("VIEWER", "ROUTER", port.get(), &series_keys).await;
+    let relayed = findscu_keys("-S", "VIEWER", "ROUTER", port.get(), &series_keys).await;
     assert_eq!(find_matches(&relayed), direct, "SERIES: {relayed}");
     let series = uid_in(&direct[0], "(0020,000e)");
     let image_keys = [
@@ -136,16 +131,22 @@ async fn patient_study_series_and_image_queries_relayed_to_dcmqrscp_return_what_
         format!("SeriesInstanceUID={series}"),
         "SOPInstanceUID".to_string(),
     ];
-    let direct = find_matches(&findscu_keys("ROUTER", "QRSCP", qr, &image_keys).await);
+    let direct = find_matches(&findscu_keys("-S", "ROUTER", "QRSCP", qr, &image_keys).await);
     assert_eq!(direct.len(), 2, "{direct:#?}");
-    let relayed = findscu_keys("VIEWER", "ROUTER", port.get(), &image_keys).await;
+    let relayed = findscu_keys("-S", "VIEWER", "ROUTER", port.get(), &image_keys).await;
     assert_eq!(find_matches(&relayed), direct, "IMAGE: {relayed}");
 }
 
-/// `findscu -S` with these keys.
-async fn findscu_keys(calling: &str, called: &str, port: u16, keys: &[String]) -> String {
+/// `findscu` (`model`: `-P`, `-S`, `-W`) with these keys: what it printed.
+async fn findscu_keys(
+    model: &str,
+    calling: &str,
+    called: &str,
+    port: u16,
+    keys: &[String],
+) -> String {
     let mut command = dcmtk_command("findscu");
-    command.args(["-S", "-v", "-aet", calling, "-aec", called]);
+    command.args([model, "-v", "-aet", calling, "-aec", called]);
     for key in keys {
         command.args(["-k", key]);
     }

@@ -80,13 +80,17 @@ pub fn filter_match<P: QueryHook>(h: WitQueryHeader) -> Result<WitMatchDecision,
 }
 
 /// The `query` export of a plugin without [`QueryHook`]: ask as it is.
-#[must_use]
-pub fn pass_query() -> WitQueryDecision {
-    hook::QueryDecision::Ask(Vec::new())
+///
+/// # Errors
+/// None; the signature is the export's.
+pub fn pass_query<P>(_header: WitQueryHeader) -> Result<WitQueryDecision, String> {
+    Ok(hook::QueryDecision::Ask(Vec::new()))
 }
 
 /// The `filter-match` export of a plugin without [`QueryHook`]: keep it.
-#[must_use]
-pub fn pass_match() -> WitMatchDecision {
-    hook::MatchDecision::Keep(Vec::new())
+///
+/// # Errors
+/// None; the signature is the export's.
+pub fn pass_match<P>(_header: WitQueryHeader) -> Result<WitMatchDecision, String> {
+    Ok(hook::MatchDecision::Keep(Vec::new()))
 }
