@@ -59,6 +59,7 @@ pub(crate) mod message;
 pub(crate) mod operations;
 pub(crate) mod part10;
 pub mod plugin;
+pub mod portal;
 pub mod processes;
 pub mod runtime;
 pub mod services;

@@ -18,6 +18,7 @@ mod namespaces;
 mod negotiation;
 mod plugin_host;
 mod plugins;
+mod portal;
 mod private_data;
 mod production_files;
 mod quarantine;

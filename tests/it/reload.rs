@@ -387,6 +387,7 @@ async fn the_rescan_picks_up_a_change_without_the_watcher() {
             rescan: Some(Duration::from_millis(200)),
             ..ReloadOptions::default()
         },
+        portal: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let engine = tokio::spawn(run(options, async {

@@ -106,6 +106,23 @@ pub enum Command {
     /// times. Proposes Verification with the transfer syntaxes of the stored
     /// association for the pair, else Implicit VR Little Endian.
     Echo(echo::EchoArgs),
+    /// The management portal: `portal url` prints the login URL of the
+    /// running engine (`switchboard run --portal`).
+    Portal(PortalArgs),
+}
+
+/// `portal …`
+#[derive(Debug, clap::Args)]
+pub struct PortalArgs {
+    #[command(subcommand)]
+    pub command: PortalCommand,
+}
+
+/// The portal commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum PortalCommand {
+    /// Print the login URL of the running engine's portal.
+    Url,
 }
 
 /// Runs a parsed command line.
@@ -127,5 +144,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::run(&global, &args).await,
         Command::Messages(args) => messages::run(&global, args).await,
         Command::Quarantine(args) => quarantine::run(&global, args).await,
+        Command::Portal(PortalArgs {
+            command: PortalCommand::Url,
+        }) => {
+            let path = crate::portal::token_path(&global.data_dir);
+            let url = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!(
+                    "no portal login URL in {}: {e} (start the engine with `switchboard run --portal`)",
+                    path.display()
+                )
+            })?;
+            output::write_stdout(&url)
+        }
     }
 }

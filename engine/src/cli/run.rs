@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// filesystems); "0s" turns it off.
     #[arg(long, default_value = "10s")]
     pub rescan_interval: HumanDuration,
+    /// Serve the management portal, on 127.0.0.1:11180 or the loopback
+    /// address given; the login URL is logged and written to
+    /// `<data-dir>/portal.token`.
+    #[arg(long, num_args = 0..=1, default_missing_value = crate::portal::DEFAULT_ADDRESS, value_name = "ADDR")]
+    pub portal: Option<std::net::SocketAddr>,
 }
 
 /// Runs the engine until a signal.
@@ -72,6 +77,7 @@ pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
                 .then(|| args.rescan_interval.get()),
             ..ReloadOptions::default()
         },
+        portal: args.portal,
     };
     // SIGHUP reads the productions folder again and applies the changes.
     let (control, requests) = tokio::sync::mpsc::channel(4);

@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub min_free_space: u64,
     /// How file changes are picked up while running.
     pub reload: ReloadOptions,
+    /// Where the management portal listens, when it is served.
+    pub portal: Option<std::net::SocketAddr>,
 }
 
 /// Why the engine could not run.
@@ -61,6 +63,8 @@ pub struct RunOptions {
 pub enum RuntimeError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Portal(#[from] crate::portal::PortalError),
     #[error(transparent)]
     Messages(#[from] MessageError),
     #[error("cannot prepare the body folders in {path}: {source}")]
@@ -152,6 +156,17 @@ pub async fn run_with_control(
             }
         })
     };
+    if let Some(address) = options.portal {
+        let engine: Arc<dyn crate::admin::EngineState> = Arc::new(board.clone());
+        let portal = crate::portal::Portal::bind(address, &options.data_dir, engine).await?;
+        info!(url = %portal.login_url(), "Portal: log in at this URL (also in portal.token in the data directory).");
+        let token = root.clone();
+        tokio::spawn(async move {
+            if let Err(e) = portal.run(token.cancelled_owned()).await {
+                error!(error = %e, "The portal stopped.");
+            }
+        });
+    }
     tokio::spawn(retain(
         store.clone(),
         bodies.clone(),

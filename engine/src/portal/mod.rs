@@ -1,0 +1,160 @@
+//! The management portal: pages served by the engine on a local TCP port,
+//! on the same requests the admin socket answers (no second path to the
+//! store). Opt-in (`switchboard run --portal`), loopback only, and behind a
+//! login: the engine writes a login URL with a random token to
+//! `<data-dir>/portal.token` (mode 0600) and logs it; the token is
+//! exchanged once for an HttpOnly, SameSite=Strict session cookie.
+//!
+//! - [`guard`]: what every request passes first: the Host header (against
+//!   DNS rebinding), the session, and the security headers of every answer.
+//! - [`pages`]: the pages, rendered on the server; every value escaped.
+//!
+//! This first slice serves the production board; the DICOM settings,
+//! reference, message and queue pages follow on the same guard.
+
+mod guard;
+mod pages;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::admin::EngineState;
+
+/// Where the portal listens unless `--portal ADDR` says otherwise.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:11180";
+
+/// The portal could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error(
+        "the portal listens on loopback addresses only (127.0.0.1, ::1) until TLS is configured; {0} is not one"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot write the login URL to {path}: {source}")]
+    Token {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The file holding the login URL.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("portal.token")
+}
+
+/// A bound portal, ready to [`run`](Portal::run).
+pub struct Portal {
+    listener: TcpListener,
+    login_url: String,
+    state: guard::Portal,
+}
+
+impl std::fmt::Debug for Portal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Portal").finish_non_exhaustive()
+    }
+}
+
+/// Random bytes from the kernel, as hex.
+fn random_hex(bytes: usize) -> std::io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Portal {
+    /// Binds `address` (loopback only), makes a login token and writes the
+    /// login URL to [`token_path`] with mode 0600.
+    ///
+    /// # Errors
+    /// [`PortalError`].
+    pub async fn bind(
+        address: SocketAddr,
+        data_dir: &Path,
+        engine: Arc<dyn EngineState>,
+    ) -> Result<Portal, PortalError> {
+        if !address.ip().is_loopback() {
+            return Err(PortalError::NotLoopback(address));
+        }
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| PortalError::Bind { address, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| PortalError::Bind { address, source })?;
+        let path = token_path(data_dir);
+        let token_error = |source| PortalError::Token {
+            path: path.clone(),
+            source,
+        };
+        let token = random_hex(32).map_err(token_error)?;
+        let login_url = format!("http://{bound}/login?token={token}");
+        // A file of an earlier run goes; the new one is created 0600.
+        std::fs::remove_file(&path).ok();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(token_error)?;
+        std::io::Write::write_all(&mut file, format!("{login_url}\n").as_bytes())
+            .map_err(token_error)?;
+        let hosts = [
+            format!("{bound}"),
+            format!("localhost:{}", bound.port()),
+            format!("127.0.0.1:{}", bound.port()),
+            format!("[::1]:{}", bound.port()),
+        ];
+        Ok(Portal {
+            listener,
+            login_url,
+            state: guard::Portal {
+                token,
+                hosts: hosts.into_iter().collect(),
+                sessions: Arc::new(Mutex::new(HashSet::new())),
+                engine,
+            },
+        })
+    }
+
+    /// The URL that logs a browser in.
+    pub fn login_url(&self) -> &str {
+        &self.login_url
+    }
+
+    /// Serves until `shutdown` completes.
+    ///
+    /// # Errors
+    /// When serving fails for good.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = Router::new()
+            .route("/", get(pages::board))
+            .route("/login", get(guard::login))
+            .route("/static/portal.css", get(pages::stylesheet))
+            .fallback(pages::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                guard::check,
+            ))
+            .with_state(self.state);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
