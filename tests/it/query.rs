@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use integration_tests::dcmtk::{dcmtk_command, find_matches, storescu};
+use integration_tests::dcmtk::{dcmtk_command, dump2dcm, find_matches, storescu};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::{Port, established_to, kill_children};
@@ -309,21 +309,8 @@ async fn write_named(dir: &Path, file: &str, charset: &str, name: &[u8], n: u32)
     dump.extend_from_slice(b"(0010,0010) PN [");
     dump.extend_from_slice(name);
     dump.extend_from_slice(b"]\n");
-    let dump_path = dir.join(format!("{file}.dump"));
-    std::fs::write(&dump_path, dump).unwrap();
     let path = dir.join(format!("{file}.dcm"));
-    let out = dcmtk_command("dump2dcm")
-        .args(["+te", "-g"])
-        .arg(&dump_path)
-        .arg(&path)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dump2dcm(&dump, &path, &["+te", "-g"]).await;
     path
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use integration_tests::dcmtk::{dcmtk_command, find_matches};
+use integration_tests::dcmtk::{dcmtk_command, dump2dcm, find_matches};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
@@ -48,19 +48,8 @@ async fn worklist_folder(root: &Path) -> std::path::PathBuf {
         ("ACC001", "MÜLLER^HANS", "MODALITY1"),
         ("ACC0002", "DOE^JANE", "MODALITY2"),
     ] {
-        let dump = root.join(format!("{accession}.dump"));
-        std::fs::write(&dump, item_dump(accession, patient, station)).unwrap();
-        let out = dcmtk_command("dump2dcm")
-            .arg(&dump)
-            .arg(scp.join(format!("{accession}.wl")))
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let dump = item_dump(accession, patient, station);
+        dump2dcm(dump.as_bytes(), &scp.join(format!("{accession}.wl")), &[]).await;
     }
     folder
 }

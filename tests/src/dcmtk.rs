@@ -36,6 +36,29 @@ pub fn dcmtk_command(tool: &str) -> tokio::process::Command {
     command
 }
 
+/// Writes `dump` (dcmdump's text form, raw bytes allowed) beside `out` and
+/// turns it into the DICOM file `out` with `dump2dcm` and its `options`.
+///
+/// # Panics
+/// When `dump2dcm` fails, with what it said.
+pub async fn dump2dcm(dump: &[u8], out: &Path, options: &[&str]) {
+    let dump_path = out.with_extension("dump");
+    std::fs::write(&dump_path, dump).expect("write the dump");
+    let ran = dcmtk_command("dump2dcm")
+        .args(options)
+        .arg(&dump_path)
+        .arg(out)
+        .output()
+        .await
+        .expect("run dump2dcm");
+    assert!(
+        ran.status.success(),
+        "dump2dcm {}: {}",
+        dump_path.display(),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}
+
 /// What a DCMTK client printed (stdout and stderr) and whether it exited 0.
 #[derive(Debug, Clone)]
 pub struct Ran {

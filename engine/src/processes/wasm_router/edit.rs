@@ -34,7 +34,7 @@ pub enum EditError {
 
 const BINARY: &[VR] = &[VR::OB, VR::OW, VR::OF, VR::OD, VR::OL, VR::OV, VR::UN];
 
-fn tag_of(raw: u32) -> Tag {
+pub(super) fn tag_of(raw: u32) -> Tag {
     Tag((raw >> 16) as u16, (raw & 0xFFFF) as u16)
 }
 

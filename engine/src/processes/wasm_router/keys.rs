@@ -5,7 +5,7 @@
 //! Sequence).
 
 use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, Tag, VR};
+use dicom_core::{DataElement, VR};
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
@@ -72,10 +72,7 @@ fn at_path(
     let Some((step, rest)) = path.split_first() else {
         return f(object);
     };
-    let tag = Tag(
-        (step.sequence >> 16) as u16,
-        (step.sequence & 0xFFFF) as u16,
-    );
+    let tag = edit::tag_of(step.sequence);
     let invalid = |reason: String| EditError::Invalid {
         action: "set",
         tag: tag.to_string(),
@@ -106,6 +103,8 @@ fn at_path(
 
 #[cfg(test)]
 mod tests {
+    use dicom_core::Tag;
+
     use super::*;
     use crate::plugin::{KeyPath, SetKey};
 
