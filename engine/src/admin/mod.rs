@@ -9,9 +9,9 @@
 //! - [`AdminServer`] / [`serve`]: HTTP/1.1 (hyper, routed by axum) + JSON
 //!   on the Unix socket `<data-dir>/admin.sock` (mode 0600, only the
 //!   engine's own user), one endpoint `POST /v1/request` plus
-//!   `GET /v1/health`. `switchboard run`
-//!   spawns it next to the productions; the management portal will be its
-//!   next client.
+//!   `GET /v1/health`. `switchboard run` spawns it next to the
+//!   productions; the management portal (module `portal`) asks the same
+//!   things in-process.
 //! - [`call`]: the client side.
 //! - [`status`]: what `switchboard status` shows; the runtime answers it
 //!   through [`EngineState`].
