@@ -1,25 +1,48 @@
-//! The portal's guard, over plain HTTP: loopback only, a login URL with a
-//! token in a 0600 file, the token exchanged for a session cookie, a
-//! foreign Host header refused, security headers on every answer, and the
-//! production board behind it.
+//! The portal over plain HTTP: loopback only, a login URL with a token in
+//! a 0600 file, the token exchanged for a session cookie, a foreign Host
+//! header refused, security headers on every answer, the production board
+//! behind it; the message viewer without patient data, a message's visual
+//! trace, and a resend that needs the session's CSRF token and a request
+//! from the portal's own pages.
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
+use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
+use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::Port;
-use integration_tests::production::{DicomService, Production};
+use integration_tests::production::{Association, DicomOperation, DicomService, Production};
+use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT, MR_IMAGE_STORAGE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One GET to the portal at `address` with this Host header (and cookie):
 /// the status code and the whole answer.
 async fn get(address: &str, path: &str, host: &str, cookie: Option<&str>) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n");
+    exchange(address, &request).await
+}
+
+/// One POST of a form with these extra header lines (each ending in CRLF).
+async fn post(address: &str, path: &str, cookie: &str, headers: &str, form: &str) -> (u16, String) {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\n{headers}\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{form}",
+        form.len()
+    );
+    exchange(address, &request).await
+}
+
+/// Sends a whole request; the status code and the whole answer.
+async fn exchange(address: &str, request: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
@@ -32,6 +55,22 @@ async fn get(address: &str, path: &str, host: &str, cookie: Option<&str>) -> (u1
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, answer)
+}
+
+/// The portal's address and the login path of a login URL.
+fn login_parts(url: &str) -> (String, String) {
+    let rest = url.trim().strip_prefix("http://").unwrap();
+    let (address, login) = rest.split_once('/').unwrap();
+    (address.to_string(), format!("/{login}"))
+}
+
+/// Logs in: the session cookie (`name=value`).
+async fn log_in(url: &str) -> String {
+    let (address, login) = login_parts(url);
+    let (status, answer) = get(&address, &login, &address, None).await;
+    assert_eq!(status, 303, "{answer}");
+    let cookie = header(&answer, "set-cookie").unwrap();
+    cookie.split(';').next().unwrap().to_string()
 }
 
 fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
@@ -60,9 +99,8 @@ async fn the_board_is_behind_a_token_login_and_a_host_check_with_strict_headers(
     assert_eq!(mode & 0o777, 0o600);
     let printed = engine.command(&["portal", "url"]).await;
     assert_eq!(String::from_utf8_lossy(&printed.stdout), url);
-    let rest = url.trim().strip_prefix("http://").unwrap();
-    let (address, login) = rest.split_once('/').unwrap();
-    let login = format!("/{login}");
+    let (address, login) = login_parts(&url);
+    let address = address.as_str();
 
     // Without a session: refused, with the security headers.
     let (status, answer) = get(address, "/", address, None).await;
@@ -124,4 +162,173 @@ async fn a_portal_on_an_address_other_than_loopback_is_refused() {
     let text = integration_tests::text(&out);
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("loopback addresses only"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_messages_are_listed_traced_and_resent_from_the_portal() {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let text = Production::store_and_forward(port.get(), archive_port.get())
+        .association(Association::new(
+            "STORESCU",
+            "ROUTER",
+            &[CT_IMAGE_STORAGE, MR_IMAGE_STORAGE],
+            &[EXPLICIT],
+        ))
+        .association(Association::new(
+            "ROUTER",
+            "ARCHIVE",
+            &[CT_IMAGE_STORAGE],
+            &[EXPLICIT],
+        ))
+        .dicom_operation(DicomOperation::new(
+            "OUT",
+            archive_port.get(),
+            "ARCHIVE",
+            "ROUTER",
+        ))
+        .to_string();
+    let engine = TestEngine::start_with(
+        &[("viewer", "forward", &text)],
+        &["--portal", "127.0.0.1:0"],
+        |_| {},
+    )
+    .await;
+    let _archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
+    let input = engine.folder("input");
+    let files: Vec<PathBuf> = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 2, 1024)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let stored = storescu("ROUTER", port.get(), &files, &[]).await;
+    assert!(stored.ok, "{stored}");
+
+    let url = std::fs::read_to_string(engine.data_dir().join("portal.token")).unwrap();
+    let (address, _) = login_parts(&url);
+    let address = address.as_str();
+    let cookie = log_in(&url).await;
+    let failed_rows = async || {
+        let (_, page) = get(
+            address,
+            "/messages?ns=viewer&status=failed",
+            address,
+            Some(&cookie),
+        )
+        .await;
+        page.matches("class=\"failed\">failed").count()
+    };
+    engine
+        .wait_until("2 failed in the viewer", async || failed_rows().await == 2)
+        .await;
+    let (status, list) = get(
+        address,
+        "/messages?status=failed&item=OUT",
+        address,
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        list.contains("MR Image Storage") && list.contains("STORESCU"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("Doe^Jane"),
+        "no patient data in the list: {list}"
+    );
+    let ids: Vec<String> = list
+        .split("name=\"id\" value=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{list}");
+    let csrf = list
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let (status, bad) = get(address, "/messages?since=yesterday", address, Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert!(bad.contains("is not a UTC time"), "{bad}");
+
+    let (status, page) = get(
+        address,
+        &format!("/messages/{}", ids[0]),
+        address,
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Visual trace") && page.contains("event failed"),
+        "{page}"
+    );
+    assert!(page.contains("no presentation context"), "{page}");
+
+    // Refused: no token, a cross-site request, a foreign origin.
+    let selected = format!("id={}&id={}&confirm=yes", ids[0], ids[1]);
+    let with_token = format!("csrf={csrf}&{selected}");
+    for (headers, form) in [
+        ("", selected.as_str()),
+        ("Sec-Fetch-Site: cross-site\r\n", with_token.as_str()),
+        ("Origin: http://evil.example\r\n", with_token.as_str()),
+    ] {
+        let (status, answer) = post(address, "/messages/resend", &cookie, headers, form).await;
+        assert_eq!(status, 403, "{headers}: {answer}");
+    }
+    let (status, _) = post(
+        address,
+        "/messages/resend",
+        "switchboard_session=guess",
+        "",
+        &with_token,
+    )
+    .await;
+    assert_eq!(status, 401, "a form needs a session");
+
+    // Fix the cause, then resend both from the portal: asked first, then done.
+    let out = engine
+        .command(&[
+            "--namespace",
+            "viewer",
+            "association",
+            "context",
+            "add",
+            "--calling",
+            "ROUTER",
+            "--called",
+            "ARCHIVE",
+            "--abstract-syntax",
+            MR_IMAGE_STORAGE,
+            "--transfer-syntax",
+            EXPLICIT,
+        ])
+        .await;
+    assert!(out.status.success(), "{}", integration_tests::text(&out));
+    let ask = format!("csrf={csrf}&id={}&id={}", ids[0], ids[1]);
+    let (status, confirm) = post(
+        address,
+        "/messages/resend",
+        &cookie,
+        "Sec-Fetch-Site: same-origin\r\n",
+        &ask,
+    )
+    .await;
+    assert_eq!(status, 200, "{confirm}");
+    assert!(confirm.contains("Resend 2 messages?"), "{confirm}");
+    let origin = format!("Origin: http://{address}\r\n");
+    let (status, done) = post(address, "/messages/resend", &cookie, &origin, &with_token).await;
+    assert_eq!(status, 303, "{done}");
+    engine
+        .wait_until("both delivered", async || {
+            let (_, page) = get(
+                address,
+                "/messages?ns=viewer&status=delivered",
+                address,
+                Some(&cookie),
+            )
+            .await;
+            page.matches("class=\"delivered\">delivered").count() == 2
+        })
+        .await;
 }

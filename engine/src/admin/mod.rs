@@ -5,7 +5,9 @@
 //!   [`views`]: what it shows of stored things ([`AssociationView`],
 //!   [`MessageView`]), apart from how they are stored.
 //! - [`execute`]: runs a request against a [`Store`]; the one place where
-//!   association commands are implemented.
+//!   association commands are implemented. [`answer`]: a request answered
+//!   for any client (`Status` by the engine, the rest by `execute`, then
+//!   the queues a command filled woken).
 //! - [`AdminServer`] / [`serve`]: HTTP/1.1 (hyper, routed by axum) + JSON
 //!   on the Unix socket `<data-dir>/admin.sock` (mode 0600, only the
 //!   engine's own user), one endpoint `POST /v1/request` plus
@@ -23,6 +25,7 @@
 //! This module knows the store and the association model; it knows nothing
 //! of clap or of how answers are printed.
 
+mod answer;
 pub mod api;
 mod client;
 mod error;
@@ -36,6 +39,7 @@ pub mod views;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use answer::{InProcess, answer};
 pub use api::{Envelope, ErrorReply, Reply, Request, Response};
 pub use client::{MAX_REPLY_BODY, call};
 pub use error::CommandError;

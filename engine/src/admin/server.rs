@@ -20,10 +20,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::task::TaskTracker;
 
 use super::AdminError;
-use super::api::{Envelope, ErrorReply, Reply, Request, Response};
-use super::execute::execute;
+use super::api::{Envelope, ErrorReply, Reply};
 use super::status::EngineState;
-use crate::message::ItemAddress;
 use crate::store::Store;
 
 /// The largest request body accepted: an import of some ten thousand
@@ -295,67 +293,8 @@ async fn answer(
             );
         }
     };
-    if let (Request::Status, Some(engine)) = (&envelope.request, engine.clone()) {
-        return match tokio::task::spawn_blocking(move || engine.status()).await {
-            Ok(status) => (
-                200,
-                reply_body(&Reply::Ok(Response::Status {
-                    status: Box::new(status),
-                })),
-            ),
-            Err(join) => (
-                500,
-                reply_body(&error_reply(format!(
-                    "the status request failed inside the engine: {join}"
-                ))),
-            ),
-        };
-    }
-    let store = store.clone();
-    let namespace = envelope.namespace.clone();
-    let span = tracing::info_span!("admin_request", namespace = %envelope.namespace);
-    let outcome = tokio::task::spawn_blocking(move || {
-        let _entered = span.enter();
-        execute(&store, &envelope.namespace, envelope.request)
-    })
-    .await;
-    match outcome {
-        Ok(Ok(response)) => {
-            if let (Response::Resent { resent, namespaces }, Some(engine)) = (&response, &engine) {
-                for (id, targets) in resent {
-                    let targets: Vec<ItemAddress> = targets
-                        .iter()
-                        .map(|t| ItemAddress::new(t.production.as_str(), t.item.as_str()))
-                        .collect();
-                    let ns = namespaces.iter().find(|(m, _)| m == id).map(|(_, ns)| ns);
-                    engine.queued(ns.unwrap_or(&namespace), &targets);
-                }
-            }
-            if let (Response::QuarantineRestored { restored, .. }, Some(engine)) =
-                (&response, &engine)
-            {
-                for r in restored {
-                    let targets: Vec<ItemAddress> = r
-                        .queued_for
-                        .iter()
-                        .map(|t| ItemAddress::new(t.production.as_str(), t.item.as_str()))
-                        .collect();
-                    engine.queued(&r.namespace, &targets);
-                }
-            }
-            (200, reply_body(&Reply::Ok(response)))
-        }
-        Ok(Err(error)) => (
-            error.http_status(),
-            reply_body(&Reply::Error(ErrorReply::from_error(&error))),
-        ),
-        Err(join) => (
-            500,
-            reply_body(&error_reply(format!(
-                "the request failed inside the engine: {join}"
-            ))),
-        ),
-    }
+    let (status, reply) = super::answer::answer(store, engine.as_ref(), envelope).await;
+    (status, reply_body(&reply))
 }
 
 fn error_reply(message: String) -> Reply {

@@ -9,6 +9,7 @@ use super::GlobalArgs;
 use crate::admin::{self, MessageView, QueryView, Request, Response};
 use crate::component::HumanDuration;
 use crate::ids::NamespaceId;
+use crate::message::time::{format_time, parse_utc};
 use crate::message::{DeliveryStatus, MessageFilter, MessageId, now_ms};
 
 /// `messages …`
@@ -87,6 +88,7 @@ pub async fn run(global: &GlobalArgs, args: MessagesArgs) -> anyhow::Result<()> 
                         status: a.status,
                         since,
                         limit: Some(a.limit),
+                        ..MessageFilter::default()
                     },
                     every_namespace,
                 },
@@ -369,45 +371,6 @@ fn render_query(q: &QueryView, transfer_syntax: &str) -> String {
     out
 }
 
-/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
-pub fn format_time(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (y, mo, d) = civil_from_days(i64::try_from(secs / 86_400).unwrap_or(0));
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
-/// calendar (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `--since`: a duration ago (`10m`) or a UTC time (`2026-11-28`,
 /// `2026-11-28T03:00`, `2026-11-28T03:00:00Z`).
 fn parse_since(text: &str) -> anyhow::Result<u64> {
@@ -415,35 +378,11 @@ fn parse_since(text: &str) -> anyhow::Result<u64> {
         let ago = u64::try_from(d.get().as_millis()).unwrap_or(u64::MAX);
         return Ok(now_ms().saturating_sub(ago));
     }
-    let bad = || {
+    parse_utc(text).ok_or_else(|| {
         anyhow::anyhow!(
             "--since {text:?}: give a duration ago (\"10m\", \"2h\") or a UTC time (\"2026-11-28T03:00:00Z\")"
         )
-    };
-    let t = text.trim().trim_end_matches('Z');
-    let (date, time) = t.split_once(['T', ' ']).unwrap_or((t, "00:00:00"));
-    let mut dp = date.split('-').map(|p| p.parse::<i64>());
-    let (Some(Ok(y)), Some(Ok(mo)), Some(Ok(d)), None) =
-        (dp.next(), dp.next(), dp.next(), dp.next())
-    else {
-        return Err(bad());
-    };
-    let mut tp = time.split(':').map(|p| p.parse::<f64>());
-    let h = tp.next().and_then(Result::ok).ok_or_else(bad)?;
-    let mi = tp.next().and_then(Result::ok).unwrap_or(0.0);
-    let s = tp.next().and_then(Result::ok).unwrap_or(0.0);
-    let (Ok(mo), Ok(d)) = (u32::try_from(mo), u32::try_from(d)) else {
-        return Err(bad());
-    };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return Err(bad());
-    }
-    let days = days_from_civil(y, mo, d);
-    let ms = (days * 86_400) as f64 * 1000.0 + (h * 3600.0 + mi * 60.0 + s) * 1000.0;
-    if ms < 0.0 {
-        return Err(bad());
-    }
-    Ok(ms as u64)
+    })
 }
 
 #[cfg(test)]
@@ -451,13 +390,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_round_trip() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00.000");
-        let t = parse_since("2026-11-28T03:04:05Z").unwrap();
-        assert_eq!(format_time(t), "2026-11-28 03:04:05.000");
+    fn since_takes_a_duration_ago_or_a_utc_time() {
         assert_eq!(
-            format_time(parse_since("2024-02-29").unwrap()),
-            "2024-02-29 00:00:00.000"
+            parse_since("2026-11-28T03:04:05Z").unwrap(),
+            parse_utc("2026-11-28T03:04:05Z").unwrap()
         );
         assert!(parse_since("yesterday").is_err());
         assert!(parse_since("10m").unwrap() <= now_ms());

@@ -7,6 +7,7 @@
 //! - [`record`]: [`MessageRecord`], [`Delivery`], [`DeliveryStatus`],
 //!   [`TraceEvent`] and the transitions, each one method.
 //! - [`filter`]: [`MessageFilter`], what a listing asks for.
+//! - [`time`]: times of the trace written and read in UTC.
 //! - [`query`]: [`QueryTrace`], a query (C-FIND) as a message without a
 //!   body, one delivery per upstream.
 //! - [`queues`]: [`MessageQueues`], the one interface through which items
@@ -21,6 +22,7 @@ pub mod header;
 pub mod query;
 pub mod queues;
 pub mod record;
+pub mod time;
 
 pub use error::MessageError;
 pub use filter::MessageFilter;

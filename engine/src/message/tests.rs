@@ -176,7 +176,7 @@ fn filters_match_production_status_and_time() {
         production: production.map(str::to_string),
         status,
         since,
-        limit: None,
+        ..MessageFilter::default()
     };
     assert!(f(Some("p"), Some(DeliveryStatus::Failed), Some(1_000)).matches(&r));
     assert!(!f(Some("other"), None, None).matches(&r));

@@ -1,22 +1,35 @@
 //! What every request passes before a page: a known Host header (a DNS
-//! rebinding page reaches us under its own name), then a session (except
-//! the login and the stylesheet); and what every answer carries: a strict
+//! rebinding page reaches us under its own name), then a live session
+//! (except the login and the stylesheet), then for a change (POST) the
+//! CSRF checks; and what every answer carries: a strict
 //! Content-Security-Policy (no inline script or style), `nosniff`,
-//! `no-referrer`, `no-store`. Nothing of a request is parsed before these
-//! checks but its head.
+//! `no-referrer`, `no-store`. Nothing of a request is parsed before the
+//! session is known but its head.
+//!
+//! CSRF: a browser says where a request comes from (`Sec-Fetch-Site`,
+//! `Origin`); a foreign one is refused. Behind that, every form carries
+//! its session's token, which a page of another site cannot read.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::admin::EngineState;
+use crate::admin::InProcess;
 
 /// The session cookie's name.
 const COOKIE: &str = "switchboard_session";
+
+/// A session ends after this long without a request.
+pub(super) const IDLE: Duration = Duration::from_secs(8 * 3600);
+
+/// The largest form accepted (an import file pasted in fits).
+pub(super) const MAX_FORM: usize = 4 * 1024 * 1024;
 
 /// What the portal's handlers share.
 #[derive(Clone)]
@@ -24,13 +37,44 @@ pub(super) struct Portal {
     /// The login token of this run.
     pub token: String,
     /// The Host headers we answer to.
-    pub hosts: HashSet<String>,
-    /// Session ids handed out by a login.
-    pub sessions: Arc<Mutex<HashSet<String>>>,
-    pub engine: Arc<dyn EngineState>,
+    pub hosts: Vec<String>,
+    /// Live sessions by id.
+    pub sessions: Arc<Mutex<HashMap<String, Session>>>,
+    /// The admin API, asked in-process.
+    pub admin: InProcess,
 }
 
-/// Equal in constant time, so that the token cannot be guessed by timing.
+/// A logged-in browser.
+#[derive(Debug, Clone)]
+pub(super) struct Session {
+    /// The token its forms carry.
+    pub csrf: String,
+    last_seen: Instant,
+}
+
+/// The fields of a submitted form, in their order (a name may repeat).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Form(pub Vec<(String, String)>);
+
+impl Form {
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Equal in constant time, so that a token cannot be guessed by timing.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
@@ -40,7 +84,7 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// The session id a request carries, if any.
-fn session(request: &Request) -> Option<String> {
+fn session_id(request: &Request) -> Option<String> {
     request
         .headers()
         .get_all(header::COOKIE)
@@ -54,39 +98,21 @@ fn session(request: &Request) -> Option<String> {
         })
 }
 
-/// The guard: Host, then session; headers on every answer.
+impl Portal {
+    /// The live session of `id`, seen now; an expired one goes.
+    fn session(&self, id: &str) -> Option<Session> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        sessions.retain(|_, s| now.duration_since(s.last_seen) < IDLE);
+        let session = sessions.get_mut(id)?;
+        session.last_seen = now;
+        Some(session.clone())
+    }
+}
+
+/// The guard: Host, session, CSRF; headers on every answer.
 pub(super) async fn check(State(portal): State<Portal>, request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let mut response = if !portal.hosts.contains(&host) {
-        super::pages::refusal(
-            StatusCode::MISDIRECTED_REQUEST,
-            "Unknown host",
-            "This engine answers only to its own address (127.0.0.1 or localhost with its port).",
-        )
-    } else {
-        let open = matches!(request.uri().path(), "/login" | "/static/portal.css");
-        let known = session(&request).is_some_and(|s| {
-            portal
-                .sessions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .contains(&s)
-        });
-        if open || known {
-            next.run(request).await
-        } else {
-            super::pages::refusal(
-                StatusCode::UNAUTHORIZED,
-                "Log in first",
-                "Open the login URL the engine printed when it started (also in portal.token in its data directory, and from `switchboard portal url`).",
-            )
-        }
-    };
+    let mut response = admit(&portal, request, next).await;
     let headers = response.headers_mut();
     for (name, value) in [
         (
@@ -101,6 +127,106 @@ pub(super) async fn check(State(portal): State<Portal>, request: Request, next: 
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
+}
+
+async fn admit(portal: &Portal, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !portal.hosts.contains(&host) {
+        return super::pages::refusal(
+            StatusCode::MISDIRECTED_REQUEST,
+            "Unknown host",
+            "This engine answers only to its own address (127.0.0.1 or localhost with its port).",
+        );
+    }
+    if matches!(request.uri().path(), "/login" | "/static/portal.css") {
+        return next.run(request).await;
+    }
+    let Some(session) = session_id(&request).and_then(|id| portal.session(&id)) else {
+        return super::pages::refusal(
+            StatusCode::UNAUTHORIZED,
+            "Log in first",
+            "Open the login URL the engine printed when it started (also in portal.token in its data directory, and from `switchboard portal url`). A session ends after 8 hours without a request.",
+        );
+    };
+    let mut request = request;
+    if request.method() == Method::POST {
+        request = match checked_form(portal, &session, request).await {
+            Ok(request) => request,
+            Err(refusal) => return refusal,
+        };
+    }
+    request.extensions_mut().insert(session);
+    next.run(request).await
+}
+
+/// A POST from our own pages, with its form parsed into [`Form`]; else the
+/// refusal.
+async fn checked_form(
+    portal: &Portal,
+    session: &Session,
+    request: Request,
+) -> Result<Request, Response> {
+    let foreign = |why: &str| {
+        super::pages::refusal(
+            StatusCode::FORBIDDEN,
+            "Refused: not from this portal",
+            &format!("{why}; changes are accepted only from the portal's own pages."),
+        )
+    };
+    let (mut parts, body) = request.into_parts();
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (site, origin, content_type) = (
+        header(header::HeaderName::from_static("sec-fetch-site")),
+        header(header::ORIGIN),
+        header(header::CONTENT_TYPE),
+    );
+    if let Some(site) = site
+        && site != "same-origin"
+    {
+        return Err(foreign(&format!("the browser says this request is {site}")));
+    }
+    if let Some(origin) = origin
+        && !portal.hosts.iter().any(|h| origin == format!("http://{h}"))
+    {
+        return Err(foreign(&format!("it comes from {origin}")));
+    }
+    let form_type =
+        content_type.is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !form_type {
+        return Err(super::pages::refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Not a form",
+            "The portal takes changes as submitted forms (application/x-www-form-urlencoded).",
+        ));
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
+        return Err(super::pages::refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            &format!("A form may hold at most {MAX_FORM} bytes."),
+        ));
+    };
+    let form = Form(
+        form_urlencoded::parse(&bytes)
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect(),
+    );
+    if !form.get("csrf").is_some_and(|t| same(t, &session.csrf)) {
+        return Err(foreign("the form does not carry this session's token"));
+    }
+    parts.extensions.insert(form);
+    Ok(Request::from_parts(parts, Body::empty()))
 }
 
 /// `GET /login?token=…`: the token for a session cookie, then the board.
@@ -119,14 +245,20 @@ pub(super) async fn login(State(portal): State<Portal>, request: Request) -> Res
             "This token is not the one of this run of the engine; use the URL it printed when it started.",
         );
     }
-    let Ok(id) = super::random_hex(32) else {
+    let (Ok(id), Ok(csrf)) = (super::random_hex(32), super::random_hex(32)) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     portal
         .sessions
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .insert(id.clone());
+        .insert(
+            id.clone(),
+            Session {
+                csrf,
+                last_seen: Instant::now(),
+            },
+        );
     let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {

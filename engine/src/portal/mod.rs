@@ -6,16 +6,19 @@
 //! exchanged once for an HttpOnly, SameSite=Strict session cookie.
 //!
 //! - [`guard`]: what every request passes first: the Host header (against
-//!   DNS rebinding), the session, and the security headers of every answer.
+//!   DNS rebinding), the session, CSRF for every change, and the security
+//!   headers of every answer.
 //! - [`pages`]: the pages, rendered on the server; every value escaped.
+//! - [`trace`]: the visual trace's layout.
 //!
-//! This first slice serves the production board; the DICOM settings,
-//! reference, message and queue pages follow on the same guard.
+//! Served so far: the production board and the message viewer; the DICOM
+//! settings, reference and queue pages follow on the same guard.
 
 mod guard;
 mod pages;
+mod trace;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,10 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
-use crate::admin::EngineState;
+use crate::admin::InProcess;
 
 /// Where the portal listens unless `--portal ADDR` says otherwise.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:11180";
@@ -84,7 +87,7 @@ impl Portal {
     pub async fn bind(
         address: SocketAddr,
         data_dir: &Path,
-        engine: Arc<dyn EngineState>,
+        admin: InProcess,
     ) -> Result<Portal, PortalError> {
         if !address.ip().is_loopback() {
             return Err(PortalError::NotLoopback(address));
@@ -123,9 +126,9 @@ impl Portal {
             login_url,
             state: guard::Portal {
                 token,
-                hosts: hosts.into_iter().collect(),
-                sessions: Arc::new(Mutex::new(HashSet::new())),
-                engine,
+                hosts: hosts.into(),
+                sessions: Arc::new(Mutex::new(HashMap::new())),
+                admin,
             },
         })
     }
@@ -144,7 +147,11 @@ impl Portal {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let app = Router::new()
-            .route("/", get(pages::board))
+            .route("/", get(pages::board::board))
+            .route("/messages", get(pages::messages::list))
+            .route("/messages/resend", post(pages::messages::resend))
+            .route("/messages/{id}", get(pages::messages::show))
+            .route("/messages/{id}/resend", get(pages::messages::confirm_one))
             .route("/login", get(guard::login))
             .route("/static/portal.css", get(pages::stylesheet))
             .fallback(pages::not_found)

@@ -158,7 +158,12 @@ pub async fn run_with_control(
     };
     if let Some(address) = options.portal {
         let engine: Arc<dyn crate::admin::EngineState> = Arc::new(board.clone());
-        let portal = crate::portal::Portal::bind(address, &options.data_dir, engine).await?;
+        let portal = crate::portal::Portal::bind(
+            address,
+            &options.data_dir,
+            crate::admin::InProcess::new(store.clone(), engine),
+        )
+        .await?;
         info!(url = %portal.login_url(), "Portal: log in at this URL (also in portal.token in the data directory).");
         let token = root.clone();
         tokio::spawn(async move {

@@ -271,7 +271,13 @@ impl Messages {
     /// A store failure, [`MessageError::Corrupt`].
     pub fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageRecord>, MessageError> {
         let mut out = Vec::new();
-        for item in self.records()?.iter().rev() {
+        let records = self.records()?;
+        // A page after `before` starts at its key, not at the newest.
+        let range = match filter.before {
+            Some(id) => records.range(..id.0.to_be_bytes()),
+            None => records.iter(),
+        };
+        for item in range.rev() {
             let (k, v) = item?;
             let r: MessageRecord = decode(&v).map_err(|e| self.corrupt(&k, e))?;
             if filter.since.is_some_and(|t| r.header.received_at < t) {

@@ -326,3 +326,49 @@ fn a_query_is_recorded_listed_and_never_sent_again() {
     assert!(matches!(m.resend(id, true), Err(MessageError::Query(_))));
     assert!(!m.set_purged(id, true).unwrap());
 }
+
+#[test]
+fn a_listing_pages_from_newest_to_oldest_by_key() {
+    let dir = crate::store::private_tempdir();
+    let store = Store::open(dir.path()).unwrap();
+    let m = store.messages(&ns()).unwrap();
+    let out = ItemAddress::new("p", "OUT");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let id = store.next_message_id().unwrap();
+        m.accept(id, header(n), std::slice::from_ref(&out)).unwrap();
+        ids.push(id);
+    }
+    let page = |before| {
+        m.list(&MessageFilter {
+            limit: Some(2),
+            before,
+            ..MessageFilter::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(page(None), vec![ids[4], ids[3]]);
+    assert_eq!(page(Some(ids[3])), vec![ids[2], ids[1]]);
+    assert_eq!(page(Some(ids[1])), vec![ids[0]]);
+    assert!(page(Some(ids[0])).is_empty());
+    let of = |f: MessageFilter| m.list(&f).unwrap().len();
+    let sop_class = m.get(ids[0]).unwrap().header.sop_class_uid;
+    assert_eq!(
+        of(MessageFilter {
+            sop_class: Some(sop_class),
+            item: Some("OUT".into()),
+            ..MessageFilter::default()
+        }),
+        5
+    );
+    assert_eq!(
+        of(MessageFilter {
+            item: Some("ELSEWHERE".into()),
+            ..MessageFilter::default()
+        }),
+        0
+    );
+}

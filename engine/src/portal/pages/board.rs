@@ -1,0 +1,51 @@
+//! `GET /`: every production with its items, their state and queues.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::super::guard::Portal;
+use crate::admin::status::{ItemStatus, ProductionStatus};
+use crate::admin::{EngineStatus, Request, Response as AdminResponse};
+use crate::ids::NamespaceId;
+
+#[derive(Template)]
+#[template(path = "portal/board.html")]
+struct Board<'a> {
+    status: &'a EngineStatus,
+}
+
+impl Board<'_> {
+    /// The message viewer filtered to an item.
+    fn messages_url(&self, p: &ProductionStatus, item: &ItemStatus) -> String {
+        super::link(
+            "/messages",
+            &[
+                ("ns", p.namespace.as_str()),
+                ("production", &p.name),
+                ("item", &item.name),
+            ],
+        )
+    }
+}
+
+pub(in super::super) async fn board(State(portal): State<Portal>) -> Response {
+    match portal
+        .admin
+        .ask(NamespaceId::default(), Request::Status)
+        .await
+    {
+        Ok(AdminResponse::Status { status }) => super::render(&Board { status: &status }),
+        Ok(_) => super::refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unexpected answer",
+            "The engine answered the status request with something else.",
+        ),
+        Err(e) => super::failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The engine could not say its state",
+            &e,
+        ),
+    }
+}

@@ -1,0 +1,375 @@
+//! The message viewer: `GET /messages` (filters, pages through the
+//! store's key order newest first, never loads all messages, shows no
+//! patient data), `GET /messages/{id}` (header, deliveries, query keys,
+//! the visual trace) and resending, always behind a confirmation page:
+//! `GET /messages/{id}/resend`, `POST /messages/resend`.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::super::guard::{Form, Portal, Session};
+use super::super::trace::{Cell, Trace, layout};
+use crate::admin::{MessageView, Request, Response as AdminResponse};
+use crate::dictionary::sop_class_name_or_unknown;
+use crate::ids::NamespaceId;
+use crate::message::time::{format_time, parse_utc};
+use crate::message::{DeliveryStatus, MessageFilter, MessageId};
+
+/// Messages on one page.
+pub(in super::super) const PAGE: usize = 50;
+
+/// The statuses the filter offers (empty: any).
+const STATUSES: [&str; 5] = ["", "queued", "in-flight", "delivered", "failed"];
+
+/// The filter as the form submits it (every field text, empty when unset).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(in super::super) struct Filter {
+    ns: String,
+    production: String,
+    item: String,
+    status: String,
+    sop_class: String,
+    since: String,
+    until: String,
+    before: String,
+    note: String,
+}
+
+impl Filter {
+    /// The store's filter for one page; the first bad field's problem.
+    fn to_message_filter(&self) -> Result<MessageFilter, String> {
+        let text = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+        let time = |name: &str, v: &str| match text(v) {
+            None => Ok(None),
+            Some(t) => parse_utc(&t).map(Some).ok_or_else(|| {
+                format!("{name} {t:?} is not a UTC time: write it as 2026-12-07T08:00")
+            }),
+        };
+        let status = match text(&self.status) {
+            None => None,
+            Some(s) => Some(s.parse::<DeliveryStatus>().map_err(|_| {
+                format!("status {s:?} is not one of queued, in-flight, delivered, failed")
+            })?),
+        };
+        let before = match text(&self.before) {
+            None => None,
+            Some(b) => Some(MessageId(
+                b.parse()
+                    .map_err(|_| format!("before {b:?} is not a message id"))?,
+            )),
+        };
+        Ok(MessageFilter {
+            production: text(&self.production),
+            status,
+            since: time("From", &self.since)?,
+            limit: Some(PAGE),
+            item: text(&self.item),
+            sop_class: text(&self.sop_class),
+            until: time("To", &self.until)?,
+            before,
+        })
+    }
+
+    /// This filter's link for the page after message `last`.
+    fn next_page(&self, last: MessageId) -> String {
+        let last = last.0.to_string();
+        super::link(
+            "/messages",
+            &[
+                ("ns", &self.ns),
+                ("production", &self.production),
+                ("item", &self.item),
+                ("status", &self.status),
+                ("sop_class", &self.sop_class),
+                ("since", &self.since),
+                ("until", &self.until),
+                ("before", &last),
+            ],
+        )
+    }
+}
+
+/// A message in the list: no patient data.
+struct Row {
+    id: u64,
+    received: String,
+    namespace: String,
+    source: String,
+    calling: String,
+    called: String,
+    sop_class: &'static str,
+    sop_class_uid: String,
+    size: u64,
+    status: &'static str,
+    /// Each target with its status.
+    targets: String,
+    resendable: bool,
+}
+
+impl From<&MessageView> for Row {
+    fn from(m: &MessageView) -> Self {
+        Row {
+            id: m.id.0,
+            received: format_time(m.header.received_at),
+            namespace: m.namespace.to_string(),
+            source: format!("{}/{}", m.header.source.production, m.header.source.item),
+            calling: m.header.calling_ae_title.clone(),
+            called: m.header.called_ae_title.clone(),
+            sop_class: sop_class_name_or_unknown(&m.header.sop_class_uid),
+            sop_class_uid: m.header.sop_class_uid.clone(),
+            size: m.header.size,
+            status: m.status.as_str(),
+            targets: m
+                .deliveries
+                .iter()
+                .map(|d| format!("{} {}", d.target.item, d.status))
+                .collect::<Vec<_>>()
+                .join(", "),
+            resendable: resendable(m),
+        }
+    }
+}
+
+/// Whether a resend can queue it again (it has its body).
+fn resendable(m: &MessageView) -> bool {
+    m.query.is_none() && !m.body_purged
+}
+
+#[derive(Template)]
+#[template(path = "portal/messages.html")]
+struct List<'a> {
+    filter: &'a Filter,
+    namespaces: Vec<String>,
+    statuses: [&'static str; 5],
+    rows: Vec<Row>,
+    next_page: Option<String>,
+    problem: Option<String>,
+    note: Option<String>,
+    csrf: &'a str,
+}
+
+impl List<'_> {
+    /// Whether the filter asks for this status.
+    fn status_is(&self, status: &str) -> bool {
+        self.filter.status == status
+    }
+}
+
+pub(in super::super) async fn list(
+    State(portal): State<Portal>,
+    Extension(session): Extension<Session>,
+    Query(filter): Query<Filter>,
+) -> Response {
+    let mut page = List {
+        filter: &filter,
+        namespaces: Vec::new(),
+        statuses: STATUSES,
+        rows: Vec::new(),
+        next_page: None,
+        problem: None,
+        note: (!filter.note.is_empty()).then(|| filter.note.clone()),
+        csrf: &session.csrf,
+    };
+    let namespace = match filter.ns.trim() {
+        "" => None,
+        ns => match NamespaceId::new(ns) {
+            Ok(ns) => Some(ns),
+            Err(e) => {
+                page.problem = Some(format!("namespace {ns:?}: {e}"));
+                return super::render(&page);
+            }
+        },
+    };
+    let message_filter = match filter.to_message_filter() {
+        Ok(f) => f,
+        Err(problem) => {
+            page.problem = Some(problem);
+            return super::render(&page);
+        }
+    };
+    let request = Request::MessagesList {
+        filter: message_filter,
+        every_namespace: namespace.is_none(),
+    };
+    match portal
+        .admin
+        .ask(namespace.unwrap_or_default(), request)
+        .await
+    {
+        Ok(AdminResponse::Messages {
+            messages,
+            namespaces,
+        }) => {
+            page.namespaces = namespaces.iter().map(ToString::to_string).collect();
+            page.rows = messages.iter().map(Row::from).collect();
+            if messages.len() == PAGE {
+                page.next_page = messages.last().map(|m| filter.next_page(m.id));
+            }
+            super::render(&page)
+        }
+        Ok(_) => unexpected(),
+        Err(e) => super::failure(StatusCode::INTERNAL_SERVER_ERROR, "Messages", &e),
+    }
+}
+
+fn unexpected() -> Response {
+    super::refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Unexpected answer",
+        "The engine answered with something else than was asked.",
+    )
+}
+
+/// A delivery as the message page shows it.
+struct DeliveryRow {
+    target: String,
+    status: &'static str,
+    attempts: u32,
+    last_error: String,
+    reason: String,
+    updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/message.html")]
+struct Show {
+    m: MessageView,
+    received: String,
+    sop_class: &'static str,
+    deliveries: Vec<DeliveryRow>,
+    resendable: bool,
+    trace: Trace,
+    note: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(in super::super) struct Note {
+    note: String,
+}
+
+/// A message by id, wherever it is.
+async fn message(portal: &Portal, id: u64) -> Result<MessageView, Response> {
+    let request = Request::MessagesShow {
+        id: MessageId(id),
+        every_namespace: true,
+    };
+    match portal.admin.ask(NamespaceId::default(), request).await {
+        Ok(AdminResponse::Message { message }) => Ok(*message),
+        Ok(_) => Err(unexpected()),
+        Err(e) => Err(super::failure(StatusCode::NOT_FOUND, "No such message", &e)),
+    }
+}
+
+pub(in super::super) async fn show(
+    State(portal): State<Portal>,
+    Path(id): Path<u64>,
+    Query(note): Query<Note>,
+) -> Response {
+    let m = match message(&portal, id).await {
+        Ok(m) => m,
+        Err(refusal) => return refusal,
+    };
+    let page = Show {
+        received: format_time(m.header.received_at),
+        sop_class: sop_class_name_or_unknown(&m.header.sop_class_uid),
+        deliveries: m
+            .deliveries
+            .iter()
+            .map(|d| DeliveryRow {
+                target: format!("{}/{}", d.target.production, d.target.item),
+                status: d.status.as_str(),
+                attempts: d.attempts,
+                last_error: d.last_error.clone().unwrap_or_default(),
+                reason: d.reason.clone().unwrap_or_default(),
+                updated: format_time(d.updated_at),
+            })
+            .collect(),
+        resendable: resendable(&m),
+        trace: layout(&m),
+        note: (!note.note.is_empty()).then_some(note.note),
+        m,
+    };
+    super::render(&page)
+}
+
+#[derive(Template)]
+#[template(path = "portal/resend.html")]
+struct Confirm<'a> {
+    ids: Vec<u64>,
+    csrf: &'a str,
+}
+
+/// `GET /messages/{id}/resend`: the confirmation for one message.
+pub(in super::super) async fn confirm_one(
+    State(portal): State<Portal>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<u64>,
+) -> Response {
+    if let Err(refusal) = message(&portal, id).await {
+        return refusal;
+    }
+    super::render(&Confirm {
+        ids: vec![id],
+        csrf: &session.csrf,
+    })
+}
+
+/// `POST /messages/resend`: the selected messages (`id`, repeated); asks
+/// first, resends when the confirmation (`confirm=yes`) comes back.
+pub(in super::super) async fn resend(
+    State(portal): State<Portal>,
+    Extension(session): Extension<Session>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let ids: Result<Vec<u64>, _> = form.all("id").map(str::parse::<u64>).collect();
+    let ids = match ids {
+        Ok(ids) if !ids.is_empty() => ids,
+        Ok(_) => {
+            return super::refusal(
+                StatusCode::BAD_REQUEST,
+                "Nothing selected",
+                "Tick the messages to resend in the list first.",
+            );
+        }
+        Err(_) => {
+            return super::refusal(
+                StatusCode::BAD_REQUEST,
+                "Not a message id",
+                "A selected message id is not a number; resend from the message list.",
+            );
+        }
+    };
+    if form.get("confirm") != Some("yes") {
+        return super::render(&Confirm {
+            ids,
+            csrf: &session.csrf,
+        });
+    }
+    let request = Request::MessagesResend {
+        ids: ids.iter().copied().map(MessageId).collect(),
+        all_failed: false,
+        every_namespace: true,
+    };
+    match portal.admin.ask(NamespaceId::default(), request).await {
+        Ok(AdminResponse::Resent { resent, .. }) => {
+            let targets: usize = resent.iter().map(|(_, t)| t.len()).sum();
+            let note = format!(
+                "Queued again: {} message(s), {targets} delivery(ies).",
+                resent.len()
+            );
+            let to = match ids.as_slice() {
+                [one] => super::link(&format!("/messages/{one}"), &[("note", &note)]),
+                _ => super::link("/messages", &[("note", &note)]),
+            };
+            Redirect::to(&to).into_response()
+        }
+        Ok(_) => unexpected(),
+        Err(e) => super::failure(StatusCode::CONFLICT, "Not resent", &e),
+    }
+}

@@ -1,0 +1,118 @@
+//! The portal's pages, rendered on the server from the templates in
+//! `engine/templates/portal/` (compiled in, every value escaped); the only
+//! style is the embedded stylesheet, and there is no script: every control
+//! is a link or a form.
+//!
+//! - [`board`]: the productions and their items.
+//! - [`messages`]: the message viewer, a message with its visual trace,
+//!   and resending.
+
+pub(super) mod board;
+pub(super) mod messages;
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::admin::ErrorReply;
+
+/// The embedded stylesheet.
+const STYLESHEET: &str = include_str!("../portal.css");
+
+/// A template as a page.
+pub(super) fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the page could not be rendered: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/refusal.html")]
+struct Refusal<'a> {
+    title: &'a str,
+    text: &'a str,
+    causes: &'a [String],
+}
+
+/// A refusal page with its status.
+pub(super) fn refusal(status: StatusCode, title: &str, text: &str) -> Response {
+    (
+        status,
+        render(&Refusal {
+            title,
+            text,
+            causes: &[],
+        }),
+    )
+        .into_response()
+}
+
+/// A failed admin request as a page, with its causes.
+pub(super) fn failure(status: StatusCode, title: &str, error: &ErrorReply) -> Response {
+    (
+        status,
+        render(&Refusal {
+            title,
+            text: &error.message,
+            causes: &error.causes,
+        }),
+    )
+        .into_response()
+}
+
+pub(super) async fn not_found() -> Response {
+    refusal(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
+}
+
+pub(super) async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// A link with query parameters, each encoded; empty values are left out.
+pub(super) fn link(path: &str, params: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        query.append_pair(name, value);
+    }
+    let query = query.finish();
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_and_links_encoded() {
+        let page = Refusal {
+            title: "<script>alert('x')</script>",
+            text: "& \"q\"",
+            causes: &[],
+        }
+        .render()
+        .unwrap();
+        assert!(
+            page.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;"),
+            "{page}"
+        );
+        assert!(page.contains("&#38; &#34;q&#34;"), "{page}");
+        assert!(!page.contains("<script>"));
+        assert_eq!(
+            link("/messages", &[("item", "A&B c"), ("ns", "")]),
+            "/messages?item=A%26B+c"
+        );
+    }
+}
