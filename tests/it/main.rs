@@ -19,6 +19,7 @@ mod negotiation;
 mod plugin_host;
 mod plugins;
 mod portal;
+mod portal_browser;
 mod private_data;
 mod production_files;
 mod quarantine;

@@ -16,6 +16,7 @@
 //! A missing peer or a failed step panics with what to do: the kit serves
 //! tests and benchmark programs, where that is the report wanted.
 
+pub mod browser;
 pub mod data_dir;
 pub mod dcmtk;
 pub mod engine_process;

@@ -358,6 +358,7 @@ pub struct DicomOperation {
     max_associations: Option<u32>,
     idle_release: Option<String>,
     retry: Option<(String, f64, String)>,
+    max_attempts: Option<u32>,
     write_timeout: Option<String>,
 }
 
@@ -373,6 +374,7 @@ impl DicomOperation {
             max_associations: None,
             idle_release: None,
             retry: None,
+            max_attempts: None,
             write_timeout: None,
         }
     }
@@ -407,6 +409,12 @@ impl DicomOperation {
         self
     }
 
+    /// After this many attempts a delivery fails for good.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
     /// How long one write waits for a remote that stops reading.
     pub fn write_timeout(mut self, after: &str) -> Self {
         self.write_timeout = Some(after.to_string());
@@ -431,13 +439,17 @@ impl Display for DicomOperation {
         if let Some(after) = &self.write_timeout {
             writeln!(f, "write_timeout = {}", quote(after))?;
         }
+        let mut retry = Vec::new();
         if let Some((initial, factor, max)) = &self.retry {
-            writeln!(
-                f,
-                "retry = {{ initial_delay = {}, factor = {factor:?}, max_delay = {} }}",
-                quote(initial),
-                quote(max)
-            )?;
+            retry.push(format!("initial_delay = {}", quote(initial)));
+            retry.push(format!("factor = {factor:?}"));
+            retry.push(format!("max_delay = {}", quote(max)));
+        }
+        if let Some(n) = self.max_attempts {
+            retry.push(format!("max_attempts = {n}"));
+        }
+        if !retry.is_empty() {
+            writeln!(f, "retry = {{ {} }}", retry.join(", "))?;
         }
         Ok(())
     }

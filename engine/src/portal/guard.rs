@@ -196,7 +196,10 @@ async fn checked_form(
     {
         return Err(foreign(&format!("the browser says this request is {site}")));
     }
+    // Under `Referrer-Policy: no-referrer` a browser sends `Origin: null`
+    // even from our own pages; then `Sec-Fetch-Site` and the token decide.
     if let Some(origin) = origin
+        && origin != "null"
         && !portal.hosts.iter().any(|h| origin == format!("http://{h}"))
     {
         return Err(foreign(&format!("it comes from {origin}")));

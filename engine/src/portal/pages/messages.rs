@@ -285,7 +285,13 @@ pub(in super::super) async fn show(
                 target: format!("{}/{}", d.target.production, d.target.item),
                 status: d.status.as_str(),
                 attempts: d.attempts,
-                last_error: d.last_error.clone().unwrap_or_default(),
+                // A delivery that failed for good has its last error as
+                // its reason: shown once.
+                last_error: d
+                    .last_error
+                    .clone()
+                    .filter(|e| Some(e) != d.reason.as_ref())
+                    .unwrap_or_default(),
                 reason: d.reason.clone().unwrap_or_default(),
                 updated: format_time(d.updated_at),
             })
