@@ -10,7 +10,9 @@ use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomOperation, DicomService, Production};
-use integration_tests::uids::EXPLICIT;
+use integration_tests::pynetdicom::run_python;
+use integration_tests::text;
+use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT, IMPLICIT, VERIFICATION};
 
 /// The login URL a portal engine wrote.
 fn login_url(engine: &TestEngine) -> String {
@@ -56,4 +58,96 @@ async fn messages_to_an_archive_that_is_down_fail_and_are_resent_from_the_page()
     flow.resume().await;
     assert_eq!(flow.next_wait().await, None);
     assert!(shots.join("messages-delivered.png").exists());
+}
+
+/// pynetdicom proposes Verification as [Implicit, Explicit] and CT Image
+/// Storage as [Explicit, Implicit], as `VIEWER`; prints what was accepted.
+const PROPOSE: &str = r#"
+import sys, json
+from pynetdicom import AE
+ae = AE(ae_title="VIEWER")
+ae.add_requested_context("1.2.840.10008.1.1", ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"])
+ae.add_requested_context("1.2.840.10008.5.1.4.1.1.2", ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
+assoc = ae.associate("127.0.0.1", int(sys.argv[1]), ae_title="ENS-SCP")
+print(json.dumps({str(cx.abstract_syntax): str(cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}))
+if assoc.is_established:
+    assoc.release()
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_association_made_in_the_page_is_what_the_engine_negotiates() {
+    let port = Port::reserve();
+    let text_of = Production::echo("OTHER", port.get()).to_string();
+    let engine = TestEngine::start_with(
+        &[("settings", "echo", &text_of)],
+        &["--portal", "127.0.0.1:0"],
+        |_| {},
+    )
+    .await;
+    let shots = screenshots("associations");
+    let mut flow = Flow::start(
+        "associations.py",
+        &[&login_url(&engine), shots.to_str().unwrap(), "settings"],
+    );
+    assert_eq!(flow.next_wait().await.as_deref(), Some("check"));
+
+    let shown = engine
+        .json(&[
+            "--namespace",
+            "settings",
+            "association",
+            "show",
+            "--calling",
+            "VIEWER",
+            "--called",
+            "ENS-SCP",
+            "--json",
+        ])
+        .await;
+    assert_eq!(shown["name"], "Viewer");
+    let contexts = &shown["presentation_contexts"];
+    assert_eq!(contexts[0]["abstract_syntax"], VERIFICATION);
+    assert_eq!(
+        contexts[0]["transfer_syntaxes"],
+        serde_json::json!([EXPLICIT, IMPLICIT])
+    );
+    assert_eq!(contexts[1]["abstract_syntax"], CT_IMAGE_STORAGE);
+    assert_eq!(
+        contexts[1]["transfer_syntaxes"],
+        serde_json::json!([IMPLICIT, EXPLICIT])
+    );
+    // The engine's preference wins over the requester's order.
+    let out = run_python(PROPOSE, &[&port.get().to_string()]).await;
+    let accepted: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim())
+            .unwrap_or_else(|_| panic!("{}", text(&out)));
+    assert_eq!(
+        accepted,
+        serde_json::json!({VERIFICATION: EXPLICIT, CT_IMAGE_STORAGE: IMPLICIT}),
+        "{}",
+        text(&out)
+    );
+
+    flow.resume().await;
+    assert_eq!(flow.next_wait().await, None);
+    let listed = engine
+        .json(&["--namespace", "settings", "association", "list", "--json"])
+        .await;
+    let pairs: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}>{}",
+                a["calling_aet"].as_str().unwrap(),
+                a["called_aet"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        ["OTHER>ENS-SCP"],
+        "deleted, and the bad import stored nothing"
+    );
 }

@@ -47,6 +47,18 @@ pub enum Request {
         #[serde(default)]
         overwrite: bool,
     },
+    /// A new association without presentation contexts yet (the portal's
+    /// "create"); refused when the pair exists.
+    Add {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        description: String,
+        #[serde(default)]
+        max_pdu_length: Option<u32>,
+    },
     /// Every association of the namespace.
     List,
     /// One association.
@@ -90,6 +102,15 @@ pub enum Request {
         abstract_syntax: Uid,
         #[serde(default)]
         transfer_syntax: Option<Uid>,
+    },
+    /// Sets a presentation context's transfer syntaxes to exactly these, in
+    /// this order (the order is the preference); adds the context when the
+    /// abstract syntax is not listed yet.
+    ContextSet {
+        calling_aet: AeTitle,
+        called_aet: AeTitle,
+        abstract_syntax: Uid,
+        transfer_syntaxes: Vec<Uid>,
     },
     /// The association that governs a pair, if any, without failing when
     /// there is none: exactly the pair, or (with `wildcards`) the first of
@@ -188,6 +209,13 @@ pub enum Response {
     Created {
         association: AssociationView,
         replaced: bool,
+    },
+    /// `Add` done.
+    Added { association: AssociationView },
+    /// `ContextSet` done.
+    ContextSet {
+        association: AssociationView,
+        abstract_syntax: Uid,
     },
     /// `List`.
     Associations { associations: Vec<AssociationView> },

@@ -54,6 +54,33 @@ pub fn execute(
                 replaced,
             })
         }
+        Request::Add {
+            calling_aet,
+            called_aet,
+            name,
+            description,
+            max_pdu_length,
+        } => {
+            let mut ctx = AssociationContext::new(calling_aet, called_aet);
+            ctx.name = name;
+            ctx.description = description;
+            ctx.max_pdu_length = max_pdu_length;
+            ctx.validate()?;
+            let key = ctx.key();
+            let added = associations.modify::<CommandError, _>(&key, |existing| {
+                if existing.is_some() {
+                    return Err(StoreError::AlreadyExists {
+                        namespace: namespace.clone(),
+                        key: key.clone(),
+                    }
+                    .into());
+                }
+                Ok(Some(ctx.clone()))
+            })?;
+            Ok(Response::Added {
+                association: added.unwrap_or(ctx).into(),
+            })
+        }
         Request::List => Ok(Response::Associations {
             associations: associations
                 .list()?
@@ -206,6 +233,32 @@ pub fn execute(
                 association: updated.into(),
                 abstract_syntax,
                 transfer_syntax,
+            })
+        }
+        Request::ContextSet {
+            calling_aet,
+            called_aet,
+            abstract_syntax,
+            transfer_syntaxes,
+        } => {
+            check_transfer_syntaxes(&transfer_syntaxes)?;
+            let key = pair(calling_aet, called_aet);
+            let updated = associations.update::<CommandError, _>(&key, |ctx| {
+                let set =
+                    PresentationContext::new(abstract_syntax.clone(), transfer_syntaxes.clone())?;
+                match ctx
+                    .presentation_contexts
+                    .iter_mut()
+                    .find(|pc| pc.abstract_syntax == abstract_syntax)
+                {
+                    Some(pc) => *pc = set,
+                    None => ctx.presentation_contexts.push(set),
+                }
+                Ok(())
+            })?;
+            Ok(Response::ContextSet {
+                association: updated.into(),
+                abstract_syntax,
             })
         }
         Request::Lookup {

@@ -133,6 +133,53 @@ fn create_uses_every_registry_sop_class_with_the_given_order() {
 }
 
 #[test]
+fn add_creates_an_empty_association_once_and_context_set_orders_its_syntaxes() {
+    let dir = crate::store::private_tempdir();
+    let store = Store::open(dir.path()).unwrap();
+    let add = |name: &str| Request::Add {
+        calling_aet: ae("ENS-SCU"),
+        called_aet: ae("MWL-SCP"),
+        name: name.to_string(),
+        description: "worklist".into(),
+        max_pdu_length: None,
+    };
+    let err = execute(&store, &ns(), add(&"n".repeat(65))).unwrap_err();
+    assert!(err.to_string().contains("64"), "{err}");
+    assert!(listed(&store).is_empty(), "a refused add changes nothing");
+    let Response::Added { association } = execute(&store, &ns(), add("MWL")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(association.name, "MWL");
+    assert!(association.presentation_contexts.is_empty());
+    let err = execute(&store, &ns(), add("again")).unwrap_err();
+    assert!(
+        matches!(err, CommandError::Store(StoreError::AlreadyExists { .. })),
+        "{err}"
+    );
+    assert_eq!(listed(&store)[0].name, "MWL");
+
+    let set = |tss: &[&str]| Request::ContextSet {
+        calling_aet: ae("ENS-SCU"),
+        called_aet: ae("MWL-SCP"),
+        abstract_syntax: uid(VERIFICATION),
+        transfer_syntaxes: tss.iter().map(|t| uid(t)).collect(),
+    };
+    execute(&store, &ns(), set(&[IMPLICIT, EXPLICIT])).unwrap();
+    execute(&store, &ns(), set(&[EXPLICIT, IMPLICIT])).unwrap();
+    assert_eq!(
+        listed(&store)[0].presentation_contexts,
+        vec![verification(&[EXPLICIT, IMPLICIT])]
+    );
+    for bad in [&[][..], &[IMPLICIT, IMPLICIT][..]] {
+        assert!(execute(&store, &ns(), set(bad)).is_err());
+    }
+    assert_eq!(
+        listed(&store)[0].presentation_contexts,
+        vec![verification(&[EXPLICIT, IMPLICIT])]
+    );
+}
+
+#[test]
 fn context_add_appends_and_remove_refuses_the_last_transfer_syntax() {
     let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();

@@ -33,6 +33,9 @@ pub enum AssociationCommand {
     /// Create an association with one presentation context for every SOP
     /// class of the DICOM registry.
     Create(CreateArgs),
+    /// Create an association without presentation contexts (add them with
+    /// `association context add|set`).
+    Add(AddArgs),
     /// List the associations of the namespace.
     List(ListArgs),
     /// Show one association with its presentation contexts.
@@ -129,6 +132,23 @@ pub struct EditArgs {
     pub clear_max_pdu_length: bool,
 }
 
+/// `association add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub pair: PairArgs,
+    /// Display name, at most 64 characters.
+    #[arg(long, default_value = "")]
+    pub name: String,
+    /// Description, at most 254 characters.
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Maximum PDU length to use with this peer: 0 (unlimited) or at least
+    /// 1024; overrides the service's.
+    #[arg(long, value_name = "BYTES")]
+    pub max_pdu_length: Option<u32>,
+}
+
 /// `association context …`.
 #[derive(Debug, Subcommand)]
 pub enum ContextCommand {
@@ -136,6 +156,9 @@ pub enum ContextCommand {
     Add(ContextAddArgs),
     /// Remove a presentation context, or one of its transfer syntaxes.
     Remove(ContextRemoveArgs),
+    /// Set a presentation context's transfer syntaxes to exactly these, in
+    /// this order of preference (adds the context when missing).
+    Set(ContextAddArgs),
 }
 
 /// `association context add`.
@@ -205,6 +228,16 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
             },
             Output::Text,
         ),
+        AssociationCommand::Add(a) => (
+            Request::Add {
+                calling_aet: a.pair.calling,
+                called_aet: a.pair.called,
+                name: a.name,
+                description: a.description,
+                max_pdu_length: a.max_pdu_length,
+            },
+            Output::Text,
+        ),
         AssociationCommand::List(a) => (Request::List, Output::json_if(a.json)),
         AssociationCommand::Show(a) => (
             Request::Show {
@@ -233,6 +266,15 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
         ),
         AssociationCommand::Context(ContextCommand::Add(a)) => (
             Request::ContextAdd {
+                calling_aet: a.pair.calling,
+                called_aet: a.pair.called,
+                abstract_syntax: a.abstract_syntax,
+                transfer_syntaxes: a.transfer_syntaxes,
+            },
+            Output::Text,
+        ),
+        AssociationCommand::Context(ContextCommand::Set(a)) => (
+            Request::ContextSet {
                 calling_aet: a.pair.calling,
                 called_aet: a.pair.called,
                 abstract_syntax: a.abstract_syntax,
@@ -307,6 +349,8 @@ pub fn render_json(response: &Response) -> anyhow::Result<String> {
         | Response::Imported { association, .. }
         | Response::Created { association, .. }
         | Response::Edited { association }
+        | Response::Added { association }
+        | Response::ContextSet { association, .. }
         | Response::Deleted { association }
         | Response::ContextAdded { association, .. }
         | Response::ContextRemoved { association, .. }
@@ -338,6 +382,30 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
             association.key(),
             replaced_note(*replaced)
         ),
+        Response::Added { association } => {
+            format!("Added association {}.\n", association.key())
+        }
+        Response::ContextSet {
+            association,
+            abstract_syntax,
+        } => {
+            let pc = association
+                .presentation_contexts
+                .iter()
+                .find(|pc| &pc.abstract_syntax == abstract_syntax);
+            format!(
+                "Presentation context {} of association {} now lists {}.\n",
+                sop_label(abstract_syntax),
+                association.key(),
+                pc.map(|pc| pc
+                    .transfer_syntaxes
+                    .iter()
+                    .map(ts_label)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                    .unwrap_or_default()
+            )
+        }
         Response::Associations { associations } => render_list(associations, namespace),
         Response::Association { association } => render_show(association),
         Response::Edited { association } => {

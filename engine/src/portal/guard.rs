@@ -204,13 +204,13 @@ async fn checked_form(
     {
         return Err(foreign(&format!("it comes from {origin}")));
     }
-    let form_type =
-        content_type.is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    if !form_type {
+    let content_type = content_type.unwrap_or_default();
+    let multipart = content_type.starts_with("multipart/form-data");
+    if !multipart && !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(super::pages::refusal(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Not a form",
-            "The portal takes changes as submitted forms (application/x-www-form-urlencoded).",
+            "The portal takes changes as submitted forms.",
         ));
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM).await else {
@@ -220,16 +220,43 @@ async fn checked_form(
             &format!("A form may hold at most {MAX_FORM} bytes."),
         ));
     };
-    let form = Form(
-        form_urlencoded::parse(&bytes)
-            .map(|(n, v)| (n.into_owned(), v.into_owned()))
-            .collect(),
-    );
+    let form = if multipart {
+        multipart_fields(&parts.headers, bytes).await.map_err(|e| {
+            super::pages::refusal(StatusCode::BAD_REQUEST, "Not a readable form", &e)
+        })?
+    } else {
+        Form(
+            form_urlencoded::parse(&bytes)
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    };
     if !form.get("csrf").is_some_and(|t| same(t, &session.csrf)) {
         return Err(foreign("the form does not carry this session's token"));
     }
     parts.extensions.insert(form);
     Ok(Request::from_parts(parts, Body::empty()))
+}
+
+/// The fields of a `multipart/form-data` body (an uploaded file's content
+/// as text under the field's name).
+async fn multipart_fields(
+    headers: &axum::http::HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Form, String> {
+    use axum::extract::FromRequest;
+    let mut request = Request::new(Body::from(bytes));
+    *request.headers_mut() = headers.clone();
+    let mut multipart = axum::extract::Multipart::from_request(request, &())
+        .await
+        .map_err(|e| e.body_text())?;
+    let mut fields = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
+        let name = field.name().unwrap_or_default().to_string();
+        let value = field.bytes().await.map_err(|e| e.body_text())?;
+        fields.push((name, String::from_utf8_lossy(&value).into_owned()));
+    }
+    Ok(Form(fields))
 }
 
 /// `GET /login?token=…`: the token for a session cookie, then the board.

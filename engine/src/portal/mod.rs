@@ -11,8 +11,9 @@
 //! - [`pages`]: the pages, rendered on the server; every value escaped.
 //! - [`trace`]: the visual trace's layout.
 //!
-//! Served so far: the production board and the message viewer; the DICOM
-//! settings, reference and queue pages follow on the same guard.
+//! Served so far: the production board, DICOM Settings (associations) and
+//! the message viewer; the reference and queue pages follow on the same
+//! guard.
 
 mod guard;
 mod pages;
@@ -148,6 +149,24 @@ impl Portal {
     ) -> std::io::Result<()> {
         let app = Router::new()
             .route("/", get(pages::board::board))
+            .route("/associations", get(pages::associations::list))
+            .route("/associations/add", post(pages::associations::add))
+            .route("/associations/show", get(pages::associations::show))
+            .route("/associations/edit", post(pages::associations::edit))
+            .route(
+                "/associations/delete",
+                get(pages::associations::confirm_delete).post(pages::associations::delete),
+            )
+            .route("/associations/export", get(pages::associations::export))
+            .route(
+                "/associations/context",
+                get(pages::associations::context).post(pages::associations::context_change),
+            )
+            .route(
+                "/associations/import",
+                get(pages::associations::import_page).post(pages::associations::import),
+            )
+            .route("/associations/create", post(pages::associations::create))
             .route("/messages", get(pages::messages::list))
             .route("/messages/resend", post(pages::messages::resend))
             .route("/messages/{id}", get(pages::messages::show))

@@ -4,9 +4,12 @@
 //! is a link or a form.
 //!
 //! - [`board`]: the productions and their items.
+//! - [`associations`]: DICOM Settings: associations, their presentation
+//!   contexts and transfer syntaxes, import, export.
 //! - [`messages`]: the message viewer, a message with its visual trace,
 //!   and resending.
 
+pub(super) mod associations;
 pub(super) mod board;
 pub(super) mod messages;
 
@@ -14,7 +17,9 @@ use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::admin::ErrorReply;
+use super::guard::Portal;
+use crate::admin::{ErrorReply, Request, Response as AdminResponse};
+use crate::ids::NamespaceId;
 
 /// The embedded stylesheet.
 const STYLESHEET: &str = include_str!("../portal.css");
@@ -75,6 +80,22 @@ pub(super) async fn stylesheet() -> Response {
         STYLESHEET,
     )
         .into_response()
+}
+
+/// The namespaces a picker offers: those of the running productions, the
+/// default one, and `current`.
+pub(super) async fn namespaces(portal: &Portal, current: &NamespaceId) -> Vec<String> {
+    let mut out = vec![NamespaceId::default().to_string(), current.to_string()];
+    if let Ok(AdminResponse::Status { status }) = portal
+        .admin
+        .ask(NamespaceId::default(), Request::Status)
+        .await
+    {
+        out.extend(status.productions.iter().map(|p| p.namespace.to_string()));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A link with query parameters, each encoded; empty values are left out.
