@@ -31,7 +31,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &["admin", "component", "config", "portal", "store"],
     ),
     ("admin", &["store"]),
-    ("portal", &["admin"]),
+    ("portal", &["admin", "dimse"]),
     (
         "config",
         &["component", "operations", "processes", "services"],

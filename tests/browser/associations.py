@@ -1,17 +1,21 @@
 """DICOM Settings in the browser: a new association with a missing AE title
 is refused in red; created; two presentation contexts added and their
 transfer syntaxes moved and reordered (the test then checks the order in
-`association show` and in what the engine accepts from pynetdicom);
+`association show` and in what the engine accepts from pynetdicom); echoed
+and tested against a DCMTK storescp;
 exported; an import with a bad line shows its line number; deleted after a
 confirmation.
 
-Arguments: the login URL, the screenshot folder, the namespace."""
+Echo and Test run against the storescp the test started.
+
+Arguments: the login URL, the screenshot folder, the namespace, the
+storescp's port."""
 
 import sys
 
 from flow import flow
 
-login_url, out, ns = sys.argv[1], sys.argv[2], sys.argv[3]
+login_url, out, ns, peer_port = sys.argv[1:5]
 VERIFICATION = "1.2.840.10008.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 IMPLICIT = "1.2.840.10008.1.2"
@@ -75,6 +79,23 @@ with flow(out) as f:
     f.shot("context-ct")
     page.click("text=Association VIEWER → ENS-SCP")
     f.shot("association")
+
+    # Echo and Test against DCMTK's storescp.
+    probe = "form[action='/associations/probe']"
+    page.fill(f"{probe} input[name=address]", f"127.0.0.1:{peer_port}")
+    page.click(f"{probe} button[value=echo]")
+    page.wait_for_selector("p.summary")
+    assert "Echo succeeded with Explicit VR Little Endian" in page.locator("p.summary").inner_text(), page.content()
+    assert "A-ASSOCIATE-AC" in page.locator("pre.trace").inner_text(), page.content()
+    f.shot("echo")
+    page.go_back()
+    page.fill(f"{probe} input[name=address]", f"127.0.0.1:{peer_port}")
+    page.click(f"{probe} button[value=test]")
+    page.wait_for_selector("p.summary")
+    assert "2 of 2 presentation contexts accepted" in page.locator("p.summary").inner_text(), page.content()
+    assert page.locator("table.outcomes td.delivered").count() == 2
+    f.shot("test")
+    page.click("text=Back to the association")
 
     f.wait_for_test("check")
 

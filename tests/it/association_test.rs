@@ -14,7 +14,7 @@ use integration_tests::uids::{
     CT_IMAGE_STORAGE, EXPLICIT, IMPLICIT, JPEG_BASELINE, MR_IMAGE_STORAGE, VERIFICATION,
 };
 use switchboard::association::model::{AssociationContext, PresentationContext, Uid};
-use switchboard::cli::association_test::test_association;
+use switchboard::dimse::probe::test_association;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

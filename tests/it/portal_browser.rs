@@ -84,10 +84,18 @@ async fn an_association_made_in_the_page_is_what_the_engine_negotiates() {
         |_| {},
     )
     .await;
+    let peer_port = Port::reserve();
+    let peer_address = peer_port.get().to_string();
+    let _peer = Archive::start("ANY-SCP", peer_port, &engine.folder("peer")).await;
     let shots = screenshots("associations");
     let mut flow = Flow::start(
         "associations.py",
-        &[&login_url(&engine), shots.to_str().unwrap(), "settings"],
+        &[
+            &login_url(&engine),
+            shots.to_str().unwrap(),
+            "settings",
+            &peer_address,
+        ],
     );
     assert_eq!(flow.next_wait().await.as_deref(), Some("check"));
 

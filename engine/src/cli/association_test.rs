@@ -9,11 +9,9 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::association::model::{AeTitle, AssociationContext};
-use crate::association::negotiation::context_result_words;
-use crate::dimse::scu::{
-    MAX_PRESENTATION_CONTEXTS, ProposedContext, ScuError, ScuOptions, connect,
-};
+use crate::association::model::AeTitle;
+use crate::dimse::probe::test_association;
+use crate::dimse::scu::MAX_PRESENTATION_CONTEXTS;
 use crate::dimse::uids::uid_name_or_uid;
 
 /// Negotiate a stored association against a live peer.
@@ -30,112 +28,6 @@ pub struct AssociationTestArgs {
     /// Seconds to wait to connect and for each answer.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
-}
-
-/// What happened to one proposed presentation context.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContextOutcome {
-    pub abstract_syntax: String,
-    pub proposed_transfer_syntaxes: Vec<String>,
-    /// The accepted transfer syntax, or the reason in words.
-    pub result: Result<String, String>,
-}
-
-/// The outcome of a whole test.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TestReport {
-    pub contexts: Vec<ContextOutcome>,
-    pub associations: usize,
-}
-
-impl TestReport {
-    pub fn accepted(&self) -> usize {
-        self.contexts.iter().filter(|c| c.result.is_ok()).count()
-    }
-
-    pub fn rejected(&self) -> usize {
-        self.contexts.len() - self.accepted()
-    }
-}
-
-/// Proposes every presentation context of `stored` to the peer at
-/// `address`, at most 128 per association, releasing each association.
-/// A rejected association marks its contexts rejected with its reason.
-///
-/// # Errors
-/// Connection and protocol failures other than a rejection.
-pub async fn test_association(
-    address: &str,
-    stored: &AssociationContext,
-    timeout: Duration,
-    mut on_line: impl FnMut(&str),
-) -> Result<TestReport, ScuError> {
-    let mut report = TestReport::default();
-    for chunk in stored
-        .presentation_contexts
-        .chunks(MAX_PRESENTATION_CONTEXTS)
-    {
-        let mut options = ScuOptions::new(
-            stored.calling_ae_title.as_str(),
-            stored.called_ae_title.as_str(),
-        );
-        options.connect_timeout = timeout;
-        options.response_timeout = timeout;
-        if let Some(max) = stored.max_pdu_length.filter(|m| *m != 0) {
-            options.max_pdu_length = max;
-        }
-        options.presentation_contexts = chunk
-            .iter()
-            .map(|pc| ProposedContext {
-                abstract_syntax: pc.abstract_syntax.to_string(),
-                transfer_syntaxes: pc
-                    .transfer_syntaxes
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect(),
-            })
-            .collect();
-        report.associations += 1;
-        on_line(&format!(
-            ">> A-ASSOCIATE-RQ PDU ({} presentation context{})",
-            chunk.len(),
-            if chunk.len() == 1 { "" } else { "s" }
-        ));
-        match connect(address, &options).await {
-            Ok(association) => {
-                on_line("<< A-ASSOCIATE-AC PDU");
-                for negotiated in association.contexts() {
-                    report.contexts.push(ContextOutcome {
-                        abstract_syntax: negotiated.abstract_syntax.clone(),
-                        proposed_transfer_syntaxes: negotiated.proposed_transfer_syntaxes.clone(),
-                        result: negotiated
-                            .transfer_syntax
-                            .clone()
-                            .ok_or_else(|| context_result_words(&negotiated.result).to_string()),
-                    });
-                }
-                on_line(">> A-RELEASE-RQ PDU");
-                association.release().await?;
-                on_line("<< A-RELEASE-RP PDU");
-            }
-            Err(ScuError::Rejected(rejection)) => {
-                on_line(&format!("<< A-ASSOCIATE-RJ PDU ({rejection})"));
-                for pc in chunk {
-                    report.contexts.push(ContextOutcome {
-                        abstract_syntax: pc.abstract_syntax.to_string(),
-                        proposed_transfer_syntaxes: pc
-                            .transfer_syntaxes
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect(),
-                        result: Err(format!("association {rejection}")),
-                    });
-                }
-            }
-            Err(other) => return Err(other),
-        }
-    }
-    Ok(report)
 }
 
 /// Runs the command.

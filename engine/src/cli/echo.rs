@@ -9,10 +9,9 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::association::model::{
-    AeTitle, AssociationContext, IMPLICIT_VR_LITTLE_ENDIAN, VERIFICATION,
-};
+use crate::association::model::{AeTitle, VERIFICATION};
 use crate::association::negotiation::context_result_words;
+use crate::dimse::probe::verification_transfer_syntaxes;
 use crate::dimse::scu::{ScuOptions, Trace, connect};
 use crate::dimse::uids::uid_name_or_uid;
 
@@ -160,21 +159,6 @@ pub async fn run(global: &GlobalArgs, args: &EchoArgs) -> anyhow::Result<()> {
         Millis(setup)
     );
     Ok(())
-}
-
-/// The transfer syntaxes to propose for Verification: the stored
-/// association's, else Implicit VR Little Endian.
-pub fn verification_transfer_syntaxes(stored: Option<&AssociationContext>) -> Vec<String> {
-    stored
-        .and_then(|ctx| ctx.context_for(VERIFICATION))
-        .map(|pc| {
-            pc.transfer_syntaxes
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-        })
-        .filter(|ts| !ts.is_empty())
-        .unwrap_or_else(|| vec![IMPLICIT_VR_LITTLE_ENDIAN.to_string()])
 }
 
 /// A duration in milliseconds with two decimals.

@@ -8,11 +8,14 @@
 //! - [`commands`]: C-ECHO, C-STORE, C-FIND and C-CANCEL command sets.
 //! - [`status`]: status words.
 //! - [`scu`]: the association requestor (echo, store, release, abort).
+//! - [`probe`]: one echo with its PDU trace, and the test of a stored
+//!   association's presentation contexts against a peer.
 //! - [`uids`]: our implementation class UID, version name and UID names.
 
 pub(crate) mod commands;
 pub(crate) mod pdata;
 pub(crate) mod pdu;
+pub mod probe;
 pub mod scu;
 pub mod status;
 pub(crate) mod uids;

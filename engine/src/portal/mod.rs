@@ -167,6 +167,7 @@ impl Portal {
                 get(pages::associations::import_page).post(pages::associations::import),
             )
             .route("/associations/create", post(pages::associations::create))
+            .route("/associations/probe", post(pages::associations::probe))
             .route("/messages", get(pages::messages::list))
             .route("/messages/resend", post(pages::messages::resend))
             .route("/messages/{id}", get(pages::messages::show))
