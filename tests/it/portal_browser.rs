@@ -159,3 +159,15 @@ async fn an_association_made_in_the_page_is_what_the_engine_negotiates() {
         "deleted, and the bad import stored nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reference_tables_filter_as_you_type_and_open_an_elements_values() {
+    let engine = TestEngine::start_with(&[], &["--portal", "127.0.0.1:0"], |_| {}).await;
+    let shots = screenshots("reference");
+    let mut flow = Flow::start(
+        "reference.py",
+        &[&login_url(&engine), shots.to_str().unwrap()],
+    );
+    assert_eq!(flow.next_wait().await, None);
+    assert!(shots.join("codes.png").exists());
+}

@@ -153,3 +153,45 @@ fn a_filter_that_matches_nothing_prints_only_the_header() {
     let table = stdout(&["dictionary", "no such element anywhere"]);
     assert_eq!(table.lines().count(), 1, "{table}");
 }
+
+/// Runs `scripts/gen-defined-terms.py --check --out FILE`.
+fn check_defined_terms(file: &std::path::Path) -> std::process::Output {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/gen-defined-terms.py");
+    std::process::Command::new(integration_tests::pynetdicom::python())
+        .arg(script)
+        .args(["--check", "--out"])
+        .arg(file)
+        .output()
+        .expect("run the generator")
+}
+
+#[test]
+fn the_defined_terms_generator_checks_the_committed_table() {
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../engine/src/dictionary/defined_terms.rs");
+    let out = check_defined_terms(&committed);
+    assert!(out.status.success(), "{}", integration_tests::text(&out));
+
+    let dir = integration_tests::private_tempdir();
+    let edited = dir.path().join("defined_terms.rs");
+    let text = std::fs::read_to_string(&committed).unwrap();
+    assert!(text.contains("(\"F\", \"female\")"));
+    std::fs::write(
+        &edited,
+        text.replacen("(\"F\", \"female\")", "(\"F\", \"feminine\")", 1),
+    )
+    .unwrap();
+    let out = check_defined_terms(&edited);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        integration_tests::text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not what the script writes"),
+        "{}",
+        integration_tests::text(&out)
+    );
+}

@@ -385,3 +385,35 @@ fn generated_data_elements_agree_with_the_crate() {
         }
     }
 }
+
+#[test]
+fn defined_terms_are_sorted_and_name_known_data_elements() {
+    let sex = defined_terms("(0010,0040)").expect("Patient's Sex has Enumerated Values");
+    assert_eq!(sex.lists[0].heading, "Enumerated Values");
+    let values: Vec<&str> = sex.lists[0].values.iter().map(|(v, _)| *v).collect();
+    assert_eq!(values, ["M", "F", "O"]);
+    let modality = defined_terms("(0008,0060)").expect("Modality has Defined Terms");
+    assert!(
+        modality.lists[0]
+            .values
+            .contains(&("CT", "Computed Tomography"))
+    );
+    assert!(
+        defined_terms("(0010,0010)").is_none(),
+        "Patient's Name has none"
+    );
+    let all = defined_terms::DEFINED_TERMS;
+    assert!(all.len() > 500, "{}", all.len());
+    assert!(
+        all.windows(2).all(|w| w[0].tag < w[1].tag),
+        "sorted, unique"
+    );
+    for terms in all {
+        assert!(
+            data_elements().iter().any(|e| e.tag == terms.tag),
+            "{} is in the data dictionary",
+            terms.tag
+        );
+        assert!(terms.lists.iter().all(|l| !l.values.is_empty()));
+    }
+}

@@ -1,10 +1,10 @@
 //! What every request passes before a page: a known Host header (a DNS
 //! rebinding page reaches us under its own name), then a live session
-//! (except the login and the stylesheet), then for a change (POST) the
-//! CSRF checks; and what every answer carries: a strict
-//! Content-Security-Policy (no inline script or style), `nosniff`,
-//! `no-referrer`, `no-store`. Nothing of a request is parsed before the
-//! session is known but its head.
+//! (except the login, the stylesheet and the script), then for a change
+//! (POST) the CSRF checks; and what every answer carries: a strict
+//! Content-Security-Policy (scripts and styles only from our own files),
+//! `nosniff`, `no-referrer`, `no-store`. Nothing of a request is parsed
+//! before the session is known but its head.
 //!
 //! CSRF: a browser says where a request comes from (`Sec-Fetch-Site`,
 //! `Origin`); a foreign one is refused. Behind that, every form carries
@@ -117,7 +117,7 @@ pub(super) async fn check(State(portal): State<Portal>, request: Request, next: 
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -143,7 +143,10 @@ async fn admit(portal: &Portal, request: Request, next: Next) -> Response {
             "This engine answers only to its own address (127.0.0.1 or localhost with its port).",
         );
     }
-    if matches!(request.uri().path(), "/login" | "/static/portal.css") {
+    if matches!(
+        request.uri().path(),
+        "/login" | "/static/portal.css" | "/static/portal.js"
+    ) {
         return next.run(request).await;
     }
     let Some(session) = session_id(&request).and_then(|id| portal.session(&id)) else {

@@ -174,6 +174,20 @@ impl Portal {
             .route("/messages/{id}/resend", get(pages::messages::confirm_one))
             .route("/login", get(guard::login))
             .route("/static/portal.css", get(pages::stylesheet))
+            .route("/static/portal.js", get(pages::script))
+            .route(
+                "/reference/abstract-syntax",
+                get(pages::reference::abstract_syntax),
+            )
+            .route(
+                "/reference/transfer-syntax",
+                get(pages::reference::transfer_syntax),
+            )
+            .route(
+                "/reference/dictionary",
+                get(pages::reference::data_dictionary),
+            )
+            .route("/reference/codes", get(pages::reference::codes))
             .fallback(pages::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 self.state.clone(),

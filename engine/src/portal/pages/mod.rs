@@ -1,17 +1,20 @@
 //! The portal's pages, rendered on the server from the templates in
 //! `engine/templates/portal/` (compiled in, every value escaped); the only
-//! style is the embedded stylesheet, and there is no script: every control
-//! is a link or a form.
+//! style is the embedded stylesheet, and the one script (filters as you
+//! type) only enhances: every control is a link or a form.
 //!
 //! - [`board`]: the productions and their items.
 //! - [`associations`]: DICOM Settings: associations, their presentation
 //!   contexts and transfer syntaxes, import, export.
+//! - [`reference`]: the Abstract Syntax, Transfer Syntax and Dictionary
+//!   tables.
 //! - [`messages`]: the message viewer, a message with its visual trace,
 //!   and resending.
 
 pub(super) mod associations;
 pub(super) mod board;
 pub(super) mod messages;
+pub(super) mod reference;
 
 use askama::Template;
 use axum::http::{StatusCode, header};
@@ -21,8 +24,9 @@ use super::guard::Portal;
 use crate::admin::{ErrorReply, Request, Response as AdminResponse};
 use crate::ids::NamespaceId;
 
-/// The embedded stylesheet.
+/// The embedded stylesheet and script.
 const STYLESHEET: &str = include_str!("../portal.css");
+const SCRIPT: &str = include_str!("../portal.js");
 
 /// A template as a page.
 pub(super) fn render(page: &impl Template) -> Response {
@@ -72,6 +76,14 @@ pub(super) fn failure(status: StatusCode, title: &str, error: &ErrorReply) -> Re
 
 pub(super) async fn not_found() -> Response {
     refusal(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
+}
+
+pub(super) async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
 }
 
 pub(super) async fn stylesheet() -> Response {

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Generate the committed table of Enumerated Values and Defined Terms.
+
+Source: the JSON rendering of DICOM PS3.3 published on PyPI as
+`dicom-standard` 0.1.0 (Innolitics, MIT licence; its data is parsed from
+the standard's web edition at dicom.nema.org, released 2020-04-07). The wheel
+is pinned by its SHA-256 and cached in target/standard/. From
+`module_to_attributes.json` every attribute's description is read for
+`Enumerated Values…:` and `Defined Terms…:` lists; a description that says
+"See Section … for Defined Terms" (or Enumerated Values) gets the lists of
+the section it links to, from `references.json`. Lists of one tag in several
+modules are merged: each distinct list once, with the modules it is in.
+
+    engine/src/dictionary/defined_terms.rs   per tag, its lists of values
+
+Usage:
+    scripts/gen-defined-terms.py [--check] [--out FILE]
+
+--check writes nothing and exits 1 if the committed table (or FILE) differs
+from what the script would write (for CI). Needs pip (the test venv's is used by
+scripts/test) to fetch the wheel once. Standard library only otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+PACKAGE = "dicom-standard==0.1.0"
+WHEEL = "dicom_standard-0.1.0-py3-none-any.whl"
+SHA256 = "648aad3e57229c8891c7970533638584237b2347001cfcc78f84d7d19e8bdeac"
+DATA = "dicom_standard-0.1.0.data/data/standard/"
+COMMAND = "scripts/gen-defined-terms.py"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.path.join(REPO, "target", "standard")
+OUT = os.path.join(REPO, "engine", "src", "dictionary", "defined_terms.rs")
+
+HEADING = re.compile(
+    r"<strong>\s*(?P<heading>(?:Enumerated Values|Defined Terms)[^<]*?)\s*:?\s*</strong>\s*</p>\s*<dl>(?P<body>.*?)</dl>",
+    re.S,
+)
+ENTRY = re.compile(r"<dt>(?P<value>.*?)</dt>\s*(?:<dd>(?P<meaning>.*?)</dd>)?", re.S)
+SEE = re.compile(r"for\s+(?:the\s+)?(?:Enumerated Values|Defined Terms)", re.S)
+TAG = re.compile(r"^\([0-9A-Fa-fx]{4},[0-9A-Fa-fx]{4}\)$")
+
+
+def die(message: str) -> "NoReturn":  # noqa: F821
+    print(f"{COMMAND}: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def wheel() -> zipfile.ZipFile:
+    """The pinned wheel, downloaded once into the cache."""
+    path = os.path.join(CACHE, WHEEL)
+    if not os.path.exists(path):
+        os.makedirs(CACHE, exist_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             "--disable-pip-version-check", "--dest", CACHE, PACKAGE],
+            check=False,
+        )
+        if done.returncode != 0 or not os.path.exists(path):
+            die(f"cannot download {PACKAGE} from PyPI (pip exit {done.returncode})")
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != SHA256:
+        die(f"{path} has SHA-256 {digest}, not the pinned {SHA256}: remove it and run again")
+    return zipfile.ZipFile(path)
+
+
+def text(fragment: str) -> str:
+    """The plain text of an HTML fragment, white space collapsed."""
+    plain = html.unescape(re.sub(r"<[^>]+>", " ", fragment or ""))
+    return " ".join(plain.split())
+
+
+def lists(fragment: str) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
+    """Every (heading, ((value, meaning), …)) list in an HTML fragment."""
+    out = []
+    for m in HEADING.finditer(fragment):
+        values = tuple(
+            (text(e.group("value")), text(e.group("meaning")))
+            for e in ENTRY.finditer(m.group("body"))
+        )
+        values = tuple(v for v in values if v[0])
+        if values:
+            out.append((text(m.group("heading")), values))
+    return out
+
+
+def collect(data: zipfile.ZipFile) -> dict[str, dict]:
+    attributes = json.loads(data.read(DATA + "module_to_attributes.json"))
+    modules = {m["id"]: m["name"] for m in json.loads(data.read(DATA + "modules.json"))}
+    references = json.loads(data.read(DATA + "references.json"))
+    # tag -> {(heading, values): [module names]}
+    by_tag: dict[str, dict] = {}
+    for a in attributes:
+        tag = a["tag"].upper().replace("X", "x")
+        if not TAG.match(tag):
+            continue
+        found = lists(a["description"])
+        if not found and SEE.search(text(a["description"])):
+            for ref in a.get("externalReferences") or []:
+                found.extend(lists(references.get(ref["sourceUrl"], "")))
+                if found:
+                    break
+        module = modules.get(a["moduleId"], a["moduleId"])
+        for key in found:
+            names = by_tag.setdefault(tag, {}).setdefault(key, [])
+            if module not in names:
+                names.append(module)
+    return by_tag
+
+
+def rust_str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def render(by_tag: dict[str, dict]) -> str:
+    out = [
+        f"//! Generated by `{COMMAND}` from {PACKAGE} (PyPI; DICOM PS3.3",
+        "//! as published at dicom.nema.org, parsed 2020-04-07). Do not edit: run",
+        "//! the script again.",
+        "",
+        "use super::{TermList, Terms};",
+        "",
+        "/// Every tag with Enumerated Values or Defined Terms, sorted by tag.",
+        "#[rustfmt::skip]",
+        "pub(super) static DEFINED_TERMS: &[Terms] = &[",
+    ]
+    for tag in sorted(by_tag):
+        out.append(f"    Terms {{ tag: {rust_str(tag)}, lists: &[")
+        for (heading, values), names in by_tag[tag].items():
+            out.append(
+                f"        TermList {{ heading: {rust_str(heading)}, modules: {rust_str(', '.join(sorted(names)))}, values: &["
+            )
+            for value, meaning in values:
+                out.append(f"            ({rust_str(value)}, {rust_str(meaning)}),")
+            out.append("        ] },")
+        out.append("    ] },")
+    out.append("];")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    check = "--check" in args
+    out = OUT
+    if "--out" in args:
+        at = args.index("--out")
+        if at + 1 >= len(args):
+            die("--out needs a file")
+        out = os.path.abspath(args[at + 1])
+    generated = render(collect(wheel()))
+    if check:
+        try:
+            with open(out, encoding="utf-8") as f:
+                committed = f.read()
+        except FileNotFoundError:
+            committed = ""
+        if committed != generated:
+            print(f"{COMMAND}: {os.path.relpath(out, REPO)} is not what the script writes; run {COMMAND}",
+                  file=sys.stderr)
+            sys.exit(1)
+        print(f"{os.path.relpath(out, REPO)} is up to date")
+        return
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(generated)
+    print(f"wrote {os.path.relpath(out, REPO)}")
+
+
+if __name__ == "__main__":
+    main()
