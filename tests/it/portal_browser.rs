@@ -9,7 +9,9 @@ use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::Port;
-use integration_tests::production::{Association, DicomOperation, DicomService, Production};
+use integration_tests::production::{
+    Association, DicomOperation, DicomService, FileOperation, Production,
+};
 use integration_tests::pynetdicom::run_python;
 use integration_tests::text;
 use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT, IMPLICIT, VERIFICATION};
@@ -170,4 +172,58 @@ async fn reference_tables_filter_as_you_type_and_open_an_elements_values() {
     );
     assert_eq!(flow.next_wait().await, None);
     assert!(shots.join("codes.png").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_production_edited_in_the_page_is_checked_then_saved_and_runs() {
+    let port = Port::reserve();
+    let text_of = Production::echo("OTHER", port.get()).to_string();
+    let engine = TestEngine::start_with(
+        &[("edit", "echo", &text_of)],
+        &["--portal", "127.0.0.1:0"],
+        |_| {},
+    )
+    .await;
+    let file = engine.productions_dir().join("edit").join("echo.toml");
+    let before = std::fs::read_to_string(&file).unwrap();
+    let addition = FileOperation::new("COPY", &engine.folder("copies")).to_string();
+    let typo = addition.replace("folder =", "foldr =");
+    let shots = screenshots("production-edit");
+    let mut flow = Flow::start(
+        "production_edit.py",
+        &[
+            &login_url(&engine),
+            shots.to_str().unwrap(),
+            "edit/echo",
+            &typo,
+            &addition,
+        ],
+    );
+    assert_eq!(flow.next_wait().await.as_deref(), Some("typo"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "a typo is never written"
+    );
+    flow.resume().await;
+    assert_eq!(flow.next_wait().await, None);
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("[operations.COPY]")
+    );
+    engine
+        .wait_until("COPY runs", async || {
+            let status = engine.json(&["status", "--json"]).await;
+            status["productions"].as_array().is_some_and(|ps| {
+                ps.iter().any(|p| {
+                    p["items"].as_array().is_some_and(|items| {
+                        items
+                            .iter()
+                            .any(|i| i["name"] == "COPY" && i["state"] == "running")
+                    })
+                })
+            })
+        })
+        .await;
 }

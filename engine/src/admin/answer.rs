@@ -71,6 +71,11 @@ pub async fn answer(
             ),
         };
     }
+    if let Some(engine) = engine
+        && let Some(outcome) = production(engine, &envelope).await
+    {
+        return outcome;
+    }
     let store = store.clone();
     let namespace = envelope.namespace.clone();
     let span = tracing::info_span!("admin_request", namespace = %envelope.namespace);
@@ -94,6 +99,42 @@ pub async fn answer(
             500,
             failure(format!("the request failed inside the engine: {join}")),
         ),
+    }
+}
+
+/// The production-file requests, which the running engine answers (`None`
+/// for any other request).
+async fn production(engine: &Arc<dyn EngineState>, envelope: &Envelope) -> Option<(u16, Reply)> {
+    let engine = engine.clone();
+    let namespace = envelope.namespace.clone();
+    let request = envelope.request.clone();
+    let asked = tokio::task::spawn_blocking(move || match request {
+        Request::ProductionShow { name } => Some(
+            engine
+                .production_file(&namespace, &name)
+                .map(|file| Response::ProductionFile { file }),
+        ),
+        Request::ProductionCheck { name, text } => Some(
+            engine
+                .check_production(&namespace, &name, &text)
+                .map(|check| Response::ProductionChecked { check }),
+        ),
+        Request::ProductionSave { name, text } => Some(
+            engine
+                .save_production(&namespace, &name, &text)
+                .map(|check| Response::ProductionChecked { check }),
+        ),
+        _ => None,
+    })
+    .await;
+    match asked {
+        Ok(None) => None,
+        Ok(Some(Ok(response))) => Some((200, Reply::Ok(response))),
+        Ok(Some(Err(message))) => Some((400, failure(message))),
+        Err(join) => Some((
+            500,
+            failure(format!("the request failed inside the engine: {join}")),
+        )),
     }
 }
 

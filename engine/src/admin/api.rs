@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::status::EngineStatus;
+use super::status::{EngineStatus, ProductionCheck, ProductionFile};
 pub use super::views::{
     AddressView, AssociationView, MessageView, QuarantinedBodyView, QuarantinedRecordView,
     RestoredView,
@@ -158,6 +158,14 @@ pub enum Request {
     /// The running engine's productions, items, queues and last reload
     /// error (every namespace). Only a running engine answers it.
     Status,
+    /// A running production's file as it is on disk.
+    ProductionShow { name: String },
+    /// What saving this text as a running production's file would change,
+    /// or its errors; writes nothing.
+    ProductionCheck { name: String, text: String },
+    /// Saves the text as the production's file when it has no error (the
+    /// reloader applies it); with errors, nothing is written.
+    ProductionSave { name: String, text: String },
     /// What is in quarantine: body files and store records that may hold
     /// acknowledged messages but could not be read (every namespace).
     QuarantineList,
@@ -266,6 +274,10 @@ pub enum Response {
     },
     /// `Status`.
     Status { status: Box<EngineStatus> },
+    /// `ProductionShow`.
+    ProductionFile { file: ProductionFile },
+    /// `ProductionCheck` and `ProductionSave`.
+    ProductionChecked { check: ProductionCheck },
     /// `QuarantineList`.
     Quarantine {
         folder: String,

@@ -345,7 +345,10 @@ pub fn execute(
         }),
         // Answered by the server from the engine's own state; reaching
         // this means the store was opened here, so no engine runs.
-        Request::Status => Err(CommandError::NoEngine),
+        Request::Status
+        | Request::ProductionShow { .. }
+        | Request::ProductionCheck { .. }
+        | Request::ProductionSave { .. } => Err(CommandError::NoEngine),
     }
 }
 

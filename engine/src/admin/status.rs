@@ -17,6 +17,62 @@ pub trait EngineState: Send + Sync + 'static {
     /// Messages were queued for these items of a namespace (a resend):
     /// their queue readers look at once instead of at their next rescan.
     fn queued(&self, namespace: &NamespaceId, targets: &[crate::message::ItemAddress]);
+
+    /// The file of a running production, as it is on disk now.
+    ///
+    /// # Errors
+    /// No such production runs, or its file cannot be read.
+    fn production_file(
+        &self,
+        namespace: &NamespaceId,
+        name: &str,
+    ) -> Result<ProductionFile, String>;
+
+    /// What saving `text` as a running production's file would change
+    /// (the reload plan), or every error of `text`. Writes nothing.
+    ///
+    /// # Errors
+    /// No such production runs.
+    fn check_production(
+        &self,
+        namespace: &NamespaceId,
+        name: &str,
+        text: &str,
+    ) -> Result<ProductionCheck, String>;
+
+    /// Checks `text` and, only when it has no error, writes it to the
+    /// production's file (atomically), where the reloader picks it up.
+    ///
+    /// # Errors
+    /// No such production runs, or the file cannot be written; a text with
+    /// errors is not an error: it comes back in the check, unwritten.
+    fn save_production(
+        &self,
+        namespace: &NamespaceId,
+        name: &str,
+        text: &str,
+    ) -> Result<ProductionCheck, String>;
+}
+
+/// A production file and its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductionFile {
+    pub file: String,
+    pub text: String,
+}
+
+/// What a production file's new text would do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductionCheck {
+    pub file: String,
+    /// Every error of the text (one line each); empty when it is valid.
+    pub errors: Vec<String>,
+    /// When valid: one line per item added, changed or removed
+    /// (`add operation ARCHIVE`), and whether association seeds changed.
+    pub changes: Vec<String>,
+    /// Whether the text was written to the file.
+    #[serde(default)]
+    pub saved: bool,
 }
 
 /// Answer of [`Request::Status`](super::Request::Status).

@@ -476,7 +476,9 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
         | Response::AeEntries { .. }
         | Response::AeShown { .. }
         | Response::AeEdited { .. }
-        | Response::AeDeleted { .. } => String::new(),
+        | Response::AeDeleted { .. }
+        | Response::ProductionFile { .. }
+        | Response::ProductionChecked { .. } => String::new(),
     }
 }
 

@@ -26,6 +26,18 @@ pub struct Loaded {
 /// # Errors
 /// Every error in the file.
 pub fn load_file(path: &Path) -> Result<Production, Vec<ConfigError>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![ConfigError::file(path, format!("cannot read: {e}"))])?;
+    load_text(path, &text)
+}
+
+/// Validates `text` as the content of the production file at `path` (which
+/// names its namespace and production), without reading the file: what an
+/// edit would become.
+///
+/// # Errors
+/// Every error in the text.
+pub fn load_text(path: &Path, text: &str) -> Result<Production, Vec<ConfigError>> {
     let namespace = path
         .parent()
         .and_then(Path::file_name)
@@ -49,9 +61,7 @@ pub fn load_file(path: &Path) -> Result<Production, Vec<ConfigError>> {
         .and_then(|s| s.to_str())
         .unwrap_or_default()
         .to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![ConfigError::file(path, format!("cannot read: {e}"))])?;
-    let raw = parse(path, namespace, &stem, &text)?;
+    let raw = parse(path, namespace, &stem, text)?;
     compile(raw)
 }
 

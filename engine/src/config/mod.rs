@@ -22,7 +22,7 @@ pub(crate) mod raw;
 pub use compile::{check_resources, compile, storage_sop_classes};
 pub use diff::{Difference, ProductionDiff, ProductionsDiff};
 pub use error::{ConfigError, ItemKind, ItemRef};
-pub use load::{Loaded, load_dir, load_dir_unchecked, load_file, load_path};
+pub use load::{Loaded, load_dir, load_dir_unchecked, load_file, load_path, load_text};
 pub use production::{Item, Production, ProductionId};
 
 #[cfg(test)]

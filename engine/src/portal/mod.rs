@@ -168,6 +168,10 @@ impl Portal {
             )
             .route("/associations/create", post(pages::associations::create))
             .route("/associations/probe", post(pages::associations::probe))
+            .route(
+                "/productions/edit",
+                get(pages::productions::edit).post(pages::productions::change),
+            )
             .route("/messages", get(pages::messages::list))
             .route("/messages/resend", post(pages::messages::resend))
             .route("/messages/{id}", get(pages::messages::show))

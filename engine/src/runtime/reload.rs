@@ -379,6 +379,7 @@ impl Reloader {
                 BoardProduction {
                     id: p.id.clone(),
                     file: p.file.clone(),
+                    config: p.clone(),
                     items: r
                         .items
                         .iter()

@@ -13,10 +13,12 @@ use tracing::warn;
 
 use super::topology::Wakers;
 use crate::admin::status::{
-    EngineState, EngineStatus, ItemState, ItemStatus, ProductionStatus, QuarantineSummary,
-    RejectedFile, ReloadSummary, WaitingQueue,
+    EngineState, EngineStatus, ItemState, ItemStatus, ProductionCheck, ProductionFile,
+    ProductionStatus, QuarantineSummary, RejectedFile, ReloadSummary, WaitingQueue,
 };
-use crate::config::{ItemKind, ProductionId};
+use crate::config::{
+    ItemKind, Production, ProductionDiff, ProductionId, check_resources, load_text,
+};
 use crate::ids::{ItemName, NamespaceId};
 use crate::message::{ItemAddress, MessageQueues};
 use crate::store::Store;
@@ -47,6 +49,8 @@ pub(super) struct Board {
 pub(super) struct BoardProduction {
     pub(super) id: ProductionId,
     pub(super) file: PathBuf,
+    /// The running version, which an edit is compared with.
+    pub(super) config: Production,
     pub(super) items: Vec<BoardItem>,
     pub(super) error: Option<String>,
 }
@@ -84,7 +88,121 @@ impl StatusBoard {
     }
 }
 
+impl StatusBoard {
+    /// A running production's file and version, and the other running
+    /// productions (which an edit must not take resources from).
+    fn running_production(
+        &self,
+        namespace: &NamespaceId,
+        name: &str,
+    ) -> Result<(PathBuf, Production, Vec<Production>), String> {
+        let b = self.board.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut found = None;
+        let mut others = Vec::new();
+        for p in &b.productions {
+            if &p.id.namespace == namespace && p.id.name.as_str() == name {
+                found = Some((p.file.clone(), p.config.clone()));
+            } else {
+                others.push(p.config.clone());
+            }
+        }
+        let (file, config) = found.ok_or_else(|| {
+            format!("no production {namespace}/{name} runs: only a running production's file can be edited here")
+        })?;
+        Ok((file, config, others))
+    }
+}
+
+/// The reload plan of a new version, one line per change.
+fn changes(diff: &ProductionDiff) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (kind, d) in [
+        ("service", &diff.services),
+        ("process", &diff.processes),
+        ("operation", &diff.operations),
+    ] {
+        lines.extend(d.to_add.iter().map(|n| format!("add {kind} {n}")));
+        lines.extend(
+            d.to_change
+                .iter()
+                .map(|n| format!("change {kind} {n} (restarted)")),
+        );
+        lines.extend(d.to_remove.iter().map(|n| format!("remove {kind} {n}")));
+    }
+    if diff.associations_changed {
+        lines.push("seed the associations or AE directory entries it declares anew (existing ones are kept)".into());
+    }
+    lines
+}
+
 impl EngineState for StatusBoard {
+    fn production_file(
+        &self,
+        namespace: &NamespaceId,
+        name: &str,
+    ) -> Result<ProductionFile, String> {
+        let (file, _, _) = self.running_production(namespace, name)?;
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        Ok(ProductionFile {
+            file: file.display().to_string(),
+            text,
+        })
+    }
+
+    fn check_production(
+        &self,
+        namespace: &NamespaceId,
+        name: &str,
+        text: &str,
+    ) -> Result<ProductionCheck, String> {
+        let (file, running, mut others) = self.running_production(namespace, name)?;
+        let mut check = ProductionCheck {
+            file: file.display().to_string(),
+            errors: Vec::new(),
+            changes: Vec::new(),
+            saved: false,
+        };
+        match load_text(&file, text) {
+            Err(errors) => check.errors = errors.iter().map(ToString::to_string).collect(),
+            Ok(new) => {
+                others.push(new.clone());
+                check.errors = check_resources(&others)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                if check.errors.is_empty() {
+                    check.changes = changes(&ProductionDiff::new(Some(&running), Some(&new)));
+                }
+            }
+        }
+        Ok(check)
+    }
+
+    fn save_production(
+        &self,
+        namespace: &NamespaceId,
+        name: &str,
+        text: &str,
+    ) -> Result<ProductionCheck, String> {
+        let mut check = self.check_production(namespace, name, text)?;
+        if !check.errors.is_empty() {
+            return Ok(check);
+        }
+        // Written beside it under a name the reloader ignores, then renamed
+        // over it: the reloader never reads half a file.
+        let file = PathBuf::from(&check.file);
+        let temporary = file.with_extension("toml.saving");
+        std::fs::write(&temporary, text)
+            .and_then(|()| std::fs::rename(&temporary, &file))
+            .map_err(|e| {
+                std::fs::remove_file(&temporary).ok();
+                format!("cannot write {}: {e}", file.display())
+            })?;
+        check.saved = true;
+        Ok(check)
+    }
+
     fn queued(&self, namespace: &NamespaceId, targets: &[ItemAddress]) {
         for target in targets {
             self.wakers.get(namespace, target).notify_one();

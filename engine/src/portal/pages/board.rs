@@ -1,9 +1,11 @@
-//! `GET /`: every production with its items, their state and queues.
+//! `GET /`: every production with its items, their state and queues, and
+//! a link to edit each production's file.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use serde::Deserialize;
 
 use super::super::guard::Portal;
 use crate::admin::status::{ItemStatus, ProductionStatus};
@@ -14,9 +16,18 @@ use crate::ids::NamespaceId;
 #[template(path = "portal/board.html")]
 struct Board<'a> {
     status: &'a EngineStatus,
+    note: String,
 }
 
 impl Board<'_> {
+    /// The edit page of a production.
+    fn edit_url(&self, p: &ProductionStatus) -> String {
+        super::link(
+            "/productions/edit",
+            &[("ns", p.namespace.as_str()), ("name", &p.name)],
+        )
+    }
+
     /// The message viewer filtered to an item.
     fn messages_url(&self, p: &ProductionStatus, item: &ItemStatus) -> String {
         super::link(
@@ -30,13 +41,25 @@ impl Board<'_> {
     }
 }
 
-pub(in super::super) async fn board(State(portal): State<Portal>) -> Response {
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(in super::super) struct Note {
+    note: String,
+}
+
+pub(in super::super) async fn board(
+    State(portal): State<Portal>,
+    Query(note): Query<Note>,
+) -> Response {
     match portal
         .admin
         .ask(NamespaceId::default(), Request::Status)
         .await
     {
-        Ok(AdminResponse::Status { status }) => super::render(&Board { status: &status }),
+        Ok(AdminResponse::Status { status }) => super::render(&Board {
+            status: &status,
+            note: note.note,
+        }),
         Ok(_) => super::refusal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Unexpected answer",

@@ -3,7 +3,8 @@
 //! style is the embedded stylesheet, and the one script (filters as you
 //! type) only enhances: every control is a link or a form.
 //!
-//! - [`board`]: the productions and their items.
+//! - [`board`]: the productions and their items; [`productions`]: a
+//!   production's file edited, checked (the reload plan) and saved.
 //! - [`associations`]: DICOM Settings: associations, their presentation
 //!   contexts and transfer syntaxes, import, export.
 //! - [`reference`]: the Abstract Syntax, Transfer Syntax and Dictionary
@@ -14,6 +15,7 @@
 pub(super) mod associations;
 pub(super) mod board;
 pub(super) mod messages;
+pub(super) mod productions;
 pub(super) mod reference;
 
 use askama::Template;
