@@ -30,7 +30,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         "runtime",
         &["admin", "component", "config", "portal", "store"],
     ),
-    ("admin", &["store"]),
+    ("admin", &["events", "store"]),
     ("portal", &["admin", "dimse"]),
     (
         "config",
@@ -48,6 +48,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("component", &["dataset", "dimse", "store"]),
     ("dimse", &["part10"]),
     ("store", &[]),
+    ("events", &[]),
     ("plugin", &[]),
     ("part10", &[]),
     ("dataset", &[]),

@@ -54,6 +54,7 @@ pub mod config;
 pub(crate) mod dataset;
 pub mod dictionary;
 pub mod dimse;
+pub mod events;
 pub mod ids;
 pub(crate) mod message;
 pub(crate) mod operations;

@@ -22,12 +22,20 @@ fn main() -> std::process::ExitCode {
 
 async fn run() -> std::process::ExitCode {
     let cli = switchboard::cli::Cli::parse_args();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    // The log on stderr as RUST_LOG says (default: info); the event log of
+    // the admin API and the portal keeps INFO and above whatever it says.
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
         )
-        .with_writer(std::io::stderr)
+        .with(switchboard::events::layer().with_filter(tracing::level_filters::LevelFilter::INFO))
         .init();
     match switchboard::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

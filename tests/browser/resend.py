@@ -28,6 +28,14 @@ with flow(out) as f:
     assert page.locator("table.trace td.event.failed").count() >= 1
     f.shot("message")
 
+    page.goto(f"{base}/events?level=warn&item=OUT")
+    assert page.locator("table.events tbody tr").count() >= 2, page.content()
+    assert "Message failed" in page.locator("table.events").inner_text()
+    f.shot("events")
+    page.goto(f"{base}/queues")
+    assert page.locator("table.queues td", has_text="OUT").count() == 1
+    f.shot("queues")
+
     f.wait_for_test("archive")
 
     page.goto(f"{base}/messages?status=failed")

@@ -10,6 +10,7 @@ pub use super::views::{
     RestoredView,
 };
 use crate::association::{AeEntry, AeTitle, PresentationContext, Uid};
+use crate::events::{Event, EventFilter};
 use crate::ids::NamespaceId;
 use crate::message::{MessageFilter, MessageId};
 
@@ -166,6 +167,12 @@ pub enum Request {
     /// Saves the text as the production's file when it has no error (the
     /// reloader applies it); with errors, nothing is written.
     ProductionSave { name: String, text: String },
+    /// The running engine's recent log events (INFO and above), newest
+    /// first.
+    Events {
+        #[serde(default)]
+        filter: EventFilter,
+    },
     /// What is in quarantine: body files and store records that may hold
     /// acknowledged messages but could not be read (every namespace).
     QuarantineList,
@@ -278,6 +285,8 @@ pub enum Response {
     ProductionFile { file: ProductionFile },
     /// `ProductionCheck` and `ProductionSave`.
     ProductionChecked { check: ProductionCheck },
+    /// `Events`.
+    Events { events: Vec<Event> },
     /// `QuarantineList`.
     Quarantine {
         folder: String,

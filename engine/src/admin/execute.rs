@@ -348,7 +348,8 @@ pub fn execute(
         Request::Status
         | Request::ProductionShow { .. }
         | Request::ProductionCheck { .. }
-        | Request::ProductionSave { .. } => Err(CommandError::NoEngine),
+        | Request::ProductionSave { .. }
+        | Request::Events { .. } => Err(CommandError::NoEngine),
     }
 }
 

@@ -39,6 +39,8 @@ pub mod views;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The event log's entries and filter, as the API carries them.
+pub use crate::events::{Event, EventFilter};
 pub use answer::{InProcess, answer};
 pub use api::{Envelope, ErrorReply, Reply, Request, Response};
 pub use client::{MAX_REPLY_BODY, call};

@@ -141,6 +141,9 @@ pub struct ItemStatus {
     pub state: ItemState,
     /// Deliveries waiting in its queue (queued or in flight).
     pub queue_depth: usize,
+    /// When the oldest of them arrived (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_queued_ms: Option<u64>,
     /// The address a listening service is bound to.
     #[serde(default)]
     pub listening: Option<String>,
@@ -188,6 +191,9 @@ pub struct WaitingQueue {
     pub production: String,
     pub item: String,
     pub depth: usize,
+    /// When the oldest of them arrived (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_queued_ms: Option<u64>,
 }
 
 /// What the last reload did.

@@ -478,7 +478,8 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
         | Response::AeEdited { .. }
         | Response::AeDeleted { .. }
         | Response::ProductionFile { .. }
-        | Response::ProductionChecked { .. } => String::new(),
+        | Response::ProductionChecked { .. }
+        | Response::Events { .. } => String::new(),
     }
 }
 

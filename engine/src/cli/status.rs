@@ -182,6 +182,7 @@ mod tests {
                     kind_type: "dicom-tcp".into(),
                     state: ItemState::Restarting,
                     queue_depth: 3,
+                    oldest_queued_ms: None,
                     listening: None,
                     failures: 2,
                     last_failure: Some("panicked: oops".into()),

@@ -172,6 +172,8 @@ impl Portal {
                 "/productions/edit",
                 get(pages::productions::edit).post(pages::productions::change),
             )
+            .route("/queues", get(pages::queues::queues))
+            .route("/events", get(pages::queues::events))
             .route("/messages", get(pages::messages::list))
             .route("/messages/resend", post(pages::messages::resend))
             .route("/messages/{id}", get(pages::messages::show))

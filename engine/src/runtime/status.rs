@@ -248,6 +248,7 @@ impl EngineState for StatusBoard {
                                     (true, false) => ItemState::Stopped,
                                 },
                                 queue_depth: 0,
+                                oldest_queued_ms: None,
                                 listening: i.listening.map(|a| a.to_string()),
                                 failures: i.failures,
                                 last_failure: i.last_failure.clone(),
@@ -283,6 +284,14 @@ impl EngineState for StatusBoard {
                 }
             };
             for (address, depth) in queues {
+                let oldest_queued_ms = if depth == 0 {
+                    None
+                } else {
+                    self.store
+                        .messages(&ns)
+                        .ok()
+                        .and_then(|m| m.oldest_queued(&address).ok().flatten())
+                };
                 if running.contains(&(ns.clone(), address.clone())) {
                     if let Some(item) = status
                         .productions
@@ -292,6 +301,7 @@ impl EngineState for StatusBoard {
                         .find(|i| i.name == address.item)
                     {
                         item.queue_depth = depth;
+                        item.oldest_queued_ms = oldest_queued_ms;
                     }
                 } else if depth > 0 {
                     status.waiting_queues.push(WaitingQueue {
@@ -299,6 +309,7 @@ impl EngineState for StatusBoard {
                         production: address.production.clone(),
                         item: address.item.clone(),
                         depth,
+                        oldest_queued_ms,
                     });
                 }
             }

@@ -294,6 +294,21 @@ impl Messages {
         Ok(out)
     }
 
+    /// When the oldest message waiting in an item's queue arrived (ms since
+    /// the epoch); `None` when the queue is empty.
+    ///
+    /// # Errors
+    /// A store failure, [`MessageError::Corrupt`].
+    pub fn oldest_queued(&self, target: &ItemAddress) -> Result<Option<u64>, MessageError> {
+        let Some((key, _)) = self.queue(target)?.first()? else {
+            return Ok(None);
+        };
+        let Ok(key) = <[u8; 8]>::try_from(key.as_ref()) else {
+            return Ok(None);
+        };
+        Ok(self.read_record(&key)?.map(|r| r.header.received_at))
+    }
+
     /// How many deliveries wait in an item's queue (queued or in flight).
     ///
     /// # Errors

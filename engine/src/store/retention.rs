@@ -69,7 +69,7 @@ pub fn purge_once(
             .map(|m| m.len())
             .unwrap_or(0);
         if let Err(e) = bodies.remove(&header) {
-            warn!(message = %id, error = %e, "Could not remove a body file; it stays, and so does its message's resend.");
+            warn!(message_id = %id, error = %e, "Could not remove a body file; it stays, and so does its message's resend.");
             messages.set_purged(id, false)?;
             continue;
         }

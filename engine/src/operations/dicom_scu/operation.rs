@@ -216,12 +216,12 @@ fn record_outcome(shared: &Shared, record: &MessageRecord, outcome: Outcome) {
     let me = &shared.me;
     let result = match outcome {
         Outcome::Delivered(note) => {
-            debug!(item = %cx.name, message = %record.id, "Delivered.");
+            debug!(item = %cx.name, message_id = %record.id, "Delivered.");
             *shared.backoff() = Backoff::default();
             cx.messages.delivered(record.id, me, &note)
         }
         Outcome::Fail(reason) => {
-            error!(item = %cx.name, message = %record.id, sop_instance_uid = %record.header.sop_instance_uid, reason = %reason, "Message failed; it was not delivered.");
+            error!(item = %cx.name, message_id = %record.id, sop_instance_uid = %record.header.sop_instance_uid, reason = %reason, "Message failed; it was not delivered.");
             cx.messages.failed(record.id, me, &reason)
         }
         Outcome::Retry(err) => {
@@ -245,17 +245,17 @@ fn record_outcome(shared: &Shared, record: &MessageRecord, outcome: Outcome) {
                     (delay, at)
                 };
                 shared.rewind.store(true, Ordering::Release);
-                warn!(item = %cx.name, message = %record.id, attempt = attempts, retry_in = ?delay, error = %err, "Delivery failed; will retry.");
+                warn!(item = %cx.name, message_id = %record.id, attempt = attempts, retry_in = ?delay, error = %err, "Delivery failed; will retry.");
                 cx.messages.retry_later(record.id, me, &err, at)
             } else {
                 let reason = format!("gave up after {attempts} attempts: {err}");
-                error!(item = %cx.name, message = %record.id, sop_instance_uid = %record.header.sop_instance_uid, reason = %reason, "Message failed; it was not delivered.");
+                error!(item = %cx.name, message_id = %record.id, sop_instance_uid = %record.header.sop_instance_uid, reason = %reason, "Message failed; it was not delivered.");
                 cx.messages.failed(record.id, me, &reason)
             }
         }
     };
     if let Err(e) = result {
-        error!(item = %cx.name, message = %record.id, error = %e, "Could not record the outcome.");
+        error!(item = %cx.name, message_id = %record.id, error = %e, "Could not record the outcome.");
     }
 }
 

@@ -75,13 +75,13 @@ fn spawn(config: FileOperationConfig, cx: ItemContext) -> Result<RunningItem, Bu
                         .delivered(record.id, &me, &format!("written to {}", path.display()))
                 }
                 Err(e) => {
-                    warn!(item = %cx.name, message = %record.id, error = %e, "Could not write a file.");
+                    warn!(item = %cx.name, message_id = %record.id, error = %e, "Could not write a file.");
                     cx.messages
                         .failed(record.id, &me, &format!("cannot write the file: {e}"))
                 }
             };
             if let Err(e) = outcome {
-                error!(item = %cx.name, message = %record.id, error = %e, "Could not record the outcome.");
+                error!(item = %cx.name, message_id = %record.id, error = %e, "Could not record the outcome.");
             }
         }
         info!(namespace = %cx.namespace, item = %cx.name, "File operation stopped.");

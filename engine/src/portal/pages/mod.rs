@@ -7,6 +7,7 @@
 //!   production's file edited, checked (the reload plan) and saved.
 //! - [`associations`]: DICOM Settings: associations, their presentation
 //!   contexts and transfer syntaxes, import, export.
+//! - [`queues`]: the queues, and the event log.
 //! - [`reference`]: the Abstract Syntax, Transfer Syntax and Dictionary
 //!   tables.
 //! - [`messages`]: the message viewer, a message with its visual trace,
@@ -16,6 +17,7 @@ pub(super) mod associations;
 pub(super) mod board;
 pub(super) mod messages;
 pub(super) mod productions;
+pub(super) mod queues;
 pub(super) mod reference;
 
 use askama::Template;

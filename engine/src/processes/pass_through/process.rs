@@ -30,7 +30,7 @@ fn spawn(cx: ItemContext) -> RunningItem {
                     match cx.messages.route(record.id, &me, &targets, "") {
                         Ok(_) => cx.outputs.wake_all(),
                         Err(e) => {
-                            error!(item = %cx.name, message = %record.id, error = %e, "Could not route a message.");
+                            error!(item = %cx.name, message_id = %record.id, error = %e, "Could not route a message.");
                             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                         }
                     }

@@ -126,7 +126,7 @@ impl WasmRouter {
             edit::validate(&forward.edits)
                 .map_err(|e| CallError::InvalidDecision(e.to_string()))?;
         }
-        tracing::debug!(process = %self.item, message = %request.message_id, ?decision, "routed");
+        tracing::debug!(process = %self.item, message_id = %request.message_id, ?decision, "routed");
         Ok(decision)
     }
 }
@@ -198,7 +198,7 @@ async fn run(router: WasmRouter, cx: ItemContext) {
             Ok(Next::Message(record)) => {
                 let id = record.id;
                 if let Err(e) = handle(&router, &cx, &me, *record).await {
-                    error!(item = %cx.name, message = %id, error = %e, "Could not record the routing of a message.");
+                    error!(item = %cx.name, message_id = %id, error = %e, "Could not record the routing of a message.");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
             }
@@ -250,14 +250,14 @@ async fn handle(
     let cpu = crate::plugin::engine::thread_cpu_time().saturating_sub(cpu_before);
     tracing::debug!(
         item = %cx.name,
-        message = %id,
+        message_id = %id,
         call_us = started.elapsed().as_micros(),
         cpu_us = cpu.as_micros(),
         "Plugin called."
     );
     let forward = match outcome {
         Err(e) => {
-            warn!(item = %cx.name, message = %id, error = %e, "The plugin failed on a message.");
+            warn!(item = %cx.name, message_id = %id, error = %e, "The plugin failed on a message.");
             cx.messages.failed(id, me, &e.to_string())?;
             return Ok(());
         }

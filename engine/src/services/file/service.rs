@@ -140,7 +140,7 @@ async fn take_in(config: &FileServiceConfig, cx: &ItemContext, path: &Path) {
         .await
     {
         Ok(id) => {
-            debug!(item = %cx.name, file = %path.display(), message = %id, "File taken in.");
+            debug!(item = %cx.name, file = %path.display(), message_id = %id, "File taken in.");
             let done = match &config.done_folder {
                 Some(dir) => match path.file_name() {
                     Some(name) => tokio::fs::rename(path, dir.join(name)).await,

@@ -350,6 +350,15 @@ fn a_listing_pages_from_newest_to_oldest_by_key() {
         .map(|r| r.id)
         .collect::<Vec<_>>()
     };
+    let out = ItemAddress::new("p", "OUT");
+    assert_eq!(
+        m.oldest_queued(&out).unwrap(),
+        Some(m.get(ids[0]).unwrap().header.received_at)
+    );
+    assert_eq!(
+        m.oldest_queued(&ItemAddress::new("p", "NONE")).unwrap(),
+        None
+    );
     assert_eq!(page(None), vec![ids[4], ids[3]]);
     assert_eq!(page(Some(ids[3])), vec![ids[2], ids[1]]);
     assert_eq!(page(Some(ids[1])), vec![ids[0]]);
