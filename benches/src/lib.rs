@@ -45,11 +45,23 @@ impl Engine {
     /// # Panics
     /// The port does not open within 30 s.
     pub async fn start(base: &Path, port: &Port) -> anyhow::Result<Self> {
+        Self::start_with(base, port, &[]).await
+    }
+
+    /// [`Engine::start`] with more `switchboard run` arguments.
+    ///
+    /// # Errors
+    /// The engine cannot be started.
+    ///
+    /// # Panics
+    /// The port does not open within 30 s.
+    pub async fn start_with(base: &Path, port: &Port, run_args: &[&str]) -> anyhow::Result<Self> {
         let child = Command::new(switchboard_bin())
             .arg("--data-dir")
             .arg(base.join("data"))
             .args(["run", "--productions"])
             .arg(base.join("productions"))
+            .args(run_args)
             .env(
                 "RUST_LOG",
                 std::env::var("BENCH_ENGINE_LOG").unwrap_or_else(|_| "warn".into()),

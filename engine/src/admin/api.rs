@@ -269,6 +269,11 @@ pub enum Response {
         messages: Vec<MessageView>,
         #[serde(default)]
         namespaces: Vec<NamespaceId>,
+        /// With `filter.scan`: the listing stopped reading at this message
+        /// before it found `limit` matches; older matches may follow (ask
+        /// again with `before` = it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        more_before: Option<MessageId>,
     },
     /// `MessagesShow`.
     Message { message: Box<MessageView> },

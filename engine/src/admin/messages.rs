@@ -32,8 +32,18 @@ pub(super) fn list(
     every_namespace: bool,
 ) -> Result<Response, CommandError> {
     let mut messages = Vec::new();
+    // With a scan limit, each namespace may stop at a different message
+    // (the last it read): every message from the highest stop up was read
+    // in every namespace, so only those matches are sure to be complete
+    // and in order; the next page starts below it.
+    let mut stopped_at: Option<MessageId> = None;
     for ns in namespaces(store, namespace, every_namespace) {
-        messages.extend(store.messages(&ns)?.list(filter)?);
+        let (found, stop) = store.messages(&ns)?.list_page(filter)?;
+        messages.extend(found);
+        stopped_at = stopped_at.max(stop);
+    }
+    if let Some(cut) = stopped_at {
+        messages.retain(|m| m.id >= cut);
     }
     // Newest first across namespaces too (ids grow with arrival).
     messages.sort_by_key(|m| std::cmp::Reverse(m.id));
@@ -43,6 +53,7 @@ pub(super) fn list(
     Ok(Response::Messages {
         messages: messages.into_iter().map(MessageView::from).collect(),
         namespaces: store.message_namespaces(),
+        more_before: stopped_at,
     })
 }
 

@@ -497,3 +497,61 @@ fn message_commands_cover_every_namespace_unless_one_is_named() {
         Ok::<_, ErrorReply>(resent)
     );
 }
+
+#[test]
+fn pages_with_a_scan_limit_miss_nothing_across_namespaces() {
+    use crate::message::{ItemAddress, MessageFilter, MessageHeader, MessageId, MessageQueues};
+    let dir = crate::store::private_tempdir();
+    let store = Store::open(dir.path()).unwrap();
+    let out = ItemAddress::new("p", "OUT");
+    let mut ids = Vec::new();
+    for name in ["demo", "radiology", "demo", "radiology", "radiology"] {
+        let messages = store.messages(&NamespaceId::new(name).unwrap()).unwrap();
+        let id = messages.next_id().unwrap();
+        let header = MessageHeader {
+            source: ItemAddress::new("p", "IN"),
+            received_at: 1_000,
+            sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+            sop_instance_uid: format!("1.2.3.{}", id.0),
+            transfer_syntax: EXPLICIT.into(),
+            calling_ae_title: "SCU".into(),
+            called_ae_title: "SCP".into(),
+            origin: "test".into(),
+            size: 0,
+            body: String::new(),
+        };
+        messages
+            .accept(id, header, std::slice::from_ref(&out))
+            .unwrap();
+        ids.push(id);
+    }
+    let mut seen = Vec::new();
+    let mut before: Option<MessageId> = None;
+    for _ in 0..20 {
+        let request = Request::MessagesList {
+            filter: MessageFilter {
+                limit: Some(2),
+                scan: Some(1),
+                before,
+                ..MessageFilter::default()
+            },
+            every_namespace: true,
+        };
+        let Response::Messages {
+            messages,
+            more_before,
+            ..
+        } = execute(&store, &ns(), request).unwrap()
+        else {
+            panic!()
+        };
+        seen.extend(messages.iter().map(|m| m.id));
+        before = match (messages.len(), more_before) {
+            (2, _) => messages.last().map(|m| m.id),
+            (_, Some(stop)) => Some(stop),
+            _ => break,
+        };
+    }
+    ids.reverse();
+    assert_eq!(seen, ids, "every message once, newest first");
+}

@@ -143,6 +143,7 @@ pub fn render_text(response: &Response, scope: Option<&NamespaceId>) -> String {
         Response::Messages {
             messages,
             namespaces,
+            ..
         } => render_list(messages, scope, namespaces),
         Response::Message { message } => render_show(message),
         Response::Resent { resent, .. } => {

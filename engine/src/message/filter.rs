@@ -34,6 +34,11 @@ pub struct MessageFilter {
     /// ended with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<MessageId>,
+    /// Read at most this many messages (newest first, from `before`): a
+    /// page of a rare match then ends early and says where it stopped,
+    /// instead of reading the whole store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<usize>,
 }
 
 impl MessageFilter {

@@ -270,6 +270,19 @@ impl Messages {
     /// # Errors
     /// A store failure, [`MessageError::Corrupt`].
     pub fn list(&self, filter: &MessageFilter) -> Result<Vec<MessageRecord>, MessageError> {
+        Ok(self.list_page(filter)?.0)
+    }
+
+    /// [`Messages::list`], and where the reading stopped when
+    /// `filter.scan` messages were read before `filter.limit` matched: the
+    /// last message read (every newer one was read).
+    ///
+    /// # Errors
+    /// A store failure, [`MessageError::Corrupt`].
+    pub fn list_page(
+        &self,
+        filter: &MessageFilter,
+    ) -> Result<(Vec<MessageRecord>, Option<MessageId>), MessageError> {
         let mut out = Vec::new();
         let records = self.records()?;
         // A page after `before` starts at its key, not at the newest.
@@ -277,21 +290,25 @@ impl Messages {
             Some(id) => records.range(..id.0.to_be_bytes()),
             None => records.iter(),
         };
-        for item in range.rev() {
+        for (read, item) in (1usize..).zip(range.rev()) {
             let (k, v) = item?;
             let r: MessageRecord = decode(&v).map_err(|e| self.corrupt(&k, e))?;
             if filter.since.is_some_and(|t| r.header.received_at < t) {
                 // ids increase with arrival: older ones follow
                 break;
             }
+            let id = r.id;
             if filter.matches(&r) {
                 out.push(r);
                 if filter.limit.is_some_and(|l| out.len() >= l) {
                     break;
                 }
             }
+            if filter.scan.is_some_and(|s| read >= s) {
+                return Ok((out, Some(id)));
+            }
         }
-        Ok(out)
+        Ok((out, None))
     }
 
     /// When the oldest message waiting in an item's queue arrived (ms since

@@ -1,6 +1,6 @@
 //! The message viewer: `GET /messages` (filters, pages through the
-//! store's key order newest first, never loads all messages, shows no
-//! patient data), `GET /messages/{id}` (header, deliveries, query keys,
+//! store's key order newest first, reads at most [`SCAN`] messages a page,
+//! shows no patient data), `GET /messages/{id}` (header, deliveries, query keys,
 //! the visual trace) and resending, always behind a confirmation page:
 //! `GET /messages/{id}/resend`, `POST /messages/resend`.
 
@@ -21,6 +21,10 @@ use crate::message::{DeliveryStatus, MessageFilter, MessageId};
 
 /// Messages on one page.
 pub(in super::super) const PAGE: usize = 50;
+
+/// Messages one page reads at most: a filter that matches few of them
+/// answers in bounded time, with a link to search further.
+pub(in super::super) const SCAN: usize = 10_000;
 
 /// The statuses the filter offers (empty: any).
 const STATUSES: [&str; 5] = ["", "queued", "in-flight", "delivered", "failed"];
@@ -72,6 +76,7 @@ impl Filter {
             sop_class: text(&self.sop_class),
             until: time("To", &self.until)?,
             before,
+            scan: Some(SCAN),
         })
     }
 
@@ -148,6 +153,8 @@ struct List<'a> {
     statuses: [&'static str; 5],
     rows: Vec<Row>,
     next_page: Option<String>,
+    /// The page stopped after reading this many messages.
+    searched: Option<usize>,
     problem: Option<String>,
     note: Option<String>,
     csrf: &'a str,
@@ -171,6 +178,7 @@ pub(in super::super) async fn list(
         statuses: STATUSES,
         rows: Vec::new(),
         next_page: None,
+        searched: None,
         problem: None,
         note: (!filter.note.is_empty()).then(|| filter.note.clone()),
         csrf: &session.csrf,
@@ -204,11 +212,15 @@ pub(in super::super) async fn list(
         Ok(AdminResponse::Messages {
             messages,
             namespaces,
+            more_before,
         }) => {
             page.namespaces = namespaces.iter().map(ToString::to_string).collect();
             page.rows = messages.iter().map(Row::from).collect();
             if messages.len() == PAGE {
                 page.next_page = messages.last().map(|m| filter.next_page(m.id));
+            } else if let Some(stop) = more_before {
+                page.searched = Some(SCAN);
+                page.next_page = Some(filter.next_page(stop));
             }
             super::render(&page)
         }

@@ -359,6 +359,23 @@ fn a_listing_pages_from_newest_to_oldest_by_key() {
         m.oldest_queued(&ItemAddress::new("p", "NONE")).unwrap(),
         None
     );
+    // Reading at most 2 messages: a rare match ends the page early, saying
+    // where to go on.
+    let rare = MessageFilter {
+        sop_class: Some("1.2.3".into()),
+        scan: Some(2),
+        ..MessageFilter::default()
+    };
+    assert_eq!(m.list_page(&rare).unwrap(), (vec![], Some(ids[3])));
+    assert_eq!(
+        m.list_page(&MessageFilter {
+            before: Some(ids[1]),
+            ..rare
+        })
+        .unwrap(),
+        (vec![], None),
+        "the last message read is the oldest: nothing further"
+    );
     assert_eq!(page(None), vec![ids[4], ids[3]]);
     assert_eq!(page(Some(ids[3])), vec![ids[2], ids[1]]);
     assert_eq!(page(Some(ids[1])), vec![ids[0]]);
