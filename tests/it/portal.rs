@@ -332,3 +332,73 @@ async fn failed_messages_are_listed_traced_and_resent_from_the_portal() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ae_directory_is_kept_from_the_portal_as_from_the_cli() {
+    let engine = TestEngine::start_with(&[], &["--portal", "127.0.0.1:0"], |_| {}).await;
+    let url = std::fs::read_to_string(engine.data_dir().join("portal.token")).unwrap();
+    let (address, _) = login_parts(&url);
+    let address = address.as_str();
+    let cookie = log_in(&url).await;
+    let (status, page) = get(address, "/ae?ns=imaging", address, Some(&cookie)).await;
+    assert_eq!(status, 200, "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let same = "Sec-Fetch-Site: same-origin\r\n";
+    let add = |host: &str, port: &str| {
+        format!(
+            "csrf={csrf}&ns=imaging&action=save&ae_title=PACS&host={host}&port={port}&description=Archive"
+        )
+    };
+    let (status, page) = post(address, "/ae", &cookie, same, &add("bad_host!", "0")).await;
+    assert_eq!(status, 400, "{page}");
+    assert_eq!(
+        page.matches("class=\"invalid\"").count(),
+        2,
+        "host and port in red: {page}"
+    );
+    let listed = engine
+        .json(&["--namespace", "imaging", "ae", "list", "--json"])
+        .await;
+    assert_eq!(listed, serde_json::json!([]), "nothing stored");
+
+    let (status, _) = post(
+        address,
+        "/ae",
+        &cookie,
+        same,
+        &add("pacs.example.org", "11112"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let listed = engine
+        .json(&["--namespace", "imaging", "ae", "list", "--json"])
+        .await;
+    assert_eq!(listed[0]["ae_title"], "PACS");
+    assert_eq!(listed[0]["port"], 11112);
+
+    let delete = format!("csrf={csrf}&ns=imaging&action=delete&ae_title=PACS");
+    let (status, confirm) = post(address, "/ae", &cookie, same, &delete).await;
+    assert_eq!(status, 200);
+    assert!(
+        confirm.contains("Delete PACS from the AE directory of imaging?"),
+        "{confirm}"
+    );
+    let (status, _) = post(
+        address,
+        "/ae",
+        &cookie,
+        same,
+        &format!("{delete}&confirm=yes"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let listed = engine
+        .json(&["--namespace", "imaging", "ae", "list", "--json"])
+        .await;
+    assert_eq!(listed, serde_json::json!([]));
+}

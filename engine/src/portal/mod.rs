@@ -149,6 +149,10 @@ impl Portal {
     ) -> std::io::Result<()> {
         let app = Router::new()
             .route("/", get(pages::board::board))
+            .route(
+                "/ae",
+                get(pages::ae_directory::list).post(pages::ae_directory::change),
+            )
             .route("/associations", get(pages::associations::list))
             .route("/associations/add", post(pages::associations::add))
             .route("/associations/show", get(pages::associations::show))

@@ -469,6 +469,26 @@ struct Confirm {
     csrf: String,
 }
 
+/// A confirmation page: a POST of `fields` to `action` when confirmed.
+pub(in super::super) fn confirmation(
+    title: String,
+    text: String,
+    action: &'static str,
+    fields: Vec<(&'static str, String)>,
+    cancel: String,
+    csrf: String,
+) -> impl Template {
+    Confirm {
+        title,
+        text,
+        action,
+        fields,
+        button: "Delete",
+        cancel,
+        csrf,
+    }
+}
+
 /// `GET /associations/delete`: the confirmation.
 pub(in super::super) async fn confirm_delete(
     State(portal): State<Portal>,

@@ -6,13 +6,15 @@
 //! - [`board`]: the productions and their items; [`productions`]: a
 //!   production's file edited, checked (the reload plan) and saved.
 //! - [`associations`]: DICOM Settings: associations, their presentation
-//!   contexts and transfer syntaxes, import, export.
+//!   contexts and transfer syntaxes, import, export, echo and test;
+//!   [`ae_directory`]: the AE directory.
 //! - [`queues`]: the queues, and the event log.
 //! - [`reference`]: the Abstract Syntax, Transfer Syntax and Dictionary
 //!   tables.
 //! - [`messages`]: the message viewer, a message with its visual trace,
 //!   and resending.
 
+pub(super) mod ae_directory;
 pub(super) mod associations;
 pub(super) mod board;
 pub(super) mod messages;
