@@ -305,6 +305,14 @@ async fn failed_messages_are_listed_traced_and_resent_from_the_portal() {
         ])
         .await;
     assert!(out.status.success(), "{}", integration_tests::text(&out));
+    let every = format!("csrf={csrf}&ns=viewer&item=OUT");
+    let (status, confirm) = post(address, "/messages/resend-failed", &cookie, "", &every).await;
+    assert_eq!(status, 200, "{confirm}");
+    assert!(
+        confirm.contains("Resend every failed message that matches?")
+            && confirm.contains("namespace viewer, item OUT"),
+        "{confirm}"
+    );
     let ask = format!("csrf={csrf}&id={}&id={}", ids[0], ids[1]);
     let (status, confirm) = post(
         address,

@@ -155,6 +155,10 @@ pub enum Request {
         all_failed: bool,
         #[serde(default)]
         every_namespace: bool,
+        /// With `all_failed`: only the failed messages this filter matches
+        /// (its `limit`, `before` and `scan` are not used).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        matching: Option<MessageFilter>,
     },
     /// The running engine's productions, items, queues and last reload
     /// error (every namespace). Only a running engine answers it.

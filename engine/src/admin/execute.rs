@@ -298,7 +298,14 @@ pub fn execute(
             ids,
             all_failed,
             every_namespace,
-        } => super::messages::resend(store, namespace, &ids, all_failed, every_namespace),
+            matching,
+        } => super::messages::resend(
+            store,
+            namespace,
+            &ids,
+            all_failed.then(|| matching.unwrap_or_default()),
+            every_namespace,
+        ),
         Request::QuarantineList => super::quarantine::list(store),
         Request::QuarantineRestore { names, all } => super::quarantine::restore(store, names, all),
         Request::AeAdd { entry, overwrite } => {

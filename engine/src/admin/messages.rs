@@ -77,7 +77,7 @@ pub(super) fn resend(
     store: &Store,
     namespace: &NamespaceId,
     ids: &[MessageId],
-    all_failed: bool,
+    all_failed: Option<MessageFilter>,
     every_namespace: bool,
 ) -> Result<Response, CommandError> {
     // Where each message is.
@@ -90,10 +90,13 @@ pub(super) fn resend(
         };
         found.insert(*id, ns);
     }
-    if all_failed {
+    if let Some(matching) = all_failed {
         let filter = MessageFilter {
             status: Some(DeliveryStatus::Failed),
-            ..MessageFilter::default()
+            limit: None,
+            before: None,
+            scan: None,
+            ..matching
         };
         for ns in namespaces(store, namespace, every_namespace) {
             // A query that failed is asked again by its requester.

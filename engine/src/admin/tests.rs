@@ -471,6 +471,24 @@ fn message_commands_cover_every_namespace_unless_one_is_named() {
     let err = show(false).unwrap_err();
     assert_eq!(err.http_status(), 404, "{err}");
 
+    let elsewhere = execute(
+        &store,
+        &ns(),
+        Request::MessagesResend {
+            ids: Vec::new(),
+            all_failed: true,
+            every_namespace: true,
+            matching: Some(crate::message::MessageFilter {
+                production: Some("another".into()),
+                ..crate::message::MessageFilter::default()
+            }),
+        },
+    )
+    .unwrap();
+    assert!(
+        matches!(&elsewhere, Response::Resent { resent, .. } if resent.is_empty()),
+        "a filter no failed message matches resends nothing: {elsewhere:?}"
+    );
     let resent = execute(
         &store,
         &ns(),
@@ -478,6 +496,7 @@ fn message_commands_cover_every_namespace_unless_one_is_named() {
             ids: Vec::new(),
             all_failed: true,
             every_namespace: true,
+            matching: None,
         },
     )
     .unwrap();

@@ -107,6 +107,7 @@ pub async fn run(global: &GlobalArgs, args: MessagesArgs) -> anyhow::Result<()> 
                 ids: a.ids,
                 all_failed: a.status.is_some(),
                 every_namespace,
+                matching: None,
             },
             false,
         ),

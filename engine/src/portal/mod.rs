@@ -180,6 +180,10 @@ impl Portal {
             .route("/events", get(pages::queues::events))
             .route("/messages", get(pages::messages::list))
             .route("/messages/resend", post(pages::messages::resend))
+            .route(
+                "/messages/resend-failed",
+                post(pages::messages::resend_failed),
+            )
             .route("/messages/{id}", get(pages::messages::show))
             .route("/messages/{id}/resend", get(pages::messages::confirm_one))
             .route("/login", get(guard::login))

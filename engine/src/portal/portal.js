@@ -23,3 +23,13 @@ for (const input of document.querySelectorAll("input[data-filters]")) {
     if (count) count.textContent = `${shown} of ${total}`;
   });
 }
+
+// Live pages (data-refresh="SECONDS" on the body) load themselves again
+// while they are shown, unless a field has the focus.
+const refresh = Number(document.body.dataset.refresh || 0);
+if (refresh > 0) {
+  setInterval(() => {
+    const typing = document.activeElement && ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
+    if (document.visibilityState === "visible" && !typing) location.reload();
+  }, refresh * 1000);
+}

@@ -185,6 +185,7 @@ pub(in super::super) async fn change(
                     ("action", "delete".into()),
                     ("confirm", "yes".into()),
                 ],
+                "Delete",
                 super::link("/ae", &[("ns", ns.as_str())]),
                 session.csrf.clone(),
             ));

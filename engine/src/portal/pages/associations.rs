@@ -475,6 +475,7 @@ pub(in super::super) fn confirmation(
     text: String,
     action: &'static str,
     fields: Vec<(&'static str, String)>,
+    button: &'static str,
     cancel: String,
     csrf: String,
 ) -> impl Template {
@@ -483,7 +484,7 @@ pub(in super::super) fn confirmation(
         text,
         action,
         fields,
-        button: "Delete",
+        button,
         cancel,
         csrf,
     }

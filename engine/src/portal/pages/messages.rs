@@ -45,6 +45,58 @@ pub(in super::super) struct Filter {
 }
 
 impl Filter {
+    /// The filter a form carries (as hidden fields).
+    fn from_form(form: &Form) -> Filter {
+        let field = |n| form.get(n).unwrap_or_default().to_string();
+        Filter {
+            ns: field("ns"),
+            production: field("production"),
+            item: field("item"),
+            status: String::new(),
+            sop_class: field("sop_class"),
+            since: field("since"),
+            until: field("until"),
+            before: String::new(),
+            note: String::new(),
+        }
+    }
+
+    /// The filter's fields, to carry it in a form.
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        [
+            ("ns", &self.ns),
+            ("production", &self.production),
+            ("item", &self.item),
+            ("sop_class", &self.sop_class),
+            ("since", &self.since),
+            ("until", &self.until),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n, v.clone()))
+        .collect()
+    }
+
+    /// The filter in words, for a confirmation.
+    fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("namespace", &self.ns),
+            ("production", &self.production),
+            ("item", &self.item),
+            ("SOP class", &self.sop_class),
+            ("from", &self.since),
+            ("to", &self.until),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(n, v)| format!("{n} {}", v.trim()))
+        .collect();
+        if parts.is_empty() {
+            "every namespace".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// The store's filter for one page; the first bad field's problem.
     fn to_message_filter(&self) -> Result<MessageFilter, String> {
         let text = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
@@ -161,6 +213,11 @@ struct List<'a> {
 }
 
 impl List<'_> {
+    /// The filter's fields, for the "resend every failed" form.
+    fn filter_fields(&self) -> Vec<(&'static str, String)> {
+        self.filter.fields()
+    }
+
     /// Whether the filter asks for this status.
     fn status_is(&self, status: &str) -> bool {
         self.filter.status == status
@@ -373,6 +430,7 @@ pub(in super::super) async fn resend(
         ids: ids.iter().copied().map(MessageId).collect(),
         all_failed: false,
         every_namespace: true,
+        matching: None,
     };
     match portal.admin.ask(NamespaceId::default(), request).await {
         Ok(AdminResponse::Resent { resent, .. }) => {
@@ -386,6 +444,70 @@ pub(in super::super) async fn resend(
                 _ => super::link("/messages", &[("note", &note)]),
             };
             Redirect::to(&to).into_response()
+        }
+        Ok(_) => unexpected(),
+        Err(e) => super::failure(StatusCode::CONFLICT, "Not resent", &e),
+    }
+}
+
+/// `POST /messages/resend-failed`: every failed message the filter (in the
+/// form) matches, for its failed targets; asks first.
+pub(in super::super) async fn resend_failed(
+    State(portal): State<Portal>,
+    Extension(session): Extension<Session>,
+    Extension(form): Extension<Form>,
+) -> Response {
+    let filter = Filter::from_form(&form);
+    let matching = match filter.to_message_filter() {
+        Ok(f) => f,
+        Err(problem) => return super::refusal(StatusCode::BAD_REQUEST, "Not resent", &problem),
+    };
+    let namespace = match filter.ns.trim() {
+        "" => None,
+        ns => match NamespaceId::new(ns) {
+            Ok(ns) => Some(ns),
+            Err(e) => {
+                return super::refusal(StatusCode::BAD_REQUEST, "Not a namespace", &e.to_string());
+            }
+        },
+    };
+    if form.get("confirm") != Some("yes") {
+        let mut fields = filter.fields();
+        fields.push(("confirm", "yes".into()));
+        return super::render(&super::associations::confirmation(
+            "Resend every failed message that matches?".into(),
+            format!(
+                "Every message with a failed delivery and {}: each is queued again for the targets it failed for.",
+                filter.describe()
+            ),
+            "/messages/resend-failed",
+            fields,
+            "Resend",
+            "/messages".into(),
+            session.csrf.clone(),
+        ));
+    }
+    let request = Request::MessagesResend {
+        ids: Vec::new(),
+        all_failed: true,
+        every_namespace: namespace.is_none(),
+        matching: Some(matching),
+    };
+    match portal
+        .admin
+        .ask(namespace.unwrap_or_default(), request)
+        .await
+    {
+        Ok(AdminResponse::Resent { resent, .. }) => {
+            let targets: usize = resent.iter().map(|(_, t)| t.len()).sum();
+            let note = format!(
+                "Queued again: {} message(s), {targets} delivery(ies).",
+                resent.len()
+            );
+            let mut params: Vec<(&str, String)> = filter.fields();
+            params.push(("note", note));
+            let params: Vec<(&str, &str)> = params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            Redirect::to(&super::link("/messages", &params)).into_response()
         }
         Ok(_) => unexpected(),
         Err(e) => super::failure(StatusCode::CONFLICT, "Not resent", &e),
