@@ -139,6 +139,18 @@ async fn the_board_is_behind_a_token_login_and_a_host_check_with_strict_headers(
         "{board}"
     );
     assert!(board.contains("running"), "{board}");
+    let (status, item) = get(
+        address,
+        "/item?ns=radiology&production=board&item=BOARD-IN",
+        address,
+        Some(session),
+    )
+    .await;
+    assert_eq!(status, 200, "{item}");
+    assert!(
+        item.contains("Settings") && item.contains(&format!("port = {}", port.get())),
+        "{item}"
+    );
     let (status, _) = get(address, "/", "localhost:1", Some(session)).await;
     assert_eq!(status, 421, "the Host must name this portal's port");
 }

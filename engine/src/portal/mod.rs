@@ -176,6 +176,7 @@ impl Portal {
                 "/productions/edit",
                 get(pages::productions::edit).post(pages::productions::change),
             )
+            .route("/item", get(pages::item::item))
             .route("/queues", get(pages::queues::queues))
             .route("/events", get(pages::queues::events))
             .route("/messages", get(pages::messages::list))

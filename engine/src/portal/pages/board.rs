@@ -1,5 +1,6 @@
-//! `GET /`: every production with its items, their state and queues, and
-//! a link to edit each production's file.
+//! `GET /`: every production with its items, their state and queues, the
+//! last reload, and a link to edit each production's file; an item opens
+//! its page.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -28,10 +29,14 @@ impl Board<'_> {
         )
     }
 
-    /// The message viewer filtered to an item.
-    fn messages_url(&self, p: &ProductionStatus, item: &ItemStatus) -> String {
+    fn time(&self, ms: &u64) -> String {
+        crate::message::time::format_time(*ms)
+    }
+
+    /// An item's page.
+    fn item_url(&self, p: &ProductionStatus, item: &ItemStatus) -> String {
         super::link(
-            "/messages",
+            "/item",
             &[
                 ("ns", p.namespace.as_str()),
                 ("production", &p.name),

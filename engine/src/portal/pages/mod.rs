@@ -3,8 +3,9 @@
 //! style is the embedded stylesheet, and the one script (filters as you
 //! type) only enhances: every control is a link or a form.
 //!
-//! - [`board`]: the productions and their items; [`productions`]: a
-//!   production's file edited, checked (the reload plan) and saved.
+//! - [`board`]: the productions and their items; [`item`]: one item's
+//!   state, settings and recent messages; [`productions`]: a production's
+//!   file edited, checked (the reload plan) and saved.
 //! - [`associations`]: DICOM Settings: associations, their presentation
 //!   contexts and transfer syntaxes, import, export, echo and test;
 //!   [`ae_directory`]: the AE directory.
@@ -17,6 +18,7 @@
 pub(super) mod ae_directory;
 pub(super) mod associations;
 pub(super) mod board;
+pub(super) mod item;
 pub(super) mod messages;
 pub(super) mod productions;
 pub(super) mod queues;
