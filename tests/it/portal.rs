@@ -231,6 +231,11 @@ async fn failed_messages_are_listed_traced_and_resent_from_the_portal() {
     engine
         .wait_until("2 failed in the viewer", async || failed_rows().await == 2)
         .await;
+    let (_, board) = get(address, "/", address, Some(&cookie)).await;
+    assert!(
+        board.contains("<td class=\"number failed\">2</td>"),
+        "OUT's 2 failed on the board: {board}"
+    );
     let (status, list) = get(
         address,
         "/messages?status=failed&item=OUT",

@@ -153,6 +153,20 @@ pub struct ItemStatus {
     /// Why it ended the last time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<String>,
+    /// Its messages since the engine started.
+    #[serde(default)]
+    pub messages: ItemMessages,
+}
+
+/// An item's messages since the engine started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemMessages {
+    /// Taken in (a service), or queued for it (a process or operation).
+    pub received: u64,
+    /// Delivered (an operation) or routed on (a process).
+    pub delivered: u64,
+    /// Failed for good.
+    pub failed: u64,
 }
 
 /// Whether an item's task runs.

@@ -186,6 +186,7 @@ mod tests {
                     listening: None,
                     failures: 2,
                     last_failure: Some("panicked: oops".into()),
+                    messages: Default::default(),
                 }],
                 last_reload_error: None,
             }],

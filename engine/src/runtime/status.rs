@@ -13,8 +13,8 @@ use tracing::warn;
 
 use super::topology::Wakers;
 use crate::admin::status::{
-    EngineState, EngineStatus, ItemState, ItemStatus, ProductionCheck, ProductionFile,
-    ProductionStatus, QuarantineSummary, RejectedFile, ReloadSummary, WaitingQueue,
+    EngineState, EngineStatus, ItemMessages, ItemState, ItemStatus, ProductionCheck,
+    ProductionFile, ProductionStatus, QuarantineSummary, RejectedFile, ReloadSummary, WaitingQueue,
 };
 use crate::config::{
     ItemKind, Production, ProductionDiff, ProductionId, check_resources, load_text,
@@ -252,6 +252,17 @@ impl EngineState for StatusBoard {
                                 listening: i.listening.map(|a| a.to_string()),
                                 failures: i.failures,
                                 last_failure: i.last_failure.clone(),
+                                messages: {
+                                    let c = self.store.item_counts(
+                                        &p.id.namespace,
+                                        &ItemAddress::new(p.id.name.as_str(), i.name.as_str()),
+                                    );
+                                    ItemMessages {
+                                        received: c.received,
+                                        delivered: c.delivered,
+                                        failed: c.failed,
+                                    }
+                                },
                             })
                             .collect(),
                         last_reload_error: p.error.clone(),

@@ -39,6 +39,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::bodies::BodyTrailer;
+use super::counts::Counted;
 use super::{Store, StoreError};
 use crate::ids::NamespaceId;
 use crate::message::record::Requeued;
@@ -111,6 +112,12 @@ pub(super) fn decodes_as_entry(bytes: &[u8]) -> bool {
 pub struct Messages {
     store: Store,
     namespace: NamespaceId,
+}
+
+impl Messages {
+    fn count(&self, item: &ItemAddress, what: Counted) {
+        self.store.count(&self.namespace, item, what);
+    }
 }
 
 impl Store {
@@ -556,11 +563,17 @@ impl MessageQueues for Messages {
     ) -> Result<MessageRecord, MessageError> {
         let record = MessageRecord::received(id, self.namespace.clone(), header, targets, now_ms());
         self.write_new(&record, targets)?;
+        self.count(&record.header.source, Counted::Received);
+        for t in targets {
+            self.count(t, Counted::Received);
+        }
         Ok(record)
     }
 
     fn record(&self, record: &MessageRecord) -> Result<(), MessageError> {
-        self.write_new(record, &[])
+        self.write_new(record, &[])?;
+        self.count(&record.header.source, Counted::Received);
+        Ok(())
     }
 
     fn pending(
@@ -641,10 +654,12 @@ impl MessageQueues for Messages {
         target: &ItemAddress,
         note: &str,
     ) -> Result<MessageRecord, MessageError> {
-        self.change(id, target, |record, _| {
+        let record = self.change(id, target, |record, _| {
             record.delivered(target, note, now_ms())?;
             Ok(None)
-        })
+        })?;
+        self.count(target, Counted::Delivered);
+        Ok(record)
     }
 
     fn retry_later(
@@ -681,10 +696,12 @@ impl MessageQueues for Messages {
         target: &ItemAddress,
         reason: &str,
     ) -> Result<MessageRecord, MessageError> {
-        self.change(id, target, |record, _| {
+        let record = self.change(id, target, |record, _| {
             record.failed(target, reason, now_ms())?;
             Ok(None)
-        })
+        })?;
+        self.count(target, Counted::Failed);
+        Ok(record)
     }
 
     /// The targets' entries are written first, then the record, then the
@@ -712,6 +729,10 @@ impl MessageQueues for Messages {
         }
         self.records()?.insert(key, encode(&record))?;
         own.remove(key)?;
+        self.count(from, Counted::Delivered);
+        for t in targets {
+            self.count(t, Counted::Received);
+        }
         Ok(record)
     }
 

@@ -37,6 +37,7 @@ mod ae_directory;
 mod associations;
 pub(crate) mod bodies;
 pub(crate) mod commit;
+pub(crate) mod counts;
 mod error;
 mod heal;
 mod keys;
@@ -56,6 +57,7 @@ pub use ae_directory::AeDirectory;
 pub use associations::Associations;
 pub use bodies::{Bodies, BodyTrailer};
 pub use commit::{CommitError, GroupCommit};
+pub use counts::ItemCounts;
 pub use error::{BackendError, StoreError};
 pub use heal::{Healed, Health};
 pub use messages::Messages;
@@ -90,6 +92,8 @@ struct Inner {
     message_writes: std::sync::Mutex<()>,
     /// Tripped by the first failed sync of the store or a body.
     latch: latch::SyncLatch,
+    /// Messages per item since the store was opened.
+    counts: counts::Counts,
 }
 
 /// The open database, or why there is none (a reopen failed).
@@ -149,6 +153,7 @@ impl Store {
                 path,
                 message_writes: std::sync::Mutex::new(()),
                 latch: latch::SyncLatch::default(),
+                counts: counts::Counts::default(),
             }),
         };
         // Make the directory entries of a freshly created store durable
@@ -205,6 +210,24 @@ impl Store {
     /// sled's directory.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// An item's messages since the store was opened.
+    pub fn item_counts(
+        &self,
+        namespace: &NamespaceId,
+        item: &crate::message::ItemAddress,
+    ) -> ItemCounts {
+        self.inner.counts.get(namespace, item)
+    }
+
+    pub(crate) fn count(
+        &self,
+        namespace: &NamespaceId,
+        item: &crate::message::ItemAddress,
+        what: counts::Counted,
+    ) {
+        self.inner.counts.add(namespace, item, what);
     }
 
     /// The data directory the store is in.

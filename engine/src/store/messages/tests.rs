@@ -42,6 +42,18 @@ fn a_message_moves_through_its_states() {
     assert_eq!(r.status(), DeliveryStatus::Delivered);
     assert!(m.list(&failed).unwrap().is_empty());
     assert!(r.events.len() >= 4, "{:?}", r.events);
+    let counts = store.item_counts(&ns(), &out);
+    assert_eq!(
+        (counts.received, counts.delivered, counts.failed),
+        (1, 1, 1),
+        "queued once, failed, resent and delivered"
+    );
+    assert_eq!(
+        store
+            .item_counts(&ns(), &ItemAddress::new("p", "IN"))
+            .received,
+        1
+    );
 }
 
 #[test]
