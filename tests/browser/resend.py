@@ -15,6 +15,13 @@ with flow(out) as f:
     assert page.locator("h1").inner_text() == "Productions", page.content()
     assert page.locator("td.running").count() > 0, "the board shows running items"
     f.shot("board")
+    page.click("table >> text=OUT")
+    page.wait_for_selector("h2:text('Settings')")
+    assert "max_attempts" in page.locator("pre").inner_text()
+    f.shot("item")
+    page.goto(login_url.split("/login")[0] + "/ae?ns=browser")
+    page.wait_for_selector("h1:text('AE directory')")
+    f.shot("ae-directory")
 
     base = login_url.split("/login")[0]
     failed = "table.messages td.failed"
