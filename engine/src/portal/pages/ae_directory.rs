@@ -57,15 +57,6 @@ struct Directory {
     csrf: String,
 }
 
-fn namespace(text: &str) -> Result<NamespaceId, Response> {
-    match text.trim() {
-        "" => Ok(NamespaceId::default()),
-        ns => NamespaceId::new(ns).map_err(|e| {
-            super::refusal(StatusCode::BAD_REQUEST, "Not a namespace", &e.to_string())
-        }),
-    }
-}
-
 async fn page(
     portal: &Portal,
     ns: &NamespaceId,
@@ -134,7 +125,7 @@ pub(in super::super) async fn list(
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    match namespace(&which.ns) {
+    match super::namespace(&which.ns) {
         Ok(ns) => {
             page(
                 &portal,
@@ -159,7 +150,7 @@ pub(in super::super) async fn change(
     Extension(form): Extension<Form>,
 ) -> Response {
     let field = |n| form.get(n).unwrap_or_default().trim().to_string();
-    let ns = match namespace(&field("ns")) {
+    let ns = match super::namespace(&field("ns")) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };

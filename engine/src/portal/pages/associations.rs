@@ -37,16 +37,6 @@ pub(in super::super) struct Which {
     note: String,
 }
 
-/// The namespace of a page or form (empty: the default one).
-fn namespace(text: &str) -> Result<NamespaceId, Response> {
-    match text.trim() {
-        "" => Ok(NamespaceId::default()),
-        ns => NamespaceId::new(ns).map_err(|e| {
-            super::refusal(StatusCode::BAD_REQUEST, "Not a namespace", &e.to_string())
-        }),
-    }
-}
-
 /// The pair a page or form names.
 fn pair(calling: &str, called: &str) -> Result<(AeTitle, AeTitle), Response> {
     let title = |which: &str, text: &str| {
@@ -70,14 +60,6 @@ fn pair_link(path: &str, ns: &NamespaceId, a: &AssociationView, more: &[(&str, &
     ];
     params.extend_from_slice(more);
     super::link(path, &params)
-}
-
-fn unexpected() -> Response {
-    super::refusal(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Unexpected answer",
-        "The engine answered with something else than was asked.",
-    )
 }
 
 fn refused(error: &ErrorReply) -> Response {
@@ -151,7 +133,7 @@ async fn list_page(
 ) -> Result<List, Response> {
     let associations = match portal.admin.ask(ns.clone(), Request::List).await {
         Ok(AdminResponse::Associations { associations }) => associations,
-        Ok(_) => return Err(unexpected()),
+        Ok(_) => return Err(super::unexpected()),
         Err(e) => {
             return Err(super::failure(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -200,7 +182,7 @@ pub(in super::super) async fn list(
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match namespace(&which.ns) {
+    let ns = match super::namespace(&which.ns) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };
@@ -227,7 +209,7 @@ pub(in super::super) async fn add(
     Extension(form): Extension<Form>,
 ) -> Response {
     let field = |n| form.get(n).unwrap_or_default().trim().to_string();
-    let ns = match namespace(&field("ns")) {
+    let ns = match super::namespace(&field("ns")) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };
@@ -271,7 +253,7 @@ pub(in super::super) async fn add(
                 return Redirect::to(&pair_link("/associations/show", &ns, &association, &[]))
                     .into_response();
             }
-            Ok(_) => return unexpected(),
+            Ok(_) => return super::unexpected(),
             Err(e) => new.error = e.message,
         }
     }
@@ -321,7 +303,7 @@ async fn association(
     };
     match portal.admin.ask(ns.clone(), request).await {
         Ok(AdminResponse::Association { association }) => Ok(association),
-        Ok(_) => Err(unexpected()),
+        Ok(_) => Err(super::unexpected()),
         Err(e) => Err(super::failure(
             StatusCode::NOT_FOUND,
             "No such association",
@@ -336,7 +318,7 @@ pub(in super::super) async fn show(
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match namespace(&which.ns) {
+    let ns = match super::namespace(&which.ns) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };
@@ -395,7 +377,7 @@ struct Posted {
 
 impl Posted {
     fn of(form: &Form) -> Result<Posted, Response> {
-        let ns = namespace(form.get("ns").unwrap_or_default())?;
+        let ns = super::namespace(form.get("ns").unwrap_or_default())?;
         let (calling_aet, called_aet) = pair(
             form.get("calling").unwrap_or_default(),
             form.get("called").unwrap_or_default(),
@@ -496,7 +478,7 @@ pub(in super::super) async fn confirm_delete(
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match namespace(&which.ns) {
+    let ns = match super::namespace(&which.ns) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };
@@ -544,7 +526,7 @@ pub(in super::super) async fn delete(
             ))
             .into_response()
         }
-        Ok(_) => unexpected(),
+        Ok(_) => super::unexpected(),
         Err(e) => refused(&e),
     }
 }
@@ -554,7 +536,7 @@ pub(in super::super) async fn export(
     State(portal): State<Portal>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match namespace(&which.ns) {
+    let ns = match super::namespace(&which.ns) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };
@@ -590,7 +572,7 @@ pub(in super::super) async fn export(
             text,
         )
             .into_response(),
-        Ok(_) => unexpected(),
+        Ok(_) => super::unexpected(),
         Err(e) => super::failure(StatusCode::NOT_FOUND, "No such association", &e),
     }
 }
@@ -618,7 +600,7 @@ pub(in super::super) async fn context(
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match namespace(&which.ns) {
+    let ns = match super::namespace(&which.ns) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };
@@ -1048,7 +1030,7 @@ pub(in super::super) async fn import(
             );
             Redirect::to(&p.link("/associations/show", &[("note", &note)])).into_response()
         }
-        Ok(_) => unexpected(),
+        Ok(_) => super::unexpected(),
         Err(e) => {
             page.errors.push(e.message);
             page.errors.extend(e.causes);
@@ -1086,7 +1068,7 @@ pub(in super::super) async fn create(
             );
             Redirect::to(&p.link("/associations/show", &[("note", &note)])).into_response()
         }
-        Ok(_) => unexpected(),
+        Ok(_) => super::unexpected(),
         Err(e) => refused(&e),
     }
 }

@@ -281,17 +281,9 @@ pub(in super::super) async fn list(
             }
             super::render(&page)
         }
-        Ok(_) => unexpected(),
+        Ok(_) => super::unexpected(),
         Err(e) => super::failure(StatusCode::INTERNAL_SERVER_ERROR, "Messages", &e),
     }
-}
-
-fn unexpected() -> Response {
-    super::refusal(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Unexpected answer",
-        "The engine answered with something else than was asked.",
-    )
 }
 
 /// A delivery as the message page shows it.
@@ -330,7 +322,7 @@ async fn message(portal: &Portal, id: u64) -> Result<MessageView, Response> {
     };
     match portal.admin.ask(NamespaceId::default(), request).await {
         Ok(AdminResponse::Message { message }) => Ok(*message),
-        Ok(_) => Err(unexpected()),
+        Ok(_) => Err(super::unexpected()),
         Err(e) => Err(super::failure(StatusCode::NOT_FOUND, "No such message", &e)),
     }
 }
@@ -445,7 +437,7 @@ pub(in super::super) async fn resend(
             };
             Redirect::to(&to).into_response()
         }
-        Ok(_) => unexpected(),
+        Ok(_) => super::unexpected(),
         Err(e) => super::failure(StatusCode::CONFLICT, "Not resent", &e),
     }
 }
@@ -509,7 +501,7 @@ pub(in super::super) async fn resend_failed(
             let params: Vec<(&str, &str)> = params.iter().map(|(n, v)| (*n, v.as_str())).collect();
             Redirect::to(&super::link("/messages", &params)).into_response()
         }
-        Ok(_) => unexpected(),
+        Ok(_) => super::unexpected(),
         Err(e) => super::failure(StatusCode::CONFLICT, "Not resent", &e),
     }
 }

@@ -118,6 +118,24 @@ pub(super) async fn namespaces(portal: &Portal, current: &NamespaceId) -> Vec<St
     out
 }
 
+/// The namespace a page or form names (empty: the default one).
+pub(super) fn namespace(text: &str) -> Result<NamespaceId, Response> {
+    match text.trim() {
+        "" => Ok(NamespaceId::default()),
+        ns => NamespaceId::new(ns)
+            .map_err(|e| refusal(StatusCode::BAD_REQUEST, "Not a namespace", &e.to_string())),
+    }
+}
+
+/// The engine answered an admin request with another kind of answer.
+pub(super) fn unexpected() -> Response {
+    refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Unexpected answer",
+        "The engine answered with something else than was asked.",
+    )
+}
+
 /// A link with query parameters, each encoded; empty values are left out.
 pub(super) fn link(path: &str, params: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());

@@ -14,7 +14,6 @@ use serde::Deserialize;
 use super::super::guard::{Form, Portal, Session};
 use crate::admin::status::ProductionCheck;
 use crate::admin::{Request, Response as AdminResponse};
-use crate::ids::NamespaceId;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -34,18 +33,13 @@ struct Edit {
     csrf: String,
 }
 
-fn namespace(text: &str) -> Result<NamespaceId, Response> {
-    NamespaceId::new(text.trim())
-        .map_err(|e| super::refusal(StatusCode::BAD_REQUEST, "Not a namespace", &e.to_string()))
-}
-
 /// `GET /productions/edit?ns=…&name=…`.
 pub(in super::super) async fn edit(
     State(portal): State<Portal>,
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match namespace(&which.ns) {
+    let ns = match super::namespace(&which.ns) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };
@@ -77,7 +71,7 @@ pub(in super::super) async fn change(
     Extension(form): Extension<Form>,
 ) -> Response {
     let field = |n| form.get(n).unwrap_or_default().to_string();
-    let ns = match namespace(&field("ns")) {
+    let ns = match super::namespace(&field("ns")) {
         Ok(ns) => ns,
         Err(refusal) => return refusal,
     };

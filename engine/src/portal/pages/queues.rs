@@ -50,7 +50,7 @@ pub(in super::super) async fn queues(State(portal): State<Portal>) -> Response {
         .await
     {
         Ok(AdminResponse::Status { status }) => status,
-        Ok(_) => return unexpected(),
+        Ok(_) => return super::unexpected(),
         Err(e) => return super::failure(StatusCode::INTERNAL_SERVER_ERROR, "Queues", &e),
     };
     let link = |ns: &str, production: &str, item: &str| {
@@ -97,14 +97,6 @@ pub(in super::super) async fn queues(State(portal): State<Portal>) -> Response {
         })
     });
     super::render(&Queues { queues })
-}
-
-fn unexpected() -> Response {
-    super::refusal(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Unexpected answer",
-        "The engine answered with something else than was asked.",
-    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,7 +155,7 @@ pub(in super::super) async fn events(
                 })
                 .collect(),
         }),
-        Ok(_) => unexpected(),
+        Ok(_) => super::unexpected(),
         Err(e) => super::failure(StatusCode::INTERNAL_SERVER_ERROR, "Events", &e),
     }
 }
