@@ -171,7 +171,7 @@ impl Portal {
                 get(pages::associations::import_page).post(pages::associations::import),
             )
             .route("/associations/create", post(pages::associations::create))
-            .route("/associations/probe", post(pages::associations::probe))
+            .route("/associations/probe", post(pages::probe::probe))
             .route(
                 "/productions/edit",
                 get(pages::productions::edit).post(pages::productions::change),

@@ -7,8 +7,8 @@
 //!   state, settings and recent messages; [`productions`]: a production's
 //!   file edited, checked (the reload plan) and saved.
 //! - [`associations`]: DICOM Settings: associations, their presentation
-//!   contexts and transfer syntaxes, import, export, echo and test;
-//!   [`ae_directory`]: the AE directory.
+//!   contexts and transfer syntaxes, import, export; [`probe`]: echo and
+//!   test against a peer; [`ae_directory`]: the AE directory.
 //! - [`queues`]: the queues, and the event log.
 //! - [`reference`]: the Abstract Syntax, Transfer Syntax and Dictionary
 //!   tables.
@@ -20,6 +20,7 @@ pub(super) mod associations;
 pub(super) mod board;
 pub(super) mod item;
 pub(super) mod messages;
+pub(super) mod probe;
 pub(super) mod productions;
 pub(super) mod queues;
 pub(super) mod reference;
