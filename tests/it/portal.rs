@@ -231,6 +231,21 @@ async fn failed_messages_are_listed_traced_and_resent_from_the_portal() {
     engine
         .wait_until("2 failed in the viewer", async || failed_rows().await == 2)
         .await;
+    let events = engine
+        .json(&["events", "--level", "error", "--item", "OUT", "--json"])
+        .await;
+    let events = events.as_array().expect("an array");
+    assert!(
+        events.len() >= 2
+            && events
+                .iter()
+                .all(|e| e["level"] == "ERROR" && e["item"] == "OUT"),
+        "{events:?}"
+    );
+    assert_eq!(
+        events[0]["message"],
+        "Message failed; it was not delivered."
+    );
     let (_, board) = get(address, "/", address, Some(&cookie)).await;
     assert!(
         board.contains("<td class=\"number failed\">2</td>"),

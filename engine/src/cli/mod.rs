@@ -6,6 +6,7 @@ pub mod association;
 mod association_source;
 pub mod association_test;
 pub(crate) mod echo;
+mod events;
 pub(crate) mod messages;
 pub(crate) mod output;
 mod plugin;
@@ -99,6 +100,9 @@ pub enum Command {
     /// its state and queue depth, queues waiting for missing items, and
     /// the last reload and its errors.
     Status(status::StatusArgs),
+    /// The running engine's recent log events (INFO and above), newest
+    /// first.
+    Events(events::EventsArgs),
     /// What could not be read and was set aside instead of deleted: list
     /// it, or restore body files that read again.
     Quarantine(quarantine::QuarantineArgs),
@@ -142,6 +146,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(global.data_dir.clone(), &args).await,
         Command::Echo(args) => echo::run(&global, &args).await,
         Command::Status(args) => status::run(&global, &args).await,
+        Command::Events(args) => events::run(&global, &args).await,
         Command::Messages(args) => messages::run(&global, args).await,
         Command::Quarantine(args) => quarantine::run(&global, args).await,
         Command::Portal(PortalArgs {
