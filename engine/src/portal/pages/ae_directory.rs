@@ -198,15 +198,7 @@ pub(in super::super) async fn change(
         description: field("description"),
         ..EntryForm::default()
     };
-    let ae_title = match entry_form.ae_title.as_str() {
-        "" => {
-            entry_form.ae_title_error = "required".into();
-            None
-        }
-        t => AeTitle::new(t)
-            .map_err(|e| entry_form.ae_title_error = e.to_string())
-            .ok(),
-    };
+    let ae_title = super::ae_title_field(&entry_form.ae_title, &mut entry_form.ae_title_error);
     if entry_form.host.is_empty() {
         entry_form.host_error = "required".into();
     } else if let Err(e) = check_host(&entry_form.host) {

@@ -54,10 +54,21 @@ fn pair(calling: &str, called: &str) -> Result<(AeTitle, AeTitle), Response> {
 
 /// The link to a page of an association, with more parameters.
 fn pair_link(path: &str, ns: &NamespaceId, a: &AssociationView, more: &[(&str, &str)]) -> String {
+    pair_url(path, ns, &a.calling_aet, &a.called_aet, more)
+}
+
+/// The link to a page of the pair (calling, called), with more parameters.
+fn pair_url(
+    path: &str,
+    ns: &NamespaceId,
+    calling: &AeTitle,
+    called: &AeTitle,
+    more: &[(&str, &str)],
+) -> String {
     let mut params = vec![
         ("ns", ns.as_str()),
-        ("calling", a.calling_aet.as_str()),
-        ("called", a.called_aet.as_str()),
+        ("calling", calling.as_str()),
+        ("called", called.as_str()),
     ];
     params.extend_from_slice(more);
     super::link(path, &params)
@@ -221,15 +232,8 @@ pub(in super::super) async fn add(
         description: field("description"),
         ..NewForm::default()
     };
-    let title = |text: &str, error: &mut String| match text {
-        "" => {
-            *error = "required".into();
-            None
-        }
-        t => AeTitle::new(t).map_err(|e| *error = e.to_string()).ok(),
-    };
-    let calling = title(&new.calling, &mut new.calling_error);
-    let called = title(&new.called, &mut new.called_error);
+    let calling = super::ae_title_field(&new.calling, &mut new.calling_error);
+    let called = super::ae_title_field(&new.called, &mut new.called_error);
     if let Err(e) = check_name(&new.name) {
         new.name_error = e.to_string();
     }
@@ -313,18 +317,21 @@ pub(super) async fn association(
     }
 }
 
+/// The namespace and the association a page names.
+async fn named(portal: &Portal, which: &Which) -> Result<(NamespaceId, AssociationView), Response> {
+    let ns = super::namespace(&which.ns)?;
+    let a = association(portal, &ns, &which.calling, &which.called).await?;
+    Ok((ns, a))
+}
+
 /// `GET /associations/show`.
 pub(in super::super) async fn show(
     State(portal): State<Portal>,
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match super::namespace(&which.ns) {
-        Ok(ns) => ns,
-        Err(refusal) => return refusal,
-    };
-    let a = match association(&portal, &ns, &which.calling, &which.called).await {
-        Ok(a) => a,
+    let (ns, a) = match named(&portal, &which).await {
+        Ok(found) => found,
         Err(refusal) => return refusal,
     };
     let contexts = a
@@ -392,13 +399,7 @@ impl Posted {
 
     /// A page of this association, with a note.
     pub(super) fn link(&self, path: &str, more: &[(&str, &str)]) -> String {
-        let mut params = vec![
-            ("ns", self.ns.as_str()),
-            ("calling", self.calling_aet.as_str()),
-            ("called", self.called_aet.as_str()),
-        ];
-        params.extend_from_slice(more);
-        super::link(path, &params)
+        pair_url(path, &self.ns, &self.calling_aet, &self.called_aet, more)
     }
 }
 
@@ -479,12 +480,8 @@ pub(in super::super) async fn confirm_delete(
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match super::namespace(&which.ns) {
-        Ok(ns) => ns,
-        Err(refusal) => return refusal,
-    };
-    let a = match association(&portal, &ns, &which.calling, &which.called).await {
-        Ok(a) => a,
+    let (ns, a) = match named(&portal, &which).await {
+        Ok(found) => found,
         Err(refusal) => return refusal,
     };
     super::render(&Confirm {
@@ -601,12 +598,8 @@ pub(in super::super) async fn context(
     Extension(session): Extension<Session>,
     Query(which): Query<Which>,
 ) -> Response {
-    let ns = match super::namespace(&which.ns) {
-        Ok(ns) => ns,
-        Err(refusal) => return refusal,
-    };
-    let a = match association(&portal, &ns, &which.calling, &which.called).await {
-        Ok(a) => a,
+    let (ns, a) = match named(&portal, &which).await {
+        Ok(found) => found,
         Err(refusal) => return refusal,
     };
     let Some(pc) = a

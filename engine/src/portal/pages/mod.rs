@@ -31,6 +31,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::guard::Portal;
 use crate::admin::{ErrorReply, Request, Response as AdminResponse};
+use crate::association::AeTitle;
 use crate::ids::NamespaceId;
 
 /// The embedded stylesheet and script.
@@ -126,6 +127,16 @@ pub(super) fn namespace(text: &str) -> Result<NamespaceId, Response> {
         ns => NamespaceId::new(ns)
             .map_err(|e| refusal(StatusCode::BAD_REQUEST, "Not a namespace", &e.to_string())),
     }
+}
+
+/// An AE title typed into a form: the title, or (in `error`, shown beside
+/// the field) why it is none.
+pub(super) fn ae_title_field(text: &str, error: &mut String) -> Option<AeTitle> {
+    if text.is_empty() {
+        *error = "required".into();
+        return None;
+    }
+    AeTitle::new(text).map_err(|e| *error = e.to_string()).ok()
 }
 
 /// The engine answered an admin request with another kind of answer.
