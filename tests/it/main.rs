@@ -26,6 +26,7 @@ mod quarantine;
 mod query;
 mod reference_tables;
 mod reload;
+mod retrieve;
 mod routing;
 mod shutdown;
 mod store_and_forward;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use integration_tests::dcmtk::{dcmtk_command, dump2dcm, find_matches, storescu};
+use integration_tests::dcmtk::{dcmqrscp, dcmtk_command, dump2dcm, find_matches, storescu};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::{Port, established_to, kill_children};
@@ -15,24 +15,6 @@ use integration_tests::uids::{EXPLICIT, IMPLICIT};
 
 const PATIENT_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.1.1";
 const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
-
-/// `dcmqrscp.cfg` for one archive, `ae_title`, storing into `db/<ae_title>`.
-fn dcmqrscp_config(root: &Path, port: u16, ae_title: &str) -> PathBuf {
-    let db = root.join("db").join(ae_title);
-    std::fs::create_dir_all(&db).unwrap();
-    let config = root.join("dcmqrscp.cfg");
-    std::fs::write(
-        &config,
-        format!(
-            "NetworkTCPPort = {port}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\
-             HostTable BEGIN\nHostTable END\nVendorTable BEGIN\nVendorTable END\n\
-             AETable BEGIN\n{ae_title} {} RW (100, 1024mb) ANY\nAETable END\n",
-            db.display()
-        ),
-    )
-    .unwrap();
-    config
-}
 
 /// VIEWER asks ROUTER on `port`, which relays Patient and Study Root
 /// queries to every archive of `archives` (AE title, port), each found in
@@ -192,11 +174,13 @@ fn studies(text: &str) -> Vec<String> {
 
 /// Starts a `dcmqrscp` called `ae_title` on `port`, in its own folder.
 async fn archive(engine: &TestEngine, ae_title: &str, port: Port) -> Peer {
-    let root = engine.folder(&format!("qr-{ae_title}"));
-    let config = dcmqrscp_config(&root, port.get(), ae_title);
-    let mut command = dcmtk_command("dcmqrscp");
-    command.arg("-c").arg(&config).current_dir(&root);
-    Peer::start("dcmqrscp", command, port).await
+    dcmqrscp(
+        &engine.folder(&format!("qr-{ae_title}")),
+        ae_title,
+        port,
+        &[],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,5 +1,5 @@
-//! DCMTK as a peer: `storescp` as an archive, and `storescu` and `echoscu`
-//! runs read back.
+//! DCMTK as a peer: `storescp` as an archive, `dcmqrscp` as a
+//! query/retrieve archive, and `storescu` and `echoscu` runs read back.
 //!
 //! Every tool runs by absolute path (pynetdicom's console scripts shadow the
 //! same names on PATH) with `TCP_NODELAY=1` (DCMTK 3.6.7 leaves Nagle's
@@ -207,6 +207,47 @@ impl Archive {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Starts `dcmqrscp` as `ae_title` on `port` (fork mode: `-s` crashes after
+/// its first association), storing into `root/db/<ae_title>`; it can move
+/// to `destinations` (AE title, port on 127.0.0.1).
+///
+/// # Panics
+/// When it cannot be started or does not listen.
+pub async fn dcmqrscp(
+    root: &Path,
+    ae_title: &str,
+    port: Port,
+    destinations: &[(&str, u16)],
+) -> Peer {
+    let db = root.join("db").join(ae_title);
+    std::fs::create_dir_all(&db).expect("dcmqrscp's folder");
+    // The host table takes host names, not addresses.
+    let hosts: String = destinations
+        .iter()
+        .map(|(ae, port)| format!("{} = ({ae}, localhost, {port})\n", ae.to_lowercase()))
+        .collect();
+    let config = root.join("dcmqrscp.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "NetworkTCPPort = {}\nMaxPDUSize = 16384\nMaxAssociations = 16\n\
+             HostTable BEGIN\n{hosts}HostTable END\nVendorTable BEGIN\nVendorTable END\n\
+             AETable BEGIN\n{ae_title} {} RW (1000, 1024mb) ANY\nAETable END\n",
+            port.get(),
+            db.display()
+        ),
+    )
+    .expect("dcmqrscp.cfg");
+    let mut command = dcmtk_command("dcmqrscp");
+    command
+        .arg("-c")
+        .arg(&config)
+        .current_dir(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Peer::start("dcmqrscp", command, port).await
 }
 
 /// The matches `findscu -v` printed: each response's data set lines, the

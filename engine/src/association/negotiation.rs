@@ -20,8 +20,9 @@
 //!   stored → abstract-syntax-not-supported (3); no common transfer syntax →
 //!   transfer-syntaxes-not-supported (4).
 //!
-//! SCP/SCU role selection is answered (the requestor's SCU role is accepted,
-//! its SCP role only when the service can act as SCU on the association),
+//! SCP/SCU role selection is answered per SOP class (the requestor's SCU
+//! role is accepted, its SCP role only for the SOP classes the service sends
+//! requests of, [`RequestorScpRole`]),
 //! user identity is ignored unless a positive response is requested, when an
 //! empty server response is sent; extended negotiation is not answered,
 //! which the standard reads as "not supported". None of these ever breaks
@@ -51,9 +52,31 @@ pub struct Policy<'a> {
     pub served_ae_titles: &'a [AeTitle],
     /// The maximum PDU length we announce unless the stored context sets one.
     pub max_pdu_length: u32,
-    /// Whether the service can take the SCU role on an inbound association
-    /// (so accept a requestor's proposal to be SCP). Storage SCPs cannot.
-    pub accepts_requestor_scp_role: bool,
+    /// For which SOP classes the service can take the SCU role on an
+    /// inbound association, so accepts a requestor's proposal to be SCP.
+    pub requestor_scp_role: RequestorScpRole,
+}
+
+/// The SOP classes for which a requestor may take the SCP role (role
+/// selection, PS3.7 §D.3.3.4): those the service sends requests of on the
+/// requestor's own association.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RequestorScpRole {
+    /// None: a storage SCP only answers.
+    #[default]
+    Never,
+    /// Storage SOP classes: the service sends C-STOREs back (C-GET).
+    Storage,
+}
+
+impl RequestorScpRole {
+    /// Whether the requestor may be SCP for `sop_class_uid`.
+    pub fn allows(self, sop_class_uid: &str) -> bool {
+        match self {
+            RequestorScpRole::Never => false,
+            RequestorScpRole::Storage => crate::dictionary::is_storage_sop_class(sop_class_uid),
+        }
+    }
 }
 
 /// The outcome of a negotiation.
@@ -359,7 +382,7 @@ where
                         sop.to_string(),
                         RequestorRoles {
                             scu: proposed.scu,
-                            scp: proposed.scp && policy.accepts_requestor_scp_role,
+                            scp: proposed.scp && policy.requestor_scp_role.allows(sop),
                         },
                     ));
                 }

@@ -5,7 +5,7 @@
 
 use dicom_ul::pdu::{
     AssociationAC, AssociationRQ, PresentationContextProposed, PresentationContextResultReason,
-    UserVariableItem,
+    RequestorRoles, UserVariableItem,
 };
 
 use crate::uids::{
@@ -35,7 +35,9 @@ pub enum ProposalError {
 
 /// The A-ASSOCIATE-RQ from `calling` to `called` proposing `contexts` in
 /// this order, with IDs 1, 3, 5, …, announcing `max_pdu_length` and our
-/// implementation.
+/// implementation, and proposing to be SCP as well as SCU for the SOP
+/// classes of `scp_roles` (role selection, PS3.7 §D.3.3.4: a C-GET
+/// requester takes the instances it retrieves as C-STOREs).
 ///
 /// # Errors
 /// [`ProposalError`] for no contexts or more than fit.
@@ -44,6 +46,7 @@ pub fn association_rq(
     called_ae_title: &str,
     contexts: &[ProposedContext],
     max_pdu_length: u32,
+    scp_roles: &[String],
 ) -> Result<AssociationRQ, ProposalError> {
     if contexts.is_empty() {
         return Err(ProposalError::NoContexts);
@@ -65,11 +68,28 @@ pub fn association_rq(
                 transfer_syntaxes: pc.transfer_syntaxes.clone(),
             })
             .collect(),
-        user_variables: vec![
+        user_variables: [
             UserVariableItem::MaxLength(max_pdu_length),
             UserVariableItem::ImplementationClassUID(IMPLEMENTATION_CLASS_UID.to_string()),
             UserVariableItem::ImplementationVersionName(IMPLEMENTATION_VERSION_NAME.to_string()),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            scp_roles
+                .iter()
+                .enumerate()
+                .filter(|(i, sop)| !scp_roles[..*i].contains(sop))
+                .map(|(_, sop)| {
+                    UserVariableItem::ScuScpRoleSelectionSubItem(
+                        sop.clone(),
+                        RequestorRoles {
+                            scu: true,
+                            scp: true,
+                        },
+                    )
+                }),
+        )
+        .collect(),
     })
 }
 
@@ -82,6 +102,10 @@ pub struct NegotiatedContext {
     pub result: PresentationContextResultReason,
     /// The accepted transfer syntax.
     pub transfer_syntax: Option<String>,
+    /// Whether the acceptor agreed that we take the SCP role for its SOP
+    /// class (we proposed it and it answered yes); otherwise we are SCU
+    /// only, the default.
+    pub scp_role: bool,
 }
 
 impl NegotiatedContext {
@@ -110,6 +134,7 @@ pub fn read_ac(proposed: &[PresentationContextProposed], ac: &AssociationAC) -> 
         peer_implementation_class_uid: None,
         peer_implementation_version_name: None,
     };
+    let mut scp_roles = Vec::new();
     for item in &ac.user_variables {
         match item {
             UserVariableItem::MaxLength(len) => accepted.peer_max_pdu_length = *len,
@@ -118,6 +143,9 @@ pub fn read_ac(proposed: &[PresentationContextProposed], ac: &AssociationAC) -> 
             }
             UserVariableItem::ImplementationVersionName(name) => {
                 accepted.peer_implementation_version_name = Some(name.clone());
+            }
+            UserVariableItem::ScuScpRoleSelectionSubItem(sop, roles) if roles.scp => {
+                scp_roles.push(sop.trim_end_matches('\0').trim().to_string());
             }
             _ => {}
         }
@@ -138,6 +166,7 @@ pub fn read_ac(proposed: &[PresentationContextProposed], ac: &AssociationAC) -> 
                 proposed_transfer_syntaxes: p.transfer_syntaxes.clone(),
                 result,
                 transfer_syntax,
+                scp_role: scp_roles.contains(&p.abstract_syntax),
             }
         })
         .collect();
@@ -167,6 +196,7 @@ mod tests {
                 context("1.2.3", &["1.2.840.10008.1.2.1"]),
             ],
             16384,
+            &[],
         )
         .unwrap();
         let ids: Vec<u8> = rq.presentation_contexts.iter().map(|p| p.id).collect();
@@ -184,16 +214,16 @@ mod tests {
         );
         let many = vec![context("1.2.3", &["1.2.840.10008.1.2"]); MAX_PRESENTATION_CONTEXTS + 1];
         assert_eq!(
-            association_rq("SCU", "SCP", &many, 0),
+            association_rq("SCU", "SCP", &many, 0, &[]),
             Err(ProposalError::TooManyContexts(
                 MAX_PRESENTATION_CONTEXTS + 1
             ))
         );
         assert_eq!(
-            association_rq("SCU", "SCP", &[], 0),
+            association_rq("SCU", "SCP", &[], 0, &[]),
             Err(ProposalError::NoContexts)
         );
-        let all = association_rq("SCU", "SCP", &many[..MAX_PRESENTATION_CONTEXTS], 0).unwrap();
+        let all = association_rq("SCU", "SCP", &many[..MAX_PRESENTATION_CONTEXTS], 0, &[]).unwrap();
         assert_eq!(all.presentation_contexts.last().map(|p| p.id), Some(255));
     }
 
@@ -208,8 +238,16 @@ mod tests {
                 context("1.2.4", &["1.2.840.10008.1.2.1"]),
             ],
             0,
+            &["1.2.840.10008.1.1".to_string(), "1.2.3".to_string()],
         )
         .unwrap();
+        // One role proposal per SOP class, SCU and SCP.
+        let roles: Vec<&UserVariableItem> = rq
+            .user_variables
+            .iter()
+            .filter(|v| matches!(v, UserVariableItem::ScuScpRoleSelectionSubItem(..)))
+            .collect();
+        assert_eq!(roles.len(), 2);
         let ac = AssociationAC {
             protocol_version: 1,
             calling_ae_title: "SCU".into(),
@@ -230,6 +268,21 @@ mod tests {
             user_variables: vec![
                 UserVariableItem::MaxLength(32768),
                 UserVariableItem::ImplementationVersionName("PEER_1".into()),
+                // Yes for the first, no for the second.
+                UserVariableItem::ScuScpRoleSelectionSubItem(
+                    "1.2.840.10008.1.1\0".into(),
+                    RequestorRoles {
+                        scu: true,
+                        scp: true,
+                    },
+                ),
+                UserVariableItem::ScuScpRoleSelectionSubItem(
+                    "1.2.3".into(),
+                    RequestorRoles {
+                        scu: true,
+                        scp: false,
+                    },
+                ),
             ],
         };
         let read = read_ac(&rq.presentation_contexts, &ac);
@@ -252,5 +305,7 @@ mod tests {
             read.contexts[2].result,
             PresentationContextResultReason::NoReason
         );
+        let scp: Vec<bool> = read.contexts.iter().map(|c| c.scp_role).collect();
+        assert_eq!(scp, [true, false, false]);
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! - [`pdu`]: read/write one PDU with bounded lengths, trace descriptions.
 //! - [`pdata`]: our P-DATA fragmenter and the PDV reassembler.
-//! - [`commands`]: C-ECHO, C-STORE, C-FIND and C-CANCEL command sets.
+//! - [`commands`]: C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET and C-CANCEL
+//!   command sets.
 //! - [`status`]: status words.
 //! - [`scu`]: the association requestor (echo, store, release, abort).
 //! - [`probe`]: one echo with its PDU trace, and the test of a stored
@@ -21,6 +22,7 @@ pub mod status;
 pub(crate) mod uids;
 
 pub use commands::{
-    CCancelRq, CEchoRq, CEchoRsp, CFindRq, CFindRsp, CStoreRq, CStoreRsp, DimseCommand, Priority,
+    CCancelRq, CEchoRq, CEchoRsp, CFindRq, CFindRsp, CGetRq, CMoveRq, CStoreRq, CStoreRsp,
+    DimseCommand, Priority, Retrieve, RetrieveRsp, SubOperations,
 };
 pub use status::Status;

@@ -18,7 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::commands::{
-    CCancelRq, CEchoRq, CFindRq, CFindRsp, CStoreRq, CommandError, DimseCommand, Priority,
+    CCancelRq, CEchoRq, CFindRq, CFindRsp, CGetRq, CMoveRq, CStoreRq, CommandError, DimseCommand,
+    Priority, RetrieveRsp,
 };
 use super::pdata::{
     PdvError, PdvEvent, Reassembler, SendFileError, send_command, send_data_from,
@@ -52,6 +53,9 @@ pub struct ScuOptions {
     pub presentation_contexts: Vec<ProposedContext>,
     /// The maximum PDU length we announce.
     pub max_pdu_length: u32,
+    /// SOP classes for which we propose to be SCP as well as SCU (role
+    /// selection): what a C-GET retrieves comes back as C-STOREs.
+    pub scp_roles: Vec<String>,
     pub connect_timeout: Duration,
     /// How long to wait for the AC/RJ, a response or the release reply.
     pub response_timeout: Duration,
@@ -80,6 +84,7 @@ impl ScuOptions {
             called_ae_title: called_ae_title.to_string(),
             presentation_contexts: Vec::new(),
             max_pdu_length: DEFAULT_MAX_PDU_LENGTH,
+            scp_roles: Vec::new(),
             connect_timeout: Duration::from_secs(30),
             response_timeout: Duration::from_secs(30),
             write_timeout: DEFAULT_WRITE_TIMEOUT,
@@ -163,10 +168,11 @@ pub struct ScuAssociation<S> {
     peer_max_pdu_length: u32,
     peer_implementation_class_uid: Option<String>,
     peer_implementation_version_name: Option<String>,
-    /// C-FIND responses read but not yet taken, in order.
-    find_responses: std::collections::VecDeque<FindResponse>,
-    /// A C-FIND response whose identifier is still arriving.
-    find_partial: Option<(CFindRsp, Vec<u8>)>,
+    /// C-FIND, C-MOVE and C-GET responses read but not yet taken, in
+    /// order, with their data sets.
+    responses: std::collections::VecDeque<(DimseCommand, Option<Vec<u8>>)>,
+    /// A response whose data set is still arriving.
+    partial: Option<(DimseCommand, Vec<u8>)>,
 }
 
 /// One C-FIND response: a match (pending, with its identifier) or the
@@ -189,6 +195,16 @@ impl FindResponse {
             error_comment: rsp.error_comment,
         }
     }
+}
+
+/// One C-MOVE or C-GET response: pending with the counts so far, or the
+/// final one, with the Failed SOP Instance UID List as its data set when
+/// the performer sent one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrieveResponse {
+    pub rsp: RetrieveRsp,
+    /// Encoded in the context's transfer syntax.
+    pub data_set: Option<Vec<u8>>,
 }
 
 impl<S> std::fmt::Debug for ScuAssociation<S> {
@@ -237,6 +253,7 @@ where
         &options.called_ae_title,
         &options.presentation_contexts,
         options.max_pdu_length,
+        &options.scp_roles,
     )?;
     let proposed = rq.presentation_contexts.clone();
     let mut stream = PduStream::new(stream);
@@ -277,8 +294,8 @@ where
         peer_max_pdu_length,
         peer_implementation_class_uid: accepted.peer_implementation_class_uid,
         peer_implementation_version_name: accepted.peer_implementation_version_name,
-        find_responses: std::collections::VecDeque::new(),
-        find_partial: None,
+        responses: std::collections::VecDeque::new(),
+        partial: None,
     })
 }
 
@@ -498,16 +515,81 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
     /// # Errors
     /// An A-ABORT, an unexpected PDU or DIMSE message, or I/O errors.
     pub async fn find_response(&mut self, message_id: u16) -> Result<FindResponse, ScuError> {
+        match self.streamed_response(message_id).await? {
+            (DimseCommand::FindRsp(rsp), identifier) => Ok(FindResponse::new(rsp, identifier)),
+            (other, _) => Err(self.unexpected(&other).await),
+        }
+    }
+
+    /// Sends a C-MOVE-RQ (to `move_destination`) or, without one, a
+    /// C-GET-RQ with `identifier` (encoded in `transfer_syntax`) on the
+    /// context accepted for the information model with that transfer
+    /// syntax; returns its message id. Read the responses with
+    /// [`Self::retrieve_response`].
+    ///
+    /// # Errors
+    /// [`ScuError::NoAcceptedContext`] and protocol or I/O errors.
+    pub async fn retrieve(
+        &mut self,
+        sop_class_uid: &str,
+        transfer_syntax: &str,
+        priority: Priority,
+        move_destination: Option<&str>,
+        identifier: &[u8],
+    ) -> Result<u16, ScuError> {
+        let pc_id = self.context_id(sop_class_uid, Some(transfer_syntax))?;
+        let message_id = self.next_message_id();
+        let affected_sop_class_uid = sop_class_uid.to_string();
+        let rq = match move_destination {
+            Some(destination) => DimseCommand::MoveRq(CMoveRq {
+                message_id,
+                affected_sop_class_uid,
+                priority,
+                move_destination: destination.to_string(),
+            }),
+            None => DimseCommand::GetRq(CGetRq {
+                message_id,
+                affected_sop_class_uid,
+                priority,
+            }),
+        };
+        self.send_command(pc_id, &rq).await?;
+        super::pdata::send_data(&mut self.stream, pc_id, identifier).await?;
+        Ok(message_id)
+    }
+
+    /// The next response to the C-MOVE or C-GET `message_id`, as
+    /// [`Self::find_response`] reads one.
+    ///
+    /// # Errors
+    /// An A-ABORT, an unexpected PDU or DIMSE message, or I/O errors.
+    pub async fn retrieve_response(
+        &mut self,
+        message_id: u16,
+    ) -> Result<RetrieveResponse, ScuError> {
+        match self.streamed_response(message_id).await? {
+            (DimseCommand::RetrieveRsp(rsp), data_set) => Ok(RetrieveResponse { rsp, data_set }),
+            (other, _) => Err(self.unexpected(&other).await),
+        }
+    }
+
+    /// The next response to `message_id` of a request answered by a stream
+    /// of them, with its data set; cancellation-safe.
+    async fn streamed_response(
+        &mut self,
+        message_id: u16,
+    ) -> Result<(DimseCommand, Option<Vec<u8>>), ScuError> {
         loop {
-            if let Some(rsp) = self.find_responses.pop_front() {
-                if rsp.message_id_being_responded_to != message_id {
+            if let Some((rsp, data_set)) = self.responses.pop_front() {
+                let found = rsp.message_id_being_responded_to().unwrap_or_default();
+                if found != message_id {
                     self.stream.abort(AbortRQSource::ServiceUser).await;
                     return Err(ScuError::WrongResponse {
                         expected: message_id,
-                        found: rsp.message_id_being_responded_to,
+                        found,
                     });
                 }
-                return Ok(rsp);
+                return Ok((rsp, data_set));
             }
             // The only await: everything after it runs to completion, so
             // an abandoned call loses nothing.
@@ -515,7 +597,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
             match pdu {
                 Pdu::PData { data } => {
                     for pdv in data {
-                        self.push_find_pdv(&pdv).await?;
+                        self.push_streamed_pdv(&pdv).await?;
                     }
                 }
                 other => return Err(self.not_pdata(other).await),
@@ -523,27 +605,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         }
     }
 
-    async fn push_find_pdv(&mut self, pdv: &PDataValue) -> Result<(), ScuError> {
+    async fn push_streamed_pdv(&mut self, pdv: &PDataValue) -> Result<(), ScuError> {
         match self.reassembler.push(PdvRef::from(pdv))? {
             Some(PdvEvent::Command { command, .. }) => {
                 trace(&self.trace, &format!("<< {}", command.describe()));
-                let DimseCommand::FindRsp(rsp) = command else {
-                    self.stream.abort(AbortRQSource::ServiceUser).await;
-                    return Err(ScuError::Unexpected(command.describe()));
-                };
-                if rsp.has_identifier {
-                    self.find_partial = Some((rsp, Vec::new()));
+                if !matches!(
+                    command,
+                    DimseCommand::FindRsp(_) | DimseCommand::RetrieveRsp(_)
+                ) {
+                    return Err(self.unexpected(&command).await);
+                }
+                if command.has_data_set() {
+                    self.partial = Some((command, Vec::new()));
                 } else {
-                    self.find_responses.push_back(FindResponse::new(rsp, None));
+                    self.responses.push_back((command, None));
                 }
             }
             Some(PdvEvent::Data { bytes, is_last }) => {
-                if let Some((_, data)) = self.find_partial.as_mut() {
+                if let Some((_, data)) = self.partial.as_mut() {
                     data.extend_from_slice(bytes);
                 }
-                if is_last && let Some((rsp, data)) = self.find_partial.take() {
-                    self.find_responses
-                        .push_back(FindResponse::new(rsp, Some(data)));
+                if is_last && let Some((rsp, data)) = self.partial.take() {
+                    self.responses.push_back((rsp, Some(data)));
                 }
             }
             None => {}
@@ -551,7 +634,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         Ok(())
     }
 
-    /// Sends C-CANCEL-RQ for the C-FIND `message_id`; its final response
+    /// A DIMSE message other than the one awaited: A-ABORT, and say which.
+    async fn unexpected(&mut self, command: &DimseCommand) -> ScuError {
+        self.stream.abort(AbortRQSource::ServiceUser).await;
+        ScuError::Unexpected(command.describe())
+    }
+
+    /// Sends C-CANCEL-RQ for the C-FIND, C-MOVE or C-GET `message_id`; its final response
     /// (FE00, or whatever it had reached) follows.
     ///
     /// # Errors

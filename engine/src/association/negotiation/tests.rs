@@ -62,7 +62,7 @@ fn run(rq: &AssociationRQ, store: Option<AssociationContext>) -> Negotiation {
     let policy = Policy {
         served_ae_titles: &served,
         max_pdu_length: 65536,
-        accepts_requestor_scp_role: false,
+        requestor_scp_role: RequestorScpRole::Never,
     };
     negotiate(rq, &policy, |_, _| Ok(store))
 }
@@ -231,7 +231,7 @@ fn the_store_is_not_consulted_for_an_unserved_called_title() {
     let policy = Policy {
         served_ae_titles: &served,
         max_pdu_length: 65536,
-        accepts_requestor_scp_role: false,
+        requestor_scp_role: RequestorScpRole::Never,
     };
     let mut called = false;
     let n = negotiate(
@@ -298,7 +298,7 @@ fn lookup_receives_the_trimmed_pair() {
     let policy = Policy {
         served_ae_titles: &served,
         max_pdu_length: 65536,
-        accepts_requestor_scp_role: false,
+        requestor_scp_role: RequestorScpRole::Never,
     };
     let mut seen = None;
     let _ = negotiate(
@@ -318,7 +318,7 @@ fn store_failure_is_a_transient_rejection() {
     let policy = Policy {
         served_ae_titles: &served,
         max_pdu_length: 65536,
-        accepts_requestor_scp_role: false,
+        requestor_scp_role: RequestorScpRole::Never,
     };
     let n = negotiate(
         &rq("ENS-SCU", "ENS-SCP", &[(1, ECHO, &[IMPLICIT])]),
@@ -502,7 +502,7 @@ fn role_selection_scp_role_when_the_service_supports_it() {
     let policy = Policy {
         served_ae_titles: &served,
         max_pdu_length: 65536,
-        accepts_requestor_scp_role: true,
+        requestor_scp_role: RequestorScpRole::Storage,
     };
     let a = accepted(negotiate(&r, &policy, |_, _| {
         Ok(Some(stored(&[(CT, &[IMPLICIT])])))
@@ -517,6 +517,47 @@ fn role_selection_scp_role_when_the_service_supports_it() {
             }
         )]
     );
+}
+
+#[test]
+fn role_selection_is_decided_per_sop_class() {
+    // A C-GET requester proposes the SCP role for what it retrieves (CT)
+    // and, wrongly, for the information model itself: only the storage
+    // class gets it.
+    const GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
+    let mut r = rq(
+        "ENS-SCU",
+        "ENS-SCP",
+        &[(1, GET, &[IMPLICIT]), (3, CT, &[IMPLICIT])],
+    );
+    for sop in [GET, CT] {
+        r.user_variables
+            .push(UserVariableItem::ScuScpRoleSelectionSubItem(
+                sop.into(),
+                RequestorRoles {
+                    scu: true,
+                    scp: true,
+                },
+            ));
+    }
+    let served = served();
+    let policy = Policy {
+        served_ae_titles: &served,
+        max_pdu_length: 65536,
+        requestor_scp_role: RequestorScpRole::Storage,
+    };
+    let a = accepted(negotiate(&r, &policy, |_, _| {
+        Ok(Some(stored(&[(GET, &[IMPLICIT]), (CT, &[IMPLICIT])])))
+    }));
+    let roles = |scp| RequestorRoles { scu: true, scp };
+    assert_eq!(
+        a.role_selections,
+        vec![
+            (GET.to_string(), roles(false)),
+            (CT.to_string(), roles(true))
+        ]
+    );
+    assert!(!RequestorScpRole::Never.allows(CT));
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Queries (C-FIND) between the items of a production: a service that
-//! accepts one hands it to a [`Query`] (a query operation among its
-//! targets), which answers with matches as they come, then one end.
+//! Queries (C-FIND) and retrieves (C-MOVE, C-GET) between the items of a
+//! production: a service that accepts one hands it to a [`Query`] (a query
+//! operation among its targets), which answers with matches or progress as
+//! they come, then one end.
 
 use std::net::SocketAddr;
 
@@ -93,15 +94,109 @@ impl FindAnswers {
     }
 }
 
-/// Answers C-FIND requests.
+/// A C-MOVE or C-GET request as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrieveRequest {
+    pub message_id: u16,
+    /// The information model (Study Root MOVE, Patient Root GET, …).
+    pub sop_class_uid: String,
+    pub priority: crate::dimse::Priority,
+    /// C-MOVE: the AE title the instances go to; `None` for C-GET.
+    pub move_destination: Option<String>,
+    /// What to retrieve, exactly as received, encoded in `transfer_syntax`.
+    pub identifier: Vec<u8>,
+    /// The transfer syntax accepted on the presentation context; a Failed
+    /// SOP Instance UID List is encoded in it too.
+    pub transfer_syntax: String,
+    pub calling_ae_title: AeTitle,
+    pub called_ae_title: AeTitle,
+    pub peer: SocketAddr,
+    pub namespace: NamespaceId,
+    /// The service's item name.
+    pub service: String,
+}
+
+impl RetrieveRequest {
+    /// "C-MOVE" or "C-GET".
+    pub fn kind(&self) -> crate::dimse::Retrieve {
+        match self.move_destination {
+            Some(_) => crate::dimse::Retrieve::Move,
+            None => crate::dimse::Retrieve::Get,
+        }
+    }
+}
+
+/// What a retrieve answers, in order: progress, then one end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetrieveAnswer {
+    /// The sub-operation counts so far (a pending response).
+    Progress(crate::dimse::SubOperations),
+    /// The final status and counts, with the Failed SOP Instance UID List
+    /// (a data set in the request's transfer syntax) when there is one,
+    /// and an Error Comment when it failed.
+    Done {
+        status: crate::dimse::Status,
+        sub_operations: crate::dimse::SubOperations,
+        failed_uids: Option<Vec<u8>>,
+        error_comment: Option<String>,
+    },
+}
+
+impl RetrieveAnswer {
+    /// The end of a retrieve that could not be performed: C001H (unable to
+    /// process, PS3.4 C.4.2.1.5) with the reason as Error Comment.
+    pub fn unable_to_process(reason: impl Into<String>) -> Self {
+        RetrieveAnswer::Done {
+            status: crate::dimse::Status(0xC001),
+            sub_operations: crate::dimse::SubOperations::default(),
+            failed_uids: None,
+            error_comment: Some(reason.into()),
+        }
+    }
+}
+
+/// Where a retrieve's answers go, as they come. A retrieve that drops it
+/// without [`RetrieveAnswer::Done`] ends with A702H.
+#[derive(Debug, Clone)]
+pub struct RetrieveAnswers(pub tokio::sync::mpsc::Sender<RetrieveAnswer>);
+
+impl RetrieveAnswers {
+    /// Sends one answer to the requester.
+    ///
+    /// # Errors
+    /// [`RequesterGone`].
+    pub async fn send(&self, answer: RetrieveAnswer) -> Result<(), RequesterGone> {
+        self.0.send(answer).await.map_err(|_| RequesterGone)
+    }
+}
+
+/// Answers C-FIND requests, and C-MOVE and C-GET requests when it can.
 pub trait Query: Send + Sync + std::fmt::Debug + 'static {
     /// Starts answering `request` from a task of its own: matches, then one
     /// [`FindAnswer::Done`], sent to `answers`. `cancel` fires when the
     /// requester sends C-CANCEL (answer [`crate::dimse::Status::CANCEL`]
     /// then) or its association ends.
     fn find(&self, request: FindRequest, answers: FindAnswers, cancel: CancellationToken);
+
+    /// Starts answering a C-MOVE or C-GET as [`Query::find`] answers a
+    /// C-FIND: progress, then one [`RetrieveAnswer::Done`]. One that cannot
+    /// retrieve says so at once.
+    fn retrieve(
+        &self,
+        request: RetrieveRequest,
+        answers: RetrieveAnswers,
+        _cancel: CancellationToken,
+    ) {
+        let refused = RetrieveAnswer::unable_to_process(format!(
+            "this route does not answer {}",
+            request.kind().name()
+        ));
+        // The channel is new and holds more than one answer.
+        answers.0.try_send(refused).ok();
+    }
 }
 
+mod in_turn;
 mod keys;
 mod route;
 

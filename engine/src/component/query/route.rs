@@ -1,5 +1,6 @@
 //! A service's queries: every upstream is asked at once, their answers are
 //! merged as they come, and the query goes into the trace once it ended.
+//! Its retrieves ask the upstreams in turn (`in_turn`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::keys;
-use super::{FindAnswer, FindAnswers, FindRequest, Query};
+use super::{FindAnswer, FindAnswers, FindRequest, Query, RetrieveAnswers, RetrieveRequest};
 use crate::dimse::Status;
 use crate::dimse::status::StatusCategory;
 use crate::message::{
@@ -177,6 +178,16 @@ impl Query for Route {
                 }
             });
         });
+    }
+
+    fn retrieve(
+        &self,
+        request: RetrieveRequest,
+        answers: RetrieveAnswers,
+        cancel: CancellationToken,
+    ) {
+        let upstreams = self.upstreams.iter().map(|(_, q)| q.clone()).collect();
+        super::in_turn::retrieve(upstreams, request, answers, cancel);
     }
 }
 

@@ -78,9 +78,6 @@ pub struct CFindRsp {
     pub error_comment: Option<String>,
 }
 
-/// The longest Error Comment (0000,0902) the standard allows (LO).
-pub const MAX_ERROR_COMMENT: usize = 64;
-
 impl CFindRsp {
     /// # Errors
     /// [`CommandError`] when it is not a C-FIND-RSP or lacks a required element.
@@ -126,19 +123,9 @@ impl CFindRsp {
             elements.push(DataElement::new(
                 tags::ERROR_COMMENT,
                 VR::LO,
-                PrimitiveValue::from(error_comment(comment)),
+                PrimitiveValue::from(super::error_comment(comment)),
             ));
         }
         InMemDicomObject::command_from_element_iter(elements)
     }
-}
-
-/// A comment cut to what (0000,0902) holds, on a character boundary, without
-/// the backslash LO forbids.
-fn error_comment(text: &str) -> String {
-    text.replace('\\', "/")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_ERROR_COMMENT)
-        .collect()
 }

@@ -7,18 +7,27 @@
 mod c_cancel;
 mod c_echo;
 mod c_find;
+mod c_get;
+mod c_move;
 mod c_store;
+mod retrieve;
 
 pub use c_cancel::CCancelRq;
 pub use c_echo::{CEchoRq, CEchoRsp};
 pub use c_find::{CFindRq, CFindRsp};
+pub use c_get::CGetRq;
+pub use c_move::CMoveRq;
 pub use c_store::{CStoreRq, CStoreRsp, Priority};
+pub use retrieve::{Retrieve, RetrieveRsp, SubOperations, failed_uid_list, retrieve_status};
 
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use super::status::Status;
+
+/// The longest Error Comment (0000,0902) the standard allows (LO).
+pub const MAX_ERROR_COMMENT: usize = 64;
 
 /// The largest command set we accept. Real command sets are a few hundred
 /// bytes; this bounds what a peer can make us buffer.
@@ -114,6 +123,10 @@ pub enum DimseCommand {
     FindRq(CFindRq),
     FindRsp(CFindRsp),
     CancelRq(CCancelRq),
+    MoveRq(CMoveRq),
+    GetRq(CGetRq),
+    /// C-MOVE-RSP or C-GET-RSP.
+    RetrieveRsp(RetrieveRsp),
     /// Any other command: enough to answer it or report it.
     Other(OtherCommand),
 }
@@ -153,6 +166,14 @@ impl DimseCommand {
             command_field::C_FIND_RQ => Self::FindRq(CFindRq::from_command(obj)?),
             command_field::C_FIND_RSP => Self::FindRsp(CFindRsp::from_command(obj)?),
             command_field::C_CANCEL_RQ => Self::CancelRq(CCancelRq::from_command(obj)?),
+            command_field::C_MOVE_RQ => Self::MoveRq(CMoveRq::from_command(obj)?),
+            command_field::C_GET_RQ => Self::GetRq(CGetRq::from_command(obj)?),
+            command_field::C_MOVE_RSP => {
+                Self::RetrieveRsp(RetrieveRsp::from_command(obj, Retrieve::Move)?)
+            }
+            command_field::C_GET_RSP => {
+                Self::RetrieveRsp(RetrieveRsp::from_command(obj, Retrieve::Get)?)
+            }
             other => Self::Other(OtherCommand {
                 command_field: other,
                 message_id: opt_u16(obj, tags::MESSAGE_ID),
@@ -176,6 +197,9 @@ impl DimseCommand {
             Self::FindRq(c) => c.to_command(),
             Self::FindRsp(c) => c.to_command(),
             Self::CancelRq(c) => c.to_command(),
+            Self::MoveRq(c) => c.to_command(),
+            Self::GetRq(c) => c.to_command(),
+            Self::RetrieveRsp(c) => c.to_command(),
             Self::Other(_) => {
                 return Err(CommandError::Encode(
                     "a command this engine does not model cannot be sent".into(),
@@ -195,6 +219,9 @@ impl DimseCommand {
             Self::FindRq(_) => command_field::C_FIND_RQ,
             Self::FindRsp(_) => command_field::C_FIND_RSP,
             Self::CancelRq(_) => command_field::C_CANCEL_RQ,
+            Self::MoveRq(_) => command_field::C_MOVE_RQ,
+            Self::GetRq(_) => command_field::C_GET_RQ,
+            Self::RetrieveRsp(c) => c.retrieve.response_field(),
             Self::Other(o) => o.command_field,
         }
     }
@@ -202,8 +229,9 @@ impl DimseCommand {
     /// Whether a data set follows this command set.
     pub fn has_data_set(&self) -> bool {
         match self {
-            Self::StoreRq(_) | Self::FindRq(_) => true,
+            Self::StoreRq(_) | Self::FindRq(_) | Self::MoveRq(_) | Self::GetRq(_) => true,
             Self::FindRsp(c) => c.has_identifier,
+            Self::RetrieveRsp(c) => c.has_data_set,
             Self::EchoRq(_) | Self::EchoRsp(_) | Self::StoreRsp(_) | Self::CancelRq(_) => false,
             Self::Other(o) => o.has_data_set,
         }
@@ -220,6 +248,11 @@ impl DimseCommand {
             Self::FindRsp(c) => {
                 Some(c.affected_sop_class_uid.as_str()).filter(|uid| !uid.is_empty())
             }
+            Self::MoveRq(c) => Some(&c.affected_sop_class_uid),
+            Self::GetRq(c) => Some(&c.affected_sop_class_uid),
+            Self::RetrieveRsp(c) => {
+                Some(c.affected_sop_class_uid.as_str()).filter(|uid| !uid.is_empty())
+            }
             Self::CancelRq(_) => None,
             Self::Other(o) => o.affected_sop_class_uid.as_deref(),
         }
@@ -231,7 +264,13 @@ impl DimseCommand {
             Self::EchoRq(c) => Some(c.message_id),
             Self::StoreRq(c) => Some(c.message_id),
             Self::FindRq(c) => Some(c.message_id),
-            Self::EchoRsp(_) | Self::StoreRsp(_) | Self::FindRsp(_) | Self::CancelRq(_) => None,
+            Self::MoveRq(c) => Some(c.message_id),
+            Self::GetRq(c) => Some(c.message_id),
+            Self::EchoRsp(_)
+            | Self::StoreRsp(_)
+            | Self::FindRsp(_)
+            | Self::RetrieveRsp(_)
+            | Self::CancelRq(_) => None,
             Self::Other(o) => o.message_id,
         }
     }
@@ -242,8 +281,14 @@ impl DimseCommand {
             Self::EchoRsp(c) => Some(c.message_id_being_responded_to),
             Self::StoreRsp(c) => Some(c.message_id_being_responded_to),
             Self::FindRsp(c) => Some(c.message_id_being_responded_to),
+            Self::RetrieveRsp(c) => Some(c.message_id_being_responded_to),
             Self::CancelRq(c) => Some(c.message_id_being_responded_to),
-            Self::EchoRq(_) | Self::StoreRq(_) | Self::FindRq(_) | Self::Other(_) => None,
+            Self::EchoRq(_)
+            | Self::StoreRq(_)
+            | Self::FindRq(_)
+            | Self::MoveRq(_)
+            | Self::GetRq(_)
+            | Self::Other(_) => None,
         }
     }
 
@@ -271,6 +316,7 @@ impl DimseCommand {
             Self::EchoRsp(c) => Some(c.status),
             Self::StoreRsp(c) => Some(c.status),
             Self::FindRsp(c) => Some(c.status),
+            Self::RetrieveRsp(c) => Some(c.status),
             _ => None,
         }
     }
@@ -286,7 +332,20 @@ impl DimseCommand {
             out.push(' ');
             out.push_str(&super::uids::uid_name_or_uid(uid));
         }
-        if let Some(status) = self.status() {
+        if let Self::RetrieveRsp(c) = self {
+            out.push_str(&format!(", status {}", retrieve_status(c.status)));
+            let counts = c.sub_operations;
+            for (name, count) in [
+                ("remaining", counts.remaining),
+                ("completed", counts.completed),
+                ("failed", counts.failed),
+                ("warning", counts.warning),
+            ] {
+                if let Some(n) = count {
+                    out.push_str(&format!(", {n} {name}"));
+                }
+            }
+        } else if let Some(status) = self.status() {
             out.push_str(&format!(", status {status}"));
         }
         out
@@ -396,6 +455,16 @@ pub(crate) fn opt_uid(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
 
 pub(crate) fn opt_ae(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     opt_uid(obj, tag)
+}
+
+/// A comment cut to what (0000,0902) holds, on a character boundary, without
+/// the backslash LO forbids.
+fn error_comment(text: &str) -> String {
+    text.replace('\\', "/")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_ERROR_COMMENT)
+        .collect()
 }
 
 pub(crate) fn has_data_set(obj: &InMemDicomObject) -> bool {

@@ -1,4 +1,3 @@
-use super::c_find::MAX_ERROR_COMMENT;
 use super::*;
 use crate::dimse::status::{Status, StatusCategory};
 
@@ -51,7 +50,7 @@ fn c_store_round_trips() {
 #[test]
 fn other_commands_are_decoded_enough_to_answer() {
     let moved = InMemDicomObject::command_from_element_iter([
-        us(tags::COMMAND_FIELD, command_field::C_MOVE_RQ),
+        us(tags::COMMAND_FIELD, command_field::N_GET_RQ),
         us(tags::MESSAGE_ID, 4),
         us(tags::COMMAND_DATA_SET_TYPE, 0),
     ]);
@@ -66,7 +65,7 @@ fn other_commands_are_decoded_enough_to_answer() {
     .unwrap();
     assert_eq!(
         get_u16(&rsp, tags::COMMAND_FIELD, "").unwrap(),
-        command_field::C_MOVE_RSP
+        command_field::N_GET_RSP
     );
     assert_eq!(get_u16(&rsp, tags::STATUS, "").unwrap(), 0x0211);
     assert!(DimseCommand::Other(other).to_bytes().is_err());
@@ -248,4 +247,145 @@ fn a_c_find_rq_without_an_identifier_is_refused_by_name() {
         err.to_string().contains("must carry an identifier"),
         "{err}"
     );
+}
+
+/// C-MOVE and C-GET command sets as pynetdicom 3.0.4 encodes them: a move of
+/// Study Root to STORESCP (Message ID 7, low priority), a pending response
+/// with 3 remaining and 1 completed, a final B000H with 3 completed and 1
+/// failed (no Remaining) and an identifier; a C-GET-RQ (ID 9) and its
+/// FE00H response after a cancel.
+const PYNETDICOM_MOVE_RQ: &str = "00000000040000005c000000000002001c000000312e322e3834302e31303030382e352e312e342e312e322e322e32000000000102000000210000001001020000000700000000060800000053544f52455343500000000702000000020000000008020000000100";
+const PYNETDICOM_MOVE_RSP_PENDING: &str = "000000000400000074000000000002001c000000312e322e3834302e31303030382e352e312e342e312e322e322e3200000000010200000021800000200102000000070000000008020000000101000000090200000000ff00002010020000000300000021100200000001000000221002000000000000002310020000000000";
+const PYNETDICOM_MOVE_RSP_FINAL: &str = "00000000040000006a000000000002001c000000312e322e3834302e31303030382e352e312e342e312e322e322e3200000000010200000021800000200102000000070000000008020000000100000000090200000000b0000021100200000003000000221002000000010000002310020000000000";
+const PYNETDICOM_GET_RQ: &str = "00000000040000004c000000000002001c000000312e322e3834302e31303030382e352e312e342e312e322e322e330000000001020000001000000010010200000009000000000702000000000000000008020000000100";
+const PYNETDICOM_GET_RSP_CANCEL: &str = "000000000400000074000000000002001c000000312e322e3834302e31303030382e352e312e342e312e322e322e3300000000010200000010800000200102000000090000000008020000000101000000090200000000fe00002010020000000200000021100200000001000000221002000000000000002310020000000000";
+const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
+const STUDY_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
+
+#[test]
+fn c_move_and_c_get_read_what_pynetdicom_writes() {
+    let rq = CMoveRq {
+        message_id: 7,
+        affected_sop_class_uid: STUDY_ROOT_MOVE.into(),
+        priority: Priority::Low,
+        move_destination: "STORESCP".into(),
+    };
+    let back = DimseCommand::from_bytes(&unhex(PYNETDICOM_MOVE_RQ)).unwrap();
+    assert_eq!(back, DimseCommand::MoveRq(rq.clone()));
+    assert!(back.has_data_set() && back.is_request());
+    assert_eq!(back.message_id(), Some(7));
+
+    let pending = DimseCommand::from_bytes(&unhex(PYNETDICOM_MOVE_RSP_PENDING)).unwrap();
+    assert_eq!(
+        pending,
+        DimseCommand::RetrieveRsp(rq.response(Status::PENDING, SubOperations::new(3, 1, 0, 0)))
+    );
+    assert!(!pending.has_data_set() && !pending.is_request());
+    assert_eq!(
+        pending.describe(),
+        "C-MOVE-RSP Study Root Query/Retrieve Information Model - MOVE, status #FF00H[Pending: Sub-operations are continuing], 3 remaining, 1 completed, 0 failed, 0 warning"
+    );
+
+    let DimseCommand::RetrieveRsp(last) =
+        DimseCommand::from_bytes(&unhex(PYNETDICOM_MOVE_RSP_FINAL)).unwrap()
+    else {
+        panic!("expected a C-MOVE-RSP");
+    };
+    assert_eq!(last.status, Status(0xB000));
+    assert!(!last.is_pending() && last.has_data_set);
+    assert_eq!(
+        last.sub_operations,
+        SubOperations {
+            remaining: None,
+            completed: Some(3),
+            failed: Some(1),
+            warning: Some(0),
+        }
+    );
+
+    let get = CGetRq {
+        message_id: 9,
+        affected_sop_class_uid: STUDY_ROOT_GET.into(),
+        priority: Priority::Medium,
+    };
+    let back = DimseCommand::from_bytes(&unhex(PYNETDICOM_GET_RQ)).unwrap();
+    assert_eq!(back, DimseCommand::GetRq(get.clone()));
+    let cancelled = DimseCommand::from_bytes(&unhex(PYNETDICOM_GET_RSP_CANCEL)).unwrap();
+    assert_eq!(
+        cancelled,
+        DimseCommand::RetrieveRsp(get.response(Status::CANCEL, SubOperations::new(2, 1, 0, 0)))
+    );
+    assert_eq!(cancelled.command_field(), command_field::C_GET_RSP);
+    assert_eq!(cancelled.message_id_being_responded_to(), Some(9));
+}
+
+#[test]
+fn retrieve_commands_round_trip() {
+    let rq = CMoveRq {
+        message_id: 65535,
+        affected_sop_class_uid: STUDY_ROOT_MOVE.into(),
+        priority: Priority::High,
+        move_destination: "ARCHIVE".into(),
+    };
+    let back = DimseCommand::from_bytes(&DimseCommand::MoveRq(rq.clone()).to_bytes().unwrap());
+    assert_eq!(back.unwrap(), DimseCommand::MoveRq(rq.clone()));
+    let mut last = rq.response(Status(0xA702), SubOperations::new(0, 0, 2, 0));
+    last.has_data_set = true;
+    last.error_comment = Some("ARCHIVE refused every instance".into());
+    let back =
+        DimseCommand::from_bytes(&DimseCommand::RetrieveRsp(last.clone()).to_bytes().unwrap())
+            .unwrap();
+    assert_eq!(back, DimseCommand::RetrieveRsp(last));
+    assert!(back.describe().contains(
+        "#A702H[Refused: Out of resources - Unable to perform sub-operations], 0 remaining, 0 completed, 2 failed"
+    ));
+    // A response without counts writes none.
+    let bare = rq.response(Status(0xA801), SubOperations::default());
+    let obj = bare.to_command();
+    assert!(obj.get(tags::NUMBER_OF_COMPLETED_SUBOPERATIONS).is_none());
+    assert_eq!(
+        DimseCommand::RetrieveRsp(bare).describe(),
+        "C-MOVE-RSP Study Root Query/Retrieve Information Model - MOVE, status #A801H[Refused: Move Destination unknown]"
+    );
+}
+
+#[test]
+fn retrieve_requests_without_what_they_need_are_refused_by_name() {
+    let mut command = CMoveRq {
+        message_id: 1,
+        affected_sop_class_uid: STUDY_ROOT_MOVE.into(),
+        priority: Priority::Medium,
+        move_destination: "X".into(),
+    }
+    .to_command();
+    command.remove_element(tags::MOVE_DESTINATION);
+    let err = DimseCommand::from_command(&command).unwrap_err();
+    assert!(
+        err.to_string().contains("Move Destination (0000,0600)"),
+        "{err}"
+    );
+    let mut command = CGetRq {
+        message_id: 1,
+        affected_sop_class_uid: STUDY_ROOT_GET.into(),
+        priority: Priority::Medium,
+    }
+    .to_command();
+    command.put(us(tags::COMMAND_DATA_SET_TYPE, NO_DATA_SET));
+    let err = DimseCommand::from_command(&command).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("C-GET-RQ must carry an identifier"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_failed_uid_list_is_what_pydicom_writes() {
+    let uids = ["1.2.3".to_string(), "1.2.3.4".to_string()];
+    // pydicom 3, explicit VR little endian.
+    assert_eq!(
+        failed_uid_list(&uids, "1.2.840.10008.1.2.1").unwrap(),
+        unhex("0800580055490e00312e322e335c312e322e332e3400")
+    );
+    assert!(failed_uid_list(&uids, "1.2.3.999").is_err());
 }

@@ -31,6 +31,23 @@ pub struct DicomQueryConfig {
     /// ("0s": closed after each query). See `pool`.
     #[serde(default = "default_keep_open")]
     pub keep_open: HumanDuration,
+    /// How a C-MOVE reaches its destination.
+    #[serde(default, rename = "move")]
+    pub move_mode: MoveMode,
+}
+
+/// `move = "…"`: how a C-MOVE reaches its destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MoveMode {
+    /// The instances come to the engine, which forwards them through its
+    /// durable queues to the destination it finds in the AE directory.
+    #[default]
+    ThroughEngine,
+    /// The request goes upstream unchanged: the upstream must know the
+    /// destination and stores to it directly; responses are relayed,
+    /// C-CANCEL forwarded.
+    AsIs,
 }
 
 fn default_connect_timeout() -> HumanDuration {
@@ -88,6 +105,16 @@ mod tests {
             toml::from_str("remote_ae_title = \"MWL\"\nlocal_ae_title = \"ME\"").unwrap();
         assert!(c.problems().is_empty());
         assert_eq!(c.idle_timeout.get(), std::time::Duration::from_secs(30));
+        assert_eq!(c.move_mode, MoveMode::ThroughEngine);
+        let as_is: DicomQueryConfig =
+            toml::from_str("remote_ae_title = \"QR\"\nlocal_ae_title = \"ME\"\nmove = \"as-is\"")
+                .unwrap();
+        assert_eq!(as_is.move_mode, MoveMode::AsIs);
+        let typo = toml::from_str::<DicomQueryConfig>(
+            "remote_ae_title = \"QR\"\nlocal_ae_title = \"ME\"\nmove = \"asis\"",
+        )
+        .unwrap_err();
+        assert!(typo.to_string().contains("as-is"), "{typo}");
         let bad: DicomQueryConfig = toml::from_str(
             "remote_ae_title = \"MWL\"\nlocal_ae_title = \"ME\"\nconnect_timeout = \"0s\"\nidle_timeout = \"10m\"\ntotal_timeout = \"1m\"\nmax_pdu_length = 10",
         )

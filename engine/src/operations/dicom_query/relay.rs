@@ -15,10 +15,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::config::DicomQueryConfig;
+use super::config::{DicomQueryConfig, MoveMode};
 use super::pool::{self, Key, Pool};
-use crate::component::query::{FindAnswer, FindAnswers, FindRequest, Query, QueryContext};
+use crate::association::AeTitle;
+use crate::component::query::{
+    FindAnswer, FindAnswers, FindRequest, Query, QueryContext, RetrieveAnswer, RetrieveAnswers,
+    RetrieveRequest,
+};
 use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, RunningItem};
+use crate::dimse::Retrieve;
 use crate::dimse::scu::{self, ProposedContext, ScuAssociation, ScuOptions};
 use crate::dimse::status::StatusCategory;
 use crate::ids::NamespaceId;
@@ -50,8 +55,8 @@ impl ItemConfig for DicomQueryConfig {
 
 /// Answers queries by asking the upstream.
 #[derive(Debug)]
-struct Relay {
-    config: DicomQueryConfig,
+pub(super) struct Relay {
+    pub(super) config: DicomQueryConfig,
     directory: AeDirectory,
     associations: Associations,
     namespace: NamespaceId,
@@ -62,7 +67,7 @@ struct Relay {
 impl Query for Relay {
     fn find(&self, request: FindRequest, answers: FindAnswers, cancel: CancellationToken) {
         let config = self.config.clone();
-        let setup = self.options(&request);
+        let setup = self.options(&request.sop_class_uid, &request.transfer_syntax);
         let pool = self.pool.clone();
         tokio::spawn(async move {
             let done = match setup {
@@ -89,11 +94,70 @@ impl Query for Relay {
             answers.send(answer).await.ok();
         });
     }
+
+    fn retrieve(
+        &self,
+        request: RetrieveRequest,
+        answers: RetrieveAnswers,
+        cancel: CancellationToken,
+    ) {
+        let refused = match (request.kind(), self.config.move_mode) {
+            (Retrieve::Move, MoveMode::AsIs) => {
+                return super::retrieve::as_is(self, request, answers, cancel);
+            }
+            (Retrieve::Move, MoveMode::ThroughEngine) => {
+                if let Some(unknown) = self.unknown_destination(&request) {
+                    answers.0.try_send(unknown).ok();
+                    return;
+                }
+                "C-MOVE through the engine is not available yet; set move = \"as-is\" on the query operation"
+            }
+            (Retrieve::Get, _) => "C-GET is not available yet",
+        };
+        answers
+            .0
+            .try_send(RetrieveAnswer::unable_to_process(refused))
+            .ok();
+    }
 }
 
 impl Relay {
-    /// Where the upstream is and what to propose, read now.
-    fn options(&self, request: &FindRequest) -> Result<(String, ScuOptions), String> {
+    /// The end of a move whose destination is not in the namespace's AE
+    /// directory: A801H at once, before anything goes upstream.
+    fn unknown_destination(&self, request: &RetrieveRequest) -> Option<RetrieveAnswer> {
+        let destination = request.move_destination.as_deref()?;
+        let why = match AeTitle::new(destination) {
+            Err(e) => format!("{destination:?} is not an AE title: {e}"),
+            Ok(title) => match self.directory.get(&title) {
+                Ok(Some(_)) => return None,
+                Ok(None) => format!(
+                    "{title} is not in the AE directory of namespace {}; add it (switchboard ae add)",
+                    self.namespace
+                ),
+                Err(e) => {
+                    return Some(RetrieveAnswer::unable_to_process(format!(
+                        "cannot read the AE directory: {e}"
+                    )));
+                }
+            },
+        };
+        warn!(destination, calling = %request.calling_ae_title, "C-MOVE refused: {why}.");
+        Some(RetrieveAnswer::Done {
+            status: crate::dimse::Status(0xA801),
+            sub_operations: crate::dimse::SubOperations::default(),
+            failed_uids: None,
+            error_comment: Some(why),
+        })
+    }
+
+    /// Where the upstream is and what to propose for a request of
+    /// `sop_class_uid` that came in `requester` (a transfer syntax), read
+    /// now.
+    pub(super) fn options(
+        &self,
+        sop_class_uid: &str,
+        requester: &str,
+    ) -> Result<(String, ScuOptions), String> {
         let (local, remote) = (&self.config.local_ae_title, &self.config.remote_ae_title);
         let entry = self
             .directory
@@ -115,9 +179,8 @@ impl Relay {
                     self.namespace
                 )
             })?;
-        let requester = request.transfer_syntax.as_str();
         let stored: Vec<String> = stored
-            .context_for(&request.sop_class_uid)
+            .context_for(sop_class_uid)
             .map(|pc| {
                 pc.transfer_syntaxes
                     .iter()
@@ -142,7 +205,7 @@ impl Relay {
         if contexts.is_empty() {
             return Err(format!(
                 "the association {local} → {remote} has no context for {} in {} (or in a transfer syntax it can be re-encoded in)",
-                crate::dimse::uids::uid_name_or_uid(&request.sop_class_uid),
+                crate::dimse::uids::uid_name_or_uid(sop_class_uid),
                 crate::dimse::uids::uid_name_or_uid(requester)
             ));
         }
@@ -150,7 +213,7 @@ impl Relay {
         options.presentation_contexts = contexts
             .into_iter()
             .map(|transfer_syntaxes| ProposedContext {
-                abstract_syntax: request.sop_class_uid.clone(),
+                abstract_syntax: sop_class_uid.to_string(),
                 transfer_syntaxes,
             })
             .collect();
@@ -195,27 +258,13 @@ impl Upstream<'_> {
         request: &FindRequest,
     ) -> Result<Sent, String> {
         let upstream = self.name();
-        let requester = request.transfer_syntax.as_str();
-        let accepted = assoc
-            .accepted_context(&request.sop_class_uid, Some(requester))
-            .or_else(|| assoc.accepted_context(&request.sop_class_uid, None))
-            .and_then(|c| c.transfer_syntax.clone());
-        let Some(theirs) = accepted else {
-            return Err(format!(
-                "{upstream} accepted no context for {}",
-                crate::dimse::uids::uid_name_or_uid(&request.sop_class_uid)
-            ));
-        };
-        let identifier = if theirs == requester {
-            std::borrow::Cow::Borrowed(&request.identifier[..])
-        } else {
-            std::borrow::Cow::Owned(reencode(
-                &upstream,
-                &request.identifier,
-                requester,
-                &theirs,
-            )?)
-        };
+        let (theirs, identifier) = in_their_syntax(
+            &upstream,
+            assoc,
+            &request.sop_class_uid,
+            &request.transfer_syntax,
+            &request.identifier,
+        )?;
         let id = assoc
             .find(
                 &request.sop_class_uid,
@@ -330,14 +379,47 @@ impl Upstream<'_> {
     }
 }
 
+/// The transfer syntax the upstream accepted for `sop_class_uid` (the
+/// requester's when it took it) and the identifier in it, re-encoded when
+/// it is another.
+pub(super) fn in_their_syntax<'a>(
+    upstream: &str,
+    assoc: &pool::Upstream,
+    sop_class_uid: &str,
+    requester: &str,
+    identifier: &'a [u8],
+) -> Result<(String, std::borrow::Cow<'a, [u8]>), String> {
+    let accepted = assoc
+        .accepted_context(sop_class_uid, Some(requester))
+        .or_else(|| assoc.accepted_context(sop_class_uid, None))
+        .and_then(|c| c.transfer_syntax.clone());
+    let Some(theirs) = accepted else {
+        return Err(format!(
+            "{upstream} accepted no context for {}",
+            crate::dimse::uids::uid_name_or_uid(sop_class_uid)
+        ));
+    };
+    let identifier = if theirs == requester {
+        std::borrow::Cow::Borrowed(identifier)
+    } else {
+        std::borrow::Cow::Owned(reencode(upstream, identifier, requester, &theirs)?)
+    };
+    Ok((theirs, identifier))
+}
+
 /// `bytes` in `from` re-encoded in `to`, for the other association.
-fn reencode(upstream: &str, bytes: &[u8], from: &str, to: &str) -> Result<Vec<u8>, String> {
+pub(super) fn reencode(
+    upstream: &str,
+    bytes: &[u8],
+    from: &str,
+    to: &str,
+) -> Result<Vec<u8>, String> {
     crate::dataset::reencode(bytes, from, to)
         .map_err(|e| format!("{upstream}: cannot re-encode for the other association: {e}"))
 }
 
 /// The requester went away mid-query: cancel upstream and let go.
-async fn abandon<S>(mut assoc: ScuAssociation<S>, sop_class_uid: &str, id: u16)
+pub(super) async fn abandon<S>(mut assoc: ScuAssociation<S>, sop_class_uid: &str, id: u16)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {

@@ -15,7 +15,9 @@ use super::config::WasmRouterConfig;
 use super::keys::edit_keys;
 use super::process::WasmRouter;
 use super::source::DicomSource;
-use crate::component::query::{FindAnswer, FindAnswers, FindRequest, Query, Route};
+use crate::component::query::{
+    FindAnswer, FindAnswers, FindRequest, Query, RetrieveAnswers, RetrieveRequest, Route,
+};
 use crate::message::ItemAddress;
 use crate::plugin::{MatchDecision, QueryDecision, QueryHeader};
 
@@ -66,6 +68,17 @@ impl Query for PluginQuery {
                 answers.send(done).await.ok();
             }
         });
+    }
+
+    /// C-MOVE and C-GET pass to the targets as they are: the query hook
+    /// sees C-FIND only.
+    fn retrieve(
+        &self,
+        request: RetrieveRequest,
+        answers: RetrieveAnswers,
+        cancel: CancellationToken,
+    ) {
+        self.0.downstream.retrieve(request, answers, cancel);
     }
 }
 

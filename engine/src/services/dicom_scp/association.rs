@@ -17,10 +17,14 @@ use tracing::{debug, info, warn};
 use super::admission::Admission;
 use super::config::DicomScpConfig;
 use super::handlers::{self, Receive, Reply, Request, Start};
-use super::hooks::{FindAnswer, ScpContext};
+use super::hooks::{FindAnswer, RetrieveAnswer, ScpContext};
 use crate::association::model::AeTitle;
-use crate::association::negotiation::{Accepted, Negotiation, Policy, Rejection, negotiate};
-use crate::dimse::commands::{CFindRq, DimseCommand, command_name, encode_failure_response};
+use crate::association::negotiation::{
+    Accepted, Negotiation, Policy, Rejection, RequestorScpRole, negotiate,
+};
+use crate::dimse::commands::{
+    CFindRq, DimseCommand, RetrieveRsp, command_name, encode_failure_response,
+};
 use crate::dimse::pdata::{PdvEvent, Reassembler, send_command, send_data};
 use crate::dimse::pdu::{
     Incoming, PDataPdu, PduReadError, PduStream, describe_abort_source, describe_pdu,
@@ -85,13 +89,33 @@ pub(super) struct Association<S> {
 /// A request whose answers are still coming.
 struct Outstanding {
     pc_id: u8,
-    request: CFindRq,
-    answers: tokio::sync::mpsc::Receiver<FindAnswer>,
+    message_id: u16,
+    answers: Answers,
     /// Fired on the requester's C-CANCEL, and when the association ends.
     cancel: CancellationToken,
     /// For the log line that ends it.
     started: tokio::time::Instant,
-    matches: usize,
+    /// Matches (C-FIND) or progress responses (C-MOVE, C-GET) relayed.
+    relayed: usize,
+}
+
+/// The answers of an outstanding request, with what makes its responses.
+enum Answers {
+    Find {
+        request: CFindRq,
+        answers: tokio::sync::mpsc::Receiver<FindAnswer>,
+    },
+    Retrieve {
+        /// Its response, to which each answer gives a status and counts.
+        response: RetrieveRsp,
+        answers: tokio::sync::mpsc::Receiver<RetrieveAnswer>,
+    },
+}
+
+/// One answer of the outstanding request; `None` when its sender stopped.
+enum Answer {
+    Find(Option<FindAnswer>),
+    Retrieve(Option<RetrieveAnswer>),
 }
 
 /// How the association ends after handling a PDU.
@@ -245,7 +269,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         let policy = Policy {
             served_ae_titles: &self.shared.served,
             max_pdu_length: self.shared.config.max_pdu_length,
-            accepts_requestor_scp_role: false,
+            requestor_scp_role: RequestorScpRole::Never,
         };
         let lookup = &self.shared.cx.lookup;
         let decision = negotiate(rq, &policy, |calling, called| {
@@ -500,7 +524,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         self.trace(&format!("<< {}", command.describe()));
         if let DimseCommand::CancelRq(cancel) = &command {
             match &self.outstanding {
-                Some(o) if o.request.message_id == cancel.message_id_being_responded_to => {
+                Some(o) if o.message_id == cancel.message_id_being_responded_to => {
                     o.cancel.cancel();
                 }
                 _ => debug!(
@@ -604,22 +628,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                 cancel,
             } => {
                 if self.outstanding.is_none() {
-                    self.outstanding = Some(Outstanding {
+                    self.outstanding = Some(Outstanding::new(
                         pc_id,
-                        request,
-                        answers,
+                        request.message_id,
+                        Answers::Find { request, answers },
                         cancel,
-                        started: tokio::time::Instant::now(),
-                        matches: 0,
-                    });
+                    ));
                     return Flow::Continue;
                 }
                 // No asynchronous operations were negotiated.
                 cancel.cancel();
                 let mut rsp = request.response(Status::OUT_OF_RESOURCES);
-                rsp.error_comment =
-                    Some("another request is outstanding on this association".into());
+                rsp.error_comment = Some(ANOTHER_OUTSTANDING.into());
                 Reply::Command(DimseCommand::FindRsp(rsp))
+            }
+            Reply::Retrieve {
+                response,
+                answers,
+                cancel,
+            } => {
+                if self.outstanding.is_none() {
+                    self.outstanding = Some(Outstanding::new(
+                        pc_id,
+                        response.message_id_being_responded_to,
+                        Answers::Retrieve { response, answers },
+                        cancel,
+                    ));
+                    return Flow::Continue;
+                }
+                cancel.cancel();
+                let mut rsp = response;
+                rsp.status = Status(0xA702);
+                rsp.error_comment = Some(ANOTHER_OUTSTANDING.into());
+                Reply::Command(DimseCommand::RetrieveRsp(rsp))
             }
             other => other,
         };
@@ -632,7 +673,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     command_name(request.command_field | 0x8000).unwrap_or("response")
                 ),
             ),
-            Reply::Find { .. } => return Flow::Continue,
+            Reply::Find { .. } | Reply::Retrieve { .. } => return Flow::Continue,
         };
         let bytes = match encoded {
             Ok(bytes) => bytes,
@@ -653,30 +694,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         }
     }
 
-    /// Relays one answer of the outstanding request: a match (its
+    /// Relays one answer of the outstanding request.
+    async fn on_answer(&mut self, answer: Answer) -> Flow {
+        match answer {
+            Answer::Find(answer) => self.on_find_answer(answer).await,
+            Answer::Retrieve(answer) => self.on_retrieve_answer(answer).await,
+        }
+    }
+
+    /// Relays one answer of the outstanding C-FIND: a match (its
     /// identifier as the data set), or the final status, which ends the
     /// request. A query that stopped without a final status ends with A700H.
-    async fn on_answer(&mut self, answer: Option<FindAnswer>) -> Flow {
+    async fn on_find_answer(&mut self, answer: Option<FindAnswer>) -> Flow {
         let Some(outstanding) = self.outstanding.as_mut() else {
             return Flow::Continue;
         };
+        let Answers::Find { request, .. } = &outstanding.answers else {
+            return Flow::Continue;
+        };
+        let request = request.clone();
         let pc_id = outstanding.pc_id;
         let (rsp, identifier) = match answer {
             Some(FindAnswer::Match { status, identifier }) => {
-                outstanding.matches += 1;
-                (outstanding.request.response(status), Some(identifier))
+                outstanding.relayed += 1;
+                (request.response(status), Some(identifier))
             }
             Some(FindAnswer::Done {
                 status,
                 error_comment,
             }) => {
-                let mut rsp = outstanding.request.response(status);
+                let mut rsp = request.response(status);
                 rsp.has_identifier = false;
                 rsp.error_comment = error_comment;
                 (rsp, None)
             }
             None => {
-                let mut rsp = outstanding.request.response(Status::OUT_OF_RESOURCES);
+                let mut rsp = request.response(Status::OUT_OF_RESOURCES);
                 rsp.error_comment = Some("the query ended without a final status".into());
                 (rsp, None)
             }
@@ -685,8 +738,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             // One line per query: who asked what, how it ended (no keys,
             // which may be patient data).
             info!(
-                information_model = %crate::dimse::uids::uid_name_or_uid(&outstanding.request.affected_sop_class_uid),
-                matches = outstanding.matches,
+                information_model = %crate::dimse::uids::uid_name_or_uid(&request.affected_sop_class_uid),
+                matches = outstanding.relayed,
                 status = %rsp.status,
                 error_comment = rsp.error_comment.as_deref().unwrap_or(""),
                 took_ms = outstanding.started.elapsed().as_millis(),
@@ -697,12 +750,75 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         let flow = self
             .respond(pc_id, Reply::Command(DimseCommand::FindRsp(rsp)))
             .await;
-        match (flow, identifier) {
-            (Flow::Continue, Some(identifier)) => {
-                match send_data(&mut self.stream, pc_id, &identifier).await {
+        self.send_data_set(flow, pc_id, identifier).await
+    }
+
+    /// Relays one answer of the outstanding C-MOVE or C-GET: progress, or
+    /// the end (with the Failed SOP Instance UID List as its data set). A
+    /// retrieve that stopped without an end ends with A702H.
+    async fn on_retrieve_answer(&mut self, answer: Option<RetrieveAnswer>) -> Flow {
+        let Some(outstanding) = self.outstanding.as_mut() else {
+            return Flow::Continue;
+        };
+        let Answers::Retrieve { response, .. } = &outstanding.answers else {
+            return Flow::Continue;
+        };
+        let mut rsp = response.clone();
+        let pc_id = outstanding.pc_id;
+        let data_set = match answer {
+            Some(RetrieveAnswer::Progress(counts)) => {
+                outstanding.relayed += 1;
+                rsp.status = Status::PENDING;
+                rsp.sub_operations = counts;
+                None
+            }
+            Some(RetrieveAnswer::Done {
+                status,
+                sub_operations,
+                failed_uids,
+                error_comment,
+            }) => {
+                rsp.status = status;
+                rsp.sub_operations = sub_operations;
+                rsp.error_comment = error_comment;
+                failed_uids
+            }
+            None => {
+                rsp.status = Status(0xA702);
+                rsp.error_comment = Some("the retrieve ended without a final status".into());
+                None
+            }
+        };
+        rsp.has_data_set = data_set.is_some();
+        if !rsp.is_pending() {
+            // One line per retrieve: who asked what, how it ended.
+            let counts = rsp.sub_operations;
+            info!(
+                information_model = %crate::dimse::uids::uid_name_or_uid(&rsp.affected_sop_class_uid),
+                completed = counts.completed.unwrap_or(0),
+                failed = counts.failed.unwrap_or(0),
+                warning = counts.warning.unwrap_or(0),
+                status = %format!("{:04X}H", rsp.status.code()),
+                error_comment = rsp.error_comment.as_deref().unwrap_or(""),
+                took_ms = outstanding.started.elapsed().as_millis(),
+                "{} answered.", rsp.retrieve.name()
+            );
+            self.outstanding = None;
+        }
+        let flow = self
+            .respond(pc_id, Reply::Command(DimseCommand::RetrieveRsp(rsp)))
+            .await;
+        self.send_data_set(flow, pc_id, data_set).await
+    }
+
+    /// Sends the data set of a response just sent, if it has one.
+    async fn send_data_set(&mut self, flow: Flow, pc_id: u8, data_set: Option<Vec<u8>>) -> Flow {
+        match (flow, data_set) {
+            (Flow::Continue, Some(data_set)) => {
+                match send_data(&mut self.stream, pc_id, &data_set).await {
                     Ok(()) => Flow::Continue,
                     Err(error) => {
-                        warn!(%error, "Could not send a match; closing.");
+                        warn!(%error, "Could not send a response's data set; closing.");
                         Flow::Done
                     }
                 }
@@ -738,10 +854,28 @@ pub(super) fn elsewhere_note(
     )
 }
 
+/// Said when a request comes while another is answered: no asynchronous
+/// operations were negotiated.
+const ANOTHER_OUTSTANDING: &str = "another request is outstanding on this association";
+
+impl Outstanding {
+    fn new(pc_id: u8, message_id: u16, answers: Answers, cancel: CancellationToken) -> Self {
+        Self {
+            pc_id,
+            message_id,
+            answers,
+            cancel,
+            started: tokio::time::Instant::now(),
+            relayed: 0,
+        }
+    }
+}
+
 /// The next answer of the outstanding request; never, when there is none.
-async fn next_answer(outstanding: &mut Option<Outstanding>) -> Option<FindAnswer> {
-    match outstanding {
-        Some(o) => o.answers.recv().await,
+async fn next_answer(outstanding: &mut Option<Outstanding>) -> Answer {
+    match outstanding.as_mut().map(|o| &mut o.answers) {
+        Some(Answers::Find { answers, .. }) => Answer::Find(answers.recv().await),
+        Some(Answers::Retrieve { answers, .. }) => Answer::Retrieve(answers.recv().await),
         None => std::future::pending().await,
     }
 }

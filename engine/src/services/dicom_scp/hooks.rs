@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use crate::component::query::{FindAnswer, FindAnswers, FindRequest, Query, RequesterGone};
+pub use crate::component::query::{
+    FindAnswer, FindAnswers, FindRequest, Query, RequesterGone, RetrieveAnswer, RetrieveAnswers,
+    RetrieveRequest,
+};
 
 use crate::association::model::{AeTitle, AssociationContext};
 use crate::association::negotiation::LookupFailed;
@@ -141,7 +144,8 @@ pub struct ScpContext {
     pub lookup: Arc<dyn AssociationLookup>,
     /// Where received instances go; `None` refuses C-STORE (0122H).
     pub ingest: Option<Arc<dyn Ingest>>,
-    /// Who answers C-FIND; `None` answers it 0211H (unrecognized operation).
+    /// Who answers C-FIND and C-MOVE; `None` answers them 0211H
+    /// (unrecognized operation).
     pub query: Option<Arc<dyn Query>>,
     /// Where C-STORE data sets are spooled while they arrive.
     pub spool_dir: PathBuf,

@@ -5,14 +5,11 @@
 
 use tokio_util::sync::CancellationToken;
 
+use super::identifier::Identifier;
 use super::{Handler, HandlerFuture, Receive, Reply, Request, Start, unsupported};
 use crate::dimse::commands::{CFindRq, DimseCommand};
 use crate::dimse::status::Status;
 use crate::services::dicom_scp::hooks::{FindAnswers, FindRequest};
-
-/// The largest identifier taken: query keys are a few hundred bytes; this
-/// bounds what a peer can make the service hold.
-const MAX_IDENTIFIER: usize = 1 << 20;
 
 /// Answers queued between the query and the requester: the query waits
 /// when they are full, so memory stays flat in the number of matches.
@@ -35,49 +32,34 @@ impl Handler for CFind {
         if request.service.query.is_none() {
             return unsupported::Unsupported.start(request, DimseCommand::FindRq(rq));
         }
-        Box::pin(std::future::ready(Start::Receive(Box::new(Identifier {
+        Box::pin(std::future::ready(Start::Receive(Box::new(Find {
             rq,
-            bytes: Vec::new(),
-            too_large: false,
+            identifier: Identifier::default(),
         }))))
     }
 }
 
-/// The identifier as it arrives.
-struct Identifier {
+/// A C-FIND whose identifier arrives.
+struct Find {
     rq: CFindRq,
-    bytes: Vec<u8>,
-    too_large: bool,
+    identifier: Identifier,
 }
 
-impl Receive for Identifier {
+impl Receive for Find {
     fn data(&mut self, bytes: &[u8]) {
-        if self.bytes.len() + bytes.len() > MAX_IDENTIFIER {
-            self.too_large = true;
-            self.bytes = Vec::new();
-        }
-        if !self.too_large {
-            self.bytes.extend_from_slice(bytes);
-        }
+        self.identifier.push(bytes);
     }
 
     fn finish<'a>(self: Box<Self>, request: &'a Request<'a>) -> HandlerFuture<'a, Reply> {
-        let Identifier {
-            rq,
-            bytes,
-            too_large,
-        } = *self;
-        let reply = match &request.service.query {
-            _ if too_large => {
+        let Find { rq, identifier } = *self;
+        let reply = match (&request.service.query, identifier.take()) {
+            (_, Err(too_large)) => {
                 let mut rsp = rq.response(Status::OUT_OF_RESOURCES);
-                rsp.error_comment = Some(format!(
-                    "the identifier is larger than {} KiB",
-                    MAX_IDENTIFIER >> 10
-                ));
+                rsp.error_comment = Some(too_large);
                 Reply::Command(DimseCommand::FindRsp(rsp))
             }
-            None => unsupported::failure(DimseCommand::FindRq(rq)),
-            Some(query) => {
+            (None, _) => unsupported::failure(DimseCommand::FindRq(rq)),
+            (Some(query), Ok(bytes)) => {
                 let (tx, answers) = tokio::sync::mpsc::channel(ANSWERS_IN_FLIGHT);
                 let cancel = CancellationToken::new();
                 let association = request.association;

@@ -9,11 +9,13 @@
 //! handler's [`Handler::start`]. The handler answers at once, or, when a
 //! data set follows, returns a [`Receive`] that gets the data set's
 //! fragments as they arrive and then gives the answer: one response, or a
-//! stream of them ([`Reply::Find`]).
+//! stream of them ([`Reply::Find`], [`Reply::Retrieve`]).
 
 mod c_echo;
 mod c_find;
+mod c_move;
 mod c_store;
+mod identifier;
 mod unsupported;
 
 use std::future::Future;
@@ -21,10 +23,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use crate::association::negotiation::{Accepted, ContextResult};
-use crate::dimse::commands::{CFindRq, DimseCommand, OtherCommand, command_field};
+use crate::dimse::commands::{CFindRq, DimseCommand, OtherCommand, RetrieveRsp, command_field};
 use crate::dimse::status::Status;
 
-use super::hooks::{FindAnswer, ScpContext};
+use super::hooks::{FindAnswer, RetrieveAnswer, ScpContext};
 
 /// The DIMSE services this SCP answers, by the command field of their
 /// request.
@@ -32,6 +34,7 @@ static HANDLERS: &[(u16, &dyn Handler)] = &[
     (command_field::C_ECHO_RQ, &c_echo::CEcho),
     (command_field::C_STORE_RQ, &c_store::CStore),
     (command_field::C_FIND_RQ, &c_find::CFind),
+    (command_field::C_MOVE_RQ, &c_move::CMove),
 ];
 
 /// The handler of a request's command field.
@@ -80,6 +83,13 @@ pub(super) enum Reply {
     Find {
         request: CFindRq,
         answers: tokio::sync::mpsc::Receiver<FindAnswer>,
+        cancel: tokio_util::sync::CancellationToken,
+    },
+    /// A C-MOVE or C-GET being answered, as [`Reply::Find`]: each answer
+    /// gives `response` its status and counts.
+    Retrieve {
+        response: RetrieveRsp,
+        answers: tokio::sync::mpsc::Receiver<RetrieveAnswer>,
         cancel: tokio_util::sync::CancellationToken,
     },
 }

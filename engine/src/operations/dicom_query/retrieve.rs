@@ -1,0 +1,126 @@
+//! A C-MOVE relayed as it is (`move = "as-is"`): the request goes upstream
+//! with its Move Destination unchanged, so the upstream stores to the
+//! destination directly and must know it; each response's counts go to the
+//! requester as they come, C-CANCEL goes upstream, and the final response
+//! (with its Failed SOP Instance UID List) ends it. An upstream that is
+//! down, refuses or goes silent ends the move with C001 (unable to process)
+//! and the reason, never a hang.
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::relay::{Relay, abandon, in_their_syntax, reencode};
+use crate::component::query::{RetrieveAnswer, RetrieveAnswers, RetrieveRequest};
+use crate::dimse::scu;
+
+/// Starts relaying `request` upstream from a task of its own.
+pub(super) fn as_is(
+    relay: &Relay,
+    request: RetrieveRequest,
+    answers: RetrieveAnswers,
+    cancel: CancellationToken,
+) {
+    let config = relay.config.clone();
+    let setup = relay.options(&request.sop_class_uid, &request.transfer_syntax);
+    tokio::spawn(async move {
+        let upstream = config.remote_ae_title.to_string();
+        let done = match setup {
+            Ok((address, options)) => {
+                let name = format!("{upstream}@{address}");
+                match scu::connect(&address, &options).await {
+                    Ok(assoc) => {
+                        relay_move(&name, assoc, &config, &request, &answers, &cancel).await
+                    }
+                    Err(e) => Err(format!("{name}: {e}")),
+                }
+            }
+            Err(reason) => Err(reason),
+        };
+        let answer = match done {
+            Ok(Some(answer)) => answer,
+            Ok(None) => return,
+            Err(reason) => {
+                warn!(%upstream, %reason, "A C-MOVE could not be relayed.");
+                RetrieveAnswer::unable_to_process(reason)
+            }
+        };
+        answers.send(answer).await.ok();
+    });
+}
+
+/// Relays one C-MOVE on `assoc`: `Ok(Some(final answer))`, `Ok(None)` when
+/// the requester went away (the move is cancelled upstream), `Err(reason)`
+/// when the upstream failed.
+async fn relay_move(
+    upstream: &str,
+    mut assoc: super::pool::Upstream,
+    config: &super::DicomQueryConfig,
+    request: &RetrieveRequest,
+    answers: &RetrieveAnswers,
+    cancel: &CancellationToken,
+) -> Result<Option<RetrieveAnswer>, String> {
+    let deadline = Instant::now() + config.total_timeout.get();
+    let requester = request.transfer_syntax.as_str();
+    let sop = request.sop_class_uid.as_str();
+    let (theirs, identifier) =
+        in_their_syntax(upstream, &assoc, sop, requester, &request.identifier)?;
+    let id = assoc
+        .retrieve(
+            sop,
+            &theirs,
+            request.priority,
+            request.move_destination.as_deref(),
+            &identifier,
+        )
+        .await
+        .map_err(|e| format!("{upstream}: {e}"))?;
+    let mut cancelled = false;
+    loop {
+        let idle = Instant::now() + config.idle_timeout.get();
+        let response = tokio::select! {
+            () = cancel.cancelled(), if !cancelled => {
+                cancelled = true;
+                debug!(%upstream, "C-CANCEL forwarded upstream.");
+                assoc.cancel(sop, id).await.map_err(|e| format!("{upstream}: {e}"))?;
+                continue;
+            }
+            () = tokio::time::sleep_until(idle.min(deadline)) => {
+                assoc.abort().await;
+                return Err(if idle < deadline {
+                    format!("{upstream} sent nothing for {:?}", config.idle_timeout.get())
+                } else {
+                    format!("{upstream} did not finish within {:?}", config.total_timeout.get())
+                });
+            }
+            response = assoc.retrieve_response(id) => {
+                response.map_err(|e| format!("{upstream}: {e}"))?
+            }
+        };
+        let rsp = response.rsp;
+        if rsp.is_pending() {
+            let progress = RetrieveAnswer::Progress(rsp.sub_operations);
+            if answers.send(progress).await.is_err() {
+                abandon(assoc, sop, id).await;
+                return Ok(None);
+            }
+            continue;
+        }
+        let failed_uids = match response.data_set {
+            Some(list) if theirs != requester => {
+                Some(reencode(upstream, &list, &theirs, requester)?)
+            }
+            other => other,
+        };
+        // Released without making the requester wait for it.
+        tokio::spawn(async move {
+            assoc.release().await.ok();
+        });
+        return Ok(Some(RetrieveAnswer::Done {
+            status: rsp.status,
+            sub_operations: rsp.sub_operations,
+            failed_uids,
+            error_comment: rsp.error_comment,
+        }));
+    }
+}
