@@ -34,6 +34,7 @@ fn demo_productions_are_valid() {
         "demo/route-by-modality",
         "demo/worklist",
         "demo/query",
+        "demo/query-retrieve",
     ] {
         assert!(names.iter().any(|n| n == expected), "{names:?}");
     }

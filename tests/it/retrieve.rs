@@ -2,8 +2,10 @@
 //! `movescu` asks the engine, the engine asks `dcmqrscp`, which stores to
 //! the destination it knows (`storescp`); the counts, A801 for a destination
 //! the upstream does not know, and a C-CANCEL come back through the engine.
-//! Through the engine (the default), a destination not in the namespace's
-//! AE directory is refused A801 before anything goes upstream.
+//! Through the engine (the default): `dcmqrscp` knows only the engine, which
+//! takes the instances in durably and forwards them to the destination it
+//! finds in its AE directory; a destination not there is refused A801
+//! before anything goes upstream.
 
 use std::path::PathBuf;
 
@@ -18,18 +20,52 @@ const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
 const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
 
 /// MOVESCU asks ROUTER on `port`, which relays Study Root queries and moves
-/// to QRSCP on `qr` (from the AE directory), with `move = "<mode>"`.
-fn production(port: u16, qr: u16, mode: &str) -> String {
+/// to QRSCP on `qr` (from the AE directory), with `move = "<mode>"`, and
+/// these more associations.
+fn production(port: u16, qr: u16, mode: &str, more: Vec<Association>) -> String {
+    production_with(port, qr, mode, more, "")
+}
+
+/// [`production`] with more settings of the query operation (TOML lines).
+fn production_with(
+    port: u16,
+    qr: u16,
+    mode: &str,
+    more: Vec<Association>,
+    settings: &str,
+) -> String {
     let models = [STUDY_ROOT_FIND, STUDY_ROOT_MOVE];
     let syntaxes = [IMPLICIT, EXPLICIT];
-    let text = Production::new()
+    let mut production = Production::new()
         .association(Association::new("MOVESCU", "ROUTER", &models, &syntaxes))
-        .association(Association::new("ROUTER", "QRSCP", &models, &syntaxes))
-        .dicom_service(DicomService::new("IN", port, "ROUTER").targets(["TO-QRSCP"]));
+        .association(Association::new("ROUTER", "QRSCP", &models, &syntaxes));
+    for association in more {
+        production = production.association(association);
+    }
+    let text =
+        production.dicom_service(DicomService::new("IN", port, "ROUTER").targets(["TO-QRSCP"]));
     format!(
         "{text}\n[[ae_directory]]\nae_title = \"QRSCP\"\nhost = \"127.0.0.1\"\nport = {qr}\n\n\
          [operations.TO-QRSCP]\ntype = \"dicom-query\"\nremote_ae_title = \"QRSCP\"\n\
-         local_ae_title = \"ROUTER\"\nmove = \"{mode}\"\n"
+         local_ae_title = \"ROUTER\"\nmove = \"{mode}\"\n{settings}"
+    )
+}
+
+/// [`production`] through the engine: QRSCP stores the instances to ROUTER
+/// (the same service), which sends them on to STORESCP on `dest`.
+fn through_engine(port: u16, qr: u16, dest: u16, settings: &str) -> String {
+    let text = production_with(
+        port,
+        qr,
+        "through-engine",
+        vec![
+            Association::storage("QRSCP", "ROUTER"),
+            Association::storage("ROUTER", "STORESCP"),
+        ],
+        settings,
+    );
+    format!(
+        "{text}\n[[ae_directory]]\nae_title = \"STORESCP\"\nhost = \"127.0.0.1\"\nport = {dest}\n"
     )
 }
 
@@ -68,7 +104,7 @@ async fn a_move_relayed_as_is_arrives_whole_with_its_counts_and_unknown_destinat
  {
     let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
     let (qr, dest) = (qr_port.get(), dest_port.get());
-    let text = production(port.get(), qr, "as-is");
+    let text = production(port.get(), qr, "as-is", Vec::new());
     let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
     let _dcmqrscp = dcmqrscp(
@@ -149,7 +185,7 @@ async fn a_move_through_the_engine_to_a_destination_not_in_the_ae_directory_gets
  {
     let (port, qr_port) = (Port::reserve(), Port::reserve());
     // Nothing listens on the upstream's port: it must not be needed.
-    let text = production(port.get(), qr_port.get(), "through-engine");
+    let text = production(port.get(), qr_port.get(), "through-engine", Vec::new());
     let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
     let refused = movescu(port.get(), "NOSUCHAE", "1.2.3.9", &[]).await;
     assert!(final_response(&refused).contains("0xa801"), "{refused}");
@@ -158,4 +194,203 @@ async fn a_move_through_the_engine_to_a_destination_not_in_the_ae_directory_gets
         "the Error Comment says why: {refused}"
     );
     assert!(engine.log().contains("C-MOVE refused"), "{}", engine.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_through_the_engine_reaches_a_destination_the_upstream_does_not_know_whole_with_its_counts()
+ {
+    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let (qr, dest) = (qr_port.get(), dest_port.get());
+    let text = through_engine(port.get(), qr, dest, "");
+    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
+    // The upstream knows only the engine.
+    let _dcmqrscp = dcmqrscp(
+        &engine.folder("qr"),
+        "QRSCP",
+        qr_port,
+        &[("ROUTER", port.get())],
+    )
+    .await;
+    let input = engine.folder("input");
+    let study = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 12, 4096);
+    let files: Vec<PathBuf> = study.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("QRSCP", qr, &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 12, "{stored}");
+
+    let moved = movescu(port.get(), "STORESCP", &study_of(&study[0].1), &[]).await;
+    let last = final_response(&moved);
+    assert!(
+        last.contains("0x0000: Success"),
+        "{moved}\n{}",
+        engine.log()
+    );
+    assert!(
+        last.contains("Completed Suboperations       : 12"),
+        "{moved}"
+    );
+    assert!(
+        last.contains("Failed Suboperations          : 0"),
+        "{moved}"
+    );
+    // The final response comes after every instance reached the destination.
+    let received = destination.received();
+    for (path, uid) in &study {
+        let got = received
+            .get(uid)
+            .unwrap_or_else(|| panic!("{uid} missing: {moved}"));
+        assert_eq!(data_set_bytes(got), data_set_bytes(path), "{uid}");
+    }
+    assert!(
+        engine.log().contains("C-MOVE answered."),
+        "{}",
+        engine.log()
+    );
+}
+
+/// A study of `n` CT instances stored into `dcmqrscp` on `qr`: (file, UID).
+async fn study_in_qrscp(engine: &TestEngine, qr: u16, n: usize) -> Vec<(PathBuf, String)> {
+    let study = write_instances(
+        &engine.folder("input"),
+        "ct",
+        Modality::Ct,
+        EXPLICIT,
+        n,
+        4096,
+    );
+    let files: Vec<PathBuf> = study.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("QRSCP", qr, &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == n, "{stored}");
+    study
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_destination_down_the_move_reports_the_failures_within_its_total_timeout_and_delivers_everything_later()
+ {
+    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let (qr, dest) = (qr_port.get(), dest_port.get());
+    let settings = "total_timeout = \"3s\"\nidle_timeout = \"2s\"\n\
+                    retry = { initial_delay = \"100ms\", max_delay = \"200ms\" }\n";
+    let text = through_engine(port.get(), qr, dest, settings);
+    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let _dcmqrscp = dcmqrscp(
+        &engine.folder("qr"),
+        "QRSCP",
+        qr_port,
+        &[("ROUTER", port.get())],
+    )
+    .await;
+    let study = study_in_qrscp(&engine, qr, 6).await;
+
+    // STORESCP is down: the answer comes within the total timeout, with
+    // every instance failed and why.
+    let moved = movescu(port.get(), "STORESCP", &study_of(&study[0].1), &[]).await;
+    let last = final_response(&moved);
+    assert!(last.contains("0xa702"), "{moved}\n{}", engine.log());
+    assert!(
+        last.contains("Failed Suboperations          : 6"),
+        "{moved}"
+    );
+    assert!(
+        moved.contains("6 not delivered to STORESCP in 3s; still queued"),
+        "{moved}"
+    );
+
+    // Back up: every instance the upstream gave the engine arrives.
+    let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
+    let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
+    destination.wait_for(&uids, &engine, "radiology").await;
+    let received = destination.received();
+    for (path, uid) in &study {
+        assert_eq!(
+            data_set_bytes(&received[uid]),
+            data_set_bytes(path),
+            "{uid}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_in_the_middle_of_a_move_loses_nothing_the_engine_acknowledged_to_the_upstream() {
+    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let (qr, dest) = (qr_port.get(), dest_port.get());
+    let text = through_engine(port.get(), qr, dest, "");
+    let mut engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let _dcmqrscp = dcmqrscp(
+        &engine.folder("qr"),
+        "QRSCP",
+        qr_port,
+        &[("ROUTER", port.get())],
+    )
+    .await;
+    let study = study_in_qrscp(&engine, qr, 20).await;
+
+    // The destination is down, so the move waits with every instance taken
+    // in and queued; then the engine dies.
+    let study_uid = study_of(&study[0].1);
+    let requester =
+        tokio::spawn(async move { movescu(port.get(), "STORESCP", &study_uid, &[]).await });
+    engine
+        .wait_until("every instance taken in", async || {
+            engine.messages("radiology").await.len() == 20
+        })
+        .await;
+    engine.kill9().await;
+    let answer = requester.await.unwrap();
+    assert!(!final_response(&answer).contains("0x0000"), "{answer}");
+
+    engine.restart().await;
+    let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
+    let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
+    destination.wait_for(&uids, &engine, "radiology").await;
+    let received = destination.received();
+    for (path, uid) in &study {
+        assert_eq!(
+            data_set_bytes(&received[uid]),
+            data_set_bytes(path),
+            "{uid}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_move_through_the_engine_ends_fe00_and_still_delivers_what_came() {
+    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let (qr, dest) = (qr_port.get(), dest_port.get());
+    let text = through_engine(port.get(), qr, dest, "");
+    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
+    let _dcmqrscp = dcmqrscp(
+        &engine.folder("qr"),
+        "QRSCP",
+        qr_port,
+        &[("ROUTER", port.get())],
+    )
+    .await;
+    let study = study_in_qrscp(&engine, qr, 200).await;
+
+    let cancelled = movescu(
+        port.get(),
+        "STORESCP",
+        &study_of(&study[0].1),
+        &["--cancel", "1"],
+    )
+    .await;
+    assert!(cancelled.contains("Sending Cancel Request"), "{cancelled}");
+    let last = final_response(&cancelled);
+    assert!(last.contains("0xfe00"), "{cancelled}\n{}", engine.log());
+    // What the upstream sent before it stopped is delivered all the same.
+    let came: Vec<String> = engine
+        .messages("radiology")
+        .await
+        .iter()
+        .map(|m| {
+            m["header"]["sop_instance_uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert!(!came.is_empty() && came.len() < 200, "{} came", came.len());
+    destination.wait_for(&came, &engine, "radiology").await;
 }

@@ -427,6 +427,7 @@ fn message_commands_cover_every_namespace_unless_one_is_named() {
             origin: "test".into(),
             size: 0,
             body: String::new(),
+            sub_operation: None,
         };
         messages
             .accept(id, header, std::slice::from_ref(&out))
@@ -538,6 +539,7 @@ fn pages_with_a_scan_limit_miss_nothing_across_namespaces() {
             origin: "test".into(),
             size: 0,
             body: String::new(),
+            sub_operation: None,
         };
         messages
             .accept(id, header, std::slice::from_ref(&out))

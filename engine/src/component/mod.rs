@@ -25,6 +25,7 @@ pub mod kind;
 pub mod query;
 pub mod queue;
 pub mod resource;
+pub mod retrieves;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -43,7 +44,7 @@ pub use resource::Resource;
 
 use crate::ids::{ItemName, NamespaceId};
 use crate::message::{ItemAddress, MessageQueues};
-use crate::store::{Associations, Bodies, GroupCommit};
+use crate::store::{AeDirectory, Associations, Bodies, GroupCommit};
 
 /// One target of an item: where to queue, whom to wake.
 #[derive(Debug, Clone)]
@@ -90,6 +91,8 @@ pub struct ItemContext {
     pub name: ItemName,
     /// The association contexts of this namespace.
     pub associations: Associations,
+    /// This namespace's AE directory.
+    pub ae_directory: AeDirectory,
     /// This namespace's messages and queues.
     pub messages: Arc<dyn MessageQueues>,
     pub bodies: Bodies,
@@ -107,6 +110,8 @@ pub struct ItemContext {
     /// Who answers the C-FIND queries this item relays: its targets that
     /// answer queries (never given messages), in the order written.
     pub queries: Vec<(ItemAddress, std::sync::Arc<dyn query::Query>)>,
+    /// The C-MOVEs through the engine in progress (see [`retrieves`]).
+    pub retrieves: retrieves::Retrieves,
 }
 
 impl ItemContext {

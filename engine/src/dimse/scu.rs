@@ -173,6 +173,9 @@ pub struct ScuAssociation<S> {
     responses: std::collections::VecDeque<(DimseCommand, Option<Vec<u8>>)>,
     /// A response whose data set is still arriving.
     partial: Option<(DimseCommand, Vec<u8>)>,
+    /// The Move Originator (AE title, Message ID) the next C-STOREs carry:
+    /// they are sub-operations of that C-MOVE.
+    move_originator: Option<(String, u16)>,
 }
 
 /// One C-FIND response: a match (pending, with its identifier) or the
@@ -296,6 +299,7 @@ where
         peer_implementation_version_name: accepted.peer_implementation_version_name,
         responses: std::collections::VecDeque::new(),
         partial: None,
+        move_originator: None,
     })
 }
 
@@ -349,6 +353,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                 && c.abstract_syntax == abstract_syntax
                 && transfer_syntax.is_none_or(|ts| c.transfer_syntax.as_deref() == Some(ts))
         })
+    }
+
+    /// The Move Originator the next C-STOREs carry (PS3.7 §9.1.1.1.8):
+    /// they are sub-operations of the C-MOVE `message_id` of `ae_title`;
+    /// `None`: plain stores.
+    pub fn set_move_originator(&mut self, originator: Option<(String, u16)>) {
+        self.move_originator = originator;
+    }
+
+    /// The Message ID the next request gets (one a caller chose, unique
+    /// among its requests in flight elsewhere); then they count on from it.
+    pub fn set_next_message_id(&mut self, message_id: u16) {
+        self.next_message_id = message_id.max(1);
     }
 
     fn next_message_id(&mut self) -> u16 {
@@ -409,8 +426,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
             affected_sop_class_uid: sop_class_uid.to_string(),
             affected_sop_instance_uid: sop_instance_uid.to_string(),
             priority: Priority::Medium,
-            move_originator_ae_title: None,
-            move_originator_message_id: None,
+            move_originator_ae_title: self.move_originator.as_ref().map(|(ae, _)| ae.clone()),
+            move_originator_message_id: self.move_originator.as_ref().map(|(_, id)| *id),
         });
         self.send_command(pc_id, &rq).await?;
         Ok((pc_id, id))

@@ -64,6 +64,26 @@ pub struct MessageHeader {
     /// The body file's name in `<data-dir>/bodies/`.
     #[serde(default)]
     pub body: String,
+    /// Set when the message is a sub-operation of a C-MOVE through the
+    /// engine: it goes to that move's destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_operation: Option<SubOperation>,
+}
+
+/// What makes a received instance part of a C-MOVE through the engine.
+/// Kept with the message (and its body's trailer), so that after a restart
+/// it still goes where the move sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubOperation {
+    /// The retrieve in the trace.
+    pub retrieve: MessageId,
+    /// The AE title the instance goes to, found in the AE directory when
+    /// it is sent.
+    pub destination: String,
+    /// Who asked for the move, and the Message ID of its C-MOVE-RQ: the
+    /// Move Originator of the C-STORE sent to the destination.
+    pub originator_ae_title: String,
+    pub originator_message_id: u16,
 }
 
 /// Milliseconds since the Unix epoch, now.

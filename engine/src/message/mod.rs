@@ -26,7 +26,7 @@ pub mod time;
 
 pub use error::MessageError;
 pub use filter::MessageFilter;
-pub use header::{ItemAddress, MessageHeader, MessageId, now_ms};
+pub use header::{ItemAddress, MessageHeader, MessageId, SubOperation, now_ms};
 pub use query::{QueryKey, QueryTrace, UpstreamOutcome};
 pub use queues::MessageQueues;
 pub use record::{Delivery, DeliveryStatus, MessageRecord, TraceEvent};

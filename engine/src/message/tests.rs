@@ -16,6 +16,7 @@ fn header() -> MessageHeader {
         origin: "127.0.0.1:1234".into(),
         size: 4,
         body: String::new(),
+        sub_operation: None,
     }
 }
 

@@ -191,6 +191,7 @@ pub async fn run_with_control(
         wakers,
         grace: options.grace_period,
         listeners: crate::component::Listeners::default(),
+        retrieves: crate::component::retrieves::Retrieves::default(),
     };
     let controller = Controller::new(shared, root.clone());
     let mut reloader = Reloader::new(

@@ -77,6 +77,8 @@ pub struct Shared {
     /// Listening sockets kept across reloads: a changed service on the same
     /// address takes over its predecessor's socket.
     pub listeners: Listeners,
+    /// The C-MOVEs through the engine in progress.
+    pub retrieves: crate::component::retrieves::Retrieves,
 }
 
 impl Shared {
@@ -174,6 +176,8 @@ fn targets_answering_queries(
                 namespace: ns,
                 address: address.clone(),
                 downstream,
+                inbox: shared.wakers.get(ns, address),
+                retrieves: shared.retrieves.clone(),
             };
             let query = if let Some(operation) = production.operations.get(&name) {
                 operation.query(cx(Vec::new()))?
@@ -195,16 +199,9 @@ fn targets_answering_queries(
         .collect()
 }
 
-fn context(
-    shared: &Shared,
-    production: &Production,
-    name: &ItemName,
-    targets: Vec<&str>,
-    token: CancellationToken,
-) -> Result<ItemContext, StartError> {
+fn targets_of(shared: &Shared, production: &Production, targets: Vec<&str>) -> Outputs {
     let ns = &production.id.namespace;
-    let address = ItemAddress::new(production.id.name.as_str(), name.as_str());
-    let outputs = Outputs(
+    Outputs(
         targets
             .into_iter()
             .map(|t| {
@@ -215,12 +212,25 @@ fn context(
                 }
             })
             .collect(),
-    );
+    )
+}
+
+fn context(
+    shared: &Shared,
+    production: &Production,
+    name: &ItemName,
+    targets: Vec<&str>,
+    token: CancellationToken,
+) -> Result<ItemContext, StartError> {
+    let ns = &production.id.namespace;
+    let address = ItemAddress::new(production.id.name.as_str(), name.as_str());
+    let outputs = targets_of(shared, production, targets);
     Ok(ItemContext {
         namespace: ns.clone(),
         production: production.id.name.clone(),
         name: name.clone(),
         associations: shared.store.associations(ns),
+        ae_directory: shared.store.ae_directory(ns),
         messages: Arc::new(
             shared
                 .store
@@ -238,6 +248,7 @@ fn context(
         queries: targets_answering_queries(shared, production, &outputs.addresses()),
         outputs,
         listeners: shared.listeners.clone(),
+        retrieves: shared.retrieves.clone(),
     })
 }
 

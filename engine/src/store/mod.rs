@@ -351,6 +351,7 @@ pub(crate) fn test_header(n: u64) -> crate::message::MessageHeader {
         origin: "127.0.0.1:1234".into(),
         size: 4,
         body: String::new(),
+        sub_operation: None,
     }
 }
 

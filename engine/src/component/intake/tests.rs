@@ -112,6 +112,7 @@ fn context(store: &Store) -> ItemContext {
         production: ItemName::new("p").unwrap(),
         name: ItemName::new("IN").unwrap(),
         associations: store.associations(&ns),
+        ae_directory: store.ae_directory(&ns),
         messages: Arc::new(RefusesRecords(store.messages(&ns).unwrap())),
         commit: GroupCommit::spawn(store.clone(), bodies.clone()),
         bodies,
@@ -120,6 +121,7 @@ fn context(store: &Store) -> ItemContext {
         inbox: Arc::new(Notify::new()),
         outputs: Outputs(Vec::new()),
         listeners: Listeners::default(),
+        retrieves: crate::component::retrieves::Retrieves::default(),
         queries: Vec::new(),
     }
 }

@@ -43,6 +43,11 @@ pub struct QueryContext<'a> {
     /// Its targets that answer queries, in the order written (for a process
     /// in the way of queries).
     pub downstream: Vec<(crate::message::ItemAddress, std::sync::Arc<dyn Query>)>,
+    /// Its own inbox: the instances of its C-MOVEs through the engine are
+    /// queued for it.
+    pub inbox: std::sync::Arc<tokio::sync::Notify>,
+    /// The C-MOVEs through the engine in progress.
+    pub retrieves: super::retrieves::Retrieves,
 }
 
 /// What a query answers, in order: matches, then one end.
@@ -199,5 +204,7 @@ pub trait Query: Send + Sync + std::fmt::Debug + 'static {
 mod in_turn;
 mod keys;
 mod route;
+
+pub(crate) use in_turn::read_failed_uids;
 
 pub use route::Route;

@@ -264,6 +264,7 @@ fn record(
         origin: request.peer.to_string(),
         size: request.identifier.len() as u64,
         body: String::new(),
+        sub_operation: None,
     };
     let record = MessageRecord::query(id, messages.namespace().clone(), header, trace, outcomes);
     messages.record(&record)

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::association::AeTitle;
 use crate::component::{FieldError, HumanDuration};
+use crate::operations::dicom_scu::config::RetryPolicy;
 
 /// `type = "dicom-query"` under `[operations.NAME]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +35,16 @@ pub struct DicomQueryConfig {
     /// How a C-MOVE reaches its destination.
     #[serde(default, rename = "move")]
     pub move_mode: MoveMode,
+    /// Through the engine: the AE title the upstream is asked to move to,
+    /// one of our `dicom-tcp` services in this namespace, which the
+    /// upstream must know (its own table of destinations); absent: the
+    /// `local_ae_title`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_ae_title: Option<AeTitle>,
+    /// Through the engine: how a move's instances that could not be
+    /// delivered to its destination are tried again.
+    #[serde(default)]
+    pub retry: RetryPolicy,
 }
 
 /// `move = "…"`: how a C-MOVE reaches its destination.
@@ -85,6 +96,7 @@ impl DicomQueryConfig {
                 "must not be longer than total_timeout",
             ));
         }
+        errors.extend(self.retry.problems());
         if self.max_pdu_length != 0 && self.max_pdu_length < 1024 {
             errors.push(FieldError::new(
                 "max_pdu_length",

@@ -22,11 +22,16 @@ use crate::component::query::{
     FindAnswer, FindAnswers, FindRequest, Query, QueryContext, RetrieveAnswer, RetrieveAnswers,
     RetrieveRequest,
 };
-use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, RunningItem};
+use crate::component::retrieves::Retrieves;
+use crate::component::{
+    BuildError, FieldError, HumanDuration, ItemConfig, ItemContext, RunningItem,
+};
 use crate::dimse::Retrieve;
 use crate::dimse::scu::{self, ProposedContext, ScuAssociation, ScuOptions};
 use crate::dimse::status::StatusCategory;
 use crate::ids::NamespaceId;
+use crate::message::{ItemAddress, MessageQueues};
+use crate::operations::dicom_scu::{self, DicomScuConfig, operation::Remote};
 use crate::store::{AeDirectory, Associations};
 
 impl ItemConfig for DicomQueryConfig {
@@ -34,12 +39,16 @@ impl ItemConfig for DicomQueryConfig {
         self.problems()
     }
 
-    /// Nothing runs between queries: each query opens its own association
-    /// (or takes one kept open).
+    /// Each query opens its own association (or takes one kept open); what
+    /// runs is the delivery of its moves' instances, queued for it, each to
+    /// its move's destination (see `through`).
     async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        Ok(RunningItem::task(tokio::spawn(async move {
-            cx.shutdown.cancelled().await;
-        })))
+        let directory = cx.ae_directory.clone();
+        Ok(dicom_scu::operation::spawn(
+            self.delivery(),
+            cx,
+            Remote::MoveDestination(directory),
+        ))
     }
 
     fn query(&self, cx: QueryContext<'_>) -> Option<Arc<dyn Query>> {
@@ -49,7 +58,36 @@ impl ItemConfig for DicomQueryConfig {
             associations: cx.store.associations(cx.namespace),
             namespace: cx.namespace.clone(),
             pool: Pool::new(self.keep_open.get()),
+            address: cx.address.clone(),
+            inbox: cx.inbox.clone(),
+            retrieves: cx.retrieves.clone(),
+            messages: cx
+                .store
+                .messages(cx.namespace)
+                .map(|m| Arc::new(m) as Arc<dyn MessageQueues>)
+                .map_err(|e| e.to_string()),
         }))
+    }
+}
+
+impl DicomQueryConfig {
+    /// The settings of the lanes that deliver its moves' instances. The
+    /// remote is each message's move destination: host and port are never
+    /// read.
+    fn delivery(&self) -> DicomScuConfig {
+        DicomScuConfig {
+            host: String::new(),
+            port: 0,
+            remote_ae_title: self.remote_ae_title.clone(),
+            local_ae_title: self.local_ae_title.clone(),
+            max_associations: 1,
+            retry: self.retry.clone(),
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.idle_timeout,
+            write_timeout: HumanDuration::from_secs(30),
+            idle_release: HumanDuration::from_secs(5),
+            max_pdu_length: self.max_pdu_length,
+        }
     }
 }
 
@@ -59,9 +97,15 @@ pub(super) struct Relay {
     pub(super) config: DicomQueryConfig,
     directory: AeDirectory,
     associations: Associations,
-    namespace: NamespaceId,
+    pub(super) namespace: NamespaceId,
     /// Associations kept open between queries.
     pool: Arc<Pool>,
+    /// Its own address and inbox: its moves' instances are queued for it.
+    pub(super) address: ItemAddress,
+    pub(super) inbox: Arc<tokio::sync::Notify>,
+    pub(super) retrieves: Retrieves,
+    /// Where a move's id comes from.
+    pub(super) messages: Result<Arc<dyn MessageQueues>, String>,
 }
 
 impl Query for Relay {
@@ -110,7 +154,7 @@ impl Query for Relay {
                     answers.0.try_send(unknown).ok();
                     return;
                 }
-                "C-MOVE through the engine is not available yet; set move = \"as-is\" on the query operation"
+                return super::through::retrieve(self, request, answers, cancel);
             }
             (Retrieve::Get, _) => "C-GET is not available yet",
         };

@@ -120,6 +120,29 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// Checks beyond the types, for a `retry` table.
+    pub fn problems(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if !(self.factor.is_finite() && self.factor >= 1.0) {
+            errors.push(FieldError::new("retry.factor", "must be a number ≥ 1"));
+        }
+        if self.max_attempts == Some(0) {
+            errors.push(FieldError::new(
+                "retry.max_attempts",
+                "must be at least 1 (leave it out to retry forever)",
+            ));
+        }
+        if self.max_delay < self.initial_delay {
+            errors.push(FieldError::new(
+                "retry.max_delay",
+                "must not be shorter than retry.initial_delay",
+            ));
+        }
+        errors
+    }
+}
+
 impl DicomScuConfig {
     /// Checks beyond the types.
     pub fn problems(&self) -> Vec<FieldError> {
@@ -133,21 +156,7 @@ impl DicomScuConfig {
         if self.max_associations == 0 {
             errors.push(FieldError::new("max_associations", "must be at least 1"));
         }
-        if !(self.retry.factor.is_finite() && self.retry.factor >= 1.0) {
-            errors.push(FieldError::new("retry.factor", "must be a number ≥ 1"));
-        }
-        if self.retry.max_attempts == Some(0) {
-            errors.push(FieldError::new(
-                "retry.max_attempts",
-                "must be at least 1 (leave it out to retry forever)",
-            ));
-        }
-        if self.retry.max_delay < self.retry.initial_delay {
-            errors.push(FieldError::new(
-                "retry.max_delay",
-                "must not be shorter than retry.initial_delay",
-            ));
-        }
+        errors.extend(self.retry.problems());
         if self.max_pdu_length != 0 && self.max_pdu_length < 4096 {
             errors.push(FieldError::new(
                 "max_pdu_length",

@@ -26,6 +26,12 @@
 //!
 //! A failure status is never recorded as delivered; a warning status is
 //! delivered, with the warning noted.
+//!
+//! The same lanes deliver the sub-operations of C-MOVEs through the engine
+//! for a `dicom-query` operation ([`Remote::MoveDestination`]): each goes
+//! to the destination its message names, found in the AE directory when it
+//! is sent, with the move's originator as its Move Originator, and the
+//! move hears how it went.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,6 +43,7 @@ use tracing::{debug, error, info, warn};
 
 use super::config::DicomScuConfig;
 use crate::association::AeTitle;
+use crate::component::retrieves::Delivery;
 use crate::component::{
     BuildError, FieldError, ItemConfig, ItemContext, Next, QueueReader, RunningItem,
 };
@@ -45,6 +52,7 @@ use crate::dimse::scu::{
 };
 use crate::dimse::status::StatusCategory;
 use crate::message::{ItemAddress, MessageRecord, now_ms};
+use crate::store::AeDirectory;
 
 /// What became of one attempt.
 #[derive(Debug)]
@@ -56,9 +64,26 @@ enum Outcome {
     Fail(String),
 }
 
+/// Where an operation's messages go.
+#[derive(Debug, Clone)]
+pub(crate) enum Remote {
+    /// The remote its configuration names.
+    Configured,
+    /// Each message's move destination (see the module).
+    MoveDestination(AeDirectory),
+}
+
+/// The remote of one delivery: its AE title and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Peer {
+    ae_title: AeTitle,
+    address: String,
+}
+
 /// State shared by the lanes of one operation.
 struct Shared {
     config: DicomScuConfig,
+    remote: Remote,
     cx: ItemContext,
     me: ItemAddress,
     /// The queue, read by one lane at a time (tokio Mutex: held across the
@@ -87,13 +112,18 @@ impl ItemConfig for DicomScuConfig {
     }
 
     async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        Ok(spawn(self.clone(), cx))
+        Ok(spawn(self.clone(), cx, Remote::Configured))
     }
 }
 
 /// Spawns the operation's lanes.
-fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
+pub(crate) fn spawn(config: DicomScuConfig, cx: ItemContext, remote: Remote) -> RunningItem {
+    let where_to = match &remote {
+        Remote::Configured => format!("{}@{}:{}", config.remote_ae_title, config.host, config.port),
+        Remote::MoveDestination(_) => "each move's destination".to_string(),
+    };
     let shared = Arc::new(Shared {
+        remote,
         me: cx.address(),
         reader: tokio::sync::Mutex::new(cx.queue_reader()),
         backoff: Mutex::new(Backoff::default()),
@@ -105,7 +135,7 @@ fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
         info!(
             namespace = %shared.cx.namespace,
             item = %shared.cx.name,
-            remote = %format!("{}@{}:{}", shared.config.remote_ae_title, shared.config.host, shared.config.port),
+            remote = %where_to,
             "DICOM operation started."
         );
         let mut lanes = tokio::task::JoinSet::new();
@@ -131,6 +161,7 @@ fn spawn(config: DicomScuConfig, cx: ItemContext) -> RunningItem {
 /// An open association and what it can carry.
 struct Open {
     association: ScuAssociation<TcpStream>,
+    peer: Peer,
 }
 
 async fn lane(shared: Arc<Shared>, lane_no: usize) {
@@ -214,14 +245,22 @@ impl Shared {
 fn record_outcome(shared: &Shared, record: &MessageRecord, outcome: Outcome) {
     let cx = &shared.cx;
     let me = &shared.me;
+    // How it ended for good, for the move it may belong to.
+    let mut ended = None;
     let result = match outcome {
         Outcome::Delivered(note) => {
             debug!(item = %cx.name, message_id = %record.id, "Delivered.");
             *shared.backoff() = Backoff::default();
+            ended = Some(if note.is_empty() {
+                Delivery::Delivered
+            } else {
+                Delivery::Warning
+            });
             cx.messages.delivered(record.id, me, &note)
         }
         Outcome::Fail(reason) => {
             error!(item = %cx.name, message_id = %record.id, sop_instance_uid = %record.header.sop_instance_uid, reason = %reason, "Message failed; it was not delivered.");
+            ended = Some(Delivery::Failed);
             cx.messages.failed(record.id, me, &reason)
         }
         Outcome::Retry(err) => {
@@ -250,12 +289,17 @@ fn record_outcome(shared: &Shared, record: &MessageRecord, outcome: Outcome) {
             } else {
                 let reason = format!("gave up after {attempts} attempts: {err}");
                 error!(item = %cx.name, message_id = %record.id, sop_instance_uid = %record.header.sop_instance_uid, reason = %reason, "Message failed; it was not delivered.");
+                ended = Some(Delivery::Failed);
                 cx.messages.failed(record.id, me, &reason)
             }
         }
     };
     if let Err(e) = result {
         error!(item = %cx.name, message_id = %record.id, error = %e, "Could not record the outcome.");
+    }
+    if let (Some(sub), Some(ended)) = (&record.header.sub_operation, ended) {
+        cx.retrieves
+            .ended(sub.retrieve, &record.header.sop_instance_uid, ended);
     }
 }
 
@@ -269,27 +313,29 @@ async fn deliver(
     let cx = &shared.cx;
     let h = &record.header;
     let (sop, ts) = (h.sop_class_uid.as_str(), h.transfer_syntax.as_str());
+    let peer = match peer(shared, record) {
+        Ok(peer) => peer,
+        Err(outcome) => return outcome,
+    };
 
     let reusable = open
         .as_ref()
-        .is_some_and(|o| o.association.accepted_context(sop, Some(ts)).is_some());
+        .is_some_and(|o| o.peer == peer && o.association.accepted_context(sop, Some(ts)).is_some());
     if !reusable {
         if let Some(o) = open.take() {
             o.association.release().await.ok();
         }
-        if let Err(outcome) = allowed_by_store(shared, sop, ts) {
+        if let Err(outcome) = allowed_by_store(shared, &peer, sop, ts) {
             return outcome;
         }
         let pair = (sop.to_string(), ts.to_string());
         known.retain(|k| k != &pair);
         known.insert(0, pair);
         known.truncate(MAX_PRESENTATION_CONTEXTS);
-        // Drop contexts the store no longer allows.
-        known.retain(|(s, t)| allowed_by_store(shared, s, t).is_ok());
-        let mut options = ScuOptions::new(
-            config.local_ae_title.as_str(),
-            config.remote_ae_title.as_str(),
-        );
+        // Drop contexts the store no longer allows (or does not allow for
+        // this remote).
+        known.retain(|(s, t)| allowed_by_store(shared, &peer, s, t).is_ok());
+        let mut options = ScuOptions::new(config.local_ae_title.as_str(), peer.ae_title.as_str());
         options.presentation_contexts = known
             .iter()
             .map(|(s, t)| ProposedContext {
@@ -301,9 +347,13 @@ async fn deliver(
         options.connect_timeout = config.connect_timeout.get();
         options.response_timeout = config.response_timeout.get();
         options.write_timeout = config.write_timeout.get();
-        let address = format!("{}:{}", config.host, config.port);
-        match scu::connect(&address, &options).await {
-            Ok(association) => *open = Some(Open { association }),
+        match scu::connect(&peer.address, &options).await {
+            Ok(association) => {
+                *open = Some(Open {
+                    association,
+                    peer: peer.clone(),
+                });
+            }
             Err(e) => return Outcome::Retry(e.to_string()),
         }
     }
@@ -323,7 +373,7 @@ async fn deliver(
         // Keep the association for the other contexts; this message fails.
         return Outcome::Fail(format!(
             "{} did not accept SOP class {} with transfer syntax {} ({why}); the message is not transcoded",
-            config.remote_ae_title,
+            peer.ae_title,
             crate::dimse::uids::uid_name_or_uid(sop),
             crate::dimse::uids::uid_name_or_uid(ts),
         ));
@@ -347,6 +397,11 @@ async fn deliver(
             ));
         }
     };
+    o.association.set_move_originator(
+        h.sub_operation
+            .as_ref()
+            .map(|s| (s.originator_ae_title.clone(), s.originator_message_id)),
+    );
     match o
         .association
         .store_from_file(sop, &h.sop_instance_uid, ts, file, 0, h.size)
@@ -373,20 +428,52 @@ async fn deliver(
     }
 }
 
+/// Where this message goes: the configured remote, or its move's
+/// destination in the AE directory (not there: it fails, with the reason;
+/// the directory unreadable: retried).
+fn peer(shared: &Shared, record: &MessageRecord) -> Result<Peer, Outcome> {
+    let config = &shared.config;
+    let directory = match &shared.remote {
+        Remote::Configured => {
+            return Ok(Peer {
+                ae_title: config.remote_ae_title.clone(),
+                address: format!("{}:{}", config.host, config.port),
+            });
+        }
+        Remote::MoveDestination(directory) => directory,
+    };
+    let Some(sub) = &record.header.sub_operation else {
+        return Err(Outcome::Fail(
+            "not a sub-operation of a C-MOVE: nowhere to send it".into(),
+        ));
+    };
+    let ae_title = AeTitle::new(&sub.destination)
+        .map_err(|e| Outcome::Fail(format!("move destination {:?}: {e}", sub.destination)))?;
+    match directory.get(&ae_title) {
+        Ok(Some(entry)) => Ok(Peer {
+            address: entry.address(),
+            ae_title,
+        }),
+        Ok(None) => Err(Outcome::Fail(format!(
+            "move destination {ae_title} is not in the AE directory of namespace {}; add it (switchboard ae add) and resend",
+            shared.cx.namespace
+        ))),
+        Err(e) => Err(Outcome::Retry(format!("cannot read the AE directory: {e}"))),
+    }
+}
+
 /// Whether the stored association (local → remote) lets us propose this
 /// SOP class with this transfer syntax; when not, the outcome: a retry when
 /// the store cannot be read (that may pass), a failure with the reason
 /// otherwise.
-fn allowed_by_store(shared: &Shared, sop: &str, ts: &str) -> Result<(), Outcome> {
-    let config = &shared.config;
-    let cx = &shared.cx;
-    let local: &AeTitle = &config.local_ae_title;
-    let remote: &AeTitle = &config.remote_ae_title;
-    let stored = cx
+fn allowed_by_store(shared: &Shared, peer: &Peer, sop: &str, ts: &str) -> Result<(), Outcome> {
+    let local: &AeTitle = &shared.config.local_ae_title;
+    let stored = shared
+        .cx
         .associations
-        .lookup(local, remote)
+        .lookup(local, &peer.ae_title)
         .map_err(|e| Outcome::Retry(format!("cannot read the stored association: {e}")))?;
-    allowed_by(stored.as_ref(), shared, sop, ts).map_err(Outcome::Fail)
+    allowed_by(stored.as_ref(), shared, &peer.ae_title, sop, ts).map_err(Outcome::Fail)
 }
 
 /// Whether a stored association lets us propose this SOP class with this
@@ -394,13 +481,13 @@ fn allowed_by_store(shared: &Shared, sop: &str, ts: &str) -> Result<(), Outcome>
 fn allowed_by(
     stored: Option<&crate::association::AssociationContext>,
     shared: &Shared,
+    remote: &AeTitle,
     sop: &str,
     ts: &str,
 ) -> Result<(), String> {
     let config = &shared.config;
     let cx = &shared.cx;
     let local: &AeTitle = &config.local_ae_title;
-    let remote: &AeTitle = &config.remote_ae_title;
     let stored = stored
         .ok_or_else(|| {
             format!(

@@ -63,6 +63,7 @@ async fn an_item_that_dies_is_started_again_after_a_pause_and_says_why() {
         wakers: Wakers::default(),
         grace: Duration::from_secs(1),
         listeners: Listeners::default(),
+        retrieves: crate::component::retrieves::Retrieves::default(),
     };
     let mut controller = Controller::new(shared, CancellationToken::new());
     let key = "an-item-that-dies";

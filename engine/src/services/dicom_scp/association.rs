@@ -180,7 +180,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         }
         self.discard_in_progress().await;
         if let Some(outstanding) = self.outstanding.take() {
-            outstanding.cancel.cancel();
+            // The answers' receiver goes first, so that the request sees
+            // its requester gone when it sees the cancel.
+            let Outstanding {
+                answers, cancel, ..
+            } = outstanding;
+            drop(answers);
+            cancel.cancel();
         }
         self.trace("closing socket");
     }

@@ -127,6 +127,13 @@ pub type IngestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), IngestError>>
 pub trait Ingest: Send + Sync + 'static {
     fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_>;
 
+    /// Whether a C-STORE with this Move Originator (AE title, Message ID),
+    /// if any, is taken in at all; one that is not is answered 0122H (SOP
+    /// class not supported) before its data set is written.
+    fn takes(&self, _move_originator: Option<(&str, u16)>) -> bool {
+        true
+    }
+
     /// Why nothing can be taken in now (low disk space, a failed sync), if
     /// so: a C-STORE is then answered A700H before its data set is written.
     fn refuses(&self) -> Option<String> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::config::DicomScpConfig;
 use super::hooks::{Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext};
 use super::listener::DicomScp;
+use crate::component::retrieves::Retrieve;
 use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Resource, RunningItem};
 use crate::message::{MessageHeader, now_ms};
 use crate::store::spool::SpooledData;
@@ -48,17 +49,14 @@ impl ItemConfig for DicomScpConfig {
 /// [`BuildError::Listen`] when the port cannot be bound.
 async fn build(config: &DicomScpConfig, cx: ItemContext) -> Result<RunningItem, BuildError> {
     // Instances go to the targets that take messages, never to a query
-    // operation; with none, C-STORE is refused.
+    // operation; with none, C-STORE is refused, unless it is a sub-operation
+    // of a C-MOVE through the engine (see `StoreIngest::takes`).
     let mut store_cx = cx.clone();
     store_cx
         .outputs
         .0
         .retain(|o| !cx.queries.iter().any(|(address, _)| address == &o.address));
-    let ingest: Option<Arc<dyn Ingest>> = if store_cx.outputs.0.is_empty() {
-        None
-    } else {
-        Some(Arc::new(StoreIngest { cx: store_cx }))
-    };
+    let ingest: Option<Arc<dyn Ingest>> = Some(Arc::new(StoreIngest { cx: store_cx }));
     let scp_cx = ScpContext {
         name: cx.name.to_string(),
         namespace: cx.namespace.clone(),
@@ -97,9 +95,22 @@ async fn build(config: &DicomScpConfig, cx: ItemContext) -> Result<RunningItem, 
     })
 }
 
-/// The SCP's C-STORE hook: persist durably, then answer 0000H.
+/// The SCP's C-STORE hook: persist durably, then answer 0000H. An instance
+/// whose Move Originator names a C-MOVE through the engine in progress is
+/// that move's sub-operation: it is queued for the move's targets, to go to
+/// its destination, instead of the service's.
 struct StoreIngest {
+    /// Its `outputs` are the service's targets that take messages.
     cx: ItemContext,
+}
+
+impl StoreIngest {
+    fn retrieve(&self, originator: Option<(&str, u16)>) -> Option<Arc<Retrieve>> {
+        let (ae_title, message_id) = originator?;
+        self.cx
+            .retrieves
+            .matching(&self.cx.namespace, ae_title, message_id)
+    }
 }
 
 impl Ingest for StoreIngest {
@@ -107,21 +118,42 @@ impl Ingest for StoreIngest {
         self.cx.bodies.refuses()
     }
 
+    fn takes(&self, move_originator: Option<(&str, u16)>) -> bool {
+        !self.cx.outputs.0.is_empty() || self.retrieve(move_originator).is_some()
+    }
+
     fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_> {
         Box::pin(async move {
+            let originator = instance.move_originator_ae_title.as_deref();
+            let retrieve = self.retrieve(originator.zip(instance.move_originator_message_id));
+            let sop_instance_uid = instance.sop_instance_uid.clone();
             let header = MessageHeader {
                 source: self.cx.address(),
                 received_at: now_ms(),
                 sop_class_uid: instance.sop_class_uid,
-                sop_instance_uid: instance.sop_instance_uid,
+                sop_instance_uid: instance.sop_instance_uid.clone(),
                 transfer_syntax: instance.transfer_syntax,
                 calling_ae_title: instance.calling_ae_title.to_string(),
                 called_ae_title: instance.called_ae_title.to_string(),
                 origin: instance.peer.to_string(),
                 size: instance.size,
                 body: String::new(),
+                sub_operation: retrieve.as_ref().map(|r| r.sub_operation.clone()),
             };
-            self.cx
+            let cx = match &retrieve {
+                Some(r) => ItemContext {
+                    outputs: r.outputs.clone(),
+                    ..self.cx.clone()
+                },
+                None if self.cx.outputs.0.is_empty() => {
+                    // The move ended while its data set arrived.
+                    return Err(IngestError::new(std::io::Error::other(
+                        "a sub-operation of a C-MOVE that is no longer in progress",
+                    )));
+                }
+                None => self.cx.clone(),
+            };
+            let taken = cx
                 .take_in_spooled(
                     &instance.spool_path,
                     data,
@@ -133,7 +165,11 @@ impl Ingest for StoreIngest {
                 .map_err(|e| {
                     tracing::error!(item = %self.cx.name, error = %e, "Could not store a received instance; answering A700.");
                     IngestError::new(e)
-                })
+                });
+            if let (Ok(()), Some(r)) = (&taken, &retrieve) {
+                r.received(&sop_instance_uid);
+            }
+            taken
         })
     }
 }

@@ -134,6 +134,7 @@ async fn take_in(config: &FileServiceConfig, cx: &ItemContext, path: &Path) {
         origin: path.display().to_string(),
         size: 0,
         body: String::new(),
+        sub_operation: None,
     };
     match cx
         .take_in_reader(reader, header, cx.outputs.addresses())

@@ -40,7 +40,10 @@ impl Handler for CStore {
                     "C-STORE-RQ for a SOP class other than its presentation context's; refusing."
                 );
                 Some(Status::SOP_CLASS_NOT_SUPPORTED)
-            } else if let Some(ingest) = &request.service.ingest {
+            } else if let Some(ingest) = request.service.ingest.as_ref().filter(|i| {
+                let originator = rq.move_originator_ae_title.as_deref();
+                i.takes(originator.zip(rq.move_originator_message_id))
+            }) {
                 ingest.refuses().map(|why| {
                     // Said once by whoever refuses; per message only here.
                     debug!(%why, "C-STORE-RQ refused: nothing can be taken in now.");
