@@ -308,6 +308,90 @@ async fn with_the_destination_down_the_move_reports_the_failures_within_its_tota
             "{uid}"
         );
     }
+
+    // The move is in the trace with its instances, each delivered now.
+    let shown = show_move(&engine).await;
+    assert_eq!(shown["retrieve"]["destination"], "STORESCP", "{shown:#}");
+    assert_eq!(shown["retrieve"]["status"], 0xA702, "{shown:#}");
+    let instances = shown["sub_operations"].as_array().unwrap();
+    assert_eq!(instances.len(), 6, "{shown:#}");
+    assert!(
+        instances.iter().all(|i| i["status"] == "delivered"),
+        "{shown:#}"
+    );
+}
+
+/// `messages show --json` of the (one) move in the trace.
+async fn show_move(engine: &TestEngine) -> serde_json::Value {
+    let ns = ["--namespace", "radiology"];
+    let list = engine.messages("radiology").await;
+    let id = list
+        .iter()
+        .find(|m| m["retrieve"].is_object())
+        .and_then(|m| m["id"].as_u64())
+        .unwrap_or_else(|| panic!("no move in {list:#?}"))
+        .to_string();
+    engine
+        .json(&[&ns[..], &["messages", "show", &id, "--json"]].concat())
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moves_instances_that_failed_for_good_are_listed_with_it_and_sent_again_by_resend() {
+    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let (qr, dest) = (qr_port.get(), dest_port.get());
+    let settings = "retry = { initial_delay = \"50ms\", max_delay = \"50ms\", max_attempts = 2 }\n";
+    let text = through_engine(port.get(), qr, dest, settings);
+    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let _dcmqrscp = dcmqrscp(
+        &engine.folder("qr"),
+        "QRSCP",
+        qr_port,
+        &[("ROUTER", port.get())],
+    )
+    .await;
+    let study = study_in_qrscp(&engine, qr, 3).await;
+
+    // Nobody at the destination: each instance fails after two attempts,
+    // and the answer lists them.
+    let moved = movescu(port.get(), "STORESCP", &study_of(&study[0].1), &[]).await;
+    let last = final_response(&moved);
+    assert!(last.contains("0xa702"), "{moved}\n{}", engine.log());
+    assert!(
+        last.contains("Failed Suboperations          : 3"),
+        "{moved}"
+    );
+    let shown = show_move(&engine).await;
+    let instances = shown["sub_operations"].as_array().unwrap();
+    assert_eq!(instances.len(), 3, "{shown:#}");
+    assert!(
+        instances.iter().all(|i| i["status"] == "failed"),
+        "{shown:#}"
+    );
+    let id = shown["id"].to_string();
+    let text = engine
+        .command(&["--namespace", "radiology", "messages", "show", &id])
+        .await;
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(
+        text.contains("Move:              STUDY level to STORESCP: 0 completed, 3 failed"),
+        "{text}"
+    );
+    assert!(text.contains("Instances:         3"), "{text}");
+
+    // The destination back, the failed ones are sent again.
+    let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
+    let ids: Vec<String> = instances.iter().map(|i| i["id"].to_string()).collect();
+    let mut resend = vec!["--namespace", "radiology", "messages", "resend"];
+    resend.extend(ids.iter().map(String::as_str));
+    let out = engine.command(&resend).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
+    destination.wait_for(&uids, &engine, "radiology").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,6 +474,7 @@ async fn a_cancelled_move_through_the_engine_ends_fe00_and_still_delivers_what_c
                 .unwrap_or_default()
                 .to_string()
         })
+        .filter(|uid| !uid.is_empty())
         .collect();
     assert!(!came.is_empty() && came.len() < 200, "{} came", came.len());
     destination.wait_for(&came, &engine, "radiology").await;

@@ -68,8 +68,20 @@ pub(super) fn show(
     } else {
         store.messages(namespace)?.get(id)?
     };
+    // A move lists its instances, as far as they are still stored.
+    let mut sub_operations = Vec::new();
+    if let Some(r) = &record.retrieve {
+        let messages = store.messages(&record.namespace)?;
+        for id in &r.sub_operations {
+            if let Ok(sub) = messages.get(*id) {
+                sub_operations.push((&sub).into());
+            }
+        }
+    }
+    let mut message: MessageView = record.into();
+    message.sub_operations = sub_operations;
     Ok(Response::Message {
-        message: Box::new(record.into()),
+        message: Box::new(message),
     })
 }
 

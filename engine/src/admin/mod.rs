@@ -48,7 +48,9 @@ pub use error::CommandError;
 pub use execute::execute;
 pub use server::{AdminServer, MAX_REQUEST_BODY, serve};
 pub use status::{EngineState, EngineStatus};
-pub use views::{AddressView, AssociationView, MessageView, QueryView};
+pub use views::{
+    AddressView, AssociationView, MessageView, QueryView, RetrieveView, SubOperationView,
+};
 
 use crate::ids::NamespaceId;
 use crate::store::{Store, StoreError};

@@ -8,7 +8,7 @@ use crate::association::{AeTitle, AssociationContext, PairKey, PresentationConte
 use crate::ids::NamespaceId;
 use crate::message::{
     Delivery, DeliveryStatus, ItemAddress, MessageHeader, MessageId, MessageRecord, QueryTrace,
-    TraceEvent,
+    RetrieveTrace, TraceEvent,
 };
 use crate::store::quarantine::{QuarantinedBody, QuarantinedRecord, RestoredBody};
 
@@ -46,6 +46,82 @@ pub struct MessageView {
     /// deliveries are its upstreams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<QueryView>,
+    /// A C-MOVE through the engine: what was asked and how it ended; its
+    /// delivery is its upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieve: Option<RetrieveView>,
+    /// A move's instances, each a message of its own, with their delivery
+    /// to the destination (filled by `messages show`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_operations: Vec<SubOperationView>,
+}
+
+/// A C-MOVE through the engine in the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetrieveView {
+    /// PATIENT, STUDY, SERIES or IMAGE.
+    pub level: String,
+    pub keys: Vec<QueryKeyView>,
+    pub destination: String,
+    /// Its instances' messages, in arrival order.
+    pub sub_operations: Vec<MessageId>,
+    pub completed: u32,
+    pub failed: u32,
+    pub warning: u32,
+    /// The final status sent to the requester.
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_comment: Option<String>,
+    pub duration_ms: u64,
+}
+
+/// One instance of a move: its message and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubOperationView {
+    pub id: MessageId,
+    pub sop_instance_uid: String,
+    pub status: DeliveryStatus,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<RetrieveTrace> for RetrieveView {
+    fn from(r: RetrieveTrace) -> Self {
+        Self {
+            level: r.level,
+            keys: r
+                .keys
+                .into_iter()
+                .map(|k| QueryKeyView {
+                    keyword: k.keyword,
+                    value: k.value,
+                })
+                .collect(),
+            destination: r.destination,
+            sub_operations: r.sub_operations,
+            completed: r.completed,
+            failed: r.failed,
+            warning: r.warning,
+            status: r.status,
+            error_comment: r.error_comment,
+            duration_ms: r.duration_ms,
+        }
+    }
+}
+
+impl From<&MessageRecord> for SubOperationView {
+    fn from(r: &MessageRecord) -> Self {
+        Self {
+            id: r.id,
+            sop_instance_uid: r.header.sop_instance_uid.clone(),
+            status: r.status(),
+            reason: r
+                .deliveries
+                .iter()
+                .find_map(|d| d.reason.clone().or(d.last_error.clone())),
+        }
+    }
 }
 
 /// A query in the trace.
@@ -153,6 +229,8 @@ impl From<MessageRecord> for MessageView {
             events: r.events.into_iter().map(Into::into).collect(),
             body_purged: r.body_purged,
             query: r.query.map(Into::into),
+            retrieve: r.retrieve.map(Into::into),
+            sub_operations: Vec::new(),
         }
     }
 }

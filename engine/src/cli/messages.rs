@@ -6,7 +6,9 @@
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
-use crate::admin::{self, MessageView, QueryView, Request, Response};
+use crate::admin::{
+    self, MessageView, QueryView, Request, Response, RetrieveView, SubOperationView,
+};
 use crate::component::HumanDuration;
 use crate::ids::NamespaceId;
 use crate::message::time::{format_time, parse_utc};
@@ -221,9 +223,13 @@ fn render_list(
                 row.push(m.namespace.to_string());
             }
             // A query's keys are patient data: the list names its level only.
-            let instance = match &m.query {
-                Some(q) => format!("(query: {} level, {} matches)", q.level, q.matches),
-                None => m.header.sop_instance_uid.clone(),
+            let instance = match (&m.query, &m.retrieve) {
+                (Some(q), _) => format!("(query: {} level, {} matches)", q.level, q.matches),
+                (_, Some(r)) => format!(
+                    "(move to {}: {} completed, {} failed)",
+                    r.destination, r.completed, r.failed
+                ),
+                _ => m.header.sop_instance_uid.clone(),
             };
             row.extend([
                 format_time(m.header.received_at),
@@ -284,9 +290,10 @@ fn render_show(m: &MessageView) -> String {
         h.called_ae_title,
         name(&h.sop_class_uid),
     );
-    match &m.query {
-        Some(q) => out.push_str(&render_query(q, &name(&h.transfer_syntax))),
-        None => out.push_str(&format!(
+    match (&m.query, &m.retrieve) {
+        (Some(q), _) => out.push_str(&render_query(q, &name(&h.transfer_syntax))),
+        (_, Some(r)) => out.push_str(&render_retrieve(r, &m.sub_operations)),
+        _ => out.push_str(&format!(
             "SOP instance UID:  {}\n\
              Transfer syntax:   {}\n\
              Size:              {} bytes{}\n",
@@ -300,7 +307,8 @@ fn render_show(m: &MessageView) -> String {
             },
         )),
     }
-    out.push_str(if m.query.is_some() {
+    let bodiless = m.query.is_some() || m.retrieve.is_some();
+    out.push_str(if bodiless {
         "Upstreams:\n"
     } else {
         "Deliveries:\n"
@@ -321,9 +329,7 @@ fn render_show(m: &MessageView) -> String {
         if let Some(e) = &d.last_error {
             out.push_str(&format!("\n    last error: {e}"));
         }
-        if m.query.is_some()
-            && let Some(r) = &d.reason
-        {
+        if bodiless && let Some(r) = &d.reason {
             out.push_str(&format!("\n    {r}"));
         }
         out.push('\n');
@@ -336,6 +342,51 @@ fn render_show(m: &MessageView) -> String {
             e.item.production,
             e.item.item,
             e.event
+        ));
+    }
+    out
+}
+
+/// What a move asked, how it ended, and where each instance stands.
+fn render_retrieve(r: &RetrieveView, instances: &[SubOperationView]) -> String {
+    let status = crate::dimse::Status(r.status);
+    let mut out = format!(
+        "Move:              {} level to {}: {} completed, {} failed, {} warning, final status {status}{}\n\
+         Took:              {} ms\n\
+         Keys:\n",
+        r.level,
+        r.destination,
+        r.completed,
+        r.failed,
+        r.warning,
+        r.error_comment
+            .as_ref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default(),
+        r.duration_ms,
+    );
+    for k in &r.keys {
+        if k.value.is_empty() {
+            out.push_str(&format!("  {} (returned)\n", k.keyword));
+        } else {
+            out.push_str(&format!("  {} = {}\n", k.keyword, k.value));
+        }
+    }
+    out.push_str(&format!(
+        "Instances:         {} (messages resend ID sends a failed one again)\n",
+        r.sub_operations.len()
+    ));
+    for i in instances {
+        out.push_str(&format!(
+            "  {}  {}  {}{}\n",
+            i.id,
+            i.sop_instance_uid,
+            i.status,
+            i.reason
+                .as_ref()
+                .filter(|_| i.status == DeliveryStatus::Failed)
+                .map(|why| format!(": {why}"))
+                .unwrap_or_default()
         ));
     }
     out

@@ -54,6 +54,8 @@ pub struct Counts {
     pub received: u32,
     /// The SOP Instance UIDs taken in and not yet delivered or failed.
     pub in_flight: std::collections::BTreeSet<String>,
+    /// The messages of the instances taken in, in arrival order.
+    pub messages: Vec<MessageId>,
     /// Delivered to the destination.
     pub delivered: u32,
     /// Delivered, with a warning status.
@@ -87,10 +89,12 @@ impl Retrieve {
         self.lock().clone()
     }
 
-    /// One more instance taken in (and queued for its targets).
-    pub fn received(&self, sop_instance_uid: &str) {
+    /// One more instance taken in (and queued for its targets), as the
+    /// message `id`.
+    pub fn received(&self, sop_instance_uid: &str, id: MessageId) {
         let mut counts = self.lock();
         counts.received += 1;
+        counts.messages.push(id);
         counts.in_flight.insert(sop_instance_uid.to_string());
         drop(counts);
         self.changed.notify_one();
@@ -236,8 +240,8 @@ mod tests {
                 .matching(&ns, "OTHER", first.message_id())
                 .is_none()
         );
-        found.received("1.2.3");
-        found.received("1.2.4");
+        found.received("1.2.3", MessageId(2));
+        found.received("1.2.4", MessageId(3));
         retrieves.ended(MessageId(1), "1.2.3", Delivery::Failed);
         retrieves.ended(MessageId(1), "1.2.4", Delivery::Delivered);
         let counts = first.retrieve.counts();

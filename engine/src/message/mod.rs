@@ -9,7 +9,8 @@
 //! - [`filter`]: [`MessageFilter`], what a listing asks for.
 //! - [`time`]: times of the trace written and read in UTC.
 //! - [`query`]: [`QueryTrace`], a query (C-FIND) as a message without a
-//!   body, one delivery per upstream.
+//!   body, one delivery per upstream; [`retrieve`]: [`RetrieveTrace`], a
+//!   C-MOVE through the engine likewise, with its instances.
 //! - [`queues`]: [`MessageQueues`], the one interface through which items
 //!   and the runtime reach messages and their queues; [`error`]:
 //!   [`MessageError`].
@@ -22,6 +23,7 @@ pub mod header;
 pub mod query;
 pub mod queues;
 pub mod record;
+pub mod retrieve;
 pub mod time;
 
 pub use error::MessageError;
@@ -30,6 +32,7 @@ pub use header::{ItemAddress, MessageHeader, MessageId, SubOperation, now_ms};
 pub use query::{QueryKey, QueryTrace, UpstreamOutcome};
 pub use queues::MessageQueues;
 pub use record::{Delivery, DeliveryStatus, MessageRecord, TraceEvent};
+pub use retrieve::{RetrieveTrace, UpstreamEnd};
 
 #[cfg(test)]
 mod tests;

@@ -151,11 +151,12 @@ impl MessageRecord {
             events,
             body_purged: false,
             query: Some(trace),
+            retrieve: None,
         }
     }
 
-    /// Whether the message has a body (a query has none).
+    /// Whether the message has a body (a query or a move has none).
     pub fn has_body(&self) -> bool {
-        self.query.is_none()
+        self.query.is_none() && self.retrieve.is_none()
     }
 }

@@ -115,6 +115,10 @@ pub struct MessageRecord {
     /// body (see [`super::query`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<super::query::QueryTrace>,
+    /// A C-MOVE through the engine: what was asked, how it ended, and its
+    /// instances. It has no body (see [`super::retrieve`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieve: Option<super::retrieve::RetrieveTrace>,
 }
 
 /// What [`MessageRecord::requeue`] found.
@@ -161,6 +165,7 @@ impl MessageRecord {
             header,
             body_purged: false,
             query: None,
+            retrieve: None,
         }
     }
 

@@ -168,6 +168,8 @@ mod tests {
             ],
             body_purged: false,
             query: None,
+            retrieve: None,
+            sub_operations: Vec::new(),
         };
         let t = layout(&m);
         assert_eq!(t.columns, ["IN", "ROUTER", "ARCHIVE"]);

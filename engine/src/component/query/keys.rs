@@ -53,7 +53,7 @@ pub(super) fn key_value(identifier: &[u8], transfer_syntax: &str, tag: Tag) -> O
 
 /// The level (WORKLIST for a worklist query, `?` when the identifier
 /// cannot be read or names none) and the keys, in the identifier's order.
-pub(super) fn summary(
+pub(crate) fn summary(
     sop_class_uid: &str,
     identifier: &[u8],
     transfer_syntax: &str,

@@ -206,5 +206,6 @@ mod keys;
 mod route;
 
 pub(crate) use in_turn::read_failed_uids;
+pub(crate) use keys::summary as identifier_summary;
 
 pub use route::Route;

@@ -20,14 +20,21 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use std::sync::Arc;
+
 use super::relay::{Relay, abandon, in_their_syntax};
-use crate::component::query::{RetrieveAnswer, RetrieveAnswers, RetrieveRequest};
+use crate::component::query::{
+    RetrieveAnswer, RetrieveAnswers, RetrieveRequest, identifier_summary,
+};
 use crate::component::retrieves::{Counts, Registered, Retrieve};
 use crate::component::{Output, Outputs};
 use crate::dimse::commands::{failed_uid_list, retrieve_status};
 use crate::dimse::scu::{self, RetrieveResponse};
 use crate::dimse::{Status, SubOperations};
-use crate::message::SubOperation;
+use crate::message::{
+    ItemAddress, MessageHeader, MessageId, MessageQueues, MessageRecord, RetrieveTrace,
+    SubOperation, UpstreamEnd, now_ms,
+};
 
 /// Starts the move from a task of its own.
 pub(super) fn retrieve(
@@ -36,12 +43,25 @@ pub(super) fn retrieve(
     answers: RetrieveAnswers,
     cancel: CancellationToken,
 ) {
+    let started = Instant::now();
+    let received_at = now_ms();
     let registered = register(relay, &request);
     let config = relay.config.clone();
     let setup = relay.options(&request.sop_class_uid, &request.transfer_syntax);
+    let trace = Trace {
+        messages: relay.messages.clone().ok(),
+        source: ItemAddress::new(relay.address.production.as_str(), request.service.as_str()),
+        target: relay.address.clone(),
+    };
     tokio::spawn(async move {
         let upstream = config.remote_ae_title.to_string();
-        let ended = match (registered, setup) {
+        let mut upstream_end = UpstreamEnd {
+            target: trace.target.clone(),
+            status: None,
+            error_comment: None,
+            duration_ms: 0,
+        };
+        let ended = match (&registered, setup) {
             (Ok(registered), Ok((address, options))) => {
                 let name = format!("{upstream}@{address}");
                 let move_ = Move {
@@ -49,21 +69,127 @@ pub(super) fn retrieve(
                     config: &config,
                     request: &request,
                     answers: &answers,
-                    registered: &registered,
+                    registered,
+                    started,
                 };
                 match scu::connect(&address, &options).await {
-                    Ok(assoc) => move_.run(assoc, &cancel).await,
+                    Ok(assoc) => move_.run(assoc, &cancel, &mut upstream_end).await,
                     Err(e) => Err(format!("{name}: {e}")),
                 }
             }
-            (Err(reason), _) | (_, Err(reason)) => Err(reason),
+            (Err(reason), _) => Err(reason.clone()),
+            (_, Err(reason)) => Err(reason),
         };
         let answer = ended.unwrap_or_else(|reason| {
             warn!(%upstream, %reason, "A C-MOVE through the engine could not be performed.");
+            upstream_end.error_comment = Some(reason.clone());
             RetrieveAnswer::unable_to_process(reason)
         });
+        let sub_operations = match &registered {
+            Ok(r) => r.retrieve.counts().messages,
+            Err(_) => Vec::new(),
+        };
+        let id = registered
+            .as_ref()
+            .ok()
+            .map(|r| r.retrieve.sub_operation.retrieve);
+        // In the trace before the answer: a requester that has its answer
+        // finds the move in `messages list`.
+        if let Some(id) = id {
+            let moved = (&request, &answer);
+            trace
+                .record(
+                    id,
+                    received_at,
+                    started,
+                    moved,
+                    sub_operations,
+                    upstream_end,
+                )
+                .await;
+        }
         answers.send(answer).await.ok();
     });
+}
+
+/// Where a move goes in the trace.
+struct Trace {
+    messages: Option<Arc<dyn MessageQueues>>,
+    /// The service that took the request.
+    source: ItemAddress,
+    /// The query operation.
+    target: ItemAddress,
+}
+
+impl Trace {
+    /// Writes the move (the request and its answer) into the trace, off
+    /// the runtime's threads. A failure costs the trace line, never the
+    /// answer.
+    async fn record(
+        self,
+        id: MessageId,
+        received_at: u64,
+        started: Instant,
+        (request, answer): (&RetrieveRequest, &RetrieveAnswer),
+        sub_operations: Vec<MessageId>,
+        upstream: UpstreamEnd,
+    ) {
+        let Some(messages) = self.messages else {
+            return;
+        };
+        let RetrieveAnswer::Done {
+            status,
+            sub_operations: counts,
+            error_comment,
+            ..
+        } = answer
+        else {
+            return;
+        };
+        let (level, keys) = identifier_summary(
+            &request.sop_class_uid,
+            &request.identifier,
+            &request.transfer_syntax,
+        );
+        let trace = RetrieveTrace {
+            level,
+            keys,
+            destination: request.move_destination.clone().unwrap_or_default(),
+            sub_operations,
+            completed: counts.completed.map_or(0, u32::from),
+            failed: counts.failed.map_or(0, u32::from),
+            warning: counts.warning.map_or(0, u32::from),
+            status: status.code(),
+            error_comment: error_comment.clone(),
+            duration_ms: millis(started.elapsed()),
+        };
+        let header = MessageHeader {
+            source: self.source,
+            received_at,
+            sop_class_uid: request.sop_class_uid.clone(),
+            sop_instance_uid: String::new(),
+            transfer_syntax: request.transfer_syntax.clone(),
+            calling_ae_title: request.calling_ae_title.to_string(),
+            called_ae_title: request.called_ae_title.to_string(),
+            origin: request.peer.to_string(),
+            size: request.identifier.len() as u64,
+            body: String::new(),
+            sub_operation: None,
+        };
+        let record =
+            MessageRecord::retrieve(id, messages.namespace().clone(), header, trace, &upstream);
+        let written = tokio::task::spawn_blocking(move || messages.record(&record)).await;
+        if let Err(e) = written
+            .map_err(|e| e.to_string())
+            .and_then(|w| w.map_err(|e| e.to_string()))
+        {
+            warn!(error = %e, "A C-MOVE could not be recorded in the trace.");
+        }
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The move, registered with a new id in the trace's numbering.
@@ -98,6 +224,7 @@ struct Move<'a> {
     request: &'a RetrieveRequest,
     answers: &'a RetrieveAnswers,
     registered: &'a Registered,
+    started: Instant,
 }
 
 /// What the upstream said last.
@@ -107,6 +234,8 @@ struct Upstream {
     counts: SubOperations,
     /// Its end: status, Error Comment, failed UIDs.
     end: Option<(Status, Option<String>, Vec<String>)>,
+    /// When it ended, from the request.
+    ended_after: Option<std::time::Duration>,
 }
 
 /// What woke the move.
@@ -124,6 +253,7 @@ impl Move<'_> {
         &self,
         mut assoc: super::pool::Upstream,
         cancel: &CancellationToken,
+        upstream_end: &mut UpstreamEnd,
     ) -> Result<RetrieveAnswer, String> {
         let (config, request, upstream) = (self.config, self.request, self.upstream);
         let sop = request.sop_class_uid.as_str();
@@ -232,6 +362,7 @@ impl Move<'_> {
                             .map(|list| crate::component::query::read_failed_uids(&list, &theirs))
                             .unwrap_or_default();
                         state.end = Some((response.rsp.status, response.rsp.error_comment, failed));
+                        state.ended_after = Some(self.started.elapsed());
                         if let Some(assoc) = open.take() {
                             // Released without making the requester wait.
                             tokio::spawn(async move {
@@ -242,6 +373,11 @@ impl Move<'_> {
                 }
             }
         }
+        if let Some((status, comment, _)) = &state.end {
+            upstream_end.status = Some(status.code());
+            upstream_end.error_comment.clone_from(comment);
+        }
+        upstream_end.duration_ms = millis(state.ended_after.unwrap_or(self.started.elapsed()));
         Ok(self.end(state, &retrieve.counts(), cancelled))
     }
 

@@ -161,15 +161,14 @@ impl Ingest for StoreIngest {
                     header,
                 )
                 .await
-                .map(|_| ())
                 .map_err(|e| {
                     tracing::error!(item = %self.cx.name, error = %e, "Could not store a received instance; answering A700.");
                     IngestError::new(e)
-                });
-            if let (Ok(()), Some(r)) = (&taken, &retrieve) {
-                r.received(&sop_instance_uid);
+                })?;
+            if let Some(r) = &retrieve {
+                r.received(&sop_instance_uid, taken);
             }
-            taken
+            Ok(())
         })
     }
 }
