@@ -14,10 +14,12 @@ use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, data_set_bytes, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomService, Production};
+use integration_tests::pynetdicom::start_qrscp_moving_to;
 use integration_tests::uids::{EXPLICIT, IMPLICIT};
 
 const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
 const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
+const PATIENT_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.1.2";
 
 /// MOVESCU asks ROUTER on `port`, which relays Study Root queries and moves
 /// to QRSCP on `qr` (from the AE directory), with `move = "<mode>"`, and
@@ -34,7 +36,7 @@ fn production_with(
     more: Vec<Association>,
     settings: &str,
 ) -> String {
-    let models = [STUDY_ROOT_FIND, STUDY_ROOT_MOVE];
+    let models = [STUDY_ROOT_FIND, STUDY_ROOT_MOVE, PATIENT_ROOT_MOVE];
     let syntaxes = [IMPLICIT, EXPLICIT];
     let mut production = Production::new()
         .association(Association::new("MOVESCU", "ROUTER", &models, &syntaxes))
@@ -478,4 +480,106 @@ async fn a_cancelled_move_through_the_engine_ends_fe00_and_still_delivers_what_c
         .collect();
     assert!(!came.is_empty() && came.len() < 200, "{} came", came.len());
     destination.wait_for(&came, &engine, "radiology").await;
+}
+
+/// `movescu -P` of everything of patient `ID-1` to STORESCP through ROUTER.
+async fn move_patient(port: u16) -> String {
+    let out = dcmtk_command("movescu")
+        .args([
+            "-P", "-d", "-aet", "MOVESCU", "-aec", "ROUTER", "-aem", "STORESCP",
+        ])
+        .args(["-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=ID-1"])
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_ct_and_mr_instances_moved_through_the_engine_arrive_identical_with_the_right_counts()
+ {
+    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let (qr, dest) = (qr_port.get(), dest_port.get());
+    let text = through_engine(port.get(), qr, dest, "");
+    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
+    let _dcmqrscp = dcmqrscp(
+        &engine.folder("qr"),
+        "QRSCP",
+        qr_port,
+        &[("ROUTER", port.get())],
+    )
+    .await;
+    let input = engine.folder("input");
+    let mut all = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 100, 32 * 1024);
+    // Explicit VR like the CTs: dcmqrscp would re-encode an implicit VR
+    // file for a store association that prefers explicit VR.
+    all.extend(write_instances(
+        &input,
+        "mr",
+        Modality::Mr,
+        EXPLICIT,
+        100,
+        32 * 1024,
+    ));
+    let files: Vec<PathBuf> = all.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("QRSCP", qr, &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 200, "{stored}");
+
+    let moved = move_patient(port.get()).await;
+    let last = final_response(&moved);
+    assert!(
+        last.contains("0x0000: Success"),
+        "{moved}\n{}",
+        engine.log()
+    );
+    assert!(
+        last.contains("Completed Suboperations       : 200"),
+        "{moved}"
+    );
+    assert!(
+        last.contains("Failed Suboperations          : 0"),
+        "{moved}"
+    );
+    let received = destination.received();
+    assert_eq!(received.len(), 200);
+    for (path, uid) in &all {
+        let got = received.get(uid).unwrap_or_else(|| panic!("{uid} missing"));
+        assert!(data_set_bytes(got) == data_set_bytes(path), "{uid} differs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_through_the_engine_from_pynetdicoms_qrscp_arrives_with_its_counts() {
+    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let (qr, dest) = (qr_port.get(), dest_port.get());
+    let text = through_engine(port.get(), qr, dest, "");
+    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
+    let _qrscp = start_qrscp_moving_to(
+        "QRSCP",
+        qr_port,
+        &engine.folder("qrscp"),
+        &[("ROUTER", port.get())],
+    )
+    .await;
+    let study = study_in_qrscp(&engine, qr, 10).await;
+    let moved = movescu(port.get(), "STORESCP", &study_of(&study[0].1), &[]).await;
+    let last = final_response(&moved);
+    assert!(
+        last.contains("0x0000: Success"),
+        "{moved}\n{}",
+        engine.log()
+    );
+    assert!(
+        last.contains("Completed Suboperations       : 10"),
+        "{moved}"
+    );
+    let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
+    let received = destination.received();
+    assert!(
+        uids.iter().all(|u| received.contains_key(u)),
+        "{received:?}"
+    );
 }

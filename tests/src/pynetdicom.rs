@@ -73,7 +73,30 @@ ae.start_server(("127.0.0.1", int(sys.argv[2])), block=True, evt_handlers=[(evt.
 /// qrscp`) as `ae_title` on `port`, keeping what it is sent in `folder`
 /// (an SQLite database and the instances).
 pub async fn start_qrscp(ae_title: &str, port: Port, folder: &Path) -> Peer {
+    start_qrscp_moving_to(ae_title, port, folder, &[]).await
+}
+
+/// [`start_qrscp`] that can move to `destinations` (AE title, port on
+/// 127.0.0.1), given in its configuration file.
+pub async fn start_qrscp_moving_to(
+    ae_title: &str,
+    port: Port,
+    folder: &Path,
+    destinations: &[(&str, u16)],
+) -> Peer {
     std::fs::create_dir_all(folder.join("instances")).expect("qrscp folder");
+    // Every key of its default.ini: it reads them all.
+    let mut ini = format!(
+        "[DEFAULT]\nae_title: {ae_title}\nport: {}\nmax_pdu: 16382\nacse_timeout: 30\n\
+         dimse_timeout: 30\nnetwork_timeout: 30\nbind_address:\ninstance_location: instances\n\
+         database_location: instances.sqlite\nlog_identifier: False\n",
+        port.get()
+    );
+    for (ae, port) in destinations {
+        ini.push_str(&format!("\n[{ae}]\naddress: 127.0.0.1\nport: {port}\n"));
+    }
+    let config = folder.join("qrscp.ini");
+    std::fs::write(&config, ini).expect("qrscp.ini");
     let with_sqlalchemy = std::process::Command::new(python())
         .args(["-c", "import sqlalchemy"])
         .output()
@@ -85,6 +108,8 @@ pub async fn start_qrscp(ae_title: &str, port: Port, folder: &Path) -> Peer {
     let mut command = Command::new(python());
     command
         .args(["-m", "pynetdicom", "qrscp", "--port", &port.to_string()])
+        .arg("--config")
+        .arg(&config)
         .args(["--ae-title", ae_title])
         .arg("--database-location")
         .arg(folder.join("instances.sqlite"))

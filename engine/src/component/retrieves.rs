@@ -42,6 +42,8 @@ pub struct Retrieve {
     pub sub_operation: SubOperation,
     /// Where its instances are queued: the operation's targets.
     pub outputs: Outputs,
+    /// The AE title of the upstream asked to perform it.
+    pub upstream: String,
     counts: Mutex<Counts>,
     /// Notified whenever a count changes.
     pub changed: Notify,
@@ -75,10 +77,11 @@ pub enum Delivery {
 }
 
 impl Retrieve {
-    pub fn new(sub_operation: SubOperation, outputs: Outputs) -> Self {
+    pub fn new(sub_operation: SubOperation, outputs: Outputs, upstream: &str) -> Self {
         Self {
             sub_operation,
             outputs,
+            upstream: upstream.to_string(),
             counts: Mutex::new(Counts::default()),
             changed: Notify::new(),
         }
@@ -174,19 +177,32 @@ impl Retrieves {
         })
     }
 
-    /// The move a C-STORE with this Move Originator belongs to.
+    /// The move a C-STORE with this Move Originator belongs to. Some
+    /// performers name themselves rather than the requester (pynetdicom
+    /// 3.0.4's qrscp): a move asked of that upstream under that Message ID
+    /// is matched too.
     pub fn matching(
         &self,
         namespace: &NamespaceId,
         originator: &str,
         message_id: u16,
     ) -> Option<Arc<Retrieve>> {
+        let originator = originator.trim();
         let key = Key {
             namespace: namespace.clone(),
-            originator: originator.trim().to_string(),
+            originator: originator.to_string(),
             message_id,
         };
-        self.lock().get(&key).cloned()
+        let map = self.lock();
+        map.get(&key).cloned().or_else(|| {
+            map.iter()
+                .find(|(k, r)| {
+                    &k.namespace == namespace
+                        && k.message_id == message_id
+                        && r.upstream == originator
+                })
+                .map(|(_, r)| r.clone())
+        })
     }
 
     /// A sub-operation of the move `retrieve` was delivered or failed for
@@ -220,6 +236,7 @@ mod tests {
                 originator_message_id: 7,
             },
             Outputs::default(),
+            "QR",
         )
     }
 
@@ -240,6 +257,8 @@ mod tests {
                 .matching(&ns, "OTHER", first.message_id())
                 .is_none()
         );
+        // A performer that names itself as Move Originator.
+        assert!(retrieves.matching(&ns, "QR", first.message_id()).is_some());
         found.received("1.2.3", MessageId(2));
         found.received("1.2.4", MessageId(3));
         retrieves.ended(MessageId(1), "1.2.3", Delivery::Failed);

@@ -209,6 +209,7 @@ fn register(relay: &Relay, request: &RetrieveRequest) -> Result<Registered, Stri
             address: relay.address.clone(),
             wake: relay.inbox.clone(),
         }]),
+        relay.config.remote_ae_title.as_str(),
     );
     let originator = relay.config.local_ae_title.as_str();
     relay
