@@ -1,0 +1,156 @@
+//! C-MOVE through Switchboard vs asked directly, in the same run: DCMTK's
+//! `dcmqrscp` holds one study of INSTANCES CT instances (64 KiB each);
+//! `movescu` moves it to a `storescp` either directly (dcmqrscp stores to
+//! it) or through the engine (dcmqrscp stores to the engine, which takes
+//! each instance in durably and forwards it; the final response comes once
+//! every instance reached the destination). Rounds alternate the two, from
+//! the same page-cache state (the same files, read by dcmqrscp each time);
+//! the destination's folder is emptied between moves. Prints each round's
+//! wall time and the ratio direct / through (1.0: as fast as direct).
+//!
+//! Usage (release build, with the engine built in the same profile):
+//! `cargo build --release -p switchboard-engine -p benches &&
+//!  target/release/move-bench [INSTANCES] [ROUNDS]`
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use integration_tests::dcmtk::{Archive, dcmqrscp, dcmtk_command, storescu};
+use integration_tests::engine_process::TestEngine;
+use integration_tests::instances::{Modality, write_instances};
+use integration_tests::net::Port;
+use integration_tests::production::{Association, DicomService, Production};
+use integration_tests::uids::{EXPLICIT, IMPLICIT};
+
+const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let instances: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(1000);
+    let rounds: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(3);
+    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let (qr, dest) = (qr_port.get(), dest_port.get());
+    let models = [STUDY_ROOT_MOVE];
+    let syntaxes = [EXPLICIT, IMPLICIT];
+    let text = format!(
+        "{}
+[[ae_directory]]
+ae_title = \"QRSCP\"
+host = \"127.0.0.1\"
+port = {qr}
+
+[[ae_directory]]
+ae_title = \"STORESCP\"
+host = \"127.0.0.1\"
+port = {dest}
+
+[operations.PACS]
+type = \"dicom-query\"
+remote_ae_title = \"QRSCP\"
+local_ae_title = \"ROUTER\"
+",
+        Production::new()
+            .association(Association::new("BENCH", "ROUTER", &models, &syntaxes))
+            .association(Association::new("ROUTER", "QRSCP", &models, &syntaxes))
+            .association(Association::storage("QRSCP", "ROUTER"))
+            .association(Association::storage("ROUTER", "STORESCP"))
+            .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["PACS"]))
+    );
+    let engine = TestEngine::start(&[("bench", "move", &text)]).await;
+    let destination_dir = engine.folder("destination");
+    // One process per association: the engine keeps its association to
+    // the destination open a few seconds after a move, which would hold a
+    // single-association storescp from the next direct move.
+    let _destination =
+        Archive::start_with("STORESCP", dest_port, &destination_dir, &["+B", "--fork"]).await;
+    let _dcmqrscp = dcmqrscp(
+        &engine.folder("qr"),
+        "QRSCP",
+        qr_port,
+        &[("STORESCP", dest), ("ROUTER", port.get())],
+    )
+    .await;
+    let study = write_instances(
+        &engine.folder("input"),
+        "ct",
+        Modality::Ct,
+        EXPLICIT,
+        instances,
+        64 * 1024,
+    );
+    let files: Vec<PathBuf> = study.iter().map(|(p, _)| p.clone()).collect();
+    ensure!(
+        storescu("QRSCP", qr, &files, &[]).await.acknowledged() == instances,
+        "could not fill dcmqrscp"
+    );
+    let series = study[0].1.rsplit_once('.').context("a UID")?.0.to_string();
+    let study_uid = format!("{series}.9");
+
+    println!("# C-MOVE of one study of {instances} CT instances (64 KiB), dcmqrscp → storescp");
+    println!("# round  direct      through the engine  direct/through");
+    let mut ratios = Vec::new();
+    // One warm-up of each, not counted.
+    for round in 0..=rounds {
+        let direct = timed_move(("QRSCP", qr), &study_uid, instances, &destination_dir).await?;
+        let through = timed_move(
+            ("ROUTER", port.get()),
+            &study_uid,
+            instances,
+            &destination_dir,
+        )
+        .await?;
+        if round == 0 {
+            continue;
+        }
+        let ratio = direct.as_secs_f64() / through.as_secs_f64();
+        ratios.push(ratio);
+        println!("  {round:>5}  {direct:>9.2?}  {through:>18.2?}  {ratio:>14.2}");
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("# median direct/through: {:.2}", ratios[ratios.len() / 2]);
+    Ok(())
+}
+
+/// Moves the study to STORESCP by asking `called` on `port`; the time until
+/// the final response, after checking that every instance arrived (then
+/// removed for the next move).
+async fn timed_move(
+    (called, port): (&str, u16),
+    study_uid: &str,
+    instances: usize,
+    destination: &std::path::Path,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = dcmtk_command("movescu")
+        .args(["-S", "-aet", "BENCH", "-aec", called, "-aem", "STORESCP"])
+        .args(["-k", "QueryRetrieveLevel=STUDY"])
+        .args(["-k", &format!("StudyInstanceUID={study_uid}")])
+        .args(["127.0.0.1", &port.to_string()])
+        .output()
+        .await?;
+    let took = started.elapsed();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "movescu via {called}: {text}");
+    // storescp --fork writes in its children: give the last one a moment.
+    let mut arrived: Vec<_> = Vec::new();
+    for _ in 0..50 {
+        arrived = std::fs::read_dir(destination)?.flatten().collect();
+        if arrived.len() == instances {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(
+        arrived.len() == instances,
+        "{} of {instances} instances arrived via {called}: {}",
+        arrived.len(),
+        text.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
+    for file in arrived {
+        std::fs::remove_file(file.path())?;
+    }
+    Ok(took)
+}
