@@ -381,6 +381,16 @@ async fn a_moves_instances_that_failed_for_good_are_listed_with_it_and_sent_agai
     );
     assert!(text.contains("Instances:         3"), "{text}");
 
+    // The move itself has nothing to send: it says what to resend.
+    let refused = engine
+        .command(&["--namespace", "radiology", "messages", "resend", &id])
+        .await;
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        !refused.status.success() && said.contains("is a C-MOVE: send its failed instances again"),
+        "{said}"
+    );
+
     // The destination back, the failed ones are sent again.
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
     let ids: Vec<String> = instances.iter().map(|i| i["id"].to_string()).collect();

@@ -15,6 +15,10 @@ pub enum MessageError {
     BodyPurged(MessageId),
     #[error("message {0} is a query: there is nothing to send again (the requester asks again)")]
     Query(MessageId),
+    #[error(
+        "message {0} is a C-MOVE: send its failed instances again instead (messages show {0} lists them)"
+    )]
+    Retrieve(MessageId),
     #[error("stored message {key} in namespace {namespace} cannot be read: {reason}")]
     Corrupt {
         namespace: NamespaceId,

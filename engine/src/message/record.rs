@@ -361,6 +361,9 @@ impl MessageRecord {
         if self.query.is_some() {
             return Err(MessageError::Query(self.id));
         }
+        if self.retrieve.is_some() {
+            return Err(MessageError::Retrieve(self.id));
+        }
         if self.body_purged {
             return Err(MessageError::BodyPurged(self.id));
         }

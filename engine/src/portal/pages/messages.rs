@@ -192,9 +192,10 @@ impl From<&MessageView> for Row {
     }
 }
 
-/// Whether a resend can queue it again (it has its body).
+/// Whether a resend can queue it again (it has its body; a query or a
+/// move has none).
 fn resendable(m: &MessageView) -> bool {
-    m.query.is_none() && !m.body_purged
+    m.query.is_none() && m.retrieve.is_none() && !m.body_purged
 }
 
 #[derive(Template)]
@@ -503,5 +504,78 @@ pub(in super::super) async fn resend_failed(
         }
         Ok(_) => super::unexpected(),
         Err(e) => super::failure(StatusCode::CONFLICT, "Not resent", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::SubOperationView;
+    use crate::message::{
+        DeliveryStatus, ItemAddress, MessageHeader, MessageRecord, RetrieveTrace, UpstreamEnd,
+    };
+
+    #[test]
+    fn a_move_shows_its_destination_counts_and_each_instance_with_a_link() {
+        let header = MessageHeader {
+            source: ItemAddress::new("p", "IN"),
+            received_at: 1_000,
+            sop_class_uid: "1.2.840.10008.5.1.4.1.2.2.2".into(),
+            sop_instance_uid: String::new(),
+            transfer_syntax: "1.2.840.10008.1.2".into(),
+            calling_ae_title: "VIEWER".into(),
+            called_ae_title: "ROUTER".into(),
+            origin: "127.0.0.1:4000".into(),
+            size: 20,
+            body: String::new(),
+            sub_operation: None,
+        };
+        let trace = RetrieveTrace {
+            level: "STUDY".into(),
+            keys: Vec::new(),
+            destination: "STORESCP".into(),
+            sub_operations: vec![MessageId(8)],
+            completed: 0,
+            failed: 1,
+            warning: 0,
+            status: 0xA702,
+            error_comment: None,
+            duration_ms: 12,
+        };
+        let upstream = UpstreamEnd {
+            target: ItemAddress::new("p", "PACS"),
+            status: Some(0),
+            error_comment: None,
+            duration_ms: 10,
+        };
+        let record = MessageRecord::retrieve(
+            MessageId(7),
+            NamespaceId::default(),
+            header,
+            trace,
+            &upstream,
+        );
+        let mut m: MessageView = record.into();
+        m.sub_operations = vec![SubOperationView {
+            id: MessageId(8),
+            sop_instance_uid: "1.2.3.4".into(),
+            status: DeliveryStatus::Failed,
+            reason: Some("connection refused".into()),
+        }];
+        assert!(!resendable(&m));
+        let page = Show {
+            received: String::new(),
+            sop_class: "",
+            deliveries: Vec::new(),
+            resendable: false,
+            trace: layout(&m),
+            note: None,
+            m,
+        };
+        let html = page.render().unwrap();
+        assert!(html.contains("STUDY level to STORESCP"), "{html}");
+        assert!(html.contains("<a href=\"/messages/8\">8</a>"), "{html}");
+        assert!(html.contains("connection refused"), "{html}");
+        assert!(!html.contains("SOP instance UID</dt>"), "{html}");
     }
 }
