@@ -202,3 +202,61 @@ async fn a_production_file_seeds_entries_that_are_absent_and_never_overwrites_an
     );
     assert_eq!(listed[1]["ae_title"], "PACS");
 }
+
+#[test]
+fn who_may_move_to_an_ae_is_kept_shown_changed_and_cleared() {
+    let data = DataDir::new();
+    data.run(&[
+        "ae",
+        "add",
+        "STORESCP",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "104",
+        "--move-caller",
+        "VIEWER",
+        "--move-caller",
+        "WORKSTATION",
+    ])
+    .ok();
+    let shown = data.run(&["ae", "show", "STORESCP"]).ok().stdout;
+    assert!(
+        shown.contains("May be moved to by: VIEWER, WORKSTATION"),
+        "{shown}"
+    );
+    let entry = json(&data.run(&["ae", "show", "STORESCP", "--json"]).ok().stdout);
+    assert_eq!(
+        entry["move_callers"],
+        serde_json::json!(["VIEWER", "WORKSTATION"])
+    );
+    // A description edit keeps the list; --move-caller replaces it.
+    data.run(&["ae", "edit", "STORESCP", "--description", "Viewer"])
+        .ok();
+    data.run(&["ae", "edit", "STORESCP", "--move-caller", "CT1"])
+        .ok();
+    let entry = json(&data.run(&["ae", "show", "STORESCP", "--json"]).ok().stdout);
+    assert_eq!(entry["move_callers"], serde_json::json!(["CT1"]));
+    assert_eq!(entry["description"], "Viewer");
+    data.run(&["ae", "edit", "STORESCP", "--any-caller"]).ok();
+    let entry = json(&data.run(&["ae", "show", "STORESCP", "--json"]).ok().stdout);
+    assert!(entry.get("move_callers").is_none(), "{entry}");
+    let refused = data
+        .run(&[
+            "ae",
+            "add",
+            "X",
+            "--host",
+            "h",
+            "--port",
+            "1",
+            "--move-caller",
+            "bad\\name",
+        ])
+        .fails();
+    assert!(
+        refused.stderr.contains("--move-caller"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -183,11 +183,16 @@ fn final_response(text: &str) -> &str {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_move_through_the_engine_to_a_destination_not_in_the_ae_directory_gets_a801_without_asking_upstream()
+async fn a_move_through_the_engine_to_a_destination_unknown_or_not_allowed_gets_a801_without_asking_upstream()
  {
     let (port, qr_port) = (Port::reserve(), Port::reserve());
     // Nothing listens on the upstream's port: it must not be needed.
     let text = production(port.get(), qr_port.get(), "through-engine", Vec::new());
+    // STORESCP takes moves from VIEWER only.
+    let text = format!(
+        "{text}\n[[ae_directory]]\nae_title = \"STORESCP\"\nhost = \"127.0.0.1\"\nport = 1\n\
+         move_callers = [\"VIEWER\"]\n"
+    );
     let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
     let refused = movescu(port.get(), "NOSUCHAE", "1.2.3.9", &[]).await;
     assert!(final_response(&refused).contains("0xa801"), "{refused}");
@@ -196,6 +201,15 @@ async fn a_move_through_the_engine_to_a_destination_not_in_the_ae_directory_gets
         "the Error Comment says why: {refused}"
     );
     assert!(engine.log().contains("C-MOVE refused"), "{}", engine.log());
+    let not_allowed = movescu(port.get(), "STORESCP", "1.2.3.9", &[]).await;
+    assert!(
+        final_response(&not_allowed).contains("0xa801"),
+        "{not_allowed}"
+    );
+    assert!(
+        not_allowed.contains("MOVESCU may not move to STORESCP"),
+        "the Error Comment says why: {not_allowed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -210,6 +210,9 @@ pub enum Request {
         port: Option<u16>,
         #[serde(default)]
         description: Option<String>,
+        /// The callers that may move to it (empty: any).
+        #[serde(default)]
+        move_callers: Option<Vec<AeTitle>>,
     },
     /// Removes an entry.
     AeDelete { ae_title: AeTitle },

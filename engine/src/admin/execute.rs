@@ -330,8 +330,9 @@ pub fn execute(
             host,
             port,
             description,
+            move_callers,
         } => {
-            if host.is_none() && port.is_none() && description.is_none() {
+            if host.is_none() && port.is_none() && description.is_none() && move_callers.is_none() {
                 return Err(CommandError::NothingToEditAe);
             }
             let entry = store.ae_directory(namespace).update(&ae_title, |e| {
@@ -343,6 +344,9 @@ pub fn execute(
                 }
                 if let Some(description) = &description {
                     e.description.clone_from(description);
+                }
+                if let Some(callers) = &move_callers {
+                    e.move_callers.clone_from(callers);
                 }
             })?;
             Ok(Response::AeEdited { entry })

@@ -1,5 +1,6 @@
 //! The AE directory of a namespace: where each application entity the
-//! engine calls is on the network (AE title → host, port, description).
+//! engine calls is on the network (AE title → host, port, description),
+//! and, as a C-MOVE destination, who may move to it.
 //! Query operations and C-MOVE destinations resolve remote AE titles
 //! through it. Pure logic: the entry and its rules.
 
@@ -22,6 +23,10 @@ pub struct AeEntry {
     pub port: u16,
     #[serde(default)]
     pub description: String,
+    /// As a C-MOVE destination: the calling AE titles that may move to it
+    /// (besides itself); empty: any caller the service accepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub move_callers: Vec<AeTitle>,
 }
 
 /// A value the directory refuses, with the value and the rule it breaks.
@@ -53,9 +58,18 @@ impl AeEntry {
             host: host.to_string(),
             port,
             description: description.to_string(),
+            move_callers: Vec::new(),
         };
         entry.check()?;
         Ok(entry)
+    }
+
+    /// Whether `caller` may move instances to this AE: it is in
+    /// `move_callers`, the list is empty, or it moves to itself.
+    pub fn may_move_here(&self, caller: &AeTitle) -> bool {
+        self.move_callers.is_empty()
+            || self.move_callers.contains(caller)
+            || *caller == self.ae_title
     }
 
     /// Checks every field (an entry read from JSON or a production file).

@@ -59,6 +59,10 @@ pub struct AddArgs {
     /// Description, at most 254 characters.
     #[arg(long, default_value = "")]
     pub description: String,
+    /// As a C-MOVE destination: a calling AE title that may move to it
+    /// (repeat for several; none: any caller the service accepts).
+    #[arg(long = "move-caller", value_name = "AET")]
+    pub move_callers: Vec<AeTitle>,
     /// Replace the entry of an AE title that has one.
     #[arg(long)]
     pub overwrite: bool,
@@ -75,6 +79,17 @@ pub struct EditArgs {
     pub port: Option<u16>,
     #[arg(long)]
     pub description: Option<String>,
+    /// The calling AE titles that may move to it, replacing the list
+    /// (repeat for several).
+    #[arg(
+        long = "move-caller",
+        value_name = "AET",
+        conflicts_with = "any_caller"
+    )]
+    pub move_callers: Vec<AeTitle>,
+    /// Let any caller the service accepts move to it (clears the list).
+    #[arg(long)]
+    pub any_caller: bool,
 }
 
 /// Runs an `ae` command.
@@ -85,8 +100,9 @@ pub struct EditArgs {
 pub async fn run(global: &GlobalArgs, args: AeArgs) -> anyhow::Result<()> {
     let (request, json) = match args.command {
         AeCommand::Add(a) => {
-            let entry = AeEntry::new(a.ae_title, &a.host, a.port, &a.description)
+            let mut entry = AeEntry::new(a.ae_title, &a.host, a.port, &a.description)
                 .map_err(|e| anyhow::anyhow!("{e}\nnothing was added"))?;
+            entry.move_callers = a.move_callers;
             let overwrite = a.overwrite;
             (Request::AeAdd { entry, overwrite }, false)
         }
@@ -98,6 +114,8 @@ pub async fn run(global: &GlobalArgs, args: AeArgs) -> anyhow::Result<()> {
                 host: a.host,
                 port: a.port,
                 description: a.description,
+                move_callers: (a.any_caller || !a.move_callers.is_empty())
+                    .then_some(a.move_callers),
             },
             false,
         ),
@@ -134,7 +152,14 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
         ),
         Response::AeEdited { entry } => format!("Changed AE {entry}.\n"),
         Response::AeDeleted { entry } => format!("Deleted AE {entry}.\n"),
-        Response::AeShown { entry } => table(std::slice::from_ref(entry)),
+        Response::AeShown { entry } => {
+            let mut text = table(std::slice::from_ref(entry));
+            if !entry.move_callers.is_empty() {
+                let callers: Vec<&str> = entry.move_callers.iter().map(AeTitle::as_str).collect();
+                text.push_str(&format!("May be moved to by: {}\n", callers.join(", ")));
+            }
+            text
+        }
         Response::AeEntries { entries } if entries.is_empty() => format!(
             "The AE directory of namespace {namespace} is empty; add an AE with `switchboard ae add AET --host HOST --port PORT`.\n"
         ),

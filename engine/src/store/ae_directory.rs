@@ -15,6 +15,8 @@ struct RecordV1 {
     host: String,
     port: u16,
     description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    move_callers: Vec<AeTitle>,
 }
 
 /// The AE directory of one namespace. Cheap to clone; every method blocks.
@@ -174,6 +176,7 @@ impl AeDirectory {
             host: r.host,
             port: r.port,
             description: r.description,
+            move_callers: r.move_callers,
         };
         entry.check().map_err(|e| corrupt(e.to_string()))?;
         Ok(entry)
@@ -186,6 +189,7 @@ fn encode(entry: &AeEntry) -> Result<Vec<u8>, StoreError> {
         host: entry.host.clone(),
         port: entry.port,
         description: entry.description.clone(),
+        move_callers: entry.move_callers.clone(),
     };
     versioned::encode(&record).map_err(|e| StoreError::Corrupt {
         namespace: NamespaceId::default(),

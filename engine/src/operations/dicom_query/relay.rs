@@ -167,13 +167,18 @@ impl Query for Relay {
 
 impl Relay {
     /// The end of a move whose destination is not in the namespace's AE
-    /// directory: A801H at once, before anything goes upstream.
+    /// directory, or whose caller may not move there: A801H at once, before
+    /// anything goes upstream.
     fn unknown_destination(&self, request: &RetrieveRequest) -> Option<RetrieveAnswer> {
         let destination = request.move_destination.as_deref()?;
         let why = match AeTitle::new(destination) {
             Err(e) => format!("{destination:?} is not an AE title: {e}"),
             Ok(title) => match self.directory.get(&title) {
-                Ok(Some(_)) => return None,
+                Ok(Some(entry)) if entry.may_move_here(&request.calling_ae_title) => return None,
+                Ok(Some(_)) => format!(
+                    "{} may not move to {title}: not among its move callers in the AE directory",
+                    request.calling_ae_title
+                ),
                 Ok(None) => format!(
                     "{title} is not in the AE directory of namespace {}; add it (switchboard ae add)",
                     self.namespace

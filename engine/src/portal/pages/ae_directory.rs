@@ -215,14 +215,28 @@ pub(in super::super) async fn change(
         match AeEntry::new(ae_title, &entry_form.host, port, &entry_form.description) {
             Err(e) => entry_form.description_error = e.to_string(),
             Ok(entry) => {
-                let request = Request::AeAdd {
-                    entry,
-                    overwrite: form.get("existing") == Some("yes"),
+                // An edit changes the form's fields only: what the page
+                // does not show (who may move to it) is kept.
+                let request = if form.get("existing") == Some("yes") {
+                    Request::AeEdit {
+                        ae_title: entry.ae_title,
+                        host: Some(entry.host),
+                        port: Some(entry.port),
+                        description: Some(entry.description),
+                        move_callers: None,
+                    }
+                } else {
+                    Request::AeAdd {
+                        entry,
+                        overwrite: false,
+                    }
                 };
                 match portal.admin.ask(ns.clone(), request).await {
-                    Ok(AdminResponse::AeAdded { entry, replaced }) => {
-                        let done = if replaced { "Saved" } else { "Added" };
-                        return back(&format!("{done} {entry}."));
+                    Ok(AdminResponse::AeAdded { entry, .. }) => {
+                        return back(&format!("Added {entry}."));
+                    }
+                    Ok(AdminResponse::AeEdited { entry }) => {
+                        return back(&format!("Saved {entry}."));
                     }
                     Ok(_) => return back(""),
                     Err(e) => entry_form.error = e.message,
