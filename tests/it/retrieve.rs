@@ -13,6 +13,7 @@ use integration_tests::dcmtk::{Archive, dcmqrscp, dcmtk_command, storescu};
 use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, data_set_bytes, write_instances};
 use integration_tests::net::Port;
+use integration_tests::peer::Peer;
 use integration_tests::production::{Association, DicomService, Production};
 use integration_tests::pynetdicom::start_qrscp_moving_to;
 use integration_tests::uids::{EXPLICIT, IMPLICIT};
@@ -215,19 +216,14 @@ async fn a_move_through_the_engine_to_a_destination_unknown_or_not_allowed_gets_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_move_through_the_engine_reaches_a_destination_the_upstream_does_not_know_whole_with_its_counts()
  {
-    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
-    let (qr, dest) = (qr_port.get(), dest_port.get());
-    let text = through_engine(port.get(), qr, dest, "");
-    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let Rig {
+        engine,
+        port,
+        qr,
+        dest_port,
+        dcmqrscp: _dcmqrscp,
+    } = Rig::start("").await;
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
-    // The upstream knows only the engine.
-    let _dcmqrscp = dcmqrscp(
-        &engine.folder("qr"),
-        "QRSCP",
-        qr_port,
-        &[("ROUTER", port.get())],
-    )
-    .await;
     let input = engine.folder("input");
     let study = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 12, 4096);
     let files: Vec<PathBuf> = study.iter().map(|(p, _)| p.clone()).collect();
@@ -264,6 +260,35 @@ async fn a_move_through_the_engine_reaches_a_destination_the_upstream_does_not_k
     );
 }
 
+/// An engine that moves through itself, from QRSCP (`dcmqrscp` on `qr`,
+/// which knows only the engine) to STORESCP on `dest_port` (not started),
+/// with these settings of its query operation.
+struct Rig {
+    engine: TestEngine,
+    port: Port,
+    qr: u16,
+    dest_port: Port,
+    dcmqrscp: Peer,
+}
+
+impl Rig {
+    async fn start(settings: &str) -> Self {
+        let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+        let qr = qr_port.get();
+        let text = through_engine(port.get(), qr, dest_port.get(), settings);
+        let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+        let upstream = engine.folder("qr");
+        let dcmqrscp = dcmqrscp(&upstream, "QRSCP", qr_port, &[("ROUTER", port.get())]).await;
+        Self {
+            engine,
+            port,
+            qr,
+            dest_port,
+            dcmqrscp,
+        }
+    }
+}
+
 /// A study of `n` CT instances stored into `dcmqrscp` on `qr`: (file, UID).
 async fn study_in_qrscp(engine: &TestEngine, qr: u16, n: usize) -> Vec<(PathBuf, String)> {
     let study = write_instances(
@@ -283,19 +308,15 @@ async fn study_in_qrscp(engine: &TestEngine, qr: u16, n: usize) -> Vec<(PathBuf,
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_destination_down_the_move_reports_the_failures_within_its_total_timeout_and_delivers_everything_later()
  {
-    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
-    let (qr, dest) = (qr_port.get(), dest_port.get());
     let settings = "total_timeout = \"3s\"\nidle_timeout = \"2s\"\n\
                     retry = { initial_delay = \"100ms\", max_delay = \"200ms\" }\n";
-    let text = through_engine(port.get(), qr, dest, settings);
-    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
-    let _dcmqrscp = dcmqrscp(
-        &engine.folder("qr"),
-        "QRSCP",
-        qr_port,
-        &[("ROUTER", port.get())],
-    )
-    .await;
+    let Rig {
+        engine,
+        port,
+        qr,
+        dest_port,
+        dcmqrscp: _dcmqrscp,
+    } = Rig::start(settings).await;
     let study = study_in_qrscp(&engine, qr, 6).await;
 
     // STORESCP is down: the answer comes within the total timeout, with
@@ -354,18 +375,14 @@ async fn show_move(engine: &TestEngine) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_moves_instances_that_failed_for_good_are_listed_with_it_and_sent_again_by_resend() {
-    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
-    let (qr, dest) = (qr_port.get(), dest_port.get());
     let settings = "retry = { initial_delay = \"50ms\", max_delay = \"50ms\", max_attempts = 2 }\n";
-    let text = through_engine(port.get(), qr, dest, settings);
-    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
-    let _dcmqrscp = dcmqrscp(
-        &engine.folder("qr"),
-        "QRSCP",
-        qr_port,
-        &[("ROUTER", port.get())],
-    )
-    .await;
+    let Rig {
+        engine,
+        port,
+        qr,
+        dest_port,
+        dcmqrscp: _dcmqrscp,
+    } = Rig::start(settings).await;
     let study = study_in_qrscp(&engine, qr, 3).await;
 
     // Nobody at the destination: each instance fails after two attempts,
@@ -422,17 +439,13 @@ async fn a_moves_instances_that_failed_for_good_are_listed_with_it_and_sent_agai
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_in_the_middle_of_a_move_loses_nothing_the_engine_acknowledged_to_the_upstream() {
-    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
-    let (qr, dest) = (qr_port.get(), dest_port.get());
-    let text = through_engine(port.get(), qr, dest, "");
-    let mut engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
-    let _dcmqrscp = dcmqrscp(
-        &engine.folder("qr"),
-        "QRSCP",
-        qr_port,
-        &[("ROUTER", port.get())],
-    )
-    .await;
+    let Rig {
+        mut engine,
+        port,
+        qr,
+        dest_port,
+        dcmqrscp: _dcmqrscp,
+    } = Rig::start("").await;
     let study = study_in_qrscp(&engine, qr, 20).await;
 
     // The destination is down, so the move waits with every instance taken
@@ -465,18 +478,14 @@ async fn kill_9_in_the_middle_of_a_move_loses_nothing_the_engine_acknowledged_to
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_move_through_the_engine_ends_fe00_and_still_delivers_what_came() {
-    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
-    let (qr, dest) = (qr_port.get(), dest_port.get());
-    let text = through_engine(port.get(), qr, dest, "");
-    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let Rig {
+        engine,
+        port,
+        qr,
+        dest_port,
+        dcmqrscp: _dcmqrscp,
+    } = Rig::start("").await;
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
-    let _dcmqrscp = dcmqrscp(
-        &engine.folder("qr"),
-        "QRSCP",
-        qr_port,
-        &[("ROUTER", port.get())],
-    )
-    .await;
     let study = study_in_qrscp(&engine, qr, 200).await;
 
     let cancelled = movescu(
@@ -523,18 +532,14 @@ async fn move_patient(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hundred_ct_and_mr_instances_moved_through_the_engine_arrive_identical_with_the_right_counts()
  {
-    let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
-    let (qr, dest) = (qr_port.get(), dest_port.get());
-    let text = through_engine(port.get(), qr, dest, "");
-    let engine = TestEngine::start(&[("radiology", "retrieve", &text)]).await;
+    let Rig {
+        engine,
+        port,
+        qr,
+        dest_port,
+        dcmqrscp: _dcmqrscp,
+    } = Rig::start("").await;
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
-    let _dcmqrscp = dcmqrscp(
-        &engine.folder("qr"),
-        "QRSCP",
-        qr_port,
-        &[("ROUTER", port.get())],
-    )
-    .await;
     let input = engine.folder("input");
     let mut all = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 100, 32 * 1024);
     // Explicit VR like the CTs: dcmqrscp would re-encode an implicit VR

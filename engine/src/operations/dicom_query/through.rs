@@ -16,11 +16,11 @@
 //! requester whose association ends is not waited for: the move goes on
 //! upstream, and everything it brings is delivered.
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-
-use std::sync::Arc;
 
 use super::relay::{Relay, abandon, in_their_syntax};
 use crate::component::query::{
@@ -304,6 +304,8 @@ impl Move<'_> {
                     }
                 }
             }
+            // Idle: nothing from the upstream, nor any instance arriving or
+            // delivered, for idle_timeout.
             let idle = Instant::now() + config.idle_timeout.get();
             let event = tokio::select! {
                 () = cancel.cancelled(), if !cancelled => Event::Cancel,

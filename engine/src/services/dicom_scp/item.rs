@@ -131,7 +131,7 @@ impl Ingest for StoreIngest {
                 source: self.cx.address(),
                 received_at: now_ms(),
                 sop_class_uid: instance.sop_class_uid,
-                sop_instance_uid: instance.sop_instance_uid.clone(),
+                sop_instance_uid: instance.sop_instance_uid,
                 transfer_syntax: instance.transfer_syntax,
                 calling_ae_title: instance.calling_ae_title.to_string(),
                 called_ae_title: instance.called_ae_title.to_string(),
