@@ -175,6 +175,25 @@ async fn a_move_relayed_as_is_arrives_whole_with_its_counts_and_unknown_destinat
         "{}",
         engine.log()
     );
+    // Each move is in the trace, without instances (none came through).
+    let moves: Vec<serde_json::Value> = engine
+        .messages("radiology")
+        .await
+        .into_iter()
+        .filter(|m| m["retrieve"].is_object())
+        .collect();
+    let statuses: Vec<u64> = moves
+        .iter()
+        .map(|m| m["retrieve"]["status"].as_u64().unwrap_or_default())
+        .collect();
+    // Newest first.
+    assert_eq!(statuses, [0xFE00, 0xA801, 0x0000], "{moves:#?}");
+    assert!(
+        moves.iter().all(|m| m["retrieve"]["sub_operations"]
+            .as_array()
+            .is_some_and(Vec::is_empty)),
+        "{moves:#?}"
+    );
 }
 
 /// What `movescu -d` printed of the final response.

@@ -15,5 +15,6 @@ mod pool;
 mod relay;
 mod retrieve;
 mod through;
+mod trace;
 
 pub use config::DicomQueryConfig;

@@ -4,15 +4,18 @@
 //! requester as they come, C-CANCEL goes upstream, and the final response
 //! (with its Failed SOP Instance UID List) ends it. An upstream that is
 //! down, refuses or goes silent ends the move with C001 (unable to process)
-//! and the reason, never a hang.
+//! and the reason, never a hang. The move is in the trace, without
+//! instances (none passes through the engine).
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::relay::{Relay, abandon, in_their_syntax, reencode};
+use super::trace::{Trace, millis};
 use crate::component::query::{RetrieveAnswer, RetrieveAnswers, RetrieveRequest};
 use crate::dimse::scu;
+use crate::message::{UpstreamEnd, now_ms};
 
 /// Starts relaying `request` upstream from a task of its own.
 pub(super) fn as_is(
@@ -23,6 +26,9 @@ pub(super) fn as_is(
 ) {
     let config = relay.config.clone();
     let setup = relay.options(&request.sop_class_uid, &request.transfer_syntax);
+    let (started, received_at) = (Instant::now(), now_ms());
+    let trace = Trace::new(relay, &request);
+    let id = trace.next_id();
     tokio::spawn(async move {
         let upstream = config.remote_ae_title.to_string();
         let done = match setup {
@@ -37,14 +43,39 @@ pub(super) fn as_is(
             }
             Err(reason) => Err(reason),
         };
+        let mut upstream_end = UpstreamEnd {
+            target: trace.target().clone(),
+            status: None,
+            error_comment: None,
+            duration_ms: millis(started.elapsed()),
+        };
         let answer = match done {
-            Ok(Some(answer)) => answer,
+            Ok(Some(answer)) => {
+                if let RetrieveAnswer::Done {
+                    status,
+                    error_comment,
+                    ..
+                } = &answer
+                {
+                    upstream_end.status = Some(status.code());
+                    upstream_end.error_comment.clone_from(error_comment);
+                }
+                answer
+            }
             Ok(None) => return,
             Err(reason) => {
                 warn!(%upstream, %reason, "A C-MOVE could not be relayed.");
+                upstream_end.error_comment = Some(reason.clone());
                 RetrieveAnswer::unable_to_process(reason)
             }
         };
+        // No instance passes through the engine: the move has none.
+        if let Some(id) = id {
+            let moved = (&request, &answer);
+            trace
+                .record(id, received_at, started, moved, Vec::new(), upstream_end)
+                .await;
+        }
         answers.send(answer).await.ok();
     });
 }

@@ -16,25 +16,19 @@
 //! requester whose association ends is not waited for: the move goes on
 //! upstream, and everything it brings is delivered.
 
-use std::sync::Arc;
-
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::relay::{Relay, abandon, in_their_syntax};
-use crate::component::query::{
-    RetrieveAnswer, RetrieveAnswers, RetrieveRequest, identifier_summary,
-};
+use super::trace::{Trace, millis};
+use crate::component::query::{RetrieveAnswer, RetrieveAnswers, RetrieveRequest};
 use crate::component::retrieves::{Counts, Registered, Retrieve};
 use crate::component::{Output, Outputs};
 use crate::dimse::commands::{failed_uid_list, retrieve_status};
 use crate::dimse::scu::{self, RetrieveResponse};
 use crate::dimse::{Status, SubOperations};
-use crate::message::{
-    ItemAddress, MessageHeader, MessageId, MessageQueues, MessageRecord, RetrieveTrace,
-    SubOperation, UpstreamEnd, now_ms,
-};
+use crate::message::{SubOperation, UpstreamEnd, now_ms};
 
 /// Starts the move from a task of its own.
 pub(super) fn retrieve(
@@ -48,15 +42,11 @@ pub(super) fn retrieve(
     let registered = register(relay, &request);
     let config = relay.config.clone();
     let setup = relay.options(&request.sop_class_uid, &request.transfer_syntax);
-    let trace = Trace {
-        messages: relay.messages.clone().ok(),
-        source: ItemAddress::new(relay.address.production.as_str(), request.service.as_str()),
-        target: relay.address.clone(),
-    };
+    let trace = Trace::new(relay, &request);
     tokio::spawn(async move {
         let upstream = config.remote_ae_title.to_string();
         let mut upstream_end = UpstreamEnd {
-            target: trace.target.clone(),
+            target: trace.target().clone(),
             status: None,
             error_comment: None,
             duration_ms: 0,
@@ -110,86 +100,6 @@ pub(super) fn retrieve(
         }
         answers.send(answer).await.ok();
     });
-}
-
-/// Where a move goes in the trace.
-struct Trace {
-    messages: Option<Arc<dyn MessageQueues>>,
-    /// The service that took the request.
-    source: ItemAddress,
-    /// The query operation.
-    target: ItemAddress,
-}
-
-impl Trace {
-    /// Writes the move (the request and its answer) into the trace, off
-    /// the runtime's threads. A failure costs the trace line, never the
-    /// answer.
-    async fn record(
-        self,
-        id: MessageId,
-        received_at: u64,
-        started: Instant,
-        (request, answer): (&RetrieveRequest, &RetrieveAnswer),
-        sub_operations: Vec<MessageId>,
-        upstream: UpstreamEnd,
-    ) {
-        let Some(messages) = self.messages else {
-            return;
-        };
-        let RetrieveAnswer::Done {
-            status,
-            sub_operations: counts,
-            error_comment,
-            ..
-        } = answer
-        else {
-            return;
-        };
-        let (level, keys) = identifier_summary(
-            &request.sop_class_uid,
-            &request.identifier,
-            &request.transfer_syntax,
-        );
-        let trace = RetrieveTrace {
-            level,
-            keys,
-            destination: request.move_destination.clone().unwrap_or_default(),
-            sub_operations,
-            completed: counts.completed.map_or(0, u32::from),
-            failed: counts.failed.map_or(0, u32::from),
-            warning: counts.warning.map_or(0, u32::from),
-            status: status.code(),
-            error_comment: error_comment.clone(),
-            duration_ms: millis(started.elapsed()),
-        };
-        let header = MessageHeader {
-            source: self.source,
-            received_at,
-            sop_class_uid: request.sop_class_uid.clone(),
-            sop_instance_uid: String::new(),
-            transfer_syntax: request.transfer_syntax.clone(),
-            calling_ae_title: request.calling_ae_title.to_string(),
-            called_ae_title: request.called_ae_title.to_string(),
-            origin: request.peer.to_string(),
-            size: request.identifier.len() as u64,
-            body: String::new(),
-            sub_operation: None,
-        };
-        let record =
-            MessageRecord::retrieve(id, messages.namespace().clone(), header, trace, &upstream);
-        let written = tokio::task::spawn_blocking(move || messages.record(&record)).await;
-        if let Err(e) = written
-            .map_err(|e| e.to_string())
-            .and_then(|w| w.map_err(|e| e.to_string()))
-        {
-            warn!(error = %e, "A C-MOVE could not be recorded in the trace.");
-        }
-    }
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The move, registered with a new id in the trace's numbering.
