@@ -61,7 +61,7 @@ local_ae_title = \"ROUTER\"
     let engine = TestEngine::start(&[("bench", "move", &text)]).await;
     let destination_dir = engine.folder("destination");
     // One process per association: the engine keeps its association to
-    // the destination open a few seconds after a move, which would hold a
+    // the destination open a second after a move, which would hold a
     // single-association storescp from the next direct move.
     let _destination =
         Archive::start_with("STORESCP", dest_port, &destination_dir, &["+B", "--fork"]).await;

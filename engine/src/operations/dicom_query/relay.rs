@@ -85,7 +85,10 @@ impl DicomQueryConfig {
             connect_timeout: self.connect_timeout,
             response_timeout: self.idle_timeout,
             write_timeout: HumanDuration::from_secs(30),
-            idle_release: HumanDuration::from_secs(5),
+            // A move's instances come in one burst; a destination that
+            // serves one association at a time (storescp without --fork)
+            // waits for this release before anyone else can store to it.
+            idle_release: HumanDuration::from_secs(1),
             max_pdu_length: self.max_pdu_length,
         }
     }
