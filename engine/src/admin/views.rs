@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext};
 use crate::ids::NamespaceId;
 use crate::message::{
-    Delivery, DeliveryStatus, ItemAddress, MessageHeader, MessageId, MessageRecord, QueryTrace,
-    RetrieveTrace, TraceEvent,
+    Delivery, DeliveryStatus, ItemAddress, MessageHeader, MessageId, MessageRecord, QueryKey,
+    QueryTrace, RetrieveTrace, TraceEvent,
 };
 use crate::store::quarantine::{QuarantinedBody, QuarantinedRecord, RestoredBody};
 
@@ -90,14 +90,7 @@ impl From<RetrieveTrace> for RetrieveView {
     fn from(r: RetrieveTrace) -> Self {
         Self {
             level: r.level,
-            keys: r
-                .keys
-                .into_iter()
-                .map(|k| QueryKeyView {
-                    keyword: k.keyword,
-                    value: k.value,
-                })
-                .collect(),
+            keys: r.keys.into_iter().map(Into::into).collect(),
             destination: r.destination,
             sub_operations: r.sub_operations,
             completed: r.completed,
@@ -152,18 +145,20 @@ pub struct QueryKeyView {
     pub value: String,
 }
 
+impl From<QueryKey> for QueryKeyView {
+    fn from(k: QueryKey) -> Self {
+        Self {
+            keyword: k.keyword,
+            value: k.value,
+        }
+    }
+}
+
 impl From<QueryTrace> for QueryView {
     fn from(q: QueryTrace) -> Self {
         Self {
             level: q.level,
-            keys: q
-                .keys
-                .into_iter()
-                .map(|k| QueryKeyView {
-                    keyword: k.keyword,
-                    value: k.value,
-                })
-                .collect(),
+            keys: q.keys.into_iter().map(Into::into).collect(),
             matches: q.matches,
             status: q.status,
             error_comment: q.error_comment,

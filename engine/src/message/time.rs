@@ -1,6 +1,11 @@
 //! Times as the trace shows and takes them: milliseconds since the Unix
 //! epoch, written and read in UTC.
 
+/// A duration in whole milliseconds, as the trace keeps them.
+pub fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// `YYYY-MM-DD HH:MM:SS.mmm` in UTC.
 pub fn format_time(ms: u64) -> String {
     let secs = ms / 1000;

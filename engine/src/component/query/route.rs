@@ -12,6 +12,7 @@ use super::keys;
 use super::{FindAnswer, FindAnswers, FindRequest, Query, RetrieveAnswers, RetrieveRequest};
 use crate::dimse::Status;
 use crate::dimse::status::StatusCategory;
+use crate::message::time::millis;
 use crate::message::{
     ItemAddress, MessageError, MessageHeader, MessageId, MessageQueues, MessageRecord, QueryTrace,
     UpstreamOutcome, now_ms,
@@ -268,8 +269,4 @@ fn record(
     };
     let record = MessageRecord::query(id, messages.namespace().clone(), header, trace, outcomes);
     messages.record(&record)
-}
-
-fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -1,7 +1,6 @@
 //! C-FIND (PS3.7 §9.1.2, §9.3.2). The identifier (query keys, or one match)
 //! travels as the data set after the command.
 
-use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
@@ -120,11 +119,7 @@ impl CFindRsp {
             ));
         }
         if let Some(comment) = &self.error_comment {
-            elements.push(DataElement::new(
-                tags::ERROR_COMMENT,
-                VR::LO,
-                PrimitiveValue::from(super::error_comment(comment)),
-            ));
+            elements.push(super::error_comment(comment));
         }
         InMemDicomObject::command_from_element_iter(elements)
     }

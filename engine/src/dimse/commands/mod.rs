@@ -457,14 +457,16 @@ pub(crate) fn opt_ae(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     opt_uid(obj, tag)
 }
 
-/// A comment cut to what (0000,0902) holds, on a character boundary, without
-/// the backslash LO forbids.
-fn error_comment(text: &str) -> String {
-    text.replace('\\', "/")
+/// Error Comment (0000,0902): the text cut to what it holds, on a
+/// character boundary, without the backslash LO forbids.
+fn error_comment(text: &str) -> DataElement<InMemDicomObject> {
+    let value: String = text
+        .replace('\\', "/")
         .chars()
         .filter(|c| !c.is_control())
         .take(MAX_ERROR_COMMENT)
-        .collect()
+        .collect();
+    DataElement::new(tags::ERROR_COMMENT, VR::LO, PrimitiveValue::from(value))
 }
 
 pub(crate) fn has_data_set(obj: &InMemDicomObject) -> bool {

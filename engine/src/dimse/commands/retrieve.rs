@@ -166,11 +166,7 @@ impl RetrieveRsp {
             }
         }
         if let Some(comment) = &self.error_comment {
-            elements.push(DataElement::new(
-                tags::ERROR_COMMENT,
-                VR::LO,
-                PrimitiveValue::from(super::error_comment(comment)),
-            ));
+            elements.push(super::error_comment(comment));
         }
         InMemDicomObject::command_from_element_iter(elements)
     }

@@ -78,6 +78,21 @@ fn default_keep_open() -> HumanDuration {
 }
 
 impl DicomQueryConfig {
+    /// Why a request was given up on an upstream that sent nothing for
+    /// `idle_timeout`.
+    pub(super) fn idle_reason(&self, upstream: &str) -> String {
+        format!("{upstream} sent nothing for {:?}", self.idle_timeout.get())
+    }
+
+    /// Why a request was given up on an upstream that had not finished
+    /// within `total_timeout`.
+    pub(super) fn total_reason(&self, upstream: &str) -> String {
+        format!(
+            "{upstream} did not finish within {:?}",
+            self.total_timeout.get()
+        )
+    }
+
     /// Checks beyond the types.
     pub fn problems(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();

@@ -375,9 +375,9 @@ impl Upstream<'_> {
                 () = tokio::time::sleep_until(idle.min(deadline)) => {
                     assoc.abort().await;
                     return Err(if idle < deadline {
-                        format!("{upstream} sent nothing for {:?}", config.idle_timeout.get())
+                        config.idle_reason(&upstream)
                     } else {
-                        format!("{upstream} did not finish within {:?}", config.total_timeout.get())
+                        config.total_reason(&upstream)
                     });
                 }
                 response = assoc.find_response(sent.id) => response,

@@ -12,9 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::relay::{Relay, abandon, in_their_syntax, reencode};
-use super::trace::{Trace, millis};
+use super::trace::Trace;
 use crate::component::query::{RetrieveAnswer, RetrieveAnswers, RetrieveRequest};
 use crate::dimse::scu;
+use crate::message::time::millis;
 use crate::message::{UpstreamEnd, now_ms};
 
 /// Starts relaying `request` upstream from a task of its own.
@@ -119,9 +120,9 @@ async fn relay_move(
             () = tokio::time::sleep_until(idle.min(deadline)) => {
                 assoc.abort().await;
                 return Err(if idle < deadline {
-                    format!("{upstream} sent nothing for {:?}", config.idle_timeout.get())
+                    config.idle_reason(upstream)
                 } else {
-                    format!("{upstream} did not finish within {:?}", config.total_timeout.get())
+                    config.total_reason(upstream)
                 });
             }
             response = assoc.retrieve_response(id) => {

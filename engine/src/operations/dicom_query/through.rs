@@ -21,13 +21,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::relay::{Relay, abandon, in_their_syntax};
-use super::trace::{Trace, millis};
+use super::trace::Trace;
 use crate::component::query::{RetrieveAnswer, RetrieveAnswers, RetrieveRequest};
 use crate::component::retrieves::{Counts, Registered, Retrieve};
 use crate::component::{Output, Outputs};
 use crate::dimse::commands::{failed_uid_list, retrieve_status};
 use crate::dimse::scu::{self, RetrieveResponse};
 use crate::dimse::{Status, SubOperations};
+use crate::message::time::millis;
 use crate::message::{SubOperation, UpstreamEnd, now_ms};
 
 /// Starts the move from a task of its own.
@@ -250,10 +251,7 @@ impl Move<'_> {
                     if let Some(assoc) = open.take() {
                         assoc.abort().await;
                     }
-                    let why = format!(
-                        "{upstream} sent nothing for {:?}",
-                        config.idle_timeout.get()
-                    );
+                    let why = config.idle_reason(upstream);
                     state.end = Some((Status(0xC001), Some(why), Vec::new()));
                 }
                 Event::Total => {
@@ -323,11 +321,7 @@ impl Move<'_> {
         let destination = self.request.move_destination.as_deref().unwrap_or_default();
         let mut comments = Vec::new();
         let (up_status, up_comment, mut failed_uids) = upstream.end.unwrap_or_else(|| {
-            let why = format!(
-                "{} did not finish within {:?}",
-                self.upstream,
-                config.total_timeout.get()
-            );
+            let why = config.total_reason(self.upstream);
             (Status(0xC001), Some(why), Vec::new())
         });
         if let Some(c) = up_comment {

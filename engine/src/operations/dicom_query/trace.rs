@@ -8,6 +8,7 @@ use tracing::warn;
 
 use super::relay::Relay;
 use crate::component::query::{RetrieveAnswer, RetrieveRequest, identifier_summary};
+use crate::message::time::millis;
 use crate::message::{
     ItemAddress, MessageHeader, MessageId, MessageQueues, MessageRecord, RetrieveTrace, UpstreamEnd,
 };
@@ -106,8 +107,4 @@ impl Trace {
             warn!(error = %e, "A C-MOVE could not be recorded in the trace.");
         }
     }
-}
-
-pub(super) fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -16,15 +16,13 @@ use tracing::{debug, info, warn};
 
 use super::admission::Admission;
 use super::config::DicomScpConfig;
-use super::handlers::{self, Receive, Reply, Request, Start};
+use super::handlers::{self, Answers, Receive, Reply, Request, Start};
 use super::hooks::{FindAnswer, RetrieveAnswer, ScpContext};
 use crate::association::model::AeTitle;
 use crate::association::negotiation::{
     Accepted, Negotiation, Policy, Rejection, RequestorScpRole, negotiate,
 };
-use crate::dimse::commands::{
-    CFindRq, DimseCommand, RetrieveRsp, command_name, encode_failure_response,
-};
+use crate::dimse::commands::{DimseCommand, command_name, encode_failure_response};
 use crate::dimse::pdata::{PdvEvent, Reassembler, send_command, send_data};
 use crate::dimse::pdu::{
     Incoming, PDataPdu, PduReadError, PduStream, describe_abort_source, describe_pdu,
@@ -97,19 +95,6 @@ struct Outstanding {
     started: tokio::time::Instant,
     /// Matches (C-FIND) or progress responses (C-MOVE, C-GET) relayed.
     relayed: usize,
-}
-
-/// The answers of an outstanding request, with what makes its responses.
-enum Answers {
-    Find {
-        request: CFindRq,
-        answers: tokio::sync::mpsc::Receiver<FindAnswer>,
-    },
-    Retrieve {
-        /// Its response, to which each answer gives a status and counts.
-        response: RetrieveRsp,
-        answers: tokio::sync::mpsc::Receiver<RetrieveAnswer>,
-    },
 }
 
 /// One answer of the outstanding request; `None` when its sender stopped.
@@ -628,45 +613,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
 
     async fn respond(&mut self, pc_id: u8, reply: Reply) -> Flow {
         let reply = match reply {
-            Reply::Find {
-                request,
-                answers,
-                cancel,
-            } => {
+            Reply::Stream { answers, cancel } => {
                 if self.outstanding.is_none() {
-                    self.outstanding = Some(Outstanding::new(
-                        pc_id,
-                        request.message_id,
-                        Answers::Find { request, answers },
-                        cancel,
-                    ));
-                    return Flow::Continue;
-                }
-                // No asynchronous operations were negotiated.
-                cancel.cancel();
-                let mut rsp = request.response(Status::OUT_OF_RESOURCES);
-                rsp.error_comment = Some(ANOTHER_OUTSTANDING.into());
-                Reply::Command(DimseCommand::FindRsp(rsp))
-            }
-            Reply::Retrieve {
-                response,
-                answers,
-                cancel,
-            } => {
-                if self.outstanding.is_none() {
-                    self.outstanding = Some(Outstanding::new(
-                        pc_id,
-                        response.message_id_being_responded_to,
-                        Answers::Retrieve { response, answers },
-                        cancel,
-                    ));
+                    let message_id = answers.message_id();
+                    self.outstanding = Some(Outstanding::new(pc_id, message_id, answers, cancel));
                     return Flow::Continue;
                 }
                 cancel.cancel();
-                let mut rsp = response;
-                rsp.status = Status(0xA702);
-                rsp.error_comment = Some(ANOTHER_OUTSTANDING.into());
-                Reply::Command(DimseCommand::RetrieveRsp(rsp))
+                Reply::Command(answers.busy())
             }
             other => other,
         };
@@ -679,7 +633,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     command_name(request.command_field | 0x8000).unwrap_or("response")
                 ),
             ),
-            Reply::Find { .. } | Reply::Retrieve { .. } => return Flow::Continue,
+            Reply::Stream { .. } => return Flow::Continue,
         };
         let bytes = match encoded {
             Ok(bytes) => bytes,
@@ -859,10 +813,6 @@ pub(super) fn elsewhere_note(
         others.join(", ")
     )
 }
-
-/// Said when a request comes while another is answered: no asynchronous
-/// operations were negotiated.
-const ANOTHER_OUTSTANDING: &str = "another request is outstanding on this association";
 
 impl Outstanding {
     fn new(pc_id: u8, message_id: u16, answers: Answers, cancel: CancellationToken) -> Self {

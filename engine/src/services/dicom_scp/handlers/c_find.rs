@@ -6,7 +6,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::identifier::Identifier;
-use super::{Handler, HandlerFuture, Receive, Reply, Request, Start, unsupported};
+use super::{Answers, Handler, HandlerFuture, Receive, Reply, Request, Start, unsupported};
 use crate::dimse::commands::{CFindRq, DimseCommand};
 use crate::dimse::status::Status;
 use crate::services::dicom_scp::hooks::{FindAnswers, FindRequest};
@@ -80,9 +80,11 @@ impl Receive for Find {
                     FindAnswers(tx),
                     cancel.clone(),
                 );
-                Reply::Find {
-                    request: rq,
-                    answers,
+                Reply::Stream {
+                    answers: Answers::Find {
+                        request: rq,
+                        answers,
+                    },
                     cancel,
                 }
             }

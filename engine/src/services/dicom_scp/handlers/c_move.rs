@@ -7,7 +7,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::identifier::Identifier;
-use super::{Handler, HandlerFuture, Receive, Reply, Request, Start, unsupported};
+use super::{Answers, Handler, HandlerFuture, Receive, Reply, Request, Start, unsupported};
 use crate::dimse::commands::{CMoveRq, DimseCommand, SubOperations};
 use crate::dimse::status::Status;
 use crate::services::dicom_scp::hooks::{RetrieveAnswers, RetrieveRequest};
@@ -80,9 +80,11 @@ impl Receive for Move {
                     RetrieveAnswers(tx),
                     cancel.clone(),
                 );
-                Reply::Retrieve {
-                    response: rq.response(Status::PENDING, SubOperations::default()),
-                    answers,
+                Reply::Stream {
+                    answers: Answers::Retrieve {
+                        response: rq.response(Status::PENDING, SubOperations::default()),
+                        answers,
+                    },
                     cancel,
                 }
             }

@@ -9,7 +9,7 @@
 //! handler's [`Handler::start`]. The handler answers at once, or, when a
 //! data set follows, returns a [`Receive`] that gets the data set's
 //! fragments as they arrive and then gives the answer: one response, or a
-//! stream of them ([`Reply::Find`], [`Reply::Retrieve`]).
+//! stream of them ([`Reply::Stream`]).
 
 mod c_echo;
 mod c_find;
@@ -78,20 +78,56 @@ pub(super) enum Reply {
         request: OtherCommand,
         status: Status,
     },
-    /// A C-FIND being answered: the association relays the answers as they
-    /// come and fires `cancel` on C-CANCEL or when it ends.
+    /// A request answered by a stream of responses (C-FIND, C-MOVE): the
+    /// association relays the answers as they come and fires `cancel` on
+    /// C-CANCEL or when it ends.
+    Stream {
+        answers: Answers,
+        cancel: tokio_util::sync::CancellationToken,
+    },
+}
+
+/// The answers of a request answered by a stream, with what makes its
+/// responses.
+#[derive(Debug)]
+pub(super) enum Answers {
     Find {
         request: CFindRq,
         answers: tokio::sync::mpsc::Receiver<FindAnswer>,
-        cancel: tokio_util::sync::CancellationToken,
     },
-    /// A C-MOVE or C-GET being answered, as [`Reply::Find`]: each answer
-    /// gives `response` its status and counts.
     Retrieve {
+        /// Its response, to which each answer gives a status and counts.
         response: RetrieveRsp,
         answers: tokio::sync::mpsc::Receiver<RetrieveAnswer>,
-        cancel: tokio_util::sync::CancellationToken,
     },
+}
+
+impl Answers {
+    /// The Message ID of the request, which a C-CANCEL names.
+    pub fn message_id(&self) -> u16 {
+        match self {
+            Answers::Find { request, .. } => request.message_id,
+            Answers::Retrieve { response, .. } => response.message_id_being_responded_to,
+        }
+    }
+
+    /// The refusal of a request that came while another was answered: no
+    /// asynchronous operations were negotiated.
+    pub fn busy(self) -> DimseCommand {
+        const BUSY: &str = "another request is outstanding on this association";
+        match self {
+            Answers::Find { request, .. } => {
+                let mut rsp = request.response(Status::OUT_OF_RESOURCES);
+                rsp.error_comment = Some(BUSY.into());
+                DimseCommand::FindRsp(rsp)
+            }
+            Answers::Retrieve { mut response, .. } => {
+                response.status = Status(0xA702);
+                response.error_comment = Some(BUSY.into());
+                DimseCommand::RetrieveRsp(response)
+            }
+        }
+    }
 }
 
 /// What a handler does with a request.
