@@ -92,13 +92,25 @@ impl Retrieve {
         self.lock().clone()
     }
 
+    /// An instance is being taken in: in flight from now on, before it is
+    /// queued, so that a delivery that ends before [`Self::received`] is
+    /// called still finds it.
+    pub fn arriving(&self, sop_instance_uid: &str) {
+        self.lock().in_flight.insert(sop_instance_uid.to_string());
+    }
+
+    /// The instance could not be taken in (the upstream heard a failure).
+    pub fn not_taken(&self, sop_instance_uid: &str) {
+        self.lock().in_flight.remove(sop_instance_uid);
+        self.changed.notify_one();
+    }
+
     /// One more instance taken in (and queued for its targets), as the
-    /// message `id`.
-    pub fn received(&self, sop_instance_uid: &str, id: MessageId) {
+    /// message `id`; [`Self::arriving`] came first.
+    pub fn received(&self, id: MessageId) {
         let mut counts = self.lock();
         counts.received += 1;
         counts.messages.push(id);
-        counts.in_flight.insert(sop_instance_uid.to_string());
         drop(counts);
         self.changed.notify_one();
     }
@@ -241,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn moves_get_free_message_ids_are_matched_counted_and_forgotten() {
+    fn moves_get_free_message_ids_are_matched_counted_in_any_order_and_forgotten() {
         let retrieves = Retrieves::default();
         let ns = NamespaceId::default();
         let first = retrieves.start(&ns, "ROUTER", retrieve(1)).unwrap();
@@ -259,10 +271,14 @@ mod tests {
         );
         // A performer that names itself as Move Originator.
         assert!(retrieves.matching(&ns, "QR", first.message_id()).is_some());
-        found.received("1.2.3", MessageId(2));
-        found.received("1.2.4", MessageId(3));
-        retrieves.ended(MessageId(1), "1.2.3", Delivery::Failed);
+        found.arriving("1.2.3");
+        found.received(MessageId(2));
+        // A delivery may end before the take-in returns: not left in flight.
+        found.arriving("1.2.4");
         retrieves.ended(MessageId(1), "1.2.4", Delivery::Delivered);
+        found.received(MessageId(3));
+        assert_eq!(first.retrieve.counts().in_flight.len(), 1);
+        retrieves.ended(MessageId(1), "1.2.3", Delivery::Failed);
         let counts = first.retrieve.counts();
         assert_eq!(
             (

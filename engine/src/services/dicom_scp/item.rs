@@ -153,6 +153,11 @@ impl Ingest for StoreIngest {
                 }
                 None => self.cx.clone(),
             };
+            // In flight before it is queued: its delivery may end before
+            // the take-in returns.
+            if let Some(r) = &retrieve {
+                r.arriving(&sop_instance_uid);
+            }
             let taken = cx
                 .take_in_spooled(
                     &instance.spool_path,
@@ -163,10 +168,13 @@ impl Ingest for StoreIngest {
                 .await
                 .map_err(|e| {
                     tracing::error!(item = %self.cx.name, error = %e, "Could not store a received instance; answering A700.");
+                    if let Some(r) = &retrieve {
+                        r.not_taken(&sop_instance_uid);
+                    }
                     IngestError::new(e)
                 })?;
             if let Some(r) = &retrieve {
-                r.received(&sop_instance_uid, taken);
+                r.received(taken);
             }
             Ok(())
         })
