@@ -12,6 +12,7 @@ mod engine_lifecycle;
 mod file_storage;
 mod full_disk;
 mod garbage;
+mod get;
 mod message_trace;
 mod mis_encoded;
 mod namespaces;

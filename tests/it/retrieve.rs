@@ -426,7 +426,7 @@ async fn a_moves_instances_that_failed_for_good_are_listed_with_it_and_sent_agai
         .await;
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(
-        text.contains("Move:              STUDY level to STORESCP: 0 completed, 3 failed"),
+        text.contains("Retrieve:          move to STORESCP, STUDY level: 0 completed, 3 failed"),
         "{text}"
     );
     assert!(text.contains("Instances:         3"), "{text}");

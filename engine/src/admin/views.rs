@@ -56,12 +56,13 @@ pub struct MessageView {
     pub sub_operations: Vec<SubOperationView>,
 }
 
-/// A C-MOVE through the engine in the trace.
+/// A C-MOVE or C-GET in the trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetrieveView {
     /// PATIENT, STUDY, SERIES or IMAGE.
     pub level: String,
     pub keys: Vec<QueryKeyView>,
+    /// The Move Destination; empty for a C-GET.
     pub destination: String,
     /// Its instances' messages, in arrival order.
     pub sub_operations: Vec<MessageId>,
@@ -84,6 +85,17 @@ pub struct SubOperationView {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl RetrieveView {
+    /// "move to DEST", or "get" (its instances went back to the requester).
+    pub fn what(&self) -> String {
+        if self.destination.is_empty() {
+            "get".to_string()
+        } else {
+            format!("move to {}", self.destination)
+        }
+    }
 }
 
 impl From<RetrieveTrace> for RetrieveView {

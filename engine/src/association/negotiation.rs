@@ -216,6 +216,47 @@ impl Accepted {
         self.contexts.iter().find(|c| c.id == id && c.is_accepted())
     }
 
+    /// The SOP classes the requestor took the SCP role for (its C-GET
+    /// brings them back to it), each with the transfer syntaxes accepted
+    /// for it, in the proposed order.
+    pub fn requestor_scp_contexts(&self) -> Vec<(String, Vec<String>)> {
+        let mut found: Vec<(String, Vec<String>)> = Vec::new();
+        for (sop, roles) in &self.role_selections {
+            if !roles.scp {
+                continue;
+            }
+            let syntaxes = self
+                .contexts
+                .iter()
+                .filter(|c| c.is_accepted() && c.abstract_syntax == *sop)
+                .filter_map(|c| c.transfer_syntax.clone());
+            let mut unique = Vec::new();
+            for ts in syntaxes {
+                if !unique.contains(&ts) {
+                    unique.push(ts);
+                }
+            }
+            found.push((sop.clone(), unique));
+        }
+        found
+    }
+
+    /// The accepted context on which an instance of `sop_class_uid` in
+    /// `transfer_syntax` can be sent to the requestor, which took the SCP
+    /// role for it.
+    pub fn requestor_scp_context(&self, sop_class_uid: &str, transfer_syntax: &str) -> Option<u8> {
+        let scp = self
+            .role_selections
+            .iter()
+            .any(|(sop, roles)| sop == sop_class_uid && roles.scp);
+        let context = self.contexts.iter().find(|c| {
+            c.is_accepted()
+                && c.abstract_syntax == sop_class_uid
+                && c.transfer_syntax.as_deref() == Some(transfer_syntax)
+        });
+        context.filter(|_| scp).map(|c| c.id)
+    }
+
     /// Whether any context was accepted.
     pub fn any_accepted(&self) -> bool {
         self.contexts.iter().any(ContextResult::is_accepted)

@@ -226,8 +226,10 @@ fn render_list(
             let instance = match (&m.query, &m.retrieve) {
                 (Some(q), _) => format!("(query: {} level, {} matches)", q.level, q.matches),
                 (_, Some(r)) => format!(
-                    "(move to {}: {} completed, {} failed)",
-                    r.destination, r.completed, r.failed
+                    "({}: {} completed, {} failed)",
+                    r.what(),
+                    r.completed,
+                    r.failed
                 ),
                 _ => m.header.sop_instance_uid.clone(),
             };
@@ -351,11 +353,11 @@ fn render_show(m: &MessageView) -> String {
 fn render_retrieve(r: &RetrieveView, instances: &[SubOperationView]) -> String {
     let status = crate::dimse::Status(r.status);
     let mut out = format!(
-        "Move:              {} level to {}: {} completed, {} failed, {} warning, final status {status}{}\n\
+        "Retrieve:          {}, {} level: {} completed, {} failed, {} warning, final status {status}{}\n\
          Took:              {} ms\n\
          Keys:\n",
+        r.what(),
         r.level,
-        r.destination,
         r.completed,
         r.failed,
         r.warning,

@@ -18,8 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::commands::{
-    CCancelRq, CEchoRq, CFindRq, CFindRsp, CGetRq, CMoveRq, CStoreRq, CommandError, DimseCommand,
-    Priority, RetrieveRsp,
+    CCancelRq, CEchoRq, CFindRq, CFindRsp, CGetRq, CMoveRq, CStoreRq, CStoreRsp, CommandError,
+    DimseCommand, Priority, RetrieveRsp,
 };
 use super::pdata::{
     PdvError, PdvEvent, Reassembler, SendFileError, send_command, send_data_from,
@@ -168,11 +168,12 @@ pub struct ScuAssociation<S> {
     peer_max_pdu_length: u32,
     peer_implementation_class_uid: Option<String>,
     peer_implementation_version_name: Option<String>,
-    /// C-FIND, C-MOVE and C-GET responses read but not yet taken, in
-    /// order, with their data sets.
-    responses: std::collections::VecDeque<(DimseCommand, Option<Vec<u8>>)>,
-    /// A response whose data set is still arriving.
-    partial: Option<(DimseCommand, Vec<u8>)>,
+    /// C-FIND, C-MOVE and C-GET responses (and a C-GET's C-STORE
+    /// sub-operations) read but not yet taken, in order, with their data
+    /// sets.
+    responses: std::collections::VecDeque<Streamed>,
+    /// One whose data set is still arriving.
+    partial: Option<(u8, DimseCommand, Vec<u8>)>,
     /// The Move Originator (AE title, Message ID) the next C-STOREs carry:
     /// they are sub-operations of that C-MOVE.
     move_originator: Option<(String, u16)>,
@@ -198,6 +199,28 @@ impl FindResponse {
             error_comment: rsp.error_comment,
         }
     }
+}
+
+/// A message of a request answered by a stream of them: its presentation
+/// context, command and data set.
+type Streamed = (u8, DimseCommand, Option<Vec<u8>>);
+
+/// What a C-GET brings as it goes: a response, or an instance (a C-STORE
+/// sub-operation, to answer with [`ScuAssociation::answer_store`]).
+#[derive(Debug)]
+pub enum RetrieveEvent {
+    Response(RetrieveResponse),
+    Store(IncomingStore),
+}
+
+/// A C-STORE sub-operation of a C-GET, received.
+#[derive(Debug)]
+pub struct IncomingStore {
+    pub presentation_context_id: u8,
+    pub rq: CStoreRq,
+    /// The transfer syntax of its context, which `data_set` is encoded in.
+    pub transfer_syntax: String,
+    pub data_set: Vec<u8>,
 }
 
 /// One C-MOVE or C-GET response: pending with the counts so far, or the
@@ -532,9 +555,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
     /// # Errors
     /// An A-ABORT, an unexpected PDU or DIMSE message, or I/O errors.
     pub async fn find_response(&mut self, message_id: u16) -> Result<FindResponse, ScuError> {
-        match self.streamed_response(message_id).await? {
-            (DimseCommand::FindRsp(rsp), identifier) => Ok(FindResponse::new(rsp, identifier)),
-            (other, _) => Err(self.unexpected(&other).await),
+        match self.streamed(message_id).await? {
+            (_, DimseCommand::FindRsp(rsp), identifier) => Ok(FindResponse::new(rsp, identifier)),
+            (_, other, _) => Err(self.unexpected(&other).await),
         }
     }
 
@@ -584,20 +607,67 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         &mut self,
         message_id: u16,
     ) -> Result<RetrieveResponse, ScuError> {
-        match self.streamed_response(message_id).await? {
-            (DimseCommand::RetrieveRsp(rsp), data_set) => Ok(RetrieveResponse { rsp, data_set }),
-            (other, _) => Err(self.unexpected(&other).await),
+        match self.streamed(message_id).await? {
+            (_, DimseCommand::RetrieveRsp(rsp), data_set) => Ok(RetrieveResponse { rsp, data_set }),
+            (_, other, _) => Err(self.unexpected(&other).await),
         }
     }
 
-    /// The next response to `message_id` of a request answered by a stream
-    /// of them, with its data set; cancellation-safe.
-    async fn streamed_response(
+    /// The next message of the C-GET `message_id`: a response, or an
+    /// instance to answer with [`Self::answer_store`]; cancellation-safe.
+    ///
+    /// # Errors
+    /// As [`Self::retrieve_response`].
+    pub async fn retrieve_event(&mut self, message_id: u16) -> Result<RetrieveEvent, ScuError> {
+        match self.streamed(message_id).await? {
+            (_, DimseCommand::RetrieveRsp(rsp), data_set) => {
+                Ok(RetrieveEvent::Response(RetrieveResponse { rsp, data_set }))
+            }
+            (pc_id, DimseCommand::StoreRq(rq), Some(data_set)) => {
+                let transfer_syntax = self
+                    .contexts
+                    .iter()
+                    .find(|c| c.id == pc_id)
+                    .and_then(|c| c.transfer_syntax.clone())
+                    .unwrap_or_default();
+                Ok(RetrieveEvent::Store(IncomingStore {
+                    presentation_context_id: pc_id,
+                    rq,
+                    transfer_syntax,
+                    data_set,
+                }))
+            }
+            (_, other, _) => Err(self.unexpected(&other).await),
+        }
+    }
+
+    /// Answers a C-GET's C-STORE sub-operation with `status`.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub async fn answer_store(
         &mut self,
-        message_id: u16,
-    ) -> Result<(DimseCommand, Option<Vec<u8>>), ScuError> {
+        store: &IncomingStore,
+        status: Status,
+    ) -> Result<(), ScuError> {
+        let rsp = DimseCommand::StoreRsp(CStoreRsp {
+            message_id_being_responded_to: store.rq.message_id,
+            affected_sop_class_uid: store.rq.affected_sop_class_uid.clone(),
+            affected_sop_instance_uid: store.rq.affected_sop_instance_uid.clone(),
+            status,
+        });
+        self.send_command(store.presentation_context_id, &rsp).await
+    }
+
+    /// The next message of the request `message_id` answered by a stream
+    /// of them (a response to it, or a C-STORE request on the same
+    /// association), with its data set; cancellation-safe.
+    async fn streamed(&mut self, message_id: u16) -> Result<Streamed, ScuError> {
         loop {
-            if let Some((rsp, data_set)) = self.responses.pop_front() {
+            if let Some((pc_id, rsp, data_set)) = self.responses.pop_front() {
+                if let DimseCommand::StoreRq(_) = rsp {
+                    return Ok((pc_id, rsp, data_set));
+                }
                 let found = rsp.message_id_being_responded_to().unwrap_or_default();
                 if found != message_id {
                     self.stream.abort(AbortRQSource::ServiceUser).await;
@@ -606,7 +676,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                         found,
                     });
                 }
-                return Ok((rsp, data_set));
+                return Ok((pc_id, rsp, data_set));
             }
             // The only await: everything after it runs to completion, so
             // an abandoned call loses nothing.
@@ -624,26 +694,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
 
     async fn push_streamed_pdv(&mut self, pdv: &PDataValue) -> Result<(), ScuError> {
         match self.reassembler.push(PdvRef::from(pdv))? {
-            Some(PdvEvent::Command { command, .. }) => {
+            Some(PdvEvent::Command {
+                presentation_context_id,
+                command,
+            }) => {
                 trace(&self.trace, &format!("<< {}", command.describe()));
                 if !matches!(
                     command,
-                    DimseCommand::FindRsp(_) | DimseCommand::RetrieveRsp(_)
+                    DimseCommand::FindRsp(_)
+                        | DimseCommand::RetrieveRsp(_)
+                        | DimseCommand::StoreRq(_)
                 ) {
                     return Err(self.unexpected(&command).await);
                 }
                 if command.has_data_set() {
-                    self.partial = Some((command, Vec::new()));
+                    self.partial = Some((presentation_context_id, command, Vec::new()));
                 } else {
-                    self.responses.push_back((command, None));
+                    self.responses
+                        .push_back((presentation_context_id, command, None));
                 }
             }
             Some(PdvEvent::Data { bytes, is_last }) => {
-                if let Some((_, data)) = self.partial.as_mut() {
+                if let Some((_, _, data)) = self.partial.as_mut() {
                     data.extend_from_slice(bytes);
                 }
-                if is_last && let Some((rsp, data)) = self.partial.take() {
-                    self.responses.push_back((rsp, Some(data)));
+                if is_last && let Some((pc_id, rsp, data)) = self.partial.take() {
+                    self.responses.push_back((pc_id, rsp, Some(data)));
                 }
             }
             None => {}

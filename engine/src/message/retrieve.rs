@@ -17,7 +17,7 @@ pub struct RetrieveTrace {
     /// Query/Retrieve Level (PATIENT, STUDY, SERIES, IMAGE).
     pub level: String,
     pub keys: Vec<QueryKey>,
-    /// The Move Destination.
+    /// The Move Destination; empty for a C-GET.
     pub destination: String,
     /// The instances taken in, in arrival order: messages of their own.
     pub sub_operations: Vec<MessageId>,

@@ -205,6 +205,7 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
             namespace: crate::ids::NamespaceId::default(),
             service: "IN".into(),
+            storage: None,
         }
     }
 

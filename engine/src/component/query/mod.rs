@@ -119,6 +119,8 @@ pub struct RetrieveRequest {
     pub namespace: NamespaceId,
     /// The service's item name.
     pub service: String,
+    /// C-GET: where the instances go; `None` for C-MOVE.
+    pub storage: Option<GetStorage>,
 }
 
 impl RetrieveRequest {
@@ -128,6 +130,73 @@ impl RetrieveRequest {
             Some(_) => crate::dimse::Retrieve::Move,
             None => crate::dimse::Retrieve::Get,
         }
+    }
+}
+
+/// Where a C-GET's instances go: back to the requester, as C-STORE
+/// sub-operations on its own association, one at a time.
+#[derive(Debug, Clone)]
+pub struct GetStorage {
+    /// The storage SOP classes the requester took the SCP role for, each
+    /// with the transfer syntaxes it accepted for it, in its order.
+    pub contexts: Vec<(String, Vec<String>)>,
+    pub instances: tokio::sync::mpsc::Sender<GetInstance>,
+}
+
+impl PartialEq for GetStorage {
+    fn eq(&self, other: &Self) -> bool {
+        self.contexts == other.contexts && self.instances.same_channel(&other.instances)
+    }
+}
+
+impl Eq for GetStorage {}
+
+/// One instance of a C-GET, to be sent to the requester.
+#[derive(Debug)]
+pub struct GetInstance {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    /// The transfer syntax `data_set` is encoded in.
+    pub transfer_syntax: String,
+    pub data_set: Vec<u8>,
+    /// The status of the requester's C-STORE-RSP, or of the refusal to
+    /// send it (no presentation context for it).
+    pub stored: tokio::sync::oneshot::Sender<crate::dimse::Status>,
+}
+
+impl GetStorage {
+    /// Sends one instance to the requester and waits for its answer.
+    ///
+    /// # Errors
+    /// [`RequesterGone`].
+    pub async fn store(
+        &self,
+        sop_class_uid: String,
+        sop_instance_uid: String,
+        transfer_syntax: String,
+        data_set: Vec<u8>,
+    ) -> Result<crate::dimse::Status, RequesterGone> {
+        let (stored, status) = tokio::sync::oneshot::channel();
+        let instance = GetInstance {
+            sop_class_uid,
+            sop_instance_uid,
+            transfer_syntax,
+            data_set,
+            stored,
+        };
+        self.instances
+            .send(instance)
+            .await
+            .map_err(|_| RequesterGone)?;
+        status.await.map_err(|_| RequesterGone)
+    }
+
+    /// The transfer syntaxes the requester takes `sop_class_uid` in.
+    pub fn transfer_syntaxes(&self, sop_class_uid: &str) -> Option<&[String]> {
+        self.contexts
+            .iter()
+            .find(|(sop, _)| sop == sop_class_uid)
+            .map(|(_, ts)| ts.as_slice())
     }
 }
 

@@ -27,7 +27,9 @@ use crate::component::{
     BuildError, FieldError, HumanDuration, ItemConfig, ItemContext, RunningItem,
 };
 use crate::dimse::Retrieve;
-use crate::dimse::scu::{self, ProposedContext, ScuAssociation, ScuOptions};
+use crate::dimse::scu::{
+    self, MAX_PRESENTATION_CONTEXTS, ProposedContext, ScuAssociation, ScuOptions,
+};
 use crate::dimse::status::StatusCategory;
 use crate::ids::NamespaceId;
 use crate::message::{ItemAddress, MessageQueues};
@@ -148,23 +150,18 @@ impl Query for Relay {
         answers: RetrieveAnswers,
         cancel: CancellationToken,
     ) {
-        let refused = match (request.kind(), self.config.move_mode) {
-            (Retrieve::Move, MoveMode::AsIs) => {
-                return super::retrieve::as_is(self, request, answers, cancel);
+        match (request.kind(), self.config.move_mode) {
+            (Retrieve::Move, MoveMode::AsIs) | (Retrieve::Get, _) => {
+                super::retrieve::as_is(self, request, answers, cancel);
             }
             (Retrieve::Move, MoveMode::ThroughEngine) => {
                 if let Some(unknown) = self.unknown_destination(&request) {
                     answers.0.try_send(unknown).ok();
                     return;
                 }
-                return super::through::retrieve(self, request, answers, cancel);
+                super::through::retrieve(self, request, answers, cancel);
             }
-            (Retrieve::Get, _) => "C-GET is not available yet",
-        };
-        answers
-            .0
-            .try_send(RetrieveAnswer::unable_to_process(refused))
-            .ok();
+        }
     }
 }
 
@@ -200,6 +197,36 @@ impl Relay {
             failed_uids: None,
             error_comment: Some(why),
         })
+    }
+
+    /// Where the upstream is and what to propose for a retrieve: for a
+    /// C-GET, also each storage SOP class the requester takes back, with
+    /// the SCP role, as far as the 128 contexts of an association go.
+    pub(super) fn retrieve_options(
+        &self,
+        request: &RetrieveRequest,
+    ) -> Result<(String, ScuOptions), String> {
+        let (address, mut options) =
+            self.options(&request.sop_class_uid, &request.transfer_syntax)?;
+        let Some(storage) = &request.storage else {
+            return Ok((address, options));
+        };
+        let room = MAX_PRESENTATION_CONTEXTS.saturating_sub(options.presentation_contexts.len());
+        if storage.contexts.len() > room {
+            warn!(
+                requested = storage.contexts.len(),
+                proposed = room,
+                "A C-GET's requester takes more storage SOP classes than fit in one association upstream; the first ones are proposed."
+            );
+        }
+        for (sop_class_uid, transfer_syntaxes) in storage.contexts.iter().take(room) {
+            options.presentation_contexts.push(ProposedContext {
+                abstract_syntax: sop_class_uid.clone(),
+                transfer_syntaxes: transfer_syntaxes.clone(),
+            });
+            options.scp_roles.push(sop_class_uid.clone());
+        }
+        Ok((address, options))
     }
 
     /// Where the upstream is and what to propose for a request of

@@ -1,11 +1,15 @@
-//! A C-MOVE relayed as it is (`move = "as-is"`): the request goes upstream
-//! with its Move Destination unchanged, so the upstream stores to the
-//! destination directly and must know it; each response's counts go to the
-//! requester as they come, C-CANCEL goes upstream, and the final response
-//! (with its Failed SOP Instance UID List) ends it. An upstream that is
-//! down, refuses or goes silent ends the move with C001 (unable to process)
-//! and the reason, never a hang. The move is in the trace, without
-//! instances (none passes through the engine).
+//! A C-MOVE relayed as it is (`move = "as-is"`), and a C-GET: the request
+//! goes upstream unchanged. A C-MOVE's upstream stores to the destination
+//! directly and must know it; a C-GET's upstream sends each instance back
+//! on our association (we propose the requester's storage SOP classes with
+//! the SCP role), and each goes on to the requester at once, on its own
+//! association: the upstream hears the requester's status, so nothing is
+//! acknowledged that the requester has not taken. Each response's counts
+//! go to the requester as they come, C-CANCEL goes upstream, and the final
+//! response (with its Failed SOP Instance UID List) ends it. An upstream
+//! that is down, refuses or goes silent ends the retrieve with C001
+//! (unable to process) and the reason, never a hang. The retrieve is in
+//! the trace, without instances (none is kept by the engine).
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +18,8 @@ use tracing::{debug, warn};
 use super::relay::{Relay, abandon, in_their_syntax, reencode};
 use super::trace::Trace;
 use crate::component::query::{RetrieveAnswer, RetrieveAnswers, RetrieveRequest};
-use crate::dimse::scu;
+use crate::dimse::Status;
+use crate::dimse::scu::{self, IncomingStore, RetrieveEvent};
 use crate::message::time::millis;
 use crate::message::{UpstreamEnd, now_ms};
 
@@ -26,7 +31,7 @@ pub(super) fn as_is(
     cancel: CancellationToken,
 ) {
     let config = relay.config.clone();
-    let setup = relay.options(&request.sop_class_uid, &request.transfer_syntax);
+    let setup = relay.retrieve_options(&request);
     let (started, received_at) = (Instant::now(), now_ms());
     let trace = Trace::new(relay, &request);
     let id = trace.next_id();
@@ -65,7 +70,7 @@ pub(super) fn as_is(
             }
             Ok(None) => return,
             Err(reason) => {
-                warn!(%upstream, %reason, "A C-MOVE could not be relayed.");
+                warn!(%upstream, %reason, "A {} could not be relayed.", request.kind().name());
                 upstream_end.error_comment = Some(reason.clone());
                 RetrieveAnswer::unable_to_process(reason)
             }
@@ -81,9 +86,9 @@ pub(super) fn as_is(
     });
 }
 
-/// Relays one C-MOVE on `assoc`: `Ok(Some(final answer))`, `Ok(None)` when
-/// the requester went away (the move is cancelled upstream), `Err(reason)`
-/// when the upstream failed.
+/// Relays one C-MOVE or C-GET on `assoc`: `Ok(Some(final answer))`,
+/// `Ok(None)` when the requester went away (the retrieve is cancelled
+/// upstream), `Err(reason)` when the upstream failed.
 async fn relay_move(
     upstream: &str,
     mut assoc: super::pool::Upstream,
@@ -125,8 +130,17 @@ async fn relay_move(
                     config.total_reason(upstream)
                 });
             }
-            response = assoc.retrieve_response(id) => {
-                response.map_err(|e| format!("{upstream}: {e}"))?
+            event = assoc.retrieve_event(id) => {
+                match event.map_err(|e| format!("{upstream}: {e}"))? {
+                    RetrieveEvent::Response(response) => response,
+                    RetrieveEvent::Store(store) => {
+                        if !pass_on(upstream, &mut assoc, request, store).await? {
+                            abandon(assoc, sop, id).await;
+                            return Ok(None);
+                        }
+                        continue;
+                    }
+                }
             }
         };
         let rsp = response.rsp;
@@ -155,4 +169,36 @@ async fn relay_move(
             error_comment: rsp.error_comment,
         }));
     }
+}
+
+/// Passes an instance the upstream sent to the requester of the C-GET and
+/// answers the upstream with the requester's status: `Ok(false)` when the
+/// requester is gone (the upstream then hears a failure).
+async fn pass_on(
+    upstream: &str,
+    assoc: &mut super::pool::Upstream,
+    request: &RetrieveRequest,
+    mut store: IncomingStore,
+) -> Result<bool, String> {
+    let data_set = std::mem::take(&mut store.data_set);
+    let status = match &request.storage {
+        Some(storage) => storage
+            .store(
+                store.rq.affected_sop_class_uid.clone(),
+                store.rq.affected_sop_instance_uid.clone(),
+                store.transfer_syntax.clone(),
+                data_set,
+            )
+            .await
+            .ok(),
+        None => {
+            warn!(%upstream, "A C-STORE came back on the association of a C-MOVE; refused.");
+            Some(Status::SOP_CLASS_NOT_SUPPORTED)
+        }
+    };
+    assoc
+        .answer_store(&store, status.unwrap_or(Status::OUT_OF_RESOURCES))
+        .await
+        .map_err(|e| format!("{upstream}: {e}"))?;
+    Ok(status.is_some())
 }

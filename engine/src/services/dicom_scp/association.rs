@@ -17,12 +17,12 @@ use tracing::{debug, info, warn};
 use super::admission::Admission;
 use super::config::DicomScpConfig;
 use super::handlers::{self, Answers, Receive, Reply, Request, Start};
-use super::hooks::{FindAnswer, RetrieveAnswer, ScpContext};
+use super::hooks::{FindAnswer, GetInstance, RetrieveAnswer, ScpContext};
 use crate::association::model::AeTitle;
 use crate::association::negotiation::{
     Accepted, Negotiation, Policy, Rejection, RequestorScpRole, negotiate,
 };
-use crate::dimse::commands::{DimseCommand, command_name, encode_failure_response};
+use crate::dimse::commands::{CStoreRq, DimseCommand, command_name, encode_failure_response};
 use crate::dimse::pdata::{PdvEvent, Reassembler, send_command, send_data};
 use crate::dimse::pdu::{
     Incoming, PDataPdu, PduReadError, PduStream, describe_abort_source, describe_pdu,
@@ -82,6 +82,9 @@ pub(super) struct Association<S> {
     /// The C-FIND being answered: with no asynchronous operations
     /// negotiated, a peer has at most one request outstanding.
     outstanding: Option<Outstanding>,
+    /// The Message ID of our next request (a C-GET's C-STORE
+    /// sub-operations).
+    next_message_id: u16,
 }
 
 /// A request whose answers are still coming.
@@ -95,12 +98,22 @@ struct Outstanding {
     started: tokio::time::Instant,
     /// Matches (C-FIND) or progress responses (C-MOVE, C-GET) relayed.
     relayed: usize,
+    /// The C-GET instance sent to the requester, awaiting its C-STORE-RSP.
+    sub_store: Option<SubStore>,
+}
+
+/// A C-STORE sub-operation sent, by its Message ID.
+struct SubStore {
+    message_id: u16,
+    stored: tokio::sync::oneshot::Sender<Status>,
 }
 
 /// One answer of the outstanding request; `None` when its sender stopped.
 enum Answer {
     Find(Option<FindAnswer>),
     Retrieve(Option<RetrieveAnswer>),
+    /// A C-GET instance to send; `None` when the retrieve sends no more.
+    Instance(Option<GetInstance>),
 }
 
 /// How the association ends after handling a PDU.
@@ -136,6 +149,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             in_progress: None,
             data_set_deadline: None,
             outstanding: None,
+            next_message_id: 1,
         }
     }
 
@@ -260,7 +274,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         let policy = Policy {
             served_ae_titles: &self.shared.served,
             max_pdu_length: self.shared.config.max_pdu_length,
-            requestor_scp_role: RequestorScpRole::Never,
+            // A C-GET brings instances back to its requester.
+            requestor_scp_role: if self.shared.cx.query.is_some() {
+                RequestorScpRole::Storage
+            } else {
+                RequestorScpRole::Never
+            },
         };
         let lookup = &self.shared.cx.lookup;
         let decision = negotiate(rq, &policy, |calling, called| {
@@ -509,8 +528,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
 
     /// A command set arrived: a request goes to its handler; C-CANCEL
     /// reaches the request it names (one that is over or unknown is
-    /// ignored); a response (we send no requests) is ignored; anything else
-    /// ends the association.
+    /// ignored); a C-STORE-RSP answers the C-GET sub-operation sent; any
+    /// other response is ignored; anything else ends the association.
     async fn on_command(&mut self, pc_id: u8, command: DimseCommand) -> Flow {
         self.trace(&format!("<< {}", command.describe()));
         if let DimseCommand::CancelRq(cancel) = &command {
@@ -525,8 +544,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             }
             return Flow::Continue;
         }
+        if let DimseCommand::StoreRsp(rsp) = &command
+            && let Some(o) = self.outstanding.as_mut()
+            && o.sub_store.as_ref().map(|s| s.message_id) == Some(rsp.message_id_being_responded_to)
+            && let Some(sub_store) = o.sub_store.take()
+        {
+            sub_store.stored.send(rsp.status).ok();
+            return Flow::Continue;
+        }
         if !command.is_request() && command_name(command.command_field()).is_some() {
-            // We send no requests: a response answers nothing. Its data set,
+            // A response to no request of ours. Its data set,
             // if any, is dropped as it arrives; the association goes on.
             warn!(
                 command = %command.describe(),
@@ -659,6 +686,69 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         match answer {
             Answer::Find(answer) => self.on_find_answer(answer).await,
             Answer::Retrieve(answer) => self.on_retrieve_answer(answer).await,
+            Answer::Instance(instance) => self.on_instance(instance).await,
+        }
+    }
+
+    /// Sends one C-GET instance to the requester as a C-STORE sub-operation
+    /// on a context it took the SCP role for; its C-STORE-RSP comes back in
+    /// [`Self::on_command`]. One it has no context for is refused (0122H).
+    async fn on_instance(&mut self, instance: Option<GetInstance>) -> Flow {
+        let Some(outstanding) = self.outstanding.as_mut() else {
+            return Flow::Continue;
+        };
+        let Some(instance) = instance else {
+            if let Answers::Retrieve { instances, .. } = &mut outstanding.answers {
+                *instances = None;
+            }
+            return Flow::Continue;
+        };
+        let pc_id = self.accepted.as_ref().and_then(|a| {
+            a.requestor_scp_context(&instance.sop_class_uid, &instance.transfer_syntax)
+        });
+        let Some(pc_id) = pc_id else {
+            warn!(
+                sop_class = %crate::dimse::uids::uid_name_or_uid(&instance.sop_class_uid),
+                transfer_syntax = %crate::dimse::uids::uid_name_or_uid(&instance.transfer_syntax),
+                "A C-GET instance the requester took no SCP role or context for; counted failed."
+            );
+            instance.stored.send(Status::SOP_CLASS_NOT_SUPPORTED).ok();
+            return Flow::Continue;
+        };
+        let message_id = self.next_message_id;
+        self.next_message_id = message_id.wrapping_add(1).max(1);
+        let rq = DimseCommand::StoreRq(CStoreRq {
+            message_id,
+            affected_sop_class_uid: instance.sop_class_uid,
+            affected_sop_instance_uid: instance.sop_instance_uid,
+            priority: crate::dimse::Priority::Medium,
+            move_originator_ae_title: None,
+            move_originator_message_id: None,
+        });
+        outstanding.sub_store = Some(SubStore {
+            message_id,
+            stored: instance.stored,
+        });
+        let bytes = match rq.to_bytes() {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                warn!(%error, "Could not encode a C-STORE sub-operation; sending A-ABORT.");
+                self.abort_with(AbortRQServiceProviderReason::ReasonNotSpecified)
+                    .await;
+                return Flow::Done;
+            }
+        };
+        self.trace(&format!(">> {}", rq.describe()));
+        let sent = match send_command(&mut self.stream, pc_id, &bytes).await {
+            Ok(()) => send_data(&mut self.stream, pc_id, &instance.data_set).await,
+            Err(error) => Err(error),
+        };
+        match sent {
+            Ok(()) => Flow::Continue,
+            Err(error) => {
+                warn!(%error, "Could not send a C-GET sub-operation; closing.");
+                Flow::Done
+            }
         }
     }
 
@@ -823,15 +913,30 @@ impl Outstanding {
             cancel,
             started: tokio::time::Instant::now(),
             relayed: 0,
+            sub_store: None,
         }
     }
 }
 
 /// The next answer of the outstanding request; never, when there is none.
+/// A C-GET's next instance is taken once the one sent was answered.
 async fn next_answer(outstanding: &mut Option<Outstanding>) -> Answer {
-    match outstanding.as_mut().map(|o| &mut o.answers) {
-        Some(Answers::Find { answers, .. }) => Answer::Find(answers.recv().await),
-        Some(Answers::Retrieve { answers, .. }) => Answer::Retrieve(answers.recv().await),
-        None => std::future::pending().await,
+    let Some(Outstanding {
+        answers, sub_store, ..
+    }) = outstanding.as_mut()
+    else {
+        return std::future::pending().await;
+    };
+    match answers {
+        Answers::Find { answers, .. } => Answer::Find(answers.recv().await),
+        Answers::Retrieve {
+            answers,
+            instances: Some(instances),
+            ..
+        } if sub_store.is_none() => tokio::select! {
+            answer = answers.recv() => Answer::Retrieve(answer),
+            instance = instances.recv() => Answer::Instance(instance),
+        },
+        Answers::Retrieve { answers, .. } => Answer::Retrieve(answers.recv().await),
     }
 }

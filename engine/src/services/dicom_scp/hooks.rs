@@ -11,8 +11,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use crate::component::query::{
-    FindAnswer, FindAnswers, FindRequest, Query, RequesterGone, RetrieveAnswer, RetrieveAnswers,
-    RetrieveRequest,
+    FindAnswer, FindAnswers, FindRequest, GetInstance, GetStorage, Query, RequesterGone,
+    RetrieveAnswer, RetrieveAnswers, RetrieveRequest,
 };
 
 use crate::association::model::{AeTitle, AssociationContext};

@@ -13,9 +13,11 @@
 
 mod c_echo;
 mod c_find;
+mod c_get;
 mod c_move;
 mod c_store;
 mod identifier;
+mod retrieve;
 mod unsupported;
 
 use std::future::Future;
@@ -26,7 +28,7 @@ use crate::association::negotiation::{Accepted, ContextResult};
 use crate::dimse::commands::{CFindRq, DimseCommand, OtherCommand, RetrieveRsp, command_field};
 use crate::dimse::status::Status;
 
-use super::hooks::{FindAnswer, RetrieveAnswer, ScpContext};
+use super::hooks::{FindAnswer, GetInstance, RetrieveAnswer, ScpContext};
 
 /// The DIMSE services this SCP answers, by the command field of their
 /// request.
@@ -35,6 +37,7 @@ static HANDLERS: &[(u16, &dyn Handler)] = &[
     (command_field::C_STORE_RQ, &c_store::CStore),
     (command_field::C_FIND_RQ, &c_find::CFind),
     (command_field::C_MOVE_RQ, &c_move::CMove),
+    (command_field::C_GET_RQ, &c_get::CGet),
 ];
 
 /// The handler of a request's command field.
@@ -78,7 +81,7 @@ pub(super) enum Reply {
         request: OtherCommand,
         status: Status,
     },
-    /// A request answered by a stream of responses (C-FIND, C-MOVE): the
+    /// A request answered by a stream of responses (C-FIND, C-MOVE, C-GET): the
     /// association relays the answers as they come and fires `cancel` on
     /// C-CANCEL or when it ends.
     Stream {
@@ -99,6 +102,8 @@ pub(super) enum Answers {
         /// Its response, to which each answer gives a status and counts.
         response: RetrieveRsp,
         answers: tokio::sync::mpsc::Receiver<RetrieveAnswer>,
+        /// C-GET: the instances to send to the requester.
+        instances: Option<tokio::sync::mpsc::Receiver<GetInstance>>,
     },
 }
 
