@@ -10,17 +10,37 @@ use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, data_set_bytes, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomService, Production};
-use integration_tests::pynetdicom::run_python;
+use integration_tests::pynetdicom::{run_python, start_qrscp_moving_to};
 use integration_tests::uids::{EXPLICIT, IMPLICIT};
 
 const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
 const STUDY_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
+const STUDY_ROOT_MOVE: &str = "1.2.840.10008.5.1.4.1.2.2.2";
 
 /// GETSCU asks ROUTER on `port`, which relays Study Root queries and
 /// retrieves to QRSCP on `qr` (from the AE directory).
 fn production(port: u16, qr: u16) -> String {
+    production_with(port, qr, Production::new(), "")
+}
+
+/// [`production`] asking QRSCP by C-MOVE to ROUTER (`get = "c-move"`):
+/// QRSCP stores to ROUTER.
+fn by_move(port: u16, qr: u16) -> String {
+    // GETIMPL takes instances in implicit VR only.
+    let more = Production::new()
+        .association(Association::storage("QRSCP", "ROUTER"))
+        .association(Association::new(
+            "GETIMPL",
+            "ROUTER",
+            &["storage", STUDY_ROOT_GET],
+            &[IMPLICIT],
+        ));
+    production_with(port, qr, more, "get = \"c-move\"\n")
+}
+
+fn production_with(port: u16, qr: u16, production: Production, settings: &str) -> String {
     let syntaxes = [EXPLICIT, IMPLICIT];
-    let text = Production::new()
+    let text = production
         .association(Association::new(
             "GETSCU",
             "ROUTER",
@@ -30,23 +50,28 @@ fn production(port: u16, qr: u16) -> String {
         .association(Association::new(
             "ROUTER",
             "QRSCP",
-            &[STUDY_ROOT_FIND, STUDY_ROOT_GET],
+            &[STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE],
             &syntaxes,
         ))
         .dicom_service(DicomService::new("IN", port, "ROUTER").targets(["TO-QRSCP"]));
     format!(
         "{text}\n[[ae_directory]]\nae_title = \"QRSCP\"\nhost = \"127.0.0.1\"\nport = {qr}\n\n\
          [operations.TO-QRSCP]\ntype = \"dicom-query\"\nremote_ae_title = \"QRSCP\"\n\
-         local_ae_title = \"ROUTER\"\n"
+         local_ae_title = \"ROUTER\"\n{settings}"
     )
 }
 
 /// `getscu -S` of the study `study` through ROUTER on `port` into `out`,
 /// with more options: what it printed.
 async fn getscu(port: u16, study: &str, out: &Path, more: &[&str]) -> String {
+    getscu_as("GETSCU", port, study, out, more).await
+}
+
+/// [`getscu`] calling as `calling`.
+async fn getscu_as(calling: &str, port: u16, study: &str, out: &Path, more: &[&str]) -> String {
     std::fs::create_dir_all(out).unwrap();
     let output = dcmtk_command("getscu")
-        .args(["-S", "-d", "-aet", "GETSCU", "-aec", "ROUTER", "-od"])
+        .args(["-S", "-d", "-aet", calling, "-aec", "ROUTER", "-od"])
         .arg(out)
         .args(more)
         .args(["-k", "QueryRetrieveLevel=STUDY"])
@@ -213,4 +238,142 @@ async fn a_cancelled_get_ends_fe00_and_a_requester_without_the_scp_role_is_told_
         "{text}"
     );
     assert_eq!(line(&text, "got"), "0", "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_asked_upstream_as_a_move_to_the_engine_brings_back_the_same_instances() {
+    let (port, qr_port) = (Port::reserve(), Port::reserve());
+    let qr = qr_port.get();
+    let engine = TestEngine::start(&[("radiology", "get", &by_move(port.get(), qr))]).await;
+    // QRSCP knows ROUTER as a move destination, and nothing of C-GET here.
+    let _dcmqrscp = dcmqrscp(
+        &engine.folder("qr"),
+        "QRSCP",
+        qr_port,
+        &[("ROUTER", port.get())],
+    )
+    .await;
+    let ct = write_instances(
+        &engine.folder("input"),
+        "ct",
+        Modality::Ct,
+        EXPLICIT,
+        12,
+        4096,
+    );
+    let files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("QRSCP", qr, &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 12, "{stored}");
+    let study = study_of(&ct[0].1);
+
+    let out = engine.folder("got");
+    let got = getscu(port.get(), &study, &out, &[]).await;
+    assert!(
+        got.contains("DIMSE status is: Success"),
+        "{got}\n{}",
+        engine.log()
+    );
+    let last = final_report(&got);
+    assert!(last.contains("Completed Suboperations : 12"), "{got}");
+    let files = received(&out);
+    assert_eq!(files.len(), 12, "{got}");
+    for (path, uid) in &ct {
+        let file = files.get(uid).unwrap_or_else(|| panic!("{uid} missing"));
+        assert!(
+            data_set_bytes(file) == data_set_bytes(path),
+            "{uid} differs"
+        );
+    }
+    // Nothing was kept: no message but the get itself.
+    let messages = engine.messages("radiology").await;
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+
+    // A requester that takes implicit VR only gets the explicit VR
+    // instances re-encoded.
+    let implicit = engine.folder("implicit");
+    let got = getscu_as("GETIMPL", port.get(), &study, &implicit, &[]).await;
+    assert!(
+        final_report(&got).contains("Completed Suboperations : 12"),
+        "{got}\n{}",
+        engine.log()
+    );
+    for file in received(&implicit).values() {
+        let ts = transfer_syntax_of(file);
+        assert!(ts == IMPLICIT, "{} is in {ts}", file.display());
+    }
+}
+
+/// The Transfer Syntax UID (0002,0010) of a Part 10 file's meta group.
+fn transfer_syntax_of(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let group_length = u32::from_le_bytes(bytes[140..144].try_into().unwrap()) as usize;
+    let mut at = 144;
+    while at < 144 + group_length {
+        let element = u16::from_le_bytes([bytes[at + 2], bytes[at + 3]]);
+        let vr = &bytes[at + 4..at + 6];
+        let (len, value) = if matches!(vr, b"OB" | b"OW" | b"UN" | b"SQ" | b"UT") {
+            let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+            (len, at + 12)
+        } else {
+            (
+                usize::from(u16::from_le_bytes([bytes[at + 6], bytes[at + 7]])),
+                at + 8,
+            )
+        };
+        if element == 0x0010 {
+            let uid = String::from_utf8_lossy(&bytes[value..value + len]);
+            return uid.trim_end_matches(['\0', ' ']).to_string();
+        }
+        at = value + len;
+    }
+    panic!("{} has no Transfer Syntax UID", path.display())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_get_from_pynetdicoms_qrscp_by_c_get_and_by_c_move_brings_back_the_same_instances() {
+    let (by_get_port, by_move_port, qr_port) = (Port::reserve(), Port::reserve(), Port::reserve());
+    let qr = qr_port.get();
+    let engine = TestEngine::start(&[
+        ("by-get", "get", &production(by_get_port.get(), qr)),
+        ("by-move", "get", &by_move(by_move_port.get(), qr)),
+    ])
+    .await;
+    let _qrscp = start_qrscp_moving_to(
+        "QRSCP",
+        qr_port,
+        &engine.folder("qrscp"),
+        &[("ROUTER", by_move_port.get())],
+    )
+    .await;
+    let ct = write_instances(
+        &engine.folder("input"),
+        "ct",
+        Modality::Ct,
+        EXPLICIT,
+        10,
+        4096,
+    );
+    let files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("QRSCP", qr, &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 10, "{stored}");
+    let study = study_of(&ct[0].1);
+    for (how, port) in [("by-get", &by_get_port), ("by-move", &by_move_port)] {
+        let out = engine.folder(how);
+        let got = getscu(port.get(), &study, &out, &[]).await;
+        assert!(
+            final_report(&got).contains("Completed Suboperations : 10"),
+            "{how}: {got}\n{}",
+            engine.log()
+        );
+        let files = received(&out);
+        for (path, uid) in &ct {
+            let file = files
+                .get(uid)
+                .unwrap_or_else(|| panic!("{how}: {uid} missing"));
+            assert!(
+                data_set_bytes(file) == data_set_bytes(path),
+                "{how}: {uid} differs"
+            );
+        }
+    }
 }

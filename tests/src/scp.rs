@@ -69,7 +69,7 @@ impl Ingest for Received {
                 .await
                 .map_err(IngestError::new)?;
             self.0.lock().expect("lock").push((instance, bytes));
-            Ok(())
+            Ok(switchboard::dimse::Status::SUCCESS)
         })
     }
 }

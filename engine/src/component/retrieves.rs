@@ -47,6 +47,9 @@ pub struct Retrieve {
     counts: Mutex<Counts>,
     /// Notified whenever a count changes.
     pub changed: Notify,
+    /// A C-GET asked upstream as a C-MOVE to us: where its instances go,
+    /// instead of being queued.
+    pub get: Option<super::query::GetStorage>,
 }
 
 /// How far a move's sub-operations got.
@@ -84,7 +87,15 @@ impl Retrieve {
             upstream: upstream.to_string(),
             counts: Mutex::new(Counts::default()),
             changed: Notify::new(),
+            get: None,
         }
+    }
+
+    /// A C-GET asked as a C-MOVE to us: its instances go to `storage`.
+    #[must_use]
+    pub fn passing_to(mut self, storage: super::query::GetStorage) -> Self {
+        self.get = Some(storage);
+        self
     }
 
     /// The counts now.

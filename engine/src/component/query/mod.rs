@@ -165,7 +165,10 @@ pub struct GetInstance {
 }
 
 impl GetStorage {
-    /// Sends one instance to the requester and waits for its answer.
+    /// Sends one instance to the requester and waits for its answer. One
+    /// in a transfer syntax the requester does not take for it is
+    /// re-encoded in one it takes, when the two are implicit and explicit
+    /// VR little endian.
     ///
     /// # Errors
     /// [`RequesterGone`].
@@ -173,9 +176,19 @@ impl GetStorage {
         &self,
         sop_class_uid: String,
         sop_instance_uid: String,
-        transfer_syntax: String,
-        data_set: Vec<u8>,
+        mut transfer_syntax: String,
+        mut data_set: Vec<u8>,
     ) -> Result<crate::dimse::Status, RequesterGone> {
+        let taken = self.transfer_syntaxes(&sop_class_uid).unwrap_or_default();
+        if !taken.contains(&transfer_syntax)
+            && let Some(to) = taken
+                .iter()
+                .find(|to| crate::dataset::can_reencode(&transfer_syntax, to))
+            && let Ok(bytes) = crate::dataset::reencode(&data_set, &transfer_syntax, to)
+        {
+            data_set = bytes;
+            transfer_syntax.clone_from(to);
+        }
         let (stored, status) = tokio::sync::oneshot::channel();
         let instance = GetInstance {
             sop_class_uid,

@@ -35,8 +35,12 @@ pub struct DicomQueryConfig {
     /// How a C-MOVE reaches its destination.
     #[serde(default, rename = "move")]
     pub move_mode: MoveMode,
-    /// Through the engine: the AE title the upstream is asked to move to,
-    /// one of our `dicom-tcp` services in this namespace, which the
+    /// How a C-GET is asked upstream.
+    #[serde(default, rename = "get")]
+    pub get_mode: GetMode,
+    /// Through the engine (and a C-GET asked as a C-MOVE): the AE title the
+    /// upstream is asked to move to, one of our `dicom-tcp` services in
+    /// this namespace, which the
     /// upstream must know (its own table of destinations); absent: the
     /// `local_ae_title`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +63,18 @@ pub enum MoveMode {
     /// destination and stores to it directly; responses are relayed,
     /// C-CANCEL forwarded.
     AsIs,
+}
+
+/// `get = "…"`: how a C-GET is asked upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GetMode {
+    /// By C-GET: the upstream sends the instances back on our association.
+    #[default]
+    CGet,
+    /// By C-MOVE to `store_ae_title`, for an upstream that does not answer
+    /// C-GET: the instances come to one of our services.
+    CMove,
 }
 
 fn default_connect_timeout() -> HumanDuration {
@@ -137,6 +153,11 @@ mod tests {
             toml::from_str("remote_ae_title = \"QR\"\nlocal_ae_title = \"ME\"\nmove = \"as-is\"")
                 .unwrap();
         assert_eq!(as_is.move_mode, MoveMode::AsIs);
+        assert_eq!(c.get_mode, GetMode::CGet);
+        let by_move: DicomQueryConfig =
+            toml::from_str("remote_ae_title = \"QR\"\nlocal_ae_title = \"ME\"\nget = \"c-move\"")
+                .unwrap();
+        assert_eq!(by_move.get_mode, GetMode::CMove);
         let typo = toml::from_str::<DicomQueryConfig>(
             "remote_ae_title = \"QR\"\nlocal_ae_title = \"ME\"\nmove = \"asis\"",
         )

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::config::{DicomQueryConfig, MoveMode};
+use super::config::{DicomQueryConfig, GetMode, MoveMode};
 use super::pool::{self, Key, Pool};
 use crate::association::AeTitle;
 use crate::component::query::{
@@ -151,9 +151,13 @@ impl Query for Relay {
         cancel: CancellationToken,
     ) {
         match (request.kind(), self.config.move_mode) {
-            (Retrieve::Move, MoveMode::AsIs) | (Retrieve::Get, _) => {
+            (Retrieve::Move, MoveMode::AsIs) => {
                 super::retrieve::as_is(self, request, answers, cancel);
             }
+            (Retrieve::Get, _) => match self.config.get_mode {
+                GetMode::CGet => super::retrieve::as_is(self, request, answers, cancel),
+                GetMode::CMove => super::retrieve::by_move(self, request, answers, cancel),
+            },
             (Retrieve::Move, MoveMode::ThroughEngine) => {
                 if let Some(unknown) = self.unknown_destination(&request) {
                     answers.0.try_send(unknown).ok();

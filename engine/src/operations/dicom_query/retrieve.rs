@@ -17,11 +17,13 @@ use tracing::{debug, warn};
 
 use super::relay::{Relay, abandon, in_their_syntax, reencode};
 use super::trace::Trace;
+use crate::component::Outputs;
 use crate::component::query::{RetrieveAnswer, RetrieveAnswers, RetrieveRequest};
+use crate::component::retrieves::{Registered, Retrieve};
 use crate::dimse::Status;
 use crate::dimse::scu::{self, IncomingStore, RetrieveEvent};
 use crate::message::time::millis;
-use crate::message::{UpstreamEnd, now_ms};
+use crate::message::{MessageId, SubOperation, UpstreamEnd, now_ms};
 
 /// Starts relaying `request` upstream from a task of its own.
 pub(super) fn as_is(
@@ -30,25 +32,135 @@ pub(super) fn as_is(
     answers: RetrieveAnswers,
     cancel: CancellationToken,
 ) {
-    let config = relay.config.clone();
-    let setup = relay.retrieve_options(&request);
-    let (started, received_at) = (Instant::now(), now_ms());
     let trace = Trace::new(relay, &request);
     let id = trace.next_id();
+    relayed(relay, request, None, (trace, id), answers, cancel);
+}
+
+/// A C-GET asked upstream as a C-MOVE to us (`get = "c-move"`).
+struct ByMove {
+    /// The C-MOVE asked: the MOVE model of the request's GET model, to
+    /// `store_ae_title`.
+    asked: RetrieveRequest,
+    /// Its C-STOREs, found by their Move Originator, go to the requester.
+    registered: Registered,
+}
+
+/// Starts a C-GET asked upstream as a C-MOVE to `store_ae_title` (`get =
+/// "c-move"`), from a task of its own: the C-STOREs that come back naming
+/// us as their Move Originator go on to the requester at once, and the
+/// upstream hears the requester's status (see `StoreIngest`), so its
+/// counts are the requester's, relayed as they come.
+pub(super) fn by_move(
+    relay: &Relay,
+    request: RetrieveRequest,
+    answers: RetrieveAnswers,
+    cancel: CancellationToken,
+) {
+    let trace = Trace::new(relay, &request);
+    let id = trace.next_id();
+    let by_move = match (id, move_model(&request.sop_class_uid), &request.storage) {
+        (Some(id), Some(model), Some(storage)) => {
+            let config = &relay.config;
+            let store_ae = config
+                .store_ae_title
+                .as_ref()
+                .unwrap_or(&config.local_ae_title);
+            let retrieve = Retrieve::new(
+                SubOperation {
+                    retrieve: id,
+                    destination: String::new(),
+                    originator_ae_title: request.calling_ae_title.to_string(),
+                    originator_message_id: request.message_id,
+                },
+                Outputs(Vec::new()),
+                config.remote_ae_title.as_str(),
+            )
+            .passing_to(storage.clone());
+            let originator = config.local_ae_title.as_str();
+            relay
+                .retrieves
+                .start(&relay.namespace, originator, retrieve)
+                .map(|registered| ByMove {
+                    asked: RetrieveRequest {
+                        sop_class_uid: model.to_string(),
+                        move_destination: Some(store_ae.to_string()),
+                        storage: None,
+                        ..request.clone()
+                    },
+                    registered,
+                })
+                .ok_or_else(|| {
+                    format!("{originator} has 65,535 moves in progress; try again later")
+                })
+        }
+        (None, _, _) => Err("cannot number the get in the trace".to_string()),
+        (_, None, _) => Err(format!(
+            "{} has no MOVE information model to ask it as",
+            crate::dimse::uids::uid_name_or_uid(&request.sop_class_uid)
+        )),
+        (_, _, None) => Err("a C-MOVE has no instances to pass on".to_string()),
+    };
+    match by_move {
+        Ok(by_move) => relayed(relay, request, Some(by_move), (trace, id), answers, cancel),
+        Err(reason) => {
+            answers
+                .0
+                .try_send(RetrieveAnswer::unable_to_process(reason))
+                .ok();
+        }
+    }
+}
+
+/// The MOVE information model of a GET one (PS3.4 C.6).
+fn move_model(get_model: &str) -> Option<&'static str> {
+    const PAIRS: [(&str, &str); 3] = [
+        // Patient Root, Study Root, Patient/Study Only.
+        ("1.2.840.10008.5.1.4.1.2.1.3", "1.2.840.10008.5.1.4.1.2.1.2"),
+        ("1.2.840.10008.5.1.4.1.2.2.3", "1.2.840.10008.5.1.4.1.2.2.2"),
+        ("1.2.840.10008.5.1.4.1.2.3.3", "1.2.840.10008.5.1.4.1.2.3.2"),
+    ];
+    PAIRS
+        .iter()
+        .find(|(get, _)| *get == get_model)
+        .map(|(_, move_)| *move_)
+}
+
+/// Relays `request` upstream (as `by_move` asks it, if so) from a task of
+/// its own, and records it in the trace.
+fn relayed(
+    relay: &Relay,
+    request: RetrieveRequest,
+    by_move: Option<ByMove>,
+    (trace, id): (Trace, Option<MessageId>),
+    answers: RetrieveAnswers,
+    cancel: CancellationToken,
+) {
+    let config = relay.config.clone();
+    let asked = by_move.as_ref().map_or(&request, |b| &b.asked);
+    let setup = relay.retrieve_options(asked);
+    let (started, received_at) = (Instant::now(), now_ms());
     tokio::spawn(async move {
         let upstream = config.remote_ae_title.to_string();
+        let asked = by_move.as_ref().map_or(&request, |b| &b.asked);
+        let message_id = by_move.as_ref().map(|b| b.registered.message_id());
         let done = match setup {
             Ok((address, options)) => {
                 let name = format!("{upstream}@{address}");
                 match scu::connect(&address, &options).await {
-                    Ok(assoc) => {
-                        relay_move(&name, assoc, &config, &request, &answers, &cancel).await
+                    Ok(mut assoc) => {
+                        if let Some(message_id) = message_id {
+                            assoc.set_next_message_id(message_id);
+                        }
+                        relay_move(&name, assoc, &config, asked, &answers, &cancel).await
                     }
                     Err(e) => Err(format!("{name}: {e}")),
                 }
             }
             Err(reason) => Err(reason),
         };
+        // The move to us is over: C-STOREs that still come are refused.
+        drop(by_move);
         let mut upstream_end = UpstreamEnd {
             target: trace.target().clone(),
             status: None,

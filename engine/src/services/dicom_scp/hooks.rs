@@ -120,10 +120,13 @@ impl IngestError {
 }
 
 /// The future an [`Ingest`] returns.
-pub type IngestFuture<'a> = Pin<Box<dyn Future<Output = Result<(), IngestError>> + Send + 'a>>;
+pub type IngestFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<crate::dimse::Status, IngestError>> + Send + 'a>>;
 
-/// Takes in a received instance durably. The C-STORE-RSP is 0000H only when
-/// this returns `Ok`, A700H (out of resources) otherwise.
+/// Takes in a received instance durably. The C-STORE-RSP has the status
+/// this returns (0000H once the instance is durable here; a C-GET's
+/// instance taken by the requester gets the requester's), A700H (out of
+/// resources) on an error.
 pub trait Ingest: Send + Sync + 'static {
     fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_>;
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::config::DicomScpConfig;
-use super::hooks::{Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext};
+use super::hooks::{GetStorage, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext};
 use super::listener::DicomScp;
 use crate::component::retrieves::Retrieve;
 use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Resource, RunningItem};
@@ -126,6 +126,9 @@ impl Ingest for StoreIngest {
         Box::pin(async move {
             let originator = instance.move_originator_ae_title.as_deref();
             let retrieve = self.retrieve(originator.zip(instance.move_originator_message_id));
+            if let Some(storage) = retrieve.as_ref().and_then(|r| r.get.as_ref()) {
+                return pass_to_requester(storage, instance, data).await;
+            }
             let sop_instance_uid = instance.sop_instance_uid.clone();
             let header = MessageHeader {
                 source: self.cx.address(),
@@ -176,7 +179,36 @@ impl Ingest for StoreIngest {
             if let Some(r) = &retrieve {
                 r.received(taken);
             }
-            Ok(())
+            Ok(crate::dimse::Status::SUCCESS)
         })
     }
+}
+
+/// An instance of a C-GET asked upstream as a C-MOVE to us: it goes on to
+/// the requester at once, and the upstream hears the requester's status.
+/// Nothing is kept.
+async fn pass_to_requester(
+    storage: &GetStorage,
+    instance: ReceivedInstance,
+    data: SpooledData,
+) -> Result<crate::dimse::Status, IngestError> {
+    let path = instance.spool_path.clone();
+    let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        drop(data.complete()?);
+        let bytes = std::fs::read(&path)?;
+        std::fs::remove_file(&path)?;
+        Ok(bytes)
+    })
+    .await
+    .map_err(IngestError::new)?
+    .map_err(IngestError::new)?;
+    storage
+        .store(
+            instance.sop_class_uid,
+            instance.sop_instance_uid,
+            instance.transfer_syntax,
+            bytes,
+        )
+        .await
+        .map_err(IngestError::new)
 }

@@ -167,10 +167,10 @@ impl StoreInProgress {
         };
         let ingest_started = Instant::now();
         match ingest.ingest(instance, spool.writer.finish()).await {
-            Ok(()) => {
+            Ok(status) => {
                 debug!(sop_instance_uid = %rq.affected_sop_instance_uid, size = self.size, "Instance received.");
                 tracing::trace!(?received, ingest = ?ingest_started.elapsed(), "C-STORE timing.");
-                answer(Status::SUCCESS)
+                answer(status)
             }
             Err(error) => {
                 warn!(%error, sop_instance_uid = %rq.affected_sop_instance_uid, "Could not take the instance in; answering A700H.");

@@ -67,7 +67,7 @@ impl Ingest for Recorder {
             let bytes = tokio::fs::read(&instance.spool_path).await.unwrap();
             tokio::fs::remove_file(&instance.spool_path).await.unwrap();
             self.got.lock().unwrap().push((instance, bytes));
-            Ok(())
+            Ok(crate::dimse::Status::SUCCESS)
         })
     }
 }
