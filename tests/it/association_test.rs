@@ -35,6 +35,7 @@ async fn against_pynetdicom_each_context_gets_its_answer() {
         &format!("127.0.0.1:{}", peer.port()),
         &stored,
         TIMEOUT,
+        None,
         |l| {
             lines.push(l.to_string());
         },
@@ -68,6 +69,7 @@ async fn a_rejected_association_rejects_its_contexts_with_the_reason() {
         &format!("127.0.0.1:{}", peer.port()),
         &stored,
         TIMEOUT,
+        None,
         |_| {},
     )
     .await
@@ -105,6 +107,7 @@ async fn more_than_128_contexts_against_storescp_take_two_associations() {
         &format!("127.0.0.1:{}", peer.port()),
         &stored,
         TIMEOUT,
+        None,
         |_| {},
     )
     .await
@@ -144,7 +147,7 @@ async fn against_our_own_scp_the_stored_order_shows() {
             (CT_IMAGE_STORAGE, &[IMPLICIT]),
         ],
     );
-    let report = test_association(&scp.addr.to_string(), &ours, TIMEOUT, |_| {})
+    let report = test_association(&scp.addr.to_string(), &ours, TIMEOUT, None, |_| {})
         .await
         .expect("test");
     assert_eq!(report.contexts[0].result, Ok(EXPLICIT.to_string()));

@@ -31,4 +31,5 @@ mod retrieve;
 mod routing;
 mod shutdown;
 mod store_and_forward;
+mod tls;
 mod worklist;

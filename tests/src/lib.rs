@@ -27,6 +27,7 @@ pub mod plugins;
 pub mod production;
 pub mod pynetdicom;
 pub mod scp;
+pub mod tls;
 pub mod uids;
 
 use std::path::PathBuf;

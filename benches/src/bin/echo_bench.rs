@@ -182,7 +182,7 @@ fn children(pid: u32) -> Vec<u32> {
 async fn hold_open(
     port: u16,
     n: usize,
-) -> anyhow::Result<Vec<switchboard::dimse::scu::ScuAssociation<tokio::net::TcpStream>>> {
+) -> anyhow::Result<Vec<switchboard::dimse::scu::ScuAssociation<switchboard::dimse::tls::Stream>>> {
     let address = format!("127.0.0.1:{port}");
     let mut held = Vec::with_capacity(n);
     for _ in 0..n {

@@ -28,6 +28,8 @@ pub struct AssociationTestArgs {
     /// Seconds to wait to connect and for each answer.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    #[command(flatten)]
+    pub tls: super::tls::TlsArgs,
 }
 
 /// Runs the command.
@@ -65,10 +67,12 @@ pub async fn run(global: &GlobalArgs, args: &AssociationTestArgs) -> anyhow::Res
         if count == 1 { "" } else { "s" },
         if needed == 1 { "" } else { "s" },
     );
+    let tls = args.tls.client()?;
     let report = test_association(
         &args.address,
         &stored,
         Duration::from_secs(args.timeout.max(1)),
+        tls.as_ref(),
         |line| println!("{line}"),
     )
     .await

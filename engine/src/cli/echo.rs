@@ -32,6 +32,8 @@ pub struct EchoArgs {
     /// Seconds to wait to connect and for each answer.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    #[command(flatten)]
+    pub tls: super::tls::TlsArgs,
 }
 
 /// Runs the command.
@@ -80,6 +82,7 @@ pub async fn run(global: &GlobalArgs, args: &EchoArgs) -> anyhow::Result<()> {
 
     let timeout = Duration::from_secs(args.timeout.max(1));
     let mut options = ScuOptions::new(args.calling.as_str(), args.called.as_str());
+    options.tls = args.tls.client()?;
     options.connect_timeout = timeout;
     options.response_timeout = timeout;
     let ts_refs: Vec<&str> = transfer_syntaxes.iter().map(String::as_str).collect();

@@ -14,6 +14,7 @@ mod quarantine;
 mod reference;
 mod run;
 mod status;
+mod tls;
 mod validate;
 
 use std::path::PathBuf;

@@ -11,6 +11,7 @@
 //! - [`scu`]: the association requestor (echo, store, release, abort).
 //! - [`probe`]: one echo with its PDU trace, and the test of a stored
 //!   association's presentation contexts against a peer.
+//! - [`tls`]: DICOM TLS as requestor, and a connection with it or without.
 //! - [`uids`]: our implementation class UID, version name and UID names.
 
 pub(crate) mod commands;
@@ -19,6 +20,7 @@ pub(crate) mod pdu;
 pub mod probe;
 pub mod scu;
 pub mod status;
+pub mod tls;
 pub(crate) mod uids;
 
 pub use commands::{

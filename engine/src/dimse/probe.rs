@@ -140,6 +140,7 @@ pub async fn test_association(
     address: &str,
     stored: &AssociationContext,
     timeout: Duration,
+    tls: Option<&super::tls::ClientTls>,
     mut on_line: impl FnMut(&str),
 ) -> Result<TestReport, ScuError> {
     let mut report = TestReport::default();
@@ -153,6 +154,7 @@ pub async fn test_association(
         );
         options.connect_timeout = timeout;
         options.response_timeout = timeout;
+        options.tls = tls.cloned();
         if let Some(max) = stored.max_pdu_length.filter(|m| *m != 0) {
             options.max_pdu_length = max;
         }

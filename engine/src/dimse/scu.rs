@@ -17,6 +17,8 @@ use dicom_ul::pdu::{AbortRQSource, PDataValue, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::tls::Stream;
+
 use super::commands::{
     CCancelRq, CEchoRq, CFindRq, CFindRsp, CGetRq, CMoveRq, CStoreRq, CStoreRsp, CommandError,
     DimseCommand, Priority, RetrieveRsp,
@@ -62,6 +64,8 @@ pub struct ScuOptions {
     /// How long one write may wait for a peer that stops reading.
     pub write_timeout: Duration,
     pub trace: Option<Trace>,
+    /// DICOM TLS, when the remote requires it.
+    pub tls: Option<super::tls::ClientTls>,
 }
 
 impl std::fmt::Debug for ScuOptions {
@@ -89,6 +93,7 @@ impl ScuOptions {
             response_timeout: Duration::from_secs(30),
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             trace: None,
+            tls: None,
         }
     }
 
@@ -118,6 +123,11 @@ pub enum ScuError {
     },
     #[error("timed out after {0:?} {1}")]
     Timeout(Duration, &'static str),
+    #[error("TLS with {address} failed: {source}")]
+    Tls {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("association rejected: {0}")]
     Rejected(Rejection),
     #[error("association aborted by the peer ({0})")]
@@ -242,15 +252,16 @@ impl<S> std::fmt::Debug for ScuAssociation<S> {
     }
 }
 
-/// Connects over TCP (with TCP_NODELAY) and requests an association.
+/// Connects over TCP (with TCP_NODELAY), with TLS when the options say so,
+/// and requests an association.
 ///
 /// # Errors
-/// [`ScuError::Connect`], [`ScuError::Timeout`], [`ScuError::Rejected`] and
-/// protocol errors.
+/// [`ScuError::Connect`], [`ScuError::Tls`], [`ScuError::Timeout`],
+/// [`ScuError::Rejected`] and protocol errors.
 pub async fn connect(
     address: &str,
     options: &ScuOptions,
-) -> Result<ScuAssociation<TcpStream>, ScuError> {
+) -> Result<ScuAssociation<Stream>, ScuError> {
     let stream =
         match tokio::time::timeout(options.connect_timeout, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => stream,
@@ -263,7 +274,47 @@ pub async fn connect(
             Err(_) => return Err(ScuError::Timeout(options.connect_timeout, "connecting")),
         };
     stream.set_nodelay(true)?;
-    associate(stream, options).await
+    let stream = match &options.tls {
+        None => Stream::Plain(stream),
+        Some(tls) => {
+            let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let handshake =
+                tokio::time::timeout(options.response_timeout, tls.connect(stream, host));
+            let (stream, described) = match handshake.await {
+                Ok(Ok(done)) => done,
+                Ok(Err(source)) => {
+                    return Err(ScuError::Tls {
+                        address: address.to_string(),
+                        source,
+                    });
+                }
+                Err(_) => {
+                    return Err(ScuError::Timeout(
+                        options.response_timeout,
+                        "in the TLS handshake",
+                    ));
+                }
+            };
+            trace(&options.trace, &format!("TLS: {described}"));
+            stream
+        }
+    };
+    // With TLS 1.3 the server judges our certificate after the handshake:
+    // its refusal comes as an alert on the first read.
+    associate(stream, options).await.map_err(|e| match e {
+        ScuError::Read(PduReadError::Io(source))
+            if source
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+        {
+            ScuError::Tls {
+                address: address.to_string(),
+                source,
+            }
+        }
+        other => other,
+    })
 }
 
 /// Requests an association over an already connected stream.

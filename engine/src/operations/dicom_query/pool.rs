@@ -9,13 +9,13 @@
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use crate::dimse::tls::Stream;
 use tokio::time::Instant;
 
 use crate::dimse::scu::{ProposedContext, ScuAssociation};
 
 /// An association to the upstream.
-pub(super) type Upstream = ScuAssociation<TcpStream>;
+pub(super) type Upstream = ScuAssociation<Stream>;
 
 /// Most associations kept idle by one operation.
 const MAX_IDLE: usize = 8;

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use crate::dimse::tls::Stream;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -160,7 +160,7 @@ pub(crate) fn spawn(config: DicomScuConfig, cx: ItemContext, remote: Remote) -> 
 
 /// An open association and what it can carry.
 struct Open {
-    association: ScuAssociation<TcpStream>,
+    association: ScuAssociation<Stream>,
     peer: Peer,
 }
 

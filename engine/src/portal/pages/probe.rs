@@ -116,7 +116,7 @@ pub(in super::super) async fn probe(
         }
         Some("test") => {
             let mut lines = Vec::new();
-            match test_association(&address, &stored, PROBE_TIMEOUT, |l| {
+            match test_association(&address, &stored, PROBE_TIMEOUT, None, |l| {
                 lines.push(l.to_string())
             })
             .await

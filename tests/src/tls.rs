@@ -1,0 +1,130 @@
+//! Certificates for DICOM TLS tests, made with `openssl` in a folder: a CA,
+//! a server certificate for 127.0.0.1 and localhost, a client certificate,
+//! and a second CA that signed none of them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The files [`Certificates::make`] wrote.
+#[derive(Debug, Clone)]
+pub struct Certificates {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// A CA that signed nothing here.
+    pub other_ca: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A P-256 key and a self-signed CA certificate `NAME.pem`, `NAME.key`.
+fn ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+}
+
+/// `NAME.pem` and `NAME.key` for the subject `/CN=CN`, signed by `ca`.
+fn leaf(dir: &Path, name: &str, cn: &str, ca: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &format!("/O=Switchboard tests/CN={cn}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    let extensions = dir.join(format!("{name}.ext"));
+    std::fs::write(
+        &extensions,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
+         extendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("extensions file");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-out",
+            &format!("{name}.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
+impl Certificates {
+    /// Makes them in `dir`: the server's subject CN is `server_cn`, the
+    /// client's `client_cn`.
+    ///
+    /// # Panics
+    /// When `openssl` fails.
+    pub fn make(dir: &Path, server_cn: &str, client_cn: &str) -> Self {
+        std::fs::create_dir_all(dir).expect("certificates folder");
+        ca(dir, "ca");
+        ca(dir, "other-ca");
+        leaf(dir, "server", server_cn, "ca");
+        leaf(dir, "client", client_cn, "ca");
+        Self {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+            other_ca: dir.join("other-ca.pem"),
+        }
+    }
+}
