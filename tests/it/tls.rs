@@ -1,14 +1,19 @@
 //! DICOM TLS against DCMTK: `switchboard echo` and `association test` with
 //! `--tls` to a `storescp +tls` that requires a client certificate,
 //! certificates made with `openssl` here; a wrong CA, a wrong name and a
-//! missing client certificate each fail with the reason.
+//! missing client certificate each fail with the reason. A TLS service
+//! takes `storescu +tls` and `echoscu +tls`, refuses plain TCP and a
+//! requester without a certificate its CA signed.
 
 use std::path::Path;
 
 use integration_tests::data_dir::{data_dir_with, switchboard_in};
-use integration_tests::dcmtk::dcmtk_command;
+use integration_tests::dcmtk::{Archive, dcmtk_command, echoscu, storescu};
+use integration_tests::engine_process::TestEngine;
+use integration_tests::instances::{Modality, data_set_bytes, write_instances};
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
+use integration_tests::production::Production;
 use integration_tests::scp::association;
 use integration_tests::text;
 use integration_tests::tls::Certificates;
@@ -151,4 +156,97 @@ async fn echo_and_association_test_speak_tls_and_say_why_a_handshake_fails() {
         !out.status.success() && printed.contains("--tls needs --ca FILE"),
         "{printed}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_service_takes_dcmtk_over_tls_and_refuses_plain_tcp_and_unknown_clients() {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let pki = tempfile::tempdir().unwrap();
+    let c = Certificates::make(pki.path(), "ROUTER", "STORESCU");
+    let text = Production::store_and_forward(port.get(), archive_port.get())
+        .association(integration_tests::production::Association::verification(
+            "ECHOSCU", "ROUTER",
+        ))
+        .to_string();
+    let text = format!(
+        "{text}\n[services.IN.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
+        path(&c.server_cert),
+        path(&c.server_key),
+        path(&c.ca)
+    );
+    let engine = TestEngine::start(&[("radiology", "tls", &text)]).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
+    let tls = [
+        "+tls",
+        path(&c.client_key),
+        path(&c.client_cert),
+        "+cf",
+        path(&c.ca),
+    ];
+
+    let echo = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
+    assert!(echo.ok, "{echo}\n{}", engine.log());
+    let instances = write_instances(
+        &engine.folder("input"),
+        "ct",
+        Modality::Ct,
+        EXPLICIT,
+        5,
+        4096,
+    );
+    let files: Vec<std::path::PathBuf> = instances.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("ROUTER", port.get(), &files, &tls).await;
+    assert!(stored.ok && stored.acknowledged() == 5, "{stored}");
+    engine
+        .wait_until("the archive has all five, whole", async || {
+            archive.received().len() == 5 && engine.all_delivered("radiology").await
+        })
+        .await;
+    let received = archive.received();
+    for (file, uid) in &instances {
+        assert!(
+            data_set_bytes(&received[uid]) == data_set_bytes(file),
+            "{uid} differs"
+        );
+    }
+
+    // Plain TCP to the TLS port: refused, the engine says why.
+    let plain = echoscu("ECHOSCU", "ROUTER", port.get(), &[]).await;
+    assert!(!plain.ok, "{plain}");
+    // TLS without a client certificate.
+    let anonymous = echoscu(
+        "ECHOSCU",
+        "ROUTER",
+        port.get(),
+        &["+tla", "+cf", path(&c.ca)],
+    )
+    .await;
+    assert!(!anonymous.ok, "{anonymous}");
+    // A client certificate another CA signed: ours, made the same way.
+    let other = tempfile::tempdir().unwrap();
+    let o = Certificates::make(other.path(), "X", "STORESCU");
+    let foreign = echoscu(
+        "ECHOSCU",
+        "ROUTER",
+        port.get(),
+        &[
+            "+tls",
+            path(&o.client_key),
+            path(&o.client_cert),
+            "+cf",
+            path(&c.ca),
+        ],
+    )
+    .await;
+    assert!(!foreign.ok, "{foreign}");
+    let log = engine.log();
+    assert!(
+        log.matches("TLS handshake failed; closing the connection.")
+            .count()
+            >= 2,
+        "{log}"
+    );
+    // The service still serves.
+    let again = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
+    assert!(again.ok, "{again}");
 }

@@ -1,10 +1,12 @@
-//! DICOM TLS (PS3.15 Annex B) as requestor: a rustls client with the
+//! DICOM TLS (PS3.15 Annex B). As requestor: a rustls client with the
 //! non-downgrading BCP 195 profile (TLS 1.2 or 1.3, rustls' cipher suites,
 //! all AEAD with forward secrecy), the remote's certificate verified
 //! against a CA bundle and its host name, and our certificate presented
-//! when configured. [`Stream`] is a TCP connection with or without it.
+//! when configured. [`Stream`] is a TCP connection with or without it. As
+//! acceptor: [`ServerTls`].
 
 mod certificate;
+mod server;
 mod stream;
 
 use std::path::Path;
@@ -14,6 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 pub use certificate::subject;
+pub use server::ServerTls;
 pub use stream::Stream;
 
 /// What a TLS client needs: its configuration and, when given, the name

@@ -38,6 +38,8 @@ pub(super) struct Shared {
     /// The AE titles this listener answers to.
     pub(super) served: Vec<AeTitle>,
     pub(super) cx: ScpContext,
+    /// DICOM TLS, when the service requires it.
+    pub(super) tls: Option<crate::dimse::tls::ServerTls>,
     /// Numbers associations for the trace (`#5:ENS-SCP`).
     pub(super) next_id: AtomicU64,
 }

@@ -51,6 +51,24 @@ pub struct DicomScpConfig {
     /// Items that receive what this service takes in.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// DICOM TLS: the service then accepts TLS connections only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ScpTls>,
+}
+
+/// `[services.NAME.tls]`: the files of a TLS service (PEM; relative paths
+/// are relative to the engine's working directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScpTls {
+    /// Our certificate chain.
+    pub certificate: std::path::PathBuf,
+    /// Its private key, unencrypted.
+    pub private_key: std::path::PathBuf,
+    /// When given, a requester must present a certificate signed by one of
+    /// these CAs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<std::path::PathBuf>,
 }
 
 /// One AE title or a list of them.
@@ -113,6 +131,7 @@ impl DicomScpConfig {
             data_set_timeout: default_data_set_timeout(),
             trace: false,
             targets: Vec::new(),
+            tls: None,
         }
     }
 

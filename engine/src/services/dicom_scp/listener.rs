@@ -21,6 +21,7 @@ use super::association::{Association, Shared};
 use super::config::{DicomScpConfig, DicomScpConfigError};
 use super::hooks::ScpContext;
 use crate::association::model::AeTitle;
+use crate::dimse::tls::ServerTls;
 
 /// Why the SCP could not start.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,8 @@ pub enum ScpError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("tls: {0}")]
+    Tls(#[from] crate::dimse::tls::TlsFileError),
     #[error("could not create the spool directory {path}: {source}")]
     Spool {
         path: PathBuf,
@@ -109,6 +112,14 @@ impl DicomScp {
             .local_addr()
             .map_err(|source| ScpError::Bind { address, source })?;
         let served = config.ae_title.to_vec();
+        let tls = match &config.tls {
+            Some(t) => Some(ServerTls::new(
+                &t.certificate,
+                &t.private_key,
+                t.client_ca.as_deref(),
+            )?),
+            None => None,
+        };
         Ok(Self {
             listener,
             local_addr,
@@ -120,6 +131,7 @@ impl DicomScp {
                 config,
                 served,
                 cx,
+                tls,
                 next_id: AtomicU64::new(1),
             }),
         })
@@ -214,8 +226,45 @@ async fn serve_association(
         calling_ae_title = tracing::field::Empty,
         called_ae_title = tracing::field::Empty,
     );
-    Association::new(socket, peer, id, shared, abort)
-        .serve(handshake)
-        .instrument(span)
-        .await;
+    let Some(tls) = shared.tls.clone() else {
+        Association::new(socket, peer, id, shared, abort)
+            .serve(handshake)
+            .instrument(span)
+            .await;
+        return;
+    };
+    async move {
+        // Under the handshake budget and the ARTIM timer, like the
+        // A-ASSOCIATE-RQ that follows it.
+        let artim = shared.config.artim_timeout;
+        let accepted = tokio::select! {
+            () = handshake.cancelled() => None,
+            () = abort.cancelled() => None,
+            accepted = tokio::time::timeout(artim, tls.accept(socket)) => match accepted {
+                Ok(Ok(accepted)) => Some(accepted),
+                Ok(Err(error)) => {
+                    warn!(%error, "TLS handshake failed; closing the connection.");
+                    None
+                }
+                Err(_) => {
+                    warn!(timeout = ?artim, "No TLS handshake before the ARTIM timeout; closing the connection.");
+                    None
+                }
+            },
+        };
+        let Some((stream, described)) = accepted else {
+            shared.admission.handshake_done(id);
+            return;
+        };
+        if shared.config.trace {
+            info!("TLS: {described}");
+        } else {
+            debug!("TLS: {described}");
+        }
+        Association::new(stream, peer, id, shared, abort)
+            .serve(handshake)
+            .await;
+    }
+    .instrument(span)
+    .await;
 }

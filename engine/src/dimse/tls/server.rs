@@ -1,0 +1,92 @@
+//! DICOM TLS as acceptor: a service that speaks only TLS, with the same
+//! profile as the client, asking for a client certificate signed by a
+//! configured CA bundle when one is given.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use super::{TlsFileError, VERSIONS, certificates, describe, file_error, private_key, provider};
+
+/// What a TLS service needs.
+#[derive(Clone)]
+pub struct ServerTls {
+    config: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls").finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// A server presenting `certificate` (chain, PEM) with `key` (PEM);
+    /// with `client_ca`, a requester must present a certificate signed by
+    /// one of its CAs.
+    ///
+    /// # Errors
+    /// A file that cannot be read or holds no certificate or key, a key
+    /// that does not go with the certificate.
+    pub fn new(
+        certificate: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+    ) -> Result<Self, TlsFileError> {
+        let provider = Arc::new(provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(VERSIONS)
+            .map_err(|e| file_error(certificate, e))?;
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in certificates(ca)? {
+                    roots
+                        .add(c)
+                        .map_err(|e| file_error(ca, format!("not a CA certificate: {e}")))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| file_error(ca, e))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder
+            .with_single_cert(certificates(certificate)?, private_key(key)?)
+            .map_err(|e| {
+                file_error(
+                    key,
+                    format!("does not go with {}: {e}", certificate.display()),
+                )
+            })?;
+        Ok(Self {
+            config: Arc::new(config),
+        })
+    }
+
+    /// Runs the handshake on an accepted connection; returns the stream
+    /// and a line for the trace (version, cipher suite, the requester's
+    /// certificate subject).
+    ///
+    /// # Errors
+    /// The handshake failed: not TLS, no or a refused client certificate.
+    pub async fn accept(
+        &self,
+        tcp: TcpStream,
+    ) -> std::io::Result<(tokio_rustls::server::TlsStream<TcpStream>, String)> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.config.clone());
+        let tls = acceptor.accept(tcp).await?;
+        let (_, session) = tls.get_ref();
+        let described = describe(
+            session.protocol_version(),
+            session.negotiated_cipher_suite(),
+            session.peer_certificates(),
+        );
+        Ok((tls, described))
+    }
+}
