@@ -250,3 +250,91 @@ async fn a_tls_service_takes_dcmtk_over_tls_and_refuses_plain_tcp_and_unknown_cl
     let again = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
     assert!(again.ok, "{again}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_bad_certificate_and_go_once_it_is_fixed()
+ {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let pki = tempfile::tempdir().unwrap();
+    let c = Certificates::make(&pki.path().join("ours"), "ARCHIVE", "ROUTER");
+    // The archive's first certificate: signed by a CA we do not trust.
+    let wrong = Certificates::make(&pki.path().join("theirs"), "ARCHIVE", "X");
+    let text = Production::new()
+        .association(integration_tests::production::Association::storage(
+            "STORESCU", "ROUTER",
+        ))
+        .association(integration_tests::production::Association::storage(
+            "ROUTER", "ARCHIVE",
+        ))
+        .dicom_service(
+            integration_tests::production::DicomService::new("IN", port.get(), "ROUTER")
+                .targets(["OUT"]),
+        )
+        .dicom_operation(
+            integration_tests::production::DicomOperation::archive(archive_port.get())
+                .retry("200ms", 1.0, "200ms"),
+        )
+        .to_string();
+    let text = format!(
+        "{text}\n[operations.OUT.tls]\nca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
+        path(&c.ca),
+        path(&c.client_cert),
+        path(&c.client_key)
+    );
+    let engine = TestEngine::start(&[("radiology", "tls-out", &text)]).await;
+    let folder = engine.folder("archive");
+    // It still takes our client certificate.
+    let wrongly_signed = Certificates {
+        ca: c.ca.clone(),
+        ..wrong
+    };
+    let archive = storescp_tls(&wrongly_signed, archive_port, &folder).await;
+    let instances = write_instances(
+        &engine.folder("input"),
+        "ct",
+        Modality::Ct,
+        EXPLICIT,
+        3,
+        4096,
+    );
+    let files: Vec<std::path::PathBuf> = instances.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("ROUTER", port.get(), &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 3, "{stored}");
+    engine
+        .wait_until("a failed attempt naming the certificate", async || {
+            engine.messages("radiology").await.iter().any(|m| {
+                m["deliveries"][0]["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("UnknownIssuer"))
+            })
+        })
+        .await;
+    assert!(
+        std::fs::read_dir(&folder).unwrap().next().is_none(),
+        "nothing is sent in clear"
+    );
+
+    // A valid certificate on the archive: the retries get through.
+    let archive_port = archive.stop().await;
+    let _archive = storescp_tls(&c, archive_port, &folder).await;
+    engine
+        .wait_until("all delivered", async || {
+            engine.all_delivered("radiology").await
+        })
+        .await;
+    let received: std::collections::BTreeMap<String, std::path::PathBuf> =
+        std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name.split_once('.').unwrap().1.to_string(), p)
+            })
+            .collect();
+    for (file, uid) in &instances {
+        assert!(
+            data_set_bytes(&received[uid]) == data_set_bytes(file),
+            "{uid} differs"
+        );
+    }
+}

@@ -15,7 +15,8 @@ const START: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Peer {
     child: Child,
-    port: Port,
+    /// Always set; taken by [`Peer::stop`] only.
+    port: Option<Port>,
 }
 
 impl Peer {
@@ -44,12 +45,26 @@ impl Peer {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Self { child, port }
+        Self {
+            child,
+            port: Some(port),
+        }
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.port.get()
+        self.port.as_ref().map_or(0, Port::get)
+    }
+
+    /// Kills it, waits until it has exited, and hands back its port, still
+    /// reserved, for a successor.
+    ///
+    /// # Panics
+    /// When it cannot be waited for.
+    pub async fn stop(mut self) -> Port {
+        let _killed = self.child.start_kill();
+        self.child.wait().await.expect("wait for the peer");
+        self.port.take().expect("a running peer has its port")
     }
 
     /// Its process id.

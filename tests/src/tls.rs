@@ -30,8 +30,12 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A P-256 key and a self-signed CA certificate `NAME.pem`, `NAME.key`.
+/// A P-256 key and a self-signed CA certificate `NAME.pem`, `NAME.key`,
+/// whose subject names `dir` too: two CAs with one subject would make a
+/// verifier check one's signature with the other's key (BadSignature)
+/// instead of finding no issuer.
 fn ca(dir: &Path, name: &str) {
+    let subject = format!("/CN={name} {}", dir.display().to_string().replace('/', "-"));
     openssl(
         dir,
         &[
@@ -45,7 +49,7 @@ fn ca(dir: &Path, name: &str) {
             "-days",
             "30",
             "-subj",
-            &format!("/CN={name}"),
+            &subject,
             "-keyout",
             &format!("{name}.key"),
             "-out",

@@ -46,11 +46,7 @@ impl ItemConfig for DicomQueryConfig {
     /// its move's destination (see `through`).
     async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
         let directory = cx.ae_directory.clone();
-        Ok(dicom_scu::operation::spawn(
-            self.delivery(),
-            cx,
-            Remote::MoveDestination(directory),
-        ))
+        dicom_scu::operation::spawn(self.delivery(), cx, Remote::MoveDestination(directory))
     }
 
     fn query(&self, cx: QueryContext<'_>) -> Option<Arc<dyn Query>> {
@@ -92,6 +88,7 @@ impl DicomQueryConfig {
             // waits for this release before anyone else can store to it.
             idle_release: HumanDuration::from_secs(1),
             max_pdu_length: self.max_pdu_length,
+            tls: None,
         }
     }
 }

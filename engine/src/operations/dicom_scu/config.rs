@@ -41,6 +41,40 @@ pub struct DicomScuConfig {
     /// Largest PDU we accept from the remote.
     #[serde(default = "default_max_pdu_length")]
     pub max_pdu_length: u32,
+    /// DICOM TLS to the remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ScuTls>,
+}
+
+/// `[operations.NAME.tls]`: how the remote is reached with TLS (PEM files;
+/// relative paths are relative to the engine's working directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScuTls {
+    /// The CA certificates that signed the remote's certificate.
+    pub ca: std::path::PathBuf,
+    /// Our certificate chain, for a remote that asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<std::path::PathBuf>,
+    /// Its private key, unencrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<std::path::PathBuf>,
+    /// The name the remote's certificate must carry, when not `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+impl ScuTls {
+    /// The TLS client these files make.
+    ///
+    /// # Errors
+    /// A file that does not make one, and why.
+    pub fn client(&self) -> Result<crate::dimse::tls::ClientTls, crate::dimse::tls::TlsFileError> {
+        let identity = self.certificate.as_deref().zip(self.private_key.as_deref());
+        let mut client = crate::dimse::tls::ClientTls::new(&self.ca, identity)?;
+        client.server_name.clone_from(&self.server_name);
+        Ok(client)
+    }
 }
 
 fn default_max_associations() -> usize {
@@ -161,6 +195,14 @@ impl DicomScuConfig {
             errors.push(FieldError::new(
                 "max_pdu_length",
                 "must be 0 (unlimited) or at least 4096",
+            ));
+        }
+        if let Some(tls) = &self.tls
+            && tls.certificate.is_some() != tls.private_key.is_some()
+        {
+            errors.push(FieldError::new(
+                "tls",
+                "give both certificate and private_key, or neither",
             ));
         }
         errors

@@ -95,6 +95,8 @@ struct Shared {
     /// Set after a retry: the reader starts again from the oldest pending
     /// message (it may hold later ones it read ahead).
     rewind: AtomicBool,
+    /// DICOM TLS to the remote.
+    tls: Option<crate::dimse::tls::ClientTls>,
 }
 
 /// The operation's failure streak and the pause it imposes.
@@ -112,12 +114,23 @@ impl ItemConfig for DicomScuConfig {
     }
 
     async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        Ok(spawn(self.clone(), cx, Remote::Configured))
+        spawn(self.clone(), cx, Remote::Configured)
     }
 }
 
 /// Spawns the operation's lanes.
-pub(crate) fn spawn(config: DicomScuConfig, cx: ItemContext, remote: Remote) -> RunningItem {
+///
+/// # Errors
+/// TLS files that do not make a client ([`BuildError::Setup`]).
+pub(crate) fn spawn(
+    config: DicomScuConfig,
+    cx: ItemContext,
+    remote: Remote,
+) -> Result<RunningItem, BuildError> {
+    let tls = match &config.tls {
+        Some(tls) => Some(tls.client().map_err(|e| BuildError::Setup(Box::new(e)))?),
+        None => None,
+    };
     let where_to = match &remote {
         Remote::Configured => format!("{}@{}:{}", config.remote_ae_title, config.host, config.port),
         Remote::MoveDestination(_) => "each move's destination".to_string(),
@@ -128,6 +141,7 @@ pub(crate) fn spawn(config: DicomScuConfig, cx: ItemContext, remote: Remote) -> 
         reader: tokio::sync::Mutex::new(cx.queue_reader()),
         backoff: Mutex::new(Backoff::default()),
         rewind: AtomicBool::new(false),
+        tls,
         config,
         cx,
     });
@@ -155,7 +169,7 @@ pub(crate) fn spawn(config: DicomScuConfig, cx: ItemContext, remote: Remote) -> 
         }
         info!(namespace = %shared.cx.namespace, item = %shared.cx.name, "DICOM operation stopped.");
     });
-    RunningItem::task(task)
+    Ok(RunningItem::task(task))
 }
 
 /// An open association and what it can carry.
@@ -347,6 +361,7 @@ async fn deliver(
         options.connect_timeout = config.connect_timeout.get();
         options.response_timeout = config.response_timeout.get();
         options.write_timeout = config.write_timeout.get();
+        options.tls.clone_from(&shared.tls);
         match scu::connect(&peer.address, &options).await {
             Ok(association) => {
                 *open = Some(Open {
