@@ -338,3 +338,94 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_bad_certificate_an
         );
     }
 }
+
+/// A pynetdicom Study Root FIND SCP as QRSCP on argv[1], over TLS only
+/// (certificate argv[2], key argv[3]), requiring a client certificate that
+/// the CA argv[4] signed; one match, PatientName TLS^PEER.
+const TLS_FIND_SCP: &str = r#"
+import ssl, sys
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+
+port, cert, key, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
+context.verify_mode = ssl.CERT_REQUIRED
+context.load_cert_chain(cert, key)
+
+def on_find(event):
+    match = Dataset()
+    match.QueryRetrieveLevel = "STUDY"
+    match.StudyInstanceUID = "1.2.3.4"
+    match.PatientName = "TLS^PEER"
+    yield 0xFF00, match
+
+ae = AE(ae_title="QRSCP")
+ae.add_supported_context(FIND)
+ae.start_server(("127.0.0.1", port), ssl_context=context,
+                evt_handlers=[(evt.EVT_C_FIND, on_find)])
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_query_goes_upstream_over_tls_to_pynetdicom() {
+    let (port, qr_port) = (Port::reserve(), Port::reserve());
+    let pki = tempfile::tempdir().unwrap();
+    let c = Certificates::make(pki.path(), "QRSCP", "ROUTER");
+    let find = "1.2.840.10008.5.1.4.1.2.2.1";
+    let text = Production::new()
+        .association(integration_tests::production::Association::new(
+            "FINDSCU",
+            "ROUTER",
+            &[find],
+            &[EXPLICIT, IMPLICIT],
+        ))
+        .association(integration_tests::production::Association::new(
+            "ROUTER",
+            "QRSCP",
+            &[find],
+            &[EXPLICIT, IMPLICIT],
+        ))
+        .dicom_service(
+            integration_tests::production::DicomService::new("IN", port.get(), "ROUTER")
+                .targets(["TO-QRSCP"]),
+        )
+        .to_string();
+    let text = format!(
+        "{text}\n[[ae_directory]]\nae_title = \"QRSCP\"\nhost = \"127.0.0.1\"\nport = {}\n\n\
+         [operations.TO-QRSCP]\ntype = \"dicom-query\"\nremote_ae_title = \"QRSCP\"\n\
+         local_ae_title = \"ROUTER\"\n\n[operations.TO-QRSCP.tls]\nca = {:?}\n\
+         certificate = {:?}\nprivate_key = {:?}\n",
+        qr_port.get(),
+        path(&c.ca),
+        path(&c.client_cert),
+        path(&c.client_key)
+    );
+    let engine = TestEngine::start(&[("radiology", "tls-query", &text)]).await;
+    let mut command = tokio::process::Command::new(integration_tests::pynetdicom::python());
+    command.args([
+        "-c",
+        TLS_FIND_SCP,
+        &qr_port.get().to_string(),
+        path(&c.server_cert),
+        path(&c.server_key),
+        path(&c.ca),
+    ]);
+    let _scp = Peer::start("pynetdicom's TLS find SCP", command, qr_port).await;
+    let out = dcmtk_command("findscu")
+        .args(["-S", "-v", "-aet", "FINDSCU", "-aec", "ROUTER"])
+        .args([
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "PatientName",
+            "-k",
+            "StudyInstanceUID",
+        ])
+        .args(["127.0.0.1", &port.get().to_string()])
+        .output()
+        .await
+        .unwrap();
+    let printed =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(printed.contains("TLS^PEER"), "{printed}\n{}", engine.log());
+}

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::association::AeTitle;
 use crate::component::{FieldError, HumanDuration};
-use crate::operations::dicom_scu::config::RetryPolicy;
+use crate::operations::dicom_scu::config::{RetryPolicy, ScuTls};
 
 /// `type = "dicom-query"` under `[operations.NAME]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +49,9 @@ pub struct DicomQueryConfig {
     /// delivered to its destination are tried again.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// DICOM TLS to the upstream, as for a `dicom-tcp` operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ScuTls>,
 }
 
 /// `move = "…"`: how a C-MOVE reaches its destination.
@@ -128,6 +131,14 @@ impl DicomQueryConfig {
             ));
         }
         errors.extend(self.retry.problems());
+        if let Some(tls) = &self.tls
+            && tls.certificate.is_some() != tls.private_key.is_some()
+        {
+            errors.push(FieldError::new(
+                "tls",
+                "give both certificate and private_key, or neither",
+            ));
+        }
         if self.max_pdu_length != 0 && self.max_pdu_length < 1024 {
             errors.push(FieldError::new(
                 "max_pdu_length",

@@ -45,6 +45,11 @@ impl ItemConfig for DicomQueryConfig {
     /// runs is the delivery of its moves' instances, queued for it, each to
     /// its move's destination (see `through`).
     async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
+        // The TLS files are read per association (a replaced certificate
+        // applies to the next one); a bad one is reported at start too.
+        if let Some(tls) = &self.tls {
+            tls.client().map_err(|e| BuildError::Setup(Box::new(e)))?;
+        }
         let directory = cx.ae_directory.clone();
         dicom_scu::operation::spawn(self.delivery(), cx, Remote::MoveDestination(directory))
     }
@@ -298,6 +303,10 @@ impl Relay {
             })
             .collect();
         options.max_pdu_length = self.config.max_pdu_length;
+        options.tls = match &self.config.tls {
+            Some(tls) => Some(tls.client().map_err(|e| format!("tls: {e}"))?),
+            None => None,
+        };
         options.connect_timeout = self.config.connect_timeout.get();
         options.response_timeout = self.config.connect_timeout.get();
         Ok((entry.address(), options))
