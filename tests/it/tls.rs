@@ -429,3 +429,76 @@ async fn a_query_goes_upstream_over_tls_to_pynetdicom() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(printed.contains("TLS^PEER"), "{printed}\n{}", engine.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_service_takes_a_replaced_certificate_without_a_restart_and_keeps_it_when_a_file_is_bad()
+ {
+    let port = Port::reserve();
+    let pki = tempfile::tempdir().unwrap();
+    let one = Certificates::make(&pki.path().join("one"), "ENS-SCP", "ECHOSCU");
+    let two = Certificates::make(&pki.path().join("two"), "ENS-SCP", "ECHOSCU");
+    let live = pki.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let (cert, key, cas) = (
+        live.join("cert.pem"),
+        live.join("key.pem"),
+        live.join("cas.pem"),
+    );
+    std::fs::copy(&one.server_cert, &cert).unwrap();
+    std::fs::copy(&one.server_key, &key).unwrap();
+    let both =
+        std::fs::read_to_string(&one.ca).unwrap() + &std::fs::read_to_string(&two.ca).unwrap();
+    std::fs::write(&cas, both).unwrap();
+    let text = Production::echo("ECHOSCU", port.get()).to_string();
+    let text = format!(
+        "{text}\n[services.ECHO-SCP.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
+        path(&cert),
+        path(&key),
+        path(&cas)
+    );
+    let engine = TestEngine::start(&[("radiology", "reload", &text)]).await;
+    let echo = async |trusting: &Path| {
+        echoscu(
+            "ECHOSCU",
+            "ENS-SCP",
+            port.get(),
+            &[
+                "+tls",
+                path(&one.client_key),
+                path(&one.client_cert),
+                "+cf",
+                path(trusting),
+            ],
+        )
+        .await
+    };
+    let first = echo(&one.ca).await;
+    assert!(first.ok, "{first}\n{}", engine.log());
+
+    // A new certificate from another CA, written over the old files.
+    std::fs::copy(&two.server_key, &key).unwrap();
+    std::fs::copy(&two.server_cert, &cert).unwrap();
+    let old_trust = echo(&one.ca).await;
+    assert!(
+        !old_trust.ok,
+        "the old certificate is still served: {old_trust}"
+    );
+    let new_trust = echo(&two.ca).await;
+    assert!(new_trust.ok, "{new_trust}\n{}", engine.log());
+    assert!(
+        engine
+            .log()
+            .contains("TLS files changed; new connections use them.")
+    );
+
+    // A certificate file that is not one: the previous settings stay.
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    let kept = echo(&two.ca).await;
+    assert!(kept.ok, "{kept}\n{}", engine.log());
+    let log = engine.log();
+    assert!(
+        log.contains("do not make valid settings; new connections keep the previous ones")
+            && log.contains("cert.pem"),
+        "{log}"
+    );
+}

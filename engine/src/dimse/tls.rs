@@ -6,6 +6,7 @@
 //! acceptor: [`ServerTls`].
 
 mod certificate;
+mod reloading;
 mod server;
 mod stream;
 
@@ -16,6 +17,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 pub use certificate::subject;
+pub use reloading::Reloading;
 pub use server::ServerTls;
 pub use stream::Stream;
 

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::dimse::tls::Stream;
+use crate::dimse::tls::{Reloading, Stream};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
@@ -95,8 +95,8 @@ struct Shared {
     /// Set after a retry: the reader starts again from the oldest pending
     /// message (it may hold later ones it read ahead).
     rewind: AtomicBool,
-    /// DICOM TLS to the remote.
-    tls: Option<crate::dimse::tls::ClientTls>,
+    /// DICOM TLS to the remote, following its files.
+    tls: Option<Reloading<crate::dimse::tls::ClientTls>>,
 }
 
 /// The operation's failure streak and the pause it imposes.
@@ -127,8 +127,15 @@ pub(crate) fn spawn(
     cx: ItemContext,
     remote: Remote,
 ) -> Result<RunningItem, BuildError> {
-    let tls = match &config.tls {
-        Some(tls) => Some(tls.client().map_err(|e| BuildError::Setup(Box::new(e)))?),
+    let tls = match config.tls.clone() {
+        Some(tls) => {
+            let mut files = vec![tls.ca.clone()];
+            files.extend(tls.certificate.clone());
+            files.extend(tls.private_key.clone());
+            let reloading = Reloading::new(files, move || tls.client())
+                .map_err(|e| BuildError::Setup(Box::new(e)))?;
+            Some(reloading)
+        }
         None => None,
     };
     let where_to = match &remote {
@@ -361,7 +368,7 @@ async fn deliver(
         options.connect_timeout = config.connect_timeout.get();
         options.response_timeout = config.response_timeout.get();
         options.write_timeout = config.write_timeout.get();
-        options.tls.clone_from(&shared.tls);
+        options.tls = shared.tls.as_ref().map(Reloading::current);
         match scu::connect(&peer.address, &options).await {
             Ok(association) => {
                 *open = Some(Open {

@@ -39,7 +39,7 @@ pub(super) struct Shared {
     pub(super) served: Vec<AeTitle>,
     pub(super) cx: ScpContext,
     /// DICOM TLS, when the service requires it.
-    pub(super) tls: Option<crate::dimse::tls::ServerTls>,
+    pub(super) tls: Option<crate::dimse::tls::Reloading<crate::dimse::tls::ServerTls>>,
     /// Numbers associations for the trace (`#5:ENS-SCP`).
     pub(super) next_id: AtomicU64,
 }

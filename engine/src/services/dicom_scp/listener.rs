@@ -21,7 +21,7 @@ use super::association::{Association, Shared};
 use super::config::{DicomScpConfig, DicomScpConfigError};
 use super::hooks::ScpContext;
 use crate::association::model::AeTitle;
-use crate::dimse::tls::ServerTls;
+use crate::dimse::tls::{Reloading, ServerTls};
 
 /// Why the SCP could not start.
 #[derive(Debug, thiserror::Error)]
@@ -112,12 +112,14 @@ impl DicomScp {
             .local_addr()
             .map_err(|source| ScpError::Bind { address, source })?;
         let served = config.ae_title.to_vec();
-        let tls = match &config.tls {
-            Some(t) => Some(ServerTls::new(
-                &t.certificate,
-                &t.private_key,
-                t.client_ca.as_deref(),
-            )?),
+        let tls = match config.tls.clone() {
+            Some(t) => {
+                let mut files = vec![t.certificate.clone(), t.private_key.clone()];
+                files.extend(t.client_ca.clone());
+                Some(Reloading::new(files, move || {
+                    ServerTls::new(&t.certificate, &t.private_key, t.client_ca.as_deref())
+                })?)
+            }
             None => None,
         };
         Ok(Self {
@@ -226,7 +228,7 @@ async fn serve_association(
         calling_ae_title = tracing::field::Empty,
         called_ae_title = tracing::field::Empty,
     );
-    let Some(tls) = shared.tls.clone() else {
+    let Some(tls) = shared.tls.as_ref().map(Reloading::current) else {
         Association::new(socket, peer, id, shared, abort)
             .serve(handshake)
             .instrument(span)
