@@ -3,7 +3,8 @@
 //! certificates made with `openssl` here; a wrong CA, a wrong name and a
 //! missing client certificate each fail with the reason. A TLS service
 //! takes `storescu +tls` and `echoscu +tls`, refuses plain TCP and a
-//! requester without a certificate its CA signed.
+//! requester without a certificate its CA signed; pynetdicom with an
+//! `ssl.SSLContext` is a second peer both ways.
 
 use std::path::Path;
 
@@ -500,5 +501,57 @@ async fn a_tls_service_takes_a_replaced_certificate_without_a_restart_and_keeps_
         log.contains("do not make valid settings; new connections keep the previous ones")
             && log.contains("cert.pem"),
         "{log}"
+    );
+}
+
+/// C-ECHO by pynetdicom to ENS-SCP on 127.0.0.1:argv[1] over TLS, trusting
+/// the CA argv[2], presenting certificate argv[3] with key argv[4]; prints
+/// the status.
+const TLS_ECHO: &str = r#"
+import ssl, sys
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
+
+port, ca, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+context.load_cert_chain(cert, key)
+ae = AE(ae_title="ECHOSCU")
+ae.add_requested_context(Verification)
+assoc = ae.associate("127.0.0.1", port, ae_title="ENS-SCP", tls_args=(context, "127.0.0.1"))
+if assoc.is_established:
+    print("status", f"{assoc.send_c_echo().Status:04X}")
+    assoc.release()
+else:
+    print("not established")
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pynetdicom_echoes_over_tls_with_an_ssl_context() {
+    let port = Port::reserve();
+    let pki = tempfile::tempdir().unwrap();
+    let c = Certificates::make(pki.path(), "ENS-SCP", "ECHOSCU");
+    let production = Production::echo("ECHOSCU", port.get()).to_string();
+    let production = format!(
+        "{production}\n[services.ECHO-SCP.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
+        path(&c.server_cert),
+        path(&c.server_key),
+        path(&c.ca)
+    );
+    let engine = TestEngine::start(&[("radiology", "tls-echo", &production)]).await;
+    let out = integration_tests::pynetdicom::run_python(
+        TLS_ECHO,
+        &[
+            &port.get().to_string(),
+            path(&c.ca),
+            path(&c.client_cert),
+            path(&c.client_key),
+        ],
+    )
+    .await;
+    let printed = text(&out);
+    assert!(
+        printed.contains("status 0000"),
+        "{printed}\n{}",
+        engine.log()
     );
 }
