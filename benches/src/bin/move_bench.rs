@@ -110,6 +110,7 @@ local_ae_title = \"ROUTER\"
     }
     ratios.sort_by(f64::total_cmp);
     println!("# median direct/through: {:.2}", ratios[ratios.len() / 2]);
+    println!("# engine peak RSS: {} MiB", engine.peak_memory_mib());
     Ok(())
 }
 
