@@ -131,14 +131,7 @@ impl DicomQueryConfig {
             ));
         }
         errors.extend(self.retry.problems());
-        if let Some(tls) = &self.tls
-            && tls.certificate.is_some() != tls.private_key.is_some()
-        {
-            errors.push(FieldError::new(
-                "tls",
-                "give both certificate and private_key, or neither",
-            ));
-        }
+        errors.extend(self.tls.iter().flat_map(ScuTls::problems));
         if self.max_pdu_length != 0 && self.max_pdu_length < 1024 {
             errors.push(FieldError::new(
                 "max_pdu_length",

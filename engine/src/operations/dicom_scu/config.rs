@@ -65,6 +65,17 @@ pub struct ScuTls {
 }
 
 impl ScuTls {
+    /// Checks beyond the types.
+    pub fn problems(&self) -> Vec<FieldError> {
+        if self.certificate.is_some() == self.private_key.is_some() {
+            return Vec::new();
+        }
+        vec![FieldError::new(
+            "tls",
+            "give both certificate and private_key, or neither",
+        )]
+    }
+
     /// The TLS client these files make.
     ///
     /// # Errors
@@ -197,14 +208,7 @@ impl DicomScuConfig {
                 "must be 0 (unlimited) or at least 4096",
             ));
         }
-        if let Some(tls) = &self.tls
-            && tls.certificate.is_some() != tls.private_key.is_some()
-        {
-            errors.push(FieldError::new(
-                "tls",
-                "give both certificate and private_key, or neither",
-            ));
-        }
+        errors.extend(self.tls.iter().flat_map(ScuTls::problems));
         errors
     }
 }

@@ -22,7 +22,9 @@ use crate::association::model::AeTitle;
 use crate::association::negotiation::{
     Accepted, Negotiation, Policy, Rejection, RequestorScpRole, negotiate,
 };
-use crate::dimse::commands::{CStoreRq, DimseCommand, command_name, encode_failure_response};
+use crate::dimse::commands::{
+    CStoreRq, CommandError, DimseCommand, command_name, encode_failure_response,
+};
 use crate::dimse::pdata::{PdvEvent, Reassembler, send_command, send_data};
 use crate::dimse::pdu::{
     Incoming, PDataPdu, PduReadError, PduStream, describe_abort_source, describe_pdu,
@@ -664,10 +666,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             ),
             Reply::Stream { .. } => return Flow::Continue,
         };
+        self.send_command_set(pc_id, encoded, &described, "response")
+            .await
+    }
+
+    /// Sends a command set of ours (`what`: a response, or a C-GET's
+    /// C-STORE sub-operation), traced as `described`; one that could not be
+    /// encoded aborts the association.
+    async fn send_command_set(
+        &mut self,
+        pc_id: u8,
+        encoded: Result<Vec<u8>, CommandError>,
+        described: &str,
+        what: &str,
+    ) -> Flow {
         let bytes = match encoded {
             Ok(bytes) => bytes,
             Err(error) => {
-                warn!(%error, "Could not encode a response; sending A-ABORT.");
+                warn!(%error, "Could not encode a {what}; sending A-ABORT.");
                 self.abort_with(AbortRQServiceProviderReason::ReasonNotSpecified)
                     .await;
                 return Flow::Done;
@@ -677,7 +693,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         match send_command(&mut self.stream, pc_id, &bytes).await {
             Ok(()) => Flow::Continue,
             Err(error) => {
-                warn!(%error, "Could not send a response; closing.");
+                warn!(%error, "Could not send a {what}; closing.");
                 Flow::Done
             }
         }
@@ -731,27 +747,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             message_id,
             stored: instance.stored,
         });
-        let bytes = match rq.to_bytes() {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                warn!(%error, "Could not encode a C-STORE sub-operation; sending A-ABORT.");
-                self.abort_with(AbortRQServiceProviderReason::ReasonNotSpecified)
-                    .await;
-                return Flow::Done;
-            }
-        };
-        self.trace(&format!(">> {}", rq.describe()));
-        let sent = match send_command(&mut self.stream, pc_id, &bytes).await {
-            Ok(()) => send_data(&mut self.stream, pc_id, &instance.data_set).await,
-            Err(error) => Err(error),
-        };
-        match sent {
-            Ok(()) => Flow::Continue,
-            Err(error) => {
-                warn!(%error, "Could not send a C-GET sub-operation; closing.");
-                Flow::Done
-            }
-        }
+        let what = "C-GET sub-operation";
+        let flow = self
+            .send_command_set(pc_id, rq.to_bytes(), &rq.describe(), what)
+            .await;
+        self.send_data_set(flow, pc_id, Some(instance.data_set))
+            .await
     }
 
     /// Relays one answer of the outstanding C-FIND: a match (its
@@ -870,7 +871,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                 match send_data(&mut self.stream, pc_id, &data_set).await {
                     Ok(()) => Flow::Continue,
                     Err(error) => {
-                        warn!(%error, "Could not send a response's data set; closing.");
+                        warn!(%error, "Could not send a data set; closing.");
                         Flow::Done
                     }
                 }
