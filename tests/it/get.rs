@@ -5,13 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use integration_tests::dcmtk::{dcmqrscp, dcmtk_command, storescu};
+use integration_tests::dcmtk::{dcmqrscp, dcmtk_command, files_by_uid as received, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, data_set_bytes, write_instances};
+use integration_tests::instances::{Modality, assert_same_instances, study_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomService, Production};
 use integration_tests::pynetdicom::{run_python, start_qrscp_moving_to};
 use integration_tests::uids::{EXPLICIT, IMPLICIT};
+
+use super::retrieve::study_in_qrscp;
 
 const STUDY_ROOT_FIND: &str = "1.2.840.10008.5.1.4.1.2.2.1";
 const STUDY_ROOT_GET: &str = "1.2.840.10008.5.1.4.1.2.2.3";
@@ -83,27 +85,6 @@ async fn getscu_as(calling: &str, port: u16, study: &str, out: &Path, more: &[&s
     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
-/// The study of instances written by `write_instances` (see `instances.rs`).
-fn study_of(sop_instance_uid: &str) -> String {
-    let series = sop_instance_uid.rsplit_once('.').unwrap().0;
-    format!("{series}.9")
-}
-
-/// The files `getscu` wrote, by SOP Instance UID (its file names end in it).
-fn received(out: &Path) -> std::collections::BTreeMap<String, PathBuf> {
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let uid = name
-                .split_once('.')
-                .map_or(name.clone(), |(_, uid)| uid.to_string());
-            (uid, p)
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_get_through_the_engine_brings_back_the_same_instances_with_the_right_counts() {
     let (port, qr_port) = (Port::reserve(), Port::reserve());
@@ -111,13 +92,12 @@ async fn a_get_through_the_engine_brings_back_the_same_instances_with_the_right_
     let engine = TestEngine::start(&[("radiology", "get", &production(port.get(), qr))]).await;
     let _dcmqrscp = dcmqrscp(&engine.folder("qr"), "QRSCP", qr_port, &[]).await;
     let input = engine.folder("input");
-    let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 12, 4096);
+    let ct = study_in_qrscp(&engine, qr, 12).await;
+    // Another study upstream, which the get does not ask for.
     let mr = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 3, 16384);
-    for set in [&ct, &mr] {
-        let files: Vec<PathBuf> = set.iter().map(|(p, _)| p.clone()).collect();
-        let stored = storescu("QRSCP", qr, &files, &[]).await;
-        assert!(stored.ok && stored.acknowledged() == set.len(), "{stored}");
-    }
+    let files: Vec<PathBuf> = mr.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu("QRSCP", qr, &files, &[]).await;
+    assert!(stored.ok && stored.acknowledged() == 3, "{stored}");
 
     let out = engine.folder("got");
     let got = getscu(port.get(), &study_of(&ct[0].1), &out, &[]).await;
@@ -131,15 +111,7 @@ async fn a_get_through_the_engine_brings_back_the_same_instances_with_the_right_
     assert!(last.contains("Failed Suboperations    : 0"), "{got}");
     let files = received(&out);
     assert_eq!(files.len(), ct.len(), "{got}");
-    for (path, uid) in &ct {
-        let file = files
-            .get(uid)
-            .unwrap_or_else(|| panic!("{uid} missing: {got}"));
-        assert!(
-            data_set_bytes(file) == data_set_bytes(path),
-            "{uid} differs"
-        );
-    }
+    assert_same_instances(&ct, &files, "");
     assert!(engine.log().contains("C-GET answered."), "{}", engine.log());
     // The get is in the trace, without instances (none was kept).
     let listed = engine
@@ -208,17 +180,7 @@ async fn a_cancelled_get_ends_fe00_and_a_requester_without_the_scp_role_is_told_
     let qr = qr_port.get();
     let engine = TestEngine::start(&[("radiology", "get", &production(port.get(), qr))]).await;
     let _dcmqrscp = dcmqrscp(&engine.folder("qr"), "QRSCP", qr_port, &[]).await;
-    let ct = write_instances(
-        &engine.folder("input"),
-        "ct",
-        Modality::Ct,
-        EXPLICIT,
-        100,
-        4096,
-    );
-    let files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
-    let stored = storescu("QRSCP", qr, &files, &[]).await;
-    assert!(stored.ok && stored.acknowledged() == 100, "{stored}");
+    let ct = study_in_qrscp(&engine, qr, 100).await;
     let study = study_of(&ct[0].1);
     let (port, study) = (port.get().to_string(), study.as_str());
 
@@ -253,17 +215,7 @@ async fn a_get_asked_upstream_as_a_move_to_the_engine_brings_back_the_same_insta
         &[("ROUTER", port.get())],
     )
     .await;
-    let ct = write_instances(
-        &engine.folder("input"),
-        "ct",
-        Modality::Ct,
-        EXPLICIT,
-        12,
-        4096,
-    );
-    let files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
-    let stored = storescu("QRSCP", qr, &files, &[]).await;
-    assert!(stored.ok && stored.acknowledged() == 12, "{stored}");
+    let ct = study_in_qrscp(&engine, qr, 12).await;
     let study = study_of(&ct[0].1);
 
     let out = engine.folder("got");
@@ -277,13 +229,7 @@ async fn a_get_asked_upstream_as_a_move_to_the_engine_brings_back_the_same_insta
     assert!(last.contains("Completed Suboperations : 12"), "{got}");
     let files = received(&out);
     assert_eq!(files.len(), 12, "{got}");
-    for (path, uid) in &ct {
-        let file = files.get(uid).unwrap_or_else(|| panic!("{uid} missing"));
-        assert!(
-            data_set_bytes(file) == data_set_bytes(path),
-            "{uid} differs"
-        );
-    }
+    assert_same_instances(&ct, &files, "");
     // Nothing was kept: no message but the get itself.
     let messages = engine.messages("radiology").await;
     assert_eq!(messages.len(), 1, "{messages:#?}");
@@ -345,17 +291,7 @@ async fn a_get_from_pynetdicoms_qrscp_by_c_get_and_by_c_move_brings_back_the_sam
         &[("ROUTER", by_move_port.get())],
     )
     .await;
-    let ct = write_instances(
-        &engine.folder("input"),
-        "ct",
-        Modality::Ct,
-        EXPLICIT,
-        10,
-        4096,
-    );
-    let files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
-    let stored = storescu("QRSCP", qr, &files, &[]).await;
-    assert!(stored.ok && stored.acknowledged() == 10, "{stored}");
+    let ct = study_in_qrscp(&engine, qr, 10).await;
     let study = study_of(&ct[0].1);
     for (how, port) in [("by-get", &by_get_port), ("by-move", &by_move_port)] {
         let out = engine.folder(how);
@@ -365,15 +301,6 @@ async fn a_get_from_pynetdicoms_qrscp_by_c_get_and_by_c_move_brings_back_the_sam
             "{how}: {got}\n{}",
             engine.log()
         );
-        let files = received(&out);
-        for (path, uid) in &ct {
-            let file = files
-                .get(uid)
-                .unwrap_or_else(|| panic!("{how}: {uid} missing"));
-            assert!(
-                data_set_bytes(file) == data_set_bytes(path),
-                "{how}: {uid} differs"
-            );
-        }
+        assert_same_instances(&ct, &received(&out), &format!("{how}: "));
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use integration_tests::dcmtk::{Archive, dcmqrscp, dcmtk_command, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, data_set_bytes, write_instances};
+use integration_tests::instances::{Modality, assert_same_instances, study_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
 use integration_tests::production::{Association, DicomService, Production};
@@ -96,12 +96,6 @@ async fn movescu(port: u16, destination: &str, study: &str, more: &[&str]) -> St
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// The study of instances written by `write_instances` (see `instances.rs`).
-fn study_of(sop_instance_uid: &str) -> String {
-    let series = sop_instance_uid.rsplit_once('.').unwrap().0;
-    format!("{series}.9")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_move_relayed_as_is_arrives_whole_with_its_counts_and_unknown_destinations_and_cancel_come_back()
  {
@@ -142,13 +136,7 @@ async fn a_move_relayed_as_is_arrives_whole_with_its_counts_and_unknown_destinat
         moved.contains("Remaining Suboperations       : 11"),
         "a pending response per instance: {moved}"
     );
-    let received = destination.received();
-    for (path, uid) in &small {
-        let got = received
-            .get(uid)
-            .unwrap_or_else(|| panic!("{uid} missing: {moved}"));
-        assert_eq!(data_set_bytes(got), data_set_bytes(path), "{uid}");
-    }
+    assert_same_instances(&small, &destination.received(), "");
 
     // A destination the upstream does not know: its A801 comes back.
     let unknown = movescu(port.get(), "NOSUCHAE", &study_of(&small[0].1), &[]).await;
@@ -265,13 +253,7 @@ async fn a_move_through_the_engine_reaches_a_destination_the_upstream_does_not_k
         "{moved}"
     );
     // The final response comes after every instance reached the destination.
-    let received = destination.received();
-    for (path, uid) in &study {
-        let got = received
-            .get(uid)
-            .unwrap_or_else(|| panic!("{uid} missing: {moved}"));
-        assert_eq!(data_set_bytes(got), data_set_bytes(path), "{uid}");
-    }
+    assert_same_instances(&study, &destination.received(), "");
     assert!(
         engine.log().contains("C-MOVE answered."),
         "{}",
@@ -309,7 +291,11 @@ impl Rig {
 }
 
 /// A study of `n` CT instances stored into `dcmqrscp` on `qr`: (file, UID).
-async fn study_in_qrscp(engine: &TestEngine, qr: u16, n: usize) -> Vec<(PathBuf, String)> {
+pub(crate) async fn study_in_qrscp(
+    engine: &TestEngine,
+    qr: u16,
+    n: usize,
+) -> Vec<(PathBuf, String)> {
     let study = write_instances(
         &engine.folder("input"),
         "ct",
@@ -356,14 +342,7 @@ async fn with_the_destination_down_the_move_reports_the_failures_within_its_tota
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
     let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
     destination.wait_for(&uids, &engine, "radiology").await;
-    let received = destination.received();
-    for (path, uid) in &study {
-        assert_eq!(
-            data_set_bytes(&received[uid]),
-            data_set_bytes(path),
-            "{uid}"
-        );
-    }
+    assert_same_instances(&study, &destination.received(), "");
 
     // The move is in the trace with its instances, each delivered now.
     let shown = show_move(&engine).await;
@@ -485,14 +464,7 @@ async fn kill_9_in_the_middle_of_a_move_loses_nothing_the_engine_acknowledged_to
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
     let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
     destination.wait_for(&uids, &engine, "radiology").await;
-    let received = destination.received();
-    for (path, uid) in &study {
-        assert_eq!(
-            data_set_bytes(&received[uid]),
-            data_set_bytes(path),
-            "{uid}"
-        );
-    }
+    assert_same_instances(&study, &destination.received(), "");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -592,10 +564,7 @@ async fn two_hundred_ct_and_mr_instances_moved_through_the_engine_arrive_identic
     );
     let received = destination.received();
     assert_eq!(received.len(), 200);
-    for (path, uid) in &all {
-        let got = received.get(uid).unwrap_or_else(|| panic!("{uid} missing"));
-        assert!(data_set_bytes(got) == data_set_bytes(path), "{uid} differs");
-    }
+    assert_same_instances(&all, &received, "");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,7 +11,7 @@ use std::path::Path;
 use integration_tests::data_dir::{data_dir_with, switchboard_in};
 use integration_tests::dcmtk::{Archive, dcmtk_command, echoscu, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, data_set_bytes, write_instances};
+use integration_tests::instances::{Modality, assert_same_instances, write_instances};
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
 use integration_tests::production::Production;
@@ -20,21 +20,22 @@ use integration_tests::text;
 use integration_tests::tls::Certificates;
 use integration_tests::uids::{EXPLICIT, IMPLICIT, VERIFICATION};
 
-/// `storescp +tls` as STORESCP on `port`, requiring a client certificate
-/// signed by the CA of `certificates`.
-async fn storescp_tls(certificates: &Certificates, port: Port, folder: &Path) -> Peer {
-    std::fs::create_dir_all(folder).unwrap();
-    let mut command = dcmtk_command("storescp");
-    command
-        .args(["-aet", "STORESCP", "-od"])
-        .arg(folder)
-        .arg("+tls")
-        .arg(&certificates.server_key)
-        .arg(&certificates.server_cert)
-        .arg("+cf")
-        .arg(&certificates.ca)
-        .arg(port.get().to_string());
-    Peer::start("storescp +tls", command, port).await
+/// `storescp +tls` as `ae_title` on `port`, requiring a client
+/// certificate signed by the CA of `certificates`.
+async fn storescp_tls(
+    ae_title: &str,
+    certificates: &Certificates,
+    port: Port,
+    folder: &Path,
+) -> Archive {
+    let tls = [
+        "+tls",
+        path(&certificates.server_key),
+        path(&certificates.server_cert),
+        "+cf",
+        path(&certificates.ca),
+    ];
+    Archive::start_with(ae_title, port, folder, &tls).await
 }
 
 fn path(p: &Path) -> &str {
@@ -46,7 +47,13 @@ async fn echo_and_association_test_speak_tls_and_say_why_a_handshake_fails() {
     let dir = tempfile::tempdir().unwrap();
     let certificates = Certificates::make(&dir.path().join("pki"), "STORESCP", "ECHOSCU");
     let port = Port::reserve();
-    let peer = storescp_tls(&certificates, port, &dir.path().join("received")).await;
+    let peer = storescp_tls(
+        "STORESCP",
+        &certificates,
+        port,
+        &dir.path().join("received"),
+    )
+    .await;
     let address = format!("127.0.0.1:{}", peer.port());
     let data = data_dir_with(vec![association(
         "ECHOSCU",
@@ -198,18 +205,9 @@ async fn a_tls_service_takes_dcmtk_over_tls_and_refuses_plain_tcp_and_unknown_cl
     let files: Vec<std::path::PathBuf> = instances.iter().map(|(p, _)| p.clone()).collect();
     let stored = storescu("ROUTER", port.get(), &files, &tls).await;
     assert!(stored.ok && stored.acknowledged() == 5, "{stored}");
-    engine
-        .wait_until("the archive has all five, whole", async || {
-            archive.received().len() == 5 && engine.all_delivered("radiology").await
-        })
-        .await;
-    let received = archive.received();
-    for (file, uid) in &instances {
-        assert!(
-            data_set_bytes(&received[uid]) == data_set_bytes(file),
-            "{uid} differs"
-        );
-    }
+    let uids: Vec<String> = instances.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine, "radiology").await;
+    assert_same_instances(&instances, &archive.received(), "");
 
     // Plain TCP to the TLS port: refused, the engine says why.
     let plain = echoscu("ECHOSCU", "ROUTER", port.get(), &[]).await;
@@ -289,7 +287,7 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_bad_certificate_an
         ca: c.ca.clone(),
         ..wrong
     };
-    let archive = storescp_tls(&wrongly_signed, archive_port, &folder).await;
+    let archive = storescp_tls("ARCHIVE", &wrongly_signed, archive_port, &folder).await;
     let instances = write_instances(
         &engine.folder("input"),
         "ct",
@@ -317,27 +315,10 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_bad_certificate_an
 
     // A valid certificate on the archive: the retries get through.
     let archive_port = archive.stop().await;
-    let _archive = storescp_tls(&c, archive_port, &folder).await;
-    engine
-        .wait_until("all delivered", async || {
-            engine.all_delivered("radiology").await
-        })
-        .await;
-    let received: std::collections::BTreeMap<String, std::path::PathBuf> =
-        std::fs::read_dir(&folder)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .map(|p| {
-                let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                (name.split_once('.').unwrap().1.to_string(), p)
-            })
-            .collect();
-    for (file, uid) in &instances {
-        assert!(
-            data_set_bytes(&received[uid]) == data_set_bytes(file),
-            "{uid} differs"
-        );
-    }
+    let archive = storescp_tls("ARCHIVE", &c, archive_port, &folder).await;
+    let uids: Vec<String> = instances.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine, "radiology").await;
+    assert_same_instances(&instances, &archive.received(), "");
 }
 
 /// A pynetdicom Study Root FIND SCP as QRSCP on argv[1], over TLS only

@@ -120,6 +120,23 @@ pub async fn echoscu(calling: &str, called: &str, port: u16, extra: &[&str]) -> 
     run(command).await
 }
 
+/// The files a DCMTK tool (storescp, getscu) wrote in `dir`, named
+/// `<modality>.<SOP instance UID>`, by SOP instance UID.
+pub fn files_by_uid(dir: &Path) -> BTreeMap<String, PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let uid = name.split_once('.')?.1.to_string();
+                    Some((uid, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// DCMTK storescp as an archive: it files what it receives in a folder as
 /// `<modality>.<SOP instance UID>`.
 #[derive(Debug)]
@@ -169,18 +186,12 @@ impl Archive {
 
     /// The files received so far, by SOP instance UID.
     pub fn received(&self) -> BTreeMap<String, PathBuf> {
-        std::fs::read_dir(&self.dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter_map(|e| {
-                        let name = e.file_name().to_string_lossy().into_owned();
-                        let uid = name.split_once('.')?.1.to_string();
-                        Some((uid, e.path()))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        files_by_uid(&self.dir)
+    }
+
+    /// Kills it and hands back its port, still reserved, for a successor.
+    pub async fn stop(self) -> Port {
+        self.peer.stop().await
     }
 
     /// Waits until every UID has arrived and the engine has every delivery

@@ -222,3 +222,32 @@ pub fn data_set_bytes(path: &Path) -> Vec<u8> {
     let group_length = u32::from_le_bytes(bytes[140..144].try_into().expect("4 bytes")) as usize;
     bytes[144 + group_length..].to_vec()
 }
+
+/// The study of instances written by [`write_instances`] (their series UID
+/// with `.9`).
+pub fn study_of(sop_instance_uid: &str) -> String {
+    let series = sop_instance_uid.rsplit_once('.').map_or("", |(s, _)| s);
+    format!("{series}.9")
+}
+
+/// Asserts that each instance of `sent` (file, SOP Instance UID) is in
+/// `received` (files by SOP Instance UID) with the same data set;
+/// `context` starts each message.
+///
+/// # Panics
+/// On the first one missing or different.
+pub fn assert_same_instances(
+    sent: &[(PathBuf, String)],
+    received: &std::collections::BTreeMap<String, PathBuf>,
+    context: &str,
+) {
+    for (path, uid) in sent {
+        let got = received
+            .get(uid)
+            .unwrap_or_else(|| panic!("{context}{uid} missing"));
+        assert!(
+            data_set_bytes(got) == data_set_bytes(path),
+            "{context}{uid} differs"
+        );
+    }
+}
