@@ -250,6 +250,162 @@ async fn a_tls_service_takes_dcmtk_over_tls_and_refuses_plain_tcp_and_unknown_cl
     assert!(again.ok, "{again}");
 }
 
+/// `openssl x509 -noout -fingerprint -sha256` of a certificate file, as
+/// a binding.
+fn fingerprint(certificate: &Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(certificate)
+        .output()
+        .expect("run openssl");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let (_, hex) = printed.trim().split_once('=').expect("a fingerprint");
+    format!("sha256:{hex}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_calling_ae_title_bound_to_a_certificate_takes_only_that_certificate() {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let pki = tempfile::tempdir().unwrap();
+    let c = Certificates::make(pki.path(), "ROUTER", "STORESCU");
+    let production = Production::store_and_forward(port.get(), archive_port.get())
+        .association(
+            integration_tests::production::Association::storage("STORESCU", "ROUTER")
+                .bound_to(&["cn:STORESCU"]),
+        )
+        .association(integration_tests::production::Association::verification(
+            "OTHER", "ROUTER",
+        ))
+        .association(
+            integration_tests::production::Association::verification("ECHOSCU", "ROUTER")
+                .bound_to(&["cn:ECHOSCU", "san:echo.hospital.org"]),
+        )
+        .to_string();
+    let production = format!(
+        "{production}\n[services.IN.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
+        path(&c.server_cert),
+        path(&c.server_key),
+        path(&c.ca)
+    );
+    let engine = TestEngine::start(&[("radiology", "bound", &production)]).await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
+    let tls = [
+        "+tls",
+        path(&c.client_key),
+        path(&c.client_cert),
+        "+cf",
+        path(&c.ca),
+    ];
+
+    // The certificate STORESCU is bound to, calling as STORESCU.
+    let instances = write_instances(
+        &engine.folder("input"),
+        "ct",
+        Modality::Ct,
+        EXPLICIT,
+        2,
+        2048,
+    );
+    let files: Vec<std::path::PathBuf> = instances.iter().map(|(p, _)| p.clone()).collect();
+    let stored = storescu(
+        "ROUTER",
+        port.get(),
+        &files,
+        &[&["-aet", "STORESCU"], &tls[..]].concat(),
+    )
+    .await;
+    assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
+    let uids: Vec<String> = instances.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine, "radiology").await;
+
+    // The same certificate calling as OTHER, whose association binds
+    // nothing: STORESCU's certificate is STORESCU's.
+    let other = echoscu("OTHER", "ROUTER", port.get(), &tls).await;
+    assert!(!other.ok, "{other}");
+    assert!(
+        other.output.contains("Calling AE Title Not Recognized"),
+        "{other}"
+    );
+    engine
+        .wait_for_log(
+            "The requester's certificate (O=Switchboard tests, CN=STORESCU) is bound to \
+             calling AE title STORESCU, not to OTHER",
+            1,
+        )
+        .await;
+    // Calling as ECHOSCU, bound to other certificates.
+    let echo = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
+    assert!(
+        !echo.ok && echo.output.contains("Calling AE Title Not Recognized"),
+        "{echo}"
+    );
+    engine
+        .wait_for_log(
+            "is not one calling AE title ECHOSCU is bound to (cn:ECHOSCU, san:echo.hospital.org)",
+            1,
+        )
+        .await;
+    // Binding ECHOSCU to this certificate's fingerprint on the running
+    // engine lets it call as ECHOSCU too; `association show` prints it.
+    let binding = fingerprint(&c.client_cert);
+    let edited = engine
+        .command(&[
+            "--namespace",
+            "radiology",
+            "association",
+            "edit",
+            "--calling",
+            "ECHOSCU",
+            "--called",
+            "ROUTER",
+            "--certificate",
+            &binding,
+        ])
+        .await;
+    assert!(edited.status.success(), "{}", text(&edited));
+    let shown = engine
+        .command(&[
+            "--namespace",
+            "radiology",
+            "association",
+            "show",
+            "--calling",
+            "ECHOSCU",
+            "--called",
+            "ROUTER",
+        ])
+        .await;
+    assert!(
+        text(&shown).contains(&format!("Certificates:    {binding}")),
+        "{}",
+        text(&shown)
+    );
+    let echo = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
+    assert!(echo.ok, "{echo}\n{}", engine.log());
+    // A bad binding says how to write one and changes nothing.
+    let bad = engine
+        .command(&[
+            "--namespace",
+            "radiology",
+            "association",
+            "edit",
+            "--calling",
+            "ECHOSCU",
+            "--called",
+            "ROUTER",
+            "--certificate",
+            "STORESCU",
+        ])
+        .await;
+    assert!(
+        !bad.status.success() && text(&bad).contains("cn:NAME"),
+        "{}",
+        text(&bad)
+    );
+    let echo = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
+    assert!(echo.ok, "{echo}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_bad_certificate_and_go_once_it_is_fixed()
  {

@@ -161,6 +161,7 @@ pub struct Association {
     called: String,
     abstract_syntaxes: Vec<String>,
     transfer_syntaxes: Vec<String>,
+    certificates: Vec<String>,
 }
 
 impl Association {
@@ -178,7 +179,15 @@ impl Association {
             called: called.to_string(),
             abstract_syntaxes: strings(abstract_syntaxes),
             transfer_syntaxes: strings(transfer_syntaxes),
+            certificates: Vec::new(),
         }
+    }
+
+    /// Binds the calling AE title to these client certificates
+    /// (`cn:NAME`, `san:DNS-NAME`, `sha256:FINGERPRINT`).
+    pub fn bound_to(mut self, certificates: &[&str]) -> Self {
+        self.certificates = strings(certificates);
+        self
     }
 
     /// Every storage SOP class in Explicit, then Implicit VR Little Endian.
@@ -198,6 +207,9 @@ impl Display for Association {
         writeln!(f, "calling_ae_title = {}", quote(&self.calling))?;
         writeln!(f, "called_ae_title = {}", quote(&self.called))?;
         writeln!(f, "abstract_syntaxes = {}", list(&self.abstract_syntaxes))?;
+        if !self.certificates.is_empty() {
+            writeln!(f, "certificates = {}", list(&self.certificates))?;
+        }
         writeln!(f, "transfer_syntaxes = {}", list(&self.transfer_syntaxes))
     }
 }

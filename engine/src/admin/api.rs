@@ -9,7 +9,7 @@ pub use super::views::{
     AddressView, AssociationView, MessageView, QuarantinedBodyView, QuarantinedRecordView,
     RestoredView,
 };
-use crate::association::{AeEntry, AeTitle, PresentationContext, Uid};
+use crate::association::{AeEntry, AeTitle, CertificateBinding, PresentationContext, Uid};
 use crate::events::{Event, EventFilter};
 use crate::ids::NamespaceId;
 use crate::message::{MessageFilter, MessageId};
@@ -59,6 +59,9 @@ pub enum Request {
         description: String,
         #[serde(default)]
         max_pdu_length: Option<u32>,
+        /// The client certificates the calling AE title is bound to.
+        #[serde(default)]
+        certificates: Vec<CertificateBinding>,
     },
     /// Every association of the namespace.
     List,
@@ -67,8 +70,8 @@ pub enum Request {
         calling_aet: AeTitle,
         called_aet: AeTitle,
     },
-    /// Changes the name, description or maximum PDU length; the pair never
-    /// changes.
+    /// Changes the name, description, maximum PDU length or certificate
+    /// bindings; the pair never changes.
     Edit {
         calling_aet: AeTitle,
         called_aet: AeTitle,
@@ -81,6 +84,10 @@ pub enum Request {
         /// Go back to the service's maximum PDU length.
         #[serde(default)]
         clear_max_pdu_length: bool,
+        /// Bind the calling AE title to exactly these client certificates
+        /// (an empty list unbinds it).
+        #[serde(default)]
+        certificates: Option<Vec<CertificateBinding>>,
     },
     /// Removes an association.
     Delete {

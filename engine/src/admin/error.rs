@@ -37,7 +37,7 @@ pub enum CommandError {
     #[error("no transfer syntax given; give at least one in `transfer_syntaxes`")]
     NoTransferSyntax,
     #[error(
-        "nothing to change: give `name`, `description`, `max_pdu_length` or `clear_max_pdu_length`"
+        "nothing to change: give `name`, `description`, `max_pdu_length`, `clear_max_pdu_length` or `certificates`"
     )]
     NothingToEdit,
     #[error("nothing to change: give `host`, `port` or `description`")]

@@ -60,8 +60,10 @@ pub fn execute(
             name,
             description,
             max_pdu_length,
+            certificates,
         } => {
             let mut ctx = AssociationContext::new(calling_aet, called_aet);
+            ctx.certificates = certificates;
             ctx.name = name;
             ctx.description = description;
             ctx.max_pdu_length = max_pdu_length;
@@ -101,11 +103,13 @@ pub fn execute(
             description,
             max_pdu_length,
             clear_max_pdu_length,
+            certificates,
         } => {
             if name.is_none()
                 && description.is_none()
                 && max_pdu_length.is_none()
                 && !clear_max_pdu_length
+                && certificates.is_none()
             {
                 return Err(CommandError::NothingToEdit);
             }
@@ -131,6 +135,9 @@ pub fn execute(
                 }
                 if max_pdu_length.is_some() {
                     ctx.max_pdu_length = max_pdu_length;
+                }
+                if let Some(certificates) = &certificates {
+                    ctx.certificates.clone_from(certificates);
                 }
                 Ok(())
             })?;

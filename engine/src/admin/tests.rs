@@ -57,6 +57,7 @@ fn import_refuses_existing_pair_unless_overwrite_and_keeps_the_name() {
             description: None,
             max_pdu_length: None,
             clear_max_pdu_length: false,
+            certificates: None,
         },
     )
     .unwrap();
@@ -142,6 +143,7 @@ fn add_creates_an_empty_association_once_and_context_set_orders_its_syntaxes() {
         name: name.to_string(),
         description: "worklist".into(),
         max_pdu_length: None,
+        certificates: vec!["cn:ENS-SCU".parse().unwrap()],
     };
     let err = execute(&store, &ns(), add(&"n".repeat(65))).unwrap_err();
     assert!(err.to_string().contains("64"), "{err}");
@@ -157,6 +159,8 @@ fn add_creates_an_empty_association_once_and_context_set_orders_its_syntaxes() {
         "{err}"
     );
     assert_eq!(listed(&store)[0].name, "MWL");
+    // The binding is stored with the association.
+    assert_eq!(listed(&store)[0].certificates[0].to_string(), "cn:ENS-SCU");
 
     let set = |tss: &[&str]| Request::ContextSet {
         calling_aet: ae("ENS-SCU"),
@@ -246,6 +250,7 @@ fn edit_checks_values_and_needs_a_change() {
         description: None,
         max_pdu_length: max,
         clear_max_pdu_length: clear,
+        certificates: None,
     };
     assert!(matches!(
         execute(&store, &ns(), edit(None, None, false)),

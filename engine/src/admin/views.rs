@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext};
+use crate::association::{
+    AeTitle, AssociationContext, CertificateBinding, PairKey, PresentationContext,
+};
 use crate::ids::NamespaceId;
 use crate::message::{
     Delivery, DeliveryStatus, ItemAddress, MessageHeader, MessageId, MessageRecord, QueryKey,
@@ -292,6 +294,9 @@ pub struct AssociationView {
     pub presentation_contexts: Vec<PresentationContext>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pdu_length: Option<u32>,
+    /// The client certificates the calling AE title is bound to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateBinding>,
 }
 
 impl AssociationView {
@@ -310,6 +315,7 @@ impl From<AssociationContext> for AssociationView {
             description: ctx.description,
             presentation_contexts: ctx.presentation_contexts,
             max_pdu_length: ctx.max_pdu_length,
+            certificates: ctx.certificates,
         }
     }
 }
@@ -323,6 +329,7 @@ impl From<AssociationView> for AssociationContext {
             description: view.description,
             presentation_contexts: view.presentation_contexts,
             max_pdu_length: view.max_pdu_length,
+            certificates: view.certificates,
         }
     }
 }

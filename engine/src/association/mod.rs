@@ -5,12 +5,14 @@
 //! requestor's in [`request`]). No I/O here; the store and the network use
 //! these types.
 
+pub mod binding;
 pub mod directory;
 pub mod import;
 pub mod model;
 pub mod negotiation;
 pub mod request;
 
+pub use binding::{BindingError, CertificateBinding, PeerCertificate};
 pub use directory::{AeEntry, DirectoryError};
 pub use model::{
     AeTitle, AssociationContext, IMPLICIT_VR_LITTLE_ENDIAN, ModelError, PairKey,

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::binding::CertificateBinding;
+
 /// Implicit VR Little Endian, the DICOM default transfer syntax (PS3.5 §10.1).
 pub const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
 /// The Verification SOP class, used by C-ECHO (PS3.4 Annex A).
@@ -297,6 +299,10 @@ pub struct AssociationContext {
     /// service's setting; `None` uses the service's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pdu_length: Option<u32>,
+    /// The client certificates the calling AE title comes with over TLS;
+    /// empty: any, or none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateBinding>,
 }
 
 impl AssociationContext {
@@ -309,6 +315,7 @@ impl AssociationContext {
             description: String::new(),
             presentation_contexts: Vec::new(),
             max_pdu_length: None,
+            certificates: Vec::new(),
         }
     }
 

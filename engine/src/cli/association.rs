@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use crate::admin::{self, AssociationView, Request, Response};
-use crate::association::{AeTitle, Uid, import};
+use crate::association::{AeTitle, CertificateBinding, Uid, import};
 use crate::dictionary;
 use crate::ids::NamespaceId;
 
@@ -40,7 +40,8 @@ pub enum AssociationCommand {
     List(ListArgs),
     /// Show one association with its presentation contexts.
     Show(ShowArgs),
-    /// Change an association's name, description or maximum PDU length.
+    /// Change an association's name, description, maximum PDU length or
+    /// certificate bindings.
     Edit(EditArgs),
     /// Delete an association.
     Delete(PairArgs),
@@ -130,6 +131,14 @@ pub struct EditArgs {
     /// Use the service's maximum PDU length again.
     #[arg(long, conflicts_with = "max_pdu_length")]
     pub clear_max_pdu_length: bool,
+    /// Bind the calling AE title to exactly these client certificates:
+    /// `cn:NAME`, `san:DNS-NAME` or `sha256:FINGERPRINT`; repeat the option
+    /// or list several.
+    #[arg(long = "certificate", value_name = "BINDING", num_args = 1..)]
+    pub certificates: Vec<CertificateBinding>,
+    /// Unbind the calling AE title from any certificate.
+    #[arg(long, conflicts_with = "certificates")]
+    pub clear_certificates: bool,
 }
 
 /// `association add`.
@@ -147,6 +156,10 @@ pub struct AddArgs {
     /// 1024; overrides the service's.
     #[arg(long, value_name = "BYTES")]
     pub max_pdu_length: Option<u32>,
+    /// Bind the calling AE title to these client certificates: `cn:NAME`,
+    /// `san:DNS-NAME` or `sha256:FINGERPRINT`.
+    #[arg(long = "certificate", value_name = "BINDING", num_args = 1..)]
+    pub certificates: Vec<CertificateBinding>,
 }
 
 /// `association context …`.
@@ -235,6 +248,7 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
                 name: a.name,
                 description: a.description,
                 max_pdu_length: a.max_pdu_length,
+                certificates: a.certificates,
             },
             Output::Text,
         ),
@@ -254,6 +268,11 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
                 description: a.description,
                 max_pdu_length: a.max_pdu_length,
                 clear_max_pdu_length: a.clear_max_pdu_length,
+                certificates: if a.clear_certificates {
+                    Some(Vec::new())
+                } else {
+                    (!a.certificates.is_empty()).then_some(a.certificates)
+                },
             },
             Output::Text,
         ),
@@ -556,6 +575,16 @@ pub fn render_show(a: &AssociationView) -> String {
         Some(n) => n.to_string(),
     };
     out.push_str(&format!("  Max PDU length:  {pdu}\n"));
+    let certificates = if a.certificates.is_empty() {
+        "(any, or none)".to_string()
+    } else {
+        a.certificates
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out.push_str(&format!("  Certificates:    {certificates}\n"));
     out.push_str(&format!(
         "Presentation contexts: {}\n",
         a.presentation_contexts.len()

@@ -64,6 +64,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("`description`", "--description"),
     ("`max_pdu_length`", "--max-pdu-length"),
     ("`clear_max_pdu_length`", "--clear-max-pdu-length"),
+    ("`certificates`", "--certificate"),
     ("`host`", "--host"),
     ("`port`", "--port"),
 ];

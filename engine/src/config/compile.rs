@@ -445,6 +445,14 @@ fn association(a: &RawAssociation) -> Result<AssociationContext, (String, String
     ctx.name = a.name.clone();
     ctx.description = a.description.clone();
     ctx.max_pdu_length = a.max_pdu_length;
+    ctx.certificates = a
+        .certificates
+        .iter()
+        .map(|b| b.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e: crate::association::BindingError| {
+            ("certificates".to_string(), e.to_string())
+        })?;
     ctx.presentation_contexts = abstract_syntaxes
         .into_iter()
         .map(|abstract_syntax| PresentationContext {

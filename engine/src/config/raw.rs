@@ -42,6 +42,10 @@ pub struct RawAssociation {
     pub transfer_syntaxes: Vec<Uid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pdu_length: Option<u32>,
+    /// The client certificates the calling AE title is bound to
+    /// (`cn:NAME`, `san:DNS-NAME`, `sha256:FINGERPRINT`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<String>,
 }
 
 /// One item as read, with where it is in the file.

@@ -342,3 +342,27 @@ folder = "out"
         errors[1]
     );
 }
+
+#[test]
+fn an_association_binds_certificates_and_a_bad_binding_names_its_line() {
+    let bound = GOOD.replace(
+        "abstract_syntaxes = [\"storage\", \"1.2.840.10008.1.1\"]",
+        "abstract_syntaxes = [\"storage\", \"1.2.840.10008.1.1\"]\ncertificates = [\"cn:STORESCU\", \"san:ct1.hospital.org\"]",
+    );
+    let p = compile_text(&bound).unwrap();
+    let bindings: Vec<String> = p.associations[0]
+        .certificates
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(bindings, ["cn:STORESCU", "san:ct1.hospital.org"]);
+    let errs = messages(&bound.replace("san:ct1", "ct1"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].starts_with(
+            "productions/demo/store.toml:5: field 'associations[0].certificates': \
+             invalid certificate binding \"ct1.hospital.org\": no form given; write cn:NAME"
+        ),
+        "{errs:#?}"
+    );
+}

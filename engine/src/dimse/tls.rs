@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-pub use certificate::subject;
+pub use certificate::{peer_certificate, subject};
 pub use reloading::Reloading;
 pub use server::ServerTls;
 pub use stream::Stream;

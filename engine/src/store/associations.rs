@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{associations_tree, decode_pair_key, display_key, pair_key};
 use super::{Store, StoreError, versioned};
-use crate::association::{AeTitle, AssociationContext, PairKey, PresentationContext};
+use crate::association::{
+    AeTitle, AssociationContext, CertificateBinding, PairKey, PeerCertificate, PresentationContext,
+};
 use crate::ids::NamespaceId;
 
 /// The stored form, version 1. Kept apart from the model so that the model can
@@ -19,6 +21,8 @@ struct RecordV1 {
     presentation_contexts: Vec<PresentationContext>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_pdu_length: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    certificates: Vec<CertificateBinding>,
 }
 
 /// The association contexts of one namespace. Cheap to clone; every method
@@ -94,6 +98,21 @@ impl Associations {
             }
         }
         Ok(None)
+    }
+
+    /// The calling AE titles whose association contexts bind `certificate`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] or [`StoreError::Corrupt`].
+    pub fn bound_to(&self, certificate: &PeerCertificate) -> Result<Vec<AeTitle>, StoreError> {
+        let mut titles: Vec<AeTitle> = self
+            .list()?
+            .into_iter()
+            .filter(|ctx| ctx.certificates.iter().any(|b| b.matches(certificate)))
+            .map(|ctx| ctx.calling_ae_title)
+            .collect();
+        titles.dedup();
+        Ok(titles)
     }
 
     /// The other namespaces that store exactly this pair.
@@ -260,6 +279,7 @@ impl Associations {
             description: record.description,
             presentation_contexts: record.presentation_contexts,
             max_pdu_length: record.max_pdu_length,
+            certificates: record.certificates,
         };
         if decode_pair_key(key).as_ref() != Some(&ctx.key()) {
             return Err(corrupt(
@@ -278,6 +298,7 @@ impl Associations {
             description: ctx.description.clone(),
             presentation_contexts: ctx.presentation_contexts.clone(),
             max_pdu_length: ctx.max_pdu_length,
+            certificates: ctx.certificates.clone(),
         };
         // Serialising plain structs of strings and numbers cannot fail; map the
         // error anyway rather than panic.

@@ -113,13 +113,21 @@ fn show_names_known_and_unknown_uids_in_order() {
             .unwrap(),
         ],
         max_pdu_length: Some(16384),
+        certificates: vec![
+            "cn:ENS-SCU".parse().unwrap(),
+            "san:ens.hospital.org".parse().unwrap(),
+        ],
     };
     let text = render_show(&view);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "Association ENS-SCU -> MWL-SCP");
     assert!(text.contains("Description:     worklist"), "{text}");
     assert!(text.contains("Max PDU length:  16384"), "{text}");
-    let body: Vec<&str> = lines[7..].iter().map(|l| l.trim()).collect();
+    assert!(
+        text.contains("Certificates:    cn:ENS-SCU, san:ens.hospital.org"),
+        "{text}"
+    );
+    let body: Vec<&str> = lines[8..].iter().map(|l| l.trim()).collect();
     assert_eq!(
         body,
         [
@@ -135,6 +143,7 @@ fn show_names_known_and_unknown_uids_in_order() {
             .unwrap();
     assert_eq!(json["calling_aet"], "ENS-SCU");
     assert_eq!(json["max_pdu_length"], 16384);
+    assert_eq!(json["certificates"][1], "san:ens.hospital.org");
     assert_eq!(
         json["presentation_contexts"][0]["transfer_syntaxes"][1],
         "1.2.999.1"

@@ -1,5 +1,10 @@
-//! The little of X.509 the trace and the logs need: a certificate's
-//! subject, read from its DER without a parser crate.
+//! The little of X.509 the trace, the logs and AE-title bindings need: a
+//! certificate's subject, read from its DER without a parser crate, its
+//! DNS names (webpki, which verified it) and its SHA-256.
+
+use sha2::{Digest, Sha256};
+
+use crate::association::PeerCertificate;
 
 /// One DER element: its tag, its content and what follows it.
 fn element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -24,6 +29,36 @@ fn element(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// (the attributes it knows by name, in the certificate's order); `None`
 /// when the bytes are not a certificate.
 pub fn subject(der: &[u8]) -> Option<String> {
+    let parts: Vec<String> = subject_attributes(der)?
+        .into_iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    Some(parts.join(", "))
+}
+
+/// What an AE-title binding looks at in a certificate (DER): its subject's
+/// common names, its DNS subject alternative names, its SHA-256; `None`
+/// when the bytes are not a certificate.
+pub fn peer_certificate(der: &[u8]) -> Option<PeerCertificate> {
+    let attributes = subject_attributes(der)?;
+    let certificate = rustls::pki_types::CertificateDer::from(der);
+    let dns_names = webpki::EndEntityCert::try_from(&certificate)
+        .map(|c| c.valid_dns_names().map(str::to_string).collect())
+        .unwrap_or_default();
+    Some(PeerCertificate {
+        subject: subject(der)?,
+        common_names: attributes
+            .into_iter()
+            .filter(|(key, _)| *key == "CN")
+            .map(|(_, value)| value)
+            .collect(),
+        dns_names,
+        sha256: Sha256::digest(der).into(),
+    })
+}
+
+/// The subject's attributes it knows by name, in the certificate's order.
+fn subject_attributes(der: &[u8]) -> Option<Vec<(&'static str, String)>> {
     let (_, certificate, _) = element(der)?;
     let (_, tbs, _) = element(certificate)?;
     let (tag, _, after_version) = element(tbs)?;
@@ -52,10 +87,10 @@ pub fn subject(der: &[u8]) -> Option<String> {
                 [0x55, 0x04, 0x0B] => "OU",
                 _ => continue,
             };
-            parts.push(format!("{key}={}", String::from_utf8_lossy(value)));
+            parts.push((key, String::from_utf8_lossy(value).into_owned()));
         }
     }
-    Some(parts.join(", "))
+    Some(parts)
 }
 
 #[cfg(test)]
@@ -90,5 +125,20 @@ my+ShLMPe4zCrTRilZIOZ20Ly+MbYZPTjvJCAiEAwjBg4SV1x9riKMXZFNcBdEKJ
         assert_eq!(super::subject(&der.as_ref()[..40]), None);
         assert_eq!(super::subject(b""), None);
         assert_eq!(super::subject(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn a_binding_sees_the_common_name_and_the_fingerprint_openssl_prints() {
+        let der = CertificateDer::from_pem_slice(CERTIFICATE.trim().as_bytes()).unwrap();
+        let peer = super::peer_certificate(der.as_ref()).unwrap();
+        assert_eq!(peer.subject, "C=FR, O=Hospital, CN=ARCHIVE");
+        assert_eq!(peer.common_names, ["ARCHIVE"]);
+        assert!(peer.dns_names.is_empty());
+        // `openssl x509 -noout -fingerprint -sha256`
+        let printed = "sha256:E9:A0:B5:A3:CA:89:38:A0:CF:1F:78:9A:F1:2E:1B:B5:\
+                       1B:2D:37:FA:80:28:C7:CD:29:AD:BF:61:36:A4:54:7F";
+        let binding = crate::association::CertificateBinding::new(printed).unwrap();
+        assert!(binding.matches(&peer));
+        assert_eq!(super::peer_certificate(&der.as_ref()[..40]), None);
     }
 }

@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
+use super::certificate::peer_certificate;
+use crate::association::PeerCertificate;
+
 use super::{TlsFileError, VERSIONS, certificates, describe, file_error, private_key, provider};
 
 /// What a TLS service needs.
@@ -69,16 +72,20 @@ impl ServerTls {
         })
     }
 
-    /// Runs the handshake on an accepted connection; returns the stream
-    /// and a line for the trace (version, cipher suite, the requester's
-    /// certificate subject).
+    /// Runs the handshake on an accepted connection; returns the stream,
+    /// a line for the trace (version, cipher suite, the requester's
+    /// certificate subject) and the requester's certificate, if any.
     ///
     /// # Errors
     /// The handshake failed: not TLS, no or a refused client certificate.
     pub async fn accept(
         &self,
         tcp: TcpStream,
-    ) -> std::io::Result<(tokio_rustls::server::TlsStream<TcpStream>, String)> {
+    ) -> std::io::Result<(
+        tokio_rustls::server::TlsStream<TcpStream>,
+        String,
+        Option<PeerCertificate>,
+    )> {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.config.clone());
         let tls = acceptor.accept(tcp).await?;
         let (_, session) = tls.get_ref();
@@ -87,6 +94,10 @@ impl ServerTls {
             session.negotiated_cipher_suite(),
             session.peer_certificates(),
         );
-        Ok((tls, described))
+        let certificate = session
+            .peer_certificates()
+            .and_then(<[_]>::first)
+            .and_then(|c| peer_certificate(c.as_ref()));
+        Ok((tls, described, certificate))
     }
 }

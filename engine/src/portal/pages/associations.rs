@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::super::guard::{Form, Portal, Session};
 use crate::admin::{AssociationView, ErrorReply, Request, Response as AdminResponse};
 use crate::association::model::{check_description, check_name};
-use crate::association::{AeTitle, Uid, import};
+use crate::association::{AeTitle, CertificateBinding, Uid, import};
 use crate::dictionary::{self, SopClass, TransferSyntaxInfo};
 use crate::ids::NamespaceId;
 
@@ -252,6 +252,7 @@ pub(in super::super) async fn add(
             name: new.name.clone(),
             description: new.description.clone(),
             max_pdu_length: None,
+            certificates: Vec::new(),
         };
         match portal.admin.ask(ns.clone(), request).await {
             Ok(AdminResponse::Added { association }) => {
@@ -284,6 +285,8 @@ struct Show {
     ns: String,
     a: AssociationView,
     max_pdu: String,
+    /// The certificate bindings, one per line.
+    certificates: String,
     contexts: Vec<ContextRow>,
     sop: String,
     sop_classes: Vec<&'static SopClass>,
@@ -356,6 +359,12 @@ pub(in super::super) async fn show(
     let page = Show {
         ns: ns.to_string(),
         max_pdu: a.max_pdu_length.map(|n| n.to_string()).unwrap_or_default(),
+        certificates: a
+            .certificates
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
         contexts,
         sop_classes: dictionary::filter(dictionary::sop_classes(), &which.sop)
             .into_iter()
@@ -404,7 +413,8 @@ impl Posted {
 }
 
 /// `POST /associations/edit`: name, description, maximum PDU length
-/// (empty: the service's).
+/// (empty: the service's), certificate bindings (one per line; none:
+/// unbound).
 pub(in super::super) async fn edit(
     State(portal): State<Portal>,
     Extension(form): Extension<Form>,
@@ -427,6 +437,16 @@ pub(in super::super) async fn edit(
             }
         },
     };
+    let certificates = form.get("certificates").map(|text| {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<CertificateBinding>, _>>()
+    });
+    let certificates = match certificates.transpose() {
+        Ok(certificates) => certificates,
+        Err(e) => return super::refusal(StatusCode::BAD_REQUEST, "Not changed", &e.to_string()),
+    };
     let request = Request::Edit {
         calling_aet: p.calling_aet.clone(),
         called_aet: p.called_aet.clone(),
@@ -434,6 +454,7 @@ pub(in super::super) async fn edit(
         description: form.get("description").map(|s| s.trim().to_string()),
         max_pdu_length,
         clear_max_pdu_length: max_pdu_length.is_none(),
+        certificates,
     };
     match portal.admin.ask(p.ns.clone(), request).await {
         Ok(_) => Redirect::to(&p.link("/associations/show", &[("note", "Saved.")])).into_response(),

@@ -18,6 +18,7 @@ use super::admission::Admission;
 use super::config::DicomScpConfig;
 use super::handlers::{self, Answers, Receive, Reply, Request, Start};
 use super::hooks::{FindAnswer, GetInstance, RetrieveAnswer, ScpContext};
+use crate::association::binding::{self, PeerCertificate};
 use crate::association::model::AeTitle;
 use crate::association::negotiation::{
     Accepted, Negotiation, Policy, Rejection, RequestorScpRole, negotiate,
@@ -89,6 +90,8 @@ pub(super) struct Association<S> {
     /// The Message ID of our next request (a C-GET's C-STORE
     /// sub-operations).
     next_message_id: u16,
+    /// The requester's TLS client certificate, for AE-title bindings.
+    certificate: Option<PeerCertificate>,
 }
 
 /// A request whose answers are still coming.
@@ -154,7 +157,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             data_set_deadline: None,
             outstanding: None,
             next_message_id: 1,
+            certificate: None,
         }
+    }
+
+    /// The client certificate the requester presented over TLS.
+    pub(super) fn with_certificate(mut self, certificate: Option<PeerCertificate>) -> Self {
+        self.certificate = certificate;
+        self
     }
 
     fn trace(&self, line: &str) {
@@ -293,13 +303,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             }
             found
         });
+        // A calling AE title bound to certificates is refused to a requester
+        // without one of them, as a title not recognised.
+        let (decision, unbound) = match decision {
+            Negotiation::Accepted(accepted) => match self.binding_refusal(rq, &accepted) {
+                Some(why) => (
+                    Negotiation::Rejected(Rejection::calling_ae_title_not_recognized()),
+                    Some(why),
+                ),
+                None => (Negotiation::Accepted(accepted), None),
+            },
+            rejected @ Negotiation::Rejected(_) => (rejected, None),
+        };
         match decision {
             Negotiation::Rejected(rejection) => {
-                let elsewhere = self.defined_elsewhere(rq, &rejection);
+                let note = match unbound {
+                    Some(why) => format!(" {why}."),
+                    None => self.defined_elsewhere(rq, &rejection),
+                };
                 warn!(
                     calling_ae_title = %rq.calling_ae_title,
                     called_ae_title = %rq.called_ae_title,
-                    "Association rejected: {rejection}.{elsewhere}"
+                    "Association rejected: {rejection}.{note}"
                 );
                 self.trace(&format!(">> A-ASSOCIATE-RJ PDU ({rejection})"));
                 if self
@@ -512,6 +537,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             }
         }
         Flow::Continue
+    }
+
+    /// Why the requester may not use its calling AE title with the
+    /// certificate it presented (or none), if so.
+    fn binding_refusal(&self, rq: &AssociationRQ, accepted: &Accepted) -> Option<String> {
+        let calling = AeTitle::new(&rq.calling_ae_title).ok()?;
+        binding::refusal(
+            &calling,
+            &accepted.association,
+            self.certificate.as_ref(),
+            |certificate| {
+                self.shared
+                    .cx
+                    .lookup
+                    .bound_to(certificate)
+                    .unwrap_or_else(|reason| {
+                        warn!(%reason, "The association store could not be read.");
+                        Vec::new()
+                    })
+            },
+        )
     }
 
     /// When the pair is not stored in this service's namespace but in

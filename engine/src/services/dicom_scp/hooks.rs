@@ -15,6 +15,7 @@ pub use crate::component::query::{
     RetrieveAnswer, RetrieveAnswers, RetrieveRequest,
 };
 
+use crate::association::PeerCertificate;
 use crate::association::model::{AeTitle, AssociationContext};
 use crate::association::negotiation::LookupFailed;
 use crate::ids::NamespaceId;
@@ -38,6 +39,15 @@ pub trait AssociationLookup: Send + Sync + 'static {
     /// created without `--namespace`).
     fn defined_elsewhere(&self, _calling: &AeTitle, _called: &AeTitle) -> Vec<NamespaceId> {
         Vec::new()
+    }
+
+    /// The calling AE titles whose association contexts bind this client
+    /// certificate: it may call as none other.
+    ///
+    /// # Errors
+    /// [`LookupFailed`] when the store cannot answer.
+    fn bound_to(&self, _certificate: &PeerCertificate) -> Result<Vec<AeTitle>, LookupFailed> {
+        Ok(Vec::new())
     }
 }
 
@@ -70,6 +80,10 @@ impl AssociationLookup for crate::store::Associations {
 
     fn defined_elsewhere(&self, calling: &AeTitle, called: &AeTitle) -> Vec<NamespaceId> {
         self.defined_elsewhere(calling, called).unwrap_or_default()
+    }
+
+    fn bound_to(&self, certificate: &PeerCertificate) -> Result<Vec<AeTitle>, LookupFailed> {
+        crate::store::Associations::bound_to(self, certificate).map_err(LookupFailed::from)
     }
 }
 

@@ -254,7 +254,7 @@ async fn serve_association(
                 }
             },
         };
-        let Some((stream, described)) = accepted else {
+        let Some((stream, described, certificate)) = accepted else {
             shared.admission.handshake_done(id);
             return;
         };
@@ -264,6 +264,7 @@ async fn serve_association(
             debug!("TLS: {described}");
         }
         Association::new(stream, peer, id, shared, abort)
+            .with_certificate(certificate)
             .serve(handshake)
             .await;
     }
