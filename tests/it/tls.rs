@@ -382,6 +382,27 @@ async fn a_calling_ae_title_bound_to_a_certificate_takes_only_that_certificate()
     );
     let echo = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
     assert!(echo.ok, "{echo}\n{}", engine.log());
+    // Export, delete and import again: the binding comes back with the
+    // presentation contexts.
+    let file = engine.folder("export").join("echoscu.txt");
+    let pair = ["--calling", "ECHOSCU", "--called", "ROUTER"];
+    let ns = ["--namespace", "radiology", "association"];
+    for step in [
+        vec!["export", "--output", path(&file)],
+        vec!["delete"],
+        vec!["import", path(&file)],
+    ] {
+        let args = [&ns[..], &step[..1], &pair[..], &step[1..]].concat();
+        let out = engine.command(&args).await;
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        exported.contains(&format!("certificate {binding}")),
+        "{exported}"
+    );
+    let echo = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
+    assert!(echo.ok, "{echo}\n{}", engine.log());
     // A bad binding says how to write one and changes nothing.
     let bad = engine
         .command(&[

@@ -55,7 +55,8 @@ fn main() -> anyhow::Result<()> {
             "import 5,000 lines (library: parse + store)",
             rounds,
             || {
-                let contexts = import::parse_file("five-thousand.txt", &bytes)?;
+                let contexts =
+                    import::parse_file("five-thousand.txt", &bytes)?.presentation_contexts;
                 anyhow::ensure!(contexts.len() == 1000, "expected 1000 contexts");
                 execute(
                     &store,
@@ -65,6 +66,7 @@ fn main() -> anyhow::Result<()> {
                         called_aet: ae("BENCH-SCP")?,
                         presentation_contexts: contexts,
                         overwrite: true,
+                        certificates: Vec::new(),
                     },
                 )?;
                 Ok(())

@@ -36,6 +36,10 @@ pub enum Request {
         presentation_contexts: Vec<PresentationContext>,
         #[serde(default)]
         overwrite: bool,
+        /// Certificate bindings of the file; none leaves an existing
+        /// association's as they are.
+        #[serde(default)]
+        certificates: Vec<CertificateBinding>,
     },
     /// One presentation context for every SOP class of the registry, each
     /// with these transfer syntaxes in this order (none given: Implicit VR

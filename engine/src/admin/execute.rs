@@ -5,7 +5,7 @@
 use super::api::{AssociationView, Request, Response};
 use super::error::CommandError;
 use crate::association::{
-    AeTitle, AssociationContext, PairKey, PresentationContext, Uid, import,
+    AeTitle, AssociationContext, CertificateBinding, PairKey, PresentationContext, Uid, import,
     model::{check_description, check_max_pdu_length, check_name},
 };
 use crate::dictionary;
@@ -30,10 +30,17 @@ pub fn execute(
             called_aet,
             presentation_contexts,
             overwrite,
+            certificates,
         } => {
             let key = pair(calling_aet, called_aet);
-            let (association, replaced) =
-                put_contexts(store, namespace, &key, presentation_contexts, overwrite)?;
+            let (association, replaced) = put_contexts(
+                store,
+                namespace,
+                &key,
+                presentation_contexts,
+                &certificates,
+                overwrite,
+            )?;
             Ok(Response::Imported {
                 association,
                 replaced,
@@ -48,7 +55,7 @@ pub fn execute(
             let key = pair(calling_aet, called_aet);
             let contexts = registry_contexts(transfer_syntaxes)?;
             let (association, replaced) =
-                put_contexts(store, namespace, &key, contexts, overwrite)?;
+                put_contexts(store, namespace, &key, contexts, &[], overwrite)?;
             Ok(Response::Created {
                 association,
                 replaced,
@@ -392,6 +399,7 @@ fn put_contexts(
     namespace: &NamespaceId,
     key: &PairKey,
     contexts: Vec<PresentationContext>,
+    certificates: &[CertificateBinding],
     overwrite: bool,
 ) -> Result<(AssociationView, bool), CommandError> {
     let mut replaced = false;
@@ -414,6 +422,9 @@ fn put_contexts(
                 ),
             };
             ctx.presentation_contexts.clone_from(&contexts);
+            if !certificates.is_empty() {
+                ctx.certificates = certificates.to_vec();
+            }
             Ok(Some(ctx))
         })?;
     let stored = stored.ok_or_else(|| {

@@ -23,6 +23,7 @@ fn import(overwrite: bool, contexts: Vec<PresentationContext>) -> Request {
         called_aet: ae("MWL-SCP"),
         presentation_contexts: contexts,
         overwrite,
+        certificates: Vec::new(),
     }
 }
 
@@ -291,6 +292,7 @@ fn lookup_finds_exact_or_wildcard_pairs_without_failing() {
             called_aet: ae("MWL-SCP"),
             presentation_contexts: vec![],
             overwrite: false,
+            certificates: Vec::new(),
         },
     )
     .unwrap();

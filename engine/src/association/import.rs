@@ -8,19 +8,40 @@
 //! - `SOP\TS1\TS2` is accepted as a shorthand for two lines.
 //! - Blank lines are ignored, and so is everything from a `#` to the end of
 //!   the line. CRLF line ends and a UTF-8 byte-order mark are accepted.
+//! - `certificate BINDING` lines bind the calling AE title to client
+//!   certificates (`cn:NAME`, `san:DNS-NAME`, `sha256:FINGERPRINT`), in
+//!   file order.
 //! - Every bad line is reported (`FILE:LINE: what is wrong`), not only the
 //!   first, and a file with any bad line yields nothing.
 //!
 //! [`export`] writes the same format, every transfer syntax on its own
 //! `SOP\TS` line (also the default one), so that export → import gives back
-//! exactly the same presentation contexts in the same order.
+//! exactly the same presentation contexts in the same order, and the
+//! same certificate bindings.
 //!
 //! Pure functions over bytes; reading and writing files is the caller's job.
 
 use std::collections::HashMap;
 use std::fmt;
 
+use super::binding::CertificateBinding;
 use super::model::{AssociationContext, PresentationContext, Uid};
+
+/// What an import file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImportFile {
+    pub presentation_contexts: Vec<PresentationContext>,
+    pub certificates: Vec<CertificateBinding>,
+}
+
+/// One meaningful line.
+enum Line {
+    Context(Uid, Vec<Uid>),
+    Certificate(CertificateBinding),
+}
+
+/// The keyword of a certificate binding line.
+const CERTIFICATE: &str = "certificate";
 
 /// At most this many line errors are listed in an [`ImportError`]'s message;
 /// the rest are counted.
@@ -71,24 +92,26 @@ impl fmt::Display for ImportError {
 ///
 /// # Errors
 /// [`ImportError`] listing every bad line; then nothing is returned.
-pub fn parse_file(file: &str, bytes: &[u8]) -> Result<Vec<PresentationContext>, ImportError> {
+pub fn parse_file(file: &str, bytes: &[u8]) -> Result<ImportFile, ImportError> {
     parse(bytes).map_err(|errors| ImportError {
         file: file.to_string(),
         errors,
     })
 }
 
-/// Parses the text of an import file into presentation contexts.
+/// Parses the text of an import file into presentation contexts and
+/// certificate bindings.
 ///
 /// # Errors
 /// Every bad line, in file order.
-pub fn parse(bytes: &[u8]) -> Result<Vec<PresentationContext>, Vec<LineError>> {
+pub fn parse(bytes: &[u8]) -> Result<ImportFile, Vec<LineError>> {
     let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     // SOP classes in order of first appearance, each with the transfer
     // syntaxes given so far (possibly none yet).
     let mut contexts: Vec<(Uid, Vec<Uid>)> = Vec::new();
     // Where each SOP class sits in `contexts`, so long files stay linear.
     let mut positions: HashMap<Uid, usize> = HashMap::new();
+    let mut certificates = Vec::new();
     let mut errors = Vec::new();
     for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let line = index + 1;
@@ -105,7 +128,12 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PresentationContext>, Vec<LineError>> {
         };
         match parse_line(text) {
             Ok(None) => {}
-            Ok(Some((sop, tss))) => {
+            Ok(Some(Line::Certificate(binding))) => {
+                if !certificates.contains(&binding) {
+                    certificates.push(binding);
+                }
+            }
+            Ok(Some(Line::Context(sop, tss))) => {
                 let pos = *positions.entry(sop.clone()).or_insert_with(|| {
                     contexts.push((sop, Vec::new()));
                     contexts.len() - 1
@@ -125,7 +153,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PresentationContext>, Vec<LineError>> {
         return Err(errors);
     }
     let default_ts = Uid::implicit_vr_little_endian();
-    Ok(contexts
+    let presentation_contexts = contexts
         .into_iter()
         .map(|(abstract_syntax, mut transfer_syntaxes)| {
             if transfer_syntaxes.is_empty() {
@@ -136,11 +164,15 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PresentationContext>, Vec<LineError>> {
                 transfer_syntaxes,
             }
         })
-        .collect())
+        .collect();
+    Ok(ImportFile {
+        presentation_contexts,
+        certificates,
+    })
 }
 
 /// One line without its line end: `None` when blank or a comment.
-fn parse_line(text: &str) -> Result<Option<(Uid, Vec<Uid>)>, String> {
+fn parse_line(text: &str) -> Result<Option<Line>, String> {
     let content = match text.find('#') {
         Some(at) => &text[..at],
         None => text,
@@ -148,6 +180,12 @@ fn parse_line(text: &str) -> Result<Option<(Uid, Vec<Uid>)>, String> {
     let content = content.trim();
     if content.is_empty() {
         return Ok(None);
+    }
+    if let Some(binding) = content.strip_prefix(CERTIFICATE) {
+        return binding
+            .parse()
+            .map(|b| Some(Line::Certificate(b)))
+            .map_err(|e: super::binding::BindingError| e.to_string());
     }
     let mut fields = content.split('\\').map(str::trim);
     let sop = match fields.next() {
@@ -169,11 +207,12 @@ fn parse_line(text: &str) -> Result<Option<(Uid, Vec<Uid>)>, String> {
         }
         tss.push(Uid::new(field).map_err(|e| format!("transfer syntax: {e}"))?);
     }
-    Ok(Some((sop, tss)))
+    Ok(Some(Line::Context(sop, tss)))
 }
 
-/// Writes an association's presentation contexts in the import format: a
-/// comment header, then one `SOP\TS` line per transfer syntax, in order.
+/// Writes an association in the import format: a comment header, its
+/// certificate bindings, then one `SOP\TS` line per transfer syntax, in
+/// order.
 pub fn export(ctx: &AssociationContext) -> String {
     let mut out = String::new();
     out.push_str(&format!(
@@ -183,6 +222,9 @@ pub fn export(ctx: &AssociationContext) -> String {
     out.push_str(
         "# One SOP class UID and one transfer syntax UID per line, in order of preference.\n",
     );
+    for binding in &ctx.certificates {
+        out.push_str(&format!("{CERTIFICATE} {binding}\n"));
+    }
     for pc in &ctx.presentation_contexts {
         for ts in &pc.transfer_syntaxes {
             out.push_str(pc.abstract_syntax.as_str());

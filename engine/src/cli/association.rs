@@ -222,13 +222,14 @@ pub async fn run(global: &GlobalArgs, args: AssociationArgs) -> anyhow::Result<(
             let bytes = std::fs::read(&a.file)
                 .with_context(|| format!("cannot read import file {}", a.file.display()))?;
             let name = a.file.display().to_string();
-            let presentation_contexts = import::parse_file(&name, &bytes)
+            let file = import::parse_file(&name, &bytes)
                 .map_err(|e| anyhow::anyhow!("{e}\nnothing was imported"))?;
             let request = Request::Import {
                 calling_aet: a.pair.calling,
                 called_aet: a.pair.called,
-                presentation_contexts,
+                presentation_contexts: file.presentation_contexts,
                 overwrite: a.overwrite,
+                certificates: file.certificates,
             };
             (request, Output::Text)
         }

@@ -7,6 +7,11 @@ const REFERENCE_EXAMPLE: &str = "1.2.840.10008.1.1
 1.2.840.10008.5.1.4.31\\1.2.840.10008.1.2.2
 ";
 
+/// The presentation contexts of a file.
+fn parsed(bytes: &[u8]) -> Result<Vec<PresentationContext>, Vec<LineError>> {
+    parse(bytes).map(|file| file.presentation_contexts)
+}
+
 fn uid(s: &str) -> Uid {
     Uid::new(s).unwrap()
 }
@@ -34,7 +39,7 @@ fn default_transfer_syntax_is_a_valid_uid() {
 
 #[test]
 fn reference_example_gives_two_contexts() {
-    let contexts = parse(REFERENCE_EXAMPLE.as_bytes()).unwrap();
+    let contexts = parsed(REFERENCE_EXAMPLE.as_bytes()).unwrap();
     assert_eq!(
         contexts,
         vec![
@@ -62,8 +67,8 @@ fn crlf_bom_blank_lines_and_comments_are_accepted() {
             .join("\r\n")
     );
     assert_eq!(
-        parse(text.as_bytes()).unwrap(),
-        parse(REFERENCE_EXAMPLE.as_bytes()).unwrap()
+        parsed(text.as_bytes()).unwrap(),
+        parsed(REFERENCE_EXAMPLE.as_bytes()).unwrap()
     );
 }
 
@@ -71,7 +76,7 @@ fn crlf_bom_blank_lines_and_comments_are_accepted() {
 fn accumulates_in_file_order_and_defaults_only_when_no_ts() {
     let text = "1.2.3\n1.2.4\\1.2.840.10008.1.2.1\n1.2.3\\1.2.840.10008.1.2.2\n1.2.4\\1.2.840.10008.1.2\n1.2.4\\1.2.840.10008.1.2.1\n1.2.5\n1.2.6\\1.2.840.10008.1.2.1\\1.2.840.10008.1.2\n";
     assert_eq!(
-        parse(text.as_bytes()).unwrap(),
+        parsed(text.as_bytes()).unwrap(),
         vec![
             pc("1.2.3", &["1.2.840.10008.1.2.2"]),
             pc("1.2.4", &["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]),
@@ -113,13 +118,13 @@ fn long_error_lists_are_capped() {
 
 #[test]
 fn empty_file_gives_no_context() {
-    assert_eq!(parse(b"").unwrap(), vec![]);
-    assert_eq!(parse(b"\n# nothing\n").unwrap(), vec![]);
+    assert_eq!(parsed(b"").unwrap(), vec![]);
+    assert_eq!(parsed(b"\n# nothing\n").unwrap(), vec![]);
 }
 
 #[test]
 fn export_writes_every_ts_explicitly() {
-    let ctx = ctx_with(parse(REFERENCE_EXAMPLE.as_bytes()).unwrap());
+    let ctx = ctx_with(parsed(REFERENCE_EXAMPLE.as_bytes()).unwrap());
     let text = export(&ctx);
     let body: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(
@@ -197,7 +202,9 @@ fn random_export_import_round_trips() {
     for _ in 0..500 {
         let ctx = ctx_with(rng.contexts());
         let text = export(&ctx);
-        let back = parse_file("export.txt", text.as_bytes()).unwrap();
+        let back = parse_file("export.txt", text.as_bytes())
+            .unwrap()
+            .presentation_contexts;
         assert_eq!(back, ctx.presentation_contexts, "file:\n{text}");
         // And the export of what came back is the same file.
         assert_eq!(export(&ctx_with(back)), text);
@@ -250,6 +257,25 @@ fn random_file_layouts_parse_to_the_same_contexts() {
         let eol = if rng.below(2) == 0 { "\r\n" } else { "\n" };
         let bom = if rng.below(3) == 0 { "\u{feff}" } else { "" };
         let text = format!("{bom}{}{eol}", lines.join(eol));
-        assert_eq!(parse(text.as_bytes()).unwrap(), expected, "file:\n{text}");
+        assert_eq!(parsed(text.as_bytes()).unwrap(), expected, "file:\n{text}");
     }
+}
+
+#[test]
+fn certificate_lines_bind_the_calling_ae_title_and_round_trip() {
+    let mut ctx = ctx_with(vec![pc("1.2.840.10008.1.1", &["1.2.840.10008.1.2"])]);
+    ctx.certificates = vec![
+        "cn:ENS-SCU".parse().unwrap(),
+        format!("sha256:{}", "0a".repeat(32)).parse().unwrap(),
+    ];
+    let text = export(&ctx);
+    assert!(text.contains("\ncertificate cn:ENS-SCU\n"), "{text}");
+    let back = parse_file("export.txt", text.as_bytes()).unwrap();
+    assert_eq!(back.certificates, ctx.certificates);
+    assert_eq!(back.presentation_contexts, ctx.presentation_contexts);
+    // A bad binding is a bad line like any other.
+    let err = parse_file("f", b"1.2.840.10008.1.1\ncertificate STORESCU\n").unwrap_err();
+    assert_eq!(err.errors.len(), 1);
+    assert_eq!(err.errors[0].line, 2);
+    assert!(err.errors[0].message.contains("cn:NAME"), "{err}");
 }

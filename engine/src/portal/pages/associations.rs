@@ -859,8 +859,8 @@ pub(in super::super) async fn import(
         }
     };
     let text = form.get("file").unwrap_or_default();
-    let presentation_contexts = match import::parse_file("the uploaded file", text.as_bytes()) {
-        Ok(contexts) => contexts,
+    let file = match import::parse_file("the uploaded file", text.as_bytes()) {
+        Ok(file) => file,
         Err(e) => {
             page.errors = e.to_string().lines().map(str::to_string).collect();
             page.errors.push("Nothing was imported.".into());
@@ -870,8 +870,9 @@ pub(in super::super) async fn import(
     let request = Request::Import {
         calling_aet: p.calling_aet.clone(),
         called_aet: p.called_aet.clone(),
-        presentation_contexts,
+        presentation_contexts: file.presentation_contexts,
         overwrite: page.overwrite,
+        certificates: file.certificates,
     };
     match portal.admin.ask(p.ns.clone(), request).await {
         Ok(AdminResponse::Imported { association, .. }) => {
