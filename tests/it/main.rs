@@ -3,6 +3,7 @@
 mod ae_directory;
 mod association_test;
 mod associations;
+mod audit;
 mod c_store;
 mod concurrency;
 mod delivery_failures;

@@ -441,4 +441,24 @@ async fn the_ae_directory_is_kept_from_the_portal_as_from_the_cli() {
         .json(&["--namespace", "imaging", "ae", "list", "--json"])
         .await;
     assert_eq!(listed, serde_json::json!([]));
+
+    // The audit trail has the login and both changes, as the session's;
+    // the refused add and the reads are not in it.
+    let audit = engine.json(&["audit", "list", "--json"]).await;
+    let audit = audit.as_array().unwrap();
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["portal login", "ae add", "ae delete"],
+        "{audit:#?}"
+    );
+    let who = audit[0]["who"].as_str().unwrap();
+    assert!(who.starts_with("portal session "), "{who}");
+    assert!(audit.iter().all(|r| r["who"] == who), "{audit:#?}");
+    assert_eq!(audit[1]["after"]["host"], "pacs.example.org");
+    assert_eq!(audit[2]["before"]["ae_title"], "PACS");
+    assert!(audit[2].get("after").is_none());
 }

@@ -226,4 +226,27 @@ async fn a_production_edited_in_the_page_is_checked_then_saved_and_runs() {
             })
         })
         .await;
+    // The save is in the audit trail with the text before and after; the
+    // refused typo is not.
+    let audit = engine.json(&["audit", "list", "--json"]).await;
+    let saves: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "production save")
+        .collect();
+    assert_eq!(saves.len(), 1, "{audit:#}");
+    assert_eq!(saves[0]["target"], "echo");
+    assert_eq!(saves[0]["before"], before.as_str());
+    assert!(
+        saves[0]["after"]
+            .as_str()
+            .is_some_and(|t| t.contains("[operations.COPY]"))
+    );
+    assert!(
+        saves[0]["who"]
+            .as_str()
+            .unwrap()
+            .starts_with("portal session ")
+    );
 }

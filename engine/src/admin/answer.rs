@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::api::{Envelope, ErrorReply, Reply, Request, Response};
-use super::execute::execute;
+use super::audit::{self, Actor, Change};
 use super::status::EngineState;
 use crate::message::ItemAddress;
 use crate::store::Store;
@@ -40,19 +40,29 @@ impl InProcess {
         request: Request,
     ) -> Result<Response, ErrorReply> {
         let envelope = Envelope { namespace, request };
-        answer(&self.store, Some(&self.engine), envelope)
+        let who = audit::acting_now().unwrap_or_else(Actor::engine);
+        answer(&self.store, Some(&self.engine), envelope, &who)
             .await
             .1
             .into()
     }
+
+    /// Records a login to the portal in the audit trail.
+    pub async fn logged_in(&self, session: &str) {
+        let (store, session) = (self.store.clone(), session.to_string());
+        tokio::task::spawn_blocking(move || audit::logged_in(&store, &session))
+            .await
+            .ok();
+    }
 }
 
-/// Answers `envelope`: the HTTP status to send with the reply, and the
-/// reply.
+/// Answers `envelope` from `who`, recording what it changes in the audit
+/// trail: the HTTP status to send with the reply, and the reply.
 pub async fn answer(
     store: &Store,
     engine: Option<&Arc<dyn EngineState>>,
     envelope: Envelope,
+    who: &Actor,
 ) -> (u16, Reply) {
     if let (Request::Status, Some(engine)) = (&envelope.request, engine) {
         let engine = engine.clone();
@@ -81,16 +91,17 @@ pub async fn answer(
         );
     }
     if let Some(engine) = engine
-        && let Some(outcome) = production(engine, &envelope).await
+        && let Some(outcome) = production(store, engine, &envelope, who).await
     {
         return outcome;
     }
     let store = store.clone();
     let namespace = envelope.namespace.clone();
     let span = tracing::info_span!("admin_request", namespace = %envelope.namespace);
+    let who = who.clone();
     let outcome = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        execute(&store, &envelope.namespace, envelope.request)
+        audit::execute(&store, &envelope.namespace, envelope.request, &who)
     })
     .await;
     match outcome {
@@ -112,11 +123,18 @@ pub async fn answer(
 }
 
 /// The production-file requests, which the running engine answers (`None`
-/// for any other request).
-async fn production(engine: &Arc<dyn EngineState>, envelope: &Envelope) -> Option<(u16, Reply)> {
+/// for any other request); a save is recorded with the file's text before
+/// and after.
+async fn production(
+    store: &Store,
+    engine: &Arc<dyn EngineState>,
+    envelope: &Envelope,
+    who: &Actor,
+) -> Option<(u16, Reply)> {
     let engine = engine.clone();
     let namespace = envelope.namespace.clone();
     let request = envelope.request.clone();
+    let (store, who) = (store.clone(), who.clone());
     let asked = tokio::task::spawn_blocking(move || match request {
         Request::ProductionShow { name } => Some(
             engine
@@ -128,11 +146,25 @@ async fn production(engine: &Arc<dyn EngineState>, envelope: &Envelope) -> Optio
                 .check_production(&namespace, &name, &text)
                 .map(|check| Response::ProductionChecked { check }),
         ),
-        Request::ProductionSave { name, text } => Some(
-            engine
-                .save_production(&namespace, &name, &text)
-                .map(|check| Response::ProductionChecked { check }),
-        ),
+        Request::ProductionSave { name, text } => {
+            let change = Change::production_save(&name);
+            let before = engine.production_file(&namespace, &name).ok();
+            let saved = engine.save_production(&namespace, &name, &text);
+            if let Ok(check) = &saved
+                && check.saved
+            {
+                let response = Response::ProductionChecked {
+                    check: check.clone(),
+                };
+                let before = before.map(|f| serde_json::Value::String(f.text));
+                let after = Some(serde_json::Value::String(text));
+                audit::append(
+                    &store,
+                    &change.record(&who, &namespace, before, after, &response),
+                );
+            }
+            Some(saved.map(|check| Response::ProductionChecked { check }))
+        }
         _ => None,
     })
     .await;

@@ -27,6 +27,7 @@
 
 mod answer;
 pub mod api;
+pub mod audit;
 mod client;
 mod error;
 mod execute;
@@ -127,7 +128,8 @@ pub async fn with_store_or_engine(
         Ok(store) => {
             let namespace = namespace.clone();
             tokio::task::spawn_blocking(move || {
-                execute(&store, &namespace, request).map_err(|e| ErrorReply::from_error(&e))
+                audit::execute(&store, &namespace, request, &audit::Actor::this_user())
+                    .map_err(|e| ErrorReply::from_error(&e))
             })
             .await
             .map_err(|e| AdminError::Protocol(format!("the command failed: {e}")))

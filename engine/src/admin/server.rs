@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use super::AdminError;
 use super::api::{Envelope, ErrorReply, Reply};
+use super::audit::Actor;
 use super::status::EngineState;
 use crate::store::Store;
 
@@ -210,7 +211,7 @@ async fn handle(stream: UnixStream, app: Router, owner_uid: u32) -> Result<(), A
         .map(|c| c.uid())
         .map_err(AdminError::Io)?;
     let app = if peer_uid == owner_uid || peer_uid == 0 {
-        app
+        app.layer(axum::Extension(Actor::unix(peer_uid, "the admin socket")))
     } else {
         let refusal = reply_body(&error_reply(format!(
             "user {peer_uid} may not use this engine's admin socket"
@@ -228,6 +229,7 @@ async fn handle(stream: UnixStream, app: Router, owner_uid: u32) -> Result<(), A
 
 async fn request(
     State(served): State<Served>,
+    axum::Extension(who): axum::Extension<Actor>,
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> HttpResponse {
@@ -250,7 +252,7 @@ async fn request(
     let Ok(body) = axum::body::to_bytes(body, MAX_REQUEST_BODY).await else {
         return too_long();
     };
-    let (status, body) = answer(&served.store, served.engine, &body).await;
+    let (status, body) = answer(&served.store, served.engine, &body, &who).await;
     json(
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         body,
@@ -283,6 +285,7 @@ async fn answer(
     store: &Store,
     engine: Option<Arc<dyn EngineState>>,
     body: &[u8],
+    who: &Actor,
 ) -> (u16, Vec<u8>) {
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(envelope) => envelope,
@@ -293,7 +296,7 @@ async fn answer(
             );
         }
     };
-    let (status, reply) = super::answer::answer(store, engine.as_ref(), envelope).await;
+    let (status, reply) = super::answer::answer(store, engine.as_ref(), envelope, who).await;
     (status, reply_body(&reply))
 }
 

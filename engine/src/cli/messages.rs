@@ -428,7 +428,7 @@ fn render_query(q: &QueryView, transfer_syntax: &str) -> String {
 
 /// `--since`: a duration ago (`10m`) or a UTC time (`2026-11-28`,
 /// `2026-11-28T03:00`, `2026-11-28T03:00:00Z`).
-fn parse_since(text: &str) -> anyhow::Result<u64> {
+pub(super) fn parse_since(text: &str) -> anyhow::Result<u64> {
     if let Ok(d) = text.parse::<HumanDuration>() {
         let ago = u64::try_from(d.get().as_millis()).unwrap_or(u64::MAX);
         return Ok(now_ms().saturating_sub(ago));

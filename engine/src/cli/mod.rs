@@ -5,6 +5,7 @@ mod ae;
 pub mod association;
 mod association_source;
 pub mod association_test;
+mod audit;
 pub(crate) mod echo;
 mod events;
 pub(crate) mod messages;
@@ -107,6 +108,9 @@ pub enum Command {
     /// What could not be read and was set aside instead of deleted: list
     /// it, or restore body files that read again.
     Quarantine(quarantine::QuarantineArgs),
+    /// The audit trail: every administrative change, who made it and what
+    /// it changed.
+    Audit(audit::AuditArgs),
     /// Send C-ECHO to a DICOM peer and print the PDU trace with round-trip
     /// times. Proposes Verification with the transfer syntaxes of the stored
     /// association for the pair, else Implicit VR Little Endian.
@@ -150,6 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => events::run(&global, &args).await,
         Command::Messages(args) => messages::run(&global, args).await,
         Command::Quarantine(args) => quarantine::run(&global, args).await,
+        Command::Audit(args) => audit::run(&global, &args),
         Command::Portal(PortalArgs {
             command: PortalCommand::Url,
         }) => {

@@ -149,7 +149,8 @@ async fn admit(portal: &Portal, request: Request, next: Next) -> Response {
     ) {
         return next.run(request).await;
     }
-    let Some(session) = session_id(&request).and_then(|id| portal.session(&id)) else {
+    let id = session_id(&request).unwrap_or_default();
+    let Some(session) = portal.session(&id) else {
         return super::pages::refusal(
             StatusCode::UNAUTHORIZED,
             "Log in first",
@@ -164,7 +165,8 @@ async fn admit(portal: &Portal, request: Request, next: Next) -> Response {
         };
     }
     request.extensions_mut().insert(session);
-    next.run(request).await
+    // What this request changes is recorded as this session's.
+    crate::admin::audit::acting(crate::admin::audit::Actor::portal(&id), next.run(request)).await
 }
 
 /// A POST from our own pages, with its form parsed into [`Form`]; else the
@@ -292,6 +294,7 @@ pub(super) async fn login(State(portal): State<Portal>, request: Request) -> Res
                 last_seen: Instant::now(),
             },
         );
+    portal.admin.logged_in(&id).await;
     let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {

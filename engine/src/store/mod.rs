@@ -35,6 +35,7 @@
 
 mod ae_directory;
 mod associations;
+pub mod audit;
 pub(crate) mod bodies;
 pub(crate) mod commit;
 pub(crate) mod counts;
