@@ -8,6 +8,11 @@
 //! 3. large (with `--large`): 3 multi-frame instances of 100 MiB, with the
 //!    engine's peak RSS.
 //!
+//! With `--tls`, the sequential and concurrent scenarios also run with
+//! DICOM TLS on every hop (storescu +tls → the engine's TLS service, its
+//! TLS operation → storescp +tls, certificates made with `openssl`), and
+//! report the time against the same without TLS, directly and through.
+//!
 //! With `--plugin PATH` (the route-by-modality component, e.g.
 //! `target/wasm32-wasip2/release/route_by_modality.wasm`), each scenario
 //! also runs through a `wasm` routing process between the service and the
@@ -24,7 +29,7 @@
 //!
 //! Build and run (release, with the engine binary next to this one):
 //! `cargo build --release -p switchboard-engine -p benches &&
-//!  target/release/forward-bench [--count N] [--kib S] [--senders C] [--files F] [--large]`
+//!  target/release/forward-bench [--count N] [--kib S] [--senders C] [--files F] [--large] [--tls]`
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -36,6 +41,7 @@ use integration_tests::dcmtk::{Archive, dcmtk_command};
 use integration_tests::instances::{Instance, Modality, write_series};
 use integration_tests::net::Port;
 use integration_tests::production::{DicomOperation, DicomService, Process, Production};
+use integration_tests::tls::Certificates;
 use tokio::process::Command;
 
 /// Store-and-forward benchmark (see the module documentation).
@@ -60,6 +66,10 @@ struct Options {
     /// as well.
     #[arg(long)]
     plugin: Option<PathBuf>,
+    /// Also run the sequential and concurrent scenarios with TLS on every
+    /// hop.
+    #[arg(long)]
+    tls: bool,
 }
 
 // One thread: the benchmark itself only waits for its children.
@@ -73,6 +83,13 @@ async fn main() -> anyhow::Result<()> {
     benches::check_tools();
     let dir = tempfile::tempdir()?;
     let root = dir.path();
+    let tls = if o.tls {
+        let pki = root.join("pki");
+        std::fs::create_dir_all(&pki)?;
+        Some(Certificates::make(&pki, "ROUTER", "STORESCU"))
+    } else {
+        None
+    };
 
     println!(
         "# store-and-forward benchmark (DCMTK storescu → storescp, TCP_NODELAY=1, fsync on)\n"
@@ -81,8 +98,8 @@ async fn main() -> anyhow::Result<()> {
     // 1. sequential
     let input = root.join("seq");
     let files = generate(&input, "seq", o.count, o.kib * 1024, 1);
-    let direct = direct_run(root, std::slice::from_ref(&files)).await?;
-    let (through, rss) = through_run(root, std::slice::from_ref(&files), "seq", None).await?;
+    let direct = direct_run(root, std::slice::from_ref(&files), None).await?;
+    let (through, rss) = through_run(root, std::slice::from_ref(&files), "seq", None, None).await?;
     report(
         &format!("{} × {} KiB, one storescu", o.count, o.kib),
         o.count,
@@ -90,16 +107,23 @@ async fn main() -> anyhow::Result<()> {
         through,
         rss,
     );
+    if let Some(c) = &tls {
+        let direct_tls = direct_run(root, std::slice::from_ref(&files), Some(c)).await?;
+        let (through_tls, rss) =
+            through_run(root, std::slice::from_ref(&files), "seq-tls", None, Some(c)).await?;
+        report_tls(o.count, direct, through, direct_tls, through_tls, rss);
+    }
     if let Some(p) = &o.plugin {
         let (pass, rss) = through_run(
             root,
             std::slice::from_ref(&files),
             "seq-pass",
             Some(Path::new("-")),
+            None,
         )
         .await?;
         report_process("a pass-through process", o.count, through, pass, rss);
-        let (with, rss) = through_run(root, &[files], "seq-wasm", Some(p)).await?;
+        let (with, rss) = through_run(root, &[files], "seq-wasm", Some(p), None).await?;
         report_process(
             "a wasm routing process (route-by-modality)",
             o.count,
@@ -115,8 +139,8 @@ async fn main() -> anyhow::Result<()> {
         let d = root.join(format!("con{s}"));
         groups.push(generate(&d, &format!("c{s}"), o.files, o.kib * 1024, 1));
     }
-    let direct = direct_run(root, &groups).await?;
-    let (through, rss) = through_run(root, &groups, "con", None).await?;
+    let direct = direct_run(root, &groups, None).await?;
+    let (through, rss) = through_run(root, &groups, "con", None, None).await?;
     report(
         &format!(
             "{} storescu × {} × {} KiB, concurrent",
@@ -127,11 +151,24 @@ async fn main() -> anyhow::Result<()> {
         through,
         rss,
     );
+    if let Some(c) = &tls {
+        let direct_tls = direct_run(root, &groups, Some(c)).await?;
+        let (through_tls, rss) = through_run(root, &groups, "con-tls", None, Some(c)).await?;
+        report_tls(
+            o.senders * o.files,
+            direct,
+            through,
+            direct_tls,
+            through_tls,
+            rss,
+        );
+    }
     if let Some(p) = &o.plugin {
         let n = o.senders * o.files;
-        let (pass, rss) = through_run(root, &groups, "con-pass", Some(Path::new("-"))).await?;
+        let (pass, rss) =
+            through_run(root, &groups, "con-pass", Some(Path::new("-")), None).await?;
         report_process("a pass-through process", n, through, pass, rss);
-        let (with, rss) = through_run(root, &groups, "con-wasm", Some(p)).await?;
+        let (with, rss) = through_run(root, &groups, "con-wasm", Some(p), None).await?;
         report_process(
             "a wasm routing process (route-by-modality)",
             n,
@@ -145,8 +182,8 @@ async fn main() -> anyhow::Result<()> {
     if o.large {
         let d = root.join("large");
         let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100);
-        let direct = direct_run(root, std::slice::from_ref(&files)).await?;
-        let (through, rss) = through_run(root, &[files], "large", None).await?;
+        let direct = direct_run(root, std::slice::from_ref(&files), None).await?;
+        let (through, rss) = through_run(root, &[files], "large", None, None).await?;
         report(
             "3 × 100 MiB multi-frame, one storescu",
             3,
@@ -179,6 +216,28 @@ fn report(name: &str, n: usize, direct: Duration, through: Duration, rss_kib: u6
     );
 }
 
+fn report_tls(
+    n: usize,
+    direct: Duration,
+    through: Duration,
+    direct_tls: Duration,
+    through_tls: Duration,
+    rss_kib: u64,
+) {
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "  with TLS on every hop:\n  direct  {:>8.2} s  {:>8.1} images/s   time ×{:.2} of direct without TLS\n  through {:>8.2} s  {:>8.1} images/s   time ×{:.2} of through without TLS, ratio to direct with TLS {:.2}, engine peak RSS {:.1} MiB\n",
+        direct_tls.as_secs_f64(),
+        rate(direct_tls),
+        direct_tls.as_secs_f64() / direct.as_secs_f64(),
+        through_tls.as_secs_f64(),
+        rate(through_tls),
+        through_tls.as_secs_f64() / through.as_secs_f64(),
+        rate(through_tls) / rate(direct_tls),
+        rss_kib as f64 / 1024.0
+    );
+}
+
 fn report_process(what: &str, n: usize, through: Duration, with: Duration, rss_kib: u64) {
     let t = n as f64 / through.as_secs_f64();
     let w = n as f64 / with.as_secs_f64();
@@ -201,18 +260,49 @@ fn generate(dir: &Path, tag: &str, count: usize, bytes: usize, frames: usize) ->
         .collect()
 }
 
-/// DCMTK storescp as ARCHIVE; `--fork`: one process per association, so
-/// concurrent senders are served at once (the engine's lanes too).
-async fn storescp(port: Port, out: &Path) -> Archive {
-    Archive::start_with("ARCHIVE", port, out, &["--fork"]).await
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
 }
 
-/// Runs one storescu per group at once and waits for all.
-async fn send(port: u16, called: &str, groups: &[Vec<PathBuf>]) -> anyhow::Result<()> {
+/// DCMTK storescp as ARCHIVE; `--fork`: one process per association, so
+/// concurrent senders are served at once (the engine's lanes too); with
+/// `tls`, over TLS only, taking client certificates its CA signed.
+async fn storescp(port: Port, out: &Path, tls: Option<&Certificates>) -> Archive {
+    let mut args = vec!["--fork"];
+    if let Some(c) = tls {
+        args.extend([
+            "+tls",
+            path(&c.server_key),
+            path(&c.server_cert),
+            "+cf",
+            path(&c.ca),
+        ]);
+    }
+    Archive::start_with("ARCHIVE", port, out, &args).await
+}
+
+/// Runs one storescu per group at once (with `tls`, over TLS with the
+/// client certificate) and waits for all.
+async fn send(
+    port: u16,
+    called: &str,
+    groups: &[Vec<PathBuf>],
+    tls: Option<&Certificates>,
+) -> anyhow::Result<()> {
+    let tls_args: Vec<&str> = tls.map_or(Vec::new(), |c| {
+        vec![
+            "+tls",
+            path(&c.client_key),
+            path(&c.client_cert),
+            "+cf",
+            path(&c.ca),
+        ]
+    });
     let children: Vec<_> = groups
         .iter()
         .map(|files| {
             dcmtk_command("storescu")
+                .args(&tls_args)
                 .args(["-aec", called, "127.0.0.1"])
                 .arg(port.to_string())
                 .args(files)
@@ -254,13 +344,17 @@ async fn settle() {
     Command::new("sync").status().await.ok();
 }
 
-async fn direct_run(root: &Path, groups: &[Vec<PathBuf>]) -> anyhow::Result<Duration> {
+async fn direct_run(
+    root: &Path,
+    groups: &[Vec<PathBuf>],
+    tls: Option<&Certificates>,
+) -> anyhow::Result<Duration> {
     settle().await;
     let port = Port::reserve();
     let out = root.join(format!("direct-{port}"));
-    let scp = storescp(port, &out).await;
+    let scp = storescp(port, &out, tls).await;
     let start = Instant::now();
-    send(scp.port(), "ARCHIVE", groups).await?;
+    send(scp.port(), "ARCHIVE", groups, tls).await?;
     let n: usize = groups.iter().map(Vec::len).sum();
     wait_files(&out, n).await?;
     Ok(start.elapsed())
@@ -293,22 +387,33 @@ async fn through_run(
     groups: &[Vec<PathBuf>],
     tag: &str,
     plugin: Option<&Path>,
+    tls: Option<&Certificates>,
 ) -> anyhow::Result<(Duration, u64)> {
     let (port, archive_port) = (Port::reserve(), Port::reserve());
     let base = root.join(format!("through-{tag}"));
     let productions = base.join("productions/bench");
     std::fs::create_dir_all(&productions)?;
-    std::fs::write(
-        productions.join("forward.toml"),
-        production(port.get(), archive_port.get(), plugin).to_string(),
-    )?;
+    let mut text = production(port.get(), archive_port.get(), plugin).to_string();
+    if let Some(c) = tls {
+        text.push_str(&format!(
+            "\n[services.IN.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n\
+             \n[operations.OUT.tls]\nca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
+            path(&c.server_cert),
+            path(&c.server_key),
+            path(&c.ca),
+            path(&c.ca),
+            path(&c.client_cert),
+            path(&c.client_key)
+        ));
+    }
+    std::fs::write(productions.join("forward.toml"), text)?;
     let out = base.join("archive");
     settle().await;
-    let _scp = storescp(archive_port, &out).await;
+    let _scp = storescp(archive_port, &out, tls).await;
     let engine = Engine::start(&base, &port).await?;
     let pid = engine.pid().context("the engine's pid")?;
     let start = Instant::now();
-    send(port.get(), "ROUTER", groups).await?;
+    send(port.get(), "ROUTER", groups, tls).await?;
     let acked = start.elapsed();
     let n: usize = groups.iter().map(Vec::len).sum();
     wait_files(&out, n).await?;

@@ -141,7 +141,9 @@ impl ClientTls {
             )
         })?;
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
-        let tls = connector.connect(server_name, tcp).await?;
+        let tls = connector
+            .connect(server_name, stream::buffered(tcp))
+            .await?;
         let (_, session) = tls.get_ref();
         let described = describe(
             session.protocol_version(),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use super::certificate::peer_certificate;
+use super::stream::{Buffered, buffered};
 use crate::association::PeerCertificate;
 
 use super::{TlsFileError, VERSIONS, certificates, describe, file_error, private_key, provider};
@@ -82,12 +83,12 @@ impl ServerTls {
         &self,
         tcp: TcpStream,
     ) -> std::io::Result<(
-        tokio_rustls::server::TlsStream<TcpStream>,
+        tokio_rustls::server::TlsStream<Buffered>,
         String,
         Option<PeerCertificate>,
     )> {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.config.clone());
-        let tls = acceptor.accept(tcp).await?;
+        let tls = acceptor.accept(buffered(tcp)).await?;
         let (_, session) = tls.get_ref();
         let described = describe(
             session.protocol_version(),

@@ -10,7 +10,20 @@ use tokio::net::TcpStream;
 #[derive(Debug)]
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::client::TlsStream<Buffered>>),
+}
+
+/// The TCP connection under TLS, read through a buffer: rustls asks for
+/// 4 KiB at a time, which would be a system call each for the megabytes
+/// of a DICOM instance.
+pub type Buffered = tokio::io::BufReader<TcpStream>;
+
+/// How much of the connection one read takes in.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// `tcp` read through a buffer, for TLS.
+pub fn buffered(tcp: TcpStream) -> Buffered {
+    tokio::io::BufReader::with_capacity(READ_BUFFER, tcp)
 }
 
 impl AsyncRead for Stream {

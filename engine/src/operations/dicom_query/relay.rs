@@ -31,6 +31,7 @@ use crate::dimse::scu::{
     self, MAX_PRESENTATION_CONTEXTS, ProposedContext, ScuAssociation, ScuOptions,
 };
 use crate::dimse::status::StatusCategory;
+use crate::dimse::tls::{ClientTls, Reloading};
 use crate::ids::NamespaceId;
 use crate::message::{ItemAddress, MessageQueues};
 use crate::operations::dicom_scu::{self, DicomScuConfig, operation::Remote};
@@ -45,8 +46,8 @@ impl ItemConfig for DicomQueryConfig {
     /// runs is the delivery of its moves' instances, queued for it, each to
     /// its move's destination (see `through`).
     async fn build(&self, cx: ItemContext) -> Result<RunningItem, BuildError> {
-        // The TLS files are read per association (a replaced certificate
-        // applies to the next one); a bad one is reported at start too.
+        // A bad TLS file is reported at start; the relay then follows the
+        // files (a replaced certificate applies to the next association).
         if let Some(tls) = &self.tls {
             tls.client().map_err(|e| BuildError::Setup(Box::new(e)))?;
         }
@@ -61,6 +62,10 @@ impl ItemConfig for DicomQueryConfig {
             associations: cx.store.associations(cx.namespace),
             namespace: cx.namespace.clone(),
             pool: Pool::new(self.keep_open.get()),
+            tls: self
+                .tls
+                .as_ref()
+                .map(|t| t.reloading().map_err(|e| e.to_string())),
             address: cx.address.clone(),
             inbox: cx.inbox.clone(),
             retrieves: cx.retrieves.clone(),
@@ -107,6 +112,9 @@ pub(super) struct Relay {
     pub(super) namespace: NamespaceId,
     /// Associations kept open between queries.
     pool: Arc<Pool>,
+    /// The TLS client its files make (or why they make none: then no
+    /// association opens, rather than one in clear).
+    tls: Option<Result<Reloading<ClientTls>, String>>,
     /// Its own address and inbox: its moves' instances are queued for it.
     pub(super) address: ItemAddress,
     pub(super) inbox: Arc<tokio::sync::Notify>,
@@ -303,8 +311,9 @@ impl Relay {
             })
             .collect();
         options.max_pdu_length = self.config.max_pdu_length;
-        options.tls = match &self.config.tls {
-            Some(tls) => Some(tls.client().map_err(|e| format!("tls: {e}"))?),
+        options.tls = match &self.tls {
+            Some(Ok(tls)) => Some(tls.current()),
+            Some(Err(e)) => return Err(format!("tls: {e}")),
             None => None,
         };
         options.connect_timeout = self.config.connect_timeout.get();

@@ -86,6 +86,24 @@ impl ScuTls {
         client.server_name.clone_from(&self.server_name);
         Ok(client)
     }
+
+    /// The TLS client these files make, rebuilt for new connections when
+    /// one of them changes (a change that makes none keeps the previous).
+    ///
+    /// # Errors
+    /// The files make no client now.
+    pub fn reloading(
+        &self,
+    ) -> Result<
+        crate::dimse::tls::Reloading<crate::dimse::tls::ClientTls>,
+        crate::dimse::tls::TlsFileError,
+    > {
+        let mut files = vec![self.ca.clone()];
+        files.extend(self.certificate.clone());
+        files.extend(self.private_key.clone());
+        let tls = self.clone();
+        crate::dimse::tls::Reloading::new(files, move || tls.client())
+    }
 }
 
 fn default_max_associations() -> usize {

@@ -127,15 +127,11 @@ pub(crate) fn spawn(
     cx: ItemContext,
     remote: Remote,
 ) -> Result<RunningItem, BuildError> {
-    let tls = match config.tls.clone() {
-        Some(tls) => {
-            let mut files = vec![tls.ca.clone()];
-            files.extend(tls.certificate.clone());
-            files.extend(tls.private_key.clone());
-            let reloading = Reloading::new(files, move || tls.client())
-                .map_err(|e| BuildError::Setup(Box::new(e)))?;
-            Some(reloading)
-        }
+    let tls = match &config.tls {
+        Some(tls) => Some(
+            tls.reloading()
+                .map_err(|e| BuildError::Setup(Box::new(e)))?,
+        ),
         None => None,
     };
     let where_to = match &remote {
