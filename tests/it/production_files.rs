@@ -35,6 +35,7 @@ fn demo_productions_are_valid() {
         "demo/worklist",
         "demo/query",
         "demo/query-retrieve",
+        "demo/tls-echo",
     ] {
         assert!(names.iter().any(|n| n == expected), "{names:?}");
     }

@@ -713,3 +713,56 @@ async fn pynetdicom_echoes_over_tls_with_an_ssl_context() {
         engine.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tls_demo_runs_with_the_certificates_its_script_makes() {
+    let port = Port::reserve();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let production = std::fs::read_to_string(demo.join("productions/demo/tls-echo.toml"))
+        .unwrap()
+        .replace("port = 2762", &format!("port = {}", port.get()));
+    let engine = TestEngine::start_with(&[("demo", "tls-echo", &production)], &[], |data| {
+        // Where the demo runs it: the engine's working directory.
+        let made = std::process::Command::new(demo.join("scripts/demo-certificates"))
+            .arg(data.parent().unwrap().join("demo-tls"))
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", text(&made));
+    })
+    .await;
+    let pki = engine.root().join("demo-tls");
+    let file = |name: &str| pki.join(name).to_str().unwrap().to_string();
+    let (key, cert, ca) = (file("client.key"), file("client.pem"), file("ca.pem"));
+    let tls = ["+tls", key.as_str(), cert.as_str(), "+cf", ca.as_str()];
+    let echo = echoscu("ENS-SCU", "TLS-SCP", port.get(), &tls).await;
+    assert!(echo.ok, "{echo}\n{}", engine.log());
+    let out = switchboard_in(
+        &engine.data_dir(),
+        &[
+            "echo",
+            &format!("127.0.0.1:{}", port.get()),
+            "--calling",
+            "ENS-SCU",
+            "--called",
+            "TLS-SCP",
+            "--tls",
+            "--ca",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ],
+    )
+    .await;
+    let printed = text(&out);
+    assert!(
+        out.status.success() && printed.contains("peer O=Switchboard demo, CN=localhost"),
+        "{printed}"
+    );
+    // ENS-SCU's certificate calling as another title, and no TLS at all.
+    let other = echoscu("OTHER", "TLS-SCP", port.get(), &tls).await;
+    assert!(!other.ok, "{other}");
+    let plain = echoscu("ENS-SCU", "TLS-SCP", port.get(), &[]).await;
+    assert!(!plain.ok, "{plain}");
+}
