@@ -62,7 +62,7 @@ fn entries_are_added_listed_edited_and_deleted_all_or_nothing() {
         ),
         (
             vec!["ae", "edit", "PACS"],
-            "nothing to change: give --host, --port or --description",
+            "nothing to change: give --host, --port, --description, --move-caller or --tls",
         ),
         (
             vec!["ae", "edit", "PACS", "--host", "a b"],

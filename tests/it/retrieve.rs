@@ -261,6 +261,69 @@ async fn a_move_through_the_engine_reaches_a_destination_the_upstream_does_not_k
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_move_through_the_engine_reaches_a_destination_that_speaks_tls_only_over_tls() {
+    let pki = tempfile::tempdir().unwrap();
+    let c = integration_tests::tls::Certificates::make(pki.path(), "STORESCP", "ROUTER");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    // The operation's TLS settings; the upstream's entry does not say TLS,
+    // the destination's will.
+    let settings = format!(
+        "\n[operations.TO-QRSCP.tls]\nca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
+        path(&c.ca),
+        path(&c.client_cert),
+        path(&c.client_key)
+    );
+    let Rig {
+        engine,
+        port,
+        qr,
+        dest_port,
+        dcmqrscp: _dcmqrscp,
+    } = Rig::start(&settings).await;
+    let edited = engine
+        .command(&[
+            "--namespace",
+            "radiology",
+            "ae",
+            "edit",
+            "STORESCP",
+            "--tls",
+            "true",
+        ])
+        .await;
+    assert!(
+        edited.status.success(),
+        "{}",
+        integration_tests::text(&edited)
+    );
+    let (key, cert, ca) = (path(&c.server_key), path(&c.server_cert), path(&c.ca));
+    let destination = Archive::start_with(
+        "STORESCP",
+        dest_port,
+        &engine.folder("destination"),
+        &["+tls", &key, &cert, "+cf", &ca],
+    )
+    .await;
+    let study = study_in_qrscp(&engine, qr, 6).await;
+
+    let moved = movescu(port.get(), "STORESCP", &study_of(&study[0].1), &[]).await;
+    let last = final_response(&moved);
+    assert!(
+        last.contains("0x0000: Success") && last.contains("Completed Suboperations       : 6"),
+        "{moved}\n{}",
+        engine.log()
+    );
+    assert_same_instances(&study, &destination.received(), "");
+    assert!(
+        engine
+            .log()
+            .contains("its upstream's AE directory entry does not say tls = true"),
+        "{}",
+        engine.log()
+    );
+}
+
 /// An engine that moves through itself, from QRSCP (`dcmqrscp` on `qr`,
 /// which knows only the engine) to STORESCP on `dest_port` (not started),
 /// with these settings of its query operation.

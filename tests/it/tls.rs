@@ -428,7 +428,7 @@ async fn a_calling_ae_title_bound_to_a_certificate_takes_only_that_certificate()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_bad_certificate_and_go_once_it_is_fixed()
+async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_wrongly_signed_or_expired_certificate_and_go_once_it_is_fixed()
  {
     let (port, archive_port) = (Port::reserve(), Port::reserve());
     let pki = tempfile::tempdir().unwrap();
@@ -482,6 +482,27 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_bad_certificate_an
                 m["deliveries"][0]["last_error"]
                     .as_str()
                     .is_some_and(|e| e.contains("UnknownIssuer"))
+            })
+        })
+        .await;
+    assert!(
+        std::fs::read_dir(&folder).unwrap().next().is_none(),
+        "nothing is sent in clear"
+    );
+
+    // Signed by our CA, but expired: still refused, with that reason.
+    let archive_port = archive.stop().await;
+    let expired = Certificates {
+        server_cert: c.expired_server(),
+        ..c.clone()
+    };
+    let archive = storescp_tls("ARCHIVE", &expired, archive_port, &folder).await;
+    engine
+        .wait_until("a failed attempt naming the expiry", async || {
+            engine.messages("radiology").await.iter().any(|m| {
+                m["deliveries"][0]["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("Expired"))
             })
         })
         .await;
@@ -550,7 +571,7 @@ async fn a_query_goes_upstream_over_tls_to_pynetdicom() {
         )
         .to_string();
     let text = format!(
-        "{text}\n[[ae_directory]]\nae_title = \"QRSCP\"\nhost = \"127.0.0.1\"\nport = {}\n\n\
+        "{text}\n[[ae_directory]]\nae_title = \"QRSCP\"\nhost = \"127.0.0.1\"\nport = {}\ntls = true\n\n\
          [operations.TO-QRSCP]\ntype = \"dicom-query\"\nremote_ae_title = \"QRSCP\"\n\
          local_ae_title = \"ROUTER\"\n\n[operations.TO-QRSCP.tls]\nca = {:?}\n\
          certificate = {:?}\nprivate_key = {:?}\n",

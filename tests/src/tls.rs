@@ -62,8 +62,15 @@ fn ca(dir: &Path, name: &str) {
     );
 }
 
-/// `NAME.pem` and `NAME.key` for the subject `/CN=CN`, signed by `ca`.
+/// `NAME.pem` and `NAME.key` for the subject `/CN=CN`, signed by `ca`,
+/// valid for 30 days.
 fn leaf(dir: &Path, name: &str, cn: &str, ca: &str) {
+    key_and_request(dir, name, cn);
+    sign(dir, name, ca, "30");
+}
+
+/// `NAME.key` and the request `NAME.csr` for the subject `/CN=CN`.
+fn key_and_request(dir: &Path, name: &str, cn: &str) {
     openssl(
         dir,
         &[
@@ -88,6 +95,11 @@ fn leaf(dir: &Path, name: &str, cn: &str, ca: &str) {
          extendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n",
     )
     .expect("extensions file");
+}
+
+/// `NAME.pem` from `NAME.csr`, signed by `ca`, for `days` from now (a
+/// negative number makes one that expired).
+fn sign(dir: &Path, name: &str, ca: &str, days: &str) {
     openssl(
         dir,
         &[
@@ -101,7 +113,7 @@ fn leaf(dir: &Path, name: &str, cn: &str, ca: &str) {
             &format!("{ca}.key"),
             "-CAcreateserial",
             "-days",
-            "30",
+            days,
             "-out",
             &format!("{name}.pem"),
             "-extfile",
@@ -130,5 +142,15 @@ impl Certificates {
             client_key: dir.join("client.key"),
             other_ca: dir.join("other-ca.pem"),
         }
+    }
+
+    /// The server's certificate again, same key and CA, but expired since
+    /// yesterday: `expired-server.pem`.
+    pub fn expired_server(&self) -> PathBuf {
+        let dir = self.ca.parent().expect("certificates folder");
+        std::fs::copy(dir.join("server.csr"), dir.join("expired-server.csr")).expect("request");
+        std::fs::copy(dir.join("server.ext"), dir.join("expired-server.ext")).expect("extensions");
+        sign(dir, "expired-server", "ca", "-1");
+        dir.join("expired-server.pem")
     }
 }

@@ -224,6 +224,9 @@ pub enum Request {
         /// The callers that may move to it (empty: any).
         #[serde(default)]
         move_callers: Option<Vec<AeTitle>>,
+        /// Whether it speaks DICOM TLS only.
+        #[serde(default)]
+        tls: Option<bool>,
     },
     /// Removes an entry.
     AeDelete { ae_title: AeTitle },

@@ -40,7 +40,7 @@ pub enum CommandError {
         "nothing to change: give `name`, `description`, `max_pdu_length`, `clear_max_pdu_length` or `certificates`"
     )]
     NothingToEdit,
-    #[error("nothing to change: give `host`, `port` or `description`")]
+    #[error("nothing to change: give `host`, `port`, `description`, `move_callers` or `tls`")]
     NothingToEditAe,
     #[error("the SOP class registry holds an invalid UID")]
     Registry(#[source] ModelError),

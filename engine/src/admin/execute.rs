@@ -345,8 +345,14 @@ pub fn execute(
             port,
             description,
             move_callers,
+            tls,
         } => {
-            if host.is_none() && port.is_none() && description.is_none() && move_callers.is_none() {
+            if host.is_none()
+                && port.is_none()
+                && description.is_none()
+                && move_callers.is_none()
+                && tls.is_none()
+            {
                 return Err(CommandError::NothingToEditAe);
             }
             let entry = store.ae_directory(namespace).update(&ae_title, |e| {
@@ -361,6 +367,9 @@ pub fn execute(
                 }
                 if let Some(callers) = &move_callers {
                     e.move_callers.clone_from(callers);
+                }
+                if let Some(tls) = tls {
+                    e.tls = tls;
                 }
             })?;
             Ok(Response::AeEdited { entry })

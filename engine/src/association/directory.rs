@@ -27,6 +27,10 @@ pub struct AeEntry {
     /// (besides itself); empty: any caller the service accepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub move_callers: Vec<AeTitle>,
+    /// It speaks DICOM TLS only: what the engine sends it (a move's
+    /// instances) goes over TLS with the sending operation's TLS settings.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 /// A value the directory refuses, with the value and the rule it breaks.
@@ -59,6 +63,7 @@ impl AeEntry {
             port,
             description: description.to_string(),
             move_callers: Vec::new(),
+            tls: false,
         };
         entry.check()?;
         Ok(entry)

@@ -63,6 +63,10 @@ pub struct AddArgs {
     /// (repeat for several; none: any caller the service accepts).
     #[arg(long = "move-caller", value_name = "AET")]
     pub move_callers: Vec<AeTitle>,
+    /// It speaks DICOM TLS only: what the engine sends it goes over TLS,
+    /// with the sending operation's TLS settings.
+    #[arg(long)]
+    pub tls: bool,
     /// Replace the entry of an AE title that has one.
     #[arg(long)]
     pub overwrite: bool,
@@ -90,6 +94,9 @@ pub struct EditArgs {
     /// Let any caller the service accepts move to it (clears the list).
     #[arg(long)]
     pub any_caller: bool,
+    /// Whether it speaks DICOM TLS only (`--tls true` or `--tls false`).
+    #[arg(long, value_name = "BOOL")]
+    pub tls: Option<bool>,
 }
 
 /// Runs an `ae` command.
@@ -103,6 +110,7 @@ pub async fn run(global: &GlobalArgs, args: AeArgs) -> anyhow::Result<()> {
             let mut entry = AeEntry::new(a.ae_title, &a.host, a.port, &a.description)
                 .map_err(|e| anyhow::anyhow!("{e}\nnothing was added"))?;
             entry.move_callers = a.move_callers;
+            entry.tls = a.tls;
             let overwrite = a.overwrite;
             (Request::AeAdd { entry, overwrite }, false)
         }
@@ -116,6 +124,7 @@ pub async fn run(global: &GlobalArgs, args: AeArgs) -> anyhow::Result<()> {
                 description: a.description,
                 move_callers: (a.any_caller || !a.move_callers.is_empty())
                     .then_some(a.move_callers),
+                tls: a.tls,
             },
             false,
         ),
@@ -157,6 +166,9 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
             if !entry.move_callers.is_empty() {
                 let callers: Vec<&str> = entry.move_callers.iter().map(AeTitle::as_str).collect();
                 text.push_str(&format!("May be moved to by: {}\n", callers.join(", ")));
+            }
+            if entry.tls {
+                text.push_str("Speaks DICOM TLS only: what the engine sends it goes over TLS.\n");
             }
             text
         }

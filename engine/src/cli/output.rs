@@ -67,6 +67,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("`certificates`", "--certificate"),
     ("`host`", "--host"),
     ("`port`", "--port"),
+    ("`move_callers`", "--move-caller"),
+    ("`tls`", "--tls"),
 ];
 
 fn with_flags(message: &str) -> String {

@@ -17,6 +17,8 @@ struct RecordV1 {
     description: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     move_callers: Vec<AeTitle>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    tls: bool,
 }
 
 /// The AE directory of one namespace. Cheap to clone; every method blocks.
@@ -177,6 +179,7 @@ impl AeDirectory {
             port: r.port,
             description: r.description,
             move_callers: r.move_callers,
+            tls: r.tls,
         };
         entry.check().map_err(|e| corrupt(e.to_string()))?;
         Ok(entry)
@@ -190,6 +193,7 @@ fn encode(entry: &AeEntry) -> Result<Vec<u8>, StoreError> {
         port: entry.port,
         description: entry.description.clone(),
         move_callers: entry.move_callers.clone(),
+        tls: entry.tls,
     };
     versioned::encode(&record).map_err(|e| StoreError::Corrupt {
         namespace: NamespaceId::default(),

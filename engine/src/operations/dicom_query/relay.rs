@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 
 use super::config::{DicomQueryConfig, GetMode, MoveMode};
 use super::pool::{self, Key, Pool};
-use crate::association::AeTitle;
+use crate::association::{AeEntry, AeTitle};
 use crate::component::query::{
     FindAnswer, FindAnswers, FindRequest, Query, QueryContext, RetrieveAnswer, RetrieveAnswers,
     RetrieveRequest,
@@ -34,6 +34,7 @@ use crate::dimse::status::StatusCategory;
 use crate::dimse::tls::{ClientTls, Reloading};
 use crate::ids::NamespaceId;
 use crate::message::{ItemAddress, MessageQueues};
+use crate::operations::dicom_scu::config::ScuTls;
 use crate::operations::dicom_scu::{self, DicomScuConfig, operation::Remote};
 use crate::store::{AeDirectory, Associations};
 
@@ -50,6 +51,14 @@ impl ItemConfig for DicomQueryConfig {
         // files (a replaced certificate applies to the next association).
         if let Some(tls) = &self.tls {
             tls.client().map_err(|e| BuildError::Setup(Box::new(e)))?;
+            if let Ok(Some(upstream)) = cx.ae_directory.get(&self.remote_ae_title)
+                && !upstream.tls
+            {
+                tracing::warn!(
+                    upstream = %self.remote_ae_title,
+                    "The operation has TLS settings, but its upstream's AE directory entry does not say tls = true: it is reached in clear."
+                );
+            }
         }
         let directory = cx.ae_directory.clone();
         dicom_scu::operation::spawn(self.delivery(), cx, Remote::MoveDestination(directory))
@@ -98,7 +107,12 @@ impl DicomQueryConfig {
             // waits for this release before anyone else can store to it.
             idle_release: HumanDuration::from_secs(1),
             max_pdu_length: self.max_pdu_length,
-            tls: None,
+            // For the destinations that speak TLS only (`tls` in the AE
+            // directory), each verified by its own host name.
+            tls: self.tls.clone().map(|t| ScuTls {
+                server_name: None,
+                ..t
+            }),
         }
     }
 }
@@ -311,14 +325,27 @@ impl Relay {
             })
             .collect();
         options.max_pdu_length = self.config.max_pdu_length;
-        options.tls = match &self.tls {
-            Some(Ok(tls)) => Some(tls.current()),
-            Some(Err(e)) => return Err(format!("tls: {e}")),
-            None => None,
-        };
+        options.tls = self.tls_for(&entry)?;
         options.connect_timeout = self.config.connect_timeout.get();
         options.response_timeout = self.config.connect_timeout.get();
         Ok((entry.address(), options))
+    }
+}
+
+impl Relay {
+    /// The TLS client for an AE of the directory: TLS when its entry says
+    /// so, with this operation's settings (none: the reason, rather than a
+    /// connection in clear).
+    fn tls_for(&self, entry: &AeEntry) -> Result<Option<ClientTls>, String> {
+        match (&self.tls, entry.tls) {
+            (_, false) => Ok(None),
+            (Some(Ok(tls)), true) => Ok(Some(tls.current())),
+            (Some(Err(e)), true) => Err(format!("tls: {e}")),
+            (None, true) => Err(format!(
+                "AE {} speaks TLS only (tls in the AE directory), and operation {} has no [tls] settings to reach it with; add them",
+                entry.ae_title, self.address.item
+            )),
+        }
     }
 }
 

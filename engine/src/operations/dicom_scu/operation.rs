@@ -78,6 +78,8 @@ pub(crate) enum Remote {
 struct Peer {
     ae_title: AeTitle,
     address: String,
+    /// Whether it is reached over TLS (with the operation's settings).
+    tls: bool,
 }
 
 /// State shared by the lanes of one operation.
@@ -364,7 +366,11 @@ async fn deliver(
         options.connect_timeout = config.connect_timeout.get();
         options.response_timeout = config.response_timeout.get();
         options.write_timeout = config.write_timeout.get();
-        options.tls = shared.tls.as_ref().map(Reloading::current);
+        options.tls = shared
+            .tls
+            .as_ref()
+            .filter(|_| peer.tls)
+            .map(Reloading::current);
         match scu::connect(&peer.address, &options).await {
             Ok(association) => {
                 *open = Some(Open {
@@ -456,6 +462,7 @@ fn peer(shared: &Shared, record: &MessageRecord) -> Result<Peer, Outcome> {
             return Ok(Peer {
                 ae_title: config.remote_ae_title.clone(),
                 address: format!("{}:{}", config.host, config.port),
+                tls: shared.tls.is_some(),
             });
         }
         Remote::MoveDestination(directory) => directory,
@@ -468,8 +475,13 @@ fn peer(shared: &Shared, record: &MessageRecord) -> Result<Peer, Outcome> {
     let ae_title = AeTitle::new(&sub.destination)
         .map_err(|e| Outcome::Fail(format!("move destination {:?}: {e}", sub.destination)))?;
     match directory.get(&ae_title) {
+        Ok(Some(entry)) if entry.tls && shared.tls.is_none() => Err(Outcome::Fail(format!(
+            "move destination {ae_title} speaks TLS only (tls in the AE directory), and operation {} has no [tls] settings to reach it with; add them and resend",
+            shared.me.item
+        ))),
         Ok(Some(entry)) => Ok(Peer {
             address: entry.address(),
+            tls: entry.tls,
             ae_title,
         }),
         Ok(None) => Err(Outcome::Fail(format!(

@@ -31,6 +31,8 @@ struct EntryForm {
     host: String,
     port: String,
     description: String,
+    /// Whether it speaks DICOM TLS only.
+    tls: bool,
     ae_title_error: String,
     host_error: String,
     port_error: String,
@@ -43,6 +45,7 @@ struct Row {
     host: String,
     port: u16,
     description: String,
+    tls: bool,
 }
 
 #[derive(Template)]
@@ -95,6 +98,7 @@ async fn page(
             host: e.host,
             port: e.port,
             description: e.description,
+            tls: e.tls,
         })
         .collect();
     let status = if form.error.is_empty()
@@ -196,6 +200,7 @@ pub(in super::super) async fn change(
         host: field("host"),
         port: field("port"),
         description: field("description"),
+        tls: form.get("tls") == Some("yes"),
         ..EntryForm::default()
     };
     let ae_title = super::ae_title_field(&entry_form.ae_title, &mut entry_form.ae_title_error);
@@ -214,7 +219,8 @@ pub(in super::super) async fn change(
     if let (Some(ae_title), Some(port), true) = (ae_title, port, entry_form.host_error.is_empty()) {
         match AeEntry::new(ae_title, &entry_form.host, port, &entry_form.description) {
             Err(e) => entry_form.description_error = e.to_string(),
-            Ok(entry) => {
+            Ok(mut entry) => {
+                entry.tls = entry_form.tls;
                 // An edit changes the form's fields only: what the page
                 // does not show (who may move to it) is kept.
                 let request = if form.get("existing") == Some("yes") {
@@ -224,6 +230,7 @@ pub(in super::super) async fn change(
                         port: Some(entry.port),
                         description: Some(entry.description),
                         move_callers: None,
+                        tls: Some(entry.tls),
                     }
                 } else {
                     Request::AeAdd {
