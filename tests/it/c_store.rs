@@ -64,6 +64,37 @@ async fn storescu_into_our_scp_reaches_the_ingest_hook() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_data_set_over_max_object_size_is_refused_and_the_next_one_taken() {
+    let scp = TestScp::start("ENS-SCP", storage_store(), |c| {
+        c.max_object_size = Some(100_000);
+    })
+    .await;
+    let dir = integration_tests::private_tempdir();
+    let (big, small) = (dir.path().join("big.dcm"), dir.path().join("small.dcm"));
+    ct("1.2.826.0.1.3680043.2.31", EXPLICIT, 200_000).write(&big);
+    let small_data_set = ct("1.2.826.0.1.3680043.2.32", EXPLICIT, 4096).write(&small);
+    let out = storescu(
+        "ENS-SCP",
+        scp.addr.port(),
+        &[big, small],
+        // Go on after a refusal.
+        &["-aet", "ENS-SCU", "--no-halt"],
+    )
+    .await;
+    assert!(
+        out.output
+            .contains("Received Store Response (Refused: OutOfResources)")
+            && out.output.contains("Received Store Response (Success)"),
+        "{out}"
+    );
+    let received = scp.received.0.lock().expect("lock").clone();
+    assert_eq!(received.len(), 1, "only the small one is taken in");
+    assert_eq!(received[0].0.sop_instance_uid, "1.2.826.0.1.3680043.2.32");
+    assert!(received[0].1 == small_data_set);
+    scp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn storescu_for_an_unstored_sop_class_is_refused_by_context() {
     let scp = TestScp::start(
         "ENS-SCP",

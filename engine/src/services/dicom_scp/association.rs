@@ -658,6 +658,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             association: accepted,
             context,
             peer: self.peer,
+            max_object_size: self.shared.config.max_object_size,
         };
         Some(f(&request).await)
     }

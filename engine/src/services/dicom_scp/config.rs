@@ -54,6 +54,11 @@ pub struct DicomScpConfig {
     /// DICOM TLS: the service then accepts TLS connections only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ScpTls>,
+    /// The largest C-STORE data set taken, in bytes: a larger one is
+    /// answered A700H, and no more than this of it is written. None: no
+    /// limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_object_size: Option<u64>,
 }
 
 /// `[services.NAME.tls]`: the files of a TLS service (PEM; relative paths
@@ -102,6 +107,8 @@ pub enum DicomScpConfigError {
     MaxPduLength(u32),
     #[error("must be more than 0 seconds")]
     Timeout(&'static str),
+    #[error("must be at least 1 byte; leave it out for no limit")]
+    MaxObjectSize,
 }
 
 impl DicomScpConfigError {
@@ -112,6 +119,7 @@ impl DicomScpConfigError {
             Self::MaxAssociations => "max_associations",
             Self::MaxPduLength(_) => "max_pdu_length",
             Self::Timeout(field) => field,
+            Self::MaxObjectSize => "max_object_size",
         }
     }
 }
@@ -132,6 +140,7 @@ impl DicomScpConfig {
             trace: false,
             targets: Vec::new(),
             tls: None,
+            max_object_size: None,
         }
     }
 
@@ -165,6 +174,9 @@ impl DicomScpConfig {
         }
         if self.data_set_timeout.is_zero() {
             errors.push(DicomScpConfigError::Timeout("data_set_timeout"));
+        }
+        if self.max_object_size == Some(0) {
+            errors.push(DicomScpConfigError::MaxObjectSize);
         }
         if errors.is_empty() {
             Ok(())

@@ -2,7 +2,9 @@
 //! file as it arrives (never held whole in memory), then handed to the
 //! service's [`Ingest`](crate::services::dicom_scp::Ingest) hook, which
 //! makes it durable; the answer is 0000H only after that. A refused store
-//! still reads its data set, then answers with the refusal.
+//! still reads its data set, then answers with the refusal; so does one
+//! past the service's `max_object_size`, of which no more than that is
+//! written.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,6 +74,7 @@ impl Handler for CStore {
                 spool,
                 discard: None,
                 size: 0,
+                limit: request.max_object_size,
                 refusal,
                 started: Instant::now(),
             }))
@@ -95,6 +98,8 @@ struct StoreInProgress {
     /// A spool file to remove (its write failed).
     discard: Option<PathBuf>,
     size: u64,
+    /// The largest data set taken (`max_object_size`).
+    limit: Option<u64>,
     /// The status to answer with instead of ingesting.
     refusal: Option<Status>,
     /// When the command arrived, for the timing trace.
@@ -104,6 +109,18 @@ struct StoreInProgress {
 impl Receive for StoreInProgress {
     fn data(&mut self, bytes: &[u8]) {
         self.size += bytes.len() as u64;
+        if let Some(limit) = self.limit
+            && self.size > limit
+            && let Some(spool) = self.spool.take()
+        {
+            warn!(
+                sop_instance_uid = %self.rq.affected_sop_instance_uid,
+                max_object_size = limit,
+                "C-STORE data set larger than the service's max_object_size; the rest is read and dropped, and the C-STORE refused (A700H)."
+            );
+            self.discard = Some(spool.path);
+            self.refusal = Some(Status::OUT_OF_RESOURCES);
+        }
         if let Some(spool) = self.spool.as_mut()
             && let Err(error) = spool.writer.write(bytes)
         {
@@ -233,5 +250,54 @@ async fn remove_quietly(path: &Path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => warn!(%error, path = %path.display(), "Could not remove a spool file."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_progress(spool: Option<Spool>, limit: Option<u64>) -> StoreInProgress {
+        StoreInProgress {
+            rq: CStoreRq {
+                message_id: 1,
+                affected_sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+                affected_sop_instance_uid: "1.2.3".into(),
+                priority: crate::dimse::Priority::Medium,
+                move_originator_ae_title: None,
+                move_originator_message_id: None,
+            },
+            spool,
+            discard: None,
+            size: 0,
+            limit,
+            refusal: None,
+            started: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn past_max_object_size_nothing_more_is_written_and_the_store_is_refused() {
+        let dir = crate::store::private_tempdir();
+        let path = dir.path().join("spool.part");
+        let spool = Spool {
+            path: path.clone(),
+            writer: SpoolWriter::new(std::fs::File::create(&path).unwrap()),
+            entry_durable: false,
+        };
+        let mut store = in_progress(Some(spool), Some(100));
+        store.data(&[1; 60]);
+        assert!(store.spool.is_some() && store.refusal.is_none());
+        store.data(&[2; 60]);
+        store.data(&[3; 60]);
+        assert!(store.spool.is_none(), "the spool file is closed");
+        assert_eq!(store.discard.as_deref(), Some(path.as_path()));
+        assert_eq!(store.refusal, Some(Status::OUT_OF_RESOURCES));
+        assert_eq!(store.size, 180, "the rest is read");
+        assert!(std::fs::metadata(&path).unwrap().len() <= 100);
+        // Without a limit, all of it goes to the spool file.
+        let mut open = in_progress(None, None);
+        open.data(&[1; 1000]);
+        assert_eq!(open.refusal, None);
     }
 }

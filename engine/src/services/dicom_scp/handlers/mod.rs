@@ -57,6 +57,8 @@ pub(super) struct Request<'a> {
     /// The accepted presentation context the request came on.
     pub context: &'a ContextResult,
     pub peer: SocketAddr,
+    /// The service's `max_object_size`.
+    pub max_object_size: Option<u64>,
 }
 
 impl Request<'_> {
