@@ -4,6 +4,7 @@ mod ae_directory;
 mod association_test;
 mod associations;
 mod audit;
+mod backup;
 mod c_store;
 mod concurrency;
 mod delivery_failures;

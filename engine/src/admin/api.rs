@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::backup::{Backup, Restored};
 use super::status::{EngineStatus, ProductionCheck, ProductionFile};
 pub use super::views::{
     AddressView, AssociationView, MessageView, QuarantinedBodyView, QuarantinedRecordView,
@@ -230,6 +231,16 @@ pub enum Request {
     },
     /// Removes an entry.
     AeDelete { ae_title: AeTitle },
+    /// Every namespace's associations and AE directory (the envelope's
+    /// namespace does not matter).
+    Backup,
+    /// Puts a backup back; what the store has already is kept unless
+    /// `overwrite`.
+    Restore {
+        backup: Backup,
+        #[serde(default)]
+        overwrite: bool,
+    },
 }
 
 /// What a successful command returns.
@@ -324,6 +335,10 @@ pub enum Response {
         restored: Vec<RestoredView>,
         left: Vec<QuarantinedBodyView>,
     },
+    /// `Backup`.
+    Backup { backup: Backup },
+    /// `Restore` done.
+    Restored { restored: Restored },
     /// `AeAdd` done; `replaced` when the AE title had an entry.
     AeAdded { entry: AeEntry, replaced: bool },
     /// `AeList`.

@@ -154,6 +154,14 @@ impl Change {
                     format!("{} message(s)", ids.len())
                 }),
             ),
+            Request::Restore { backup, overwrite } => (
+                "restore",
+                Target::Named(format!(
+                    "a backup of {} namespace(s){}",
+                    backup.namespaces.len(),
+                    if *overwrite { ", overwriting" } else { "" }
+                )),
+            ),
             Request::QuarantineRestore { names, all } => (
                 "quarantine restore",
                 Target::Named(if *all {
@@ -209,6 +217,7 @@ impl Change {
     ) -> AuditRecord {
         let after = match (&self.target, response) {
             (Target::Named(_), Response::Resent { resent, .. }) => Some(json(resent)),
+            (Target::Named(_), Response::Restored { restored }) => Some(json(restored)),
             (Target::Named(_), Response::QuarantineRestored { restored, .. }) => {
                 Some(json(&restored.iter().map(|r| &r.name).collect::<Vec<_>>()))
             }

@@ -15,6 +15,8 @@ pub enum CommandError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Invalid(#[from] ModelError),
+    #[error("the backup is not restored: {0}; nothing was changed")]
+    Backup(String),
     #[error("association {key} has no presentation context for abstract syntax {abstract_syntax}")]
     NoSuchContext { key: PairKey, abstract_syntax: Uid },
     #[error(
@@ -78,7 +80,8 @@ impl CommandError {
             | CommandError::RepeatedTransferSyntax(_)
             | CommandError::NoTransferSyntax
             | CommandError::NothingToEdit
-            | CommandError::NothingToRestore => 400,
+            | CommandError::NothingToRestore
+            | CommandError::Backup(_) => 400,
             _ => 500,
         }
     }

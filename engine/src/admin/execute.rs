@@ -377,6 +377,12 @@ pub fn execute(
         Request::AeDelete { ae_title } => Ok(Response::AeDeleted {
             entry: store.ae_directory(namespace).delete(&ae_title)?,
         }),
+        Request::Backup => Ok(Response::Backup {
+            backup: super::backup::take(store)?,
+        }),
+        Request::Restore { backup, overwrite } => Ok(Response::Restored {
+            restored: super::backup::restore(store, backup, overwrite)?,
+        }),
         // Answered by the server from the engine's own state; reaching
         // this means the store was opened here, so no engine runs.
         Request::Status

@@ -28,6 +28,7 @@
 mod answer;
 pub mod api;
 pub mod audit;
+pub mod backup;
 mod client;
 mod error;
 mod execute;

@@ -499,6 +499,8 @@ pub fn render_text(response: &Response, namespace: &NamespaceId) -> String {
         | Response::AeDeleted { .. }
         | Response::ProductionFile { .. }
         | Response::ProductionChecked { .. }
+        | Response::Backup { .. }
+        | Response::Restored { .. }
         | Response::Events { .. } => String::new(),
     }
 }
@@ -615,7 +617,7 @@ fn ts_label(uid: &Uid) -> String {
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
 /// `path`: readers see the old file or the new one, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),

@@ -6,6 +6,7 @@ pub mod association;
 mod association_source;
 pub mod association_test;
 mod audit;
+mod backup;
 pub(crate) mod echo;
 mod events;
 pub(crate) mod messages;
@@ -108,6 +109,12 @@ pub enum Command {
     /// What could not be read and was set aside instead of deleted: list
     /// it, or restore body files that read again.
     Quarantine(quarantine::QuarantineArgs),
+    /// Write every namespace's associations and AE directory to one JSON
+    /// file (works while the engine runs).
+    Backup(backup::BackupArgs),
+    /// Put a backup's associations and AE directory entries back; what the
+    /// store has already is kept unless --overwrite.
+    Restore(backup::RestoreArgs),
     /// The audit trail: every administrative change, who made it and what
     /// it changed.
     Audit(audit::AuditArgs),
@@ -155,6 +162,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Messages(args) => messages::run(&global, args).await,
         Command::Quarantine(args) => quarantine::run(&global, args).await,
         Command::Audit(args) => audit::run(&global, &args),
+        Command::Backup(args) => backup::backup(&global, &args).await,
+        Command::Restore(args) => backup::restore(&global, &args).await,
         Command::Portal(PortalArgs {
             command: PortalCommand::Url,
         }) => {

@@ -195,6 +195,11 @@ impl Store {
         self.namespaces_with("/associations")
     }
 
+    /// Every namespace that has an AE directory.
+    pub fn ae_directory_namespaces(&self) -> Vec<NamespaceId> {
+        self.namespaces_with("/ae-directory")
+    }
+
     /// Every namespace with a tree `<namespace><suffix>`.
     pub(crate) fn namespaces_with(&self, suffix: &str) -> Vec<NamespaceId> {
         self.tree_names()
