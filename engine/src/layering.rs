@@ -49,6 +49,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("dimse", &["part10"]),
     ("store", &[]),
     ("events", &[]),
+    ("fuzzing", &["dimse"]),
     ("plugin", &[]),
     ("part10", &[]),
     ("dataset", &[]),

@@ -55,6 +55,8 @@ pub(crate) mod dataset;
 pub mod dictionary;
 pub mod dimse;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub(crate) mod message;
 pub(crate) mod operations;

@@ -13,6 +13,7 @@ mod echo;
 mod engine_lifecycle;
 mod file_storage;
 mod full_disk;
+mod fuzz_corpora;
 mod garbage;
 mod get;
 mod message_trace;

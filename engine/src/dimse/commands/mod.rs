@@ -378,7 +378,10 @@ pub fn encode_failure_response(
 
 /// Parses command-set bytes (Implicit VR LE). Every element length is
 /// checked against the bytes actually present before the parser sees them,
-/// so no buffer is sized from an untrusted length.
+/// and against its VR's value size (a UL of 11 bytes would leave the
+/// parser reading the next header from the middle of a value, and sizing a
+/// buffer from whatever it finds there), so no buffer is sized from an
+/// untrusted length.
 ///
 /// # Errors
 /// [`CommandError::TooLong`] or [`CommandError::Malformed`].
@@ -404,11 +407,32 @@ pub fn decode_command_set(bytes: &[u8]) -> Result<InMemDicomObject, CommandError
                 rest.len() - 8
             )));
         }
+        let element = u16::from_le_bytes([header[2], header[3]]);
+        let unit = value_unit(Tag(group, element));
+        if !len.is_multiple_of(unit) {
+            return Err(CommandError::Malformed(format!(
+                "element (0000,{element:04X}) has {len} bytes, not a multiple of {unit}"
+            )));
+        }
         rest = &rest[8 + len..];
     }
     let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
     InMemDicomObject::read_dataset_with_ts(bytes, &ts)
         .map_err(|e| CommandError::Malformed(e.to_string()))
+}
+
+/// What an element's length must be a multiple of: its VR's value size
+/// (every DICOM value length is even).
+fn value_unit(tag: Tag) -> usize {
+    use dicom_core::dictionary::DataDictionary as _;
+    let vr = dicom_dictionary_std::StandardDataDictionary
+        .by_tag(tag)
+        .map(|entry| entry.vr.relaxed());
+    match vr {
+        Some(VR::UL | VR::SL | VR::AT | VR::FL | VR::OL | VR::OF) => 4,
+        Some(VR::FD | VR::OD | VR::SV | VR::UV | VR::OV) => 8,
+        _ => 2,
+    }
 }
 
 /// Encodes a command set as Implicit VR LE.

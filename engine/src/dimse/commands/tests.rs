@@ -389,3 +389,20 @@ fn the_failed_uid_list_is_what_pydicom_writes() {
     );
     assert!(failed_uid_list(&uids, "1.2.3.999").is_err());
 }
+
+#[test]
+fn an_element_whose_length_does_not_fit_its_vr_is_refused_before_the_parser() {
+    // (0000,0000) UL of 11 bytes: the parser would read the next header
+    // from the middle of the value (a fuzzer found it sizing a buffer of
+    // gigabytes from there).
+    let mut bytes = vec![0, 0, 0, 0, 11, 0, 0, 0];
+    bytes.extend([0; 11]);
+    let error = decode_command_set(&bytes).unwrap_err().to_string();
+    assert!(
+        error.contains("(0000,0000) has 11 bytes, not a multiple of 4"),
+        "{error}"
+    );
+    // A US of 3 bytes, likewise.
+    let bytes = [0, 0, 0x10, 0x01, 3, 0, 0, 0, 1, 0, 0];
+    assert!(decode_command_set(&bytes).is_err());
+}

@@ -1,0 +1,35 @@
+//! The fuzz targets' corpora (`fuzz/corpus/TARGET`) and the inputs of
+//! crashes found and fixed (`fuzz/regressions/TARGET`), replayed through
+//! the functions the targets run: CI needs no fuzzer to keep them fixed.
+
+use std::path::Path;
+
+/// Runs every file of the target's corpus and regressions through `run`;
+/// how many there were.
+fn replay(target: &str, run: fn(&[u8])) -> usize {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut count = 0;
+    for folder in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(fuzz.join(folder).join(target)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            let outcome = std::panic::catch_unwind(|| run(&bytes));
+            assert!(outcome.is_ok(), "{} fails", path.display());
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn the_pdu_corpus_reads_without_a_panic() {
+    assert!(replay("pdu", switchboard::fuzzing::pdu_stream) >= 4);
+}
+
+#[test]
+fn the_import_corpus_round_trips() {
+    assert!(replay("import", switchboard::fuzzing::import_round_trip) >= 2);
+}
