@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 
 use super::GlobalArgs;
+use super::output::say;
 use crate::association::model::AeTitle;
 use crate::dimse::probe::test_association;
 use crate::dimse::scu::MAX_PRESENTATION_CONTEXTS;
@@ -59,7 +60,7 @@ pub async fn run(global: &GlobalArgs, args: &AssociationTestArgs) -> anyhow::Res
     }
     let count = stored.presentation_contexts.len();
     let needed = count.div_ceil(MAX_PRESENTATION_CONTEXTS);
-    println!(
+    say!(
         "Testing {} -> {} at {}: {count} presentation context{} in {needed} association{}",
         args.calling,
         args.called,
@@ -73,28 +74,28 @@ pub async fn run(global: &GlobalArgs, args: &AssociationTestArgs) -> anyhow::Res
         &stored,
         Duration::from_secs(args.timeout.max(1)),
         tls.as_ref(),
-        |line| println!("{line}"),
+        |line| say!("{line}"),
     )
     .await
     .with_context(|| format!("testing the association at {} failed", args.address))?;
     for outcome in &report.contexts {
         let name = describe_uid(&outcome.abstract_syntax);
         match &outcome.result {
-            Ok(ts) => println!("  accepted  {name}: {}", describe_uid(ts)),
+            Ok(ts) => say!("  accepted  {name}: {}", describe_uid(ts)),
             Err(reason) => {
                 let proposed: Vec<String> = outcome
                     .proposed_transfer_syntaxes
                     .iter()
                     .map(|t| uid_name_or_uid(t))
                     .collect();
-                println!(
+                say!(
                     "  rejected  {name}: {reason} (proposed {})",
                     proposed.join(", ")
                 );
             }
         }
     }
-    println!(
+    say!(
         "Summary: {} of {} presentation contexts accepted, {} rejected ({} association{})",
         report.accepted(),
         report.contexts.len(),

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use super::GlobalArgs;
+use super::output::say;
 use crate::association::model::{AeTitle, VERIFICATION};
 use crate::association::negotiation::context_result_words;
 use crate::dimse::probe::verification_transfer_syntaxes;
@@ -49,7 +50,7 @@ pub async fn run(global: &GlobalArgs, args: &EchoArgs) -> anyhow::Result<()> {
         .iter()
         .map(|t| uid_name_or_uid(t))
         .collect();
-    println!(
+    say!(
         "Requesting association {} -> {} at {} (Verification SOP Class: {}{})",
         args.calling,
         args.called,
@@ -74,8 +75,8 @@ pub async fn run(global: &GlobalArgs, args: &EchoArgs) -> anyhow::Result<()> {
         let count = pending.len();
         for (i, line) in pending.drain(..).enumerate() {
             match (&suffix, i + 1 == count) {
-                (Some(s), true) => println!("{line}  ({s})"),
-                _ => println!("{line}"),
+                (Some(s), true) => say!("{line}  ({s})"),
+                _ => say!("{line}"),
             }
         }
     };
@@ -103,13 +104,13 @@ pub async fn run(global: &GlobalArgs, args: &EchoArgs) -> anyhow::Result<()> {
     flush(Some(format!("{}", Millis(setup))));
     let context = &association.contexts()[0];
     match &context.transfer_syntax {
-        Some(ts) => println!(
+        Some(ts) => say!(
             "   Verification SOP Class accepted with {}",
             uid_name_or_uid(ts)
         ),
         None => {
             let words = context_result_words(&context.result);
-            println!("   Verification SOP Class rejected: {words}");
+            say!("   Verification SOP Class rejected: {words}");
             association.abort().await;
             flush(None);
             bail!(
@@ -152,7 +153,7 @@ pub async fn run(global: &GlobalArgs, args: &EchoArgs) -> anyhow::Result<()> {
             args.count
         );
     }
-    println!(
+    say!(
         "Echo succeeded: {} of {}; round trip min/avg/max {}/{}/{}; association set-up {}",
         round_trips.len(),
         args.count,

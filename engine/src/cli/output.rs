@@ -17,6 +17,18 @@ pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// `println!` for commands that print as they go (`echo`, `association
+/// test`): a closed stdout (`| head`) ends the printing quietly instead of
+/// panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        // A closed pipe is no error there; any other write error is
+        // dropped as println! would panic on it: the command goes on.
+        $crate::cli::output::write_stdout(&format!("{}\n", format_args!($($arg)*))).ok();
+    }};
+}
+pub(crate) use say;
+
 /// An error reported by `execute`, locally or by the engine, rebuilt as a
 /// chain so that `main` prints it the same way on both paths.
 #[derive(Debug)]
