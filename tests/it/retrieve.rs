@@ -265,15 +265,9 @@ async fn a_move_through_the_engine_reaches_a_destination_the_upstream_does_not_k
 async fn a_move_through_the_engine_reaches_a_destination_that_speaks_tls_only_over_tls() {
     let pki = tempfile::tempdir().unwrap();
     let c = integration_tests::tls::Certificates::make(pki.path(), "STORESCP", "ROUTER");
-    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
     // The operation's TLS settings; the upstream's entry does not say TLS,
     // the destination's will.
-    let settings = format!(
-        "\n[operations.TO-QRSCP.tls]\nca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
-        path(&c.ca),
-        path(&c.client_cert),
-        path(&c.client_key)
-    );
+    let settings = c.operation_tls("TO-QRSCP");
     let Rig {
         engine,
         port,
@@ -297,12 +291,11 @@ async fn a_move_through_the_engine_reaches_a_destination_that_speaks_tls_only_ov
         "{}",
         integration_tests::text(&edited)
     );
-    let (key, cert, ca) = (path(&c.server_key), path(&c.server_cert), path(&c.ca));
     let destination = Archive::start_with(
         "STORESCP",
         dest_port,
         &engine.folder("destination"),
-        &["+tls", &key, &cert, "+cf", &ca],
+        &c.dcmtk_server(),
     )
     .await;
     let study = study_in_qrscp(&engine, qr, 6).await;

@@ -28,14 +28,26 @@ async fn storescp_tls(
     port: Port,
     folder: &Path,
 ) -> Archive {
-    let tls = [
-        "+tls",
-        path(&certificates.server_key),
-        path(&certificates.server_cert),
-        "+cf",
-        path(&certificates.ca),
-    ];
-    Archive::start_with(ae_title, port, folder, &tls).await
+    Archive::start_with(ae_title, port, folder, &certificates.dcmtk_server()).await
+}
+
+/// Waits until a delivery attempt failed with `reason` in its error, and
+/// checks that nothing reached the archive's `folder` (nothing is sent in
+/// clear).
+async fn delivery_refused_naming(engine: &TestEngine, reason: &str, folder: &Path) {
+    engine
+        .wait_until(&format!("a failed attempt naming {reason}"), async || {
+            engine.messages("radiology").await.iter().any(|m| {
+                m["deliveries"][0]["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(reason))
+            })
+        })
+        .await;
+    assert!(
+        std::fs::read_dir(folder).unwrap().next().is_none(),
+        "nothing is sent in clear"
+    );
 }
 
 fn path(p: &Path) -> &str {
@@ -176,21 +188,10 @@ async fn a_tls_service_takes_dcmtk_over_tls_and_refuses_plain_tcp_and_unknown_cl
             "ECHOSCU", "ROUTER",
         ))
         .to_string();
-    let text = format!(
-        "{text}\n[services.IN.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
-        path(&c.server_cert),
-        path(&c.server_key),
-        path(&c.ca)
-    );
+    let text = text + &c.service_tls("IN");
     let engine = TestEngine::start(&[("radiology", "tls", &text)]).await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
-    let tls = [
-        "+tls",
-        path(&c.client_key),
-        path(&c.client_cert),
-        "+cf",
-        path(&c.ca),
-    ];
+    let tls = c.dcmtk_client();
 
     let echo = echoscu("ECHOSCU", "ROUTER", port.get(), &tls).await;
     assert!(echo.ok, "{echo}\n{}", engine.log());
@@ -281,21 +282,10 @@ async fn a_calling_ae_title_bound_to_a_certificate_takes_only_that_certificate()
                 .bound_to(&["cn:ECHOSCU", "san:echo.hospital.org"]),
         )
         .to_string();
-    let production = format!(
-        "{production}\n[services.IN.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
-        path(&c.server_cert),
-        path(&c.server_key),
-        path(&c.ca)
-    );
+    let production = production + &c.service_tls("IN");
     let engine = TestEngine::start(&[("radiology", "bound", &production)]).await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
-    let tls = [
-        "+tls",
-        path(&c.client_key),
-        path(&c.client_cert),
-        "+cf",
-        path(&c.ca),
-    ];
+    let tls = c.dcmtk_client();
 
     // The certificate STORESCU is bound to, calling as STORESCU.
     let instances = write_instances(
@@ -451,12 +441,7 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_wrongly_signed_or_
                 .retry("200ms", 1.0, "200ms"),
         )
         .to_string();
-    let text = format!(
-        "{text}\n[operations.OUT.tls]\nca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
-        path(&c.ca),
-        path(&c.client_cert),
-        path(&c.client_key)
-    );
+    let text = text + &c.operation_tls("OUT");
     let engine = TestEngine::start(&[("radiology", "tls-out", &text)]).await;
     let folder = engine.folder("archive");
     // It still takes our client certificate.
@@ -476,19 +461,7 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_wrongly_signed_or_
     let files: Vec<std::path::PathBuf> = instances.iter().map(|(p, _)| p.clone()).collect();
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 3, "{stored}");
-    engine
-        .wait_until("a failed attempt naming the certificate", async || {
-            engine.messages("radiology").await.iter().any(|m| {
-                m["deliveries"][0]["last_error"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("UnknownIssuer"))
-            })
-        })
-        .await;
-    assert!(
-        std::fs::read_dir(&folder).unwrap().next().is_none(),
-        "nothing is sent in clear"
-    );
+    delivery_refused_naming(&engine, "UnknownIssuer", &folder).await;
 
     // Signed by our CA, but expired: still refused, with that reason.
     let archive_port = archive.stop().await;
@@ -497,19 +470,7 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_wrongly_signed_or_
         ..c.clone()
     };
     let archive = storescp_tls("ARCHIVE", &expired, archive_port, &folder).await;
-    engine
-        .wait_until("a failed attempt naming the expiry", async || {
-            engine.messages("radiology").await.iter().any(|m| {
-                m["deliveries"][0]["last_error"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("Expired"))
-            })
-        })
-        .await;
-    assert!(
-        std::fs::read_dir(&folder).unwrap().next().is_none(),
-        "nothing is sent in clear"
-    );
+    delivery_refused_naming(&engine, "Expired", &folder).await;
 
     // A valid certificate on the archive: the retries get through.
     let archive_port = archive.stop().await;
@@ -710,12 +671,7 @@ async fn pynetdicom_echoes_over_tls_with_an_ssl_context() {
     let pki = tempfile::tempdir().unwrap();
     let c = Certificates::make(pki.path(), "ENS-SCP", "ECHOSCU");
     let production = Production::echo("ECHOSCU", port.get()).to_string();
-    let production = format!(
-        "{production}\n[services.ECHO-SCP.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
-        path(&c.server_cert),
-        path(&c.server_key),
-        path(&c.ca)
-    );
+    let production = production + &c.service_tls("ECHO-SCP");
     let engine = TestEngine::start(&[("radiology", "tls-echo", &production)]).await;
     let out = integration_tests::pynetdicom::run_python(
         TLS_ECHO,

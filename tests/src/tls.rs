@@ -144,6 +144,50 @@ impl Certificates {
         }
     }
 
+    /// `[services.SERVICE.tls]` for a production file: the server
+    /// certificate and key, and our CA for the requesters' certificates.
+    pub fn service_tls(&self, service: &str) -> String {
+        format!(
+            "\n[services.{service}.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n",
+            path(&self.server_cert),
+            path(&self.server_key),
+            path(&self.ca)
+        )
+    }
+
+    /// `[operations.OPERATION.tls]` for a production file: our CA for the
+    /// remote's certificate, the client certificate and key.
+    pub fn operation_tls(&self, operation: &str) -> String {
+        format!(
+            "\n[operations.{operation}.tls]\nca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
+            path(&self.ca),
+            path(&self.client_cert),
+            path(&self.client_key)
+        )
+    }
+
+    /// DCMTK's TLS options as a server (`storescp`): `+tls KEY CERT +cf CA`.
+    pub fn dcmtk_server(&self) -> [&str; 5] {
+        [
+            "+tls",
+            path(&self.server_key),
+            path(&self.server_cert),
+            "+cf",
+            path(&self.ca),
+        ]
+    }
+
+    /// DCMTK's TLS options as a client (`storescu`, `echoscu`).
+    pub fn dcmtk_client(&self) -> [&str; 5] {
+        [
+            "+tls",
+            path(&self.client_key),
+            path(&self.client_cert),
+            "+cf",
+            path(&self.ca),
+        ]
+    }
+
     /// The server's certificate again, same key and CA, but expired since
     /// yesterday: `expired-server.pem`.
     pub fn expired_server(&self) -> PathBuf {
@@ -153,4 +197,9 @@ impl Certificates {
         sign(dir, "expired-server", "ca", "-1");
         dir.join("expired-server.pem")
     }
+}
+
+/// A path as the text a command line or a production file takes.
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
 }

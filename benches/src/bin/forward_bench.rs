@@ -260,23 +260,13 @@ fn generate(dir: &Path, tag: &str, count: usize, bytes: usize, frames: usize) ->
         .collect()
 }
 
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap_or_default()
-}
-
 /// DCMTK storescp as ARCHIVE; `--fork`: one process per association, so
 /// concurrent senders are served at once (the engine's lanes too); with
 /// `tls`, over TLS only, taking client certificates its CA signed.
 async fn storescp(port: Port, out: &Path, tls: Option<&Certificates>) -> Archive {
     let mut args = vec!["--fork"];
     if let Some(c) = tls {
-        args.extend([
-            "+tls",
-            path(&c.server_key),
-            path(&c.server_cert),
-            "+cf",
-            path(&c.ca),
-        ]);
+        args.extend(c.dcmtk_server());
     }
     Archive::start_with("ARCHIVE", port, out, &args).await
 }
@@ -289,15 +279,7 @@ async fn send(
     groups: &[Vec<PathBuf>],
     tls: Option<&Certificates>,
 ) -> anyhow::Result<()> {
-    let tls_args: Vec<&str> = tls.map_or(Vec::new(), |c| {
-        vec![
-            "+tls",
-            path(&c.client_key),
-            path(&c.client_cert),
-            "+cf",
-            path(&c.ca),
-        ]
-    });
+    let tls_args: Vec<&str> = tls.map_or(Vec::new(), |c| c.dcmtk_client().to_vec());
     let children: Vec<_> = groups
         .iter()
         .map(|files| {
@@ -395,16 +377,8 @@ async fn through_run(
     std::fs::create_dir_all(&productions)?;
     let mut text = production(port.get(), archive_port.get(), plugin).to_string();
     if let Some(c) = tls {
-        text.push_str(&format!(
-            "\n[services.IN.tls]\ncertificate = {:?}\nprivate_key = {:?}\nclient_ca = {:?}\n\
-             \n[operations.OUT.tls]\nca = {:?}\ncertificate = {:?}\nprivate_key = {:?}\n",
-            path(&c.server_cert),
-            path(&c.server_key),
-            path(&c.ca),
-            path(&c.ca),
-            path(&c.client_cert),
-            path(&c.client_key)
-        ));
+        text.push_str(&c.service_tls("IN"));
+        text.push_str(&c.operation_tls("OUT"));
     }
     std::fs::write(productions.join("forward.toml"), text)?;
     let out = base.join("archive");

@@ -172,17 +172,21 @@ mod tests {
             .unwrap();
     }
 
+    /// A store with an association and an AE entry, and an empty one.
+    fn filled_and_empty() -> ([tempfile::TempDir; 2], Store, Store) {
+        let dirs = [
+            crate::store::private_tempdir(),
+            crate::store::private_tempdir(),
+        ];
+        let from = Store::open(dirs[0].path()).unwrap();
+        let to = Store::open(dirs[1].path()).unwrap();
+        filled(&from);
+        (dirs, from, to)
+    }
+
     #[test]
     fn a_backup_restores_into_an_empty_store_as_it_was_and_keeps_what_exists() {
-        let (a, b) = (
-            crate::store::private_tempdir(),
-            crate::store::private_tempdir(),
-        );
-        let (from, to) = (
-            Store::open(a.path()).unwrap(),
-            Store::open(b.path()).unwrap(),
-        );
-        filled(&from);
+        let (_dirs, from, to) = filled_and_empty();
         let backup = take(&from).unwrap();
         assert_eq!(backup.namespaces.len(), 2);
         // Through its JSON, as the command line carries it.
@@ -203,15 +207,7 @@ mod tests {
 
     #[test]
     fn an_invalid_entry_or_version_changes_nothing_and_says_which() {
-        let (a, b) = (
-            crate::store::private_tempdir(),
-            crate::store::private_tempdir(),
-        );
-        let (from, to) = (
-            Store::open(a.path()).unwrap(),
-            Store::open(b.path()).unwrap(),
-        );
-        filled(&from);
+        let (_dirs, from, to) = filled_and_empty();
         let mut backup = take(&from).unwrap();
         let mut newer = backup.clone();
         newer.version = 2;
