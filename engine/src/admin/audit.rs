@@ -224,7 +224,7 @@ impl Change {
             _ => after,
         };
         AuditRecord {
-            at: now(),
+            at: crate::message::now_ms(),
             who: who.as_str().to_string(),
             namespace: Some(namespace.clone()),
             action: self.action.to_string(),
@@ -284,7 +284,7 @@ pub fn logged_in(store: &Store, session: &str) {
     append(
         store,
         &AuditRecord {
-            at: now(),
+            at: crate::message::now_ms(),
             who: Actor::portal(session).0,
             namespace: None,
             action: "portal login".to_string(),
@@ -293,14 +293,6 @@ pub fn logged_in(store: &Store, session: &str) {
             after: None,
         },
     );
-}
-
-fn now() -> u64 {
-    crate::message::time::millis(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default(),
-    )
 }
 
 fn json(value: &impl serde::Serialize) -> Value {
