@@ -49,7 +49,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("dimse", &["part10"]),
     ("store", &[]),
     ("events", &[]),
-    ("fuzzing", &["dimse"]),
+    ("fuzzing", &["admin", "config", "dataset", "dimse"]),
     ("plugin", &[]),
     ("part10", &[]),
     ("dataset", &[]),

@@ -33,3 +33,33 @@ fn the_pdu_corpus_reads_without_a_panic() {
 fn the_import_corpus_round_trips() {
     assert!(replay("import", switchboard::fuzzing::import_round_trip) >= 100);
 }
+
+#[test]
+fn the_fragment_corpus_round_trips() {
+    assert!(replay("fragment", switchboard::fuzzing::fragment_round_trip) >= 40);
+}
+
+#[test]
+fn the_command_corpus_round_trips() {
+    assert!(replay("command", switchboard::fuzzing::command_round_trip) >= 100);
+}
+
+#[test]
+fn the_negotiation_corpus_is_answered_by_the_rules() {
+    assert!(replay("negotiation", switchboard::fuzzing::negotiation) >= 100);
+}
+
+#[test]
+fn the_data_set_corpus_reads_without_a_panic() {
+    assert!(replay("data_set", switchboard::fuzzing::data_set) >= 100);
+}
+
+#[test]
+fn the_production_corpus_loads_without_a_panic() {
+    assert!(replay("production", switchboard::fuzzing::production_file) >= 100);
+}
+
+#[test]
+fn the_admin_corpus_round_trips() {
+    assert!(replay("admin", switchboard::fuzzing::admin_request) >= 100);
+}

@@ -112,7 +112,8 @@ pub fn can_reencode(from: &str, to: &str) -> bool {
 ///
 /// # Errors
 /// Transfer syntaxes [`can_reencode`] refuses, or a data set whose lengths
-/// lie (a part of it would be lost).
+/// lie or that has an element the other encoding cannot hold (a part of
+/// it would be lost).
 pub fn reencode(bytes: &[u8], from: &str, to: &str) -> Result<Vec<u8>, String> {
     if !can_reencode(from, to) {
         return Err(format!(
@@ -133,6 +134,10 @@ pub fn reencode(bytes: &[u8], from: &str, to: &str) -> Result<Vec<u8>, String> {
     .map_err(|e| e.to_string())?;
     match walked.cut {
         Some(cut) => Err(cut),
+        None if walked.left_out => Err(format!(
+            "re-encoding would leave an element out: {}",
+            walked.repairs.join("; ")
+        )),
         None => Ok(out),
     }
 }

@@ -377,3 +377,106 @@ fn implicit_and_explicit_little_endian_re_encode_into_each_other_with_values_unt
     let cut = reencode(&implicit[..implicit.len() - 3], IMPLICIT, EXPLICIT).unwrap_err();
     assert!(cut.contains("left") || cut.contains("cut"), "{cut}");
 }
+
+#[test]
+fn a_value_that_is_not_a_whole_number_of_its_values_is_kept_as_un_or_left_out() {
+    // An SL of 14 bytes would leave the decoder reading the next header
+    // two bytes early, and sizing a value from whatever it finds there.
+    let bytes = [
+        ex(0x0008, 0x0060, "CS", b"CT"),
+        ex(0x0008, 0x0102, "SL", b"DCM-CODES-ABCD"),
+        ex(0x0010, 0x0010, "PN", b"Doe^Jane"),
+    ]
+    .concat();
+    let data_set = read_all(&bytes, EXPLICIT, Stop::End);
+    assert_eq!(data_set.cut, None);
+    assert_eq!(text(&data_set, 0x0010, 0x0010).as_deref(), Some("Doe^Jane"));
+    let kept = data_set.object.get(Tag(0x0008, 0x0102)).unwrap();
+    assert_eq!(kept.vr(), dicom_core::VR::UN);
+    assert_eq!(&kept.to_bytes().unwrap()[..], b"DCM-CODES-ABCD");
+    assert!(
+        data_set.repairs[0].contains("is SL of 14 bytes, not a multiple of 4: read as UN"),
+        "{:?}",
+        data_set.repairs
+    );
+
+    // Implicit VR: Rows (US) of 3 bytes cannot be read as anything else.
+    let bytes = [
+        im(0x0008, 0x0060, b"CT"),
+        im(0x0028, 0x0010, &[1, 2, 3, 0]),
+        im(0x0028, 0x0011, &[1, 2, 3]),
+        im(0x0028, 0x0100, &[16, 0]),
+    ]
+    .concat();
+    let data_set = read_all(&bytes, IMPLICIT, Stop::End);
+    assert_eq!(data_set.cut, None);
+    assert!(data_set.object.get(Tag(0x0028, 0x0010)).is_some());
+    assert!(data_set.object.get(Tag(0x0028, 0x0011)).is_none());
+    assert_eq!(
+        data_set
+            .object
+            .get(Tag(0x0028, 0x0100))
+            .unwrap()
+            .to_int::<u16>()
+            .unwrap(),
+        16
+    );
+    assert_eq!(data_set.repairs.len(), 1, "{:?}", data_set.repairs);
+    assert!(
+        data_set.repairs[0]
+            .contains("(0028,0011) at byte 22 is US of 3 bytes, not a multiple of 2: left out")
+    );
+}
+
+#[test]
+fn a_value_that_implicit_vr_would_read_as_a_sequence_is_not_re_encoded_as_implicit() {
+    // (0040,A730) Content Sequence, written as LO under explicit VR: an
+    // implicit VR reader would look for items in "0040".
+    let bytes = [
+        ex(0x0008, 0x0060, "CS", b"CT"),
+        ex(0x0040, 0xA730, "LO", b"0040"),
+        ex(0x0040, 0xA760, "CS", b"NO"),
+    ]
+    .concat();
+    let refused = reencode(&bytes, EXPLICIT, IMPLICIT).unwrap_err();
+    assert!(
+        refused.contains(
+            "re-encoding would leave an element out: (0040,A730) at byte 10 is LO, but would be \
+             read as a sequence: left out"
+        ),
+        "{refused}"
+    );
+    // Read as it is, it is kept.
+    let data_set = read_all(&bytes, EXPLICIT, Stop::End);
+    assert_eq!((&data_set.cut, data_set.repairs.len()), (&None, 0));
+    assert_eq!(text(&data_set, 0x0040, 0xA730).as_deref(), Some("0040"));
+}
+
+#[test]
+fn a_un_value_is_checked_as_the_vr_its_tag_has() {
+    // Largest Image Pixel Value (US or SS) as UN of 5 bytes: a decoder
+    // reads a UN it knows as the dictionary's VR, two bytes at a time.
+    let bytes = [
+        ex(0x0028, 0x0106, "UN", &[0, 0, 0, 0, 1]),
+        ex(0x0028, 0x0107, "UN", &[0, 1]),
+        // Referenced Image Sequence as UN: implicit VR items.
+        ex(0x0008, 0x1140, "UN", &item(&im(0x0008, 0x1150, b"1.2\0"))),
+    ]
+    .concat();
+    let data_set = read_all(&bytes, EXPLICIT, Stop::End);
+    assert_eq!(data_set.cut, None);
+    assert!(data_set.object.get(Tag(0x0028, 0x0106)).is_none());
+    assert!(data_set.object.get(Tag(0x0028, 0x0107)).is_some());
+    let seq = data_set.object.get(Tag(0x0008, 0x1140)).unwrap();
+    let inner = &seq.items().unwrap()[0];
+    assert_eq!(
+        inner.get(Tag(0x0008, 0x1150)).unwrap().to_str().unwrap(),
+        "1.2"
+    );
+    assert_eq!(data_set.repairs.len(), 2, "{:?}", data_set.repairs);
+    assert!(
+        data_set.repairs[0]
+            .contains("(0028,0106) at byte 0 is US of 5 bytes, not a multiple of 2: left out")
+    );
+    assert!(data_set.repairs[1].contains("is UN holding a sequence: read as the sequence"));
+}

@@ -49,6 +49,8 @@ pub struct Walked {
     pub cut: Option<String>,
     /// Elements read otherwise than their transfer syntax says.
     pub repairs: Vec<String>,
+    /// Whether a repair left an element out of the copy.
+    pub left_out: bool,
 }
 
 impl Walked {
@@ -96,6 +98,7 @@ pub fn walk_into<R: Read + Seek>(
         out_encoding,
         stop,
         repairs: Vec::new(),
+        left_out: false,
     };
     let outcome = walker.elements(len, encoding.explicit_vr, Level::Top);
     let cut = match outcome {
@@ -107,6 +110,7 @@ pub fn walk_into<R: Read + Seek>(
         end: walker.pos,
         cut,
         repairs: walker.repairs,
+        left_out: walker.left_out,
     })
 }
 
@@ -145,6 +149,7 @@ struct Walker<'o, R> {
     out_encoding: Encoding,
     stop: Stop,
     repairs: Vec<String>,
+    left_out: bool,
 }
 
 impl<R: Read + Seek> Walker<'_, R> {
@@ -203,12 +208,56 @@ impl<R: Read + Seek> Walker<'_, R> {
                     "{tag} at byte {at} says its value has {len} bytes, but {left} are left"
                 ));
             }
+            // The decoder reads a UN of a tag it knows as the dictionary's VR.
+            let known = dictionary_vr(tag);
+            if vr == VR::UN && explicit && known == VR::SQ {
+                self.repairs.push(format!(
+                    "{tag} at byte {at} is UN holding a sequence: read as the sequence"
+                ));
+                self.sequence(tag, self.pos + u64::from(len), false)?;
+                continue;
+            }
             if vr == VR::SQ {
                 self.sequence(tag, self.pos + u64::from(len), explicit)?;
-            } else {
-                self.write_header(tag, vr, len);
-                self.value(len)?;
+                continue;
             }
+            self.value_of(tag, vr, len, at)?;
+        }
+    }
+
+    /// A value of a defined length that was checked, written as the
+    /// decoder of the copy will read it: a length that is not a whole
+    /// number of its values would leave the decoder reading the next header
+    /// from inside this value, and a value that is not a sequence where
+    /// implicit VR says sequence would be read as items. Such a value is
+    /// written as UN when the decoder can read it so, else left out.
+    fn value_of(&mut self, tag: Tag, vr: VR, len: u32, at: u64) -> Result<(), Halt> {
+        let known = dictionary_vr(tag);
+        let read_as = match (self.out_encoding.explicit_vr, vr) {
+            (true, VR::UN) => known,
+            (true, _) => vr,
+            (false, _) => known,
+        };
+        let fits = |vr: VR| vr != VR::SQ && len.is_multiple_of(value_size(vr));
+        if fits(read_as) {
+            self.write_header(tag, vr, len);
+            return self.value(len);
+        }
+        let why = if read_as == VR::SQ {
+            format!("{tag} at byte {at} is {vr}, but would be read as a sequence")
+        } else {
+            format!(
+                "{tag} at byte {at} is {read_as} of {len} bytes, not a multiple of {}",
+                value_size(read_as)
+            )
+        };
+        if self.out_encoding.explicit_vr && fits(known) {
+            self.repairs.push(format!("{why}: read as UN"));
+            self.write_header(tag, VR::UN, len);
+            self.value(len)
+        } else {
+            self.repairs.push(format!("{why}: left out"));
+            self.skip(len)
         }
     }
 
@@ -365,6 +414,14 @@ impl<R: Read + Seek> Walker<'_, R> {
         Ok(())
     }
 
+    /// Skips a value whose length was checked, leaving it out of the copy.
+    fn skip(&mut self, len: u32) -> Result<(), Halt> {
+        self.left_out = true;
+        self.input.seek_relative(i64::from(len))?;
+        self.pos += u64::from(len);
+        Ok(())
+    }
+
     /// Writes an element, item or delimiter header in the output's encoding.
     fn write_header(&mut self, tag: Tag, vr: VR, len: u32) {
         let Some(out) = self.out.as_deref_mut() else {
@@ -424,6 +481,17 @@ fn long_length(vr: VR) -> bool {
             | VR::UT
             | VR::UV
     )
+}
+
+/// The size of one value of a binary VR (1 for the others): a value
+/// length must be a multiple of it.
+fn value_size(vr: VR) -> u32 {
+    match vr {
+        VR::US | VR::SS | VR::OW => 2,
+        VR::UL | VR::SL | VR::FL | VR::AT | VR::OF | VR::OL => 4,
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
+        _ => 1,
+    }
 }
 
 /// The VR an implicit VR element has: the dictionary's, or UN.

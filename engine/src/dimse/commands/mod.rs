@@ -473,7 +473,8 @@ pub(crate) fn get_uid(
 pub(crate) fn opt_uid(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let element = obj.get(tag)?;
     let text = element.to_str().ok()?;
-    let text = text.trim_end_matches('\0').trim();
+    // Padding is a space or, from some peers, NULs; both go.
+    let text = text.trim_matches(|c: char| c == '\0' || c.is_ascii_whitespace());
     (!text.is_empty()).then(|| text.to_string())
 }
 
