@@ -33,6 +33,7 @@ mod reload;
 mod retrieve;
 mod routing;
 mod shutdown;
+mod soak;
 mod store_and_forward;
 mod tls;
 mod worklist;

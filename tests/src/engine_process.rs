@@ -122,6 +122,28 @@ impl TestEngine {
         kib / 1024
     }
 
+    /// The engine process's resident memory, open file descriptors and
+    /// threads, now.
+    pub fn figures(&self) -> Figures {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the engine's /proc status");
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in /proc status"))
+        };
+        let open_files = std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("the engine's /proc fd")
+            .count();
+        Figures {
+            rss_mib: field("VmRSS:") / 1024,
+            open_files,
+            threads: field("Threads:"),
+        }
+    }
+
     fn pid(&self) -> u32 {
         self.child
             .as_ref()
@@ -292,4 +314,22 @@ fn signal(pid: u32, sig: &str) {
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "kill {sig} {pid} failed");
+}
+
+/// What a process holds at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Figures {
+    pub rss_mib: u64,
+    pub open_files: usize,
+    pub threads: u64,
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RSS {} MiB, {} open files, {} threads",
+            self.rss_mib, self.open_files, self.threads
+        )
+    }
 }

@@ -213,14 +213,17 @@ pub fn write_instances(
 /// When the file is not Part 10.
 pub fn data_set_bytes(path: &Path) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(
-        &bytes[128..132],
-        b"DICM",
-        "{} is not Part 10",
-        path.display()
-    );
-    let group_length = u32::from_le_bytes(bytes[140..144].try_into().expect("4 bytes")) as usize;
-    bytes[144 + group_length..].to_vec()
+    read_data_set(&bytes).unwrap_or_else(|| panic!("{} is not Part 10", path.display()))
+}
+
+/// The data set bytes of a Part 10 file's bytes, if they are one (a file
+/// still being written may not be yet).
+pub fn read_data_set(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.get(128..132)? != b"DICM" {
+        return None;
+    }
+    let group_length = u32::from_le_bytes(bytes.get(140..144)?.try_into().ok()?) as usize;
+    Some(bytes.get(144 + group_length..)?.to_vec())
 }
 
 /// The study of instances written by [`write_instances`] (their series UID
