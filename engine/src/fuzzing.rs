@@ -11,7 +11,7 @@ use dicom_ul::pdu::{Pdu, PresentationContextResultReason};
 
 use crate::association::negotiation::{Negotiation, Policy, RequestorScpRole, negotiate};
 use crate::association::{AeTitle, AssociationContext, PresentationContext, Uid, import};
-use crate::dimse::pdata::{PdvEvent, Reassembler, send_command, send_data};
+use crate::dimse::pdata::{PdvEvent, Reassembler, max_fragment_len, send_command, send_data};
 use crate::dimse::pdu::{Incoming, PDV_OVERHEAD, PduStream, UNLIMITED_PDU_CAP};
 use crate::dimse::{CStoreRq, DimseCommand, Priority};
 
@@ -91,6 +91,12 @@ pub fn fragment_round_trip(data: &[u8]) {
         return;
     };
     let max = u32::from_be_bytes(*max);
+    // At most 1024 PDUs per input, so that executions stay fast: the
+    // boundaries are what matters, not the count.
+    let smallest = u32::try_from(PDV_OVERHEAD + 1).expect("a small constant");
+    if payload.len() > 1024 * max_fragment_len(largest(max, smallest)) {
+        return;
+    }
     let command = DimseCommand::StoreRq(CStoreRq {
         message_id: 7,
         affected_sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
@@ -100,9 +106,6 @@ pub fn fragment_round_trip(data: &[u8]) {
         move_originator_message_id: None,
     });
     let command_bytes = command.to_bytes().expect("a C-STORE-RQ encodes");
-    // One data byte per PDU is the least the fragmenter sends, whatever
-    // the peer announced.
-    let smallest = u32::try_from(PDV_OVERHEAD + 1).expect("a small constant");
     runtime().block_on(async {
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         let mut sender = PduStream::new(ours);
@@ -152,7 +155,8 @@ pub fn fragment_round_trip(data: &[u8]) {
 }
 
 /// The largest P-DATA PDU length (after its header) a peer announcing
-/// `max` gets from us.
+/// `max` gets from us: one data byte per PDU is the least the fragmenter
+/// sends (`smallest`), whatever the peer announced.
 fn largest(max: u32, smallest: u32) -> u32 {
     let capped = if max == 0 {
         UNLIMITED_PDU_CAP

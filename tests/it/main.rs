@@ -16,6 +16,7 @@ mod full_disk;
 mod fuzz_corpora;
 mod garbage;
 mod get;
+mod hostile;
 mod message_trace;
 mod mis_encoded;
 mod namespaces;

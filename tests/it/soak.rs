@@ -116,17 +116,23 @@ impl Ledger {
         ledger.verified += before - ledger.pending.len();
     }
 
-    /// Checks until nothing is pending; after two minutes fails with the
-    /// first instance missing or different.
+    /// Checks until nothing is pending; after two minutes without one more
+    /// instance verified fails with the first one missing or different.
     async fn settle(ledger: &Shared, archive_dir: &Path, engine: &TestEngine) {
-        let start = Instant::now();
+        let mut progress = (Instant::now(), 0);
         loop {
             Self::check(ledger, archive_dir);
-            let first = ledger.lock().expect("the ledger").pending.first().cloned();
+            let (first, verified) = {
+                let ledger = ledger.lock().expect("the ledger");
+                (ledger.pending.first().cloned(), ledger.verified)
+            };
             let Some((path, uid)) = first else {
                 return;
             };
-            if start.elapsed() > Duration::from_secs(120) {
+            if verified > progress.1 {
+                progress = (Instant::now(), verified);
+            }
+            if progress.0.elapsed() > Duration::from_secs(120) {
                 let got = files_by_uid(archive_dir).get(&uid).cloned();
                 let what = match got {
                     Some(p) => format!("{} holds another data set", p.display()),
@@ -161,8 +167,11 @@ fn acknowledged(output: &str, batch: &[(PathBuf, String)]) -> Vec<(PathBuf, Stri
     done
 }
 
-/// One sender: batches of 5 new instances through storescu until `until`.
+/// One sender: batches of 5 new instances through storescu until `until`,
+/// about one a second (a modality's pace; 20 of them send about 90 a
+/// second, which the archive, down a quarter of the time, keeps up with).
 async fn sender(n: usize, dir: PathBuf, port: u16, until: Instant, ledger: Shared) {
+    let mut dice = Dice::new(n as u64);
     let mut round = 0;
     while Instant::now() < until {
         let batch = write_instances(
@@ -184,6 +193,7 @@ async fn sender(n: usize, dir: PathBuf, port: u16, until: Instant, ledger: Share
         );
         Ledger::acknowledged(&ledger, acked);
         round += 1;
+        tokio::time::sleep(dice.millis(500, 1500)).await;
     }
 }
 
@@ -210,6 +220,7 @@ async fn breaker(dir: PathBuf, port: u16, until: Instant, ledger: Shared) -> usi
             tokio::time::sleep(dice.millis(5, 60)).await;
             child.start_kill().ok();
             child.wait().await.ok();
+            std::fs::remove_file(path).ok();
         } else {
             let options =
                 ScuOptions::new("STORESCU", "ROUTER").with_context(CT_IMAGE_STORAGE, &[EXPLICIT]);
@@ -222,7 +233,10 @@ async fn breaker(dir: PathBuf, port: u16, until: Instant, ledger: Shared) -> usi
                     association.release().await.expect("a release");
                 }
                 Ok(outcome) => panic!("a C-STORE through the SCU: {outcome:?}"),
-                Err(_) => association.abort().await,
+                Err(_) => {
+                    association.abort().await;
+                    std::fs::remove_file(path).ok();
+                }
             }
         }
         round += 1;

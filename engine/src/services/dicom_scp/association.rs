@@ -268,6 +268,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                 self.trace("<< A-ASSOCIATE-RQ PDU");
                 Some(rq)
             }
+            Ok(Ok(Pdu::AbortRQ { .. })) => {
+                // An A-ABORT is never answered (PS3.8 §9.2, AA-2).
+                info!(
+                    "The requester sent A-ABORT instead of an A-ASSOCIATE-RQ; closing the connection."
+                );
+                self.stream.shutdown().await;
+                None
+            }
             Ok(Ok(other)) => {
                 warn!(
                     pdu = %describe_pdu(&other),
