@@ -12,7 +12,7 @@ use dicom_ul::pdu::{Pdu, PresentationContextResultReason};
 use crate::association::negotiation::{Negotiation, Policy, RequestorScpRole, negotiate};
 use crate::association::{AeTitle, AssociationContext, PresentationContext, Uid, import};
 use crate::dimse::pdata::{PdvEvent, Reassembler, max_fragment_len, send_command, send_data};
-use crate::dimse::pdu::{Incoming, PDV_OVERHEAD, PduStream, UNLIMITED_PDU_CAP};
+use crate::dimse::pdu::{Incoming, PDV_OVERHEAD, PduStream, effective_max};
 use crate::dimse::{CStoreRq, DimseCommand, Priority};
 
 /// One runtime for every input: the readers are async.
@@ -158,12 +158,7 @@ pub fn fragment_round_trip(data: &[u8]) {
 /// `max` gets from us: one data byte per PDU is the least the fragmenter
 /// sends (`smallest`), whatever the peer announced.
 fn largest(max: u32, smallest: u32) -> u32 {
-    let capped = if max == 0 {
-        UNLIMITED_PDU_CAP
-    } else {
-        max.min(UNLIMITED_PDU_CAP)
-    };
-    capped.max(smallest)
+    effective_max(max).max(smallest)
 }
 
 /// A command set, decoded, encoded and decoded again: a command the

@@ -2,23 +2,14 @@
 //! from DCMTK echoscu processes and from our SCU.
 
 use integration_tests::dcmtk::echoscu;
-use integration_tests::scp::{TestScp, association};
+use integration_tests::scp::TestScp;
 use integration_tests::uids::{IMPLICIT, VERIFICATION};
 use switchboard::dimse::scu::{ScuOptions, connect};
 use switchboard::dimse::status::Status;
 
 /// An SCP answering C-ECHO from ENS-SCU, with room for 100 associations.
 async fn scp() -> TestScp {
-    TestScp::start(
-        "ENS-SCP",
-        vec![association(
-            "ENS-SCU",
-            "ENS-SCP",
-            &[(VERIFICATION, &[IMPLICIT])],
-        )],
-        |c| c.max_associations = 100,
-    )
-    .await
+    TestScp::echo(|c| c.max_associations = 100).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-use integration_tests::dcmtk::echoscu;
-use integration_tests::scp::{TestScp, association};
-use integration_tests::uids::{IMPLICIT, VERIFICATION};
+use integration_tests::scp::TestScp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -28,22 +26,8 @@ fn is_abort(answer: &Option<Vec<u8>>) -> bool {
     answer.as_ref().is_some_and(|a| a.first() == Some(&0x07))
 }
 
-async fn echo_still_works(scp: &TestScp) {
-    let out = echoscu("ENS-SCU", "ENS-SCP", scp.addr.port(), &[]).await;
-    assert!(out.ok, "{out}");
-}
-
 async fn scp() -> TestScp {
-    TestScp::start(
-        "ENS-SCP",
-        vec![association(
-            "ENS-SCU",
-            "ENS-SCP",
-            &[(VERIFICATION, &[IMPLICIT])],
-        )],
-        |c| c.artim_timeout = Duration::from_secs(2),
-    )
-    .await
+    TestScp::echo(|c| c.artim_timeout = Duration::from_secs(2)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -51,7 +35,7 @@ async fn http_request_is_aborted() {
     let scp = scp().await;
     let answer = send_and_read(&scp, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     assert!(is_abort(&answer), "{answer:?}");
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -62,7 +46,7 @@ async fn four_gib_claim_is_aborted_without_allocating() {
         let answer = send_and_read(&scp, &[pdu_type, 0, 0xFF, 0xFF, 0xFF, 0xFF]).await;
         assert!(is_abort(&answer), "type {pdu_type}: {answer:?}");
     }
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -72,7 +56,7 @@ async fn p_data_before_association_is_aborted() {
     // P-DATA-TF with one command PDV.
     let answer = send_and_read(&scp, &[0x04, 0, 0, 0, 0, 8, 0, 0, 0, 4, 1, 3, 0, 0]).await;
     assert!(is_abort(&answer), "{answer:?}");
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -99,11 +83,11 @@ async fn random_bytes_while_others_are_served() {
                 tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut answer)).await;
         }));
     }
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     for t in tasks {
         t.await.expect("garbage task");
     }
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -119,7 +103,7 @@ async fn silent_and_half_open_connections_are_closed() {
         answer.as_ref().is_some_and(Vec::is_empty) || is_abort(&answer),
         "{answer:?}"
     );
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -127,16 +111,7 @@ async fn silent_and_half_open_connections_are_closed() {
 async fn two_hundred_stalled_handshakes_do_not_keep_a_real_peer_out() {
     // An ARTIM timer longer than the test: only the handshake budget can
     // make room.
-    let scp = TestScp::start(
-        "ENS-SCP",
-        vec![association(
-            "ENS-SCU",
-            "ENS-SCP",
-            &[(VERIFICATION, &[IMPLICIT])],
-        )],
-        |c| c.artim_timeout = Duration::from_secs(300),
-    )
-    .await;
+    let scp = TestScp::echo(|c| c.artim_timeout = Duration::from_secs(300)).await;
     let mut stalled = Vec::new();
     for _ in 0..200 {
         let mut s = TcpStream::connect(scp.addr).await.expect("connect");
@@ -144,8 +119,8 @@ async fn two_hundred_stalled_handshakes_do_not_keep_a_real_peer_out() {
         s.write_all(&[0x01, 0, 0, 0, 0, 200]).await.expect("write");
         stalled.push(s);
     }
-    echo_still_works(&scp).await;
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
+    scp.assert_echo_works().await;
     drop(stalled);
     scp.stop().await;
 }

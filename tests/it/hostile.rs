@@ -11,9 +11,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use integration_tests::dcmtk::echoscu;
-use integration_tests::scp::{TestScp, association};
-use integration_tests::uids::{IMPLICIT, VERIFICATION};
+use integration_tests::scp::TestScp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,25 +24,12 @@ const PATIENCE: Duration = Duration::from_secs(10);
 const MAX_PDU: u32 = 16384;
 
 async fn scp() -> TestScp {
-    TestScp::start(
-        "ENS-SCP",
-        vec![association(
-            "ENS-SCU",
-            "ENS-SCP",
-            &[(VERIFICATION, &[IMPLICIT])],
-        )],
-        |c| {
-            c.artim_timeout = TIMER;
-            c.idle_timeout = TIMER;
-            c.max_pdu_length = MAX_PDU;
-        },
-    )
+    TestScp::echo(|c| {
+        c.artim_timeout = TIMER;
+        c.idle_timeout = TIMER;
+        c.max_pdu_length = MAX_PDU;
+    })
     .await
-}
-
-async fn echo_still_works(scp: &TestScp) {
-    let out = echoscu("ENS-SCU", "ENS-SCP", scp.addr.port(), &[]).await;
-    assert!(out.ok, "{out}");
 }
 
 /// A length field: where it is, how wide, in which byte order.
@@ -302,7 +287,7 @@ async fn an_association_request_whose_lengths_lie_by_one_is_aborted_or_closed() 
             }));
         }
     }
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     let mut wrong = Vec::new();
     for case in cases {
         let (what, delta, answer) = case.await.expect("a lying requester");
@@ -324,7 +309,7 @@ async fn an_association_request_whose_lengths_lie_by_one_is_aborted_or_closed() 
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -353,7 +338,7 @@ async fn a_p_data_whose_lengths_lie_by_one_is_aborted() {
             }));
         }
     }
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     for case in cases {
         let (what, delta, answer) = case.await.expect("a lying requester");
         let types = pdu_types(&answer);
@@ -367,7 +352,7 @@ async fn a_p_data_whose_lengths_lie_by_one_is_aborted() {
             "{what} length {delta:+}: the SCP answered PDU types {types:02X?}"
         );
     }
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -383,7 +368,7 @@ async fn a_p_data_over_the_negotiated_maximum_is_aborted() {
     assert_eq!(e.bytes.len() - 6, MAX_PDU as usize + 1);
     requester.send(&e.bytes).await;
     assert_eq!(pdu_types(&requester.rest().await), [0x07], "A-ABORT");
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -433,7 +418,7 @@ async fn pdus_out_of_order_are_aborted() {
         let answer = pdu_types(&requester.rest().await);
         assert_eq!(answer, [0x07], "{name} once associated: {answer:02X?}");
     }
-    echo_still_works(&scp).await;
+    scp.assert_echo_works().await;
     scp.stop().await;
 }
 
@@ -461,7 +446,7 @@ async fn a_requester_sending_one_byte_at_a_time_is_served_while_others_are() {
         assert_eq!(pdu_types(&requester.rest().await), [0x06], "A-RELEASE-RP");
     });
     for _ in 0..3 {
-        echo_still_works(&scp).await;
+        scp.assert_echo_works().await;
     }
     slow.await.expect("the slow requester");
     scp.stop().await;

@@ -112,35 +112,30 @@ impl TestEngine {
 
     /// The most memory the engine process has held so far (its `VmHWM`), in MiB.
     pub fn peak_memory_mib(&self) -> u64 {
+        self.status_field("VmHWM:") / 1024
+    }
+
+    /// A number field of the engine's `/proc/PID/status` (kB for sizes).
+    fn status_field(&self, name: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("the engine's /proc status");
-        let kib: u64 = status
+        status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc status");
-        kib / 1024
+            .unwrap_or_else(|| panic!("{name} in /proc status"))
     }
 
     /// The engine process's resident memory, open file descriptors and
     /// threads, now.
     pub fn figures(&self) -> Figures {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("the engine's /proc status");
-        let field = |name: &str| -> u64 {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or_else(|| panic!("{name} in /proc status"))
-        };
         let open_files = std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("the engine's /proc fd")
             .count();
         Figures {
-            rss_mib: field("VmRSS:") / 1024,
+            rss_mib: self.status_field("VmRSS:") / 1024,
             open_files,
-            threads: field("Threads:"),
+            threads: self.status_field("Threads:"),
         }
     }
 

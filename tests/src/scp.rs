@@ -130,6 +130,23 @@ impl TestScp {
         }
     }
 
+    /// `ENS-SCP`, answering C-ECHO from `ENS-SCU` in Implicit VR Little
+    /// Endian, with `configure` applied to its settings.
+    pub async fn echo(configure: impl FnOnce(&mut DicomScpConfig)) -> Self {
+        let verification = association(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[(crate::uids::VERIFICATION, &[crate::uids::IMPLICIT])],
+        );
+        Self::start("ENS-SCP", vec![verification], configure).await
+    }
+
+    /// Asserts that DCMTK's echoscu, as `ENS-SCU`, gets a C-ECHO through.
+    pub async fn assert_echo_works(&self) {
+        let out = crate::dcmtk::echoscu("ENS-SCU", "ENS-SCP", self.addr.port(), &[]).await;
+        assert!(out.ok, "{out}");
+    }
+
     /// Its port, as a command-line argument.
     pub fn port(&self) -> String {
         self.addr.port().to_string()

@@ -221,7 +221,7 @@ impl<R: Read + Seek> Walker<'_, R> {
                 self.sequence(tag, self.pos + u64::from(len), explicit)?;
                 continue;
             }
-            self.value_of(tag, vr, len, at)?;
+            self.value_of(tag, vr, known, len, at)?;
         }
     }
 
@@ -231,8 +231,8 @@ impl<R: Read + Seek> Walker<'_, R> {
     /// from inside this value, and a value that is not a sequence where
     /// implicit VR says sequence would be read as items. Such a value is
     /// written as UN when the decoder can read it so, else left out.
-    fn value_of(&mut self, tag: Tag, vr: VR, len: u32, at: u64) -> Result<(), Halt> {
-        let known = dictionary_vr(tag);
+    /// `known` is the tag's VR in the dictionary (UN when it has none).
+    fn value_of(&mut self, tag: Tag, vr: VR, known: VR, len: u32, at: u64) -> Result<(), Halt> {
         let read_as = match (self.out_encoding.explicit_vr, vr) {
             (true, VR::UN) => known,
             (true, _) => vr,

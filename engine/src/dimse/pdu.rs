@@ -454,7 +454,9 @@ async fn within(timeout: Duration, write: impl Future<Output = io::Result<()>>) 
         })
 }
 
-fn effective_max(announced: u32) -> u32 {
+/// The PDU length a peer's announced maximum allows: 0 (unlimited) and
+/// anything larger are capped at [`UNLIMITED_PDU_CAP`].
+pub(crate) fn effective_max(announced: u32) -> u32 {
     if announced == 0 {
         UNLIMITED_PDU_CAP
     } else {
