@@ -290,6 +290,9 @@ async fn mixed_load_loses_no_acknowledged_instance() {
     let mut dice = Dice::new(11);
     let (mut archive_restarts, mut edits) = (0, 0);
     let mut next_edit = Instant::now() + dice.millis(2000, 4000);
+    // RSS once a minute: flat once sled's cache is full, or it grows.
+    let mut rss_by_minute = vec![at_start.rss_mib];
+    let mut next_minute = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until {
         tokio::time::sleep(dice.millis(1500, 4000)).await;
         let port = archive.stop().await;
@@ -301,6 +304,10 @@ async fn mixed_load_loses_no_acknowledged_instance() {
             edits += 1;
             engine.save("soak", "forward", &production(p, a, edits));
             next_edit = Instant::now() + dice.millis(2000, 4000);
+        }
+        if Instant::now() >= next_minute {
+            rss_by_minute.push(engine.figures().rss_mib);
+            next_minute += Duration::from_secs(60);
         }
     }
 
@@ -320,6 +327,7 @@ async fn mixed_load_loses_no_acknowledged_instance() {
     );
     println!("engine at the start: {at_start}");
     println!("engine at the end:   {at_end}");
+    println!("RSS minute by minute (MiB): {rss_by_minute:?}");
     let status = engine.stop().await;
     assert!(
         status.success(),

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::message::MessageError;
-use crate::store::retention::{RetentionPolicy, purge_once};
+use crate::store::retention::{Retention, RetentionPolicy};
 use crate::store::{Bodies, GroupCommit, Health, Store, StoreError, recover};
 pub use controller::{Controller, ReloadOutcome};
 pub use reload::{ReloadOptions, Reloader, Trigger};
@@ -269,12 +269,24 @@ async fn retain(
     if policy.max_age.is_none() && policy.max_total_bytes.is_none() {
         return;
     }
+    let mut retention = Retention::new(policy);
     loop {
         let (s, b) = (store.clone(), bodies.clone());
-        match tokio::task::spawn_blocking(move || purge_once(&s, &b, policy)).await {
-            Ok(Err(e)) => warn!(error = %e, "Retention pass failed."),
-            Err(e) => warn!(error = %e, "Retention pass failed."),
-            Ok(Ok(_)) => {}
+        let pass = tokio::task::spawn_blocking(move || {
+            let done = retention.pass(&s, &b);
+            (retention, done)
+        });
+        match pass.await {
+            Ok((r, done)) => {
+                retention = r;
+                if let Err(e) = done {
+                    warn!(error = %e, "Retention pass failed.");
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "Retention pass failed.");
+                retention = Retention::new(policy);
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -318,6 +318,27 @@ impl Messages {
         Ok((out, None))
     }
 
+    /// Every message from `from` on, oldest first, each decoded as the
+    /// iteration reaches it: a pass over the whole history holds one record
+    /// at a time.
+    ///
+    /// # Errors
+    /// A store failure; items: a store failure, [`MessageError::Corrupt`].
+    pub fn oldest_first(
+        &self,
+        from: MessageId,
+    ) -> Result<impl Iterator<Item = Result<MessageRecord, MessageError>> + use<>, MessageError>
+    {
+        let this = self.clone();
+        Ok(self
+            .records()?
+            .range(from.0.to_be_bytes()..)
+            .map(move |item| {
+                let (k, v) = item?;
+                decode(&v).map_err(|e| this.corrupt(&k, e))
+            }))
+    }
+
     /// When the oldest message waiting in an item's queue arrived (ms since
     /// the epoch); `None` when the queue is empty.
     ///

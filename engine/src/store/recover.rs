@@ -21,9 +21,11 @@
 //!
 //! Messages delivered before the loss whose bodies were not yet purged are
 //! then delivered again (duplicates, never losses). The scan reads every
-//! header once: proportional to what the store holds.
+//! header once, one at a time: its time is proportional to what the store
+//! holds, its memory to the body files there.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use tracing::{info, warn};
 
@@ -32,7 +34,7 @@ use super::messages::Messages;
 use super::quarantine::{Quarantine, quarantine_undecodable};
 use super::{Bodies, Store};
 use crate::ids::NamespaceId;
-use crate::message::{MessageError, MessageFilter, MessageId};
+use crate::message::{MessageError, MessageId};
 
 /// What a recovery pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -74,15 +76,6 @@ fn restore(store: &Store, bodies: &Bodies, at_start: bool) -> Result<Recovered, 
         ..Recovered::default()
     };
     let quarantine = Quarantine::new(store.data_dir());
-    let mut known_bodies: HashSet<String> = HashSet::new();
-    let mut namespaces: BTreeMap<NamespaceId, Messages> = BTreeMap::new();
-    for ns in store.message_namespaces() {
-        let m = store.messages(&ns)?;
-        for r in m.list(&MessageFilter::default())? {
-            known_bodies.insert(r.header.body);
-        }
-        namespaces.insert(ns, m);
-    }
     let files = match bodies.list() {
         Ok(f) => f,
         Err(e) => {
@@ -90,15 +83,24 @@ fn restore(store: &Store, bodies: &Bodies, at_start: bool) -> Result<Recovered, 
             return Ok(done);
         }
     };
+    // The body files no record names: all of them, less those the records
+    // name, read one at a time (memory in proportion to the files there,
+    // not to the history).
+    let mut unknown: BTreeMap<String, PathBuf> = files
+        .into_iter()
+        .filter_map(|(path, _)| Some((path.file_name()?.to_str()?.to_owned(), path)))
+        .collect();
+    let mut namespaces: BTreeMap<NamespaceId, Messages> = BTreeMap::new();
+    for ns in store.message_namespaces() {
+        let m = store.messages(&ns)?;
+        for r in m.oldest_first(MessageId(0))? {
+            unknown.remove(&r?.header.body);
+        }
+        namespaces.insert(ns, m);
+    }
     let mut max_id = MessageId(0);
     let mut to_restore = Vec::new();
-    for (path, _) in files {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        if known_bodies.contains(name) {
-            continue;
-        }
+    for path in unknown.into_values() {
         match Bodies::read_trailer(&path) {
             Ok(trailer) => {
                 max_id = max_id.max(trailer.id);

@@ -4,10 +4,17 @@
 //! the trace) are kept; the record notes that the body is gone. Bodies of
 //! messages still queued, in flight or failed are never removed.
 //!
-//! The scan reads every header of every namespace: fine for the volumes of
-//! one engine's retention window; an index by delivery time would be the
-//! next step.
+//! A pass reads the messages oldest first, one record at a time, and stops
+//! at the first delivered one it may keep: newer ones may be kept too. The
+//! next pass starts at the oldest message that still had a body, so a pass
+//! reads what arrived since, not the whole history (which only grows: the
+//! headers stay). Every hour a pass starts from the beginning again, for
+//! the messages written under an older id than where the last pass started
+//! (a body still being written as the pass went by, a message restored from
+//! its body's trailer).
 
+use std::collections::BTreeMap;
+use std::iter::Peekable;
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -15,9 +22,7 @@ use tracing::{info, warn};
 use super::quarantine::quarantine_undecodable;
 use super::{Bodies, Store};
 use crate::ids::NamespaceId;
-use crate::message::{
-    DeliveryStatus, MessageError, MessageFilter, MessageHeader, MessageId, now_ms,
-};
+use crate::message::{DeliveryStatus, MessageError, MessageId, MessageRecord, now_ms};
 
 /// How long and how much to keep.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,79 +31,166 @@ pub struct RetentionPolicy {
     pub max_total_bytes: Option<u64>,
 }
 
-/// One pass of retention; returns how many bodies were removed.
-///
-/// # Errors
-/// Store errors.
-pub fn purge_once(
+/// Passes from the beginning: the first, then one in this many.
+const FULL_PASS_EVERY: u32 = 60;
+
+/// Retention over the engine's life: the policy and where each namespace's
+/// next pass starts.
+#[derive(Debug)]
+pub struct Retention {
+    policy: RetentionPolicy,
+    from: BTreeMap<NamespaceId, MessageId>,
+    passes: u32,
+}
+
+impl Retention {
+    #[must_use]
+    pub fn new(policy: RetentionPolicy) -> Self {
+        Self {
+            policy,
+            from: BTreeMap::new(),
+            passes: 0,
+        }
+    }
+
+    /// One pass; returns how many bodies were removed.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn pass(&mut self, store: &Store, bodies: &Bodies) -> Result<usize, MessageError> {
+        if self.passes.is_multiple_of(FULL_PASS_EVERY) {
+            self.from.clear();
+        }
+        self.passes = self.passes.wrapping_add(1);
+        let now = now_ms();
+        let mut total: u64 = bodies
+            .list()
+            .map(|l| l.iter().map(|(_, s)| s).sum())
+            .unwrap_or(0);
+        let mut oldest = OldestFirst::open(store, &self.from)?;
+        // Per namespace: the first message read that still has a body, or
+        // past the last one read.
+        let mut next_from: BTreeMap<NamespaceId, MessageId> = BTreeMap::new();
+        let mut with_body: BTreeMap<NamespaceId, MessageId> = BTreeMap::new();
+        let mut purged = 0;
+        while let Some((ns, read)) = oldest.next() {
+            let r = match read {
+                Ok(r) => r,
+                // One record that cannot be decoded stops nothing: it goes
+                // to quarantine and the pass goes on without it.
+                Err(MessageError::Corrupt { .. }) => {
+                    quarantine_undecodable(store)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            next_from.insert(ns.clone(), MessageId(r.id.0.saturating_add(1)));
+            if !r.has_body() || r.body_purged {
+                continue;
+            }
+            with_body.entry(ns.clone()).or_insert(r.id);
+            if r.status() != DeliveryStatus::Delivered {
+                continue;
+            }
+            let too_old = self.policy.max_age.is_some_and(|age| {
+                now.saturating_sub(r.header.received_at)
+                    > u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
+            });
+            let too_big = self.policy.max_total_bytes.is_some_and(|max| total > max);
+            if !too_old && !too_big {
+                // Newer messages are younger, and the folder only shrinks.
+                break;
+            }
+            let size = purge(store, bodies, &ns, &r)?;
+            if let Some(size) = size {
+                total = total.saturating_sub(size);
+                purged += 1;
+            }
+        }
+        next_from.extend(with_body);
+        self.from.extend(next_from);
+        if purged > 0 {
+            info!(
+                count = purged,
+                "Bodies of delivered messages purged by retention."
+            );
+        }
+        Ok(purged)
+    }
+}
+
+/// One pass of retention from the beginning; returns how many bodies were
+/// removed.
+#[cfg(test)]
+pub(crate) fn purge_once(
     store: &Store,
     bodies: &Bodies,
     policy: RetentionPolicy,
 ) -> Result<usize, MessageError> {
-    let now = now_ms();
-    let mut candidates = match delivered(store) {
-        // One record that cannot be decoded stops nothing: it goes to
-        // quarantine and the pass goes on without it.
-        Err(MessageError::Corrupt { .. }) => {
-            quarantine_undecodable(store)?;
-            delivered(store)?
-        }
-        other => other?,
-    };
-    candidates.sort_by_key(|c| (c.0, c.2));
-    let mut total: u64 = bodies
-        .list()
-        .map(|l| l.iter().map(|(_, s)| s).sum())
-        .unwrap_or(0);
-    let mut purged = 0;
-    for (received_at, ns, id, header) in candidates {
-        let too_old = policy.max_age.is_some_and(|age| {
-            now.saturating_sub(received_at) > u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
-        });
-        let too_big = policy.max_total_bytes.is_some_and(|max| total > max);
-        if !too_old && !too_big {
-            continue;
-        }
-        let messages = store.messages(&ns)?;
-        // Marked only if still delivered everywhere: a resend since the
-        // scan keeps its body.
-        if !messages.set_purged(id, true)? {
-            continue;
-        }
-        let size = std::fs::metadata(bodies.path(&header))
-            .map(|m| m.len())
-            .unwrap_or(0);
-        if let Err(e) = bodies.remove(&header) {
-            warn!(message_id = %id, error = %e, "Could not remove a body file; it stays, and so does its message's resend.");
-            messages.set_purged(id, false)?;
-            continue;
-        }
-        total = total.saturating_sub(size);
-        purged += 1;
-    }
-    if purged > 0 {
-        info!(
-            count = purged,
-            "Bodies of delivered messages purged by retention."
-        );
-    }
-    Ok(purged)
+    Retention::new(policy).pass(store, bodies)
 }
 
-/// The delivered messages whose bodies are still there.
-fn delivered(
+/// Removes the body of a delivered message; returns its size, or `None`
+/// when it was kept (resent since it was read, or the file would not go).
+fn purge(
     store: &Store,
-) -> Result<Vec<(u64, NamespaceId, MessageId, MessageHeader)>, MessageError> {
-    let mut candidates = Vec::new();
-    for ns in store.message_namespaces() {
-        let messages = store.messages(&ns)?;
-        for r in messages.list(&MessageFilter::default())? {
-            if r.has_body() && !r.body_purged && r.status() == DeliveryStatus::Delivered {
-                candidates.push((r.header.received_at, ns.clone(), r.id, r.header));
-            }
-        }
+    bodies: &Bodies,
+    ns: &NamespaceId,
+    r: &MessageRecord,
+) -> Result<Option<u64>, MessageError> {
+    let messages = store.messages(ns)?;
+    // Marked only if still delivered everywhere: a resend since the read
+    // keeps its body.
+    if !messages.set_purged(r.id, true)? {
+        return Ok(None);
     }
-    Ok(candidates)
+    let size = std::fs::metadata(bodies.path(&r.header))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if let Err(e) = bodies.remove(&r.header) {
+        warn!(message_id = %r.id, error = %e, "Could not remove a body file; it stays, and so does its message's resend.");
+        messages.set_purged(r.id, false)?;
+        return Ok(None);
+    }
+    Ok(Some(size))
+}
+
+type Records = Box<dyn Iterator<Item = Result<MessageRecord, MessageError>>>;
+
+/// The messages of every namespace merged into one stream, oldest first
+/// (message ids are the store's, increasing with arrival).
+struct OldestFirst {
+    streams: Vec<(NamespaceId, Peekable<Records>)>,
+}
+
+impl OldestFirst {
+    fn open(store: &Store, from: &BTreeMap<NamespaceId, MessageId>) -> Result<Self, MessageError> {
+        let mut streams = Vec::new();
+        for ns in store.message_namespaces() {
+            let start = from.get(&ns).copied().unwrap_or(MessageId(0));
+            let records: Records = Box::new(store.messages(&ns)?.oldest_first(start)?);
+            streams.push((ns, records.peekable()));
+        }
+        Ok(Self { streams })
+    }
+
+    /// The oldest message not read yet, with its namespace. An error comes
+    /// first (it has no id to order it by).
+    fn next(&mut self) -> Option<(NamespaceId, Result<MessageRecord, MessageError>)> {
+        let (ns, stream) = self
+            .streams
+            .iter_mut()
+            .filter_map(|(ns, s)| {
+                let order = match s.peek()? {
+                    Ok(r) => r.id.0,
+                    Err(_) => 0,
+                };
+                Some((order, ns, s))
+            })
+            .min_by_key(|(order, _, _)| *order)
+            .map(|(_, ns, s)| (ns.clone(), s))?;
+        stream.next().map(|read| (ns, read))
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +259,128 @@ mod tests {
         m.claim(id, &out).unwrap().unwrap();
         m.delivered(id, &out, "").unwrap();
         (id, path)
+    }
+
+    /// A message with a 4-byte body queued for OUT, received `age_ms` ago.
+    fn queued_one(
+        store: &Store,
+        bodies: &Bodies,
+        m: &crate::store::Messages,
+        age_ms: u64,
+    ) -> (MessageId, std::path::PathBuf) {
+        let id = store.next_message_id().unwrap();
+        let mut header = crate::store::test_header(id.0);
+        header.received_at = now_ms() - age_ms;
+        let mut trailer = BodyTrailer {
+            id,
+            namespace: m.namespace().clone(),
+            header,
+            targets: vec![ItemAddress::new("p", "OUT")],
+        };
+        let path = bodies.write(&b"DATA"[..], &mut trailer).unwrap();
+        m.accept(id, trailer.header, &trailer.targets).unwrap();
+        (id, path)
+    }
+
+    fn deliver(m: &crate::store::Messages, id: MessageId) {
+        let out = ItemAddress::new("p", "OUT");
+        m.claim(id, &out).unwrap().unwrap();
+        m.delivered(id, &out, "").unwrap();
+    }
+
+    #[test]
+    fn a_pass_goes_on_where_a_body_was_left_and_purges_what_was_delivered_since() {
+        let dir = crate::store::private_tempdir();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
+        let mut retention = Retention::new(ALL);
+        let (first, first_path) = queued_one(&store, &bodies, &m, 0);
+        let (early, early_path) = delivered_one(&store, &bodies, &m);
+        assert_eq!(retention.pass(&store, &bodies).unwrap(), 1);
+        assert!(!early_path.exists() && first_path.exists());
+        // Delivered since: the next pass starts at the one it kept.
+        deliver(&m, first);
+        let (_, late_path) = delivered_one(&store, &bodies, &m);
+        assert_eq!(retention.pass(&store, &bodies).unwrap(), 2);
+        assert!(!first_path.exists() && !late_path.exists());
+        assert!(m.get(first).unwrap().body_purged && m.get(early).unwrap().body_purged);
+        assert_eq!(retention.pass(&store, &bodies).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_message_written_behind_the_pass_is_purged_by_the_next_pass_from_the_beginning() {
+        let dir = crate::store::private_tempdir();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
+        let mut retention = Retention::new(ALL);
+        // An id taken before the pass, its record written after it (a body
+        // still being written as the pass went by).
+        let slow = store.next_message_id().unwrap();
+        delivered_one(&store, &bodies, &m);
+        assert_eq!(retention.pass(&store, &bodies).unwrap(), 1);
+        let mut trailer = BodyTrailer {
+            id: slow,
+            namespace: m.namespace().clone(),
+            header: crate::store::test_header(slow.0),
+            targets: vec![ItemAddress::new("p", "OUT")],
+        };
+        let slow_path = bodies.write(&b"DATA"[..], &mut trailer).unwrap();
+        m.accept(slow, trailer.header, &trailer.targets).unwrap();
+        deliver(&m, slow);
+        let mut passes = 1;
+        while slow_path.exists() {
+            assert!(passes <= FULL_PASS_EVERY, "never purged");
+            retention.pass(&store, &bodies).unwrap();
+            passes += 1;
+        }
+        assert_eq!(passes, FULL_PASS_EVERY + 1, "purged by the full pass only");
+    }
+
+    #[test]
+    fn the_oldest_bodies_go_first_across_namespaces() {
+        let dir = crate::store::private_tempdir();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let a = store.messages(&NamespaceId::new("a").unwrap()).unwrap();
+        let b = store.messages(&NamespaceId::new("b").unwrap()).unwrap();
+        let mut paths = Vec::new();
+        for m in [&a, &b, &a, &b] {
+            let (id, path) = queued_one(&store, &bodies, m, 0);
+            deliver(m, id);
+            paths.push(path);
+        }
+        let size = std::fs::metadata(&paths[0]).unwrap().len();
+        // Room for two bodies: the two oldest go, one from each namespace.
+        let two = RetentionPolicy {
+            max_age: None,
+            max_total_bytes: Some(2 * size),
+        };
+        assert_eq!(Retention::new(two).pass(&store, &bodies).unwrap(), 2);
+        let left: Vec<bool> = paths.iter().map(|p| p.exists()).collect();
+        assert_eq!(left, [false, false, true, true]);
+    }
+
+    #[test]
+    fn by_age_an_hour_old_body_goes_and_a_minute_old_one_stays() {
+        let dir = crate::store::private_tempdir();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
+        let (old_id, old) = queued_one(&store, &bodies, &m, 3_600_000);
+        let (young_id, young) = queued_one(&store, &bodies, &m, 60_000);
+        deliver(&m, old_id);
+        deliver(&m, young_id);
+        let ten_minutes = RetentionPolicy {
+            max_age: Some(Duration::from_secs(600)),
+            max_total_bytes: None,
+        };
+        assert_eq!(
+            Retention::new(ten_minutes).pass(&store, &bodies).unwrap(),
+            1
+        );
+        assert!(!old.exists() && young.exists());
     }
 
     const ALL: RetentionPolicy = RetentionPolicy {
