@@ -11,7 +11,8 @@
 //! With `--tls`, the sequential and concurrent scenarios also run with
 //! DICOM TLS on every hop (storescu +tls → the engine's TLS service, its
 //! TLS operation → storescp +tls, certificates made with `openssl`), and
-//! report the time against the same without TLS, directly and through.
+//! report the time against the same without TLS, directly and through;
+//! `--rounds N` repeats the through runs and reports the median ratio.
 //!
 //! With `--plugin PATH` (the route-by-modality component, e.g.
 //! `target/wasm32-wasip2/release/route_by_modality.wasm`), each scenario
@@ -70,6 +71,11 @@ struct Options {
     /// hop.
     #[arg(long)]
     tls: bool,
+    /// With `--tls`: run each scenario through the engine this many times
+    /// with and without TLS, alternating, and report the median of the
+    /// time ratios (one run's ratio varies by ±20 % on a two-core machine).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 // One thread: the benchmark itself only waits for its children.
@@ -112,6 +118,16 @@ async fn main() -> anyhow::Result<()> {
         let (through_tls, rss) =
             through_run(root, std::slice::from_ref(&files), "seq-tls", None, Some(c)).await?;
         report_tls(o.count, direct, through, direct_tls, through_tls, rss);
+        let more = std::slice::from_ref(&files);
+        tls_rounds(
+            root,
+            more,
+            "seq",
+            c,
+            o.rounds,
+            through_tls.as_secs_f64() / through.as_secs_f64(),
+        )
+        .await?;
     }
     if let Some(p) = &o.plugin {
         let (pass, rss) = through_run(
@@ -162,6 +178,8 @@ async fn main() -> anyhow::Result<()> {
             through_tls,
             rss,
         );
+        let first = through_tls.as_secs_f64() / through.as_secs_f64();
+        tls_rounds(root, &groups, "con", c, o.rounds, first).await?;
     }
     if let Some(p) = &o.plugin {
         let n = o.senders * o.files;
@@ -236,6 +254,45 @@ fn report_tls(
         rate(through_tls) / rate(direct_tls),
         rss_kib as f64 / 1024.0
     );
+}
+
+/// Rounds 2..=`rounds` of the through run with and without TLS (TLS first
+/// in every other round, so that a drift of the machine favours neither),
+/// and the median of all the rounds' time ratios, `first` included.
+async fn tls_rounds(
+    root: &Path,
+    groups: &[Vec<PathBuf>],
+    label: &str,
+    certificates: &Certificates,
+    rounds: usize,
+    first: f64,
+) -> anyhow::Result<()> {
+    if rounds < 2 {
+        return Ok(());
+    }
+    let mut ratios = vec![first];
+    for round in 2..=rounds {
+        let plain_label = format!("{label}-r{round}");
+        let tls_label = format!("{label}-tls-r{round}");
+        let plain_run = || through_run(root, groups, &plain_label, None, None);
+        let tls_run = || through_run(root, groups, &tls_label, None, Some(certificates));
+        let (plain, tls) = if round % 2 == 0 {
+            let (tls, _) = tls_run().await?;
+            (plain_run().await?.0, tls)
+        } else {
+            let (plain, _) = plain_run().await?;
+            (plain, tls_run().await?.0)
+        };
+        ratios.push(tls.as_secs_f64() / plain.as_secs_f64());
+    }
+    let listed: Vec<String> = ratios.iter().map(|r| format!("×{r:.2}")).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    println!(
+        "  through with TLS, time against without, {rounds} rounds: {}; median ×{median:.2}\n",
+        listed.join(" ")
+    );
+    Ok(())
 }
 
 fn report_process(what: &str, n: usize, through: Duration, with: Duration, rss_kib: u64) {
