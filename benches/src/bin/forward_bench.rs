@@ -19,6 +19,12 @@
 //! also runs through a `wasm` routing process between the service and the
 //! operation, and reports its throughput against plain store-and-forward.
 //!
+//! The sequential and large scenarios also report the durable floor: the
+//! slower of direct and writing the same bytes to new files with one
+//! `fdatasync` each, on the file system of the engine's data directory (a
+//! `storescp` never syncs; an engine that acknowledges only durable
+//! instances must), and the engine's rate against it.
+//!
 //! "Through" is timed from the start of `storescu` until the archive has
 //! every instance (end to end, forwarding included). Every run starts with
 //! a `sync`, so that none waits behind the write-back of what the runs
@@ -113,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         through,
         rss,
     );
+    report_floor(direct, durable_writes(root, "seq", &files).await?, through);
     if let Some(c) = &tls {
         let direct_tls = direct_run(root, std::slice::from_ref(&files), Some(c)).await?;
         let (through_tls, rss) =
@@ -201,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
         let d = root.join("large");
         let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100);
         let direct = direct_run(root, std::slice::from_ref(&files), None).await?;
+        let writes = durable_writes(root, "large", &files).await?;
         let (through, rss) = through_run(root, &[files], "large", None, None).await?;
         report(
             "3 × 100 MiB multi-frame, one storescu",
@@ -209,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
             through,
             rss,
         );
+        report_floor(direct, writes, through);
         let mib = 300.0;
         println!(
             "  MiB/s: direct {:.1}, through {:.1}",
@@ -374,6 +383,40 @@ async fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Ok(())
+}
+
+/// The time to write the bytes of `files` to new files next to the
+/// engine's data directories, one after the other, with one `fdatasync`
+/// each: what an engine that acknowledges only durable instances cannot
+/// avoid. The files are read before each write, outside the time.
+async fn durable_writes(root: &Path, tag: &str, files: &[PathBuf]) -> anyhow::Result<Duration> {
+    use std::io::Write as _;
+    settle().await;
+    let dir = root.join(format!("floor-{tag}"));
+    std::fs::create_dir_all(&dir)?;
+    let mut took = Duration::ZERO;
+    for (n, file) in files.iter().enumerate() {
+        let bytes = std::fs::read(file)?;
+        let start = Instant::now();
+        let mut out = std::fs::File::create(dir.join(format!("{n}.dcm")))?;
+        out.write_all(&bytes)?;
+        out.sync_data()?;
+        took += start.elapsed();
+    }
+    Ok(took)
+}
+
+/// The durable floor (the slower of direct and the synced writes) and the
+/// engine against it.
+fn report_floor(direct: Duration, writes: Duration, through: Duration) {
+    let floor = direct.max(writes);
+    println!(
+        "  durable floor {:>5.2} s (direct {:.2} s, writes with one fdatasync each {:.2} s): through at {:.2} of the floor's rate\n",
+        floor.as_secs_f64(),
+        direct.as_secs_f64(),
+        writes.as_secs_f64(),
+        floor.as_secs_f64() / through.as_secs_f64()
+    );
 }
 
 /// Writes every dirty page to disk, so that a run does not wait behind the
