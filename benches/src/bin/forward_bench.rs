@@ -11,8 +11,10 @@
 //! With `--tls`, the sequential and concurrent scenarios also run with
 //! DICOM TLS on every hop (storescu +tls → the engine's TLS service, its
 //! TLS operation → storescp +tls, certificates made with `openssl`), and
-//! report the time against the same without TLS, directly and through;
-//! `--rounds N` repeats the through runs and reports the median ratio.
+//! report the time against the same without TLS, directly and through.
+//! `--rounds N` repeats each pair of runs (direct and through; through
+//! without and with TLS), alternating which goes first, and reports every
+//! round's ratio and their median.
 //!
 //! With `--plugin PATH` (the route-by-modality component, e.g.
 //! `target/wasm32-wasip2/release/route_by_modality.wasm`), each scenario
@@ -77,9 +79,10 @@ struct Options {
     /// hop.
     #[arg(long)]
     tls: bool,
-    /// With `--tls`: run each scenario through the engine this many times
-    /// with and without TLS, alternating, and report the median of the
-    /// time ratios (one run's ratio varies by ±20 % on a two-core machine).
+    /// Run the sequential and concurrent scenarios this many times, direct
+    /// and through alternating (with `--tls`, through with and without TLS
+    /// too), and report the median of the time ratios (one run's ratio
+    /// varies by ±20 % on a two-core machine).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
 }
@@ -120,21 +123,16 @@ async fn main() -> anyhow::Result<()> {
         rss,
     );
     report_floor(direct, durable_writes(root, "seq", &files).await?, through);
+    let seq = std::slice::from_ref(&files);
+    let first = through.as_secs_f64() / direct.as_secs_f64();
+    rounds(root, seq, "seq", Pair::DirectThrough, o.rounds, first).await?;
     if let Some(c) = &tls {
         let direct_tls = direct_run(root, std::slice::from_ref(&files), Some(c)).await?;
         let (through_tls, rss) =
             through_run(root, std::slice::from_ref(&files), "seq-tls", None, Some(c)).await?;
         report_tls(o.count, direct, through, direct_tls, through_tls, rss);
-        let more = std::slice::from_ref(&files);
-        tls_rounds(
-            root,
-            more,
-            "seq",
-            c,
-            o.rounds,
-            through_tls.as_secs_f64() / through.as_secs_f64(),
-        )
-        .await?;
+        let first = through_tls.as_secs_f64() / through.as_secs_f64();
+        rounds(root, seq, "seq", Pair::PlainTls(c), o.rounds, first).await?;
     }
     if let Some(p) = &o.plugin {
         let (pass, rss) = through_run(
@@ -174,6 +172,8 @@ async fn main() -> anyhow::Result<()> {
         through,
         rss,
     );
+    let first = through.as_secs_f64() / direct.as_secs_f64();
+    rounds(root, &groups, "con", Pair::DirectThrough, o.rounds, first).await?;
     if let Some(c) = &tls {
         let direct_tls = direct_run(root, &groups, Some(c)).await?;
         let (through_tls, rss) = through_run(root, &groups, "con-tls", None, Some(c)).await?;
@@ -186,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
             rss,
         );
         let first = through_tls.as_secs_f64() / through.as_secs_f64();
-        tls_rounds(root, &groups, "con", c, o.rounds, first).await?;
+        rounds(root, &groups, "con", Pair::PlainTls(c), o.rounds, first).await?;
     }
     if let Some(p) = &o.plugin {
         let n = o.senders * o.files;
@@ -265,14 +265,54 @@ fn report_tls(
     );
 }
 
-/// Rounds 2..=`rounds` of the through run with and without TLS (TLS first
-/// in every other round, so that a drift of the machine favours neither),
-/// and the median of all the rounds' time ratios, `first` included.
-async fn tls_rounds(
+/// What a round compares: the second of the pair's time against the first.
+#[derive(Clone, Copy)]
+enum Pair<'a> {
+    /// storescu → storescp directly, then through the engine.
+    DirectThrough,
+    /// Through the engine without TLS, then with it on every hop.
+    PlainTls(&'a Certificates),
+}
+
+impl Pair<'_> {
+    async fn run(
+        self,
+        second: bool,
+        root: &Path,
+        groups: &[Vec<PathBuf>],
+        label: &str,
+    ) -> anyhow::Result<Duration> {
+        match (self, second) {
+            (Pair::DirectThrough, false) => direct_run(root, groups, None).await,
+            (Pair::DirectThrough, true) => {
+                Ok(through_run(root, groups, label, None, None).await?.0)
+            }
+            (Pair::PlainTls(_), false) => Ok(through_run(root, groups, label, None, None).await?.0),
+            (Pair::PlainTls(c), true) => {
+                let tls_label = format!("{label}-tls");
+                Ok(through_run(root, groups, &tls_label, None, Some(c))
+                    .await?
+                    .0)
+            }
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Pair::DirectThrough => "through, time against direct",
+            Pair::PlainTls(_) => "through with TLS, time against without",
+        }
+    }
+}
+
+/// Rounds 2..=`rounds` of a pair of runs (the second first in every other
+/// round, so that a drift of the machine favours neither), and the median
+/// of all the rounds' time ratios, `first` included.
+async fn rounds(
     root: &Path,
     groups: &[Vec<PathBuf>],
     label: &str,
-    certificates: &Certificates,
+    pair: Pair<'_>,
     rounds: usize,
     first: f64,
 ) -> anyhow::Result<()> {
@@ -281,24 +321,22 @@ async fn tls_rounds(
     }
     let mut ratios = vec![first];
     for round in 2..=rounds {
-        let plain_label = format!("{label}-r{round}");
-        let tls_label = format!("{label}-tls-r{round}");
-        let plain_run = || through_run(root, groups, &plain_label, None, None);
-        let tls_run = || through_run(root, groups, &tls_label, None, Some(certificates));
-        let (plain, tls) = if round % 2 == 0 {
-            let (tls, _) = tls_run().await?;
-            (plain_run().await?.0, tls)
+        let label = format!("{label}-r{round}");
+        let (a, b) = if round % 2 == 0 {
+            let b = pair.run(true, root, groups, &label).await?;
+            (pair.run(false, root, groups, &label).await?, b)
         } else {
-            let (plain, _) = plain_run().await?;
-            (plain, tls_run().await?.0)
+            let a = pair.run(false, root, groups, &label).await?;
+            (a, pair.run(true, root, groups, &label).await?)
         };
-        ratios.push(tls.as_secs_f64() / plain.as_secs_f64());
+        ratios.push(b.as_secs_f64() / a.as_secs_f64());
     }
     let listed: Vec<String> = ratios.iter().map(|r| format!("×{r:.2}")).collect();
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
     println!(
-        "  through with TLS, time against without, {rounds} rounds: {}; median ×{median:.2}\n",
+        "  {}, {rounds} rounds: {}; median ×{median:.2}\n",
+        pair.name(),
         listed.join(" ")
     );
     Ok(())
