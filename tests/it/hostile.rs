@@ -112,6 +112,32 @@ impl Encoder {
         set(&mut bytes, field, (i64::from(value) + delta) as u32);
         bytes
     }
+
+    /// One requester per length field and lie (-1, +1), all at once, each
+    /// sending the PDU with that lie (after an accepted association when
+    /// `associated`); each ends with the field, the lie and what came back.
+    fn send_every_lie(
+        &self,
+        addr: SocketAddr,
+        associated: bool,
+    ) -> Vec<tokio::task::JoinHandle<(&'static str, i64, Vec<u8>)>> {
+        let mut cases = Vec::new();
+        for field in self.fields.clone() {
+            for delta in [-1, 1] {
+                let bytes = self.lying(field, delta);
+                cases.push(tokio::spawn(async move {
+                    let mut requester = if associated {
+                        Requester::associate(addr).await
+                    } else {
+                        Requester::connect(addr).await
+                    };
+                    requester.send(&bytes).await;
+                    (field.what, delta, requester.rest().await)
+                }));
+            }
+        }
+        cases
+    }
 }
 
 fn get(bytes: &[u8], f: Field) -> u32 {
@@ -275,22 +301,12 @@ async fn an_association_request_whose_lengths_lie_by_one_is_aborted_or_closed() 
     honest.send(&RELEASE_RQ).await;
     assert_eq!(pdu_types(&honest.rest().await), [0x06], "A-RELEASE-RP");
 
-    let mut cases = Vec::new();
-    for field in rq.fields.clone() {
-        for delta in [-1, 1] {
-            let bytes = rq.lying(field, delta);
-            let addr = scp.addr;
-            cases.push(tokio::spawn(async move {
-                let mut requester = Requester::connect(addr).await;
-                requester.send(&bytes).await;
-                (field.what, delta, pdu_types(&requester.rest().await))
-            }));
-        }
-    }
+    let cases = rq.send_every_lie(scp.addr, false);
     scp.assert_echo_works().await;
     let mut wrong = Vec::new();
     for case in cases {
         let (what, delta, answer) = case.await.expect("a lying requester");
+        let answer = pdu_types(&answer);
         // An A-ABORT for a request that does not add up. Two exceptions:
         // a request promising a byte more is closed without a word when the
         // ARTIM timer runs out (PS3.8 §9.2, AA-2); the maximum length
@@ -325,19 +341,7 @@ async fn a_p_data_whose_lengths_lie_by_one_is_aborted() {
     honest.send(&RELEASE_RQ).await;
     assert_eq!(pdu_types(&honest.rest().await), [0x06], "A-RELEASE-RP");
 
-    let mut cases = Vec::new();
-    for field in pdu.fields.clone() {
-        for delta in [-1, 1] {
-            let bytes = pdu.lying(field, delta);
-            let addr = scp.addr;
-            cases.push(tokio::spawn(async move {
-                let mut requester = Requester::associate(addr).await;
-                requester.send(&bytes).await;
-                let answer = requester.rest().await;
-                (field.what, delta, answer)
-            }));
-        }
-    }
+    let cases = pdu.send_every_lie(scp.addr, true);
     scp.assert_echo_works().await;
     for case in cases {
         let (what, delta, answer) = case.await.expect("a lying requester");

@@ -101,8 +101,7 @@ impl Retention {
                 // Newer messages are younger, and the folder only shrinks.
                 break;
             }
-            let size = purge(store, bodies, &ns, &r)?;
-            if let Some(size) = size {
+            if let Some(size) = purge(store, bodies, &ns, &r)? {
                 total = total.saturating_sub(size);
                 purged += 1;
             }
@@ -204,25 +203,12 @@ mod tests {
         let dir = crate::store::private_tempdir();
         let store = Store::open(dir.path()).unwrap();
         let bodies = Bodies::open(dir.path()).unwrap();
-        let ns = NamespaceId::new("demo").unwrap();
-        let m = store.messages(&ns).unwrap();
-        let out = ItemAddress::new("p", "OUT");
-        let mut ids = Vec::new();
-        for n in 0..3 {
-            let id = store.next_message_id().unwrap();
-            let mut trailer = BodyTrailer {
-                id,
-                namespace: ns.clone(),
-                header: crate::store::test_header(n),
-                targets: vec![out.clone()],
-            };
-            bodies.write(&b"DATA"[..], &mut trailer).unwrap();
-            m.accept(id, trailer.header, &trailer.targets).unwrap();
-            ids.push(id);
-        }
+        let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
+        let ids: Vec<MessageId> = (0..3)
+            .map(|_| queued_one(&store, &bodies, &m, 0).0)
+            .collect();
         for id in &ids[..2] {
-            m.claim(*id, &out).unwrap().unwrap();
-            m.delivered(*id, &out, "").unwrap();
+            deliver(&m, *id);
         }
         let policy = RetentionPolicy {
             max_age: None,
@@ -245,19 +231,9 @@ mod tests {
         store: &Store,
         bodies: &Bodies,
         m: &crate::store::Messages,
-    ) -> (crate::message::MessageId, std::path::PathBuf) {
-        let out = ItemAddress::new("p", "OUT");
-        let id = store.next_message_id().unwrap();
-        let mut trailer = BodyTrailer {
-            id,
-            namespace: m.namespace().clone(),
-            header: crate::store::test_header(id.0),
-            targets: vec![out.clone()],
-        };
-        let path = bodies.write(&b"DATA"[..], &mut trailer).unwrap();
-        m.accept(id, trailer.header, &trailer.targets).unwrap();
-        m.claim(id, &out).unwrap().unwrap();
-        m.delivered(id, &out, "").unwrap();
+    ) -> (MessageId, std::path::PathBuf) {
+        let (id, path) = queued_one(store, bodies, m, 0);
+        deliver(m, id);
         (id, path)
     }
 
@@ -269,6 +245,17 @@ mod tests {
         age_ms: u64,
     ) -> (MessageId, std::path::PathBuf) {
         let id = store.next_message_id().unwrap();
+        (id, write_one(bodies, m, id, age_ms))
+    }
+
+    /// Message `id`'s body and record, queued for OUT, received `age_ms`
+    /// ago; returns the body's path.
+    fn write_one(
+        bodies: &Bodies,
+        m: &crate::store::Messages,
+        id: MessageId,
+        age_ms: u64,
+    ) -> std::path::PathBuf {
         let mut header = crate::store::test_header(id.0);
         header.received_at = now_ms() - age_ms;
         let mut trailer = BodyTrailer {
@@ -279,7 +266,7 @@ mod tests {
         };
         let path = bodies.write(&b"DATA"[..], &mut trailer).unwrap();
         m.accept(id, trailer.header, &trailer.targets).unwrap();
-        (id, path)
+        path
     }
 
     fn deliver(m: &crate::store::Messages, id: MessageId) {
@@ -320,14 +307,7 @@ mod tests {
         let slow = store.next_message_id().unwrap();
         delivered_one(&store, &bodies, &m);
         assert_eq!(retention.pass(&store, &bodies).unwrap(), 1);
-        let mut trailer = BodyTrailer {
-            id: slow,
-            namespace: m.namespace().clone(),
-            header: crate::store::test_header(slow.0),
-            targets: vec![ItemAddress::new("p", "OUT")],
-        };
-        let slow_path = bodies.write(&b"DATA"[..], &mut trailer).unwrap();
-        m.accept(slow, trailer.header, &trailer.targets).unwrap();
+        let slow_path = write_one(&bodies, &m, slow, 0);
         deliver(&m, slow);
         let mut passes = 1;
         while slow_path.exists() {
@@ -445,9 +425,7 @@ mod tests {
             }
             // Deliver it again so the next round starts clean.
             if r.status() == DeliveryStatus::Queued {
-                let out = ItemAddress::new("p", "OUT");
-                m.claim(id, &out).unwrap().unwrap();
-                m.delivered(id, &out, "").unwrap();
+                deliver(&m, id);
             }
         }
     }
