@@ -15,7 +15,9 @@ use integration_tests::engine_process::TestEngine;
 use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomOperation, DicomService, Production};
+use integration_tests::tls::Certificates;
 use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT, MR_IMAGE_STORAGE};
+use switchboard::dimse::tls::ClientTls;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One GET to the portal at `address` with this Host header (and cookie):
@@ -42,7 +44,15 @@ async fn post(address: &str, path: &str, cookie: &str, headers: &str, form: &str
 
 /// Sends a whole request; the status code and the whole answer.
 async fn exchange(address: &str, request: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    exchange_on(stream, request).await
+}
+
+/// Sends a whole request on `stream`; the status code and the whole answer.
+async fn exchange_on(
+    mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    request: &str,
+) -> (u16, String) {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
@@ -156,24 +166,174 @@ async fn the_board_is_behind_a_token_login_and_a_host_check_with_strict_headers(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_portal_on_an_address_other_than_loopback_is_refused() {
+async fn a_portal_on_an_address_other_than_loopback_is_refused_without_https() {
     let root = integration_tests::private_tempdir();
     std::fs::create_dir_all(root.path().join("productions")).unwrap();
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(integration_tests::switchboard_bin())
-            .arg("--data-dir")
-            .arg(root.path().join("data"))
-            .args(["run", "--portal", "0.0.0.0:0", "--productions"])
-            .arg(root.path().join("productions"))
-            .output(),
+    let missing = root.path().join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    for (https, expected) in [
+        (&[][..], "loopback addresses only"),
+        (
+            &[
+                "--portal-certificate",
+                missing,
+                "--portal-private-key",
+                missing,
+            ][..],
+            "the portal's HTTPS files do not make TLS settings",
+        ),
+    ] {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new(integration_tests::switchboard_bin())
+                .arg("--data-dir")
+                .arg(root.path().join("data"))
+                .args(["run", "--portal", "0.0.0.0:0", "--productions"])
+                .arg(root.path().join("productions"))
+                .args(https)
+                .output(),
+        )
+        .await
+        .expect("the engine refuses at once")
+        .unwrap();
+        let text = integration_tests::text(&out);
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains(expected), "{text}");
+        assert!(https.is_empty() || text.contains(missing), "{text}");
+    }
+}
+
+/// A portal served over HTTPS on every address, reached as the name its
+/// certificate carries through a client that trusts only the test CA.
+struct Https {
+    client: ClientTls,
+    port: u16,
+    host: String,
+}
+
+impl Https {
+    /// One request with this Host header and these extra header lines.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        host: &str,
+        headers: &str,
+        body: &str,
+    ) -> (u16, String) {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let (stream, _) = self.client.connect(tcp, "127.0.0.1").await.unwrap();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        exchange_on(stream, &request).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_the_portal_may_listen_on_any_address_and_answers_to_its_certificates_names() {
+    let folder = integration_tests::private_tempdir();
+    let certificates = Certificates::make(folder.path(), "portal", "browser");
+    let text = Production::new()
+        .dicom_service(DicomService::new(
+            "BOARD-IN",
+            Port::reserve().get(),
+            "ROUTER",
+        ))
+        .to_string();
+    let engine = TestEngine::start_with(
+        &[("radiology", "board", &text)],
+        &[
+            "--portal",
+            "0.0.0.0:0",
+            "--portal-certificate",
+            certificates.server_cert.to_str().unwrap(),
+            "--portal-private-key",
+            certificates.server_key.to_str().unwrap(),
+        ],
+        |_| {},
     )
-    .await
-    .expect("the engine refuses at once")
-    .unwrap();
-    let text = integration_tests::text(&out);
-    assert!(!out.status.success(), "{text}");
-    assert!(text.contains("loopback addresses only"), "{text}");
+    .await;
+    let url = std::fs::read_to_string(engine.data_dir().join("portal.token")).unwrap();
+    let rest = url
+        .trim()
+        .strip_prefix("https://switchboard.test:")
+        .unwrap();
+    let (port, login) = rest.split_once('/').unwrap();
+    let mut client = ClientTls::new(&certificates.ca, None).unwrap();
+    client.server_name = Some("switchboard.test".to_string());
+    let https = Https {
+        client,
+        port: port.parse().unwrap(),
+        host: format!("switchboard.test:{port}"),
+    };
+    let host = https.host.as_str();
+
+    // The token buys a Secure session cookie; the board shows the production.
+    let (status, answer) = https.send("GET", &format!("/{login}"), host, "", "").await;
+    assert_eq!(status, 303, "{answer}");
+    let cookie = header(&answer, "set-cookie").unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    let session = format!("Cookie: {}\r\n", cookie.split(';').next().unwrap());
+    let (status, board) = https.send("GET", "/", host, &session, "").await;
+    assert_eq!(status, 200, "{board}");
+    assert!(board.contains("BOARD-IN"), "{board}");
+    // Loopback names still do; names the certificate lacks do not.
+    let (status, _) = https
+        .send("GET", "/", &format!("localhost:{port}"), &session, "")
+        .await;
+    assert_eq!(status, 200);
+    for foreign in [
+        format!("rebound.example.org:{port}"),
+        "switchboard.test:1".to_string(),
+    ] {
+        let (status, _) = https.send("GET", "/", &foreign, &session, "").await;
+        assert_eq!(status, 421, "{foreign}");
+    }
+
+    // A change from its own https origin is taken; from its http one not.
+    let (_, messages) = https.send("GET", "/messages", host, &session, "").await;
+    let csrf = messages
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in {messages}"));
+    let form = format!("csrf={csrf}&ns=radiology");
+    for (scheme, expected) in [("https", 200), ("http", 403)] {
+        let headers = format!(
+            "{session}Origin: {scheme}://{host}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        );
+        let (status, answer) = https
+            .send("POST", "/messages/resend-failed", host, &headers, &form)
+            .await;
+        assert_eq!(status, expected, "{scheme}: {answer}");
+    }
+
+    // Plain HTTP on the HTTPS port gets no page.
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", https.port))
+        .await
+        .unwrap();
+    plain
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), plain.read_to_end(&mut answer))
+        .await
+        .expect("the portal closes a connection that is not TLS")
+        .ok();
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

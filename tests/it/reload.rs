@@ -388,6 +388,7 @@ async fn the_rescan_picks_up_a_change_without_the_watcher() {
             ..ReloadOptions::default()
         },
         portal: None,
+        portal_tls: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let engine = tokio::spawn(run(options, async {

@@ -1,5 +1,6 @@
-//! Certificates for DICOM TLS tests, made with `openssl` in a folder: a CA,
-//! a server certificate for 127.0.0.1 and localhost, a client certificate,
+//! Certificates for TLS tests, made with `openssl` in a folder: a CA, a
+//! server certificate for 127.0.0.1, localhost and switchboard.test (a name
+//! that is not loopback's), a client certificate,
 //! and a second CA that signed none of them.
 
 use std::path::{Path, PathBuf};
@@ -91,7 +92,7 @@ fn key_and_request(dir: &Path, name: &str, cn: &str) {
     let extensions = dir.join(format!("{name}.ext"));
     std::fs::write(
         &extensions,
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:switchboard.test\n\
          extendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n",
     )
     .expect("extensions file");

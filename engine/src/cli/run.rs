@@ -47,11 +47,19 @@ pub struct RunArgs {
     /// filesystems); "0s" turns it off.
     #[arg(long, default_value = "10s")]
     pub rescan_interval: HumanDuration,
-    /// Serve the management portal, on 127.0.0.1:11180 or the loopback
-    /// address given; the login URL is logged and written to
-    /// `<data-dir>/portal.token`.
+    /// Serve the management portal, on 127.0.0.1:11180 or the address
+    /// given (loopback only without HTTPS); the login URL is logged and
+    /// written to `<data-dir>/portal.token`.
     #[arg(long, num_args = 0..=1, default_missing_value = crate::portal::DEFAULT_ADDRESS, value_name = "ADDR")]
     pub portal: Option<std::net::SocketAddr>,
+    /// Serve the portal over HTTPS with this certificate (chain, PEM); it
+    /// then may listen on any address, and answers to the names the
+    /// certificate carries.
+    #[arg(long, requires_all = ["portal", "portal_private_key"], value_name = "FILE")]
+    pub portal_certificate: Option<PathBuf>,
+    /// The private key (PEM) of `--portal-certificate`.
+    #[arg(long, requires = "portal_certificate", value_name = "FILE")]
+    pub portal_private_key: Option<PathBuf>,
 }
 
 /// Runs the engine until a signal.
@@ -78,6 +86,14 @@ pub async fn run(data_dir: PathBuf, args: &RunArgs) -> anyhow::Result<()> {
             ..ReloadOptions::default()
         },
         portal: args.portal,
+        portal_tls: args
+            .portal_certificate
+            .clone()
+            .zip(args.portal_private_key.clone())
+            .map(|(certificate, private_key)| crate::portal::PortalTls {
+                certificate,
+                private_key,
+            }),
     };
     // SIGHUP reads the productions folder again and applies the changes.
     let (control, requests) = tokio::sync::mpsc::channel(4);

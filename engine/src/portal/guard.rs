@@ -21,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::admin::InProcess;
+use crate::dimse::tls::{Reloading, ServerTls};
 
 /// The session cookie's name.
 const COOKIE: &str = "switchboard_session";
@@ -38,6 +39,11 @@ pub(super) struct Portal {
     pub token: String,
     /// The Host headers we answer to.
     pub hosts: Vec<String>,
+    /// The port we listen on.
+    pub port: u16,
+    /// Over HTTPS: the settings, whose certificate names more hosts we
+    /// answer to.
+    pub tls: Option<Arc<Reloading<ServerTls>>>,
     /// Live sessions by id.
     pub sessions: Arc<Mutex<HashMap<String, Session>>>,
     /// The admin API, asked in-process.
@@ -98,7 +104,42 @@ fn session_id(request: &Request) -> Option<String> {
         })
 }
 
+/// A Host header's name and port (`None` when it names none).
+fn host_and_port(host: &str) -> (&str, Option<u16>) {
+    let (name, port) = match host.strip_prefix('[') {
+        // An IPv6 address: "[::1]:8443" or "[::1]".
+        Some(rest) => match rest.split_once(']') {
+            Some((name, tail)) => (name, tail.strip_prefix(':')),
+            None => (host, None),
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    (name, port.and_then(|p| p.parse().ok()))
+}
+
 impl Portal {
+    /// "https" or "http".
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// Whether a Host header (or an Origin's host) names this portal: its
+    /// own address, a loopback name with its port, or over HTTPS any name
+    /// its certificate is valid for, with its port.
+    fn knows_host(&self, host: &str) -> bool {
+        if self.hosts.iter().any(|h| h == host) {
+            return true;
+        }
+        let Some(tls) = &self.tls else {
+            return false;
+        };
+        let (name, port) = host_and_port(host);
+        port.unwrap_or(443) == self.port && tls.current().presents_for(name)
+    }
+
     /// The live session of `id`, seen now; an expired one goes.
     fn session(&self, id: &str) -> Option<Session> {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
@@ -136,11 +177,11 @@ async fn admit(portal: &Portal, request: Request, next: Next) -> Response {
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    if !portal.hosts.contains(&host) {
+    if !portal.knows_host(&host) {
         return super::pages::refusal(
             StatusCode::MISDIRECTED_REQUEST,
             "Unknown host",
-            "This engine answers only to its own address (127.0.0.1 or localhost with its port).",
+            "This engine answers only to its own address (127.0.0.1 or localhost with its port, or over HTTPS a name its certificate carries).",
         );
     }
     if matches!(
@@ -205,7 +246,10 @@ async fn checked_form(
     // even from our own pages; then `Sec-Fetch-Site` and the token decide.
     if let Some(origin) = origin
         && origin != "null"
-        && !portal.hosts.iter().any(|h| origin == format!("http://{h}"))
+        && !origin
+            .strip_prefix(portal.scheme())
+            .and_then(|o| o.strip_prefix("://"))
+            .is_some_and(|host| portal.knows_host(host))
     {
         return Err(foreign(&format!("it comes from {origin}")));
     }
@@ -295,7 +339,8 @@ pub(super) async fn login(State(portal): State<Portal>, request: Request) -> Res
             },
         );
     portal.admin.logged_in(&id).await;
-    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
+    let secure = if portal.tls.is_some() { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}");
     let mut response = Redirect::to("/").into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);

@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub reload: ReloadOptions,
     /// Where the management portal listens, when it is served.
     pub portal: Option<std::net::SocketAddr>,
+    /// The portal's HTTPS certificate and key, when it serves HTTPS.
+    pub portal_tls: Option<crate::portal::PortalTls>,
 }
 
 /// Why the engine could not run.
@@ -160,6 +162,7 @@ pub async fn run_with_control(
         let engine: Arc<dyn crate::admin::EngineState> = Arc::new(board.clone());
         let portal = crate::portal::Portal::bind(
             address,
+            options.portal_tls.as_ref(),
             &options.data_dir,
             crate::admin::InProcess::new(store.clone(), engine),
         )

@@ -1,10 +1,11 @@
-//! DICOM TLS as acceptor: a service that speaks only TLS, with the same
+//! TLS as acceptor: a DICOM service that speaks only TLS, with the same
 //! profile as the client, asking for a client certificate signed by a
-//! configured CA bundle when one is given.
+//! configured CA bundle when one is given; and the portal's HTTPS.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
 use super::certificate::peer_certificate;
@@ -17,6 +18,8 @@ use super::{TlsFileError, VERSIONS, certificates, describe, file_error, private_
 #[derive(Clone)]
 pub struct ServerTls {
     config: Arc<rustls::ServerConfig>,
+    /// The certificate it presents (the chain's first).
+    presented: CertificateDer<'static>,
 }
 
 impl std::fmt::Debug for ServerTls {
@@ -60,8 +63,13 @@ impl ServerTls {
                 builder.with_client_cert_verifier(verifier)
             }
         };
+        let chain = certificates(certificate)?;
+        let presented = chain
+            .first()
+            .cloned()
+            .ok_or_else(|| file_error(certificate, "no certificate in it"))?;
         let config = builder
-            .with_single_cert(certificates(certificate)?, private_key(key)?)
+            .with_single_cert(chain, private_key(key)?)
             .map_err(|e| {
                 file_error(
                     key,
@@ -70,7 +78,37 @@ impl ServerTls {
             })?;
         Ok(Self {
             config: Arc::new(config),
+            presented,
         })
+    }
+
+    /// A web server's: `certificate` with `key`, HTTP/1.1 named by ALPN,
+    /// no client certificate.
+    ///
+    /// # Errors
+    /// As [`ServerTls::new`].
+    pub fn https(certificate: &Path, key: &Path) -> Result<Self, TlsFileError> {
+        let mut tls = Self::new(certificate, key, None)?;
+        Arc::make_mut(&mut tls.config).alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tls)
+    }
+
+    /// Whether a browser would take the certificate it presents for
+    /// `host`, a DNS name or an IP address (its subject alternative names,
+    /// wildcards included).
+    pub fn presents_for(&self, host: &str) -> bool {
+        let Ok(name) = ServerName::try_from(host) else {
+            return false;
+        };
+        webpki::EndEntityCert::try_from(&self.presented)
+            .is_ok_and(|c| c.verify_is_valid_for_subject_name(&name).is_ok())
+    }
+
+    /// The DNS names of the certificate it presents.
+    pub fn dns_names(&self) -> Vec<String> {
+        webpki::EndEntityCert::try_from(&self.presented)
+            .map(|c| c.valid_dns_names().map(str::to_string).collect())
+            .unwrap_or_default()
     }
 
     /// Runs the handshake on an accepted connection; returns the stream,
