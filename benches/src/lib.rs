@@ -95,3 +95,87 @@ impl Engine {
         Ok(())
     }
 }
+
+/// Where Debian's `orthanc` package installs the server.
+pub const ORTHANC: &str = "/usr/sbin/Orthanc";
+
+/// Orthanc as a benchmark runs it: storage and index in its own folder,
+/// DICOM as `ORTHANC` on a port, HTTP off; with a destination, the routing
+/// the Orthanc Book documents: a Lua `OnStoredInstance` that sends every
+/// stored instance on with `SendToModality`. Killed when dropped.
+#[derive(Debug)]
+pub struct Orthanc {
+    child: Child,
+}
+
+/// `OnStoredInstance`, sending each instance received over DICOM on to the
+/// modality `destination`.
+const FORWARD: &str = r#"
+function OnStoredInstance(instanceId, tags, metadata, origin)
+   if origin['RequestOrigin'] ~= 'Lua' then
+      SendToModality(instanceId, 'destination')
+   end
+end
+"#;
+
+impl Orthanc {
+    /// Runs it in `dir` on `port`, forwarding to `forward_to` (AE title and
+    /// port on 127.0.0.1) when given, and waits until the port accepts
+    /// connections.
+    ///
+    /// # Errors
+    /// Orthanc is not installed, or cannot be started.
+    ///
+    /// # Panics
+    /// The port does not open within 30 s.
+    pub async fn start(
+        dir: &Path,
+        port: &Port,
+        forward_to: Option<(&str, u16)>,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            Path::new(ORTHANC).is_file(),
+            "{ORTHANC} is missing: install Debian's orthanc package (`apt-get install orthanc`), \
+             or run scripts/benchmarks as root, which installs it"
+        );
+        std::fs::create_dir_all(dir)?;
+        let lua = dir.join("forward.lua");
+        std::fs::write(&lua, FORWARD)?;
+        let modalities = forward_to.map_or(
+            serde_json::json!({}),
+            |(ae, p)| serde_json::json!({ "destination": [ae, "127.0.0.1", p] }),
+        );
+        let config = serde_json::json!({
+            "Name": "benchmark",
+            "StorageDirectory": dir.join("storage"),
+            "IndexDirectory": dir.join("index"),
+            "DicomAet": "ORTHANC",
+            "DicomPort": port.get(),
+            "DicomCheckCalledAet": false,
+            "HttpServerEnabled": false,
+            "DicomModalities": modalities,
+            "LuaScripts": if forward_to.is_some() { vec![lua] } else { Vec::new() },
+            "Plugins": [],
+        });
+        let path = dir.join("orthanc.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&config)?)?;
+        let log = std::fs::File::create(dir.join("orthanc.log"))?;
+        // Orthanc's DICOM is DCMTK's, which leaves Nagle on without this
+        // (~40 ms per round trip), as for DCMTK's own tools.
+        let child = Command::new(ORTHANC)
+            .arg(&path)
+            .env("TCP_NODELAY", "1")
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        wait_for_tcp(port.addr(), Duration::from_secs(30)).await;
+        Ok(Self { child })
+    }
+
+    /// Its process id, for what /proc tells about it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}

@@ -1,4 +1,5 @@
-//! C-ECHO associations per second served by Switchboard vs DCMTK storescp,
+//! C-ECHO associations per second served by Switchboard (the engine, and
+//! its SCP library alone) vs DCMTK storescp and, when installed, Orthanc,
 //! in the same run, with the same client (our SCU library, one process):
 //! a fresh association per echo (connect, A-ASSOCIATE, C-ECHO, A-RELEASE),
 //! sequentially and from 32 concurrent clients; p50/p99 association set-up
@@ -7,18 +8,21 @@
 //! Usage (release build recommended):
 //! `cargo run --release -p benches --bin echo-bench -- [ASSOCIATIONS] [CONCURRENCY]`
 //!
-//! The Switchboard SCP (the test kit's) runs in a child process
-//! (`echo-bench serve`, which prints the port it listens on) so client and
-//! server do not share a runtime; storescp runs with TCP_NODELAY=1 (DCMTK
-//! leaves Nagle on otherwise).
+//! The engine runs a production with one DICOM service; the SCP library
+//! alone (the test kit's SCP) runs in a child process (`echo-bench serve`,
+//! which prints the port it listens on) so client and server do not share
+//! a runtime; storescp and Orthanc run with TCP_NODELAY=1 (DCMTK leaves
+//! Nagle on otherwise).
 
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use benches::{Engine, Orthanc};
 use integration_tests::dcmtk::Archive;
 use integration_tests::net::Port;
+use integration_tests::production::{Association, DicomService, Production};
 use integration_tests::scp::{TestScp, association};
 use integration_tests::uids::{IMPLICIT, VERIFICATION};
 use switchboard::dimse::scu::{ScuOptions, connect};
@@ -53,31 +57,57 @@ async fn main() -> anyhow::Result<()> {
         Archive::start_with("ENS-SCP", Port::reserve(), out_dir.path(), &["--fork"]).await;
     let storescp_port = storescp.port();
     let storescp_fork_port = storescp_fork.port();
+    let engine_port = Port::reserve();
+    let production = Production::new()
+        .association(Association::new(
+            "ENS-SCU",
+            "ENS-SCP",
+            &[VERIFICATION],
+            &[IMPLICIT],
+        ))
+        .dicom_service(DicomService::new("ECHO", engine_port.get(), "ENS-SCP").max_associations(64))
+        .to_string();
+    let engine_dir = tempfile::tempdir()?;
+    let productions = engine_dir.path().join("productions/bench");
+    std::fs::create_dir_all(&productions)?;
+    std::fs::write(productions.join("echo.toml"), production)?;
+    let engine = Engine::start(engine_dir.path(), &engine_port).await?;
+    let orthanc_port = Port::reserve();
+    let orthanc = if std::path::Path::new(benches::ORTHANC).is_file() {
+        Some(Orthanc::start(&engine_dir.path().join("orthanc"), &orthanc_port, None).await?)
+    } else {
+        println!("# Orthanc is not installed: not measured");
+        None
+    };
 
     println!("# C-ECHO, fresh association per echo; client: Switchboard SCU in one process");
     println!(
         "# {associations} associations per run, {concurrency} concurrent clients in the concurrent runs"
     );
     println!(
-        "{:<28} {:>10} {:>12} {:>12} {:>12}",
+        "{:<36} {:>10} {:>12} {:>12} {:>12}",
         "server / mode", "assoc/s", "setup p50", "setup p99", "total"
     );
-    let servers = [
-        ("switchboard", ours_port),
+    let mut servers = vec![
+        ("switchboard engine", engine_port.get()),
+        ("switchboard SCP library", ours_port),
         ("storescp", storescp_port),
         ("storescp --fork", storescp_fork_port),
     ];
+    if orthanc.is_some() {
+        servers.push(("orthanc", orthanc_port.get()));
+    }
     // Warm-up, then the measured runs interleaved so drift hits all alike.
-    for (_, port) in servers {
+    for &(_, port) in &servers {
         run(port, 50, 1).await?;
     }
-    for (name, port) in servers {
+    for &(name, port) in &servers {
         report(
             &format!("{name} sequential"),
             &run(port, associations, 1).await?,
         );
     }
-    for (name, port) in servers {
+    for &(name, port) in &servers {
         report(
             &format!("{name} {concurrency} concurrent"),
             &run(port, associations, concurrency).await?,
@@ -88,7 +118,9 @@ async fn main() -> anyhow::Result<()> {
     let held = 200;
     if let Some(pid) = ours.id() {
         let per = memory_per_association(pid, ours_port, held).await?;
-        println!("switchboard: {per:.1} KiB RSS per open association ({held} held open)");
+        println!(
+            "switchboard SCP library: {per:.1} KiB RSS per open association ({held} held open)"
+        );
     }
     if let Some(pid) = storescp_fork.id() {
         let per = forked_memory_per_association(pid, storescp_fork_port, 20).await?;
@@ -96,7 +128,8 @@ async fn main() -> anyhow::Result<()> {
             "storescp --fork: {per:.1} KiB RSS per open association (one process each, 20 held open)"
         );
     }
-    // The children are killed as they drop.
+    engine.stop().await?;
+    // The other children are killed as they drop.
     Ok(())
 }
 
@@ -110,7 +143,7 @@ fn report(name: &str, run: &Run) {
     setups.sort();
     let pct = |p: f64| setups[((setups.len() as f64 - 1.0) * p).round() as usize];
     println!(
-        "{:<28} {:>10.0} {:>9.3} ms {:>9.3} ms {:>10.2} s",
+        "{:<36} {:>10.0} {:>9.3} ms {:>9.3} ms {:>10.2} s",
         name,
         setups.len() as f64 / run.total.as_secs_f64(),
         pct(0.50).as_secs_f64() * 1000.0,

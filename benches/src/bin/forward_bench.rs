@@ -16,6 +16,13 @@
 //! without and with TLS), alternating which goes first, and reports every
 //! round's ratio and their median.
 //!
+//! With `--orthanc`, every workload also runs through Orthanc (Debian's
+//! package, a Lua `OnStoredInstance` that sends each instance on with
+//! `SendToModality`) in every round. The sequential and large workloads
+//! time the durable floor's writes in every round too. At the end, a
+//! Markdown table per workload: each round's times, each against direct,
+//! and the medians (`scripts/benchmarks` and BENCHMARKS.md).
+//!
 //! With `--plugin PATH` (the route-by-modality component, e.g.
 //! `target/wasm32-wasip2/release/route_by_modality.wasm`), each scenario
 //! also runs through a `wasm` routing process between the service and the
@@ -38,14 +45,15 @@
 //!
 //! Build and run (release, with the engine binary next to this one):
 //! `cargo build --release -p switchboard-engine -p benches &&
-//!  target/release/forward-bench [--count N] [--kib S] [--senders C] [--files F] [--large] [--tls]`
+//!  target/release/forward-bench [--count N] [--kib S] [--senders C] [--files F] [--large] [--tls]
+//!  [--rounds N] [--orthanc]`
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use benches::Engine;
+use benches::{Engine, Orthanc};
 use integration_tests::dcmtk::{Archive, dcmtk_command};
 use integration_tests::instances::{Instance, Modality, write_series};
 use integration_tests::net::Port;
@@ -85,6 +93,11 @@ struct Options {
     /// varies by ±20 % on a two-core machine).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// Also run every workload through Orthanc (Debian's `orthanc`, a Lua
+    /// `OnStoredInstance` forwarding each instance to the archive), in
+    /// every round.
+    #[arg(long)]
+    orthanc: bool,
 }
 
 // One thread: the benchmark itself only waits for its children.
@@ -110,41 +123,45 @@ async fn main() -> anyhow::Result<()> {
         "# store-and-forward benchmark (DCMTK storescu → storescp, TCP_NODELAY=1, fsync on)\n"
     );
 
+    // The sequential and large workloads also time the durable floor's
+    // writes; every workload runs through Orthanc too with --orthanc.
+    let mut runs = vec![Run::Direct, Run::Through];
+    let mut floored = vec![Run::Direct, Run::Through, Run::Writes];
+    if o.orthanc {
+        runs.push(Run::Orthanc);
+        floored.push(Run::Orthanc);
+    }
+    let mut rows = Vec::new();
+
     // 1. sequential
     let input = root.join("seq");
     let files = generate(&input, "seq", o.count, o.kib * 1024, 1);
-    let direct = direct_run(root, std::slice::from_ref(&files), None).await?;
-    let (through, rss) = through_run(root, std::slice::from_ref(&files), "seq", None, None).await?;
-    report(
-        &format!("{} × {} KiB, one storescu", o.count, o.kib),
-        o.count,
-        direct,
-        through,
-        rss,
-    );
-    report_floor(direct, durable_writes(root, "seq", &files).await?, through);
     let seq = std::slice::from_ref(&files);
-    let first = through.as_secs_f64() / direct.as_secs_f64();
-    rounds(root, seq, "seq", Pair::DirectThrough, o.rounds, first).await?;
+    let direct = direct_run(root, seq, None).await?;
+    let (through, rss) = through_run(root, seq, "seq", None, None).await?;
+    let workload = format!("{} × {} KiB, one storescu", o.count, o.kib);
+    report(&workload, o.count, direct, through, rss);
+    let writes = durable_writes(root, "seq", seq).await?;
+    report_floor(direct, writes, through);
+    let first = first_round(root, seq, "seq", &floored, vec![direct, through, writes]).await?;
+    let times = rounds(root, seq, "seq", &floored, o.rounds, first).await?;
+    rows.push(Row {
+        workload,
+        runs: floored.clone(),
+        times,
+    });
     if let Some(c) = &tls {
-        let direct_tls = direct_run(root, std::slice::from_ref(&files), Some(c)).await?;
-        let (through_tls, rss) =
-            through_run(root, std::slice::from_ref(&files), "seq-tls", None, Some(c)).await?;
+        let direct_tls = direct_run(root, seq, Some(c)).await?;
+        let (through_tls, rss) = through_run(root, seq, "seq-tls", None, Some(c)).await?;
         report_tls(o.count, direct, through, direct_tls, through_tls, rss);
-        let first = through_tls.as_secs_f64() / through.as_secs_f64();
-        rounds(root, seq, "seq", Pair::PlainTls(c), o.rounds, first).await?;
+        let pair = [Run::Through, Run::ThroughTls(c)];
+        let first = vec![through, through_tls];
+        rounds(root, seq, "seq-tls", &pair, o.rounds, first).await?;
     }
     if let Some(p) = &o.plugin {
-        let (pass, rss) = through_run(
-            root,
-            std::slice::from_ref(&files),
-            "seq-pass",
-            Some(Path::new("-")),
-            None,
-        )
-        .await?;
+        let (pass, rss) = through_run(root, seq, "seq-pass", Some(Path::new("-")), None).await?;
         report_process("a pass-through process", o.count, through, pass, rss);
-        let (with, rss) = through_run(root, &[files], "seq-wasm", Some(p), None).await?;
+        let (with, rss) = through_run(root, seq, "seq-wasm", Some(p), None).await?;
         report_process(
             "a wasm routing process (route-by-modality)",
             o.count,
@@ -160,63 +177,55 @@ async fn main() -> anyhow::Result<()> {
         let d = root.join(format!("con{s}"));
         groups.push(generate(&d, &format!("c{s}"), o.files, o.kib * 1024, 1));
     }
-    let direct = direct_run(root, &groups, None).await?;
-    let (through, rss) = through_run(root, &groups, "con", None, None).await?;
-    report(
-        &format!(
+    if !groups.is_empty() {
+        let n = o.senders * o.files;
+        let direct = direct_run(root, &groups, None).await?;
+        let (through, rss) = through_run(root, &groups, "con", None, None).await?;
+        let workload = format!(
             "{} storescu × {} × {} KiB, concurrent",
             o.senders, o.files, o.kib
-        ),
-        o.senders * o.files,
-        direct,
-        through,
-        rss,
-    );
-    let first = through.as_secs_f64() / direct.as_secs_f64();
-    rounds(root, &groups, "con", Pair::DirectThrough, o.rounds, first).await?;
-    if let Some(c) = &tls {
-        let direct_tls = direct_run(root, &groups, Some(c)).await?;
-        let (through_tls, rss) = through_run(root, &groups, "con-tls", None, Some(c)).await?;
-        report_tls(
-            o.senders * o.files,
-            direct,
-            through,
-            direct_tls,
-            through_tls,
-            rss,
         );
-        let first = through_tls.as_secs_f64() / through.as_secs_f64();
-        rounds(root, &groups, "con", Pair::PlainTls(c), o.rounds, first).await?;
-    }
-    if let Some(p) = &o.plugin {
-        let n = o.senders * o.files;
-        let (pass, rss) =
-            through_run(root, &groups, "con-pass", Some(Path::new("-")), None).await?;
-        report_process("a pass-through process", n, through, pass, rss);
-        let (with, rss) = through_run(root, &groups, "con-wasm", Some(p), None).await?;
-        report_process(
-            "a wasm routing process (route-by-modality)",
-            n,
-            through,
-            with,
-            rss,
-        );
+        report(&workload, n, direct, through, rss);
+        let first = first_round(root, &groups, "con", &runs, vec![direct, through]).await?;
+        let times = rounds(root, &groups, "con", &runs, o.rounds, first).await?;
+        rows.push(Row {
+            workload,
+            runs: runs.clone(),
+            times,
+        });
+        if let Some(c) = &tls {
+            let direct_tls = direct_run(root, &groups, Some(c)).await?;
+            let (through_tls, rss) = through_run(root, &groups, "con-tls", None, Some(c)).await?;
+            report_tls(n, direct, through, direct_tls, through_tls, rss);
+            let pair = [Run::Through, Run::ThroughTls(c)];
+            let first = vec![through, through_tls];
+            rounds(root, &groups, "con-tls", &pair, o.rounds, first).await?;
+        }
+        if let Some(p) = &o.plugin {
+            let (pass, rss) =
+                through_run(root, &groups, "con-pass", Some(Path::new("-")), None).await?;
+            report_process("a pass-through process", n, through, pass, rss);
+            let (with, rss) = through_run(root, &groups, "con-wasm", Some(p), None).await?;
+            report_process(
+                "a wasm routing process (route-by-modality)",
+                n,
+                through,
+                with,
+                rss,
+            );
+        }
     }
 
     // 3. large
     if o.large {
         let d = root.join("large");
         let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100);
-        let direct = direct_run(root, std::slice::from_ref(&files), None).await?;
-        let writes = durable_writes(root, "large", &files).await?;
-        let (through, rss) = through_run(root, &[files], "large", None, None).await?;
-        report(
-            "3 × 100 MiB multi-frame, one storescu",
-            3,
-            direct,
-            through,
-            rss,
-        );
+        let large = std::slice::from_ref(&files);
+        let direct = direct_run(root, large, None).await?;
+        let writes = durable_writes(root, "large", large).await?;
+        let (through, rss) = through_run(root, large, "large", None, None).await?;
+        let workload = "3 × 100 MiB multi-frame, one storescu".to_string();
+        report(&workload, 3, direct, through, rss);
         report_floor(direct, writes, through);
         let mib = 300.0;
         println!(
@@ -224,8 +233,34 @@ async fn main() -> anyhow::Result<()> {
             mib / direct.as_secs_f64(),
             mib / through.as_secs_f64()
         );
+        let known = vec![direct, through, writes];
+        let first = first_round(root, large, "large", &floored, known).await?;
+        let times = rounds(root, large, "large", &floored, o.rounds, first).await?;
+        rows.push(Row {
+            workload,
+            runs: floored.clone(),
+            times,
+        });
+    }
+    for row in &rows {
+        println!();
+        table(row);
     }
     Ok(())
+}
+
+/// The first round: `times` of the runs already made, then the rest.
+async fn first_round(
+    root: &Path,
+    groups: &[Vec<PathBuf>],
+    label: &str,
+    runs: &[Run<'_>],
+    mut times: Vec<Duration>,
+) -> anyhow::Result<Vec<Duration>> {
+    for run in runs.iter().skip(times.len()) {
+        times.push(run.time(root, groups, label).await?);
+    }
+    Ok(times)
 }
 
 fn report(name: &str, n: usize, direct: Duration, through: Duration, rss_kib: u64) {
@@ -265,81 +300,179 @@ fn report_tls(
     );
 }
 
-/// What a round compares: the second of the pair's time against the first.
+/// One way of carrying a workload to the archive.
 #[derive(Clone, Copy)]
-enum Pair<'a> {
-    /// storescu → storescp directly, then through the engine.
-    DirectThrough,
-    /// Through the engine without TLS, then with it on every hop.
-    PlainTls(&'a Certificates),
+enum Run<'a> {
+    /// storescu → storescp directly.
+    Direct,
+    /// Through the engine's store-and-forward.
+    Through,
+    /// Through the engine with TLS on every hop.
+    ThroughTls(&'a Certificates),
+    /// Through Orthanc, forwarding with Lua.
+    Orthanc,
+    /// The same bytes written to new files with one `fdatasync` each: the
+    /// durable floor's other half.
+    Writes,
 }
 
-impl Pair<'_> {
-    async fn run(
+impl Run<'_> {
+    async fn time(
         self,
-        second: bool,
         root: &Path,
         groups: &[Vec<PathBuf>],
         label: &str,
     ) -> anyhow::Result<Duration> {
-        match (self, second) {
-            (Pair::DirectThrough, false) => direct_run(root, groups, None).await,
-            (Pair::DirectThrough, true) => {
-                Ok(through_run(root, groups, label, None, None).await?.0)
+        match self {
+            Run::Direct => direct_run(root, groups, None).await,
+            Run::Through => Ok(through_run(root, groups, label, None, None).await?.0),
+            Run::ThroughTls(c) => {
+                let label = format!("{label}-tls");
+                Ok(through_run(root, groups, &label, None, Some(c)).await?.0)
             }
-            (Pair::PlainTls(_), false) => Ok(through_run(root, groups, label, None, None).await?.0),
-            (Pair::PlainTls(c), true) => {
-                let tls_label = format!("{label}-tls");
-                Ok(through_run(root, groups, &tls_label, None, Some(c))
-                    .await?
-                    .0)
-            }
+            Run::Orthanc => orthanc_run(root, groups, label).await,
+            Run::Writes => durable_writes(root, label, groups).await,
         }
     }
 
     fn name(self) -> &'static str {
         match self {
-            Pair::DirectThrough => "through, time against direct",
-            Pair::PlainTls(_) => "through with TLS, time against without",
+            Run::Direct => "direct",
+            Run::Through => "Switchboard",
+            Run::ThroughTls(_) => "Switchboard with TLS",
+            Run::Orthanc => "Orthanc",
+            Run::Writes => "writes with fdatasync",
         }
     }
 }
 
-/// Rounds 2..=`rounds` of a pair of runs (the second first in every other
-/// round, so that a drift of the machine favours neither), and the median
-/// of all the rounds' time ratios, `first` included.
+/// The median of `values` (sorted here).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Rounds 2..=`rounds` of `runs` after the first round's times `first`
+/// (every other round in reverse order, so that a drift of the machine
+/// favours none); prints every round's time of each run against the
+/// first's and their medians, and returns every round's times.
 async fn rounds(
     root: &Path,
     groups: &[Vec<PathBuf>],
     label: &str,
-    pair: Pair<'_>,
+    runs: &[Run<'_>],
     rounds: usize,
-    first: f64,
-) -> anyhow::Result<()> {
-    if rounds < 2 {
-        return Ok(());
-    }
-    let mut ratios = vec![first];
+    first: Vec<Duration>,
+) -> anyhow::Result<Vec<Vec<Duration>>> {
+    let mut times = vec![first];
     for round in 2..=rounds {
         let label = format!("{label}-r{round}");
-        let (a, b) = if round % 2 == 0 {
-            let b = pair.run(true, root, groups, &label).await?;
-            (pair.run(false, root, groups, &label).await?, b)
-        } else {
-            let a = pair.run(false, root, groups, &label).await?;
-            (a, pair.run(true, root, groups, &label).await?)
-        };
-        ratios.push(b.as_secs_f64() / a.as_secs_f64());
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        let mut took = vec![Duration::ZERO; runs.len()];
+        for i in order {
+            took[i] = runs[i].time(root, groups, &label).await?;
+        }
+        times.push(took);
     }
-    let listed: Vec<String> = ratios.iter().map(|r| format!("×{r:.2}")).collect();
-    ratios.sort_by(f64::total_cmp);
-    let median = ratios[ratios.len() / 2];
+    if rounds >= 2 {
+        for (i, run) in runs.iter().enumerate().skip(1) {
+            let ratios: Vec<f64> = times
+                .iter()
+                .map(|t| t[i].as_secs_f64() / t[0].as_secs_f64())
+                .collect();
+            let listed: Vec<String> = ratios.iter().map(|r| format!("×{r:.2}")).collect();
+            println!(
+                "  {}, time against {}, {rounds} rounds: {}; median ×{:.2}\n",
+                run.name(),
+                runs[0].name(),
+                listed.join(" "),
+                median(ratios)
+            );
+        }
+        if let Some(ratios) = of_floor(runs, &times) {
+            let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            println!(
+                "  Switchboard at the durable floor's rate, {rounds} rounds: {}; median {:.2}\n",
+                listed.join(" "),
+                median(ratios)
+            );
+        }
+    }
+    Ok(times)
+}
+
+/// Each round's rate through the engine against the durable floor's (the
+/// slower of direct and the synced writes), when both were timed.
+fn of_floor(runs: &[Run<'_>], times: &[Vec<Duration>]) -> Option<Vec<f64>> {
+    let at = |wanted: fn(&Run<'_>) -> bool| runs.iter().position(wanted);
+    let direct = at(|r| matches!(r, Run::Direct))?;
+    let writes = at(|r| matches!(r, Run::Writes))?;
+    let through = at(|r| matches!(r, Run::Through))?;
+    Some(
+        times
+            .iter()
+            .map(|t| t[direct].max(t[writes]).as_secs_f64() / t[through].as_secs_f64())
+            .collect(),
+    )
+}
+
+/// A workload's rounds, for the tables at the end.
+struct Row<'a> {
+    workload: String,
+    runs: Vec<Run<'a>>,
+    times: Vec<Vec<Duration>>,
+}
+
+/// A workload's side-by-side table (Markdown): each round's times, each
+/// against direct, the engine against the durable floor when it was
+/// timed, and the medians.
+fn table(row: &Row<'_>) {
+    let floor = of_floor(&row.runs, &row.times);
+    let names: Vec<&str> = row.runs.iter().map(|r| r.name()).collect();
+    let extra = if floor.is_some() {
+        " Switchboard at the floor's rate |"
+    } else {
+        ""
+    };
+    println!("{}\n", row.workload);
+    println!("| Round | {} |{extra}", names.join(" | "));
     println!(
-        "  {}, {rounds} rounds: {}; median ×{median:.2}\n",
-        pair.name(),
-        listed.join(" ")
+        "|---|{}{}",
+        "---|".repeat(row.runs.len()),
+        if floor.is_some() { "---|" } else { "" }
     );
-    Ok(())
+    let cell = |i: usize, secs: f64, ratio: f64| match i {
+        0 => format!("{secs:.2} s"),
+        _ => format!("{secs:.2} s (×{ratio:.2})"),
+    };
+    for (round, times) in row.times.iter().enumerate() {
+        let cells: Vec<String> = times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| cell(i, t.as_secs_f64(), t.as_secs_f64() / times[0].as_secs_f64()))
+            .collect();
+        let extra = floor
+            .as_ref()
+            .map_or(String::new(), |f| format!(" {:.2} |", f[round]));
+        println!("| {} | {} |{extra}", round + 1, cells.join(" | "));
+    }
+    let medians: Vec<String> = (0..row.runs.len())
+        .map(|i| {
+            let secs = median(row.times.iter().map(|t| t[i].as_secs_f64()).collect());
+            let ratio = median(
+                row.times
+                    .iter()
+                    .map(|t| t[i].as_secs_f64() / t[0].as_secs_f64())
+                    .collect(),
+            );
+            format!("**{}**", cell(i, secs, ratio))
+        })
+        .collect();
+    let extra = floor.map_or(String::new(), |f| format!(" **{:.2}** |", median(f)));
+    println!("| median | {} |{extra}", medians.join(" | "));
 }
 
 fn report_process(what: &str, n: usize, through: Duration, with: Duration, rss_kib: u64) {
@@ -427,13 +560,17 @@ async fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
 /// engine's data directories, one after the other, with one `fdatasync`
 /// each: what an engine that acknowledges only durable instances cannot
 /// avoid. The files are read before each write, outside the time.
-async fn durable_writes(root: &Path, tag: &str, files: &[PathBuf]) -> anyhow::Result<Duration> {
+async fn durable_writes(
+    root: &Path,
+    tag: &str,
+    groups: &[Vec<PathBuf>],
+) -> anyhow::Result<Duration> {
     use std::io::Write as _;
     settle().await;
     let dir = root.join(format!("floor-{tag}"));
     std::fs::create_dir_all(&dir)?;
     let mut took = Duration::ZERO;
-    for (n, file) in files.iter().enumerate() {
+    for (n, file) in groups.iter().flatten().enumerate() {
         let bytes = std::fs::read(file)?;
         let start = Instant::now();
         let mut out = std::fs::File::create(dir.join(format!("{n}.dcm")))?;
@@ -502,6 +639,45 @@ fn production(port: u16, archive_port: u16, plugin: Option<&Path>) -> Production
         .process(route)
 }
 
+/// Through Orthanc: storescu → Orthanc, whose Lua sends each stored
+/// instance on to the archive; timed as through the engine, from the start
+/// of storescu until the archive has every instance.
+async fn orthanc_run(root: &Path, groups: &[Vec<PathBuf>], tag: &str) -> anyhow::Result<Duration> {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let base = root.join(format!("orthanc-{tag}"));
+    let out = base.join("archive");
+    settle().await;
+    let archive = archive_port.get();
+    let _scp = storescp(archive_port, &out, None).await;
+    let orthanc = Orthanc::start(&base, &port, Some(("ARCHIVE", archive))).await?;
+    let start = Instant::now();
+    send(port.get(), "ORTHANC", groups, None).await?;
+    let n: usize = groups.iter().map(Vec::len).sum();
+    wait_files(&out, n).await?;
+    let took = start.elapsed();
+    let rss = orthanc.pid().map_or(0, peak_rss_kib);
+    println!(
+        "  (Orthanc: {:.2} s, {:.1} images/s, peak RSS {:.1} MiB)",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64(),
+        rss as f64 / 1024.0
+    );
+    Ok(took)
+}
+
+/// A process's peak RSS (VmHWM) in KiB, 0 when unknown.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 async fn through_run(
     root: &Path,
     groups: &[Vec<PathBuf>],
@@ -535,15 +711,7 @@ async fn through_run(
         acked.as_secs_f64(),
         n as f64 / acked.as_secs_f64()
     );
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
+    let rss = peak_rss_kib(pid);
     // utime + stime, in clock ticks (100 per second on Linux).
     let cpu_ticks: u64 = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
