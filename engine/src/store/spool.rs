@@ -8,14 +8,31 @@
 //! 7–10 % less CPU per instance and 5–8 % more throughput). When the disk
 //! cannot keep up, the kernel may make such a write wait; that holds up
 //! this association's worker thread, and the runtime's other workers go on.
+//!
+//! A [`SpoolFollower`] reads the data set while it is still arriving, for
+//! cut-through forwarding: it gets the bytes written so far, waits for
+//! more, ends where the data set ends (never in the trailer written after
+//! it), and fails when the writer goes away before the end: the inbound
+//! transfer failed, and what was sent on must be abandoned.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+
+use tokio::sync::watch;
 
 /// Bytes gathered before one write to the file.
 const CHUNK: usize = 256 * 1024;
 /// Fragments at least this large are written without gathering.
 const DIRECT: usize = 64 * 1024;
+
+/// How far the data set in a spool file has come, as a follower sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// This many bytes from the start are in the file; more may come.
+    Written(u64),
+    /// The data set is whole, this many bytes (a trailer may follow).
+    Whole(u64),
+}
 
 /// A spool file being written. Memory use is at most one chunk.
 #[derive(Debug)]
@@ -24,6 +41,8 @@ pub struct SpoolWriter {
     buf: Vec<u8>,
     /// Bytes written so far (the offset of `buf`'s first byte).
     offset: u64,
+    /// Told each write, when the file is followed.
+    progress: Option<watch::Sender<Progress>>,
 }
 
 impl SpoolWriter {
@@ -32,7 +51,34 @@ impl SpoolWriter {
             file,
             buf: Vec::new(),
             offset: 0,
+            progress: None,
         }
+    }
+
+    /// A reader of the data set as it arrives, from its first byte; `path`
+    /// is this writer's file, opened again to read.
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "cut-through forwarding, the next slice, follows spool files"
+        )
+    )]
+    pub fn follow(&mut self, path: &std::path::Path) -> std::io::Result<SpoolFollower> {
+        let file = File::open(path)?;
+        let offset = self.offset;
+        let progress = self
+            .progress
+            .get_or_insert_with(|| watch::Sender::new(Progress::Written(offset)))
+            .subscribe();
+        Ok(SpoolFollower {
+            file,
+            progress,
+            read: 0,
+        })
     }
 
     /// Appends bytes, writing a chunk whenever one is full.
@@ -63,6 +109,9 @@ impl SpoolWriter {
         self.file.write_all_at(bytes, self.offset)?;
         start_write_out(&self.file, self.offset, bytes.len());
         self.offset += bytes.len() as u64;
+        if let Some(progress) = &self.progress {
+            progress.send_replace(Progress::Written(self.offset));
+        }
         Ok(())
     }
 
@@ -74,6 +123,7 @@ impl SpoolWriter {
             file: self.file,
             tail: self.buf,
             offset: self.offset,
+            progress: self.progress,
         }
     }
 }
@@ -85,6 +135,7 @@ pub struct SpooledData {
     file: File,
     tail: Vec<u8>,
     offset: u64,
+    progress: Option<watch::Sender<Progress>>,
 }
 
 impl SpooledData {
@@ -96,9 +147,75 @@ impl SpooledData {
     pub fn complete(self) -> std::io::Result<File> {
         use std::io::{Seek, SeekFrom};
         let mut file = self.file;
+        let end = self.offset + self.tail.len() as u64;
         file.write_all_at(&self.tail, self.offset)?;
-        file.seek(SeekFrom::Start(self.offset + self.tail.len() as u64))?;
+        if let Some(progress) = &self.progress {
+            progress.send_replace(Progress::Whole(end));
+        }
+        file.seek(SeekFrom::Start(end))?;
         Ok(file)
+    }
+}
+
+/// Reads a spool file's data set while it arrives (see the module
+/// documentation). Reads are of the page cache, where the writer just put
+/// the bytes.
+#[derive(Debug)]
+pub struct SpoolFollower {
+    file: File,
+    progress: watch::Receiver<Progress>,
+    /// Bytes handed out so far.
+    read: u64,
+}
+
+impl SpoolFollower {
+    /// The next bytes of the data set into `buf`, waiting for them while
+    /// they are still to come; 0 at its end.
+    ///
+    /// # Errors
+    /// The writer went away before the data set was whole (the inbound
+    /// transfer failed: `ErrorKind::UnexpectedEof`), or the file cannot be
+    /// read.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "cut-through forwarding, the next slice, follows spool files"
+        )
+    )]
+    pub async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let progress = *self.progress.borrow_and_update();
+            let (end, whole) = match progress {
+                Progress::Written(end) => (end, false),
+                Progress::Whole(end) => (end, true),
+            };
+            if self.read < end {
+                let len = usize::try_from(end - self.read).map_or(buf.len(), |n| n.min(buf.len()));
+                let Some(into) = buf.get_mut(..len) else {
+                    return Ok(0);
+                };
+                self.file.read_exact_at(into, self.read)?;
+                self.read += len as u64;
+                return Ok(len);
+            }
+            if whole {
+                return Ok(0);
+            }
+            // Err: the writer is gone. Had it finished, the loop would
+            // have ended above on `Whole`.
+            if self.progress.changed().await.is_err()
+                && !matches!(*self.progress.borrow(), Progress::Whole(_))
+            {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the inbound transfer ended after {} bytes, before its data set was whole",
+                        self.read
+                    ),
+                ));
+            }
+        }
     }
 }
 
@@ -144,5 +261,105 @@ mod tests {
         }
         writer.finish().complete().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    /// Everything a follower could read so far, and whether it ended
+    /// (`Ok(true)`), is waiting (`Ok(false)`) or failed.
+    async fn drain(follower: &mut SpoolFollower, into: &mut Vec<u8>) -> std::io::Result<bool> {
+        let mut buf = vec![0u8; 100_000];
+        loop {
+            let read = tokio::time::timeout(
+                std::time::Duration::from_millis(50),
+                follower.read(&mut buf),
+            )
+            .await;
+            match read {
+                Err(_) => return Ok(false),
+                Ok(Ok(0)) => return Ok(true),
+                Ok(Ok(n)) => into.extend_from_slice(&buf[..n]),
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn fragment(len: usize, seed: usize) -> Vec<u8> {
+        (0..len).map(|n| (n * 7 + seed) as u8).collect()
+    }
+
+    /// A follower started late gets the data set from its first byte, only
+    /// what has been written (never the gathered tail before it is
+    /// written), waits for the rest, and ends where the data set ends:
+    /// not in the trailer written after it.
+    #[tokio::test]
+    async fn a_follower_reads_what_is_written_waits_and_stops_before_the_trailer() {
+        let dir = crate::store::private_tempdir();
+        let path = dir.path().join("spool");
+        let mut writer = SpoolWriter::new(File::create(&path).unwrap());
+        let mut sent: Vec<u8> = Vec::new();
+        // Fragments as a 16 KiB PDU carries them: one chunk's worth is
+        // written, the rest gathered.
+        for seed in 0..17 {
+            let pdv = fragment(16_000, seed);
+            writer.write(&pdv).unwrap();
+            sent.extend_from_slice(&pdv);
+        }
+        let gathered = 17 * 16_000 - CHUNK;
+        let mut follower = writer.follow(&path).unwrap();
+        let mut seen = Vec::new();
+        assert!(!drain(&mut follower, &mut seen).await.unwrap(), "it waits");
+        assert!(
+            seen == sent[..CHUNK],
+            "{} bytes seen of the chunk written",
+            seen.len()
+        );
+        // A large fragment fills the gathered chunk, which is written.
+        let large = fragment(CHUNK, 99);
+        writer.write(&large).unwrap();
+        sent.extend_from_slice(&large);
+        assert!(!drain(&mut follower, &mut seen).await.unwrap());
+        assert_eq!(seen.len(), 2 * CHUNK, "{gathered} bytes still gathered");
+        let mut file = writer.finish().complete().unwrap();
+        std::io::Write::write_all(&mut file, b"TRAILER").unwrap();
+        assert!(drain(&mut follower, &mut seen).await.unwrap(), "it ends");
+        assert!(seen == sent, "{} bytes seen of {}", seen.len(), sent.len());
+    }
+
+    /// A writer dropped before the data set is whole (the inbound transfer
+    /// failed) fails every follower, after what was written; one dropped
+    /// after completing does not.
+    #[tokio::test]
+    async fn a_transfer_that_fails_fails_its_followers() {
+        let dir = crate::store::private_tempdir();
+        let path = dir.path().join("spool");
+        let mut writer = SpoolWriter::new(File::create(&path).unwrap());
+        let mut followers = [writer.follow(&path).unwrap(), writer.follow(&path).unwrap()];
+        writer.write(&fragment(DIRECT, 3)).unwrap();
+        let spooled = writer.finish();
+        for follower in &mut followers {
+            let mut seen = Vec::new();
+            assert!(!drain(follower, &mut seen).await.unwrap());
+            assert_eq!(seen.len(), DIRECT);
+        }
+        let waiting = tokio::spawn(async move {
+            let [mut a, _] = followers;
+            let mut seen = Vec::new();
+            drain(&mut a, &mut seen).await
+        });
+        drop(spooled);
+        let error = waiting.await.unwrap().unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof, "{error}");
+        assert!(
+            error.to_string().contains(&format!("after {DIRECT} bytes")),
+            "{error}"
+        );
+
+        let whole = dir.path().join("whole");
+        let mut writer = SpoolWriter::new(File::create(&whole).unwrap());
+        let mut follower = writer.follow(&whole).unwrap();
+        writer.write(b"small").unwrap();
+        drop(writer.finish().complete().unwrap());
+        let mut seen = Vec::new();
+        assert!(drain(&mut follower, &mut seen).await.unwrap());
+        assert!(seen == b"small");
     }
 }
