@@ -16,8 +16,12 @@
 //! transfer failed, and what was sent on must be abandoned.
 
 use std::fs::File;
+use std::future::Future;
 use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::watch;
 
 /// Bytes gathered before one write to the file.
@@ -78,6 +82,7 @@ impl SpoolWriter {
             file,
             progress,
             read: 0,
+            waiting: None,
         })
     }
 
@@ -158,63 +163,73 @@ impl SpooledData {
 }
 
 /// Reads a spool file's data set while it arrives (see the module
-/// documentation). Reads are of the page cache, where the writer just put
-/// the bytes.
-#[derive(Debug)]
+/// documentation), as an [`AsyncRead`]: what an SCU streams a C-STORE
+/// from. Reads are of the page cache, where the writer just put the bytes.
 pub struct SpoolFollower {
     file: File,
     progress: watch::Receiver<Progress>,
     /// Bytes handed out so far.
     read: u64,
+    /// Waiting for the writer to write more.
+    waiting: Option<WaitForWriter>,
 }
 
-impl SpoolFollower {
-    /// The next bytes of the data set into `buf`, waiting for them while
-    /// they are still to come; 0 at its end.
-    ///
-    /// # Errors
-    /// The writer went away before the data set was whole (the inbound
-    /// transfer failed: `ErrorKind::UnexpectedEof`), or the file cannot be
-    /// read.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "cut-through forwarding, the next slice, follows spool files"
-        )
-    )]
-    pub async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+type WaitForWriter =
+    Pin<Box<dyn Future<Output = Result<(), watch::error::RecvError>> + Send + Sync>>;
+
+impl std::fmt::Debug for SpoolFollower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpoolFollower")
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for SpoolFollower {
+    /// The next bytes of the data set, waiting for them while they are
+    /// still to come; none at its end. Fails when the writer went away
+    /// before the data set was whole (the inbound transfer failed:
+    /// `ErrorKind::UnexpectedEof`), or the file cannot be read.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
         loop {
-            let progress = *self.progress.borrow_and_update();
-            let (end, whole) = match progress {
+            if let Some(waiting) = this.waiting.as_mut() {
+                let changed = std::task::ready!(waiting.as_mut().poll(cx));
+                this.waiting = None;
+                // Err: the writer is gone; unless it finished, that is a
+                // failed transfer.
+                if changed.is_err() && !matches!(*this.progress.borrow(), Progress::Whole(_)) {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "the inbound transfer ended after {} bytes, before its data set was whole",
+                            this.read
+                        ),
+                    )));
+                }
+            }
+            let (end, whole) = match *this.progress.borrow_and_update() {
                 Progress::Written(end) => (end, false),
                 Progress::Whole(end) => (end, true),
             };
-            if self.read < end {
-                let len = usize::try_from(end - self.read).map_or(buf.len(), |n| n.min(buf.len()));
-                let Some(into) = buf.get_mut(..len) else {
-                    return Ok(0);
-                };
-                self.file.read_exact_at(into, self.read)?;
-                self.read += len as u64;
-                return Ok(len);
+            if this.read < end {
+                let len = usize::try_from(end - this.read)
+                    .map_or(buf.remaining(), |n| n.min(buf.remaining()));
+                this.file
+                    .read_exact_at(buf.initialize_unfilled_to(len), this.read)?;
+                buf.advance(len);
+                this.read += len as u64;
+                return Poll::Ready(Ok(()));
             }
             if whole {
-                return Ok(0);
+                return Poll::Ready(Ok(()));
             }
-            // Err: the writer is gone. Had it finished, the loop would
-            // have ended above on `Whole`.
-            if self.progress.changed().await.is_err()
-                && !matches!(*self.progress.borrow(), Progress::Whole(_))
-            {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "the inbound transfer ended after {} bytes, before its data set was whole",
-                        self.read
-                    ),
-                ));
-            }
+            let mut progress = this.progress.clone();
+            this.waiting = Some(Box::pin(async move { progress.changed().await }));
         }
     }
 }
@@ -266,6 +281,7 @@ mod tests {
     /// Everything a follower could read so far, and whether it ended
     /// (`Ok(true)`), is waiting (`Ok(false)`) or failed.
     async fn drain(follower: &mut SpoolFollower, into: &mut Vec<u8>) -> std::io::Result<bool> {
+        use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 100_000];
         loop {
             let read = tokio::time::timeout(

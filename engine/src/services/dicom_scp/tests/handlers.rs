@@ -242,3 +242,68 @@ async fn assert_spool_empties(scp: &Running) {
     }
     assert!(empty, "partial spool file left behind");
 }
+
+/// The building block of cut-through forwarding: our SCU streams a C-STORE
+/// from a spool file while its writer is still writing it; the SCP gets
+/// the data set whole. When the writer goes away before the end (the
+/// inbound transfer failed), the store fails with the reason, the SCU
+/// aborts, and the SCP keeps nothing of the partial instance.
+#[tokio::test]
+async fn a_c_store_streamed_from_a_spool_file_being_written_arrives_whole_or_not_at_all() {
+    use crate::store::spool::SpoolWriter;
+    let recorder = Arc::new(Recorder::default());
+    let scp = start_with(
+        |c| c.max_pdu_length = 16_384,
+        Some(association(&[(CT, &[EXPLICIT])])),
+        Some(recorder.clone()),
+    )
+    .await;
+    let options = ScuOptions::new("ENS-SCU", "ENS-SCP").with_context(CT, &[EXPLICIT]);
+    let inbound = crate::store::private_tempdir();
+    let data = fake_data_set(3_000_001);
+    for (uid, fails) in [("1.2.3.1", false), ("1.2.3.2", true)] {
+        let path = inbound.path().join(uid);
+        let mut writer = SpoolWriter::new(std::fs::File::create(&path).unwrap());
+        let follower = writer.follow(&path).unwrap();
+        let mut assoc = connect(&scp.addr.to_string(), &options).await.unwrap();
+        let sending = tokio::spawn(async move {
+            let sent = assoc.store(CT, uid, EXPLICIT, follower).await;
+            (assoc, sent)
+        });
+        // The inbound side: PDV-sized pieces, with pauses between them.
+        let end = if fails { data.len() / 2 } else { data.len() };
+        for piece in data[..end].chunks(16_000) {
+            writer.write(piece).unwrap();
+            tokio::task::yield_now().await;
+        }
+        if fails {
+            drop(writer);
+        } else {
+            drop(writer.finish().complete().unwrap());
+        }
+        let (assoc, sent) = sending.await.unwrap();
+        if fails {
+            match sent {
+                Err(ScuError::Io(e)) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+                }
+                other => panic!("the store went on without its data set: {other:?}"),
+            }
+            assoc.abort().await;
+            assert_spool_empties(&scp).await;
+        } else {
+            assert_eq!(sent.unwrap(), Status::SUCCESS);
+            assoc.release().await.unwrap();
+        }
+    }
+    let got = recorder.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "only the whole instance is taken in");
+    assert_eq!(got[0].0.sop_instance_uid, "1.2.3.1");
+    assert!(
+        got[0].1 == data,
+        "{} bytes of {}",
+        got[0].1.len(),
+        data.len()
+    );
+    scp.stop().await;
+}
