@@ -56,7 +56,8 @@ impl Engine {
     /// # Panics
     /// The port does not open within 30 s.
     pub async fn start_with(base: &Path, port: &Port, run_args: &[&str]) -> anyhow::Result<Self> {
-        let child = Command::new(switchboard_bin())
+        let mut command = Command::new(switchboard_bin());
+        command
             .arg("--data-dir")
             .arg(base.join("data"))
             .args(["run", "--productions"])
@@ -66,11 +67,8 @@ impl Engine {
                 "RUST_LOG",
                 std::env::var("BENCH_ENGINE_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        wait_for_tcp(port.addr(), Duration::from_secs(30)).await;
+            .stderr(Stdio::inherit());
+        let child = listening(command, port).await?;
         Ok(Self { child })
     }
 
@@ -94,6 +92,17 @@ impl Engine {
         self.child.wait().await?;
         Ok(())
     }
+}
+
+/// Runs `command` (its output dropped, killed when dropped) and waits until
+/// `port` accepts connections.
+///
+/// # Panics
+/// The port does not open within 30 s.
+async fn listening(mut command: Command, port: &Port) -> anyhow::Result<Child> {
+    let child = command.stdout(Stdio::null()).kill_on_drop(true).spawn()?;
+    wait_for_tcp(port.addr(), Duration::from_secs(30)).await;
+    Ok(child)
 }
 
 /// Where Debian's `orthanc` package installs the server.
@@ -162,15 +171,13 @@ impl Orthanc {
         let log = std::fs::File::create(dir.join("orthanc.log"))?;
         // Orthanc's DICOM is DCMTK's, which leaves Nagle on without this
         // (~40 ms per round trip), as for DCMTK's own tools.
-        let child = Command::new(ORTHANC)
+        let mut command = Command::new(ORTHANC);
+        command
             .arg(&path)
             .env("TCP_NODELAY", "1")
             .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()?;
-        wait_for_tcp(port.addr(), Duration::from_secs(30)).await;
+            .stderr(log);
+        let child = listening(command, port).await?;
         Ok(Self { child })
     }
 

@@ -147,9 +147,22 @@ impl Portal {
             source,
         };
         let token = random_hex(32).map_err(token_error)?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
         let host = login_host(bound, tls.as_ref().map(|t| t.current()).as_ref());
-        let login_url = format!("{scheme}://{host}/login?token={token}");
+        let hosts = [
+            format!("{bound}"),
+            format!("localhost:{}", bound.port()),
+            format!("127.0.0.1:{}", bound.port()),
+            format!("[::1]:{}", bound.port()),
+        ];
+        let state = guard::Portal {
+            token,
+            hosts: hosts.into(),
+            port: bound.port(),
+            tls,
+            sessions: Arc::new(Mutex::new(HashMap::new())),
+            admin,
+        };
+        let login_url = format!("{}://{host}/login?token={}", state.scheme(), state.token);
         // A file of an earlier run goes; the new one is created 0600.
         std::fs::remove_file(&path).ok();
         let mut file = std::fs::OpenOptions::new()
@@ -160,23 +173,10 @@ impl Portal {
             .map_err(token_error)?;
         std::io::Write::write_all(&mut file, format!("{login_url}\n").as_bytes())
             .map_err(token_error)?;
-        let hosts = [
-            format!("{bound}"),
-            format!("localhost:{}", bound.port()),
-            format!("127.0.0.1:{}", bound.port()),
-            format!("[::1]:{}", bound.port()),
-        ];
         Ok(Portal {
             listener,
             login_url,
-            state: guard::Portal {
-                token,
-                hosts: hosts.into(),
-                port: bound.port(),
-                tls,
-                sessions: Arc::new(Mutex::new(HashMap::new())),
-                admin,
-            },
+            state,
         })
     }
 
