@@ -117,13 +117,7 @@ impl TestEngine {
 
     /// A number field of the engine's `/proc/PID/status` (kB for sizes).
     fn status_field(&self, name: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("the engine's /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /proc status"))
+        proc_status_field(self.pid(), name).unwrap_or_else(|| panic!("{name} in /proc status"))
     }
 
     /// The engine process's resident memory, open file descriptors and
@@ -327,4 +321,14 @@ impl std::fmt::Display for Figures {
             self.rss_mib, self.open_files, self.threads
         )
     }
+}
+
+/// A number field of a process's `/proc/PID/status`, e.g. `"VmHWM:"` (kB
+/// for sizes); `None` when the process or the field is not there.
+pub fn proc_status_field(pid: u32, name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }

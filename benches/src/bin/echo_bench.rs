@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use benches::{Engine, Orthanc};
 use integration_tests::dcmtk::Archive;
+use integration_tests::engine_process::proc_status_field;
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomService, Production};
 use integration_tests::scp::{TestScp, association};
@@ -196,12 +197,7 @@ async fn run(port: u16, associations: usize, concurrency: usize) -> anyhow::Resu
 }
 
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("VmRSS")
+    proc_status_field(pid, "VmRSS:").with_context(|| format!("VmRSS of process {pid}"))
 }
 
 fn children(pid: u32) -> Vec<u32> {

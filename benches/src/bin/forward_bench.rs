@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use benches::{Engine, Orthanc};
 use integration_tests::dcmtk::{Archive, dcmtk_command};
+use integration_tests::engine_process::proc_status_field;
 use integration_tests::instances::{Instance, Modality, write_series};
 use integration_tests::net::Port;
 use integration_tests::production::{DicomOperation, DicomService, Process, Production};
@@ -667,15 +668,7 @@ async fn orthanc_run(root: &Path, groups: &[Vec<PathBuf>], tag: &str) -> anyhow:
 
 /// A process's peak RSS (VmHWM) in KiB, 0 when unknown.
 fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    proc_status_field(pid, "VmHWM:").unwrap_or(0)
 }
 
 async fn through_run(

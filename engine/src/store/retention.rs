@@ -200,9 +200,7 @@ mod tests {
 
     #[test]
     fn only_bodies_of_delivered_messages_are_purged_and_headers_stay() {
-        let dir = crate::store::private_tempdir();
-        let store = Store::open(dir.path()).unwrap();
-        let bodies = Bodies::open(dir.path()).unwrap();
+        let (_dir, store, bodies) = opened();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
         let ids: Vec<MessageId> = (0..3)
             .map(|_| queued_one(&store, &bodies, &m, 0).0)
@@ -269,6 +267,15 @@ mod tests {
         path
     }
 
+    /// A store and its bodies in a private folder, kept while the first
+    /// lives.
+    fn opened() -> (tempfile::TempDir, Store, Bodies) {
+        let dir = crate::store::private_tempdir();
+        let store = Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        (dir, store, bodies)
+    }
+
     fn deliver(m: &crate::store::Messages, id: MessageId) {
         let out = ItemAddress::new("p", "OUT");
         m.claim(id, &out).unwrap().unwrap();
@@ -277,9 +284,7 @@ mod tests {
 
     #[test]
     fn a_pass_goes_on_where_a_body_was_left_and_purges_what_was_delivered_since() {
-        let dir = crate::store::private_tempdir();
-        let store = Store::open(dir.path()).unwrap();
-        let bodies = Bodies::open(dir.path()).unwrap();
+        let (_dir, store, bodies) = opened();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
         let mut retention = Retention::new(ALL);
         let (first, first_path) = queued_one(&store, &bodies, &m, 0);
@@ -297,9 +302,7 @@ mod tests {
 
     #[test]
     fn a_message_written_behind_the_pass_is_purged_by_the_next_pass_from_the_beginning() {
-        let dir = crate::store::private_tempdir();
-        let store = Store::open(dir.path()).unwrap();
-        let bodies = Bodies::open(dir.path()).unwrap();
+        let (_dir, store, bodies) = opened();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
         let mut retention = Retention::new(ALL);
         // An id taken before the pass, its record written after it (a body
@@ -320,9 +323,7 @@ mod tests {
 
     #[test]
     fn the_oldest_bodies_go_first_across_namespaces() {
-        let dir = crate::store::private_tempdir();
-        let store = Store::open(dir.path()).unwrap();
-        let bodies = Bodies::open(dir.path()).unwrap();
+        let (_dir, store, bodies) = opened();
         let a = store.messages(&NamespaceId::new("a").unwrap()).unwrap();
         let b = store.messages(&NamespaceId::new("b").unwrap()).unwrap();
         let mut paths = Vec::new();
@@ -344,9 +345,7 @@ mod tests {
 
     #[test]
     fn by_age_an_hour_old_body_goes_and_a_minute_old_one_stays() {
-        let dir = crate::store::private_tempdir();
-        let store = Store::open(dir.path()).unwrap();
-        let bodies = Bodies::open(dir.path()).unwrap();
+        let (_dir, store, bodies) = opened();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
         let (old_id, old) = queued_one(&store, &bodies, &m, 3_600_000);
         let (young_id, young) = queued_one(&store, &bodies, &m, 60_000);
@@ -370,9 +369,7 @@ mod tests {
 
     #[test]
     fn a_resent_message_keeps_its_body_and_a_purged_one_is_not_resent() {
-        let dir = crate::store::private_tempdir();
-        let store = Store::open(dir.path()).unwrap();
-        let bodies = Bodies::open(dir.path()).unwrap();
+        let (_dir, store, bodies) = opened();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
         let (id, path) = delivered_one(&store, &bodies, &m);
         m.resend(id, true).unwrap();
@@ -391,9 +388,7 @@ mod tests {
 
     #[test]
     fn a_body_that_cannot_be_removed_is_not_marked_purged() {
-        let dir = crate::store::private_tempdir();
-        let store = Store::open(dir.path()).unwrap();
-        let bodies = Bodies::open(dir.path()).unwrap();
+        let (_dir, store, bodies) = opened();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
         let (id, path) = delivered_one(&store, &bodies, &m);
         // A directory where the file was: removing it fails (even as root).
@@ -405,9 +400,7 @@ mod tests {
 
     #[test]
     fn retention_racing_resend_never_leaves_a_queued_message_without_its_body() {
-        let dir = crate::store::private_tempdir();
-        let store = Store::open(dir.path()).unwrap();
-        let bodies = Bodies::open(dir.path()).unwrap();
+        let (_dir, store, bodies) = opened();
         let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
         for _ in 0..200 {
             let (id, path) = delivered_one(&store, &bodies, &m);
