@@ -6,7 +6,9 @@ mod associations;
 mod audit;
 mod backup;
 mod c_store;
+
 mod concurrency;
+mod cut_through;
 mod delivery_failures;
 mod doesnt_reload;
 mod echo;

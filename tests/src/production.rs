@@ -222,6 +222,7 @@ pub struct DicomService {
     ae_title: String,
     max_associations: Option<u32>,
     targets: Vec<String>,
+    cut_through_above: Option<u64>,
 }
 
 impl DicomService {
@@ -234,7 +235,14 @@ impl DicomService {
             ae_title: ae_title.to_string(),
             max_associations: None,
             targets: Vec::new(),
+            cut_through_above: None,
         }
+    }
+
+    /// Data sets past this many bytes go out while they arrive.
+    pub fn cut_through_above(mut self, bytes: u64) -> Self {
+        self.cut_through_above = Some(bytes);
+        self
     }
 
     /// Where received instances go.
@@ -261,6 +269,9 @@ impl Display for DicomService {
         }
         if !self.targets.is_empty() {
             writeln!(f, "targets = {}", list(&self.targets))?;
+        }
+        if let Some(bytes) = self.cut_through_above {
+            writeln!(f, "cut_through_above = {bytes}")?;
         }
         Ok(())
     }

@@ -19,6 +19,7 @@
 //! wake-ups are kept by the runtime per item address, so a reloaded item
 //! finds the same one, and a missing item's queue just waits.
 
+pub mod cut_through;
 pub mod duration;
 pub mod intake;
 pub mod kind;
@@ -112,6 +113,8 @@ pub struct ItemContext {
     pub queries: Vec<(ItemAddress, std::sync::Arc<dyn query::Query>)>,
     /// The C-MOVEs through the engine in progress (see [`retrieves`]).
     pub retrieves: retrieves::Retrieves,
+    /// The instances sent on while they arrive (see [`cut_through`]).
+    pub cut_throughs: cut_through::CutThroughs,
 }
 
 impl ItemContext {

@@ -195,6 +195,7 @@ pub async fn run_with_control(
         grace: options.grace_period,
         listeners: crate::component::Listeners::default(),
         retrieves: crate::component::retrieves::Retrieves::default(),
+        cut_throughs: crate::component::cut_through::CutThroughs::default(),
     };
     let controller = Controller::new(shared, root.clone());
     let mut reloader = Reloader::new(

@@ -79,6 +79,8 @@ pub struct Shared {
     pub listeners: Listeners,
     /// The C-MOVEs through the engine in progress.
     pub retrieves: crate::component::retrieves::Retrieves,
+    /// The instances sent on while they arrive.
+    pub cut_throughs: crate::component::cut_through::CutThroughs,
 }
 
 impl Shared {
@@ -249,6 +251,7 @@ fn context(
         outputs,
         listeners: shared.listeners.clone(),
         retrieves: shared.retrieves.clone(),
+        cut_throughs: shared.cut_throughs.clone(),
     })
 }
 

@@ -64,13 +64,6 @@ impl SpoolWriter {
     ///
     /// # Errors
     /// The file cannot be opened.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "cut-through forwarding, the next slice, follows spool files"
-        )
-    )]
     pub fn follow(&mut self, path: &std::path::Path) -> std::io::Result<SpoolFollower> {
         let file = File::open(path)?;
         let offset = self.offset;

@@ -122,6 +122,7 @@ fn context(store: &Store) -> ItemContext {
         outputs: Outputs(Vec::new()),
         listeners: Listeners::default(),
         retrieves: crate::component::retrieves::Retrieves::default(),
+        cut_throughs: crate::component::cut_through::CutThroughs::default(),
         queries: Vec::new(),
     }
 }

@@ -32,6 +32,15 @@
 //! to the destination its message names, found in the AE directory when it
 //! is sent, with the move's originator as its Move Originator, and the
 //! move hears how it went.
+//!
+//! An operation with one configured remote also takes live sends
+//! (`component::cut_through`): a large instance its service is still
+//! receiving, offered while it arrives. A lane that is waiting for work
+//! takes one before anything queued and streams it from the spool file as
+//! it is written, aborting the association if the inbound transfer fails;
+//! when the message is then taken from the queue, a live send that reached
+//! the remote delivers it without a second transfer. Live sends leave the
+//! back-off alone: a failed one is followed by the usual delivery.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,6 +52,7 @@ use tracing::{debug, error, info, warn};
 
 use super::config::DicomScuConfig;
 use crate::association::AeTitle;
+use crate::component::cut_through::LiveStore;
 use crate::component::retrieves::Delivery;
 use crate::component::{
     BuildError, FieldError, ItemConfig, ItemContext, Next, QueueReader, RunningItem,
@@ -51,7 +61,7 @@ use crate::dimse::scu::{
     self, MAX_PRESENTATION_CONTEXTS, ProposedContext, ScuAssociation, ScuOptions,
 };
 use crate::dimse::status::StatusCategory;
-use crate::message::{ItemAddress, MessageRecord, now_ms};
+use crate::message::{ItemAddress, MessageRecord, SubOperation, now_ms};
 use crate::store::AeDirectory;
 
 /// What became of one attempt.
@@ -88,9 +98,9 @@ struct Shared {
     remote: Remote,
     cx: ItemContext,
     me: ItemAddress,
-    /// The queue, read by one lane at a time (tokio Mutex: held across the
-    /// wait for the next message).
-    reader: tokio::sync::Mutex<QueueReader>,
+    /// The queue and the live sends, read by one lane at a time (tokio
+    /// Mutex: held across the wait for the next message).
+    reader: tokio::sync::Mutex<Intake>,
     /// The back-off after failures that concern the remote, not the
     /// message. std Mutex: never held across an await.
     backoff: Mutex<Backoff>,
@@ -99,6 +109,19 @@ struct Shared {
     rewind: AtomicBool,
     /// DICOM TLS to the remote, following its files.
     tls: Option<Reloading<crate::dimse::tls::ClientTls>>,
+}
+
+/// Where a lane's work comes from.
+struct Intake {
+    queue: QueueReader,
+    /// Live sends (an operation with one configured remote).
+    live: Option<tokio::sync::mpsc::Receiver<LiveStore>>,
+}
+
+/// A lane's next piece of work.
+enum Work {
+    Queued(Result<Next, crate::message::MessageError>),
+    Live(LiveStore),
 }
 
 /// The operation's failure streak and the pause it imposes.
@@ -140,10 +163,20 @@ pub(crate) fn spawn(
         Remote::Configured => format!("{}@{}:{}", config.remote_ae_title, config.host, config.port),
         Remote::MoveDestination(_) => "each move's destination".to_string(),
     };
+    let (registration, live) = match remote {
+        Remote::Configured => {
+            let (registration, live) = cx.cut_throughs.register(&cx.namespace, &cx.address());
+            (Some(registration), Some(live))
+        }
+        Remote::MoveDestination(_) => (None, None),
+    };
     let shared = Arc::new(Shared {
         remote,
         me: cx.address(),
-        reader: tokio::sync::Mutex::new(cx.queue_reader()),
+        reader: tokio::sync::Mutex::new(Intake {
+            queue: cx.queue_reader(),
+            live,
+        }),
         backoff: Mutex::new(Backoff::default()),
         rewind: AtomicBool::new(false),
         tls,
@@ -172,6 +205,7 @@ pub(crate) fn spawn(
                 std::panic::resume_unwind(e.into_panic());
             }
         }
+        drop(registration);
         info!(namespace = %shared.cx.namespace, item = %shared.cx.name, "DICOM operation stopped.");
     });
     Ok(RunningItem::task(task))
@@ -204,15 +238,17 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
         }
         let idle = open.as_ref().map(|_| shared.config.idle_release.get());
         let next = match idle {
-            Some(d) => {
-                match tokio::time::timeout(d, async { shared.reader().await.next(Some(d)).await })
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Ok(Next::Idle),
-                }
+            Some(d) => tokio::time::timeout(d, shared.next_work(Some(d)))
+                .await
+                .unwrap_or(Work::Queued(Ok(Next::Idle))),
+            None => shared.next_work(None).await,
+        };
+        let next = match next {
+            Work::Queued(next) => next,
+            Work::Live(live) => {
+                send_live(&shared, &mut open, &mut known, live).await;
+                continue;
             }
-            None => shared.reader().await.next(None).await,
         };
         let record = match next {
             Ok(Next::Message(record)) => record,
@@ -237,7 +273,18 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
             cx.messages.requeue(record.id, &shared.me).ok();
             continue;
         }
-        let outcome = deliver(&shared, &mut open, &mut known, &record).await;
+        let sent_live = match cx
+            .cut_throughs
+            .take(&cx.namespace, &shared.me, &record.header.body)
+        {
+            Some(live) => live.sent().await,
+            None => None,
+        };
+        let outcome = match sent_live {
+            Some(note) if note.is_empty() => Outcome::Delivered(SENT_LIVE.into()),
+            Some(note) => Outcome::Delivered(format!("{SENT_LIVE}; {note}")),
+            None => deliver(&shared, &mut open, &mut known, &record).await,
+        };
         record_outcome(&shared, &record, outcome);
     }
     if let Some(o) = open.take() {
@@ -245,17 +292,35 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
     }
 }
 
+/// The note of a message delivered by a live send.
+const SENT_LIVE: &str = "sent while it arrived (cut-through)";
+
 impl Shared {
+    /// The next live send or queued message: a live send first, since its
+    /// sender is still sending.
+    async fn next_work(&self, idle: Option<Duration>) -> Work {
+        let mut intake = self.reader().await;
+        let Intake { queue, live } = &mut *intake;
+        match live {
+            Some(live) => tokio::select! {
+                biased;
+                Some(store) = live.recv() => Work::Live(store),
+                next = queue.next(idle) => Work::Queued(next),
+            },
+            None => Work::Queued(queue.next(idle).await),
+        }
+    }
+
     fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff> {
         self.backoff.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The queue reader, rewound to the oldest pending message if a retry
     /// asked for it.
-    async fn reader(&self) -> tokio::sync::MutexGuard<'_, QueueReader> {
+    async fn reader(&self) -> tokio::sync::MutexGuard<'_, Intake> {
         let mut reader = self.reader.lock().await;
         if self.rewind.swap(false, Ordering::AcqRel) {
-            reader.rewind();
+            reader.queue.rewind();
         }
         reader
     }
@@ -328,80 +393,17 @@ async fn deliver(
     known: &mut Vec<(String, String)>,
     record: &MessageRecord,
 ) -> Outcome {
-    let config = &shared.config;
     let cx = &shared.cx;
     let h = &record.header;
     let (sop, ts) = (h.sop_class_uid.as_str(), h.transfer_syntax.as_str());
-    let peer = match peer(shared, record) {
+    let peer = match peer(shared, record.header.sub_operation.as_ref()) {
         Ok(peer) => peer,
         Err(outcome) => return outcome,
     };
-
-    let reusable = open
-        .as_ref()
-        .is_some_and(|o| o.peer == peer && o.association.accepted_context(sop, Some(ts)).is_some());
-    if !reusable {
-        if let Some(o) = open.take() {
-            o.association.release().await.ok();
-        }
-        if let Err(outcome) = allowed_by_store(shared, &peer, sop, ts) {
-            return outcome;
-        }
-        let pair = (sop.to_string(), ts.to_string());
-        known.retain(|k| k != &pair);
-        known.insert(0, pair);
-        known.truncate(MAX_PRESENTATION_CONTEXTS);
-        // Drop contexts the store no longer allows (or does not allow for
-        // this remote).
-        known.retain(|(s, t)| allowed_by_store(shared, &peer, s, t).is_ok());
-        let mut options = ScuOptions::new(config.local_ae_title.as_str(), peer.ae_title.as_str());
-        options.presentation_contexts = known
-            .iter()
-            .map(|(s, t)| ProposedContext {
-                abstract_syntax: s.clone(),
-                transfer_syntaxes: vec![t.clone()],
-            })
-            .collect();
-        options.max_pdu_length = config.max_pdu_length;
-        options.connect_timeout = config.connect_timeout.get();
-        options.response_timeout = config.response_timeout.get();
-        options.write_timeout = config.write_timeout.get();
-        options.tls = shared
-            .tls
-            .as_ref()
-            .filter(|_| peer.tls)
-            .map(Reloading::current);
-        match scu::connect(&peer.address, &options).await {
-            Ok(association) => {
-                *open = Some(Open {
-                    association,
-                    peer: peer.clone(),
-                });
-            }
-            Err(e) => return Outcome::Retry(e.to_string()),
-        }
-    }
-    let Some(o) = open.as_mut() else {
-        return Outcome::Retry("no association".into());
+    let o = match ready(shared, open, known, &peer, sop, ts).await {
+        Ok(o) => o,
+        Err(outcome) => return outcome,
     };
-    if o.association.accepted_context(sop, Some(ts)).is_none() {
-        let why = match o
-            .association
-            .contexts()
-            .iter()
-            .find(|c| c.abstract_syntax == sop)
-        {
-            Some(c) => format!("{:?}", c.result),
-            None => "not proposed".to_string(),
-        };
-        // Keep the association for the other contexts; this message fails.
-        return Outcome::Fail(format!(
-            "{} did not accept SOP class {} with transfer syntax {} ({why}); the message is not transcoded",
-            peer.ae_title,
-            crate::dimse::uids::uid_name_or_uid(sop),
-            crate::dimse::uids::uid_name_or_uid(ts),
-        ));
-    }
     // Opening is a quick metadata lookup next to the transfer; the reads
     // are done on the blocking pool by the sender.
     let path = cx.bodies.path(&record.header);
@@ -426,11 +428,65 @@ async fn deliver(
             .as_ref()
             .map(|s| (s.originator_ae_title.clone(), s.originator_message_id)),
     );
-    match o
+    let sent = o
         .association
         .store_from_file(sop, &h.sop_instance_uid, ts, file, 0, h.size)
-        .await
-    {
+        .await;
+    match sent {
+        Err(scu::ScuError::Body(e)) => {
+            abort(open).await;
+            Outcome::Fail(format!("{} ({})", e, path.display()))
+        }
+        sent => answered(open, sent).await,
+    }
+}
+
+/// Sends an instance while it arrives (see the module) on this lane's
+/// association, and says how that went; the message, once queued, is
+/// delivered by it or sent again.
+async fn send_live(
+    shared: &Shared,
+    open: &mut Option<Open>,
+    known: &mut Vec<(String, String)>,
+    mut live: LiveStore,
+) {
+    let paused = shared.backoff().until.is_some_and(|u| u > Instant::now());
+    if paused || shared.cx.shutdown.is_cancelled() || !live.start() {
+        return;
+    }
+    let (sop, ts) = (live.sop_class_uid.as_str(), live.transfer_syntax.as_str());
+    let outcome = match peer(shared, None) {
+        Ok(peer) => match ready(shared, open, known, &peer, sop, ts).await {
+            Ok(o) => {
+                o.association.set_move_originator(None);
+                let iuid = live.sop_instance_uid.clone();
+                let sent = o.association.store(sop, &iuid, ts, &mut live.data).await;
+                answered(open, sent).await
+            }
+            Err(outcome) => outcome,
+        },
+        Err(outcome) => outcome,
+    };
+    let sent = match outcome {
+        Outcome::Delivered(note) => {
+            debug!(item = %shared.cx.name, sop_instance_uid = %live.sop_instance_uid, "Sent while it arrived (cut-through).");
+            Some(note)
+        }
+        Outcome::Retry(why) | Outcome::Fail(why) => {
+            info!(item = %shared.cx.name, sop_instance_uid = %live.sop_instance_uid, reason = %why, "Not sent while it arrived (cut-through); if it is taken in, it is sent from its body.");
+            None
+        }
+    };
+    live.finish(sent);
+}
+
+/// What the remote's answer to a C-STORE means; on an error the
+/// association, in an unknown state, is aborted.
+async fn answered(
+    open: &mut Option<Open>,
+    sent: Result<crate::dimse::Status, scu::ScuError>,
+) -> Outcome {
+    match sent {
         Ok(status) => match status.category() {
             StatusCategory::Success => Outcome::Delivered(String::new()),
             StatusCategory::Warning => Outcome::Delivered(format!("remote answered {status}")),
@@ -440,22 +496,100 @@ async fn deliver(
             _ => Outcome::Fail(format!("remote answered {status}")),
         },
         Err(e) => {
-            // The association is in an unknown state: drop it.
-            if let Some(o) = open.take() {
-                o.association.abort().await;
-            }
-            match e {
-                scu::ScuError::Body(e) => Outcome::Fail(format!("{} ({})", e, path.display())),
-                e => Outcome::Retry(e.to_string()),
-            }
+            abort(open).await;
+            Outcome::Retry(e.to_string())
         }
     }
+}
+
+async fn abort(open: &mut Option<Open>) {
+    if let Some(o) = open.take() {
+        o.association.abort().await;
+    }
+}
+
+/// This lane's association to `peer`, open with an accepted context for
+/// the SOP class and transfer syntax: the one it has when it can carry
+/// them, else a new one (the old one released).
+async fn ready<'o>(
+    shared: &Shared,
+    open: &'o mut Option<Open>,
+    known: &mut Vec<(String, String)>,
+    peer: &Peer,
+    sop: &str,
+    ts: &str,
+) -> Result<&'o mut Open, Outcome> {
+    let config = &shared.config;
+    let reusable = open.as_ref().is_some_and(|o| {
+        &o.peer == peer && o.association.accepted_context(sop, Some(ts)).is_some()
+    });
+    if !reusable {
+        if let Some(o) = open.take() {
+            o.association.release().await.ok();
+        }
+        allowed_by_store(shared, peer, sop, ts)?;
+        let pair = (sop.to_string(), ts.to_string());
+        known.retain(|k| k != &pair);
+        known.insert(0, pair);
+        known.truncate(MAX_PRESENTATION_CONTEXTS);
+        // Drop contexts the store no longer allows (or does not allow for
+        // this remote).
+        known.retain(|(s, t)| allowed_by_store(shared, peer, s, t).is_ok());
+        let mut options = ScuOptions::new(config.local_ae_title.as_str(), peer.ae_title.as_str());
+        options.presentation_contexts = known
+            .iter()
+            .map(|(s, t)| ProposedContext {
+                abstract_syntax: s.clone(),
+                transfer_syntaxes: vec![t.clone()],
+            })
+            .collect();
+        options.max_pdu_length = config.max_pdu_length;
+        options.connect_timeout = config.connect_timeout.get();
+        options.response_timeout = config.response_timeout.get();
+        options.write_timeout = config.write_timeout.get();
+        options.tls = shared
+            .tls
+            .as_ref()
+            .filter(|_| peer.tls)
+            .map(Reloading::current);
+        match scu::connect(&peer.address, &options).await {
+            Ok(association) => {
+                *open = Some(Open {
+                    association,
+                    peer: peer.clone(),
+                });
+            }
+            Err(e) => return Err(Outcome::Retry(e.to_string())),
+        }
+    }
+    let Some(o) = open.as_mut() else {
+        return Err(Outcome::Retry("no association".into()));
+    };
+    if o.association.accepted_context(sop, Some(ts)).is_none() {
+        let why = match o
+            .association
+            .contexts()
+            .iter()
+            .find(|c| c.abstract_syntax == sop)
+        {
+            Some(c) => format!("{:?}", c.result),
+            None => "not proposed".to_string(),
+        };
+        // Keep the association for the other contexts; this message fails.
+        return Err(Outcome::Fail(format!(
+            "{} did not accept SOP class {} with transfer syntax {} ({why}); the message is not transcoded",
+            peer.ae_title,
+            crate::dimse::uids::uid_name_or_uid(sop),
+            crate::dimse::uids::uid_name_or_uid(ts),
+        )));
+    }
+    Ok(o)
 }
 
 /// Where this message goes: the configured remote, or its move's
 /// destination in the AE directory (not there: it fails, with the reason;
 /// the directory unreadable: retried).
-fn peer(shared: &Shared, record: &MessageRecord) -> Result<Peer, Outcome> {
+fn peer(shared: &Shared, sub_operation: Option<&SubOperation>) -> Result<Peer, Outcome> {
     let config = &shared.config;
     let directory = match &shared.remote {
         Remote::Configured => {
@@ -467,7 +601,7 @@ fn peer(shared: &Shared, record: &MessageRecord) -> Result<Peer, Outcome> {
         }
         Remote::MoveDestination(directory) => directory,
     };
-    let Some(sub) = &record.header.sub_operation else {
+    let Some(sub) = sub_operation else {
         return Err(Outcome::Fail(
             "not a sub-operation of a C-MOVE: nowhere to send it".into(),
         ));

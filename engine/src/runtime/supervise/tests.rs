@@ -64,6 +64,7 @@ async fn an_item_that_dies_is_started_again_after_a_pause_and_says_why() {
         grace: Duration::from_secs(1),
         listeners: Listeners::default(),
         retrieves: crate::component::retrieves::Retrieves::default(),
+        cut_throughs: crate::component::cut_through::CutThroughs::default(),
     };
     let mut controller = Controller::new(shared, CancellationToken::new());
     let key = "an-item-that-dies";

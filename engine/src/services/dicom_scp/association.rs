@@ -667,6 +667,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             context,
             peer: self.peer,
             max_object_size: self.shared.config.max_object_size,
+            cut_through_above: self.shared.config.cut_through_above,
         };
         Some(f(&request).await)
     }

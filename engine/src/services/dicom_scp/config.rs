@@ -59,6 +59,11 @@ pub struct DicomScpConfig {
     /// limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_object_size: Option<u64>,
+    /// A C-STORE data set past this many bytes starts going out to the
+    /// service's DICOM targets while it still arrives (cut-through); the
+    /// rest are sent once they are durable here.
+    #[serde(default = "default_cut_through_above")]
+    pub cut_through_above: u64,
 }
 
 /// `[services.NAME.tls]`: the files of a TLS service (PEM; relative paths
@@ -141,6 +146,7 @@ impl DicomScpConfig {
             targets: Vec::new(),
             tls: None,
             max_object_size: None,
+            cut_through_above: default_cut_through_above(),
         }
     }
 
@@ -213,6 +219,12 @@ fn default_max_associations() -> usize {
 /// receive than the 16 KiB many peers announce.
 fn default_max_pdu_length() -> u32 {
     128 * 1024
+}
+
+/// 8 MiB: smaller instances arrive in a few milliseconds, and are sent
+/// from their durable body at no cost to the sender.
+pub(crate) fn default_cut_through_above() -> u64 {
+    8 * 1024 * 1024
 }
 
 fn default_artim_timeout() -> Duration {

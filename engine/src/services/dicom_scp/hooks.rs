@@ -19,7 +19,7 @@ use crate::association::PeerCertificate;
 use crate::association::model::{AeTitle, AssociationContext};
 use crate::association::negotiation::LookupFailed;
 use crate::ids::NamespaceId;
-use crate::store::spool::SpooledData;
+use crate::store::spool::{SpoolWriter, SpooledData};
 
 /// Finds the stored association context for a (calling, called) pair, the
 /// store's exact-then-wildcard order applied. Called once per association,
@@ -156,6 +156,23 @@ pub trait Ingest: Send + Sync + 'static {
     fn refuses(&self) -> Option<String> {
         None
     }
+
+    /// An instance still arriving into the spool file `spool_path` passed
+    /// the service's `cut_through_above`: it may be sent on while it
+    /// arrives, read with `writer.follow`. Called at most once per C-STORE,
+    /// before [`Self::ingest`].
+    fn cut_through(&self, _instance: &ArrivingInstance<'_>, _writer: &mut SpoolWriter) {}
+}
+
+/// A C-STORE whose data set is still arriving (see [`Ingest::cut_through`]).
+#[derive(Debug)]
+pub struct ArrivingInstance<'a> {
+    pub spool_path: &'a std::path::Path,
+    pub sop_class_uid: &'a str,
+    pub sop_instance_uid: &'a str,
+    /// The transfer syntax accepted on the presentation context.
+    pub transfer_syntax: &'a str,
+    pub move_originator: Option<(&'a str, u16)>,
 }
 
 /// What the runtime gives a DICOM SCP besides its configuration.

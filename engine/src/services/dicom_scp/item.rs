@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::config::DicomScpConfig;
-use super::hooks::{GetStorage, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext};
+use super::hooks::{
+    ArrivingInstance, GetStorage, Ingest, IngestError, IngestFuture, ReceivedInstance, ScpContext,
+};
 use super::listener::DicomScp;
 use crate::component::retrieves::Retrieve;
 use crate::component::{BuildError, FieldError, ItemConfig, ItemContext, Resource, RunningItem};
 use crate::message::{MessageHeader, now_ms};
-use crate::store::spool::SpooledData;
+use crate::store::spool::{SpoolWriter, SpooledData};
 
 impl ItemConfig for DicomScpConfig {
     fn targets(&self) -> Vec<&str> {
@@ -120,6 +122,35 @@ impl Ingest for StoreIngest {
 
     fn takes(&self, move_originator: Option<(&str, u16)>) -> bool {
         !self.cx.outputs.0.is_empty() || self.retrieve(move_originator).is_some()
+    }
+
+    /// Offers the instance to each target that sends to a remote (see
+    /// `component::cut_through`). Not a C-MOVE's sub-operation: those go to
+    /// the move's own targets and are counted by it.
+    fn cut_through(&self, instance: &ArrivingInstance<'_>, writer: &mut SpoolWriter) {
+        if self.retrieve(instance.move_originator).is_some() {
+            return;
+        }
+        let Some(body) = instance.spool_path.file_name().and_then(|n| n.to_str()) else {
+            return;
+        };
+        let identity = (
+            instance.sop_class_uid,
+            instance.sop_instance_uid,
+            instance.transfer_syntax,
+        );
+        for output in &self.cx.outputs.0 {
+            let offered = self.cx.cut_throughs.offer(
+                &self.cx.namespace,
+                &output.address,
+                body,
+                identity,
+                || writer.follow(instance.spool_path),
+            );
+            if offered {
+                tracing::debug!(item = %self.cx.name, target = %output.address.item, sop_instance_uid = %instance.sop_instance_uid, "Sending on while it arrives (cut-through).");
+            }
+        }
     }
 
     fn ingest(&self, instance: ReceivedInstance, data: SpooledData) -> IngestFuture<'_> {

@@ -26,8 +26,8 @@ mod listener;
 pub use crate::store::spool::SpooledData;
 pub use config::{AeTitles, DicomScpConfig, DicomScpConfigError};
 pub use hooks::{
-    AssociationLookup, FindAnswer, FindAnswers, FindRequest, Ingest, IngestError, IngestFuture,
-    Query, ReceivedInstance, RequesterGone, ScpContext, SpoolFiles,
+    ArrivingInstance, AssociationLookup, FindAnswer, FindAnswers, FindRequest, Ingest, IngestError,
+    IngestFuture, Query, ReceivedInstance, RequesterGone, ScpContext, SpoolFiles,
 };
 pub use listener::{DicomScp, ScpError};
 

@@ -4,7 +4,8 @@
 //! makes it durable; the answer is 0000H only after that. A refused store
 //! still reads its data set, then answers with the refusal; so does one
 //! past the service's `max_object_size`, of which no more than that is
-//! written.
+//! written. A data set that passes the service's `cut_through_above` is
+//! offered to the hook while it arrives ([`Ingest::cut_through`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,7 @@ use tracing::{debug, warn};
 use super::{Handler, HandlerFuture, Receive, Reply, Request, Start};
 use crate::dimse::commands::{CStoreRq, DimseCommand};
 use crate::dimse::status::Status;
-use crate::services::dicom_scp::hooks::ReceivedInstance;
+use crate::services::dicom_scp::hooks::{ArrivingInstance, Ingest, ReceivedInstance};
 use crate::store::spool::SpoolWriter;
 
 /// The C-STORE service.
@@ -69,6 +70,16 @@ impl Handler for CStore {
                 (None, None) => Some(Status::OUT_OF_RESOURCES),
                 (_, refusal) => refusal,
             };
+            let cut_through = request
+                .service
+                .ingest
+                .clone()
+                .filter(|_| refusal.is_none())
+                .map(|ingest| CutThrough {
+                    above: request.cut_through_above,
+                    ingest,
+                    transfer_syntax: request.transfer_syntax().to_string(),
+                });
             Start::Receive(Box::new(StoreInProgress {
                 rq,
                 spool,
@@ -77,6 +88,7 @@ impl Handler for CStore {
                 limit: request.max_object_size,
                 refusal,
                 started: Instant::now(),
+                cut_through,
             }))
         })
     }
@@ -104,6 +116,16 @@ struct StoreInProgress {
     refusal: Option<Status>,
     /// When the command arrived, for the timing trace.
     started: Instant,
+    /// Still to be offered for cut-through, once the data set passes a size.
+    cut_through: Option<CutThrough>,
+}
+
+/// What offering a data set for cut-through needs.
+struct CutThrough {
+    /// The size to pass.
+    above: u64,
+    ingest: std::sync::Arc<dyn Ingest>,
+    transfer_syntax: String,
 }
 
 impl Receive for StoreInProgress {
@@ -127,6 +149,26 @@ impl Receive for StoreInProgress {
             warn!(%error, path = %spool.path.display(), "Could not write the spool file; the C-STORE will be refused.");
             self.discard = self.spool.take().map(|s| s.path);
             self.refusal = Some(Status::OUT_OF_RESOURCES);
+        }
+        if self
+            .cut_through
+            .as_ref()
+            .is_some_and(|c| self.size > c.above)
+            && let (Some(c), Some(spool)) = (self.cut_through.take(), self.spool.as_mut())
+            && self.refusal.is_none()
+        {
+            let rq = &self.rq;
+            let instance = ArrivingInstance {
+                spool_path: &spool.path,
+                sop_class_uid: &rq.affected_sop_class_uid,
+                sop_instance_uid: &rq.affected_sop_instance_uid,
+                transfer_syntax: &c.transfer_syntax,
+                move_originator: rq
+                    .move_originator_ae_title
+                    .as_deref()
+                    .zip(rq.move_originator_message_id),
+            };
+            c.ingest.cut_through(&instance, &mut spool.writer);
         }
     }
 
@@ -273,6 +315,7 @@ mod tests {
             limit,
             refusal: None,
             started: Instant::now(),
+            cut_through: None,
         }
     }
 

@@ -59,6 +59,8 @@ pub(super) struct Request<'a> {
     pub peer: SocketAddr,
     /// The service's `max_object_size`.
     pub max_object_size: Option<u64>,
+    /// The service's `cut_through_above`.
+    pub cut_through_above: u64,
 }
 
 impl Request<'_> {

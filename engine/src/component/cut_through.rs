@@ -1,0 +1,320 @@
+//! Cut-through forwarding: a large instance goes out to the remote while it
+//! is still arriving. Shared by every item of the engine.
+//!
+//! A DICOM operation that sends to one configured remote offers itself
+//! here ([`CutThroughs::register`]). A service receiving a C-STORE whose
+//! data set passes its `cut_through_above` hands each such target a
+//! [`LiveStore`] ([`CutThroughs::offer`]): the instance's identity and a
+//! reader of its spool file as it is written. One of the operation's lanes
+//! that is free sends it at once, before anything queued; a lane that is
+//! not free is not waited for (the offer is declined and the instance goes
+//! the usual way).
+//!
+//! The C-STORE is still acknowledged only once the instance is durable
+//! here, and the message is queued for the operation as any other. The
+//! lane that takes it from the queue looks up what became of the live send
+//! ([`CutThroughs::take`], by the operation and the body's file name, which
+//! is the spool file's): sent, and the message is delivered without being
+//! sent again; failed or never started, and it is sent as usual. If the
+//! inbound transfer fails, the reader fails, the outbound association is
+//! aborted, and the remote keeps nothing.
+//!
+//! Nothing here is durable, and nothing needs to be: after a restart the
+//! message is sent from its body as any other (at worst a second time).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::ids::NamespaceId;
+use crate::message::ItemAddress;
+use crate::store::spool::SpoolFollower;
+
+/// How long a live send's outcome waits for its message to be taken from
+/// the queue; after that (the ingest failed, or the queue is long) it is
+/// forgotten, and the message, if any, is sent as usual.
+const KEPT: Duration = Duration::from_secs(600);
+
+/// The operations that take live sends, and the live sends under way or
+/// done (cheap to clone: one shared map).
+#[derive(Debug, Clone, Default)]
+pub struct CutThroughs(Arc<Mutex<Inner>>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    operations: HashMap<(NamespaceId, ItemAddress), mpsc::Sender<LiveStore>>,
+    /// By operation and body file name.
+    sends: HashMap<(NamespaceId, ItemAddress, String), (Instant, Arc<Live>)>,
+}
+
+/// An instance to send while it arrives.
+#[derive(Debug)]
+pub struct LiveStore {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    pub transfer_syntax: String,
+    /// The data set, as it is written.
+    pub data: SpoolFollower,
+    live: Arc<Live>,
+}
+
+impl LiveStore {
+    /// Claims the send for the lane that took it: `false` when the message
+    /// was taken from the queue first (it is then sent from there).
+    pub fn start(&self) -> bool {
+        self.live.state.send_if_modified(|state| {
+            let waiting = *state == State::Waiting;
+            if waiting {
+                *state = State::Started;
+            }
+            waiting
+        })
+    }
+
+    /// The send ended: `Some(note)` if the remote took the instance (the
+    /// note says how, empty for success), `None` if not.
+    pub fn finish(self, sent: Option<String>) {
+        self.live.end(sent);
+    }
+}
+
+impl Drop for LiveStore {
+    /// A send dropped unfinished (its operation stopped) was not sent.
+    fn drop(&mut self) {
+        self.live.end(None);
+    }
+}
+
+/// The state of one live send, watched by the lane that takes its message.
+#[derive(Debug)]
+struct Live {
+    state: watch::Sender<State>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Offered, not yet taken by a lane.
+    Waiting,
+    Started,
+    /// The remote took it (with this note).
+    Sent(String),
+    NotSent,
+}
+
+impl Live {
+    fn end(&self, sent: Option<String>) {
+        self.state.send_if_modified(|state| {
+            let open = matches!(state, State::Waiting | State::Started);
+            if open {
+                *state = sent.map_or(State::NotSent, State::Sent);
+            }
+            open
+        });
+    }
+}
+
+/// What became of a live send, for the lane that took its message from the
+/// queue (see [`CutThroughs::take`]).
+#[derive(Debug)]
+pub struct Outcome(Arc<Live>);
+
+impl Outcome {
+    /// `Some(note)` if the remote took the instance; `None` if not, or if
+    /// the send had not started (it is then called off).
+    pub async fn sent(self) -> Option<String> {
+        self.0.state.send_if_modified(|state| {
+            let waiting = *state == State::Waiting;
+            if waiting {
+                *state = State::NotSent;
+            }
+            waiting
+        });
+        let mut state = self.0.state.subscribe();
+        let ended = state
+            .wait_for(|s| matches!(s, State::Sent(_) | State::NotSent))
+            .await;
+        match ended.as_deref() {
+            Ok(State::Sent(note)) => Some(note.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl CutThroughs {
+    /// Registers the operation at `address` as one that takes live sends;
+    /// they arrive on the receiver until the registration is dropped.
+    pub fn register(
+        &self,
+        namespace: &NamespaceId,
+        address: &ItemAddress,
+    ) -> (Registration, mpsc::Receiver<LiveStore>) {
+        // One waiting at most: a send not taken at once is better sent from
+        // the queue than late.
+        let (sender, receiver) = mpsc::channel(1);
+        let key = (namespace.clone(), address.clone());
+        self.lock().operations.insert(key.clone(), sender.clone());
+        (
+            Registration {
+                cut_throughs: self.clone(),
+                key,
+                sender,
+            },
+            receiver,
+        )
+    }
+
+    /// Offers the operation at `target` an instance to send while it
+    /// arrives, whose body will be the file `body`; `data` opens the
+    /// reader. `false` when the target takes no live sends (not a DICOM
+    /// operation with one remote) or none now.
+    pub fn offer(
+        &self,
+        namespace: &NamespaceId,
+        target: &ItemAddress,
+        body: &str,
+        identity: (&str, &str, &str),
+        data: impl FnOnce() -> std::io::Result<SpoolFollower>,
+    ) -> bool {
+        let mut inner = self.lock();
+        let key = (namespace.clone(), target.clone());
+        let Some(sender) = inner.operations.get(&key) else {
+            return false;
+        };
+        let Ok(permit) = sender.try_reserve() else {
+            return false;
+        };
+        let Ok(data) = data() else {
+            return false;
+        };
+        let (sop_class_uid, sop_instance_uid, transfer_syntax) = identity;
+        let live = Arc::new(Live {
+            state: watch::Sender::new(State::Waiting),
+        });
+        permit.send(LiveStore {
+            sop_class_uid: sop_class_uid.to_string(),
+            sop_instance_uid: sop_instance_uid.to_string(),
+            transfer_syntax: transfer_syntax.to_string(),
+            data,
+            live: live.clone(),
+        });
+        let now = Instant::now();
+        inner
+            .sends
+            .retain(|_, (at, _)| now.duration_since(*at) < KEPT);
+        let (namespace, target) = key;
+        inner
+            .sends
+            .insert((namespace, target, body.to_string()), (now, live));
+        true
+    }
+
+    /// The live send of the message with body file `body` to the operation
+    /// at `target`, if there was one; forgotten here.
+    pub fn take(
+        &self,
+        namespace: &NamespaceId,
+        target: &ItemAddress,
+        body: &str,
+    ) -> Option<Outcome> {
+        self.lock()
+            .sends
+            .remove(&(namespace.clone(), target.clone(), body.to_string()))
+            .map(|(_, live)| Outcome(live))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An operation registered for live sends; dropping it ends that.
+#[derive(Debug)]
+pub struct Registration {
+    cut_throughs: CutThroughs,
+    key: (NamespaceId, ItemAddress),
+    sender: mpsc::Sender<LiveStore>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut inner = self.cut_throughs.lock();
+        // A successor of the same operation may have registered already.
+        if inner
+            .operations
+            .get(&self.key)
+            .is_some_and(|s| s.same_channel(&self.sender))
+        {
+            inner.operations.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::spool::SpoolWriter;
+
+    fn follower(dir: &std::path::Path, name: &str) -> std::io::Result<SpoolFollower> {
+        let path = dir.join(name);
+        SpoolWriter::new(std::fs::File::create(&path)?).follow(&path)
+    }
+
+    #[tokio::test]
+    async fn a_live_send_is_offered_to_a_registered_operation_and_its_outcome_found_once() {
+        let dir = crate::store::private_tempdir();
+        let cut = CutThroughs::default();
+        let ns = NamespaceId::default();
+        let out = ItemAddress::new("p", "OUT");
+        let identity = ("1.2", "1.2.3", "1.2.840.10008.1.2.1");
+        // Not registered: declined, and nothing opened.
+        assert!(!cut.offer(&ns, &out, "a", identity, || unreachable!()));
+
+        let (registration, mut live) = cut.register(&ns, &out);
+        assert!(cut.offer(&ns, &out, "a", identity, || follower(dir.path(), "a")));
+        // One waiting at most: the next is declined.
+        assert!(!cut.offer(&ns, &out, "b", identity, || follower(dir.path(), "b")));
+        let store = live.recv().await.unwrap();
+        assert_eq!(store.sop_instance_uid, "1.2.3");
+        assert!(store.start());
+        // The queued message's lane waits for a send under way.
+        let outcome = cut.take(&ns, &out, "a").unwrap();
+        let waiting = tokio::spawn(outcome.sent());
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        store.finish(Some(String::new()));
+        assert_eq!(waiting.await.unwrap().as_deref(), Some(""));
+        assert!(cut.take(&ns, &out, "a").is_none(), "found once");
+
+        // Taken from the queue before a lane started it: called off.
+        assert!(cut.offer(&ns, &out, "c", identity, || follower(dir.path(), "c")));
+        let store = live.recv().await.unwrap();
+        assert_eq!(cut.take(&ns, &out, "c").unwrap().sent().await, None);
+        assert!(!store.start(), "a lane does not send it then");
+
+        // A send dropped unfinished (its operation stopped) was not sent.
+        assert!(cut.offer(&ns, &out, "d", identity, || follower(dir.path(), "d")));
+        let store = live.recv().await.unwrap();
+        assert!(store.start());
+        drop(store);
+        assert_eq!(cut.take(&ns, &out, "d").unwrap().sent().await, None);
+
+        // Another namespace's operation of the same address is another.
+        let other = NamespaceId::new("other").unwrap();
+        assert!(!cut.offer(&other, &out, "e", identity, || follower(dir.path(), "e")));
+        drop(registration);
+        assert!(!cut.offer(&ns, &out, "f", identity, || follower(dir.path(), "f")));
+    }
+
+    #[test]
+    fn a_successor_keeps_its_registration_when_its_predecessor_goes() {
+        let cut = CutThroughs::default();
+        let ns = NamespaceId::default();
+        let out = ItemAddress::new("p", "OUT");
+        let (old, _old_live) = cut.register(&ns, &out);
+        let (_new, _new_live) = cut.register(&ns, &out);
+        drop(old);
+        assert!(cut.lock().operations.contains_key(&(ns, out)));
+    }
+}
