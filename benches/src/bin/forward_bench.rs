@@ -6,7 +6,8 @@
 //! 1. sequential: one `storescu` sends N instances of S KiB;
 //! 2. concurrent: C `storescu` processes send F instances each;
 //! 3. large (with `--large`): 3 multi-frame instances of 100 MiB, with the
-//!    engine's peak RSS.
+//!    engine's peak RSS, through the engine with cut-through (the default
+//!    for instances this large) and without.
 //!
 //! With `--tls`, the sequential and concurrent scenarios also run with
 //! DICOM TLS on every hop (storescu +tls → the engine's TLS service, its
@@ -46,7 +47,7 @@
 //! Build and run (release, with the engine binary next to this one):
 //! `cargo build --release -p switchboard-engine -p benches &&
 //!  target/release/forward-bench [--count N] [--kib S] [--senders C] [--files F] [--large] [--tls]
-//!  [--rounds N] [--orthanc]`
+//!  [--rounds N] [--orthanc] [--cut-through-above BYTES]`
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -99,12 +100,23 @@ struct Options {
     /// every round.
     #[arg(long)]
     orthanc: bool,
+    /// The service's `cut_through_above` in every run through the engine
+    /// (but the large workload's run with cut-through off); the engine's
+    /// default when not given.
+    #[arg(long)]
+    cut_through_above: Option<u64>,
 }
+
+/// `--cut-through-above`, set once at the start.
+static CUT_THROUGH_ABOVE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
 // One thread: the benchmark itself only waits for its children.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut o = <Options as clap::Parser>::parse();
+    if let Some(bytes) = o.cut_through_above {
+        CUT_THROUGH_ABOVE.get_or_init(|| bytes);
+    }
     if let Some(path) = o.plugin.take() {
         o.plugin =
             Some(std::fs::canonicalize(&path).with_context(|| format!("{}", path.display()))?);
@@ -139,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
     let files = generate(&input, "seq", o.count, o.kib * 1024, 1);
     let seq = std::slice::from_ref(&files);
     let direct = direct_run(root, seq, None).await?;
-    let (through, rss) = through_run(root, seq, "seq", None, None).await?;
+    let (through, rss) = through_run(root, seq, "seq", None, None, None).await?;
     let workload = format!("{} × {} KiB, one storescu", o.count, o.kib);
     report(&workload, o.count, direct, through, rss);
     let writes = durable_writes(root, "seq", seq).await?;
@@ -153,16 +165,17 @@ async fn main() -> anyhow::Result<()> {
     });
     if let Some(c) = &tls {
         let direct_tls = direct_run(root, seq, Some(c)).await?;
-        let (through_tls, rss) = through_run(root, seq, "seq-tls", None, Some(c)).await?;
+        let (through_tls, rss) = through_run(root, seq, "seq-tls", None, Some(c), None).await?;
         report_tls(o.count, direct, through, direct_tls, through_tls, rss);
         let pair = [Run::Through, Run::ThroughTls(c)];
         let first = vec![through, through_tls];
         rounds(root, seq, "seq-tls", &pair, o.rounds, first).await?;
     }
     if let Some(p) = &o.plugin {
-        let (pass, rss) = through_run(root, seq, "seq-pass", Some(Path::new("-")), None).await?;
+        let (pass, rss) =
+            through_run(root, seq, "seq-pass", Some(Path::new("-")), None, None).await?;
         report_process("a pass-through process", o.count, through, pass, rss);
-        let (with, rss) = through_run(root, seq, "seq-wasm", Some(p), None).await?;
+        let (with, rss) = through_run(root, seq, "seq-wasm", Some(p), None, None).await?;
         report_process(
             "a wasm routing process (route-by-modality)",
             o.count,
@@ -181,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
     if !groups.is_empty() {
         let n = o.senders * o.files;
         let direct = direct_run(root, &groups, None).await?;
-        let (through, rss) = through_run(root, &groups, "con", None, None).await?;
+        let (through, rss) = through_run(root, &groups, "con", None, None, None).await?;
         let workload = format!(
             "{} storescu × {} × {} KiB, concurrent",
             o.senders, o.files, o.kib
@@ -196,7 +209,8 @@ async fn main() -> anyhow::Result<()> {
         });
         if let Some(c) = &tls {
             let direct_tls = direct_run(root, &groups, Some(c)).await?;
-            let (through_tls, rss) = through_run(root, &groups, "con-tls", None, Some(c)).await?;
+            let (through_tls, rss) =
+                through_run(root, &groups, "con-tls", None, Some(c), None).await?;
             report_tls(n, direct, through, direct_tls, through_tls, rss);
             let pair = [Run::Through, Run::ThroughTls(c)];
             let first = vec![through, through_tls];
@@ -204,9 +218,9 @@ async fn main() -> anyhow::Result<()> {
         }
         if let Some(p) = &o.plugin {
             let (pass, rss) =
-                through_run(root, &groups, "con-pass", Some(Path::new("-")), None).await?;
+                through_run(root, &groups, "con-pass", Some(Path::new("-")), None, None).await?;
             report_process("a pass-through process", n, through, pass, rss);
-            let (with, rss) = through_run(root, &groups, "con-wasm", Some(p), None).await?;
+            let (with, rss) = through_run(root, &groups, "con-wasm", Some(p), None, None).await?;
             report_process(
                 "a wasm routing process (route-by-modality)",
                 n,
@@ -224,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
         let large = std::slice::from_ref(&files);
         let direct = direct_run(root, large, None).await?;
         let writes = durable_writes(root, "large", large).await?;
-        let (through, rss) = through_run(root, large, "large", None, None).await?;
+        let (through, rss) = through_run(root, large, "large", None, None, None).await?;
         let workload = "3 × 100 MiB multi-frame, one storescu".to_string();
         report(&workload, 3, direct, through, rss);
         report_floor(direct, writes, through);
@@ -234,12 +248,15 @@ async fn main() -> anyhow::Result<()> {
             mib / direct.as_secs_f64(),
             mib / through.as_secs_f64()
         );
+        // Cut-through against store then forward, in the same rounds.
+        let mut with_store_first = floored.clone();
+        with_store_first.push(Run::StoreFirst);
         let known = vec![direct, through, writes];
-        let first = first_round(root, large, "large", &floored, known).await?;
-        let times = rounds(root, large, "large", &floored, o.rounds, first).await?;
+        let first = first_round(root, large, "large", &with_store_first, known).await?;
+        let times = rounds(root, large, "large", &with_store_first, o.rounds, first).await?;
         rows.push(Row {
             workload,
-            runs: floored.clone(),
+            runs: with_store_first,
             times,
         });
     }
@@ -310,6 +327,9 @@ enum Run<'a> {
     Through,
     /// Through the engine with TLS on every hop.
     ThroughTls(&'a Certificates),
+    /// Through the engine with cut-through off: every instance is sent on
+    /// once it is durable.
+    StoreFirst,
     /// Through Orthanc, forwarding with Lua.
     Orthanc,
     /// The same bytes written to new files with one `fdatasync` each: the
@@ -326,10 +346,17 @@ impl Run<'_> {
     ) -> anyhow::Result<Duration> {
         match self {
             Run::Direct => direct_run(root, groups, None).await,
-            Run::Through => Ok(through_run(root, groups, label, None, None).await?.0),
+            Run::Through => Ok(through_run(root, groups, label, None, None, None).await?.0),
             Run::ThroughTls(c) => {
                 let label = format!("{label}-tls");
-                Ok(through_run(root, groups, &label, None, Some(c)).await?.0)
+                Ok(through_run(root, groups, &label, None, Some(c), None)
+                    .await?
+                    .0)
+            }
+            Run::StoreFirst => {
+                let label = format!("{label}-store-first");
+                let off = Some(i64::MAX.unsigned_abs());
+                Ok(through_run(root, groups, &label, None, None, off).await?.0)
             }
             Run::Orthanc => orthanc_run(root, groups, label).await,
             Run::Writes => durable_writes(root, label, groups).await,
@@ -341,6 +368,7 @@ impl Run<'_> {
             Run::Direct => "direct",
             Run::Through => "Switchboard",
             Run::ThroughTls(_) => "Switchboard with TLS",
+            Run::StoreFirst => "Switchboard, cut-through off",
             Run::Orthanc => "Orthanc",
             Run::Writes => "writes with fdatasync",
         }
@@ -621,12 +649,21 @@ async fn direct_run(
 /// Store and forward, with up to 4 associations to the archive; with a
 /// `ROUTE` process between service and operation when `plugin` is given
 /// (`-` for a pass-through process).
-fn production(port: u16, archive_port: u16, plugin: Option<&Path>) -> Production {
+fn production(
+    port: u16,
+    archive_port: u16,
+    plugin: Option<&Path>,
+    cut_through_above: Option<u64>,
+) -> Production {
+    let mut service = DicomService::new("IN", port, "ROUTER").targets(["OUT"]);
+    if let Some(bytes) = cut_through_above {
+        service = service.cut_through_above(bytes);
+    }
     let production = Production::store_and_forward(port, archive_port).dicom_operation(
         DicomOperation::new("OUT", archive_port, "ARCHIVE", "ROUTER").max_associations(4),
     );
     let route = match plugin {
-        None => return production,
+        None => return production.dicom_service(service),
         Some(p) if p == Path::new("-") => Process::pass_through("ROUTE", ["OUT"]),
         Some(p) => Process::wasm(
             "ROUTE",
@@ -677,12 +714,15 @@ async fn through_run(
     tag: &str,
     plugin: Option<&Path>,
     tls: Option<&Certificates>,
+    cut_through_above: Option<u64>,
 ) -> anyhow::Result<(Duration, u64)> {
     let (port, archive_port) = (Port::reserve(), Port::reserve());
     let base = root.join(format!("through-{tag}"));
     let productions = base.join("productions/bench");
     std::fs::create_dir_all(&productions)?;
-    let mut text = production(port.get(), archive_port.get(), plugin).to_string();
+    let cut_through_above = cut_through_above.or_else(|| CUT_THROUGH_ABOVE.get().copied());
+    let mut text =
+        production(port.get(), archive_port.get(), plugin, cut_through_above).to_string();
     if let Some(c) = tls {
         text.push_str(&c.service_tls("IN"));
         text.push_str(&c.operation_tls("OUT"));
