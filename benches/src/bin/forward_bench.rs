@@ -61,7 +61,6 @@ use integration_tests::instances::{Instance, Modality, write_series};
 use integration_tests::net::Port;
 use integration_tests::production::{DicomOperation, DicomService, Process, Production};
 use integration_tests::tls::Certificates;
-use tokio::process::Command;
 
 /// Store-and-forward benchmark (see the module documentation).
 #[derive(Debug, clap::Parser)]
@@ -585,29 +584,15 @@ async fn wait_files(dir: &Path, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The time to write the bytes of `files` to new files next to the
-/// engine's data directories, one after the other, with one `fdatasync`
-/// each: what an engine that acknowledges only durable instances cannot
-/// avoid. The files are read before each write, outside the time.
+/// The durable floor's writes for the files of `groups` (see
+/// [`benches::durable_writes`]), in a folder of `root`.
 async fn durable_writes(
     root: &Path,
     tag: &str,
     groups: &[Vec<PathBuf>],
 ) -> anyhow::Result<Duration> {
-    use std::io::Write as _;
-    settle().await;
-    let dir = root.join(format!("floor-{tag}"));
-    std::fs::create_dir_all(&dir)?;
-    let mut took = Duration::ZERO;
-    for (n, file) in groups.iter().flatten().enumerate() {
-        let bytes = std::fs::read(file)?;
-        let start = Instant::now();
-        let mut out = std::fs::File::create(dir.join(format!("{n}.dcm")))?;
-        out.write_all(&bytes)?;
-        out.sync_data()?;
-        took += start.elapsed();
-    }
-    Ok(took)
+    let files: Vec<PathBuf> = groups.iter().flatten().cloned().collect();
+    benches::durable_writes(&root.join(format!("floor-{tag}")), &files).await
 }
 
 /// The durable floor (the slower of direct and the synced writes) and the
@@ -626,16 +611,12 @@ fn report_floor(direct: Duration, writes: Duration, through: Duration) {
 /// Writes every dirty page to disk, so that a run does not wait behind the
 /// write-back of what the runs before it wrote (the engine's `fdatasync`
 /// would, a `storescp` without it would not).
-async fn settle() {
-    Command::new("sync").status().await.ok();
-}
-
 async fn direct_run(
     root: &Path,
     groups: &[Vec<PathBuf>],
     tls: Option<&Certificates>,
 ) -> anyhow::Result<Duration> {
-    settle().await;
+    benches::settle().await;
     let port = Port::reserve();
     let out = root.join(format!("direct-{port}"));
     let scp = storescp(port, &out, tls).await;
@@ -684,7 +665,7 @@ async fn orthanc_run(root: &Path, groups: &[Vec<PathBuf>], tag: &str) -> anyhow:
     let (port, archive_port) = (Port::reserve(), Port::reserve());
     let base = root.join(format!("orthanc-{tag}"));
     let out = base.join("archive");
-    settle().await;
+    benches::settle().await;
     let archive = archive_port.get();
     let _scp = storescp(archive_port, &out, None).await;
     let orthanc = Orthanc::start(&base, &port, Some(("ARCHIVE", archive))).await?;
@@ -729,7 +710,7 @@ async fn through_run(
     }
     std::fs::write(productions.join("forward.toml"), text)?;
     let out = base.join("archive");
-    settle().await;
+    benches::settle().await;
     let _scp = storescp(archive_port, &out, tls).await;
     let engine = Engine::start(&base, &port).await?;
     let pid = engine.pid().context("the engine's pid")?;

@@ -1,5 +1,6 @@
 //! C-MOVE through Switchboard vs asked directly, in the same run: DCMTK's
-//! `dcmqrscp` holds one study of INSTANCES CT instances (64 KiB each);
+//! `dcmqrscp` holds one study of INSTANCES CT instances (KIB KiB each,
+//! 512 by default);
 //! `movescu` moves it to a `storescp` either directly (dcmqrscp stores to
 //! it) or through the engine (dcmqrscp stores to the engine, which takes
 //! each instance in durably and forwards it; the final response comes once
@@ -8,16 +9,25 @@
 //! the destination's folder is emptied between moves. Prints each round's
 //! wall time and the ratio direct / through (1.0: as fast as direct).
 //!
+//! Each round also times the durable floor's writes: the study's files
+//! written to new files with one `fdatasync` each, on the engine's file
+//! system. dcmqrscp sends its sub-operations one at a time, each after the
+//! answer to the one before, and the engine may answer only once an
+//! instance is durable: so the write and sync of each instance adds to its
+//! transfer instead of overlapping it, and the fastest a durable move
+//! through any engine can be is direct + writes (the serial floor). The
+//! engine's time is reported against that floor too.
+//!
 //! Usage (release build, with the engine built in the same profile):
 //! `cargo build --release -p switchboard-engine -p benches &&
-//!  target/release/move-bench [INSTANCES] [ROUNDS]`
+//!  target/release/move-bench [INSTANCES] [ROUNDS] [KIB]`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use integration_tests::dcmtk::{Archive, dcmqrscp, dcmtk_command, storescu};
-use integration_tests::engine_process::TestEngine;
+use integration_tests::engine_process::proc_status_field;
 use integration_tests::instances::{Modality, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomService, Production};
@@ -30,6 +40,8 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let instances: usize = args.get(1).map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let rounds: usize = args.get(2).map(|a| a.parse()).transpose()?.unwrap_or(3);
+    let kib: usize = args.get(3).map(|a| a.parse()).transpose()?.unwrap_or(512);
+    benches::check_tools();
     let (port, qr_port, dest_port) = (Port::reserve(), Port::reserve(), Port::reserve());
     let (qr, dest) = (qr_port.get(), dest_port.get());
     let models = [STUDY_ROOT_MOVE];
@@ -58,27 +70,37 @@ local_ae_title = \"ROUTER\"
             .association(Association::storage("ROUTER", "STORESCP"))
             .dicom_service(DicomService::new("IN", port.get(), "ROUTER").targets(["PACS"]))
     );
-    let engine = TestEngine::start(&[("bench", "move", &text)]).await;
-    let destination_dir = engine.folder("destination");
+    let root = tempfile::tempdir()?;
+    let base = root.path().join("engine");
+    let productions = base.join("productions/bench");
+    std::fs::create_dir_all(&productions)?;
+    std::fs::write(productions.join("move.toml"), text)?;
+    let engine = benches::Engine::start(&base, &port).await?;
+    let folder = |name: &str| -> anyhow::Result<PathBuf> {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    };
+    let destination_dir = folder("destination")?;
     // One process per association: the engine keeps its association to
     // the destination open a second after a move, which would hold a
     // single-association storescp from the next direct move.
     let _destination =
         Archive::start_with("STORESCP", dest_port, &destination_dir, &["+B", "--fork"]).await;
     let _dcmqrscp = dcmqrscp(
-        &engine.folder("qr"),
+        &folder("qr")?,
         "QRSCP",
         qr_port,
         &[("STORESCP", dest), ("ROUTER", port.get())],
     )
     .await;
     let study = write_instances(
-        &engine.folder("input"),
+        &folder("input")?,
         "ct",
         Modality::Ct,
         EXPLICIT,
         instances,
-        64 * 1024,
+        kib * 1024,
     );
     let files: Vec<PathBuf> = study.iter().map(|(p, _)| p.clone()).collect();
     ensure!(
@@ -88,11 +110,12 @@ local_ae_title = \"ROUTER\"
     let series = study[0].1.rsplit_once('.').context("a UID")?.0.to_string();
     let study_uid = format!("{series}.9");
 
-    println!("# C-MOVE of one study of {instances} CT instances (64 KiB), dcmqrscp → storescp");
-    println!("# round  direct      through the engine  direct/through");
-    let mut ratios = Vec::new();
+    println!("# C-MOVE of one study of {instances} CT instances ({kib} KiB), dcmqrscp → storescp");
+    println!("# round  direct      through the engine  direct/through  writes     floor/through");
+    let (mut ratios, mut of_floor) = (Vec::new(), Vec::new());
     // One warm-up of each, not counted.
     for round in 0..=rounds {
+        benches::settle().await;
         let direct = timed_move(("QRSCP", qr), &study_uid, instances, &destination_dir).await?;
         let through = timed_move(
             ("ROUTER", port.get()),
@@ -104,13 +127,31 @@ local_ae_title = \"ROUTER\"
         if round == 0 {
             continue;
         }
+        let floor_dir = root.path().join(format!("floor-{round}"));
+        let writes = benches::durable_writes(&floor_dir, &files).await?;
+        std::fs::remove_dir_all(&floor_dir)?;
         let ratio = direct.as_secs_f64() / through.as_secs_f64();
+        let floor = (direct + writes).as_secs_f64() / through.as_secs_f64();
         ratios.push(ratio);
-        println!("  {round:>5}  {direct:>9.2?}  {through:>18.2?}  {ratio:>14.2}");
+        of_floor.push(floor);
+        println!(
+            "  {round:>5}  {direct:>9.2?}  {through:>18.2?}  {ratio:>14.2}  {writes:>9.2?}  {floor:>13.2}"
+        );
     }
-    ratios.sort_by(f64::total_cmp);
-    println!("# median direct/through: {:.2}", ratios[ratios.len() / 2]);
-    println!("# engine peak RSS: {} MiB", engine.peak_memory_mib());
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!("# median direct/through: {:.2}", median(&mut ratios));
+    println!(
+        "# median serial floor (direct + writes)/through: {:.2}",
+        median(&mut of_floor)
+    );
+    let rss = engine
+        .pid()
+        .and_then(|pid| proc_status_field(pid, "VmHWM:"))
+        .unwrap_or(0);
+    println!("# engine peak RSS: {:.1} MiB", rss as f64 / 1024.0);
     Ok(())
 }
 
