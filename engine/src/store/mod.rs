@@ -47,7 +47,7 @@ pub(crate) mod messages;
 pub(crate) mod quarantine;
 pub(crate) mod recover;
 pub(crate) mod retention;
-pub(crate) mod spool;
+pub mod spool;
 mod versioned;
 
 use std::fs::File;
