@@ -327,17 +327,28 @@ where
                 break;
             }
         }
-        let reader = std::sync::Arc::clone(&file);
         let position = offset + sent;
-        let mut filled = std::mem::take(out);
-        let (buf, result) = tokio::task::spawn_blocking(move || {
-            let result = read_into_slots(&reader, position, &mut filled, &slots);
-            (filled, result)
-        })
-        .await
-        .map_err(|e| SendFileError::File(std::io::Error::other(e.to_string())))?;
-        *out = buf;
-        result.map_err(SendFileError::File)?;
+        // What was just written (a body forwarded soon after it arrived) is
+        // in the page cache: read here, without the two thread wake-ups of
+        // a hand-off. What is not is read on the blocking pool.
+        let cached = match read_cached(&file, position, out, &slots) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(SendFileError::File(e));
+            }
+            cached => cached.unwrap_or(false),
+        };
+        if !cached {
+            let reader = std::sync::Arc::clone(&file);
+            let mut filled = std::mem::take(out);
+            let (buf, result) = tokio::task::spawn_blocking(move || {
+                let result = read_into_slots(&reader, position, &mut filled, &slots);
+                (filled, result)
+            })
+            .await
+            .map_err(|e| SendFileError::File(std::io::Error::other(e.to_string())))?;
+            *out = buf;
+            result.map_err(SendFileError::File)?;
+        }
         stream
             .write_raw(&out[..at])
             .await
@@ -367,13 +378,48 @@ fn pdata_header(pc_id: u8, command: bool, is_last: bool, data_len: usize) -> [u8
 /// file from `position`, with as few `preadv` calls as the kernel allows.
 fn read_into_slots(
     file: &std::fs::File,
-    mut position: u64,
+    position: u64,
     buf: &mut [u8],
     slots: &[(usize, usize)],
 ) -> std::io::Result<()> {
+    read_slots(file, position, buf, slots, Wait::Yes).map(drop)
+}
+
+/// [`read_into_slots`] if every byte is in the page cache, without waiting
+/// for the disk: `Ok(false)` (some slots filled, the rest not) when a read
+/// would have to wait, or the kernel cannot tell.
+fn read_cached(
+    file: &std::fs::File,
+    position: u64,
+    buf: &mut [u8],
+    slots: &[(usize, usize)],
+) -> std::io::Result<bool> {
+    read_slots(file, position, buf, slots, Wait::No)
+}
+
+/// Whether a read may wait for the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Yes,
+    No,
+}
+
+fn read_slots(
+    file: &std::fs::File,
+    mut position: u64,
+    buf: &mut [u8],
+    slots: &[(usize, usize)],
+    wait: Wait,
+) -> std::io::Result<bool> {
     let mut pending: Vec<(usize, usize)> = slots.iter().copied().filter(|s| s.1 > 0).collect();
     while !pending.is_empty() {
-        let n = preadv(file, position, buf, &pending)?;
+        let n = match preadv(file, position, buf, &pending, wait) {
+            Ok(n) => n,
+            Err(e) if wait == Wait::No && e.kind() != std::io::ErrorKind::Interrupted => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -391,15 +437,19 @@ fn read_into_slots(
             *len > 0
         });
     }
-    Ok(())
+    Ok(true)
 }
 
-/// One `preadv(2)` into the slots of `buf` (at most `IOV_MAX` of them).
+/// One `preadv(2)` into the slots of `buf` (at most `IOV_MAX` of them);
+/// with [`Wait::No`], `preadv2(RWF_NOWAIT)`, which fails with EAGAIN
+/// rather than wait for the disk (where the kernel has no such read, it
+/// fails, and the caller reads on the blocking pool).
 fn preadv(
     file: &std::fs::File,
     position: u64,
     buf: &mut [u8],
     slots: &[(usize, usize)],
+    wait: Wait,
 ) -> std::io::Result<usize> {
     use std::os::fd::AsRawFd;
     let slots = &slots[..slots.len().min(1024)];
@@ -418,11 +468,30 @@ fn preadv(
         })
         .collect();
     let offset = libc::off_t::try_from(position).map_err(std::io::Error::other)?;
-    // SAFETY: every iovec points into `buf`, which is borrowed mutably for
-    // the whole call; the count is at most 1024 (IOV_MAX on Linux).
-    #[allow(unsafe_code)]
-    let n = unsafe { libc::preadv(file.as_raw_fd(), iov.as_ptr(), iov.len() as i32, offset) };
+    let (fd, count) = (file.as_raw_fd(), iov.len() as i32);
+    let n = match wait {
+        // SAFETY: every iovec points into `buf`, which is borrowed mutably
+        // for the whole call; the count is at most 1024 (IOV_MAX on Linux).
+        #[allow(unsafe_code)]
+        Wait::Yes => unsafe { libc::preadv(fd, iov.as_ptr(), count, offset) },
+        Wait::No => preadv_nowait(fd, &iov, offset)?,
+    };
     usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
+}
+
+/// `preadv2(RWF_NOWAIT)` over iovecs into a buffer the caller borrows.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn preadv_nowait(fd: i32, iov: &[libc::iovec], offset: libc::off_t) -> std::io::Result<isize> {
+    // SAFETY: as for `preadv` in the caller: the iovecs point into a
+    // buffer borrowed mutably for the call, at most 1024 of them.
+    #[allow(unsafe_code)]
+    let n = unsafe { libc::preadv2(fd, iov.as_ptr(), iov.len() as i32, offset, libc::RWF_NOWAIT) };
+    Ok(n)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn preadv_nowait(_fd: i32, _iov: &[libc::iovec], _offset: libc::off_t) -> std::io::Result<isize> {
+    Err(std::io::ErrorKind::Unsupported.into())
 }
 
 async fn fill<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {

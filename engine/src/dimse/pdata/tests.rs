@@ -193,3 +193,52 @@ fn fragment_size() {
     assert_eq!(max_fragment_len(16384), 16378);
     assert_eq!(max_fragment_len(3), 1);
 }
+
+/// A file just written is read without waiting (no hand-off to the
+/// blocking pool); one whose pages left the cache is not, and the blocking
+/// read then gets the same bytes. On tmpfs, which has no such reads (and
+/// keeps its pages), everything is read on the blocking pool: not tested.
+#[test]
+fn cached_bytes_are_read_at_once_and_uncached_ones_are_left_to_the_blocking_read() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let dir = crate::store::private_tempdir();
+    let path = dir.path().join("body");
+    let bytes: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&bytes).unwrap();
+    file.sync_all().unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    // SAFETY: `stat` is a plain struct the call fills; the descriptor is open.
+    #[allow(unsafe_code)]
+    let on_tmpfs = unsafe {
+        let mut stat: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(file.as_raw_fd(), &raw mut stat) == 0 && stat.f_type == libc::TMPFS_MAGIC
+    };
+    if on_tmpfs {
+        return;
+    }
+    // Two slots with a gap, as PDU headers leave between payloads.
+    let slots = [(6, 100_000), (100_012, 150_000)];
+    let expect = |buf: &[u8]| {
+        assert!(buf[6..100_006] == bytes[1000..101_000]);
+        assert!(buf[100_012..250_012] == bytes[101_000..251_000]);
+    };
+    let mut buf = vec![0u8; 250_012];
+    assert!(read_cached(&file, 1000, &mut buf, &slots).unwrap());
+    expect(&buf);
+    // Past the end: an error, not a fall-back.
+    let mut past = vec![0u8; 250_012];
+    let error = read_cached(&file, 290_000, &mut past, &slots).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
+
+    // Clean pages dropped from the cache: not read without waiting.
+    // SAFETY: advice on an open descriptor; no memory is passed.
+    #[allow(unsafe_code)]
+    let dropped = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(dropped, 0);
+    let mut buf = vec![0u8; 250_012];
+    assert!(!read_cached(&file, 1000, &mut buf, &slots).unwrap());
+    read_into_slots(&file, 1000, &mut buf, &slots).unwrap();
+    expect(&buf);
+}
