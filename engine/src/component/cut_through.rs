@@ -64,13 +64,7 @@ impl LiveStore {
     /// Claims the send for the lane that took it: `false` when the message
     /// was taken from the queue first (it is then sent from there).
     pub fn start(&self) -> bool {
-        self.live.state.send_if_modified(|state| {
-            let waiting = *state == State::Waiting;
-            if waiting {
-                *state = State::Started;
-            }
-            waiting
-        })
+        self.live.leave_waiting(State::Started)
     }
 
     /// The send ended: `Some(note)` if the remote took the instance (the
@@ -104,6 +98,18 @@ enum State {
 }
 
 impl Live {
+    /// Moves a send still waiting for a lane to `state`; `false` if it
+    /// was no longer waiting.
+    fn leave_waiting(&self, state: State) -> bool {
+        self.state.send_if_modified(|now| {
+            let waiting = *now == State::Waiting;
+            if waiting {
+                *now = state;
+            }
+            waiting
+        })
+    }
+
     fn end(&self, sent: Option<String>) {
         self.state.send_if_modified(|state| {
             let open = matches!(state, State::Waiting | State::Started);
@@ -124,13 +130,7 @@ impl Outcome {
     /// `Some(note)` if the remote took the instance; `None` if not, or if
     /// the send had not started (it is then called off).
     pub async fn sent(self) -> Option<String> {
-        self.0.state.send_if_modified(|state| {
-            let waiting = *state == State::Waiting;
-            if waiting {
-                *state = State::NotSent;
-            }
-            waiting
-        });
+        self.0.leave_waiting(State::NotSent);
         let mut state = self.0.state.subscribe();
         let ended = state
             .wait_for(|s| matches!(s, State::Sent(_) | State::NotSent))

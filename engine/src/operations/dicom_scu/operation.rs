@@ -404,8 +404,9 @@ async fn deliver(
         Ok(o) => o,
         Err(outcome) => return outcome,
     };
-    // Opening is a quick metadata lookup next to the transfer; the reads
-    // are done on the blocking pool by the sender.
+    // Opening is a quick metadata lookup next to the transfer; the sender
+    // reads from the page cache where it runs, and on the blocking pool
+    // what would wait for the disk.
     let path = cx.bodies.path(&record.header);
     let file = match std::fs::File::open(&path).and_then(|f| Ok((f.metadata()?.len(), f))) {
         Ok((len, _)) if len < h.size => {
