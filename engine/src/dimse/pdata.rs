@@ -331,13 +331,7 @@ where
         // What was just written (a body forwarded soon after it arrived) is
         // in the page cache: read here, without the two thread wake-ups of
         // a hand-off. What is not is read on the blocking pool.
-        let cached = match read_cached(&file, position, out, &slots) {
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(SendFileError::File(e));
-            }
-            cached => cached.unwrap_or(false),
-        };
-        if !cached {
+        if !read_cached(&file, position, out, &slots).map_err(SendFileError::File)? {
             let reader = std::sync::Arc::clone(&file);
             let mut filled = std::mem::take(out);
             let (buf, result) = tokio::task::spawn_blocking(move || {
@@ -387,7 +381,8 @@ fn read_into_slots(
 
 /// [`read_into_slots`] if every byte is in the page cache, without waiting
 /// for the disk: `Ok(false)` (some slots filled, the rest not) when a read
-/// would have to wait, or the kernel cannot tell.
+/// would have to wait, or fails (the blocking read then says why); an
+/// error only when the file ends before the slots are filled.
 fn read_cached(
     file: &std::fs::File,
     position: u64,

@@ -70,11 +70,12 @@ impl Handler for CStore {
                 (None, None) => Some(Status::OUT_OF_RESOURCES),
                 (_, refusal) => refusal,
             };
+            // A spool file is written only while nothing refuses the store.
             let cut_through = request
                 .service
                 .ingest
                 .clone()
-                .filter(|_| refusal.is_none())
+                .filter(|_| spool.is_some())
                 .map(|ingest| CutThrough {
                     above: request.cut_through_above,
                     ingest,
@@ -155,7 +156,6 @@ impl Receive for StoreInProgress {
             .as_ref()
             .is_some_and(|c| self.size > c.above)
             && let (Some(c), Some(spool)) = (self.cut_through.take(), self.spool.as_mut())
-            && self.refusal.is_none()
         {
             let rq = &self.rq;
             let instance = ArrivingInstance {
