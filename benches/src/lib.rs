@@ -216,3 +216,45 @@ pub async fn durable_writes(dir: &Path, files: &[std::path::PathBuf]) -> anyhow:
     }
     Ok(took)
 }
+
+/// CPU time in clock ticks (100 per second on Linux) from `/proc/<pid>/stat`:
+/// the process's own (utime + stime) and, with `reaped`, that of its
+/// children it has waited for (cutime + cstime). 0 when unreadable.
+pub fn cpu_ticks(pid: &str, reaped: bool) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some((_, after)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let take = if reaped { 4 } else { 2 };
+    fields.iter().take(take).sum()
+}
+
+/// CPU ticks of process `pid`, its reaped children and the children it has
+/// not reaped yet (running or exited): a `storescp --fork` and the process
+/// it forked for each association.
+pub fn tree_cpu_ticks(pid: u32) -> u64 {
+    let parent = format!("{pid}");
+    let children: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|name| {
+            std::fs::read_to_string(format!("/proc/{name}/stat"))
+                .ok()
+                .and_then(|s| Some(s.rsplit_once(')')?.1.split_whitespace().nth(1)? == parent))
+                .unwrap_or(false)
+        })
+        .map(|name| cpu_ticks(&name, true))
+        .sum();
+    cpu_ticks(&parent, true) + children
+}

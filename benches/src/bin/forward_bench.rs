@@ -620,11 +620,23 @@ async fn direct_run(
     let port = Port::reserve();
     let out = root.join(format!("direct-{port}"));
     let scp = storescp(port, &out, tls).await;
+    let senders_before = benches::cpu_ticks("self", true) - benches::cpu_ticks("self", false);
     let start = Instant::now();
     send(scp.port(), "ARCHIVE", groups, tls).await?;
     let n: usize = groups.iter().map(Vec::len).sum();
     wait_files(&out, n).await?;
-    Ok(start.elapsed())
+    let took = start.elapsed();
+    // What the two peers spend, against the engine's CPU (which receives
+    // like storescp and sends like storescu).
+    let senders =
+        benches::cpu_ticks("self", true) - benches::cpu_ticks("self", false) - senders_before;
+    let archive = scp.id().map_or(0, benches::tree_cpu_ticks);
+    println!(
+        "  (direct: storescu CPU {:.2} ms, storescp CPU {:.2} ms per instance)",
+        senders as f64 * 10.0 / n as f64,
+        archive as f64 * 10.0 / n as f64
+    );
+    Ok(took)
 }
 
 /// Store and forward, with up to 4 associations to the archive; with a
@@ -726,15 +738,7 @@ async fn through_run(
         n as f64 / acked.as_secs_f64()
     );
     let rss = peak_rss_kib(pid);
-    // utime + stime, in clock ticks (100 per second on Linux).
-    let cpu_ticks: u64 = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after = s.rsplit_once(')')?.1.to_string();
-            let f: Vec<&str> = after.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .unwrap_or(0);
+    let cpu_ticks = benches::cpu_ticks(&pid.to_string(), false);
     println!(
         "  (engine CPU {:.2} s, {:.2} ms per instance)",
         cpu_ticks as f64 / 100.0,
