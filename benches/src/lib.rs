@@ -2,7 +2,10 @@
 //! `src/bin/`; they run the engine and its peers with the test kit
 //! (`integration_tests`: reserved ports, DCMTK peers, instances,
 //! productions). This library holds the one thing the kit does not: the
-//! engine as a benchmark runs it.
+//! engine as a benchmark runs it, and the relay that measures the least
+//! CPU time a store-and-forward can spend ([`relay`]).
+
+pub mod relay;
 
 use std::path::Path;
 use std::process::Stdio;

@@ -54,6 +54,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use benches::relay::{Files, Moving};
 use benches::{Engine, Orthanc};
 use integration_tests::dcmtk::{Archive, dcmtk_command};
 use integration_tests::engine_process::proc_status_field;
@@ -149,10 +150,12 @@ async fn main() -> anyhow::Result<()> {
     let input = root.join("seq");
     let files = generate(&input, "seq", o.count, o.kib * 1024, 1);
     let seq = std::slice::from_ref(&files);
-    let direct = direct_run(root, seq, None).await?;
+    let d = direct_run(root, seq, None).await?;
+    let direct = d.took;
     let (through, rss) = through_run(root, seq, "seq", None, None, None).await?;
     let workload = format!("{} × {} KiB, one storescu", o.count, o.kib);
     report(&workload, o.count, direct, through, rss);
+    cpu_bound(root, &d, o.count, o.kib * 1024).await?;
     let writes = durable_writes(root, "seq", seq).await?;
     report_floor(direct, writes, through);
     let first = first_round(root, seq, "seq", &floored, vec![direct, through, writes]).await?;
@@ -163,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
         times,
     });
     if let Some(c) = &tls {
-        let direct_tls = direct_run(root, seq, Some(c)).await?;
+        let direct_tls = direct_run(root, seq, Some(c)).await?.took;
         let (through_tls, rss) = through_run(root, seq, "seq-tls", None, Some(c), None).await?;
         report_tls(o.count, direct, through, direct_tls, through_tls, rss);
         let pair = [Run::Through, Run::ThroughTls(c)];
@@ -192,13 +195,15 @@ async fn main() -> anyhow::Result<()> {
     }
     if !groups.is_empty() {
         let n = o.senders * o.files;
-        let direct = direct_run(root, &groups, None).await?;
+        let d = direct_run(root, &groups, None).await?;
+        let direct = d.took;
         let (through, rss) = through_run(root, &groups, "con", None, None, None).await?;
         let workload = format!(
             "{} storescu × {} × {} KiB, concurrent",
             o.senders, o.files, o.kib
         );
         report(&workload, n, direct, through, rss);
+        cpu_bound(root, &d, n, o.kib * 1024).await?;
         let first = first_round(root, &groups, "con", &runs, vec![direct, through]).await?;
         let times = rounds(root, &groups, "con", &runs, o.rounds, first).await?;
         rows.push(Row {
@@ -207,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
             times,
         });
         if let Some(c) = &tls {
-            let direct_tls = direct_run(root, &groups, Some(c)).await?;
+            let direct_tls = direct_run(root, &groups, Some(c)).await?.took;
             let (through_tls, rss) =
                 through_run(root, &groups, "con-tls", None, Some(c), None).await?;
             report_tls(n, direct, through, direct_tls, through_tls, rss);
@@ -235,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
         let d = root.join("large");
         let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100);
         let large = std::slice::from_ref(&files);
-        let direct = direct_run(root, large, None).await?;
+        let direct = direct_run(root, large, None).await?.took;
         let writes = durable_writes(root, "large", large).await?;
         let (through, rss) = through_run(root, large, "large", None, None, None).await?;
         let workload = "3 × 100 MiB multi-frame, one storescu".to_string();
@@ -344,7 +349,7 @@ impl Run<'_> {
         label: &str,
     ) -> anyhow::Result<Duration> {
         match self {
-            Run::Direct => direct_run(root, groups, None).await,
+            Run::Direct => Ok(direct_run(root, groups, None).await?.took),
             Run::Through => Ok(through_run(root, groups, label, None, None, None).await?.0),
             Run::ThroughTls(c) => {
                 let label = format!("{label}-tls");
@@ -615,7 +620,7 @@ async fn direct_run(
     root: &Path,
     groups: &[Vec<PathBuf>],
     tls: Option<&Certificates>,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<Direct> {
     benches::settle().await;
     let port = Port::reserve();
     let out = root.join(format!("direct-{port}"));
@@ -636,7 +641,42 @@ async fn direct_run(
         senders as f64 * 10.0 / n as f64,
         archive as f64 * 10.0 / n as f64
     );
-    Ok(took)
+    Ok(Direct {
+        took,
+        cpu: Duration::from_millis((senders + archive) * 10),
+    })
+}
+
+/// A direct run: how long it took, and the CPU time its peers spent.
+struct Direct {
+    took: Duration,
+    cpu: Duration,
+}
+
+/// The least time the engine can take on this machine's cores, given the
+/// CPU time the peers spent in the direct run and the least a relay
+/// spends per instance (see [`benches::relay`]), measured now with the
+/// same size of instances in a folder of `root`.
+async fn cpu_bound(root: &Path, direct: &Direct, n: usize, bytes: usize) -> anyhow::Result<()> {
+    let dir = root.join(format!("relay-{n}"));
+    std::fs::create_dir_all(&dir)?;
+    let relay_dir = dir.clone();
+    let (relay, _) = tokio::task::spawn_blocking(move || {
+        benches::relay::run(&relay_dir, bytes, n, Moving::Copy, Files::New)
+    })
+    .await??;
+    std::fs::remove_dir_all(&dir)?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let least = (direct.cpu.as_secs_f64() + relay) / cores as f64;
+    println!(
+        "  CPU bound: the peers spent {:.2} ms per instance and a bare relay (receive, write, fdatasync, send) {:.2} ms: on {cores} cores no engine takes less than {:.2} s (×{:.2} of direct; direct kept {:.1} cores busy)",
+        direct.cpu.as_secs_f64() * 1000.0 / n as f64,
+        relay * 1000.0 / n as f64,
+        least,
+        least / direct.took.as_secs_f64(),
+        direct.cpu.as_secs_f64() / direct.took.as_secs_f64(),
+    );
+    Ok(())
 }
 
 /// Store and forward, with up to 4 associations to the archive; with a

@@ -1,0 +1,60 @@
+//! The least CPU time a durable store-and-forward spends per instance (see
+//! [`benches::relay`]), moving the bytes two ways, each with a new file per
+//! instance and with one file overwritten in place:
+//! - `copy`: `recv`, `pwrite`, `pread`, `send`: four copies of every byte;
+//! - `splice`: socket → pipe → file, file → socket: one copy.
+//!
+//! Usage (release build; DIR on the engine's file system, a temporary
+//! folder under the current one by default):
+//! `target/release/cpu-floor [--kib 512] [--count 1000] [--dir DIR]`
+
+use std::path::PathBuf;
+
+use benches::relay::{Files, Moving, run};
+
+#[derive(clap::Parser)]
+struct Options {
+    /// Size of each instance.
+    #[arg(long, default_value_t = 512)]
+    kib: usize,
+    /// Instances relayed in each run.
+    #[arg(long, default_value_t = 1000)]
+    count: usize,
+    /// Where to write.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = <Options as clap::Parser>::parse();
+    let base = match &o.dir {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir_in(".")?,
+    };
+    println!(
+        "{} × {} KiB relayed by one thread (receive, write, fdatasync, answer, send); its CPU per instance:",
+        o.count, o.kib
+    );
+    for moving in [Moving::Copy, Moving::Splice] {
+        for files in [Files::New, Files::Overwritten] {
+            let dir = base.path().join(format!("run-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let (cpu, wall) = run(&dir, o.kib * 1024, o.count, moving, files)?;
+            std::fs::remove_dir_all(&dir)?;
+            println!(
+                "  {:<7} {:<24} {:.3} ms CPU ({:.3} ms wall)",
+                match moving {
+                    Moving::Copy => "copy",
+                    Moving::Splice => "splice",
+                },
+                match files {
+                    Files::New => "a new file each",
+                    Files::Overwritten => "one file overwritten",
+                },
+                cpu * 1000.0 / o.count as f64,
+                wall * 1000.0 / o.count as f64,
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The least CPU time a durable store-and-forward spends per instance: one
+//! thread (the relay) receives each instance from a TCP connection, writes
+//! it to a file, `fdatasync`s it, answers one byte, and sends it on over a
+//! second connection; a sender waits for each answer, as storescu does, and
+//! a sink reads and drops what the relay sends. Nothing else: no DICOM, no
+//! store, no tasks. The relay's CPU time per instance (user and system, from
+//! `/proc/thread-self/schedstat`) is what any engine doing the same work
+//! with the same system calls cannot go below; on loopback it includes the
+//! receiving side's TCP processing of what the relay sends.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use switchboard::store::spool::SpoolWriter;
+
+/// The chunk the relay moves at once: a 64 KiB PDU's worth.
+const CHUNK: usize = 64 * 1024;
+
+/// How the relay moves the bytes.
+#[derive(Debug, Clone, Copy)]
+pub enum Moving {
+    /// `recv` into a buffer, `pwrite` (write-out started at once, as the
+    /// engine spools), `pread`, `send`: four copies of every byte.
+    Copy,
+    /// Socket → pipe → file with `splice(2)`, file → socket with
+    /// `sendfile(2)`: one copy (pipe into the page cache).
+    Splice,
+}
+
+/// Where the relay writes each instance.
+#[derive(Debug, Clone, Copy)]
+pub enum Files {
+    /// A new file each (as the engine and storescp do).
+    New,
+    /// One file, overwritten in place (its blocks already allocated).
+    Overwritten,
+}
+
+/// Relays `count` instances of `size` bytes through files in `dir`; the
+/// relay's CPU seconds and the wall-clock seconds.
+///
+/// # Errors
+/// A socket, pipe or file operation failed.
+pub fn run(
+    dir: &Path,
+    size: usize,
+    count: usize,
+    moving: Moving,
+    files: Files,
+) -> anyhow::Result<(f64, f64)> {
+    let inbound = TcpListener::bind("127.0.0.1:0")?;
+    let outbound = TcpListener::bind("127.0.0.1:0")?;
+    let (in_addr, out_addr) = (inbound.local_addr()?, outbound.local_addr()?);
+    let sender = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut s = TcpStream::connect(in_addr)?;
+        s.set_nodelay(true)?;
+        let data: Vec<u8> = (0..size).map(|n| (n * 7) as u8).collect();
+        let mut answer = [0u8; 1];
+        for _ in 0..count {
+            s.write_all(&data)?;
+            s.read_exact(&mut answer)?;
+        }
+        Ok(())
+    });
+    let sink = std::thread::spawn(move || -> std::io::Result<u64> {
+        let (mut s, _) = outbound.accept()?;
+        std::io::copy(&mut s, &mut std::io::sink())
+    });
+    let (mut from, _) = inbound.accept()?;
+    from.set_nodelay(true)?;
+    let mut to = TcpStream::connect(out_addr)?;
+    to.set_nodelay(true)?;
+    let dir = dir.to_path_buf();
+    let relay = std::thread::spawn(move || -> std::io::Result<(f64, f64)> {
+        let cpu0 = thread_cpu_seconds()?;
+        let start = std::time::Instant::now();
+        let mut buf = vec![0u8; CHUNK];
+        let pipe = Pipe::new()?;
+        for n in 0..count {
+            let path = match files {
+                Files::New => dir.join(format!("{n}.part")),
+                Files::Overwritten => dir.join("0.part"),
+            };
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .read(true)
+                .truncate(false)
+                .open(&path)?;
+            let file = match moving {
+                Moving::Copy => {
+                    let mut writer = SpoolWriter::new(file);
+                    let mut left = size;
+                    while left > 0 {
+                        let want = left.min(CHUNK);
+                        let got = from.read(&mut buf[..want])?;
+                        if got == 0 {
+                            return Err(std::io::ErrorKind::UnexpectedEof.into());
+                        }
+                        writer.write(&buf[..got])?;
+                        left -= got;
+                    }
+                    writer.finish().complete()?
+                }
+                Moving::Splice => {
+                    let mut at = 0;
+                    while at < size {
+                        let got = pipe.splice_in(&from, (size - at).min(CHUNK))?;
+                        pipe.splice_out(&file, at as i64, got)?;
+                        at += got;
+                    }
+                    file
+                }
+            };
+            file.sync_data()?;
+            from.write_all(&[0])?;
+            match moving {
+                Moving::Copy => {
+                    let mut at = 0;
+                    while at < size {
+                        let want = (size - at).min(CHUNK);
+                        file.read_exact_at(&mut buf[..want], at as u64)?;
+                        to.write_all(&buf[..want])?;
+                        at += want;
+                    }
+                }
+                Moving::Splice => send_file(&to, &file, size)?,
+            }
+        }
+        drop(to);
+        Ok((thread_cpu_seconds()? - cpu0, start.elapsed().as_secs_f64()))
+    });
+    let measured = relay
+        .join()
+        .map_err(|_| anyhow::anyhow!("the relay panicked"))??;
+    sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("the sender panicked"))??;
+    let sunk = sink
+        .join()
+        .map_err(|_| anyhow::anyhow!("the sink panicked"))??;
+    anyhow::ensure!(sunk == (size * count) as u64, "the sink got {sunk} bytes");
+    Ok(measured)
+}
+
+/// This thread's time on a CPU so far (`/proc/thread-self/schedstat`, in ns).
+fn thread_cpu_seconds() -> std::io::Result<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")?;
+    let ns: u64 = text
+        .split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| std::io::Error::other("unreadable schedstat"))?;
+    Ok(ns as f64 / 1e9)
+}
+
+/// A pipe between a socket and a file, for `splice(2)`.
+struct Pipe {
+    read: std::os::fd::OwnedFd,
+    write: std::os::fd::OwnedFd,
+}
+
+impl Pipe {
+    #[allow(unsafe_code)]
+    fn new() -> std::io::Result<Self> {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0i32; 2];
+        // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both are open descriptors we own.
+        let (read, write) = unsafe {
+            (
+                std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+                std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+            )
+        };
+        Ok(Self { read, write })
+    }
+
+    /// Moves up to `len` bytes from the socket into the pipe; how many.
+    #[allow(unsafe_code)]
+    fn splice_in(&self, from: &TcpStream, len: usize) -> std::io::Result<usize> {
+        // SAFETY: plain descriptors and null offsets (both are streams).
+        let n = unsafe {
+            libc::splice(
+                from.as_raw_fd(),
+                std::ptr::null_mut(),
+                self.write.as_raw_fd(),
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE,
+            )
+        };
+        match n {
+            n if n < 0 => Err(std::io::Error::last_os_error()),
+            0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => Ok(n.unsigned_abs()),
+        }
+    }
+
+    /// Moves exactly `len` bytes from the pipe into `file` at `at`.
+    #[allow(unsafe_code)]
+    fn splice_out(&self, file: &std::fs::File, mut at: i64, mut len: usize) -> std::io::Result<()> {
+        while len > 0 {
+            // SAFETY: plain descriptors; `at` is a valid offset we own.
+            let n = unsafe {
+                libc::splice(
+                    self.read.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    file.as_raw_fd(),
+                    &mut at,
+                    len,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
+            if n <= 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            len -= n.unsigned_abs();
+        }
+        Ok(())
+    }
+}
+
+/// Sends the first `len` bytes of `file` with `sendfile(2)`.
+#[allow(unsafe_code)]
+fn send_file(to: &TcpStream, file: &std::fs::File, len: usize) -> std::io::Result<()> {
+    let mut offset: libc::off_t = 0;
+    let mut left = len;
+    while left > 0 {
+        // SAFETY: plain descriptors and a valid offset we own.
+        let n = unsafe { libc::sendfile(to.as_raw_fd(), file.as_raw_fd(), &mut offset, left) };
+        if n <= 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        left -= n.unsigned_abs();
+    }
+    Ok(())
+}
