@@ -565,20 +565,29 @@ async fn a_peer_that_stops_reading_blocks_only_its_own_association() {
     s.set_write_timeout(Duration::from_secs(300));
     associate(&mut s, ECHO).await;
     // C-ECHO-RQs, never reading a response, until the SCP gives up on us.
+    // They go 64 to a write: one small segment per request would make the
+    // SCP's socket drop segments whose memory outgrows its buffer, and the
+    // retransmission back-off would then let requests in only seconds
+    // apart, too slowly for the responses to ever fill its send buffer.
     let rq = crate::dimse::DimseCommand::EchoRq(crate::dimse::CEchoRq {
         message_id: 1,
         affected_sop_class_uid: ECHO.into(),
     })
     .to_bytes()
     .unwrap();
+    let pdv_len = u32::try_from(rq.len() + 2).unwrap();
+    let mut pdu = vec![0x04, 0x00];
+    pdu.extend_from_slice(&(pdv_len + 4).to_be_bytes());
+    pdu.extend_from_slice(&pdv_len.to_be_bytes());
+    pdu.extend_from_slice(&[1, 0x03]);
+    pdu.extend_from_slice(&rq);
+    let batch = pdu.repeat(64);
     let mut sent = 0;
     let send = async {
-        while crate::dimse::pdata::send_command(&mut s, 1, &rq)
-            .await
-            .is_ok()
-        {
-            sent += 1;
-            if sent % 1000 == 0 {
+        use tokio::io::AsyncWriteExt as _;
+        while s.get_mut().write_all(&batch).await.is_ok() {
+            sent += 64;
+            if sent % 1024 == 0 {
                 // Meanwhile another peer is served.
                 echo_ok(scp.addr).await;
             }
