@@ -786,9 +786,30 @@ async fn through_run(
     );
     if std::env::var_os("BENCH_THREADS").is_some() {
         println!("  (engine CPU by thread: {})", thread_cpu(pid));
+        println!(
+            "  (engine context switches per instance, of threads still running: {:.1})",
+            context_switches(pid) as f64 / n as f64
+        );
     }
     engine.stop().await?;
     Ok((took, rss))
+}
+
+/// Voluntary and involuntary context switches of the engine's threads.
+fn context_switches(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// The engine's CPU time per thread name, in ms (utime+stime), busiest first.

@@ -10,6 +10,7 @@ mod c_find;
 mod c_get;
 mod c_move;
 mod c_store;
+mod codec;
 mod retrieve;
 
 pub use c_cancel::CCancelRq;
@@ -376,75 +377,20 @@ pub fn encode_failure_response(
     encode_command_set(&InMemDicomObject::command_from_element_iter(elements))
 }
 
-/// Parses command-set bytes (Implicit VR LE). Every element length is
-/// checked against the bytes actually present before the parser sees them,
-/// and against its VR's value size (a UL of 11 bytes would leave the
-/// parser reading the next header from the middle of a value, and sizing a
-/// buffer from whatever it finds there), so no buffer is sized from an
-/// untrusted length.
+/// Parses command-set bytes (Implicit VR LE); see [`codec`].
 ///
 /// # Errors
 /// [`CommandError::TooLong`] or [`CommandError::Malformed`].
 pub fn decode_command_set(bytes: &[u8]) -> Result<InMemDicomObject, CommandError> {
-    if bytes.len() > MAX_COMMAND_SET_LENGTH {
-        return Err(CommandError::TooLong(bytes.len()));
-    }
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let Some(header) = rest.get(..8) else {
-            return Err(CommandError::Malformed("truncated element header".into()));
-        };
-        let group = u16::from_le_bytes([header[0], header[1]]);
-        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        if group != 0x0000 {
-            return Err(CommandError::Malformed(format!(
-                "element of group {group:04X} in a command set"
-            )));
-        }
-        if len > rest.len() - 8 {
-            return Err(CommandError::Malformed(format!(
-                "element length {len} exceeds the {} bytes left",
-                rest.len() - 8
-            )));
-        }
-        let element = u16::from_le_bytes([header[2], header[3]]);
-        let unit = value_unit(Tag(group, element));
-        if !len.is_multiple_of(unit) {
-            return Err(CommandError::Malformed(format!(
-                "element (0000,{element:04X}) has {len} bytes, not a multiple of {unit}"
-            )));
-        }
-        rest = &rest[8 + len..];
-    }
-    let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
-    InMemDicomObject::read_dataset_with_ts(bytes, &ts)
-        .map_err(|e| CommandError::Malformed(e.to_string()))
+    codec::decode(bytes)
 }
 
-/// What an element's length must be a multiple of: its VR's value size
-/// (every DICOM value length is even).
-fn value_unit(tag: Tag) -> usize {
-    use dicom_core::dictionary::DataDictionary as _;
-    let vr = dicom_dictionary_std::StandardDataDictionary
-        .by_tag(tag)
-        .map(|entry| entry.vr.relaxed());
-    match vr {
-        Some(VR::UL | VR::SL | VR::AT | VR::FL | VR::OL | VR::OF) => 4,
-        Some(VR::FD | VR::OD | VR::SV | VR::UV | VR::OV) => 8,
-        _ => 2,
-    }
-}
-
-/// Encodes a command set as Implicit VR LE.
+/// Encodes a command set as Implicit VR LE; see [`codec`].
 ///
 /// # Errors
 /// [`CommandError::Encode`].
 pub fn encode_command_set(obj: &InMemDicomObject) -> Result<Vec<u8>, CommandError> {
-    let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
-    let mut out = Vec::with_capacity(256);
-    obj.write_dataset_with_ts(&mut out, &ts)
-        .map_err(|e| CommandError::Encode(e.to_string()))?;
-    Ok(out)
+    codec::encode(obj)
 }
 
 pub(crate) fn get_u16(
@@ -483,12 +429,15 @@ pub(crate) fn opt_ae(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
 }
 
 /// Error Comment (0000,0902): the text cut to what it holds, on a
-/// character boundary, without the backslash LO forbids.
+/// character boundary, without the backslash LO forbids, in the default
+/// repertoire (ASCII: other characters become `?`, which also keeps the
+/// command set encodable).
 fn error_comment(text: &str) -> DataElement<InMemDicomObject> {
     let value: String = text
         .replace('\\', "/")
         .chars()
         .filter(|c| !c.is_control())
+        .map(|c| if c.is_ascii() { c } else { '?' })
         .take(MAX_ERROR_COMMENT)
         .collect();
     DataElement::new(tags::ERROR_COMMENT, VR::LO, PrimitiveValue::from(value))
