@@ -660,12 +660,12 @@ struct Direct {
 async fn cpu_bound(root: &Path, direct: &Direct, n: usize, bytes: usize) -> anyhow::Result<()> {
     let dir = root.join(format!("relay-{n}"));
     std::fs::create_dir_all(&dir)?;
-    let relay_dir = dir.clone();
     let (relay, _) = tokio::task::spawn_blocking(move || {
-        benches::relay::run(&relay_dir, bytes, n, Moving::Copy, Files::New)
+        benches::relay::run(&dir, bytes, n, Moving::Copy, Files::New)
     })
     .await??;
-    std::fs::remove_dir_all(&dir)?;
+    // Its files stay until the end, as every run's do: deleting them would
+    // make the next runs' new files slower (see the cpu-floor program).
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let least = (direct.cpu.as_secs_f64() + relay) / cores as f64;
     println!(
