@@ -81,11 +81,10 @@ impl From<sled::Error> for MessageError {
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_V1];
+    let mut out = Vec::with_capacity(1024);
+    out.push(FORMAT_V1);
     // Serialising these plain structs to JSON cannot fail.
-    if let Ok(json) = serde_json::to_vec(value) {
-        out.extend(json);
-    }
+    serde_json::to_writer(&mut out, value).ok();
     out
 }
 
