@@ -559,13 +559,19 @@ async fn send(
                 .arg(port.to_string())
                 .args(files)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(Stdio::piped())
                 .spawn()
         })
         .collect::<Result<_, _>>()?;
-    for mut c in children {
-        let status = c.wait().await?;
-        anyhow::ensure!(status.success(), "storescu failed: {status}");
+    for c in children {
+        // storescu writes to stderr only what went wrong: a few lines.
+        let out = c.wait_with_output().await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "storescu failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
