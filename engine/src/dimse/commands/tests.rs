@@ -20,16 +20,21 @@ fn c_echo_round_trips() {
     );
 }
 
-#[test]
-fn c_store_round_trips() {
-    let rq = CStoreRq {
+/// A C-STORE-RQ of a C-MOVE sub-operation: every element it can have.
+fn store_rq() -> CStoreRq {
+    CStoreRq {
         message_id: 3,
         affected_sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
         affected_sop_instance_uid: "1.2.3.4.5".into(),
         priority: Priority::High,
         move_originator_ae_title: Some("MOVER".into()),
         move_originator_message_id: Some(9),
-    };
+    }
+}
+
+#[test]
+fn c_store_round_trips() {
+    let rq = store_rq();
     let bytes = DimseCommand::StoreRq(rq.clone()).to_bytes().unwrap();
     let back = DimseCommand::from_bytes(&bytes).unwrap();
     assert_eq!(back, DimseCommand::StoreRq(rq.clone()));
@@ -409,19 +414,12 @@ fn an_element_whose_length_does_not_fit_its_vr_is_refused_before_the_parser() {
 
 /// The command codec writes the bytes the generic data-set writer writes,
 /// and reads what the generic reader reads, for every command modelled
-/// here and for what pynetdicom and DCMTK send.
+/// here and for pynetdicom's command sets.
 #[test]
 fn the_command_codec_agrees_with_the_generic_data_set_codec() {
     let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
     let generic_decode = |bytes: &[u8]| InMemDicomObject::read_dataset_with_ts(bytes, &ts).unwrap();
-    let store = CStoreRq {
-        message_id: 3,
-        affected_sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
-        affected_sop_instance_uid: "1.2.3.4.5".into(),
-        priority: Priority::High,
-        move_originator_ae_title: Some("MOVER".into()),
-        move_originator_message_id: Some(9),
-    };
+    let store = store_rq();
     let find = CFindRq {
         message_id: 12,
         affected_sop_class_uid: PATIENT_ROOT_FIND.into(),
@@ -447,7 +445,7 @@ fn the_command_codec_agrees_with_the_generic_data_set_codec() {
             .to_bytes()
             .unwrap(),
         DimseCommand::FindRsp(CFindRsp {
-            error_comment: Some("odd comment\\with a backslash é".into()),
+            error_comment: Some("odd comment\\with a backslash é!".into()),
             ..find.response(Status(0xC000))
         })
         .to_bytes()
