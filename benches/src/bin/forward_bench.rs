@@ -35,6 +35,14 @@
 //! `storescp` never syncs; an engine that acknowledges only durable
 //! instances must), and the engine's rate against it.
 //!
+//! Each direct run reports the CPU time its peers spent per instance
+//! (`storescu`; `storescp` with the process it forks), each run through
+//! the engine the engine's. The sequential and concurrent scenarios also
+//! report the CPU bound: the least time any engine can take on the
+//! machine's cores, from the peers' CPU and that of a bare relay
+//! ([`benches::relay`]: receive, write, `fdatasync`, send) run once with
+//! the same instances' size.
+//!
 //! "Through" is timed from the start of `storescu` until the archive has
 //! every instance (end to end, forwarding included). Every run starts with
 //! a `sync`, so that none waits behind the write-back of what the runs
