@@ -110,11 +110,7 @@ async fn kill_9_mid_stream_loses_no_acknowledged_instance() {
             })
         })
         .await;
-    engine.kill9().await;
-    let stored = sender.await.expect("storescu task");
-    let acked = stored.acknowledged();
-    assert!(acked >= 1, "{stored}");
-
+    let acked = engine.kill9_while_storing(sender).await;
     engine.restart().await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     // storescu sends in order: the first `acked` files were acknowledged.

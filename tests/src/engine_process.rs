@@ -158,6 +158,22 @@ impl TestEngine {
         }
     }
 
+    /// `kill -9` while `sender` (a storescu) sends to the engine; how many
+    /// instances it had acknowledged, at least one.
+    ///
+    /// # Panics
+    /// When storescu had no instance acknowledged.
+    pub async fn kill9_while_storing(
+        &mut self,
+        sender: tokio::task::JoinHandle<crate::dcmtk::Ran>,
+    ) -> usize {
+        self.kill9().await;
+        let stored = sender.await.expect("storescu task");
+        let acked = stored.acknowledged();
+        assert!(acked >= 1, "{stored}");
+        acked
+    }
+
     /// SIGHUP: the engine reads its productions folder again.
     pub fn reload(&self) {
         signal(self.pid(), "-HUP");
