@@ -815,13 +815,10 @@ fn context_switches(pid: u32) -> u64 {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
-        .flat_map(|status| {
-            status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
+        .filter_map(|task| task.file_name().to_str()?.parse::<u32>().ok())
+        .flat_map(|tid| {
+            ["voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"]
+                .map(|field| proc_status_field(tid, field).unwrap_or(0))
         })
         .sum()
 }
