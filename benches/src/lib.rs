@@ -221,23 +221,35 @@ pub async fn durable_writes(dir: &Path, files: &[std::path::PathBuf]) -> anyhow:
 }
 
 /// CPU time in clock ticks (100 per second on Linux) from `/proc/<pid>/stat`:
-/// the process's own (utime + stime) and, with `reaped`, that of its
-/// children it has waited for (cutime + cstime). 0 when unreadable.
-pub fn cpu_ticks(pid: &str, reaped: bool) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    let Some((_, after)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    let fields: Vec<u64> = after
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let take = if reaped { 4 } else { 2 };
-    fields.iter().take(take).sum()
+/// the process's own (utime + stime) and that of the children it has
+/// waited for (cutime + cstime). Zeros when unreadable.
+pub fn cpu_ticks(pid: &str) -> CpuTicks {
+    let fields: Vec<u64> = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, after) = stat.rsplit_once(')')?;
+            Some(
+                after
+                    .split_whitespace()
+                    .skip(11)
+                    .take(4)
+                    .map(|f| f.parse().unwrap_or(0))
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    let sum = |range: std::ops::Range<usize>| fields.get(range).map_or(0, |f| f.iter().sum());
+    CpuTicks {
+        own: sum(0..2),
+        reaped: sum(2..4),
+    }
+}
+
+/// A process's CPU ticks: its own, and its reaped children's.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTicks {
+    pub own: u64,
+    pub reaped: u64,
 }
 
 /// CPU ticks of process `pid`, its reaped children and the children it has
@@ -257,7 +269,11 @@ pub fn tree_cpu_ticks(pid: u32) -> u64 {
                 .and_then(|s| Some(s.rsplit_once(')')?.1.split_whitespace().nth(1)? == parent))
                 .unwrap_or(false)
         })
-        .map(|name| cpu_ticks(&name, true))
+        .map(|name| {
+            let t = cpu_ticks(&name);
+            t.own + t.reaped
+        })
         .sum();
-    cpu_ticks(&parent, true) + children
+    let t = cpu_ticks(&parent);
+    t.own + t.reaped + children
 }

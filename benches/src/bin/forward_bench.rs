@@ -639,7 +639,7 @@ async fn direct_run(
     let port = Port::reserve();
     let out = root.join(format!("direct-{port}"));
     let scp = storescp(port, &out, tls).await;
-    let senders_before = benches::cpu_ticks("self", true) - benches::cpu_ticks("self", false);
+    let senders_before = benches::cpu_ticks("self").reaped;
     let start = Instant::now();
     send(scp.port(), "ARCHIVE", groups, tls).await?;
     let n: usize = groups.iter().map(Vec::len).sum();
@@ -647,8 +647,7 @@ async fn direct_run(
     let took = start.elapsed();
     // What the two peers spend, against the engine's CPU (which receives
     // like storescp and sends like storescu).
-    let senders =
-        benches::cpu_ticks("self", true) - benches::cpu_ticks("self", false) - senders_before;
+    let senders = benches::cpu_ticks("self").reaped - senders_before;
     let archive = scp.id().map_or(0, benches::tree_cpu_ticks);
     println!(
         "  (direct: storescu CPU {:.2} ms, storescp CPU {:.2} ms per instance)",
@@ -792,7 +791,7 @@ async fn through_run(
         n as f64 / acked.as_secs_f64()
     );
     let rss = peak_rss_kib(pid);
-    let cpu_ticks = benches::cpu_ticks(&pid.to_string(), false);
+    let cpu_ticks = benches::cpu_ticks(&pid.to_string()).own;
     println!(
         "  (engine CPU {:.2} s, {:.2} ms per instance)",
         cpu_ticks as f64 / 100.0,
