@@ -37,6 +37,10 @@ pub enum Files {
     New,
     /// One file, overwritten in place (its blocks already allocated).
     Overwritten,
+    /// A file each that was written and synced before the run, its pages
+    /// dropped from the page cache: what a body file recycled by retention
+    /// is (blocks allocated, data cold).
+    Recycled,
 }
 
 /// Relays `count` instances of `size` bytes through files in `dir`; the
@@ -74,6 +78,9 @@ pub fn run(
     let mut to = TcpStream::connect(out_addr)?;
     to.set_nodelay(true)?;
     let dir = dir.to_path_buf();
+    if let Files::Recycled = files {
+        write_cold_files(&dir, size, count)?;
+    }
     let relay = std::thread::spawn(move || -> std::io::Result<(f64, f64)> {
         let cpu0 = thread_cpu_seconds()?;
         let start = std::time::Instant::now();
@@ -81,7 +88,7 @@ pub fn run(
         let pipe = Pipe::new()?;
         for n in 0..count {
             let path = match files {
-                Files::New => dir.join(format!("{n}.part")),
+                Files::New | Files::Recycled => dir.join(format!("{n}.part")),
                 Files::Overwritten => dir.join("0.part"),
             };
             let file = std::fs::OpenOptions::new()
@@ -144,6 +151,20 @@ pub fn run(
         .map_err(|_| anyhow::anyhow!("the sink panicked"))??;
     anyhow::ensure!(sunk == (size * count) as u64, "the sink got {sunk} bytes");
     Ok(measured)
+}
+
+/// Files `0.part` … of `size` bytes, durable, none of their pages cached.
+#[allow(unsafe_code)]
+fn write_cold_files(dir: &Path, size: usize, count: usize) -> std::io::Result<()> {
+    let data = vec![1u8; size];
+    for n in 0..count {
+        let file = std::fs::File::create(dir.join(format!("{n}.part")))?;
+        file.write_all_at(&data, 0)?;
+        file.sync_data()?;
+        // SAFETY: a plain descriptor, borrowed from `file` for the call.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// This thread's time on a CPU so far (`/proc/thread-self/schedstat`, in ns).

@@ -1,6 +1,7 @@
 //! The least CPU time a durable store-and-forward spends per instance (see
 //! [`benches::relay`]), moving the bytes two ways, each with a new file per
-//! instance and with one file overwritten in place:
+//! instance, with one file overwritten in place, and with a file each that
+//! was written before and is no longer cached (what a recycled body file is):
 //! - `copy`: `recv`, `pwrite`, `pread`, `send`: four copies of every byte;
 //! - `splice`: socket → pipe → file, file → socket: one copy.
 //!
@@ -41,7 +42,10 @@ fn main() -> anyhow::Result<()> {
     // inode (`recently_deleted` in fs/ext4/ialloc.c), so removing one run's
     // files would charge the next run for them.
     for (n, moving) in [Moving::Copy, Moving::Splice].into_iter().enumerate() {
-        for (m, files) in [Files::New, Files::Overwritten].into_iter().enumerate() {
+        for (m, files) in [Files::New, Files::Overwritten, Files::Recycled]
+            .into_iter()
+            .enumerate()
+        {
             let dir = base.path().join(format!("run-{n}-{m}"));
             std::fs::create_dir_all(&dir)?;
             let (cpu, wall) = run(&dir, o.kib * 1024, o.count, moving, files)?;
@@ -54,6 +58,7 @@ fn main() -> anyhow::Result<()> {
                 match files {
                     Files::New => "a new file each",
                     Files::Overwritten => "one file overwritten",
+                    Files::Recycled => "recycled files",
                 },
                 cpu * 1000.0 / o.count as f64,
                 wall * 1000.0 / o.count as f64,
