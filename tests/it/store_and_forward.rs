@@ -119,3 +119,58 @@ async fn kill_9_mid_stream_loses_no_acknowledged_instance() {
     archive.wait_for(&uids, &engine, "test").await;
     assert_identical(&acknowledged, &archive);
 }
+
+/// Retention hands the files of purged bodies to the spool pool: new
+/// instances are written over them (their blocks already allocated), arrive
+/// identical, and each such file ends with its new message's trailer, also
+/// when the new data set is shorter than what the file held.
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_spooled_into_recycled_body_files_arrive_identical() {
+    let (port, archive_port) = (Port::reserve(), Port::reserve());
+    let text = Production::store_and_forward(port.get(), archive_port.get()).to_string();
+    // Every delivered body is purged by each pass; the first runs at start.
+    let mut engine = TestEngine::start_with(
+        &[("test", "forward", &text)],
+        &["--retention-size-mib", "0"],
+        |_| {},
+    )
+    .await;
+    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
+    let input = engine.folder("input");
+    let first = write_instances(&input, "a", Modality::Ct, EXPLICIT, 20, 64 * 1024);
+    let files: Vec<PathBuf> = first.iter().map(|(p, _)| p.clone()).collect();
+    let sent = storescu("ROUTER", port.get(), &files, &[]).await;
+    assert!(sent.ok && sent.acknowledged() == first.len(), "{sent}");
+    let uids: Vec<String> = first.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine, "test").await;
+    assert!(engine.stop().await.success());
+    engine.restart().await;
+    engine
+        .wait_for_log("Bodies of delivered messages purged by retention.", 1)
+        .await;
+
+    let second = write_instances(&input, "b", Modality::Ct, EXPLICIT, 20, 48 * 1024);
+    let files: Vec<PathBuf> = second.iter().map(|(p, _)| p.clone()).collect();
+    let sent = storescu("ROUTER", port.get(), &files, &[]).await;
+    assert!(sent.ok && sent.acknowledged() == second.len(), "{sent}");
+    let uids: Vec<String> = second.iter().map(|(_, u)| u.clone()).collect();
+    archive.wait_for(&uids, &engine, "test").await;
+    assert_identical(&second, &archive);
+    let mut in_recycled: Vec<String> = std::fs::read_dir(engine.data_dir().join("bodies"))
+        .expect("bodies folder")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("-r"))
+        .map(|e| {
+            let trailer = switchboard::store::Bodies::read_trailer(&e.path())
+                .unwrap_or_else(|e| panic!("a recycled file without a trailer: {e}"));
+            trailer.header.sop_instance_uid
+        })
+        .collect();
+    in_recycled.sort();
+    let mut expected = uids.clone();
+    expected.sort();
+    assert_eq!(
+        in_recycled, expected,
+        "every new instance went into a recycled file"
+    );
+}

@@ -35,9 +35,16 @@
 //! `storescp` never syncs; an engine that acknowledges only durable
 //! instances must), and the engine's rate against it.
 //!
+//! With `--recycled`, the sequential workload also runs, in every round,
+//! through the engine in a steady state: an earlier run of the same
+//! workload went through the engine, and on restart retention (purging
+//! every delivered body) recycled the files of those bodies into the spool
+//! pool, up to its 256 MiB; the new instances are spooled into them.
+//!
 //! Each direct run reports the CPU time its peers spent per instance
 //! (`storescu`; `storescp` with the process it forks), each run through
-//! the engine the engine's. The sequential and concurrent scenarios also
+//! the engine the engine's while the workload ran (not its start, nor the
+//! retention pass of `--recycled`). The sequential and concurrent scenarios also
 //! report the CPU bound: the least time any engine can take on the
 //! machine's cores, from the peers' CPU and that of a bare relay
 //! ([`benches::relay`]: receive, write, `fdatasync`, send) run once with
@@ -55,7 +62,7 @@
 //! Build and run (release, with the engine binary next to this one):
 //! `cargo build --release -p switchboard-engine -p benches &&
 //!  target/release/forward-bench [--count N] [--kib S] [--senders C] [--files F] [--large] [--tls]
-//!  [--rounds N] [--orthanc] [--cut-through-above BYTES]`
+//!  [--rounds N] [--orthanc] [--recycled] [--cut-through-above BYTES]`
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -108,6 +115,12 @@ struct Options {
     /// every round.
     #[arg(long)]
     orthanc: bool,
+    /// Also run the sequential workload through the engine in a steady
+    /// state, in every round: on a data directory where retention has just
+    /// recycled the body files of an earlier run of the same workload (up
+    /// to the pool's 256 MiB).
+    #[arg(long)]
+    recycled: bool,
     /// The service's `cut_through_above` in every run through the engine
     /// (but the large workload's run with cut-through off); the engine's
     /// default when not given.
@@ -160,32 +173,45 @@ async fn main() -> anyhow::Result<()> {
     let seq = std::slice::from_ref(&files);
     let d = direct_run(root, seq, None).await?;
     let direct = d.took;
-    let (through, rss) = through_run(root, seq, "seq", None, None, None).await?;
+    let (through, rss) = through_run(root, seq, "seq", None, None, None, false).await?;
     let workload = format!("{} × {} KiB, one storescu", o.count, o.kib);
     report(&workload, o.count, direct, through, rss);
     cpu_bound(root, &d, o.count, o.kib * 1024).await?;
     let writes = durable_writes(root, "seq", seq).await?;
     report_floor(direct, writes, through);
-    let first = first_round(root, seq, "seq", &floored, vec![direct, through, writes]).await?;
-    let times = rounds(root, seq, "seq", &floored, o.rounds, first).await?;
+    let mut seq_runs = floored.clone();
+    if o.recycled {
+        seq_runs.push(Run::Recycled);
+    }
+    let first = first_round(root, seq, "seq", &seq_runs, vec![direct, through, writes]).await?;
+    let times = rounds(root, seq, "seq", &seq_runs, o.rounds, first).await?;
     rows.push(Row {
         workload,
-        runs: floored.clone(),
+        runs: seq_runs,
         times,
     });
     if let Some(c) = &tls {
         let direct_tls = direct_run(root, seq, Some(c)).await?.took;
-        let (through_tls, rss) = through_run(root, seq, "seq-tls", None, Some(c), None).await?;
+        let (through_tls, rss) =
+            through_run(root, seq, "seq-tls", None, Some(c), None, false).await?;
         report_tls(o.count, direct, through, direct_tls, through_tls, rss);
         let pair = [Run::Through, Run::ThroughTls(c)];
         let first = vec![through, through_tls];
         rounds(root, seq, "seq-tls", &pair, o.rounds, first).await?;
     }
     if let Some(p) = &o.plugin {
-        let (pass, rss) =
-            through_run(root, seq, "seq-pass", Some(Path::new("-")), None, None).await?;
+        let (pass, rss) = through_run(
+            root,
+            seq,
+            "seq-pass",
+            Some(Path::new("-")),
+            None,
+            None,
+            false,
+        )
+        .await?;
         report_process("a pass-through process", o.count, through, pass, rss);
-        let (with, rss) = through_run(root, seq, "seq-wasm", Some(p), None, None).await?;
+        let (with, rss) = through_run(root, seq, "seq-wasm", Some(p), None, None, false).await?;
         report_process(
             "a wasm routing process (route-by-modality)",
             o.count,
@@ -205,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
         let n = o.senders * o.files;
         let d = direct_run(root, &groups, None).await?;
         let direct = d.took;
-        let (through, rss) = through_run(root, &groups, "con", None, None, None).await?;
+        let (through, rss) = through_run(root, &groups, "con", None, None, None, false).await?;
         let workload = format!(
             "{} storescu × {} × {} KiB, concurrent",
             o.senders, o.files, o.kib
@@ -222,17 +248,26 @@ async fn main() -> anyhow::Result<()> {
         if let Some(c) = &tls {
             let direct_tls = direct_run(root, &groups, Some(c)).await?.took;
             let (through_tls, rss) =
-                through_run(root, &groups, "con-tls", None, Some(c), None).await?;
+                through_run(root, &groups, "con-tls", None, Some(c), None, false).await?;
             report_tls(n, direct, through, direct_tls, through_tls, rss);
             let pair = [Run::Through, Run::ThroughTls(c)];
             let first = vec![through, through_tls];
             rounds(root, &groups, "con-tls", &pair, o.rounds, first).await?;
         }
         if let Some(p) = &o.plugin {
-            let (pass, rss) =
-                through_run(root, &groups, "con-pass", Some(Path::new("-")), None, None).await?;
+            let (pass, rss) = through_run(
+                root,
+                &groups,
+                "con-pass",
+                Some(Path::new("-")),
+                None,
+                None,
+                false,
+            )
+            .await?;
             report_process("a pass-through process", n, through, pass, rss);
-            let (with, rss) = through_run(root, &groups, "con-wasm", Some(p), None, None).await?;
+            let (with, rss) =
+                through_run(root, &groups, "con-wasm", Some(p), None, None, false).await?;
             report_process(
                 "a wasm routing process (route-by-modality)",
                 n,
@@ -250,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
         let large = std::slice::from_ref(&files);
         let direct = direct_run(root, large, None).await?.took;
         let writes = durable_writes(root, "large", large).await?;
-        let (through, rss) = through_run(root, large, "large", None, None, None).await?;
+        let (through, rss) = through_run(root, large, "large", None, None, None, false).await?;
         let workload = "3 × 100 MiB multi-frame, one storescu".to_string();
         report(&workload, 3, direct, through, rss);
         report_floor(direct, writes, through);
@@ -342,6 +377,9 @@ enum Run<'a> {
     /// Through the engine with cut-through off: every instance is sent on
     /// once it is durable.
     StoreFirst,
+    /// Through the engine in a steady state: retention has just recycled
+    /// the files of the bodies of an earlier run of the same workload.
+    Recycled,
     /// Through Orthanc, forwarding with Lua.
     Orthanc,
     /// The same bytes written to new files with one `fdatasync` each: the
@@ -358,17 +396,29 @@ impl Run<'_> {
     ) -> anyhow::Result<Duration> {
         match self {
             Run::Direct => Ok(direct_run(root, groups, None).await?.took),
-            Run::Through => Ok(through_run(root, groups, label, None, None, None).await?.0),
+            Run::Through => Ok(through_run(root, groups, label, None, None, None, false)
+                .await?
+                .0),
             Run::ThroughTls(c) => {
                 let label = format!("{label}-tls");
-                Ok(through_run(root, groups, &label, None, Some(c), None)
-                    .await?
-                    .0)
+                Ok(
+                    through_run(root, groups, &label, None, Some(c), None, false)
+                        .await?
+                        .0,
+                )
             }
             Run::StoreFirst => {
                 let label = format!("{label}-store-first");
                 let off = Some(i64::MAX.unsigned_abs());
-                Ok(through_run(root, groups, &label, None, None, off).await?.0)
+                Ok(through_run(root, groups, &label, None, None, off, false)
+                    .await?
+                    .0)
+            }
+            Run::Recycled => {
+                let label = format!("{label}-recycled");
+                Ok(through_run(root, groups, &label, None, None, None, true)
+                    .await?
+                    .0)
             }
             Run::Orthanc => orthanc_run(root, groups, label).await,
             Run::Writes => durable_writes(root, label, groups).await,
@@ -381,6 +431,7 @@ impl Run<'_> {
             Run::Through => "Switchboard",
             Run::ThroughTls(_) => "Switchboard with TLS",
             Run::StoreFirst => "Switchboard, cut-through off",
+            Run::Recycled => "Switchboard, recycled files",
             Run::Orthanc => "Orthanc",
             Run::Writes => "writes with fdatasync",
         }
@@ -761,24 +812,51 @@ async fn through_run(
     plugin: Option<&Path>,
     tls: Option<&Certificates>,
     cut_through_above: Option<u64>,
+    recycled: bool,
 ) -> anyhow::Result<(Duration, u64)> {
     let (port, archive_port) = (Port::reserve(), Port::reserve());
     let base = root.join(format!("through-{tag}"));
     let productions = base.join("productions/bench");
     std::fs::create_dir_all(&productions)?;
     let cut_through_above = cut_through_above.or_else(|| CUT_THROUGH_ABOVE.get().copied());
-    let mut text =
-        production(port.get(), archive_port.get(), plugin, cut_through_above).to_string();
-    if let Some(c) = tls {
-        text.push_str(&c.service_tls("IN"));
-        text.push_str(&c.operation_tls("OUT"));
+    let write_production = |archive_port: u16| {
+        let mut text = production(port.get(), archive_port, plugin, cut_through_above).to_string();
+        if let Some(c) = tls {
+            text.push_str(&c.service_tls("IN"));
+            text.push_str(&c.operation_tls("OUT"));
+        }
+        std::fs::write(productions.join("forward.toml"), text)
+    };
+    // Retention purges every delivered body at each pass, the first at
+    // start: a restart recycles the files of the warm-up run's bodies.
+    let run_args: &[&str] = if recycled {
+        &["--retention-size-mib", "0"]
+    } else {
+        &[]
+    };
+    if recycled {
+        let warm_port = Port::reserve();
+        write_production(warm_port.get())?;
+        let warm_out = base.join("warm-up");
+        let _scp = storescp(warm_port, &warm_out, tls).await;
+        let engine = Engine::start_with(&base, &port, run_args).await?;
+        send(port.get(), "ROUTER", groups, tls).await?;
+        wait_files(&warm_out, groups.iter().map(Vec::len).sum()).await?;
+        engine.stop().await?;
     }
-    std::fs::write(productions.join("forward.toml"), text)?;
+    write_production(archive_port.get())?;
     let out = base.join("archive");
     benches::settle().await;
     let _scp = storescp(archive_port, &out, tls).await;
-    let engine = Engine::start(&base, &port).await?;
+    let engine = Engine::start_with(&base, &port, run_args).await?;
     let pid = engine.pid().context("the engine's pid")?;
+    if recycled {
+        let files = recycled_files(&base.join("data/bodies")).await;
+        println!("  (through recycled files: {files} files of the warm-up run recycled at start)");
+    }
+    // What the engine spent starting (and, with `recycled`, on the
+    // retention pass that recycled files) is not the workload's.
+    let cpu_before = benches::cpu_ticks(&pid.to_string()).own;
     let start = Instant::now();
     send(port.get(), "ROUTER", groups, tls).await?;
     let acked = start.elapsed();
@@ -791,7 +869,7 @@ async fn through_run(
         n as f64 / acked.as_secs_f64()
     );
     let rss = peak_rss_kib(pid);
-    let cpu_ticks = benches::cpu_ticks(&pid.to_string()).own;
+    let cpu_ticks = benches::cpu_ticks(&pid.to_string()).own - cpu_before;
     println!(
         "  (engine CPU {:.2} s, {:.2} ms per instance)",
         cpu_ticks as f64 / 100.0,
@@ -806,6 +884,28 @@ async fn through_run(
     }
     engine.stop().await?;
     Ok((took, rss))
+}
+
+/// How many recycled body files are in `bodies` once their number stops
+/// growing (the retention pass at start recycles them).
+async fn recycled_files(bodies: &Path) -> usize {
+    let count = || {
+        std::fs::read_dir(bodies)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains("-r"))
+            .count()
+    };
+    let mut last = count();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = count();
+        if now == last && now > 0 {
+            return now;
+        }
+        last = now;
+    }
 }
 
 /// Voluntary and involuntary context switches of the engine's threads.

@@ -24,12 +24,21 @@
 //! spools into files of a pool ([`Bodies::take_spool_file`]): empty files
 //! created ahead in batches, each batch made durable by one folder fsync
 //! before any of its files is handed out. Such a body needs only its own
-//! `fdatasync` (data, size and trailer) to be durable. Unused pool files are
-//! empty, so they have no trailer and are removed on start like any other
-//! unacknowledged file.
+//! `fdatasync` (data, size and trailer) to be durable. Unused pool files
+//! have no trailer and are removed on start like any other unacknowledged
+//! file.
+//!
+//! Retention recycles the files of the bodies it purges into the pool
+//! ([`Bodies::recycle`]), where they are taken first: a data set written
+//! over blocks already allocated costs less CPU and a shorter sync than one
+//! in a new file. Such a file is longer than what is spooled into it, so the
+//! trailer is written to end it: zeros fill a small gap before the trailer
+//! (readers take the data set from the start and the trailer from the end)
+//! and a large one is cut off.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,13 +94,56 @@ struct SpaceFloor {
     low: AtomicBool,
 }
 
-/// Empty files in the bodies folder whose directory entries are already
-/// durable, ready for the SCP to spool into.
+/// Files in the bodies folder whose directory entries are already durable
+/// and that hold no trailer, ready for the SCP to spool into.
 #[derive(Debug, Default)]
 struct SpoolPool {
-    ready: Mutex<Vec<PathBuf>>,
+    ready: Mutex<Ready>,
+    /// Recycled files renamed but whose folder entries are not yet durable
+    /// (see [`Bodies::publish_recycled`]), with their sizes.
+    renamed: Mutex<Vec<(PathBuf, u64)>>,
     refilling: AtomicBool,
     next: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Ready {
+    /// Empty files created ahead.
+    empty: Vec<PathBuf>,
+    /// Former bodies whose trailers were wiped (see [`Bodies::recycle`]),
+    /// with their sizes: taken first, their blocks already allocated.
+    recycled: Vec<(PathBuf, u64)>,
+    /// The sizes of `recycled` and of the files in `renamed` together.
+    recycled_bytes: u64,
+}
+
+/// Recycled files the pool holds at most, all together: they take disk
+/// space that retention freed, so only about a minute's worth of a busy
+/// day's intake is kept for reuse; the rest is removed as before.
+const RECYCLED_BYTES: u64 = 256 << 20;
+/// Larger bodies are removed, not recycled: a small data set spooled into
+/// a large file would leave most of it to be truncated.
+const RECYCLED_FILE_MAX: u64 = 16 << 20;
+/// Up to this many bytes between the end of a data set and its trailer are
+/// filled with zeros to keep a recycled file's size (no metadata change at
+/// the sync); a larger file is cut to size instead.
+const PAD_MAX: u64 = 256 << 10;
+/// Renamed recycled files are made durable (one folder fsync) and offered
+/// in batches of this many.
+const PUBLISH_BATCH: usize = 32;
+
+impl SpoolPool {
+    fn ready(&self) -> std::sync::MutexGuard<'_, Ready> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn renamed(&self) -> std::sync::MutexGuard<'_, Vec<(PathBuf, u64)>> {
+        self.renamed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Bodies {
@@ -139,6 +191,7 @@ impl Bodies {
         let low = free < floor;
         if self.space.low.swap(low, Ordering::AcqRel) != low {
             if low {
+                self.release_recycled();
                 tracing::error!(
                     free_mib = free >> 20,
                     floor_mib = floor >> 20,
@@ -169,24 +222,28 @@ impl Bodies {
     }
 
     /// fdatasyncs a body file; a failure latches.
-    fn sync_file(&self, file: &File, path: &Path) -> std::io::Result<()> {
+    pub(super) fn sync_file(&self, file: &File, path: &Path) -> std::io::Result<()> {
         self.latch.watch(path, file.sync_data())
     }
 
-    /// Takes an empty spool file from the pool: it exists in
-    /// [`Self::spool_dir`] and its directory entry is already durable, so
-    /// [`Self::adopt`] need not sync the folder for it. `None` when the pool
-    /// is empty (the caller then creates its own file); either way a
+    /// Takes a spool file from the pool, a recycled one first: it exists in
+    /// [`Self::spool_dir`], has no trailer, and its directory entry is
+    /// already durable, so [`Self::adopt`] need not sync the folder for it.
+    /// A recycled file still holds old bytes: write from the start, and
+    /// [`Self::adopt`] puts the trailer at its end. `None` when the pool is
+    /// empty (the caller then creates its own file); either way a
     /// background refill starts when the pool runs low.
     pub fn take_spool_file(&self) -> Option<PathBuf> {
         let (taken, left) = {
-            let mut ready = self
-                .pool
-                .ready
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let taken = ready.pop();
-            (taken, ready.len())
+            let mut ready = self.pool.ready();
+            let taken = match ready.recycled.pop() {
+                Some((path, size)) => {
+                    ready.recycled_bytes = ready.recycled_bytes.saturating_sub(size);
+                    Some(path)
+                }
+                None => ready.empty.pop(),
+            };
+            (taken, ready.empty.len())
         };
         if left < POOL_LOW_WATER && !self.pool.refilling.swap(true, Ordering::AcqRel) {
             let bodies = self.clone();
@@ -208,23 +265,11 @@ impl Bodies {
     /// Creates empty files up to [`POOL_SIZE`], fsyncs the folder once, and
     /// only then offers them.
     fn refill_pool(&self) -> std::io::Result<()> {
-        let have = self
-            .pool
-            .ready
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len();
+        let have = self.pool.ready().empty.len();
         let mut created = Vec::with_capacity(POOL_SIZE.saturating_sub(have));
         let result = (|| {
             for _ in have..POOL_SIZE {
-                let n = self.pool.next.fetch_add(1, Ordering::Relaxed);
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default();
-                let path = self
-                    .dir
-                    .join(format!("{nanos}-{}-p{n}.part", std::process::id()));
+                let path = self.pool_file_name('p');
                 OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -235,11 +280,7 @@ impl Bodies {
         })();
         match result {
             Ok(()) => {
-                self.pool
-                    .ready
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .extend(created);
+                self.pool.ready().empty.extend(created);
                 Ok(())
             }
             Err(e) => {
@@ -247,6 +288,136 @@ impl Bodies {
                     std::fs::remove_file(path).ok();
                 }
                 Err(e)
+            }
+        }
+    }
+
+    /// A new name in the folder for a file of the pool (`kind`: `p` for one
+    /// created empty, `r` for a recycled one).
+    fn pool_file_name(&self, kind: char) -> PathBuf {
+        let n = self.pool.next.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        self.dir
+            .join(format!("{nanos}-{}-{kind}{n}.part", std::process::id()))
+    }
+
+    /// Removes the body of a purged message, or hands its file to the spool
+    /// pool: a new data set written over allocated blocks costs less CPU
+    /// and a shorter sync than one in a new file (see `cpu-floor` in
+    /// BENCHMARKS.md). Recycling renames the file, so that no record names
+    /// it, then wipes the trailer's last 12 bytes and makes that durable, so
+    /// that the file can never again pass for its old message, even with
+    /// new bytes half written over it when the machine stops. It reaches
+    /// the pool with [`Self::publish_recycled`] (one folder fsync for a
+    /// batch). Files over 16 MiB, any beyond what the pool holds (256 MiB),
+    /// and all while the disk is below the free-space floor, are removed.
+    /// Missing is fine.
+    ///
+    /// # Errors
+    /// The file could be neither renamed nor removed: it stays, unchanged.
+    pub fn recycle(&self, header: &MessageHeader) -> std::io::Result<()> {
+        let path = self.path(header);
+        let file = match OpenOptions::new().write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        let room = {
+            let mut ready = self.pool.ready();
+            let room = (12..=RECYCLED_FILE_MAX).contains(&len)
+                && ready.recycled_bytes + len <= RECYCLED_BYTES
+                && !self.space.low.load(Ordering::Acquire);
+            if room {
+                ready.recycled_bytes += len;
+            }
+            room
+        };
+        if !room {
+            drop(file);
+            return remove_if_present(&path);
+        }
+        // Renamed first: from then on no record names the file, and a
+        // failure leaves nothing half done under the message's name.
+        let new = self.pool_file_name('r');
+        if let Err(e) = std::fs::rename(&path, &new) {
+            self.forget_recycled(len);
+            return match e.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(e),
+            };
+        }
+        let wiped = file
+            .write_all_at(&[0u8; 12], len - 12)
+            .and_then(|()| self.sync_file(&file, &new));
+        if let Err(error) = wiped {
+            self.forget_recycled(len);
+            tracing::warn!(%error, path = %new.display(), "Could not recycle a body file; removing it instead.");
+            if let Err(error) = remove_if_present(&new) {
+                tracing::warn!(%error, path = %new.display(), "Could not remove a purged body file either; it stays until removed by hand.");
+            }
+            return Ok(());
+        }
+        let batch = {
+            let mut renamed = self.pool.renamed();
+            renamed.push((new, len));
+            renamed.len()
+        };
+        if batch >= PUBLISH_BATCH {
+            // The file is recycled either way; the batch waits for the next
+            // call when the folder sync fails.
+            if let Err(error) = self.publish_recycled() {
+                tracing::warn!(%error, "Could not offer recycled body files for reuse.");
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the names of the files recycled since the last call durable
+    /// (one folder fsync) and offers them to the SCP. Until then they are
+    /// not used; on a failure they stay waiting.
+    ///
+    /// # Errors
+    /// The folder sync failed (which latches).
+    pub fn publish_recycled(&self) -> std::io::Result<()> {
+        let batch = std::mem::take(&mut *self.pool.renamed());
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.sync_dir() {
+            self.pool.renamed().extend(batch);
+            return Err(e);
+        }
+        self.pool.ready().recycled.extend(batch);
+        Ok(())
+    }
+
+    /// The bytes of recycled files waiting in the pool: in the folder, but
+    /// no message's body.
+    pub fn recycled_bytes(&self) -> u64 {
+        self.pool.ready().recycled_bytes
+    }
+
+    fn forget_recycled(&self, len: u64) {
+        let mut ready = self.pool.ready();
+        ready.recycled_bytes = ready.recycled_bytes.saturating_sub(len);
+    }
+
+    /// Removes every recycled file not taken yet (the disk is low on space).
+    fn release_recycled(&self) {
+        let files = {
+            let mut ready = self.pool.ready();
+            ready.recycled_bytes = 0;
+            let mut files = std::mem::take(&mut ready.recycled);
+            files.append(&mut self.pool.renamed());
+            files
+        };
+        for (path, _) in files {
+            if let Err(error) = remove_if_present(&path) {
+                tracing::warn!(%error, path = %path.display(), "Could not remove a recycled body file.");
             }
         }
     }
@@ -296,14 +467,16 @@ impl Bodies {
             .ok_or_else(|| std::io::Error::other("spool file name is not UTF-8"))?;
         trailer.header.body = name.to_string();
         self.latch.check()?;
-        let len = file.metadata()?.len();
-        if len != trailer.header.size {
+        let end = file.stream_position()?;
+        if end != trailer.header.size {
             return Err(std::io::Error::other(format!(
-                "spooled data set is {len} bytes, expected {}",
+                "spooled data set is {end} bytes, expected {}",
                 trailer.header.size
             )));
         }
-        write_trailer(&mut file, trailer)?;
+        // A recycled file is longer than what was spooled into it.
+        let len = file.metadata()?.len();
+        write_trailer_at(&file, end, len, trailer)?;
         if entry_durable {
             self.sync_file(&file, spool_path)?;
             return Ok(spool_path.to_path_buf());
@@ -339,7 +512,8 @@ impl Bodies {
         let result = (|| {
             let mut file = File::create(&path)?;
             trailer.header.size = std::io::copy(&mut data, &mut file)?;
-            write_trailer(&mut file, trailer)?;
+            let size = trailer.header.size;
+            write_trailer_at(&file, size, size, trailer)?;
             self.sync_file(&file, &path)?;
             Ok(path.clone())
         })();
@@ -452,14 +626,27 @@ pub enum TrailerError {
     Unreadable(String),
 }
 
-fn write_trailer(file: &mut File, trailer: &BodyTrailer) -> std::io::Result<()> {
+/// Writes the trailer after a data set of `end` bytes in a file of `len`
+/// bytes, so that it ends the file. A longer file (a recycled one) keeps its
+/// size when the gap is small (zeros before the trailer, which readers never
+/// see: they take the trailer back from the file's end and the data set
+/// from its start), and is cut to size otherwise.
+fn write_trailer_at(file: &File, end: u64, len: u64, trailer: &BodyTrailer) -> std::io::Result<()> {
     let json = serde_json::to_vec(trailer).map_err(std::io::Error::other)?;
     let n = u32::try_from(json.len()).map_err(std::io::Error::other)?;
-    let mut tail = json;
+    let trailer_len = json.len() as u64 + 12;
+    let gap = len.saturating_sub(end + trailer_len);
+    let pad = if gap <= PAD_MAX { gap } else { 0 };
+    let mut tail = vec![0u8; usize::try_from(pad).map_err(std::io::Error::other)?];
+    tail.extend_from_slice(&json);
     tail.extend_from_slice(&n.to_le_bytes());
     tail.extend_from_slice(TRAILER_MAGIC);
     tail.extend_from_slice(TRAILER_VERSION);
-    file.write_all(&tail)
+    file.write_all_at(&tail, end)?;
+    if gap > pad {
+        file.set_len(end + pad + trailer_len)?;
+    }
+    Ok(())
 }
 
 /// Removes a file; a missing one is fine.
@@ -479,4 +666,171 @@ pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
 /// I/O errors.
 pub fn sync_dir(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::ItemAddress;
+    use crate::store::spool::SpoolWriter;
+
+    fn trailer(id: u64, size: u64) -> BodyTrailer {
+        BodyTrailer {
+            id: MessageId(id),
+            namespace: NamespaceId::new("demo").unwrap(),
+            header: MessageHeader {
+                size,
+                ..crate::store::test_header(id)
+            },
+            targets: vec![ItemAddress::new("p", "OUT")],
+        }
+    }
+
+    fn data(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|n| (n as u8).wrapping_mul(7) ^ seed).collect()
+    }
+
+    /// A body of `len` bytes written the way Part 10 files are taken in.
+    fn body(bodies: &Bodies, id: u64, len: usize) -> BodyTrailer {
+        let mut t = trailer(id, 0);
+        bodies.write(&data(len, 1)[..], &mut t).unwrap();
+        t
+    }
+
+    /// Spools `bytes` into `path` as the SCP does and adopts it as message
+    /// `id`'s body.
+    fn spool_into(bodies: &Bodies, path: &Path, id: u64, bytes: &[u8]) -> BodyTrailer {
+        let file = OpenOptions::new().write(true).open(path).unwrap();
+        let mut writer = SpoolWriter::new(file);
+        for fragment in bytes.chunks(16_000) {
+            writer.write(fragment).unwrap();
+        }
+        let file = writer.finish().complete().unwrap();
+        let mut t = trailer(id, bytes.len() as u64);
+        bodies.adopt(path, file, true, &mut t).unwrap();
+        t
+    }
+
+    /// Bodies in a fresh folder whose pool is never refilled in the
+    /// background (a take would otherwise start creating empty files).
+    fn opened(dir: &Path) -> Bodies {
+        let bodies = Bodies::open(dir).unwrap();
+        bodies.pool.refilling.store(true, Ordering::Release);
+        bodies
+    }
+
+    fn read_data_set(bodies: &Bodies, t: &BodyTrailer) -> Vec<u8> {
+        let mut out = Vec::new();
+        bodies
+            .open_data_set(&t.header)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    /// A recycled body loses its trailer before anything else (it can
+    /// never come back as its message, nor be restored on start), takes
+    /// a new name, and is offered once published, before the empty files.
+    /// A new data set spooled into it reads back whole with its own trailer,
+    /// whether shorter (the file keeps its size), much shorter (the file is
+    /// cut) or longer than what the file held.
+    #[test]
+    fn a_recycled_body_never_passes_for_its_old_message_and_takes_a_new_one() {
+        let dir = crate::store::private_tempdir();
+        let bodies = opened(dir.path());
+        for (n, (old, new)) in [(100_000, 60_000), (1 << 20, 10_000), (50_000, 200_000)]
+            .into_iter()
+            .enumerate()
+        {
+            let n = n as u64 * 10;
+            let old_body = body(&bodies, n + 1, old);
+            let old_path = bodies.path(&old_body.header);
+            let old_len = std::fs::metadata(&old_path).unwrap().len();
+            bodies.recycle(&old_body.header).unwrap();
+            assert!(!old_path.exists(), "renamed: no record names it");
+            assert_eq!(bodies.recycled_bytes(), old_len);
+            let files = bodies.list().unwrap();
+            assert_eq!(files.len(), 1, "{files:?}");
+            let (recycled, len) = files[0].clone();
+            assert_eq!(len, old_len, "the blocks stay");
+            assert!(matches!(
+                Bodies::read_trailer(&recycled),
+                Err(TrailerError::Missing)
+            ));
+
+            bodies.publish_recycled().unwrap();
+            assert_eq!(bodies.take_spool_file(), Some(recycled.clone()));
+            assert_eq!(bodies.recycled_bytes(), 0);
+            let bytes = data(new, 2);
+            let t = spool_into(&bodies, &recycled, n + 2, &bytes);
+            let read = Bodies::read_trailer(&recycled).unwrap();
+            assert_eq!(read, t);
+            assert!(read_data_set(&bodies, &t) == bytes);
+            let len = std::fs::metadata(&recycled).unwrap().len();
+            if new < old && old_len - new as u64 <= PAD_MAX {
+                assert_eq!(len, old_len, "padded, the size kept");
+            } else {
+                assert!(len < old_len.max(new as u64 + 1024), "{len}");
+            }
+            std::fs::remove_file(&recycled).unwrap();
+        }
+    }
+
+    /// A recycled file that was never used has no trailer: removed on start
+    /// like any file of a transfer cut short.
+    #[test]
+    fn an_unused_recycled_file_is_removed_on_start() {
+        let dir = crate::store::private_tempdir();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let bodies = Bodies::open(dir.path()).unwrap();
+        let old = body(&bodies, 1, 5_000);
+        bodies.recycle(&old.header).unwrap();
+        bodies.publish_recycled().unwrap();
+        let done = crate::store::recover::restore_missing(&store, &bodies).unwrap();
+        assert_eq!((done.restored, done.removed_partial), (0, 1));
+        assert!(bodies.list().unwrap().is_empty());
+    }
+
+    /// Files over 16 MiB, and any beyond the pool's 256 MiB, are removed;
+    /// so is everything recycled when the disk runs low.
+    #[test]
+    fn the_pool_holds_only_so_much_and_lets_go_when_the_disk_is_low() {
+        let dir = crate::store::private_tempdir();
+        let bodies = opened(dir.path());
+        let large = body(&bodies, 1, 100);
+        let path = bodies.path(&large.header);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(RECYCLED_FILE_MAX + 1)
+            .unwrap();
+        bodies.recycle(&large.header).unwrap();
+        assert!(bodies.list().unwrap().is_empty());
+        assert_eq!(bodies.recycled_bytes(), 0);
+
+        let kept = body(&bodies, 2, 100);
+        bodies.pool.ready().recycled_bytes = RECYCLED_BYTES - 10;
+        bodies.recycle(&kept.header).unwrap();
+        assert!(bodies.list().unwrap().is_empty(), "no room left");
+        bodies.pool.ready().recycled_bytes = 0;
+
+        for id in [3, 4] {
+            let b = body(&bodies, id, 100);
+            bodies.recycle(&b.header).unwrap();
+            if id == 3 {
+                bodies.publish_recycled().unwrap();
+            }
+        }
+        assert_eq!(bodies.list().unwrap().len(), 2);
+        let bodies = bodies.with_free_space_floor(u64::MAX);
+        assert!(bodies.refuses().is_some());
+        assert!(bodies.list().unwrap().is_empty());
+        assert_eq!(bodies.recycled_bytes(), 0);
+        assert_eq!(bodies.take_spool_file(), None);
+        let late = body(&bodies, 5, 100);
+        bodies.recycle(&late.header).unwrap();
+        assert!(bodies.list().unwrap().is_empty(), "removed while low");
+    }
 }

@@ -63,10 +63,13 @@ impl Retention {
         }
         self.passes = self.passes.wrapping_add(1);
         let now = now_ms();
+        // Recycled files waiting for reuse are in the folder but are no
+        // message's body.
         let mut total: u64 = bodies
             .list()
-            .map(|l| l.iter().map(|(_, s)| s).sum())
-            .unwrap_or(0);
+            .map(|l| l.iter().map(|(_, s)| s).sum::<u64>())
+            .unwrap_or(0)
+            .saturating_sub(bodies.recycled_bytes());
         let mut oldest = OldestFirst::open(store, &self.from)?;
         // Per namespace: the first message read that still has a body, or
         // past the last one read.
@@ -106,6 +109,9 @@ impl Retention {
                 purged += 1;
             }
         }
+        if let Err(error) = bodies.publish_recycled() {
+            warn!(%error, "Could not offer recycled body files for reuse; they wait for the next pass.");
+        }
         next_from.extend(with_body);
         self.from.extend(next_from);
         if purged > 0 {
@@ -129,8 +135,9 @@ pub(crate) fn purge_once(
     Retention::new(policy).pass(store, bodies)
 }
 
-/// Removes the body of a delivered message; returns its size, or `None`
-/// when it was kept (resent since it was read, or the file would not go).
+/// Removes the body of a delivered message (its file recycled, see
+/// [`Bodies::recycle`]); returns its size, or `None` when it was kept
+/// (resent since it was read, or the file would not go).
 fn purge(
     store: &Store,
     bodies: &Bodies,
@@ -146,7 +153,7 @@ fn purge(
     let size = std::fs::metadata(bodies.path(&r.header))
         .map(|m| m.len())
         .unwrap_or(0);
-    if let Err(e) = bodies.remove(&r.header) {
+    if let Err(e) = bodies.recycle(&r.header) {
         warn!(message_id = %r.id, error = %e, "Could not remove a body file; it stays, and so does its message's resend.");
         messages.set_purged(r.id, false)?;
         return Ok(None);
@@ -222,6 +229,32 @@ mod tests {
         let queued = m.get(ids[2]).unwrap();
         assert!(!queued.body_purged && bodies.path(&queued.header).exists());
         assert_eq!(purge_once(&store, &bodies, policy).unwrap(), 0);
+    }
+
+    /// A purged body's file stays in the folder for reuse (see
+    /// `Bodies::recycle`), and the size budget counts only bodies: a second
+    /// pass with room for one body purges nothing more.
+    #[test]
+    fn purged_bodies_are_recycled_and_not_counted_against_the_size_budget() {
+        let (_dir, store, bodies) = opened();
+        let m = store.messages(&NamespaceId::new("demo").unwrap()).unwrap();
+        let (_, first) = delivered_one(&store, &bodies, &m);
+        let (second_id, second) = delivered_one(&store, &bodies, &m);
+        let first_size = std::fs::metadata(&first).unwrap().len();
+        let room_for_one = RetentionPolicy {
+            max_age: None,
+            max_total_bytes: Some(std::fs::metadata(&second).unwrap().len()),
+        };
+        assert_eq!(purge_once(&store, &bodies, room_for_one).unwrap(), 1);
+        assert!(!first.exists());
+        assert_eq!(bodies.recycled_bytes(), first_size);
+        assert_eq!(
+            bodies.list().unwrap().len(),
+            2,
+            "the recycled file and the second body"
+        );
+        assert_eq!(purge_once(&store, &bodies, room_for_one).unwrap(), 0);
+        assert!(second.exists() && !m.get(second_id).unwrap().body_purged);
     }
 
     /// A delivered message with a body, in a fresh store.

@@ -244,7 +244,7 @@ fn concurrent_updates_are_all_kept() {
 /// acknowledge or write, also what a retry would find already in memory.
 #[test]
 fn one_failed_sync_refuses_every_later_write_until_restart() {
-    use crate::message::{MessageHeader, MessageId};
+    use crate::message::MessageId;
     let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
     let bodies = store.bodies().unwrap();
@@ -255,18 +255,14 @@ fn one_failed_sync_refuses_every_later_write_until_restart() {
 
     let (_reader, writer) = std::io::pipe().unwrap();
     let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(writer));
-    let mut trailer = BodyTrailer {
+    let trailer = BodyTrailer {
         id: MessageId(1),
         namespace: ns("default"),
-        // An empty data set: the pipe below holds nothing.
-        header: MessageHeader {
-            size: 0,
-            ..crate::store::test_header(1)
-        },
+        header: crate::store::test_header(1),
         targets: Vec::new(),
     };
     let spool = bodies.dir().join("spooled.part");
-    assert!(bodies.adopt(&spool, pipe, true, &mut trailer).is_err());
+    assert!(bodies.sync_file(&pipe, &spool).is_err());
 
     let refused = |e: &dyn std::fmt::Display| {
         let text = e.to_string();

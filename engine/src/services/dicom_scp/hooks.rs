@@ -190,14 +190,17 @@ pub struct ScpContext {
     pub query: Option<Arc<dyn Query>>,
     /// Where C-STORE data sets are spooled while they arrive.
     pub spool_dir: PathBuf,
-    /// Pre-created, empty spool files in `spool_dir` whose directory entries
-    /// are durable; when `None` or empty, a new file is created per C-STORE.
+    /// Spool files made ahead in `spool_dir` whose directory entries are
+    /// durable (empty, or recycled bodies that still hold old bytes: write
+    /// from the start, and read only what was written); when `None` or
+    /// empty, a new file is created per C-STORE.
     pub spool_files: Option<Arc<dyn SpoolFiles>>,
 }
 
 /// A source of pre-created spool files (see [`ReceivedInstance::spool_entry_durable`]).
 pub trait SpoolFiles: Send + Sync + 'static {
-    /// An empty file in the spool folder, now owned by the caller.
+    /// A file in the spool folder with no trailer, now owned by the
+    /// caller.
     fn take(&self) -> Option<PathBuf>;
 }
 

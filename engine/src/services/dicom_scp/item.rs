@@ -224,9 +224,13 @@ async fn pass_to_requester(
     data: SpooledData,
 ) -> Result<crate::dimse::Status, IngestError> {
     let path = instance.spool_path.clone();
+    let size = instance.size;
     let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
         drop(data.complete()?);
-        let bytes = std::fs::read(&path)?;
+        // Only the data set: a recycled spool file is longer.
+        let mut bytes = Vec::new();
+        let mut file = std::io::Read::take(std::fs::File::open(&path)?, size);
+        std::io::Read::read_to_end(&mut file, &mut bytes)?;
         std::fs::remove_file(&path)?;
         Ok(bytes)
     })

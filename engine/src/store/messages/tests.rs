@@ -240,10 +240,11 @@ fn pooled_spool_files_become_bodies_and_unused_ones_go_on_start() {
         header: header(1),
         targets: vec![out.clone()],
     };
-    let file = std::fs::OpenOptions::new()
-        .append(true)
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
         .open(&spool)
         .unwrap();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).unwrap();
     bodies.adopt(&spool, file, true, &mut trailer).unwrap();
     let restored = Bodies::read_trailer(&spool).unwrap();
     assert_eq!(restored.header.body, trailer.header.body);

@@ -245,8 +245,8 @@ impl StoreInProgress {
 async fn open_spool(request: &Request<'_>) -> std::io::Result<Spool> {
     let service = request.service;
     if let Some(path) = service.spool_files.as_ref().and_then(|f| f.take()) {
-        // Opening an existing, empty file does no disk I/O: done here
-        // rather than on the blocking pool.
+        // Opening an existing file without truncating it does no disk
+        // I/O: done here rather than on the blocking pool.
         match std::fs::OpenOptions::new().write(true).open(&path) {
             Ok(file) => {
                 return Ok(Spool {
