@@ -296,7 +296,7 @@ pub async fn connect(
                     ));
                 }
             };
-            trace(&options.trace, &format!("TLS: {described}"));
+            trace(&options.trace, format_args!("TLS: {described}"));
             stream
         }
     };
@@ -336,7 +336,7 @@ where
     let mut stream = PduStream::new(stream);
     stream.set_write_timeout(options.write_timeout);
     let rq_pdu = Pdu::AssociationRQ(rq);
-    trace(&options.trace, &format!(">> {}", describe_pdu(&rq_pdu)));
+    trace(&options.trace, format_args!(">> {}", describe_pdu(&rq_pdu)));
     stream.write_pdu(&rq_pdu).await?;
     let reply = read_within(
         &mut stream,
@@ -344,7 +344,7 @@ where
         "waiting for A-ASSOCIATE-AC",
     )
     .await?;
-    trace(&options.trace, &format!("<< {}", describe_pdu(&reply)));
+    trace(&options.trace, format_args!("<< {}", describe_pdu(&reply)));
     let ac = match reply {
         Pdu::AssociationAC(ac) => ac,
         Pdu::AssociationRJ(rj) => {
@@ -390,9 +390,11 @@ async fn read_within<S: AsyncRead + AsyncWrite + Unpin>(
     })
 }
 
-fn trace(trace: &Option<Trace>, line: &str) {
+fn trace(trace: &Option<Trace>, line: impl std::fmt::Display) {
+    // Formatted only when traced: a command's description costs more than
+    // its encoding.
     if let Some(trace) = trace {
-        trace(line);
+        trace(&line.to_string());
     }
 }
 
@@ -509,7 +511,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
 
     /// Reads the C-STORE-RSP of the request just sent.
     async fn store_response(&mut self, id: u16, sent: u64) -> Result<Status, ScuError> {
-        trace(&self.trace, &format!(">> data set, {sent} bytes"));
+        trace(&self.trace, format_args!(">> data set, {sent} bytes"));
         let rsp = self.read_response(id).await?;
         rsp.status()
             .ok_or_else(|| ScuError::Unexpected(rsp.describe()))
@@ -749,7 +751,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                 presentation_context_id,
                 command,
             }) => {
-                trace(&self.trace, &format!("<< {}", command.describe()));
+                trace(&self.trace, format_args!("<< {}", command.described()));
                 if !matches!(
                     command,
                     DimseCommand::FindRsp(_)
@@ -821,17 +823,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
     async fn not_pdata(&mut self, pdu: Pdu) -> ScuError {
         if let Pdu::AbortRQ { source } = &pdu {
             let source = describe_abort_source(source);
-            trace(&self.trace, &format!("<< A-ABORT PDU ({source})"));
+            trace(&self.trace, format_args!("<< A-ABORT PDU ({source})"));
             return ScuError::Aborted(source);
         }
-        trace(&self.trace, &format!("<< {}", describe_pdu(&pdu)));
+        trace(&self.trace, format_args!("<< {}", describe_pdu(&pdu)));
         self.stream.abort(AbortRQSource::ServiceUser).await;
         ScuError::Unexpected(describe_pdu(&pdu))
     }
 
     async fn send_command(&mut self, pc_id: u8, command: &DimseCommand) -> Result<(), ScuError> {
         let bytes = command.to_bytes()?;
-        trace(&self.trace, &format!(">> {}", command.describe()));
+        trace(&self.trace, format_args!(">> {}", command.described()));
         send_command(&mut self.stream, pc_id, &bytes).await?;
         Ok(())
     }
@@ -848,7 +850,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                 Pdu::PData { data } => {
                     for pdv in data {
                         if let Some(command) = self.push_pdv(pdv)? {
-                            trace(&self.trace, &format!("<< {}", command.describe()));
+                            trace(&self.trace, format_args!("<< {}", command.described()));
                             let Some(responded) = command.message_id_being_responded_to() else {
                                 self.stream.abort(AbortRQSource::ServiceUser).await;
                                 return Err(ScuError::Unexpected(command.describe()));
@@ -892,7 +894,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
                 "waiting for A-RELEASE-RP",
             )
             .await?;
-            trace(&self.trace, &format!("<< {}", describe_pdu(&pdu)));
+            trace(&self.trace, format_args!("<< {}", describe_pdu(&pdu)));
             match pdu {
                 Pdu::ReleaseRP => {
                     self.stream.shutdown().await;

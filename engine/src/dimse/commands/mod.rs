@@ -322,6 +322,18 @@ impl DimseCommand {
         }
     }
 
+    /// [`Self::describe`], worked out only when displayed: for traces and
+    /// logs that are usually off.
+    pub fn described(&self) -> impl std::fmt::Display + '_ {
+        struct Described<'a>(&'a DimseCommand);
+        impl std::fmt::Display for Described<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0.describe())
+            }
+        }
+        Described(self)
+    }
+
     /// The trace form of the reference sample, e.g.
     /// `C-ECHO-RSP Verification SOP Class, status #0000H[Success]`.
     pub fn describe(&self) -> String {

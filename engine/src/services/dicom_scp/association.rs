@@ -167,7 +167,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         self
     }
 
-    fn trace(&self, line: &str) {
+    /// Formatted only when traced or logged (`line` is lazy: a
+    /// command's description costs more than its encoding).
+    fn trace(&self, line: impl std::fmt::Display) {
         if self.shared.config.trace {
             info!("{} {line}", self.label);
         } else {
@@ -214,7 +216,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             max_associations = self.shared.config.max_associations,
             "Association rejected: {rejection}."
         );
-        self.trace(&format!(">> A-ASSOCIATE-RJ PDU ({rejection})"));
+        self.trace(format_args!(">> A-ASSOCIATE-RJ PDU ({rejection})"));
         let sent = self
             .stream
             .write_pdu(&Pdu::AssociationRJ(rejection.to_pdu()))
@@ -334,7 +336,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     called_ae_title = %rq.called_ae_title,
                     "Association rejected: {rejection}.{note}"
                 );
-                self.trace(&format!(">> A-ASSOCIATE-RJ PDU ({rejection})"));
+                self.trace(format_args!(">> A-ASSOCIATE-RJ PDU ({rejection})"));
                 if self
                     .stream
                     .write_pdu(&Pdu::AssociationRJ(rejection.to_pdu()))
@@ -462,7 +464,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                     Flow::Done
                 }
                 Pdu::AbortRQ { source } => {
-                    self.trace(&format!(
+                    self.trace(format_args!(
                         "<< A-ABORT PDU ({})",
                         describe_abort_source(&source)
                     ));
@@ -501,7 +503,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
     }
 
     async fn abort_with(&mut self, reason: AbortRQServiceProviderReason) {
-        self.trace(&format!(">> A-ABORT PDU (service-provider: {reason})"));
+        self.trace(format_args!(">> A-ABORT PDU (service-provider: {reason})"));
         self.stream
             .abort(AbortRQSource::ServiceProvider(reason))
             .await;
@@ -589,7 +591,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
     /// ignored); a C-STORE-RSP answers the C-GET sub-operation sent; any
     /// other response is ignored; anything else ends the association.
     async fn on_command(&mut self, pc_id: u8, command: DimseCommand) -> Flow {
-        self.trace(&format!("<< {}", command.describe()));
+        self.trace(format_args!("<< {}", command.described()));
         if let DimseCommand::CancelRq(cancel) = &command {
             match &self.outstanding {
                 Some(o) if o.message_id == cancel.message_id_being_responded_to => {
@@ -711,19 +713,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
             }
             other => other,
         };
-        let (encoded, described) = match &reply {
-            Reply::Command(response) => (response.to_bytes(), response.describe()),
-            Reply::Failure { request, status } => (
-                encode_failure_response(request, *status),
-                format!(
+        match &reply {
+            Reply::Command(response) => {
+                let encoded = response.to_bytes();
+                self.send_command_set(pc_id, encoded, response.described(), "response")
+                    .await
+            }
+            Reply::Failure { request, status } => {
+                let described = format!(
                     "{}, status {status}",
                     command_name(request.command_field | 0x8000).unwrap_or("response")
-                ),
-            ),
-            Reply::Stream { .. } => return Flow::Continue,
-        };
-        self.send_command_set(pc_id, encoded, &described, "response")
-            .await
+                );
+                let encoded = encode_failure_response(request, *status);
+                self.send_command_set(pc_id, encoded, described, "response")
+                    .await
+            }
+            Reply::Stream { .. } => Flow::Continue,
+        }
     }
 
     /// Sends a command set of ours (`what`: a response, or a C-GET's
@@ -733,7 +739,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         &mut self,
         pc_id: u8,
         encoded: Result<Vec<u8>, CommandError>,
-        described: &str,
+        described: impl std::fmt::Display,
         what: &str,
     ) -> Flow {
         let bytes = match encoded {
@@ -745,7 +751,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
                 return Flow::Done;
             }
         };
-        self.trace(&format!(">> {described}"));
+        self.trace(format_args!(">> {described}"));
         match send_command(&mut self.stream, pc_id, &bytes).await {
             Ok(()) => Flow::Continue,
             Err(error) => {
@@ -805,7 +811,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Association<S> {
         });
         let what = "C-GET sub-operation";
         let flow = self
-            .send_command_set(pc_id, rq.to_bytes(), &rq.describe(), what)
+            .send_command_set(pc_id, rq.to_bytes(), rq.described(), what)
             .await;
         self.send_data_set(flow, pc_id, Some(instance.data_set))
             .await
