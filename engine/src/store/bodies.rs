@@ -308,9 +308,9 @@ impl Bodies {
     /// pool: a new data set written over allocated blocks costs less CPU
     /// and a shorter sync than one in a new file (see `cpu-floor` in
     /// BENCHMARKS.md). Recycling renames the file, so that no record names
-    /// it, then wipes the trailer's last 12 bytes and makes that durable, so
-    /// that the file can never again pass for its old message, even with
-    /// new bytes half written over it when the machine stops. It reaches
+    /// it, then wipes its trailer and makes that durable, so that the file
+    /// can never again pass for its old message, even with new bytes half
+    /// written over it when the machine stops. It reaches
     /// the pool with [`Self::publish_recycled`] (one folder fsync for a
     /// batch). Files over 16 MiB, any beyond what the pool holds (256 MiB),
     /// and all while the disk is below the free-space floor, are removed.
@@ -320,7 +320,7 @@ impl Bodies {
     /// The file could be neither renamed nor removed: it stays, unchanged.
     pub fn recycle(&self, header: &MessageHeader) -> std::io::Result<()> {
         let path = self.path(header);
-        let file = match OpenOptions::new().write(true).open(&path) {
+        let file = match OpenOptions::new().read(true).write(true).open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
@@ -350,9 +350,7 @@ impl Bodies {
                 _ => Err(e),
             };
         }
-        let wiped = file
-            .write_all_at(&[0u8; 12], len - 12)
-            .and_then(|()| self.sync_file(&file, &new));
+        let wiped = wipe_trailer(&file, len).and_then(|()| self.sync_file(&file, &new));
         if let Err(error) = wiped {
             self.forget_recycled(len);
             tracing::warn!(%error, path = %new.display(), "Could not recycle a body file; removing it instead.");
@@ -649,6 +647,20 @@ fn write_trailer_at(file: &File, end: u64, len: u64, trailer: &BodyTrailer) -> s
     Ok(())
 }
 
+/// Overwrites with zeros the whole trailer that ends a file of `len` bytes
+/// (at least its last 12 bytes): not only can the file no longer pass for
+/// its message, a later trailer torn by a crash cannot either, by reading
+/// the old message's JSON where the new one was meant to be.
+fn wipe_trailer(file: &File, len: u64) -> std::io::Result<()> {
+    let mut tail = [0u8; 12];
+    file.read_exact_at(&mut tail, len - 12)?;
+    let n = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    let whole = &tail[4..10] == TRAILER_MAGIC && n <= u64::from(MAX_TRAILER) && n + 12 <= len;
+    let wipe = if whole { n + 12 } else { 12 };
+    let zeros = vec![0u8; usize::try_from(wipe).map_err(std::io::Error::other)?];
+    file.write_all_at(&zeros, len - wipe)
+}
+
 /// Removes a file; a missing one is fine.
 ///
 /// # Errors
@@ -758,6 +770,12 @@ mod tests {
                 Bodies::read_trailer(&recycled),
                 Err(TrailerError::Missing)
             ));
+            let bytes = std::fs::read(&recycled).unwrap();
+            assert!(bytes[..old] == data(old, 1)[..], "the data set stays");
+            assert!(
+                bytes[old..].iter().all(|b| *b == 0),
+                "the whole trailer is wiped"
+            );
 
             bodies.publish_recycled().unwrap();
             assert_eq!(bodies.take_spool_file(), Some(recycled.clone()));
