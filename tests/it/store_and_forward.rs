@@ -111,13 +111,25 @@ async fn kill_9_mid_stream_loses_no_acknowledged_instance() {
         })
         .await;
     let acked = engine.kill9_while_storing(sender).await;
+    acknowledged_arrive_after_restart(&mut engine, archive_port, sent, acked).await;
+}
+
+/// After a `kill -9`: restarts the engine, starts the archive, and checks
+/// that the first `acked` of `sent` arrive identical (storescu sends in
+/// order, so those were acknowledged).
+async fn acknowledged_arrive_after_restart(
+    engine: &mut TestEngine,
+    archive_port: Port,
+    sent: Vec<(PathBuf, String)>,
+    acked: usize,
+) -> Archive {
     engine.restart().await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
-    // storescu sends in order: the first `acked` files were acknowledged.
     let acknowledged: Vec<(PathBuf, String)> = sent.into_iter().take(acked).collect();
     let uids: Vec<String> = acknowledged.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine, "test").await;
+    archive.wait_for(&uids, engine, "test").await;
     assert_identical(&acknowledged, &archive);
+    archive
 }
 
 /// An engine whose retention has just recycled the files of `count`
@@ -228,12 +240,7 @@ async fn kill_9_while_storing_into_recycled_files_loses_no_acknowledged_instance
         })
         .await;
     let acked = engine.kill9_while_storing(sender).await;
-    engine.restart().await;
-    let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
-    let acknowledged: Vec<(PathBuf, String)> = sent.into_iter().take(acked).collect();
-    let uids: Vec<String> = acknowledged.iter().map(|(_, u)| u.clone()).collect();
-    archive.wait_for(&uids, &engine, "test").await;
-    assert_identical(&acknowledged, &archive);
+    let archive = acknowledged_arrive_after_restart(&mut engine, archive_port, sent, acked).await;
     let arrived = archive.received().len();
     assert!(
         arrived <= 60 + acked + 1,
