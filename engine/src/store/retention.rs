@@ -2,7 +2,9 @@
 //! is removed once it is older than the configured age, or, oldest first,
 //! while the body folder is larger than the configured size. Headers (and
 //! the trace) are kept; the record notes that the body is gone. Bodies of
-//! messages still queued, in flight or failed are never removed.
+//! messages still queued, in flight or failed are never removed. The files
+//! of removed bodies go to the spool pool for reuse, as far as it has room
+//! ([`Bodies::recycle`]); the size budget counts only bodies.
 //!
 //! A pass reads the messages oldest first, one record at a time, and stops
 //! at the first delivered one it may keep: newer ones may be kept too. The
