@@ -47,8 +47,8 @@
 //! retention pass of `--recycled`). The sequential and concurrent scenarios also
 //! report the CPU bound: the least time any engine can take on the
 //! machine's cores, from the peers' CPU and that of a bare relay
-//! ([`benches::relay`]: receive, write, `fdatasync`, send) run once with
-//! the same instances' size.
+//! ([`benches::relay`]: receive, write, `fdatasync`, send), the least of
+//! three runs with the same instances' size.
 //!
 //! "Through" is timed from the start of `storescu` until the archive has
 //! every instance (end to end, forwarding included). Every run starts with
@@ -722,12 +722,18 @@ struct Direct {
 /// spends per instance (see [`benches::relay`]), measured now with the
 /// same size of instances in a folder of `root`.
 async fn cpu_bound(root: &Path, direct: &Direct, n: usize, bytes: usize) -> anyhow::Result<()> {
-    let dir = root.join(format!("relay-{n}"));
-    std::fs::create_dir_all(&dir)?;
-    let (relay, _) = tokio::task::spawn_blocking(move || {
-        benches::relay::run(&dir, bytes, n, Moving::Copy, Files::New)
-    })
-    .await??;
+    // The least of three runs: a floor, and one run on a busy moment of a
+    // shared machine can take several times as long.
+    let mut relay = f64::INFINITY;
+    for run in 0..3 {
+        let dir = root.join(format!("relay-{n}-{run}"));
+        std::fs::create_dir_all(&dir)?;
+        let (cpu, _) = tokio::task::spawn_blocking(move || {
+            benches::relay::run(&dir, bytes, n, Moving::Copy, Files::New)
+        })
+        .await??;
+        relay = relay.min(cpu);
+    }
     // Its files stay until the end, as every run's do: deleting them would
     // make the next runs' new files slower (see the cpu-floor program).
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
