@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, data_set_bytes, write_instances};
+use integration_tests::instances::{Modality, data_set_bytes, paths_of, uids_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomOperation, DicomService, Production};
 use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT};
@@ -89,11 +89,11 @@ async fn large_instances_go_out_while_they_arrive_and_arrive_identical() {
     let large = write_instances(&input, "large", Modality::Ct, EXPLICIT, 2, 30 << 20);
     let small = write_instances(&input, "small", Modality::Ct, EXPLICIT, 1, 64 << 10);
     let sent: Vec<(PathBuf, String)> = large.iter().chain(&small).cloned().collect();
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == sent.len(), "{stored}");
 
-    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
     let got = archive.received();
     for (path, uid) in &sent {
@@ -182,7 +182,7 @@ async fn kill_9_during_a_cut_through_loses_no_acknowledged_instance() {
         input,
     } = start().await;
     let sent = write_instances(&input, "large", Modality::Ct, EXPLICIT, 3, 40 << 20);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let to = port.get();
     let sender = tokio::spawn(async move { storescu("ROUTER", to, &files, &[]).await });
     let second = sent[1].1.clone();
@@ -194,7 +194,7 @@ async fn kill_9_during_a_cut_through_loses_no_acknowledged_instance() {
     let acked = engine.kill9_while_storing(sender).await;
     engine.restart().await;
     let acknowledged: Vec<(PathBuf, String)> = sent.iter().take(acked).cloned().collect();
-    let uids: Vec<String> = acknowledged.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&acknowledged);
     archive.wait_for(&uids, &engine, "test").await;
     // Whatever the archive holds is whole: the acknowledged instances, and
     // at most one that went out whole before the engine could answer.

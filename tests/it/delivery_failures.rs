@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, write_instances};
+use integration_tests::instances::{Modality, paths_of, uids_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{DicomOperation, Production};
 use integration_tests::scp::{TestScp, association};
@@ -38,7 +38,7 @@ async fn a_remote_down_is_called_with_back_off_and_then_gets_everything_in_order
 
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, COUNT, 256);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == COUNT, "{stored}");
 
@@ -103,7 +103,7 @@ async fn a_body_cut_short_fails_its_message_with_the_reason_instead_of_retrying(
     let engine = TestEngine::start(&[("test", "forward", &production)]).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 4 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     // The archive is down: both wait.
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
@@ -231,11 +231,11 @@ async fn a_remote_that_stops_reading_mid_store_costs_one_write_timeout_then_it_i
     let input = engine.folder("input");
     // Far more than the socket buffers hold between the engine and the proxy.
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 1, 24 << 20);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 1, "{stored}");
 
-    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
     assert!(
         connections.load(std::sync::atomic::Ordering::SeqCst) >= 2,

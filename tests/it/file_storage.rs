@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use integration_tests::dcmtk::{Archive, dcmtk, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, data_set_bytes, write_instances};
+use integration_tests::instances::{Modality, data_set_bytes, paths_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{
     Association, DicomOperation, DicomService, FileOperation, FileService, Production,
@@ -75,7 +75,7 @@ async fn received_instances_are_filed_and_dropped_files_are_sent() {
     // DICOM in, files out.
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 3, 2048);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let stored = storescu("FILER", port.get(), &files, &[]).await;
     assert!(stored.ok, "{stored}");
     wait_for_files(&received, 3, &engine).await;

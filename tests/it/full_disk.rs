@@ -10,7 +10,7 @@ use std::process::Command;
 
 use integration_tests::dcmtk::{Archive, echoscu, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, write_instances};
+use integration_tests::instances::{Modality, paths_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, Production};
 use integration_tests::uids::EXPLICIT;
@@ -98,7 +98,7 @@ async fn below_the_free_space_floor_c_stores_are_refused_and_accepted_again_once
     let data = engine.data_dir();
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 6, 64 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
 
     // Room: acknowledged (the archive is down, so they wait on this disk).
     let stored = storescu("ROUTER", port.get(), &files[..2], &[]).await;
@@ -164,7 +164,7 @@ async fn when_the_store_fails_on_a_full_disk_it_is_reopened_once_space_is_freed_
     let data = engine.data_dir();
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 5, 16 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
 
     // Acknowledged; the archive is down, so their lane keeps writing retries.
     let stored = storescu("ROUTER", port.get(), &files[..2], &[]).await;

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use integration_tests::dcmtk::{dcmqrscp, dcmtk_command, files_by_uid as received, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, assert_same_instances, study_of, write_instances};
+use integration_tests::instances::{
+    Modality, assert_same_instances, paths_of, study_of, write_instances,
+};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomService, Production};
 use integration_tests::pynetdicom::{run_python, start_qrscp_moving_to};
@@ -95,7 +97,7 @@ async fn a_get_through_the_engine_brings_back_the_same_instances_with_the_right_
     let ct = study_in_qrscp(&engine, qr, 12).await;
     // Another study upstream, which the get does not ask for.
     let mr = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 3, 16384);
-    let files: Vec<PathBuf> = mr.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&mr);
     let stored = storescu("QRSCP", qr, &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 3, "{stored}");
 

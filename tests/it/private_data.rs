@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use integration_tests::dcmtk::storescu;
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, write_instances};
+use integration_tests::instances::{Modality, paths_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::Production;
 use integration_tests::uids::EXPLICIT;
@@ -31,7 +31,7 @@ async fn nothing_under_the_data_directory_is_open_to_other_users() {
     let engine = TestEngine::start(&[("test", "forward", &production)]).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 3, 4096);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 3, "{stored}");
     let mut all = Vec::new();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, write_instances};
+use integration_tests::instances::{Modality, paths_of, uids_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::Production;
 use integration_tests::text;
@@ -20,7 +20,7 @@ async fn a_damaged_trailer_is_quarantined_reported_and_restored_never_deleted() 
     let mut engine = TestEngine::start(&[("test", "forward", &production)]).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 3, 4 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     // The archive is down: all three wait in the store.
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 3, "{stored}");
@@ -97,7 +97,7 @@ async fn a_damaged_trailer_is_quarantined_reported_and_restored_never_deleted() 
     );
     assert!(victim.exists() && !quarantined.exists());
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
-    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
     let listed = engine.json(&["quarantine", "list", "--json"]).await;
     assert_eq!(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use integration_tests::dcmtk::{dcmqrscp, dcmtk_command, dump2dcm, find_matches, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, write_instances};
+use integration_tests::instances::{Modality, paths_of, write_instances};
 use integration_tests::net::{Port, established_to, kill_children};
 use integration_tests::peer::Peer;
 use integration_tests::production::{Association, DicomService, Production};
@@ -195,8 +195,8 @@ async fn dcmqrscp_and_pynetdicoms_qrscp_with_overlapping_studies_give_one_merged
     let input = engine.folder("input");
     let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 64);
     let mr = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 2, 64);
-    let ct_files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
-    let mr_files: Vec<PathBuf> = mr.iter().map(|(p, _)| p.clone()).collect();
+    let ct_files: Vec<PathBuf> = paths_of(&ct);
+    let mr_files: Vec<PathBuf> = paths_of(&mr);
     // The CT study is in both archives, the MR study only in the second.
     assert!(storescu("QRSCP1", p1, &ct_files, &[]).await.ok);
     assert!(storescu("QRSCP2", p2, &ct_files, &[]).await.ok);
@@ -363,7 +363,7 @@ async fn an_association_kept_open_serves_the_next_queries_and_one_the_upstream_c
     let dcmqrscp = archive(&engine, "QRSCP", qr_port).await;
     let input = engine.folder("input");
     let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 2, 64);
-    let files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&ct);
     assert!(storescu("QRSCP", qr, &files, &[]).await.ok);
     let direct = find_matches(&findscu("-S", "STUDY", "ROUTER", "QRSCP", qr).await);
     assert_eq!(direct.len(), 1, "{direct:#?}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use integration_tests::dcmtk::{Archive, echoscu, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, write_instances};
+use integration_tests::instances::{Modality, paths_of, uids_of, write_instances};
 use integration_tests::net::{Port, localhost, wait_for_tcp, wait_until_closed};
 use integration_tests::production::{
     Association, DicomOperation, DicomService, FileOperation, Process, Production,
@@ -65,7 +65,7 @@ async fn storescu_streams_through_many_rewrites_without_a_failed_store() {
     let copy = engine.folder("copy");
     let input = engine.folder("input");
     let sent = write_instances(&input, "stream", Modality::Ct, EXPLICIT, 400, 4 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
 
     // Sixteen associations of 25 instances, one after the other, while the
     // file changes under them.
@@ -142,7 +142,7 @@ async fn a_changed_service_accepts_at_once_while_its_predecessor_finishes_an_ope
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "long", Modality::Ct, EXPLICIT, 200, 4 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let sender = tokio::spawn(async move { storescu("ROUTER", to, &files, &[]).await });
     // The association is open once something arrived.
     engine
@@ -164,7 +164,7 @@ async fn a_changed_service_accepts_at_once_while_its_predecessor_finishes_an_ope
         "{stored}\n{}",
         engine.log()
     );
-    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
     for line in engine
         .log()
@@ -269,7 +269,7 @@ async fn a_removed_operation_keeps_its_queue_and_delivers_when_it_comes_back() {
     let engine = TestEngine::start(&[("test", "forward", &text)]).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "queued", Modality::Ct, EXPLICIT, 10, 2 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     // The archive is down: everything waits in OUT's queue.
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == sent.len(), "{stored}");
@@ -297,7 +297,7 @@ async fn a_removed_operation_keeps_its_queue_and_delivers_when_it_comes_back() {
     // OUT comes back and the archive is up: the queue is delivered.
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     engine.save("test", "forward", &text);
-    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
 }
 
@@ -321,7 +321,7 @@ async fn an_operation_stuck_on_a_silent_peer_hands_its_message_to_its_successor(
     let engine = TestEngine::start(&[("test", "forward", &text)]).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "silent", Modality::Ct, EXPLICIT, 1, 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 1, "{stored}");
     engine
@@ -335,7 +335,7 @@ async fn an_operation_stuck_on_a_silent_peer_hands_its_message_to_its_successor(
     let text = forward(port.get(), archive_port.get(), 100, "100ms", None).to_string();
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     engine.save("test", "forward", &text);
-    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
     assert!(engine.log().contains("queued again"), "{}", engine.log());
 }
@@ -432,11 +432,8 @@ async fn a_replaced_plugin_is_swapped_and_a_broken_one_keeps_the_old_routing() {
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "plugin", Modality::Ct, EXPLICIT, 9, 1024);
-    let batches: Vec<Vec<PathBuf>> = sent
-        .chunks(3)
-        .map(|c| c.iter().map(|(p, _)| p.clone()).collect())
-        .collect();
-    let uids = |n: usize| -> Vec<String> { sent.iter().take(n).map(|(_, u)| u.clone()).collect() };
+    let batches: Vec<Vec<PathBuf>> = sent.chunks(3).map(paths_of).collect();
+    let uids = |n: usize| -> Vec<String> { uids_of(&sent[..n]) };
 
     let stored = storescu("ROUTER", port.get(), &batches[0], &[]).await;
     assert!(stored.ok && stored.acknowledged() == 3, "{stored}");

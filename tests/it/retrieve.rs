@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use integration_tests::dcmtk::{Archive, dcmqrscp, dcmtk_command, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, assert_same_instances, study_of, write_instances};
+use integration_tests::instances::{
+    Modality, assert_same_instances, paths_of, study_of, uids_of, write_instances,
+};
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
 use integration_tests::production::{Association, DicomService, Production};
@@ -115,7 +117,7 @@ async fn a_move_relayed_as_is_arrives_whole_with_its_counts_and_unknown_destinat
     let small = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 12, 4096);
     let large = write_instances(&input, "mr", Modality::Mr, EXPLICIT, 200, 16384);
     for set in [&small, &large] {
-        let files: Vec<PathBuf> = set.iter().map(|(p, _)| p.clone()).collect();
+        let files: Vec<PathBuf> = paths_of(set);
         let stored = storescu("QRSCP", qr, &files, &[]).await;
         assert!(stored.ok && stored.acknowledged() == set.len(), "{stored}");
     }
@@ -233,7 +235,7 @@ async fn a_move_through_the_engine_reaches_a_destination_the_upstream_does_not_k
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
     let input = engine.folder("input");
     let study = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 12, 4096);
-    let files: Vec<PathBuf> = study.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&study);
     let stored = storescu("QRSCP", qr, &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 12, "{stored}");
 
@@ -360,7 +362,7 @@ pub(crate) async fn study_in_qrscp(
         n,
         4096,
     );
-    let files: Vec<PathBuf> = study.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&study);
     let stored = storescu("QRSCP", qr, &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == n, "{stored}");
     study
@@ -396,7 +398,7 @@ async fn with_the_destination_down_the_move_reports_the_failures_within_its_tota
 
     // Back up: every instance the upstream gave the engine arrives.
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
-    let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&study);
     destination.wait_for(&uids, &engine, "radiology").await;
     assert_same_instances(&study, &destination.received(), "");
 
@@ -487,7 +489,7 @@ async fn a_moves_instances_that_failed_for_good_are_listed_with_it_and_sent_agai
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&study);
     destination.wait_for(&uids, &engine, "radiology").await;
 }
 
@@ -518,7 +520,7 @@ async fn kill_9_in_the_middle_of_a_move_loses_nothing_the_engine_acknowledged_to
 
     engine.restart().await;
     let destination = Archive::start("STORESCP", dest_port, &engine.folder("destination")).await;
-    let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&study);
     destination.wait_for(&uids, &engine, "radiology").await;
     assert_same_instances(&study, &destination.received(), "");
 }
@@ -599,7 +601,7 @@ async fn two_hundred_ct_and_mr_instances_moved_through_the_engine_arrive_identic
         100,
         32 * 1024,
     ));
-    let files: Vec<PathBuf> = all.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&all);
     let stored = storescu("QRSCP", qr, &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 200, "{stored}");
 
@@ -649,7 +651,7 @@ async fn a_move_through_the_engine_from_pynetdicoms_qrscp_arrives_with_its_count
         last.contains("Completed Suboperations       : 10"),
         "{moved}"
     );
-    let uids: Vec<String> = study.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&study);
     let received = destination.received();
     assert!(
         uids.iter().all(|u| received.contains_key(u)),

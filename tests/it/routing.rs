@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use integration_tests::dcmtk::{Archive, Ran, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Instance, Modality, data_set_bytes, write_instances};
+use integration_tests::instances::{
+    Instance, Modality, data_set_bytes, paths_of, uids_of, write_instances,
+};
 use integration_tests::net::Port;
 use integration_tests::plugins::plugin;
 use integration_tests::production::{
@@ -41,7 +43,7 @@ async fn send(port: u16, files: &[PathBuf]) -> Ran {
 }
 
 fn uids(sent: &[(PathBuf, String)]) -> Vec<String> {
-    sent.iter().map(|(_, u)| u.clone()).collect()
+    uids_of(sent)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,7 +108,7 @@ async fn messages_that_break_the_plugin_fail_alone_while_a_thousand_others_are_d
     let input = engine.folder("input");
     let good = write_instances(&input, "good", Modality::Ct, EXPLICIT, 1000, 64);
     let bad_kinds = ["loop", "trap", "panic", "oom", "unknown-target"];
-    let mut files: Vec<PathBuf> = good.iter().map(|(p, _)| p.clone()).collect();
+    let mut files: Vec<PathBuf> = paths_of(&good);
     let mut bad_uids = Vec::new();
     for (i, kind) in bad_kinds.iter().enumerate() {
         let uid = format!("1.2.826.0.1.3680043.10.1142.99.{}", i + 1);
@@ -187,7 +189,7 @@ async fn edits_reach_the_archive_as_a_copy_while_the_original_stays_as_received(
         5,
         1024,
     );
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let stored = send(port.get(), &files).await;
     assert!(
         stored.ok && stored.acknowledged() == files.len(),

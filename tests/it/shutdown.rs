@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, write_instances};
+use integration_tests::instances::{Modality, paths_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::Production;
 use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT};
@@ -92,7 +92,7 @@ async fn sigterm_lets_a_delivery_in_flight_finish_although_an_inbound_associatio
 
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 1, 64 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 1, "{stored}");
     // The archive has it; its answer waits in the proxy: in flight.

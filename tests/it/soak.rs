@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::dcmtk::{Archive, dcmtk_command, echoscu, files_by_uid, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, read_data_set, write_instances};
+use integration_tests::instances::{Modality, paths_of, read_data_set, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::{Association, DicomOperation, DicomService, Production};
 use integration_tests::uids::{CT_IMAGE_STORAGE, EXPLICIT};
@@ -182,7 +182,7 @@ async fn sender(n: usize, dir: PathBuf, port: u16, until: Instant, ledger: Share
             5,
             16 * 1024,
         );
-        let files: Vec<PathBuf> = batch.iter().map(|(p, _)| p.clone()).collect();
+        let files: Vec<PathBuf> = paths_of(&batch);
         let ran = storescu("ROUTER", port, &files, &[]).await;
         let acked = acknowledged(&ran.output, &batch);
         assert!(
@@ -259,7 +259,7 @@ async fn mixed_load_loses_no_acknowledged_instance() {
     // A first instance through, so that the figures at the start are of
     // an engine that has worked.
     let first = write_instances(&input, "first", Modality::Ct, EXPLICIT, 1, 16 * 1024);
-    let files: Vec<PathBuf> = first.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&first);
     let ran = storescu("ROUTER", p, &files, &[]).await;
     assert_eq!(acknowledged(&ran.output, &first).len(), 1, "{ran}");
     Ledger::acknowledged(&ledger, first);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, data_set_bytes, write_instances};
+use integration_tests::instances::{Modality, data_set_bytes, paths_of, uids_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::Production;
 use integration_tests::uids::{EXPLICIT, IMPLICIT};
@@ -35,16 +35,16 @@ async fn every_instance_arrives_identical_and_sigterm_exits_zero() {
     let ct = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 25, 8 * 1024);
     let mr = write_instances(&input, "mr", Modality::Mr, IMPLICIT, 25, 8 * 1024);
 
-    let ct_files: Vec<PathBuf> = ct.iter().map(|(p, _)| p.clone()).collect();
+    let ct_files: Vec<PathBuf> = paths_of(&ct);
     let sent = storescu("ROUTER", port.get(), &ct_files, &[]).await;
     assert!(sent.ok && sent.acknowledged() == ct.len(), "{sent}");
     // Implicit VR only, so that the data set travels unconverted.
-    let mr_files: Vec<PathBuf> = mr.iter().map(|(p, _)| p.clone()).collect();
+    let mr_files: Vec<PathBuf> = paths_of(&mr);
     let sent = storescu("ROUTER", port.get(), &mr_files, &["-xi"]).await;
     assert!(sent.ok && sent.acknowledged() == mr.len(), "{sent}");
 
     let all: Vec<(PathBuf, String)> = ct.into_iter().chain(mr).collect();
-    let uids: Vec<String> = all.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&all);
     archive.wait_for(&uids, &engine, "test").await;
     assert_identical(&all, &archive);
 
@@ -64,7 +64,7 @@ async fn an_archive_that_is_down_gets_everything_once_it_is_up() {
     let engine = TestEngine::start(&[("test", "forward", &text)]).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 10, 4 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     // Acknowledged although the archive does not run.
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == sent.len(), "{stored}");
@@ -79,7 +79,7 @@ async fn an_archive_that_is_down_gets_everything_once_it_is_up() {
         })
         .await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
-    let uids: Vec<String> = sent.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
     assert_identical(&sent, &archive);
 }
@@ -91,7 +91,7 @@ async fn kill_9_mid_stream_loses_no_acknowledged_instance() {
     let mut engine = TestEngine::start(&[("test", "forward", &text)]).await;
     let input = engine.folder("input");
     let sent = write_instances(&input, "ct", Modality::Ct, EXPLICIT, 60, 64 * 1024);
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
 
     // The archive is down: everything acknowledged waits in the store.
     let to = port.get();
@@ -126,7 +126,7 @@ async fn acknowledged_arrive_after_restart(
     engine.restart().await;
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let acknowledged: Vec<(PathBuf, String)> = sent.into_iter().take(acked).collect();
-    let uids: Vec<String> = acknowledged.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&acknowledged);
     archive.wait_for(&uids, engine, "test").await;
     assert_identical(&acknowledged, &archive);
     archive
@@ -156,10 +156,10 @@ async fn with_recycled_files(
         count,
         64 * 1024,
     );
-    let files: Vec<PathBuf> = first.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&first);
     let sent = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(sent.ok && sent.acknowledged() == first.len(), "{sent}");
-    let uids: Vec<String> = first.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&first);
     archive.wait_for(&uids, &engine, "test").await;
     assert!(engine.stop().await.success());
     engine.restart().await;
@@ -198,10 +198,10 @@ async fn instances_spooled_into_recycled_body_files_arrive_identical() {
         20,
         48 * 1024,
     );
-    let files: Vec<PathBuf> = second.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&second);
     let sent = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(sent.ok && sent.acknowledged() == second.len(), "{sent}");
-    let mut uids: Vec<String> = second.iter().map(|(_, u)| u.clone()).collect();
+    let mut uids: Vec<String> = uids_of(&second);
     archive.wait_for(&uids, &engine, "test").await;
     assert_identical(&second, &archive);
     uids.sort();
@@ -231,7 +231,7 @@ async fn kill_9_while_storing_into_recycled_files_loses_no_acknowledged_instance
         60,
         48 * 1024,
     );
-    let files: Vec<PathBuf> = sent.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<PathBuf> = paths_of(&sent);
     let to = port.get();
     let sender = tokio::spawn(async move { storescu("ROUTER", to, &files, &[]).await });
     engine

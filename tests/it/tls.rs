@@ -11,7 +11,9 @@ use std::path::Path;
 use integration_tests::data_dir::{data_dir_with, switchboard_in};
 use integration_tests::dcmtk::{Archive, dcmtk_command, echoscu, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, assert_same_instances, write_instances};
+use integration_tests::instances::{
+    Modality, assert_same_instances, paths_of, uids_of, write_instances,
+};
 use integration_tests::net::Port;
 use integration_tests::peer::Peer;
 use integration_tests::production::Production;
@@ -203,10 +205,10 @@ async fn a_tls_service_takes_dcmtk_over_tls_and_refuses_plain_tcp_and_unknown_cl
         5,
         4096,
     );
-    let files: Vec<std::path::PathBuf> = instances.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<std::path::PathBuf> = paths_of(&instances);
     let stored = storescu("ROUTER", port.get(), &files, &tls).await;
     assert!(stored.ok && stored.acknowledged() == 5, "{stored}");
-    let uids: Vec<String> = instances.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&instances);
     archive.wait_for(&uids, &engine, "radiology").await;
     assert_same_instances(&instances, &archive.received(), "");
 
@@ -296,7 +298,7 @@ async fn a_calling_ae_title_bound_to_a_certificate_takes_only_that_certificate()
         2,
         2048,
     );
-    let files: Vec<std::path::PathBuf> = instances.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<std::path::PathBuf> = paths_of(&instances);
     let stored = storescu(
         "ROUTER",
         port.get(),
@@ -305,7 +307,7 @@ async fn a_calling_ae_title_bound_to_a_certificate_takes_only_that_certificate()
     )
     .await;
     assert!(stored.ok && stored.acknowledged() == 2, "{stored}");
-    let uids: Vec<String> = instances.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&instances);
     archive.wait_for(&uids, &engine, "radiology").await;
 
     // The same certificate calling as OTHER, whose association binds
@@ -458,7 +460,7 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_wrongly_signed_or_
         3,
         4096,
     );
-    let files: Vec<std::path::PathBuf> = instances.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<std::path::PathBuf> = paths_of(&instances);
     let stored = storescu("ROUTER", port.get(), &files, &[]).await;
     assert!(stored.ok && stored.acknowledged() == 3, "{stored}");
     delivery_refused_naming(&engine, "UnknownIssuer", &folder).await;
@@ -475,7 +477,7 @@ async fn deliveries_go_out_over_tls_fail_with_the_reason_on_a_wrongly_signed_or_
     // A valid certificate on the archive: the retries get through.
     let archive_port = archive.stop().await;
     let archive = storescp_tls("ARCHIVE", &c, archive_port, &folder).await;
-    let uids: Vec<String> = instances.iter().map(|(_, u)| u.clone()).collect();
+    let uids: Vec<String> = uids_of(&instances);
     archive.wait_for(&uids, &engine, "radiology").await;
     assert_same_instances(&instances, &archive.received(), "");
 }

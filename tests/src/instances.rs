@@ -191,6 +191,17 @@ pub fn write_series(
         .collect()
 }
 
+/// The paths of written instances (as [`write_series`] returns them).
+pub fn paths_of(written: &[(PathBuf, String)]) -> Vec<PathBuf> {
+    written.iter().map(|(p, _)| p.clone()).collect()
+}
+
+/// The SOP Instance UIDs of written instances (as [`write_series`]
+/// returns them).
+pub fn uids_of(written: &[(PathBuf, String)]) -> Vec<String> {
+    written.iter().map(|(_, u)| u.clone()).collect()
+}
+
 /// [`write_series`] of `count` instances in `transfer_syntax` with
 /// `pixel_bytes` of pixel data each.
 pub fn write_instances(
