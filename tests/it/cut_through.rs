@@ -95,13 +95,7 @@ async fn large_instances_go_out_while_they_arrive_and_arrive_identical() {
 
     let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
-    let got = archive.received();
-    for (path, uid) in &sent {
-        assert!(
-            data_set_bytes(path) == data_set_bytes(&got[uid]),
-            "the data set of {uid} changed on the way"
-        );
-    }
+    archive.assert_identical(&sent);
     let notes = notes(&engine).await;
     for (_, uid) in &large {
         assert!(

@@ -42,10 +42,6 @@ async fn send(port: u16, files: &[PathBuf]) -> Ran {
     storescu("ROUTER-MOD", port, files, &[]).await
 }
 
-fn uids(sent: &[(PathBuf, String)]) -> Vec<String> {
-    uids_of(sent)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_routing_demo_sends_ct_only_to_the_ct_archive_and_the_rest_to_the_archive() {
     let (port, ct_port, archive_port) = (Port::reserve(), Port::reserve(), Port::reserve());
@@ -70,8 +66,8 @@ async fn the_routing_demo_sends_ct_only_to_the_ct_archive_and_the_rest_to_the_ar
     let sent = send(port.get(), &files).await;
     assert!(sent.ok && sent.acknowledged() == files.len(), "{sent}");
 
-    ct_archive.wait_for(&uids(&ct), &engine, "demo").await;
-    archive.wait_for(&uids(&mr), &engine, "demo").await;
+    ct_archive.wait_for(&uids_of(&ct), &engine, "demo").await;
+    archive.wait_for(&uids_of(&mr), &engine, "demo").await;
     let (at_ct, at_archive) = (ct_archive.received(), archive.received());
     for (path, uid) in &ct {
         let got = at_ct
@@ -195,7 +191,7 @@ async fn edits_reach_the_archive_as_a_copy_while_the_original_stays_as_received(
         stored.ok && stored.acknowledged() == files.len(),
         "{stored}"
     );
-    archive.wait_for(&uids(&sent), &engine, "test").await;
+    archive.wait_for(&uids_of(&sent), &engine, "test").await;
 
     let got = archive.received();
     for (_, uid) in &sent {

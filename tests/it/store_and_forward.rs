@@ -7,23 +7,10 @@ use std::path::PathBuf;
 
 use integration_tests::dcmtk::{Archive, storescu};
 use integration_tests::engine_process::TestEngine;
-use integration_tests::instances::{Modality, data_set_bytes, paths_of, uids_of, write_instances};
+use integration_tests::instances::{Modality, paths_of, uids_of, write_instances};
 use integration_tests::net::Port;
 use integration_tests::production::Production;
 use integration_tests::uids::{EXPLICIT, IMPLICIT};
-
-fn assert_identical(sent: &[(PathBuf, String)], archive: &Archive) {
-    let got = archive.received();
-    for (path, uid) in sent {
-        let arrived = got
-            .get(uid)
-            .unwrap_or_else(|| panic!("{uid} did not arrive"));
-        assert!(
-            data_set_bytes(path) == data_set_bytes(arrived),
-            "the data set of {uid} changed on the way"
-        );
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_instance_arrives_identical_and_sigterm_exits_zero() {
@@ -46,7 +33,7 @@ async fn every_instance_arrives_identical_and_sigterm_exits_zero() {
     let all: Vec<(PathBuf, String)> = ct.into_iter().chain(mr).collect();
     let uids: Vec<String> = uids_of(&all);
     archive.wait_for(&uids, &engine, "test").await;
-    assert_identical(&all, &archive);
+    archive.assert_identical(&all);
 
     let status = engine.stop().await;
     assert!(
@@ -81,7 +68,7 @@ async fn an_archive_that_is_down_gets_everything_once_it_is_up() {
     let archive = Archive::start("ARCHIVE", archive_port, &engine.folder("archive")).await;
     let uids: Vec<String> = uids_of(&sent);
     archive.wait_for(&uids, &engine, "test").await;
-    assert_identical(&sent, &archive);
+    archive.assert_identical(&sent);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -128,7 +115,7 @@ async fn acknowledged_arrive_after_restart(
     let acknowledged: Vec<(PathBuf, String)> = sent.into_iter().take(acked).collect();
     let uids: Vec<String> = uids_of(&acknowledged);
     archive.wait_for(&uids, engine, "test").await;
-    assert_identical(&acknowledged, &archive);
+    archive.assert_identical(&acknowledged);
     archive
 }
 
@@ -203,7 +190,7 @@ async fn instances_spooled_into_recycled_body_files_arrive_identical() {
     assert!(sent.ok && sent.acknowledged() == second.len(), "{sent}");
     let mut uids: Vec<String> = uids_of(&second);
     archive.wait_for(&uids, &engine, "test").await;
-    assert_identical(&second, &archive);
+    archive.assert_identical(&second);
     uids.sort();
     assert_eq!(
         in_recycled_files(&engine),

@@ -189,6 +189,24 @@ impl Archive {
         files_by_uid(&self.dir)
     }
 
+    /// Asserts that every `(file, UID)` sent arrived here with its data set
+    /// unchanged.
+    ///
+    /// # Panics
+    /// Naming the first instance missing or changed.
+    pub fn assert_identical(&self, sent: &[(PathBuf, String)]) {
+        let got = self.received();
+        for (path, uid) in sent {
+            let arrived = got
+                .get(uid)
+                .unwrap_or_else(|| panic!("{uid} did not arrive"));
+            assert!(
+                crate::instances::data_set_bytes(path) == crate::instances::data_set_bytes(arrived),
+                "the data set of {uid} changed on the way"
+            );
+        }
+    }
+
     /// Kills it and hands back its port, still reserved, for a successor.
     pub async fn stop(self) -> Port {
         self.peer.stop().await
