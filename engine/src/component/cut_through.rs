@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::dimse::pdata::{Extent, GrowingFile};
 use crate::ids::NamespaceId;
 use crate::message::ItemAddress;
-use crate::store::spool::SpoolFollower;
+use crate::store::spool::{Progress, SpoolFollower};
 
 /// How long a live send's outcome waits for its message to be taken from
 /// the queue; after that (the ingest failed, or the queue is long) it is
@@ -78,6 +79,20 @@ impl Drop for LiveStore {
     /// A send dropped unfinished (its operation stopped) was not sent.
     fn drop(&mut self) {
         self.live.end(None);
+    }
+}
+
+/// What a lane sends from: the spool file as the service writes it.
+impl GrowingFile for SpoolFollower {
+    fn file(&self) -> &Arc<std::fs::File> {
+        SpoolFollower::file(self)
+    }
+
+    async fn grown_beyond(&mut self, at: u64) -> std::io::Result<Extent> {
+        Ok(match SpoolFollower::grown_beyond(self, at).await? {
+            Progress::Written(end) => Extent { end, whole: false },
+            Progress::Whole(end) => Extent { end, whole: true },
+        })
     }
 }
 
@@ -260,6 +275,7 @@ impl Drop for Registration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dimse::pdata::send_data_growing;
     use crate::store::spool::SpoolWriter;
 
     fn follower(dir: &std::path::Path, name: &str) -> std::io::Result<SpoolFollower> {
@@ -322,5 +338,102 @@ mod tests {
         let (_new, _new_live) = cut.register(&ns, &out);
         drop(old);
         assert!(cut.lock().operations.contains_key(&(ns, out)));
+    }
+    /// Sends a data set through `send_data_growing` while `write` writes
+    /// it in fragments of `pieces` bytes (finishing it or not); returns
+    /// what was sent and every PDV read back as (is_last, data).
+    async fn send_while_written(
+        pieces: &[usize],
+        finish: bool,
+    ) -> (
+        Result<u64, crate::dimse::pdata::SendFileError>,
+        Vec<(bool, Vec<u8>)>,
+        Vec<u8>,
+    ) {
+        use crate::dimse::pdu::PduStream;
+        use dicom_ul::pdu::Pdu;
+        let dir = crate::store::private_tempdir();
+        let path = dir.path().join("spool");
+        let mut writer = SpoolWriter::new(std::fs::File::create(&path).unwrap());
+        let mut follower = writer.follow(&path).unwrap();
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let mut tx = PduStream::new(client);
+        tx.set_limits(16384, 16384);
+        let reader = tokio::spawn(async move {
+            let mut rx = PduStream::new(server);
+            rx.set_limits(16384, 0);
+            let mut pdvs = Vec::new();
+            while let Ok(Pdu::PData { data }) = rx.read_pdu().await {
+                assert_eq!(data.len(), 1, "one PDV per PDU");
+                pdvs.extend(data.into_iter().map(|v| (v.is_last, v.data)));
+            }
+            pdvs
+        });
+        let data: Vec<u8> = (0..pieces.iter().sum::<usize>())
+            .map(|i| (i * 13) as u8)
+            .collect();
+        let written = data.clone();
+        let pieces = pieces.to_vec();
+        let writing = tokio::spawn(async move {
+            let mut at = 0;
+            for piece in pieces {
+                writer.write(&written[at..at + piece]).unwrap();
+                at += piece;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            let spooled = writer.finish();
+            if finish {
+                let mut file = spooled.complete().unwrap();
+                std::io::Write::write_all(&mut file, b"TRAILER").unwrap();
+            }
+        });
+        let sent = send_data_growing(&mut tx, 1, &mut follower, &mut Vec::new()).await;
+        writing.await.unwrap();
+        drop(tx);
+        (sent, reader.await.unwrap(), data)
+    }
+
+    /// A data set sent while it is written goes out whole and in order, in
+    /// PDUs of the peer's maximum, the last one (only) flagged last, never
+    /// with the trailer written after it; whatever the fragments, a data
+    /// set of exactly one chunk, or none.
+    #[tokio::test]
+    async fn a_data_set_sent_while_it_is_written_arrives_whole() {
+        let chunk = (1024 * 1024 / 16_378) * 16_378;
+        for pieces in [
+            vec![],
+            vec![1000],
+            vec![chunk],
+            vec![131_066; 9],
+            vec![16_000, 131_066, 7, chunk, chunk - 16_000 - 131_066 - 7 + 5],
+        ] {
+            let (sent, pdvs, data) = send_while_written(&pieces, true).await;
+            assert_eq!(sent.unwrap(), data.len() as u64, "{pieces:?}");
+            let joined: Vec<u8> = pdvs.iter().flat_map(|(_, d)| d.clone()).collect();
+            assert!(
+                joined == data,
+                "{pieces:?}: {} bytes of {}",
+                joined.len(),
+                data.len()
+            );
+            let lasts: Vec<bool> = pdvs.iter().map(|(last, _)| *last).collect();
+            assert_eq!(lasts.iter().filter(|l| **l).count(), 1, "{pieces:?}");
+            assert_eq!(lasts.last(), Some(&true), "{pieces:?}");
+            assert!(pdvs.iter().all(|(_, d)| d.len() <= 16_378), "{pieces:?}");
+        }
+    }
+
+    /// A writer gone before the data set is whole fails the send, and the
+    /// peer never got a PDV flagged last (the caller then aborts).
+    #[tokio::test]
+    async fn a_data_set_whose_writer_goes_away_is_never_sent_whole() {
+        for pieces in [vec![131_066; 3], vec![131_066; 12]] {
+            let (sent, pdvs, _) = send_while_written(&pieces, false).await;
+            let Err(crate::dimse::pdata::SendFileError::File(e)) = sent else {
+                panic!("{pieces:?}: {sent:?}");
+            };
+            assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+            assert!(pdvs.iter().all(|(last, _)| !last), "{pieces:?}");
+        }
     }
 }

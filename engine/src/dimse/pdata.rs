@@ -259,10 +259,10 @@ where
 }
 
 /// Streams `len` bytes of a file, from `offset`, as data PDVs fragmented to
-/// the peer's maximum. Each chunk is read on the blocking pool with one
-/// positioned vectored read straight into the payloads of its PDUs (no
-/// copy), then written with one system call. Memory use is one chunk, in
-/// `buffer`, which is kept for the next call. Returns the bytes sent.
+/// the peer's maximum. Each chunk is read with one positioned vectored read
+/// straight into the payloads of its PDUs (no copy), then written with one
+/// system call. Memory use is one chunk, in `buffer`, which is kept for the
+/// next call. Returns the bytes sent.
 ///
 /// # Errors
 /// [`SendFileError::File`] when the file cannot be read (including a file
@@ -279,78 +279,173 @@ pub async fn send_data_from_file<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let fragment = max_fragment_len(stream.max_send()).min(1024 * 1024);
-    let chunk = (STREAM_CHUNK / fragment).max(1) * fragment;
-    let overhead = PDU_HEADER_LENGTH + PDV_OVERHEAD;
-    let need = chunk + (chunk / fragment) * overhead;
-    if buffer.len() < need {
-        buffer.resize(need, 0);
-    }
-    let mut out = std::mem::take(buffer);
-    let layout = (fragment, chunk);
-    let result = send_chunks(stream, pc_id, file, (offset, len), layout, &mut out).await;
-    *buffer = out;
+    let mut chunks = Chunks::new(stream, pc_id, std::sync::Arc::new(file), buffer);
+    let mut sent = 0u64;
+    let result = loop {
+        let n = usize::try_from(len - sent).map_or(chunks.size, |left| left.min(chunks.size));
+        let ends = sent + n as u64 == len;
+        if let Err(e) = chunks.send(offset + sent, n, ends).await {
+            break Err(e);
+        }
+        sent += n as u64;
+        if ends {
+            break Ok(sent);
+        }
+    };
+    chunks.done(buffer);
     result
 }
 
-/// The loop of [`send_data_from_file`]: `range` is (offset, length) in the
-/// file, `layout` (fragment, chunk) in bytes of data.
-async fn send_chunks<S>(
+/// A data set in a file that is still being written: what a cut-through
+/// forward sends while the instance arrives.
+pub trait GrowingFile {
+    /// The file; the data set starts at its first byte.
+    fn file(&self) -> &std::sync::Arc<std::fs::File>;
+
+    /// Waits until more than `at` bytes of the data set are in the file, or
+    /// it is whole; then how far it has come.
+    ///
+    /// # Errors
+    /// The data set will not become whole (its writer went away).
+    fn grown_beyond(
+        &mut self,
+        at: u64,
+    ) -> impl std::future::Future<Output = std::io::Result<Extent>> + Send;
+}
+
+/// How far a [`GrowingFile`]'s data set has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// Bytes in the file from the start.
+    pub end: u64,
+    /// Whether the data set ends there.
+    pub whole: bool,
+}
+
+/// Streams a data set while it is written to its file, as
+/// [`send_data_from_file`] does a whole one: a chunk goes out once the
+/// bytes after it are written too (so that the last one is known as the
+/// last), or the data set is whole. Returns the bytes sent.
+///
+/// # Errors
+/// [`SendFileError::File`] when the data set will not become whole or the
+/// file cannot be read; [`SendFileError::Stream`] when the peer cannot be
+/// written to. The caller aborts the association then, so that the peer
+/// never keeps a partial data set.
+pub async fn send_data_growing<S, G>(
     stream: &mut PduStream<S>,
     pc_id: u8,
-    file: std::fs::File,
-    (offset, len): (u64, u64),
-    (fragment, chunk): (usize, usize),
-    out: &mut Vec<u8>,
+    data: &mut G,
+    buffer: &mut Vec<u8>,
 ) -> Result<u64, SendFileError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
+    G: GrowingFile,
 {
-    let overhead = PDU_HEADER_LENGTH + PDV_OVERHEAD;
-    let file = std::sync::Arc::new(file);
+    let file = std::sync::Arc::clone(data.file());
+    let mut chunks = Chunks::new(stream, pc_id, file, buffer);
     let mut sent = 0u64;
-    loop {
-        let n = usize::try_from(len - sent).map_or(chunk, |left| left.min(chunk));
-        let ends = sent + n as u64 == len;
+    let result = loop {
+        let grown = data.grown_beyond(sent + chunks.size as u64).await;
+        let Extent { end, whole } = match grown {
+            Ok(extent) => extent,
+            Err(e) => break Err(SendFileError::File(e)),
+        };
+        let n = usize::try_from(end - sent).map_or(chunks.size, |left| left.min(chunks.size));
+        let ends = whole && sent + n as u64 == end;
+        if let Err(e) = chunks.send(sent, n, ends).await {
+            break Err(e);
+        }
+        sent += n as u64;
+        if ends {
+            break Ok(sent);
+        }
+    };
+    chunks.done(buffer);
+    result
+}
+
+/// Sends a file's bytes chunk by chunk, each as data PDVs fragmented to
+/// the peer's maximum, read straight into their payloads.
+struct Chunks<'s, S> {
+    stream: &'s mut PduStream<S>,
+    pc_id: u8,
+    file: std::sync::Arc<std::fs::File>,
+    /// Bytes of data per PDU, and per chunk (a whole number of PDUs).
+    fragment: usize,
+    size: usize,
+    /// The PDUs of one chunk, headers and payloads.
+    out: Vec<u8>,
+}
+
+impl<'s, S: AsyncRead + AsyncWrite + Unpin> Chunks<'s, S> {
+    /// Takes `buffer` for the PDUs; [`Self::done`] gives it back.
+    fn new(
+        stream: &'s mut PduStream<S>,
+        pc_id: u8,
+        file: std::sync::Arc<std::fs::File>,
+        buffer: &mut Vec<u8>,
+    ) -> Self {
+        let fragment = max_fragment_len(stream.max_send()).min(1024 * 1024);
+        let size = (STREAM_CHUNK / fragment).max(1) * fragment;
+        let need = size + (size / fragment) * (PDU_HEADER_LENGTH + PDV_OVERHEAD);
+        let mut out = std::mem::take(buffer);
+        if out.len() < need {
+            out.resize(need, 0);
+        }
+        Self {
+            stream,
+            pc_id,
+            file,
+            fragment,
+            size,
+            out,
+        }
+    }
+
+    fn done(self, buffer: &mut Vec<u8>) {
+        *buffer = self.out;
+    }
+
+    /// Sends `n` bytes of the file from `position`, the data set's last if
+    /// `ends`.
+    async fn send(&mut self, position: u64, n: usize, ends: bool) -> Result<(), SendFileError> {
+        let overhead = PDU_HEADER_LENGTH + PDV_OVERHEAD;
         // Lay out the PDU headers; the payload slots stay to be filled.
-        let mut slots = Vec::with_capacity(n.div_ceil(fragment));
+        let mut slots = Vec::with_capacity(n.div_ceil(self.fragment));
         let mut at = 0;
         let mut left = n;
         loop {
-            let piece = left.min(fragment);
+            let piece = left.min(self.fragment);
             left -= piece;
-            let header = pdata_header(pc_id, false, ends && left == 0, piece);
-            out[at..at + overhead].copy_from_slice(&header);
+            let header = pdata_header(self.pc_id, false, ends && left == 0, piece);
+            self.out[at..at + overhead].copy_from_slice(&header);
             slots.push((at + overhead, piece));
             at += overhead + piece;
             if left == 0 {
                 break;
             }
         }
-        let position = offset + sent;
-        // What was just written (a body forwarded soon after it arrived) is
-        // in the page cache: read here, without the two thread wake-ups of
-        // a hand-off. What is not is read on the blocking pool.
-        if !read_cached(&file, position, out, &slots).map_err(SendFileError::File)? {
-            let reader = std::sync::Arc::clone(&file);
-            let mut filled = std::mem::take(out);
+        // What was just written (a body forwarded soon after it arrived, a
+        // data set still arriving) is in the page cache: read here, without
+        // the two thread wake-ups of a hand-off. What is not is read on the
+        // blocking pool.
+        if !read_cached(&self.file, position, &mut self.out, &slots).map_err(SendFileError::File)? {
+            let reader = std::sync::Arc::clone(&self.file);
+            let mut filled = std::mem::take(&mut self.out);
             let (buf, result) = tokio::task::spawn_blocking(move || {
                 let result = read_into_slots(&reader, position, &mut filled, &slots);
                 (filled, result)
             })
             .await
             .map_err(|e| SendFileError::File(std::io::Error::other(e.to_string())))?;
-            *out = buf;
+            self.out = buf;
             result.map_err(SendFileError::File)?;
         }
-        stream
-            .write_raw(&out[..at])
+        self.stream
+            .write_raw(&self.out[..at])
             .await
-            .map_err(SendFileError::Stream)?;
-        sent += n as u64;
-        if ends {
-            return Ok(sent);
-        }
+            .map_err(SendFileError::Stream)
     }
 }
 

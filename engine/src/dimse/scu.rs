@@ -24,8 +24,8 @@ use super::commands::{
     DimseCommand, Priority, RetrieveRsp,
 };
 use super::pdata::{
-    PdvError, PdvEvent, Reassembler, SendFileError, send_command, send_data_from,
-    send_data_from_file,
+    GrowingFile, PdvError, PdvEvent, Reassembler, SendFileError, send_command, send_data_from,
+    send_data_from_file, send_data_growing,
 };
 use super::pdu::{
     DEFAULT_WRITE_TIMEOUT, PduReadError, PduStream, PduWriteError, PdvRef, ReadWithinError,
@@ -544,10 +544,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
             &mut self.send_buffer,
         )
         .await
-        .map_err(|e| match e {
-            SendFileError::Stream(io) => ScuError::Io(io),
-            file => ScuError::Body(file),
-        })?;
+        .map_err(body_or_stream)?;
+        self.store_response(id, sent).await
+    }
+
+    /// Sends a data set while it is written to its file (cut-through), as
+    /// the data set of a C-STORE; as [`Self::store_from_file`] otherwise.
+    ///
+    /// # Errors
+    /// As [`Self::store`]; [`ScuError::Body`] when the data set will not
+    /// become whole: the caller aborts the association then.
+    pub async fn store_growing<G: GrowingFile>(
+        &mut self,
+        sop_class_uid: &str,
+        sop_instance_uid: &str,
+        transfer_syntax: &str,
+        data: &mut G,
+    ) -> Result<Status, ScuError> {
+        let (pc_id, id) = self
+            .request(sop_class_uid, sop_instance_uid, transfer_syntax)
+            .await?;
+        let sent = send_data_growing(&mut self.stream, pc_id, data, &mut self.send_buffer)
+            .await
+            .map_err(body_or_stream)?;
         self.store_response(id, sent).await
     }
 
@@ -923,5 +942,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
     pub async fn abort(mut self) {
         trace(&self.trace, ">> A-ABORT PDU (service-user)");
         self.stream.abort(AbortRQSource::ServiceUser).await;
+    }
+}
+
+/// A data set's source failing is the body's fault; the peer's stream
+/// failing, the association's.
+fn body_or_stream(e: SendFileError) -> ScuError {
+    match e {
+        SendFileError::Stream(io) => ScuError::Io(io),
+        file => ScuError::Body(file),
     }
 }

@@ -16,12 +16,9 @@
 //! transfer failed, and what was sent on must be abandoned.
 
 use std::fs::File;
-use std::future::Future;
 use std::os::unix::fs::FileExt;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
 
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::watch;
 
 /// Bytes gathered before one write to the file.
@@ -31,7 +28,7 @@ const DIRECT: usize = 64 * 1024;
 
 /// How far the data set in a spool file has come, as a follower sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Progress {
+pub enum Progress {
     /// This many bytes from the start are in the file; more may come.
     Written(u64),
     /// The data set is whole, this many bytes (a trailer may follow).
@@ -72,10 +69,8 @@ impl SpoolWriter {
             .get_or_insert_with(|| watch::Sender::new(Progress::Written(offset)))
             .subscribe();
         Ok(SpoolFollower {
-            file,
+            file: Arc::new(file),
             progress,
-            read: 0,
-            waiting: None,
         })
     }
 
@@ -155,74 +150,48 @@ impl SpooledData {
     }
 }
 
-/// Reads a spool file's data set while it arrives (see the module
-/// documentation), as an [`AsyncRead`]: what an SCU streams a C-STORE
-/// from. Reads are of the page cache, where the writer just put the bytes.
+/// Follows a spool file's data set while it arrives (see the module
+/// documentation): what an SCU streams a C-STORE from, reading the file
+/// itself (from the page cache, where the writer just put the bytes) as
+/// far as [`Self::grown_beyond`] says it has come.
+#[derive(Debug)]
 pub struct SpoolFollower {
-    file: File,
+    file: Arc<File>,
     progress: watch::Receiver<Progress>,
-    /// Bytes handed out so far.
-    read: u64,
-    /// Waiting for the writer to write more.
-    waiting: Option<WaitForWriter>,
 }
 
-type WaitForWriter =
-    Pin<Box<dyn Future<Output = Result<(), watch::error::RecvError>> + Send + Sync>>;
-
-impl std::fmt::Debug for SpoolFollower {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SpoolFollower")
-            .field("read", &self.read)
-            .finish_non_exhaustive()
+impl SpoolFollower {
+    /// The spool file, opened to read; its data set starts at byte 0.
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
     }
-}
 
-impl AsyncRead for SpoolFollower {
-    /// The next bytes of the data set, waiting for them while they are
-    /// still to come; none at its end. Fails when the writer went away
-    /// before the data set was whole (the inbound transfer failed:
-    /// `ErrorKind::UnexpectedEof`), or the file cannot be read.
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
+    /// Waits until more than `at` bytes of the data set are in the file, or
+    /// it is whole; then how far it has come (never into the trailer
+    /// written after it).
+    ///
+    /// # Errors
+    /// `ErrorKind::UnexpectedEof` when the writer went away before the data
+    /// set was whole: the inbound transfer failed.
+    pub async fn grown_beyond(&mut self, at: u64) -> std::io::Result<Progress> {
         loop {
-            if let Some(waiting) = this.waiting.as_mut() {
-                let changed = std::task::ready!(waiting.as_mut().poll(cx));
-                this.waiting = None;
-                // Err: the writer is gone; unless it finished, that is a
-                // failed transfer.
-                if changed.is_err() && !matches!(*this.progress.borrow(), Progress::Whole(_)) {
-                    return Poll::Ready(Err(std::io::Error::new(
+            let now = *self.progress.borrow_and_update();
+            match now {
+                Progress::Written(end) if end <= at => {}
+                reached => return Ok(reached),
+            }
+            if self.progress.changed().await.is_err() {
+                // The writer is gone; unless it finished, the transfer failed.
+                return match *self.progress.borrow() {
+                    whole @ Progress::Whole(_) => Ok(whole),
+                    Progress::Written(end) => Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
                         format!(
-                            "the inbound transfer ended after {} bytes, before its data set was whole",
-                            this.read
+                            "the inbound transfer ended after {end} bytes, before its data set was whole"
                         ),
-                    )));
-                }
+                    )),
+                };
             }
-            let (end, whole) = match *this.progress.borrow_and_update() {
-                Progress::Written(end) => (end, false),
-                Progress::Whole(end) => (end, true),
-            };
-            if this.read < end {
-                let len = usize::try_from(end - this.read)
-                    .map_or(buf.remaining(), |n| n.min(buf.remaining()));
-                this.file
-                    .read_exact_at(buf.initialize_unfilled_to(len), this.read)?;
-                buf.advance(len);
-                this.read += len as u64;
-                return Poll::Ready(Ok(()));
-            }
-            if whole {
-                return Poll::Ready(Ok(()));
-            }
-            let mut progress = this.progress.clone();
-            this.waiting = Some(Box::pin(async move { progress.changed().await }));
         }
     }
 }
@@ -274,19 +243,24 @@ mod tests {
     /// Everything a follower could read so far, and whether it ended
     /// (`Ok(true)`), is waiting (`Ok(false)`) or failed.
     async fn drain(follower: &mut SpoolFollower, into: &mut Vec<u8>) -> std::io::Result<bool> {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 100_000];
         loop {
-            let read = tokio::time::timeout(
+            let at = into.len() as u64;
+            let grown = tokio::time::timeout(
                 std::time::Duration::from_millis(50),
-                follower.read(&mut buf),
+                follower.grown_beyond(at),
             )
             .await;
-            match read {
+            let (end, whole) = match grown {
                 Err(_) => return Ok(false),
-                Ok(Ok(0)) => return Ok(true),
-                Ok(Ok(n)) => into.extend_from_slice(&buf[..n]),
+                Ok(Ok(Progress::Written(end))) => (end, false),
+                Ok(Ok(Progress::Whole(end))) => (end, true),
                 Ok(Err(e)) => return Err(e),
+            };
+            let mut bytes = vec![0u8; (end - at) as usize];
+            follower.file().read_exact_at(&mut bytes, at)?;
+            into.extend(bytes);
+            if whole {
+                return Ok(true);
             }
         }
     }

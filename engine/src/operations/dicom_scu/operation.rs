@@ -461,7 +461,9 @@ async fn send_live(
             Ok(o) => {
                 o.association.set_move_originator(None);
                 let iuid = live.sop_instance_uid.clone();
-                let sent = o.association.store(sop, &iuid, ts, &mut live.data).await;
+                let sent = (o.association)
+                    .store_growing(sop, &iuid, ts, &mut live.data)
+                    .await;
                 answered(open, sent).await
             }
             Err(outcome) => outcome,

@@ -264,10 +264,10 @@ async fn a_c_store_streamed_from_a_spool_file_being_written_arrives_whole_or_not
     for (uid, fails) in [("1.2.3.1", false), ("1.2.3.2", true)] {
         let path = inbound.path().join(uid);
         let mut writer = SpoolWriter::new(std::fs::File::create(&path).unwrap());
-        let follower = writer.follow(&path).unwrap();
+        let mut follower = writer.follow(&path).unwrap();
         let mut assoc = connect(&scp.addr.to_string(), &options).await.unwrap();
         let sending = tokio::spawn(async move {
-            let sent = assoc.store(CT, uid, EXPLICIT, follower).await;
+            let sent = assoc.store_growing(CT, uid, EXPLICIT, &mut follower).await;
             (assoc, sent)
         });
         // The inbound side: PDV-sized pieces, with pauses between them.
@@ -284,7 +284,7 @@ async fn a_c_store_streamed_from_a_spool_file_being_written_arrives_whole_or_not
         let (assoc, sent) = sending.await.unwrap();
         if fails {
             match sent {
-                Err(ScuError::Io(e)) => {
+                Err(ScuError::Body(crate::dimse::pdata::SendFileError::File(e))) => {
                     assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
                 }
                 other => panic!("the store went on without its data set: {other:?}"),
