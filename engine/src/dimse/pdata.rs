@@ -428,13 +428,17 @@ impl<'s, S: AsyncRead + AsyncWrite + Unpin> Chunks<'s, S> {
         }
         // What was just written (a body forwarded soon after it arrived, a
         // data set still arriving) is in the page cache: read here, without
-        // the two thread wake-ups of a hand-off. What is not is read on the
-        // blocking pool.
-        if !read_cached(&self.file, position, &mut self.out, &slots).map_err(SendFileError::File)? {
+        // the two thread wake-ups of a hand-off. The rest (what would wait
+        // for the disk) is read on the blocking pool.
+        let mut pending = slots;
+        let cached = read_cached(&self.file, position, &mut self.out, &mut pending)
+            .map_err(SendFileError::File)?;
+        if !pending.is_empty() {
             let reader = std::sync::Arc::clone(&self.file);
             let mut filled = std::mem::take(&mut self.out);
+            let from = position + cached;
             let (buf, result) = tokio::task::spawn_blocking(move || {
-                let result = read_into_slots(&reader, position, &mut filled, &slots);
+                let result = read_into_slots(&reader, from, &mut filled, &mut pending);
                 (filled, result)
             })
             .await
@@ -464,26 +468,28 @@ fn pdata_header(pc_id: u8, command: bool, is_last: bool, data_len: usize) -> [u8
 }
 
 /// Fills the `(start, len)` slots of `buf` with consecutive bytes of the
-/// file from `position`, with as few `preadv` calls as the kernel allows.
+/// file from `position`, with as few `preadv` calls as the kernel allows;
+/// `slots` ends empty.
 fn read_into_slots(
     file: &std::fs::File,
     position: u64,
     buf: &mut [u8],
-    slots: &[(usize, usize)],
+    slots: &mut Vec<(usize, usize)>,
 ) -> std::io::Result<()> {
     read_slots(file, position, buf, slots, Wait::Yes).map(drop)
 }
 
-/// [`read_into_slots`] if every byte is in the page cache, without waiting
-/// for the disk: `Ok(false)` (some slots filled, the rest not) when a read
-/// would have to wait, or fails (the blocking read then says why); an
-/// error only when the file ends before the slots are filled.
+/// [`read_into_slots`] as far as the page cache holds the bytes, without
+/// waiting for the disk: returns the bytes read, and leaves in `slots`
+/// what is still to be filled (from `position` plus those bytes), all of
+/// it when such reads are not possible here. An error only when the file
+/// ends before the slots are filled.
 fn read_cached(
     file: &std::fs::File,
     position: u64,
     buf: &mut [u8],
-    slots: &[(usize, usize)],
-) -> std::io::Result<bool> {
+    slots: &mut Vec<(usize, usize)>,
+) -> std::io::Result<u64> {
     read_slots(file, position, buf, slots, Wait::No)
 }
 
@@ -496,17 +502,18 @@ enum Wait {
 
 fn read_slots(
     file: &std::fs::File,
-    mut position: u64,
+    position: u64,
     buf: &mut [u8],
-    slots: &[(usize, usize)],
+    pending: &mut Vec<(usize, usize)>,
     wait: Wait,
-) -> std::io::Result<bool> {
-    let mut pending: Vec<(usize, usize)> = slots.iter().copied().filter(|s| s.1 > 0).collect();
+) -> std::io::Result<u64> {
+    pending.retain(|s| s.1 > 0);
+    let mut read = 0u64;
     while !pending.is_empty() {
-        let n = match preadv(file, position, buf, &pending, wait) {
+        let n = match preadv(file, position + read, buf, pending, wait) {
             Ok(n) => n,
             Err(e) if wait == Wait::No && e.kind() != std::io::ErrorKind::Interrupted => {
-                return Ok(false);
+                return Ok(read);
             }
             Err(e) => return Err(e),
         };
@@ -516,7 +523,7 @@ fn read_slots(
                 "the body file is shorter than its recorded size",
             ));
         }
-        position += n as u64;
+        read += n as u64;
         // Drop what was filled; a short read leaves the rest for the next call.
         let mut done = n;
         pending.retain_mut(|(start, len)| {
@@ -527,7 +534,7 @@ fn read_slots(
             *len > 0
         });
     }
-    Ok(true)
+    Ok(read)
 }
 
 /// One `preadv(2)` into the slots of `buf` (at most `IOV_MAX` of them);
