@@ -279,27 +279,36 @@ pub async fn send_data_from_file<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut chunks = Chunks::new(stream, pc_id, std::sync::Arc::new(file), buffer);
-    let mut sent = 0u64;
-    let result = loop {
-        let n = usize::try_from(len - sent).map_or(chunks.size, |left| left.min(chunks.size));
-        let ends = sent + n as u64 == len;
-        if let Err(e) = chunks.send(offset + sent, n, ends).await {
-            break Err(e);
-        }
-        sent += n as u64;
-        if ends {
-            break Ok(sent);
-        }
+    let mut whole = Whole {
+        file: std::sync::Arc::new(file),
+        len,
     };
-    chunks.done(buffer);
-    result
+    send_growing_from(stream, pc_id, &mut whole, offset, buffer).await
+}
+
+/// A data set already whole in its file: `len` bytes.
+struct Whole {
+    file: std::sync::Arc<std::fs::File>,
+    len: u64,
+}
+
+impl GrowingFile for Whole {
+    fn file(&self) -> &std::sync::Arc<std::fs::File> {
+        &self.file
+    }
+
+    async fn grown_beyond(&mut self, _at: u64) -> std::io::Result<Extent> {
+        Ok(Extent {
+            end: self.len,
+            whole: true,
+        })
+    }
 }
 
 /// A data set in a file that is still being written: what a cut-through
 /// forward sends while the instance arrives.
 pub trait GrowingFile {
-    /// The file; the data set starts at its first byte.
+    /// The file the data set is in.
     fn file(&self) -> &std::sync::Arc<std::fs::File>;
 
     /// Waits until more than `at` bytes of the data set are in the file, or
@@ -316,14 +325,14 @@ pub trait GrowingFile {
 /// How far a [`GrowingFile`]'s data set has come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
-    /// Bytes in the file from the start.
+    /// Bytes of the data set so far.
     pub end: u64,
     /// Whether the data set ends there.
     pub whole: bool,
 }
 
-/// Streams a data set while it is written to its file, as
-/// [`send_data_from_file`] does a whole one: a chunk goes out once the
+/// Streams a data set, from the first byte of its file, while it is
+/// written, as [`send_data_from_file`] does a whole one: a chunk goes out once the
 /// bytes after it are written too (so that the last one is known as the
 /// last), or the data set is whole. Returns the bytes sent.
 ///
@@ -342,6 +351,22 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     G: GrowingFile,
 {
+    send_growing_from(stream, pc_id, data, 0, buffer).await
+}
+
+/// The loop of [`send_data_growing`] and [`send_data_from_file`]: the data
+/// set starts at `offset` in the file.
+async fn send_growing_from<S, G>(
+    stream: &mut PduStream<S>,
+    pc_id: u8,
+    data: &mut G,
+    offset: u64,
+    buffer: &mut Vec<u8>,
+) -> Result<u64, SendFileError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    G: GrowingFile,
+{
     let file = std::sync::Arc::clone(data.file());
     let mut chunks = Chunks::new(stream, pc_id, file, buffer);
     let mut sent = 0u64;
@@ -353,7 +378,7 @@ where
         };
         let n = usize::try_from(end - sent).map_or(chunks.size, |left| left.min(chunks.size));
         let ends = whole && sent + n as u64 == end;
-        if let Err(e) = chunks.send(sent, n, ends).await {
+        if let Err(e) = chunks.send(offset + sent, n, ends).await {
             break Err(e);
         }
         sent += n as u64;

@@ -200,17 +200,9 @@ fn fragment_size() {
 /// keeps its pages), everything is read on the blocking pool: not tested.
 #[test]
 fn cached_bytes_are_read_at_once_and_uncached_ones_are_left_to_the_blocking_read() {
-    use std::io::Write;
-    let dir = crate::store::private_tempdir();
-    let path = dir.path().join("body");
-    let bytes: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
-    let mut file = std::fs::File::create(&path).unwrap();
-    file.write_all(&bytes).unwrap();
-    file.sync_all().unwrap();
-    let file = std::fs::File::open(&path).unwrap();
-    if on_tmpfs(&file) {
+    let Some((_dir, file, bytes)) = synced_file(300_000) else {
         return;
-    }
+    };
     // Two slots with a gap, as PDU headers leave between payloads.
     let slots = [(6, 100_000), (100_012, 150_000)];
     let expect = |buf: &[u8]| {
@@ -245,17 +237,9 @@ fn cached_bytes_are_read_at_once_and_uncached_ones_are_left_to_the_blocking_read
 /// it got and what is left; the blocking read goes on from there.
 #[test]
 fn a_read_partly_in_the_page_cache_goes_on_where_the_cache_ends() {
-    use std::io::Write;
-    let dir = crate::store::private_tempdir();
-    let path = dir.path().join("body");
-    let bytes: Vec<u8> = (0..4_194_304u32).map(|n| (n % 251) as u8).collect();
-    let mut file = std::fs::File::create(&path).unwrap();
-    file.write_all(&bytes).unwrap();
-    file.sync_all().unwrap();
-    let file = std::fs::File::open(&path).unwrap();
-    if on_tmpfs(&file) {
+    let Some((_dir, file, bytes)) = synced_file(4_194_304) else {
         return;
-    }
+    };
     // Pages from 2 MiB on (a whole large folio) leave the cache.
     drop_cached(&file, 2_097_152);
     let slots = [(6, 1_000_000), (1_000_012, 2_000_000)];
@@ -270,6 +254,20 @@ fn a_read_partly_in_the_page_cache_goes_on_where_the_cache_ends() {
     assert!(pending.is_empty());
     assert!(buf[6..1_000_006] == bytes[1000..1_001_000]);
     assert!(buf[1_000_012..3_000_012] == bytes[1_001_000..3_001_000]);
+}
+
+/// A file of `len` bytes, written and synced (its pages clean, in the
+/// cache), opened to read, with its bytes; `None` on tmpfs.
+fn synced_file(len: u32) -> Option<(tempfile::TempDir, std::fs::File, Vec<u8>)> {
+    use std::io::Write;
+    let dir = crate::store::private_tempdir();
+    let path = dir.path().join("body");
+    let bytes: Vec<u8> = (0..len).map(|n| (n % 251) as u8).collect();
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&bytes).unwrap();
+    file.sync_all().unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    (!on_tmpfs(&file)).then_some((dir, file, bytes))
 }
 
 /// Whether the file is on tmpfs, which keeps its pages and has no reads
