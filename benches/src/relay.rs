@@ -25,9 +25,16 @@ pub enum Moving {
     /// `recv` into a buffer, `pwrite` (write-out started at once, as the
     /// engine spools), `pread`, `send`: four copies of every byte.
     Copy,
+    /// `recv` into a buffer of the whole instance, `pwrite` as each 64 KiB
+    /// fills (write-out started at once), `send` from the same buffer, not
+    /// read back: three copies.
+    Kept,
     /// Socket → pipe → file with `splice(2)`, file → socket with
     /// `sendfile(2)`: one copy (pipe into the page cache).
     Splice,
+    /// As `Kept`, but written with `O_DIRECT` (the disk reads the buffer:
+    /// no page cache): two copies, both TCP's.
+    Direct,
 }
 
 /// Where the relay writes each instance.
@@ -41,6 +48,11 @@ pub enum Files {
     /// dropped from the page cache: what a body file recycled by retention
     /// is (blocks allocated, data cold).
     Recycled,
+    /// One large file written and synced before the run, its pages dropped
+    /// from the page cache, each instance written after the one before: a
+    /// segment of bodies overwritten in place (blocks allocated, data cold,
+    /// no file opened per instance).
+    Segment,
 }
 
 /// Relays `count` instances of `size` bytes through files in `dir`; the
@@ -78,28 +90,31 @@ pub fn run(
     let mut to = TcpStream::connect(out_addr)?;
     to.set_nodelay(true)?;
     let dir = dir.to_path_buf();
-    if let Files::Recycled = files {
-        write_cold_files(&dir, size, count)?;
+    match files {
+        Files::Recycled => write_cold_files(&dir, size, count, 1)?,
+        Files::Segment => write_cold_files(&dir, size * count, 1, count)?,
+        Files::New | Files::Overwritten => {}
     }
     let relay = std::thread::spawn(move || -> std::io::Result<(f64, f64)> {
         let cpu0 = thread_cpu_seconds()?;
         let start = std::time::Instant::now();
         let mut buf = vec![0u8; CHUNK];
         let pipe = Pipe::new()?;
+        let direct = matches!(moving, Moving::Direct);
+        let mut whole = Aligned::new(size);
+        let segment = match files {
+            Files::Segment => Some(open(&dir.join("0.part"), direct)?),
+            _ => None,
+        };
         for n in 0..count {
-            let path = match files {
-                Files::New | Files::Recycled => dir.join(format!("{n}.part")),
-                Files::Overwritten => dir.join("0.part"),
+            let (file, base) = match (&segment, files) {
+                (Some(segment), _) => (segment.try_clone()?, n * size),
+                (None, Files::Overwritten) => (open(&dir.join("0.part"), direct)?, 0),
+                (None, _) => (open(&dir.join(format!("{n}.part")), direct)?, 0),
             };
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .read(true)
-                .truncate(false)
-                .open(&path)?;
             let file = match moving {
                 Moving::Copy => {
-                    let mut writer = SpoolWriter::new(file);
+                    let mut writer = SpoolWriter::starting_at(file, base as u64);
                     let mut left = size;
                     while left > 0 {
                         let want = left.min(CHUNK);
@@ -116,8 +131,28 @@ pub fn run(
                     let mut at = 0;
                     while at < size {
                         let got = pipe.splice_in(&from, (size - at).min(CHUNK))?;
-                        pipe.splice_out(&file, at as i64, got)?;
+                        pipe.splice_out(&file, (base + at) as i64, got)?;
                         at += got;
+                    }
+                    file
+                }
+                Moving::Direct | Moving::Kept => {
+                    let buf = whole.bytes();
+                    let (mut at, mut written) = (0, 0);
+                    while at < size {
+                        let got = from.read(&mut buf[at..(at + CHUNK).min(size)])?;
+                        if got == 0 {
+                            return Err(std::io::ErrorKind::UnexpectedEof.into());
+                        }
+                        at += got;
+                        let ready = if at == size { size } else { at / CHUNK * CHUNK };
+                        if ready > written {
+                            file.write_all_at(&buf[written..ready], (base + written) as u64)?;
+                            if !direct {
+                                start_write_out(&file, base + written, ready - written);
+                            }
+                            written = ready;
+                        }
                     }
                     file
                 }
@@ -129,12 +164,17 @@ pub fn run(
                     let mut at = 0;
                     while at < size {
                         let want = (size - at).min(CHUNK);
-                        file.read_exact_at(&mut buf[..want], at as u64)?;
+                        file.read_exact_at(&mut buf[..want], (base + at) as u64)?;
                         to.write_all(&buf[..want])?;
                         at += want;
                     }
                 }
-                Moving::Splice => send_file(&to, &file, size)?,
+                Moving::Splice => send_file(&to, &file, base, size)?,
+                Moving::Direct | Moving::Kept => {
+                    for piece in whole.bytes().chunks(CHUNK) {
+                        to.write_all(piece)?;
+                    }
+                }
             }
         }
         drop(to);
@@ -153,13 +193,63 @@ pub fn run(
     Ok(measured)
 }
 
-/// Files `0.part` … of `size` bytes, durable, none of their pages cached.
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`, as the engine's spool does.
 #[allow(unsafe_code)]
-fn write_cold_files(dir: &Path, size: usize, count: usize) -> std::io::Result<()> {
-    let data = vec![1u8; size];
+fn start_write_out(file: &std::fs::File, at: usize, len: usize) {
+    // SAFETY: a plain descriptor, borrowed from `file` for the call.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            at as i64,
+            len as i64,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+}
+
+/// Opens (creating when missing) a file to write and read, with `O_DIRECT`
+/// when `direct`.
+fn open(path: &Path, direct: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .read(true)
+        .truncate(false)
+        .custom_flags(if direct { libc::O_DIRECT } else { 0 })
+        .open(path)
+}
+
+/// A buffer whose bytes start on a 4 KiB boundary, as `O_DIRECT` needs.
+struct Aligned {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(len: usize) -> Self {
+        let buf = vec![0u8; len + 4096];
+        let start = buf.as_ptr().align_offset(4096);
+        Self { buf, start, len }
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
+/// Files `0.part` … of `size` bytes, each written in `pieces` writes,
+/// durable, none of their pages cached.
+#[allow(unsafe_code)]
+fn write_cold_files(dir: &Path, size: usize, count: usize, pieces: usize) -> std::io::Result<()> {
+    let piece = size / pieces;
+    let data = vec![1u8; piece];
     for n in 0..count {
         let file = std::fs::File::create(dir.join(format!("{n}.part")))?;
-        file.write_all_at(&data, 0)?;
+        for p in 0..pieces {
+            file.write_all_at(&data, (p * piece) as u64)?;
+        }
         file.sync_data()?;
         // SAFETY: a plain descriptor, borrowed from `file` for the call.
         unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
@@ -248,10 +338,10 @@ impl Pipe {
     }
 }
 
-/// Sends the first `len` bytes of `file` with `sendfile(2)`.
+/// Sends `len` bytes of `file` from `from` with `sendfile(2)`.
 #[allow(unsafe_code)]
-fn send_file(to: &TcpStream, file: &std::fs::File, len: usize) -> std::io::Result<()> {
-    let mut offset: libc::off_t = 0;
+fn send_file(to: &TcpStream, file: &std::fs::File, from: usize, len: usize) -> std::io::Result<()> {
+    let mut offset = libc::off_t::try_from(from).map_err(std::io::Error::other)?;
     let mut left = len;
     while left > 0 {
         // SAFETY: plain descriptors and a valid offset we own.

@@ -1,9 +1,14 @@
 //! The least CPU time a durable store-and-forward spends per instance (see
-//! [`benches::relay`]), moving the bytes two ways, each with a new file per
-//! instance, with one file overwritten in place, and with a file each that
-//! was written before and is no longer cached (what a recycled body file is):
+//! [`benches::relay`]), moving the bytes four ways, each with a new file per
+//! instance, with one file overwritten in place, with a file each that was
+//! written before and is no longer cached (what a recycled body file is),
+//! and one after the other into a large file written before and no longer
+//! cached (a segment of bodies overwritten in place):
 //! - `copy`: `recv`, `pwrite`, `pread`, `send`: four copies of every byte;
-//! - `splice`: socket → pipe → file, file → socket: one copy.
+//! - `kept`: the same, but sent from the buffer it was received into, not
+//!   read back from the file: three copies;
+//! - `splice`: socket → pipe → file, file → socket: one copy;
+//! - `direct`: as `kept`, written with `O_DIRECT`: two copies, no page cache.
 //!
 //! Usage (release build; DIR on the engine's file system, a temporary
 //! folder under the current one by default):
@@ -41,10 +46,18 @@ fn main() -> anyhow::Result<()> {
     // in the same block group costs a scan past every recently deleted
     // inode (`recently_deleted` in fs/ext4/ialloc.c), so removing one run's
     // files would charge the next run for them.
-    for (n, moving) in [Moving::Copy, Moving::Splice].into_iter().enumerate() {
-        for (m, files) in [Files::New, Files::Overwritten, Files::Recycled]
-            .into_iter()
-            .enumerate()
+    for (n, moving) in [Moving::Copy, Moving::Kept, Moving::Splice, Moving::Direct]
+        .into_iter()
+        .enumerate()
+    {
+        for (m, files) in [
+            Files::New,
+            Files::Overwritten,
+            Files::Recycled,
+            Files::Segment,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let dir = base.path().join(format!("run-{n}-{m}"));
             std::fs::create_dir_all(&dir)?;
@@ -53,12 +66,15 @@ fn main() -> anyhow::Result<()> {
                 "  {:<7} {:<24} {:.3} ms CPU ({:.3} ms wall)",
                 match moving {
                     Moving::Copy => "copy",
+                    Moving::Kept => "kept",
                     Moving::Splice => "splice",
+                    Moving::Direct => "direct",
                 },
                 match files {
                     Files::New => "a new file each",
                     Files::Overwritten => "one file overwritten",
                     Files::Recycled => "recycled files",
+                    Files::Segment => "one segment written on",
                 },
                 cpu * 1000.0 / o.count as f64,
                 wall * 1000.0 / o.count as f64,
