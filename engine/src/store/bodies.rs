@@ -539,6 +539,19 @@ impl Bodies {
         Ok(File::open(self.path(header))?.take(header.size))
     }
 
+    /// Drops a body's pages from the page cache (`POSIX_FADV_DONTNEED`;
+    /// they are clean, the body being durable): for a message that has
+    /// reached every target, whose body only a resend reads again. Kept,
+    /// every forwarded body would stay cached until memory runs short, and
+    /// on a virtual machine a page cache that grows into memory the host
+    /// must back again costs every writer several times its CPU (see
+    /// BENCHMARKS.md). A hint: failures are ignored.
+    pub fn forget_cached(&self, header: &MessageHeader) {
+        if let Ok(file) = File::open(self.path(header)) {
+            advise_dont_need(&file);
+        }
+    }
+
     /// Removes a body file (retention). Missing is fine.
     ///
     /// # Errors
@@ -660,6 +673,21 @@ fn wipe_trailer(file: &File, len: u64) -> std::io::Result<()> {
     let zeros = vec![0u8; usize::try_from(wipe).map_err(std::io::Error::other)?];
     file.write_all_at(&zeros, len - wipe)
 }
+
+/// Asks the kernel to drop a file's clean pages from the page cache.
+#[cfg(target_os = "linux")]
+fn advise_dont_need(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the duration of the call (borrowed
+    // from `file`); the call only reads its arguments.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_dont_need(_file: &File) {}
 
 /// Removes a file; a missing one is fine.
 ///
@@ -793,6 +821,55 @@ mod tests {
             }
             std::fs::remove_file(&recycled).unwrap();
         }
+    }
+
+    /// How many of a file's pages are in the page cache (`mincore` on a
+    /// mapping of it), and whether its file system has a page cache apart
+    /// from its storage (not tmpfs).
+    #[allow(unsafe_code)]
+    fn resident_pages(file: &File) -> (usize, bool) {
+        use std::os::fd::AsRawFd;
+        let len = file.metadata().unwrap().len() as usize;
+        // SAFETY: plain calls on an open descriptor; the mapping is read
+        // only through `mincore`, sized to the file, and unmapped before
+        // returning; `stat` and `resident` are buffers the calls fill.
+        unsafe {
+            let mut stat: libc::statfs = std::mem::zeroed();
+            assert_eq!(libc::fstatfs(file.as_raw_fd(), &raw mut stat), 0);
+            let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            let mut resident = vec![0u8; len.div_ceil(page)];
+            assert_eq!(libc::mincore(map, len, resident.as_mut_ptr()), 0);
+            libc::munmap(map, len);
+            let cached = resident.iter().filter(|b| **b & 1 == 1).count();
+            (cached, stat.f_type != libc::TMPFS_MAGIC)
+        }
+    }
+
+    /// A forgotten body leaves the page cache, and still reads back whole.
+    #[test]
+    fn a_forgotten_body_leaves_the_page_cache() {
+        let dir = crate::store::private_tempdir();
+        let bodies = opened(dir.path());
+        let t = body(&bodies, 1, 256 << 10);
+        let bytes = read_data_set(&bodies, &t);
+        let file = File::open(bodies.path(&t.header)).unwrap();
+        let (cached, own_cache) = resident_pages(&file);
+        assert!(cached > 0, "just read");
+        bodies.forget_cached(&t.header);
+        if own_cache {
+            assert_eq!(resident_pages(&file).0, 0);
+        }
+        assert!(read_data_set(&bodies, &t) == bytes);
+        bodies.forget_cached(&trailer(2, 0).header);
     }
 
     /// A recycled file that was never used has no trailer: removed on start

@@ -41,6 +41,9 @@
 //! when the message is then taken from the queue, a live send that reached
 //! the remote delivers it without a second transfer. Live sends leave the
 //! back-off alone: a failed one is followed by the usual delivery.
+//!
+//! Once a message has reached every target (or failed for good), its
+//! body's pages leave the page cache ([`crate::store::Bodies::forget_cached`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -285,11 +288,25 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
             Some(note) => Outcome::Delivered(format!("{SENT_LIVE}; {note}")),
             None => deliver(&shared, &mut open, &mut known, &record).await,
         };
+        let ended = matches!(outcome, Outcome::Delivered(_) | Outcome::Fail(_));
         record_outcome(&shared, &record, outcome);
+        if ended && ended_elsewhere(&record, &shared.me) {
+            cx.bodies.forget_cached(&record.header);
+        }
     }
     if let Some(o) = open.take() {
         o.association.release().await.ok();
     }
+}
+
+/// Whether every delivery of the message but this lane's had ended when it
+/// was taken (another lane may end its own since: then neither forgets the
+/// body's pages, which only costs memory).
+pub(super) fn ended_elsewhere(record: &MessageRecord, me: &ItemAddress) -> bool {
+    record
+        .deliveries
+        .iter()
+        .all(|d| &d.target == me || !d.status.is_pending())
 }
 
 /// The note of a message delivered by a live send.
