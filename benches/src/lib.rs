@@ -197,6 +197,21 @@ pub async fn settle() {
     Command::new("sync").status().await.ok();
 }
 
+/// [`settle`]; then, as root, empties the page cache of its clean pages
+/// (`vm.drop_caches`) and reads `inputs` back into it, so that every run
+/// starts from the same page cache and as much free memory. On a virtual
+/// machine, a page cache that grows into memory the host must back again
+/// makes every writer several times slower (see BENCHMARKS.md); without
+/// this, how much the runs before had written decided which run that hit.
+pub async fn start_afresh(inputs: &[std::path::PathBuf]) {
+    settle().await;
+    if std::fs::write("/proc/sys/vm/drop_caches", "1").is_ok() {
+        for file in inputs {
+            std::fs::read(file).ok();
+        }
+    }
+}
+
 /// The time to write the bytes of `files` to new files in `dir`, one after
 /// the other, with one `fdatasync` each: what an engine that acknowledges
 /// only durable instances cannot avoid. The files are read before each

@@ -661,7 +661,8 @@ async fn durable_writes(
     tag: &str,
     groups: &[Vec<PathBuf>],
 ) -> anyhow::Result<Duration> {
-    let files: Vec<PathBuf> = groups.iter().flatten().cloned().collect();
+    let files: Vec<PathBuf> = groups.concat();
+    benches::start_afresh(&files).await;
     benches::durable_writes(&root.join(format!("floor-{tag}")), &files).await
 }
 
@@ -678,15 +679,16 @@ fn report_floor(direct: Duration, writes: Duration, through: Duration) {
     );
 }
 
-/// Writes every dirty page to disk, so that a run does not wait behind the
-/// write-back of what the runs before it wrote (the engine's `fdatasync`
-/// would, a `storescp` without it would not).
+/// Direct: `storescu` → `storescp`, from the same page cache as every run
+/// ([`benches::start_afresh`]: nor does it wait behind the write-back of
+/// what the runs before it wrote, which the engine's `fdatasync` would and
+/// a `storescp` without it would not).
 async fn direct_run(
     root: &Path,
     groups: &[Vec<PathBuf>],
     tls: Option<&Certificates>,
 ) -> anyhow::Result<Direct> {
-    benches::settle().await;
+    benches::start_afresh(&groups.concat()).await;
     let port = Port::reserve();
     let out = root.join(format!("direct-{port}"));
     let scp = storescp(port, &out, tls).await;
@@ -787,7 +789,7 @@ async fn orthanc_run(root: &Path, groups: &[Vec<PathBuf>], tag: &str) -> anyhow:
     let (port, archive_port) = (Port::reserve(), Port::reserve());
     let base = root.join(format!("orthanc-{tag}"));
     let out = base.join("archive");
-    benches::settle().await;
+    benches::start_afresh(&groups.concat()).await;
     let archive = archive_port.get();
     let _scp = storescp(archive_port, &out, None).await;
     let orthanc = Orthanc::start(&base, &port, Some(("ARCHIVE", archive))).await?;
@@ -852,7 +854,7 @@ async fn through_run(
     }
     write_production(archive_port.get())?;
     let out = base.join("archive");
-    benches::settle().await;
+    benches::start_afresh(&groups.concat()).await;
     let _scp = storescp(archive_port, &out, tls).await;
     let engine = Engine::start_with(&base, &port, run_args).await?;
     let pid = engine.pid().context("the engine's pid")?;
