@@ -205,6 +205,13 @@ pub async fn settle() {
 /// this, how much the runs before had written decided which run that hit.
 pub async fn start_afresh(inputs: &[std::path::PathBuf]) {
     settle().await;
+    refill_page_cache(inputs);
+}
+
+/// As root, empties the page cache of its clean pages (`vm.drop_caches`)
+/// and reads `inputs` back into it; otherwise does nothing. Settle first:
+/// dirty pages stay.
+pub fn refill_page_cache(inputs: &[std::path::PathBuf]) {
     if std::fs::write("/proc/sys/vm/drop_caches", "1").is_ok() {
         for file in inputs {
             std::fs::read(file).ok();

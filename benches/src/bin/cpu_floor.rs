@@ -91,5 +91,5 @@ fn main() -> anyhow::Result<()> {
 /// BENCHMARKS.md) because of what the runs before it wrote.
 fn start_afresh() {
     std::process::Command::new("sync").status().ok();
-    std::fs::write("/proc/sys/vm/drop_caches", "1").ok();
+    benches::refill_page_cache(&[]);
 }

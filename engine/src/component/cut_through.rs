@@ -339,6 +339,7 @@ mod tests {
         drop(old);
         assert!(cut.lock().operations.contains_key(&(ns, out)));
     }
+
     /// Sends a data set through `send_data_growing` while `write` writes
     /// it in fragments of `pieces` bytes (finishing it or not); returns
     /// what was sent and every PDV read back as (is_last, data).

@@ -9,8 +9,9 @@
 //! at once it does not: the final syncs then share the disk anyway, and
 //! leaving a data set's first MiB to its `fdatasync` (one submission)
 //! took about a tenth less CPU per 512 KiB instance with 20 senders, and
-//! answered them as soon or sooner (see BENCHMARKS.md). So a writer starts the write-out of a range when
-//! it is the only one receiving in the process, or past its first MiB.
+//! answered them as soon or sooner (see BENCHMARKS.md). So a writer starts
+//! the write-out of a range when it is the only one receiving in the
+//! process, or past its first MiB.
 //!
 //! The writes are made by the association's task itself, not handed to the
 //! blocking pool: a 256 KiB write into the page cache takes tens of
