@@ -271,7 +271,7 @@ where
 pub async fn send_data_from_file<S>(
     stream: &mut PduStream<S>,
     pc_id: u8,
-    file: std::fs::File,
+    file: std::sync::Arc<std::fs::File>,
     offset: u64,
     len: u64,
     buffer: &mut Vec<u8>,
@@ -279,10 +279,7 @@ pub async fn send_data_from_file<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut whole = Whole {
-        file: std::sync::Arc::new(file),
-        len,
-    };
+    let mut whole = Whole { file, len };
     send_growing_from(stream, pc_id, &mut whole, offset, buffer).await
 }
 

@@ -528,7 +528,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
         sop_class_uid: &str,
         sop_instance_uid: &str,
         transfer_syntax: &str,
-        file: std::fs::File,
+        file: std::sync::Arc<std::fs::File>,
         offset: u64,
         len: u64,
     ) -> Result<Status, ScuError> {
@@ -586,7 +586,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ScuAssociation<S> {
             &meta.sop_class_uid,
             &meta.sop_instance_uid,
             &meta.transfer_syntax,
-            file,
+            std::sync::Arc::new(file),
             meta.data_set_offset,
             len.saturating_sub(meta.data_set_offset),
         )

@@ -548,8 +548,13 @@ impl Bodies {
     /// BENCHMARKS.md). A hint: failures are ignored.
     pub fn forget_cached(&self, header: &MessageHeader) {
         if let Ok(file) = File::open(self.path(header)) {
-            advise_dont_need(&file);
+            self.forget_cached_file(&file);
         }
+    }
+
+    /// As [`Self::forget_cached`], for a body its caller has open.
+    pub fn forget_cached_file(&self, file: &File) {
+        advise_dont_need(file);
     }
 
     /// Removes a body file (retention). Missing is fine.
@@ -869,6 +874,12 @@ mod tests {
             assert_eq!(resident_pages(&file).0, 0);
         }
         assert!(read_data_set(&bodies, &t) == bytes);
+        // Through a descriptor the caller has open: the same.
+        assert!(resident_pages(&file).0 > 0, "read again");
+        bodies.forget_cached_file(&file);
+        if own_cache {
+            assert_eq!(resident_pages(&file).0, 0);
+        }
         bodies.forget_cached(&trailer(2, 0).header);
     }
 

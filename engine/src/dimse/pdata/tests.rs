@@ -75,6 +75,7 @@ async fn file_pdus(
     let (client, server) = tokio::io::duplex(1 << 22);
     let mut tx = PduStream::new(client);
     tx.set_limits(16384, peer_max);
+    let file = std::sync::Arc::new(file);
     let sent =
         send_data_from_file(&mut tx, 3, file, offset as u64, len as u64, &mut Vec::new()).await;
     drop(tx);

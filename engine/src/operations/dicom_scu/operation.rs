@@ -283,15 +283,19 @@ async fn lane(shared: Arc<Shared>, lane_no: usize) {
             Some(live) => live.sent().await,
             None => None,
         };
+        let mut body = None;
         let outcome = match sent_live {
             Some(note) if note.is_empty() => Outcome::Delivered(SENT_LIVE.into()),
             Some(note) => Outcome::Delivered(format!("{SENT_LIVE}; {note}")),
-            None => deliver(&shared, &mut open, &mut known, &record).await,
+            None => deliver(&shared, &mut open, &mut known, &record, &mut body).await,
         };
         let ended = matches!(outcome, Outcome::Delivered(_) | Outcome::Fail(_));
         record_outcome(&shared, &record, outcome);
         if ended && ended_elsewhere(&record, &shared.me) {
-            cx.bodies.forget_cached(&record.header);
+            match body {
+                Some(file) => cx.bodies.forget_cached_file(&file),
+                None => cx.bodies.forget_cached(&record.header),
+            }
         }
     }
     if let Some(o) = open.take() {
@@ -404,11 +408,14 @@ fn record_outcome(shared: &Shared, record: &MessageRecord, outcome: Outcome) {
     }
 }
 
+/// Sends a queued message from its body file, which it leaves in `body`
+/// once opened.
 async fn deliver(
     shared: &Shared,
     open: &mut Option<Open>,
     known: &mut Vec<(String, String)>,
     record: &MessageRecord,
+    body: &mut Option<Arc<std::fs::File>>,
 ) -> Outcome {
     let cx = &shared.cx;
     let h = &record.header;
@@ -433,7 +440,7 @@ async fn deliver(
                 h.size
             ));
         }
-        Ok((_, f)) => f,
+        Ok((_, f)) => Arc::clone(body.insert(Arc::new(f))),
         Err(e) => {
             return Outcome::Fail(format!(
                 "the body file {} cannot be read: {e}",
