@@ -62,6 +62,11 @@ impl Receiving {
     }
 }
 
+/// How many data sets are arriving now, in this process.
+pub fn receiving() -> usize {
+    RECEIVING.load(Ordering::Relaxed)
+}
+
 /// Whether to start the write-out of bytes written `at` bytes into a data
 /// set while `receiving` writers (this one included) receive.
 fn write_out_early(at: u64, receiving: usize) -> bool {

@@ -144,7 +144,9 @@ fn files(store: &Store) -> Vec<std::path::PathBuf> {
     files
 }
 
-#[tokio::test]
+/// On a runtime with two workers, with nothing else arriving, the intake
+/// runs on the association's own worker: a failure leaves no body either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spooled_instance_whose_record_is_refused_leaves_no_body() {
     let dir = crate::store::private_tempdir();
     let store = Store::open(dir.path()).unwrap();
@@ -172,4 +174,16 @@ async fn a_read_instance_whose_record_is_refused_leaves_no_body() {
         .await;
     assert!(matches!(taken, Err(IntakeError::Messages(_))), "{taken:?}");
     assert_eq!(files(&store), Vec::<std::path::PathBuf>::new());
+}
+
+/// An intake blocks its worker only when it is the one thing happening and
+/// another worker is left for everything else.
+#[test]
+fn an_intake_runs_inline_only_alone_with_another_worker() {
+    use super::runs_inline;
+    assert!(runs_inline(2, 0, 1));
+    assert!(runs_inline(8, 0, 1));
+    assert!(!runs_inline(1, 0, 1), "the only worker");
+    assert!(!runs_inline(2, 1, 1), "another data set arriving");
+    assert!(!runs_inline(2, 0, 2), "another intake running");
 }
