@@ -102,6 +102,8 @@ struct Inner {
     latch: latch::SyncLatch,
     /// Messages per item since the store was opened.
     counts: counts::Counts,
+    /// Association contexts as last decoded.
+    decoded: associations::Decoded,
 }
 
 /// The open database, or why there is none (a reopen failed).
@@ -163,6 +165,7 @@ impl Store {
                 message_writes: std::sync::Mutex::new(()),
                 latch: latch::SyncLatch::default(),
                 counts: counts::Counts::default(),
+                decoded: associations::Decoded::default(),
             }),
         };
         // Make the directory entries of a freshly created store durable

@@ -172,6 +172,41 @@ fn lookup_prefers_exact_then_wildcards() {
     assert_eq!(name(a.lookup(&ae("Q"), &ae("R")).unwrap()).unwrap(), "any");
 }
 
+/// A context read again comes from what was decoded before, as long as
+/// the stored bytes are the same: every change is seen at once, whoever
+/// made it, and a namespace never sees another's.
+#[test]
+fn a_context_read_again_is_what_is_stored_now() {
+    let dir = crate::store::private_tempdir();
+    let store = Store::open(dir.path()).unwrap();
+    let (a, b) = (store.associations(&ns("a")), store.associations(&ns("b")));
+    let name = |c: Option<AssociationContext>| c.map(|c| c.name);
+    let mut one = ctx("M", "S", &[VERIFICATION]);
+    one.name = "first".into();
+    a.put(one.clone(), false).unwrap();
+    for _ in 0..2 {
+        assert_eq!(name(a.get(&one.key()).unwrap()).as_deref(), Some("first"));
+    }
+    assert_eq!(name(b.get(&one.key()).unwrap()), None, "another namespace");
+    one.name = "second".into();
+    b.put(one.clone(), false).unwrap();
+    assert_eq!(name(b.get(&one.key()).unwrap()).as_deref(), Some("second"));
+    assert_eq!(name(a.get(&one.key()).unwrap()).as_deref(), Some("first"));
+    a.put(one.clone(), true).unwrap();
+    assert_eq!(
+        name(a.lookup(&ae("M"), &ae("S")).unwrap()).as_deref(),
+        Some("second")
+    );
+    // Written past the API (as a newer engine or a damaged file might):
+    // read as it is now, not as it was.
+    let tree = store.tree("a/associations").unwrap();
+    let key = keys::pair_key(&one.key());
+    tree.insert(&key, &b"\x01{}"[..]).unwrap();
+    assert!(a.get(&one.key()).is_err(), "no longer a valid context");
+    tree.remove(&key).unwrap();
+    assert_eq!(name(a.get(&one.key()).unwrap()), None, "deleted");
+}
+
 #[test]
 fn stored_values_carry_a_version_byte() {
     let dir = crate::store::private_tempdir();
