@@ -554,14 +554,16 @@ async fn ready<'o>(
         if let Some(o) = open.take() {
             o.association.release().await.ok();
         }
-        allowed_by_store(shared, peer, sop, ts)?;
+        let stored = stored_association(shared, peer)?;
+        let allowed = |s: &str, t: &str| allowed_by(stored.as_ref(), shared, &peer.ae_title, s, t);
+        allowed(sop, ts).map_err(Outcome::Fail)?;
         let pair = (sop.to_string(), ts.to_string());
         known.retain(|k| k != &pair);
         known.insert(0, pair);
         known.truncate(MAX_PRESENTATION_CONTEXTS);
         // Drop contexts the store no longer allows (or does not allow for
         // this remote).
-        known.retain(|(s, t)| allowed_by_store(shared, peer, s, t).is_ok());
+        known.retain(|(s, t)| allowed(s, t).is_ok());
         let mut options = ScuOptions::new(config.local_ae_title.as_str(), peer.ae_title.as_str());
         options.presentation_contexts = known
             .iter()
@@ -653,18 +655,18 @@ fn peer(shared: &Shared, sub_operation: Option<&SubOperation>) -> Result<Peer, O
     }
 }
 
-/// Whether the stored association (local → remote) lets us propose this
-/// SOP class with this transfer syntax; when not, the outcome: a retry when
-/// the store cannot be read (that may pass), a failure with the reason
-/// otherwise.
-fn allowed_by_store(shared: &Shared, peer: &Peer, sop: &str, ts: &str) -> Result<(), Outcome> {
+/// The stored association (local → remote), read once per association
+/// opened; a retry when the store cannot be read (that may pass).
+fn stored_association(
+    shared: &Shared,
+    peer: &Peer,
+) -> Result<Option<crate::association::AssociationContext>, Outcome> {
     let local: &AeTitle = &shared.config.local_ae_title;
-    let stored = shared
+    shared
         .cx
         .associations
         .lookup(local, &peer.ae_title)
-        .map_err(|e| Outcome::Retry(format!("cannot read the stored association: {e}")))?;
-    allowed_by(stored.as_ref(), shared, &peer.ae_title, sop, ts).map_err(Outcome::Fail)
+        .map_err(|e| Outcome::Retry(format!("cannot read the stored association: {e}")))
 }
 
 /// Whether a stored association lets us propose this SOP class with this
