@@ -58,7 +58,13 @@ impl Receiving {
     /// Whether to start the write-out of bytes written `at` bytes into the
     /// data set, now.
     fn write_out_early(&self, at: u64) -> bool {
-        write_out_early(at, RECEIVING.load(Ordering::Relaxed))
+        write_out_early(at, receiving())
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        RECEIVING.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -71,12 +77,6 @@ pub fn receiving() -> usize {
 /// set while `receiving` writers (this one included) receive.
 fn write_out_early(at: u64, receiving: usize) -> bool {
     at >= EARLY_WRITE_OUT_PAST || receiving <= 1
-}
-
-impl Drop for Receiving {
-    fn drop(&mut self) {
-        RECEIVING.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// How far the data set in a spool file has come, as a follower sees it.
