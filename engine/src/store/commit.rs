@@ -56,6 +56,12 @@ impl CommitError {
     pub fn is_latched(&self) -> bool {
         matches!(self, Self::Store(e) if matches!(**e, StoreError::Latched(_)))
     }
+
+    /// The runtime stopped before the flush could run: the engine is
+    /// shutting down, and flushes the store itself as it stops.
+    fn is_shutdown(&self) -> bool {
+        matches!(self, Self::Task(e) if e.is_cancelled())
+    }
 }
 
 impl GroupCommit {
@@ -114,11 +120,19 @@ impl GroupCommit {
                 .await
                 .unwrap_or_else(|e| Err(CommitError::Task(Arc::new(e))));
                 // Nobody may wait for this result (`request_soon`): say it
-                // here. A latched store has said so once already.
-                if let Err(e) = &result
-                    && !e.is_latched()
-                {
-                    tracing::error!(error = %e, batch = n, "A group commit failed.");
+                // here. A latched store has said so once already; a flush
+                // cut off by the shutdown is made by the shutdown itself.
+                match &result {
+                    Err(e) if e.is_shutdown() => {
+                        tracing::debug!(
+                            batch = n,
+                            "A group commit was left to the shutdown's flush."
+                        );
+                    }
+                    Err(e) if !e.is_latched() => {
+                        tracing::error!(error = %e, batch = n, "A group commit failed.");
+                    }
+                    _ => {}
                 }
                 for (_, reply) in batch {
                     reply.send(result.clone()).ok();
@@ -156,5 +170,26 @@ impl GroupCommit {
             .send((needs_dir, reply))
             .map_err(|_| CommitError::Stopped)?;
         wait.await.unwrap_or(Err(CommitError::Stopped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flush the runtime dropped on its way down (what a shutdown does to
+    /// a blocking task not started yet) is told apart from a failed one.
+    #[test]
+    fn a_flush_cut_off_by_the_shutdown_is_not_a_failure() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let task = runtime.spawn(std::future::pending::<()>());
+        task.abort();
+        let cancelled = runtime.block_on(task).unwrap_err();
+        assert!(CommitError::Task(Arc::new(cancelled)).is_shutdown());
+        assert!(!CommitError::Stopped.is_shutdown());
+        let folder = CommitError::Folder(Arc::new(std::io::Error::other("disk gone")));
+        assert!(!folder.is_shutdown());
     }
 }
