@@ -44,9 +44,9 @@
 //! Each direct run reports the CPU time its peers spent per instance
 //! (`storescu`; `storescp` with the process it forks), each run through
 //! the engine the engine's while the workload ran (not its start, nor the
-//! retention pass of `--recycled`). The sequential and concurrent scenarios also
-//! report the CPU bound: the least time any engine can take on the
-//! machine's cores, from the peers' CPU and that of a bare relay
+//! retention pass of `--recycled`). Every scenario also reports the CPU
+//! bound: the least time any engine can take on the machine's cores, from
+//! the peers' CPU and that of a bare relay
 //! ([`benches::relay`]: receive, write, `fdatasync`, send), the least of
 //! three runs with the same instances' size.
 //!
@@ -283,11 +283,13 @@ async fn main() -> anyhow::Result<()> {
         let d = root.join("large");
         let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100);
         let large = std::slice::from_ref(&files);
-        let direct = direct_run(root, large, None).await?.took;
+        let d = direct_run(root, large, None).await?;
+        let direct = d.took;
         let writes = durable_writes(root, "large", large).await?;
         let (through, rss) = through_run(root, large, "large", None, None, None, false).await?;
         let workload = "3 × 100 MiB multi-frame, one storescu".to_string();
         report(&workload, 3, direct, through, rss);
+        cpu_bound(root, &d, 3, 100 * 1024 * 1024).await?;
         report_floor(direct, writes, through);
         let mib = 300.0;
         println!(
