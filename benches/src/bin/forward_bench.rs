@@ -280,8 +280,8 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. large
     if o.large {
-        let d = root.join("large");
-        let files = generate(&d, "large", 3, 100 * 1024 * 1024, 100);
+        let size = 100 * 1024 * 1024;
+        let files = generate(&root.join("large"), "large", 3, size, 100);
         let large = std::slice::from_ref(&files);
         let d = direct_run(root, large, None).await?;
         let direct = d.took;
@@ -289,7 +289,7 @@ async fn main() -> anyhow::Result<()> {
         let (through, rss) = through_run(root, large, "large", None, None, None, false).await?;
         let workload = "3 × 100 MiB multi-frame, one storescu".to_string();
         report(&workload, 3, direct, through, rss);
-        cpu_bound(root, &d, 3, 100 * 1024 * 1024).await?;
+        cpu_bound(root, &d, 3, size).await?;
         report_floor(direct, writes, through);
         let mib = 300.0;
         println!(
