@@ -29,9 +29,13 @@ pub enum Moving {
     /// fills (write-out started at once), `send` from the same buffer, not
     /// read back: three copies.
     Kept,
-    /// Socket → pipe → file with `splice(2)`, file → socket with
-    /// `sendfile(2)`: one copy (pipe into the page cache).
+    /// Socket → pipe → file with `splice(2)` (write-out started at once),
+    /// file → socket with `sendfile(2)`: one copy (pipe into the page
+    /// cache).
     Splice,
+    /// Socket → pipe → file with `splice(2)`, then `pread`, `send` as
+    /// `Copy` does: what splicing only the receive saves.
+    SpliceIn,
     /// As `Kept`, but written with `O_DIRECT` (the disk reads the buffer:
     /// no page cache): two copies, both TCP's.
     Direct,
@@ -53,6 +57,10 @@ pub enum Files {
     /// segment of bodies overwritten in place (blocks allocated, data cold,
     /// no file opened per instance).
     Segment,
+    /// One file, new at the start of the run, each instance written after
+    /// the one before: a segment of bodies appended to (blocks allocated
+    /// as it grows, no file opened per instance).
+    Appended,
 }
 
 /// Relays `count` instances of `size` bytes through files in `dir`; the
@@ -93,7 +101,7 @@ pub fn run(
     match files {
         Files::Recycled => write_cold_files(&dir, size, count, 1)?,
         Files::Segment => write_cold_files(&dir, size * count, 1, count)?,
-        Files::New | Files::Overwritten => {}
+        Files::New | Files::Overwritten | Files::Appended => {}
     }
     let relay = std::thread::spawn(move || -> std::io::Result<(f64, f64)> {
         let cpu0 = thread_cpu_seconds()?;
@@ -103,7 +111,7 @@ pub fn run(
         let direct = matches!(moving, Moving::Direct);
         let mut whole = Aligned::new(size);
         let segment = match files {
-            Files::Segment => Some(open(&dir.join("0.part"), direct)?),
+            Files::Segment | Files::Appended => Some(open(&dir.join("0.part"), direct)?),
             _ => None,
         };
         for n in 0..count {
@@ -127,11 +135,13 @@ pub fn run(
                     }
                     writer.finish().complete()?
                 }
-                Moving::Splice => {
+                Moving::Splice | Moving::SpliceIn => {
                     let mut at = 0;
                     while at < size {
                         let got = pipe.splice_in(&from, (size - at).min(CHUNK))?;
                         pipe.splice_out(&file, (base + at) as i64, got)?;
+                        // As the other ways and the engine's spool do.
+                        start_write_out(&file, base + at, got);
                         at += got;
                     }
                     file
@@ -160,7 +170,7 @@ pub fn run(
             file.sync_data()?;
             from.write_all(&[0])?;
             match moving {
-                Moving::Copy => {
+                Moving::Copy | Moving::SpliceIn => {
                     let mut at = 0;
                     while at < size {
                         let want = (size - at).min(CHUNK);

@@ -1,14 +1,20 @@
 //! The least CPU time a durable store-and-forward spends per instance (see
-//! [`benches::relay`]), moving the bytes four ways, each with a new file per
+//! [`benches::relay`]), moving the bytes five ways, each with a new file per
 //! instance, with one file overwritten in place, with a file each that was
 //! written before and is no longer cached (what a recycled body file is),
-//! and one after the other into a large file written before and no longer
-//! cached (a segment of bodies overwritten in place):
+//! one after the other into a large file written before and no longer
+//! cached (a segment of bodies overwritten in place), and one after the
+//! other into one new file (a segment of bodies appended to):
 //! - `copy`: `recv`, `pwrite`, `pread`, `send`: four copies of every byte;
 //! - `kept`: the same, but sent from the buffer it was received into, not
 //!   read back from the file: three copies;
 //! - `splice`: socket → pipe → file, file → socket: one copy;
+//! - `splice-in`: socket → pipe → file, then `pread`, `send`: what splicing
+//!   the receive alone saves against `copy`;
 //! - `direct`: as `kept`, written with `O_DIRECT`: two copies, no page cache.
+//!
+//! Every way but `direct` starts the write-out of each piece as it is
+//! written, as the engine's spool does for a lone sender.
 //!
 //! Usage (release build; DIR on the engine's file system, a temporary
 //! folder under the current one by default):
@@ -46,15 +52,22 @@ fn main() -> anyhow::Result<()> {
     // in the same block group costs a scan past every recently deleted
     // inode (`recently_deleted` in fs/ext4/ialloc.c), so removing one run's
     // files would charge the next run for them.
-    for (n, moving) in [Moving::Copy, Moving::Kept, Moving::Splice, Moving::Direct]
-        .into_iter()
-        .enumerate()
+    for (n, moving) in [
+        Moving::Copy,
+        Moving::Kept,
+        Moving::Splice,
+        Moving::SpliceIn,
+        Moving::Direct,
+    ]
+    .into_iter()
+    .enumerate()
     {
         for (m, files) in [
             Files::New,
             Files::Overwritten,
             Files::Recycled,
             Files::Segment,
+            Files::Appended,
         ]
         .into_iter()
         .enumerate()
@@ -64,11 +77,12 @@ fn main() -> anyhow::Result<()> {
             start_afresh();
             let (cpu, wall) = run(&dir, o.kib * 1024, o.count, moving, files)?;
             println!(
-                "  {:<7} {:<24} {:.3} ms CPU ({:.3} ms wall)",
+                "  {:<9} {:<24} {:.3} ms CPU ({:.3} ms wall)",
                 match moving {
                     Moving::Copy => "copy",
                     Moving::Kept => "kept",
                     Moving::Splice => "splice",
+                    Moving::SpliceIn => "splice-in",
                     Moving::Direct => "direct",
                 },
                 match files {
@@ -76,6 +90,7 @@ fn main() -> anyhow::Result<()> {
                     Files::Overwritten => "one file overwritten",
                     Files::Recycled => "recycled files",
                     Files::Segment => "one segment written on",
+                    Files::Appended => "one segment appended to",
                 },
                 cpu * 1000.0 / o.count as f64,
                 wall * 1000.0 / o.count as f64,
