@@ -172,34 +172,59 @@ impl SpoolWriter {
         })
     }
 
-    /// Appends bytes, writing a chunk whenever one is full.
+    /// Appends bytes: a large fragment is written at once, small ones are
+    /// gathered into chunks. Each write ends on a page boundary of the file
+    /// (what is past the last whole page waits for the next write): a
+    /// write that covers only part of a page not in the page cache makes
+    /// the kernel read that page from disk first, and a recycled body
+    /// file's pages are not cached (with 128 KiB PDUs, the engine spent
+    /// 3.5 % of its CPU on such reads, and waited for them).
     ///
     /// # Errors
     /// I/O errors of the file.
-    pub fn write(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
-        // A large fragment (peers that send 64 KiB PDUs or more) is written
-        // as it is, without a copy into the buffer.
-        if self.buf.is_empty() && bytes.len() >= DIRECT {
-            return self.write_out(bytes);
+    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let pending = self.buf.len() + bytes.len();
+        if bytes.len() < DIRECT && pending < CHUNK {
+            self.buf.extend_from_slice(bytes);
+            return Ok(());
         }
-        while !bytes.is_empty() {
-            let take = bytes.len().min(CHUNK - self.buf.len());
-            self.buf.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.buf.len() == CHUNK {
-                let buf = std::mem::take(&mut self.buf);
-                self.write_out(&buf)?;
-                self.buf = buf;
-                self.buf.clear();
-            }
+        let end = page_floor(self.offset + pending as u64);
+        let now = usize::try_from(end - self.offset).unwrap_or(pending);
+        if now <= self.buf.len() {
+            // Not one whole page more (a data set starting mid-page).
+            self.buf.extend_from_slice(bytes);
+            return Ok(());
         }
+        let (head, rest) = bytes.split_at(now - self.buf.len());
+        let gathered = std::mem::take(&mut self.buf);
+        let written = self.write_parts(&gathered, head);
+        self.buf = gathered;
+        self.buf.clear();
+        self.buf.extend_from_slice(rest);
+        written
+    }
+
+    /// Writes `first` then `second` at the offset, in one system call.
+    fn write_parts(&mut self, first: &[u8], second: &[u8]) -> std::io::Result<()> {
+        if first.is_empty() {
+            return self.write_out(second);
+        }
+        write_all_vectored_at(&self.file, [first, second], self.offset)?;
+        self.advance((first.len() + second.len()) as u64);
         Ok(())
     }
 
     fn write_out(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.file.write_all_at(bytes, self.offset)?;
+        self.advance(bytes.len() as u64);
+        Ok(())
+    }
+
+    /// Counts `len` bytes written at the offset: starts their write-out
+    /// when it is time, and tells the followers.
+    fn advance(&mut self, len: u64) {
         let at = self.offset - self.start;
-        let end = self.offset + bytes.len() as u64;
+        let end = self.offset + len;
         let early = self.receiving.write_out_early(at);
         let (range, written_out) = write_out_after(self.written_out, at, end, early);
         if let Some((from, len)) = range {
@@ -210,7 +235,6 @@ impl SpoolWriter {
         if let Some(progress) = &self.progress {
             progress.send_replace(Progress::Written(self.offset));
         }
-        Ok(())
     }
 
     /// The data set so far (it is no longer counted as receiving); the
@@ -302,6 +326,50 @@ impl SpoolFollower {
     }
 }
 
+/// The page size writes are aligned to.
+const PAGE: u64 = 4096;
+
+/// The start of the page `offset` is in.
+fn page_floor(offset: u64) -> u64 {
+    offset / PAGE * PAGE
+}
+
+/// Writes the parts one after the other at `offset` (`pwritev(2)`), all of
+/// them, whatever the kernel takes per call.
+fn write_all_vectored_at(file: &File, parts: [&[u8]; 2], offset: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let total = parts[0].len() + parts[1].len();
+    let mut done = 0;
+    while done < total {
+        // The parts' bytes from `done` on, as at most two iovecs.
+        let (a, b) = if done < parts[0].len() {
+            (&parts[0][done..], parts[1])
+        } else {
+            (&parts[1][done - parts[0].len()..], &[][..])
+        };
+        let iov = [a, b].map(|part| libc::iovec {
+            iov_base: part.as_ptr().cast_mut().cast(),
+            iov_len: part.len(),
+        });
+        let at = libc::off_t::try_from(offset + done as u64).map_err(std::io::Error::other)?;
+        // SAFETY: both iovecs point into slices borrowed for the call, and
+        // the kernel only reads them.
+        #[allow(unsafe_code)]
+        let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), 2, at) };
+        match usize::try_from(n) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(_) => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Asks the kernel to start writing a range of the file to disk now
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which does not wait and gives
 /// no durability by itself). A hint: failures are ignored.
@@ -344,6 +412,32 @@ mod tests {
         }
         writer.finish().complete().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    /// Every write but the data set's last ends on a page boundary of the
+    /// file, whatever the fragments' sizes (128 KiB PDUs carry 131,066
+    /// bytes each), so that no write covers part of a page: on a recycled
+    /// file, whose pages are not cached, that page would be read first.
+    #[test]
+    fn writes_end_on_page_boundaries() {
+        let dir = crate::store::private_tempdir();
+        let path = dir.path().join("spool");
+        let mut writer = SpoolWriter::new(File::create(&path).unwrap());
+        let mut ends = Vec::new();
+        let mut expected = Vec::new();
+        for (i, len) in [131_066, 131_066, 5, 131_066, 16_378, 70_000, 3]
+            .into_iter()
+            .enumerate()
+        {
+            let fragment: Vec<u8> = (0..len).map(|n| (n * 3 + i) as u8).collect();
+            writer.write(&fragment).unwrap();
+            expected.extend(fragment);
+            ends.push(writer.offset);
+        }
+        assert!(ends.iter().all(|end| end % PAGE == 0), "{ends:?}");
+        assert!(writer.offset > 0 && writer.buf.len() < PAGE as usize);
+        writer.finish().complete().unwrap();
+        assert!(std::fs::read(&path).unwrap() == expected);
     }
 
     /// A data set arriving alone starts its write-out at once; with others
@@ -443,28 +537,35 @@ mod tests {
         let path = dir.path().join("spool");
         let mut writer = SpoolWriter::new(File::create(&path).unwrap());
         let mut sent: Vec<u8> = Vec::new();
-        // Fragments as a 16 KiB PDU carries them: one chunk's worth is
-        // written, the rest gathered.
+        // Fragments as a 16 KiB PDU carries them: gathered until a chunk's
+        // worth, then written up to the last whole page, the rest gathered.
         for seed in 0..17 {
             let pdv = fragment(16_000, seed);
             writer.write(&pdv).unwrap();
             sent.extend_from_slice(&pdv);
         }
-        let gathered = 17 * 16_000 - CHUNK;
+        let written = page_floor(17 * 16_000) as usize;
+        assert!(written >= CHUNK && written < sent.len());
         let mut follower = writer.follow(&path).unwrap();
         let mut seen = Vec::new();
         assert!(!drain(&mut follower, &mut seen).await.unwrap(), "it waits");
         assert!(
-            seen == sent[..CHUNK],
-            "{} bytes seen of the chunk written",
+            seen == sent[..written],
+            "{} bytes seen of the {written} written",
             seen.len()
         );
-        // A large fragment fills the gathered chunk, which is written.
-        let large = fragment(CHUNK, 99);
+        // A large fragment is written at once, after what was gathered, up
+        // to its last whole page.
+        let large = fragment(CHUNK + 100, 99);
         writer.write(&large).unwrap();
         sent.extend_from_slice(&large);
         assert!(!drain(&mut follower, &mut seen).await.unwrap());
-        assert_eq!(seen.len(), 2 * CHUNK, "{gathered} bytes still gathered");
+        let written = page_floor(sent.len() as u64) as usize;
+        assert!(
+            seen == sent[..written],
+            "{} bytes seen of {written}",
+            seen.len()
+        );
         let mut file = writer.finish().complete().unwrap();
         std::io::Write::write_all(&mut file, b"TRAILER").unwrap();
         assert!(drain(&mut follower, &mut seen).await.unwrap(), "it ends");
