@@ -119,7 +119,7 @@ pub enum Progress {
     Whole(u64),
 }
 
-/// A spool file being written. Memory use is at most one chunk.
+/// A spool file being written. Memory use is at most one chunk and a page.
 #[derive(Debug)]
 pub struct SpoolWriter {
     file: File,
@@ -204,7 +204,8 @@ impl SpoolWriter {
         written
     }
 
-    /// Writes `first` then `second` at the offset, in one system call.
+    /// Writes `first` then `second` at the offset, in one system call
+    /// when the kernel takes them whole.
     fn write_parts(&mut self, first: &[u8], second: &[u8]) -> std::io::Result<()> {
         if first.is_empty() {
             return self.write_out(second);
