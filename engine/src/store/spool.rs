@@ -395,22 +395,28 @@ fn start_write_out(_file: &File, _offset: u64, _len: u64) {}
 mod tests {
     use super::*;
 
-    /// Small fragments are gathered, large ones written as they are; the
-    /// file holds them in order, whatever the mix.
+    /// Writes fragments of these lengths into a new spool file at `path`:
+    /// the writer, every byte written, and the writer's offset after each.
+    fn spool(path: &std::path::Path, lengths: &[usize]) -> (SpoolWriter, Vec<u8>, Vec<u64>) {
+        let mut writer = SpoolWriter::new(File::create(path).unwrap());
+        let (mut written, mut ends) = (Vec::new(), Vec::new());
+        for (i, &len) in lengths.iter().enumerate() {
+            let fragment: Vec<u8> = (0..len).map(|n| (n * 3 + i) as u8).collect();
+            writer.write(&fragment).unwrap();
+            written.extend(fragment);
+            ends.push(writer.offset);
+        }
+        (writer, written, ends)
+    }
+
+    /// Small fragments are gathered, large ones written at once; the file
+    /// holds them in order, whatever the mix.
     #[test]
     fn fragments_of_any_size_end_up_in_order() {
         let dir = crate::store::private_tempdir();
         let path = dir.path().join("spool");
-        let mut writer = SpoolWriter::new(File::create(&path).unwrap());
-        let mut expected = Vec::new();
-        for (i, len) in [16_378, 131_066, 131_066, 100, DIRECT, CHUNK + 5, 7]
-            .into_iter()
-            .enumerate()
-        {
-            let fragment: Vec<u8> = (0..len).map(|n| (n + i) as u8).collect();
-            writer.write(&fragment).unwrap();
-            expected.extend(fragment);
-        }
+        let lengths = [16_378, 131_066, 131_066, 100, DIRECT, CHUNK + 5, 7];
+        let (writer, expected, _) = spool(&path, &lengths);
         writer.finish().complete().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
     }
@@ -423,18 +429,8 @@ mod tests {
     fn writes_end_on_page_boundaries() {
         let dir = crate::store::private_tempdir();
         let path = dir.path().join("spool");
-        let mut writer = SpoolWriter::new(File::create(&path).unwrap());
-        let mut ends = Vec::new();
-        let mut expected = Vec::new();
-        for (i, len) in [131_066, 131_066, 5, 131_066, 16_378, 70_000, 3]
-            .into_iter()
-            .enumerate()
-        {
-            let fragment: Vec<u8> = (0..len).map(|n| (n * 3 + i) as u8).collect();
-            writer.write(&fragment).unwrap();
-            expected.extend(fragment);
-            ends.push(writer.offset);
-        }
+        let lengths = [131_066, 131_066, 5, 131_066, 16_378, 70_000, 3];
+        let (writer, expected, ends) = spool(&path, &lengths);
         assert!(ends.iter().all(|end| end % PAGE == 0), "{ends:?}");
         assert!(writer.offset > 0 && writer.buf.len() < PAGE as usize);
         writer.finish().complete().unwrap();
